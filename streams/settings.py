@@ -1,0 +1,152 @@
+"""Settings: one frozen class per external system, read from ``KASPER_*`` env vars.
+
+Secrets are ``SecretStr`` so that ``repr``/logging never shows them; use
+:func:`redacted` for a loggable dump of every setting.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
+
+
+class KafkaSettings(BaseSettings):
+    """The Kafka cluster (or the embedded broker) and how to reach it securely."""
+
+    model_config = _config("KASPER_")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "kasper"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    # Tansu answers InitProducerId with UnknownError; a real cluster may turn it on.
+    enable_idempotence: bool = False
+    request_timeout_ms: int = 30_000
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments shared by every aiokafka client (producer, consumer, admin)."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": self.request_timeout_ms,
+        }
+        if self.security_protocol.startswith("SASL"):
+            kwargs["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.security_protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            kwargs["ssl_context"] = create_ssl_context(
+                cafile=str(self.ssl_cafile) if self.ssl_cafile else None,
+                certfile=str(self.ssl_certfile) if self.ssl_certfile else None,
+                keyfile=str(self.ssl_keyfile) if self.ssl_keyfile else None,
+            )
+        return kwargs
+
+
+class RegistrySettings(BaseSettings):
+    """A Confluent-compatible Schema Registry; unset ``url`` means single-object encoding."""
+
+    model_config = _config("KASPER_SCHEMA_REGISTRY_")
+
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: float = 10.0
+
+
+class BrokerSettings(BaseSettings):
+    """The embedded broker started by ``kasper broker`` / ``kasper up``."""
+
+    model_config = _config("KASPER_BROKER_")
+
+    bin: Path | None = None
+    start_timeout_s: float = 30.0
+
+
+class ModelSettings(BaseSettings):
+    """The local model: ``KASPER_MODEL`` names an mlx-lm directory, else the shipped default."""
+
+    model_config = _config("KASPER_")
+
+    model: Path | None = None
+    cache_dir: Path = Path.home() / ".cache" / "kasper"
+
+
+class JudgeSettings(BaseSettings):
+    """The LLM judge: any OpenAI-compatible server; unset ``base_url`` means the embedded one."""
+
+    model_config = _config("KASPER_JUDGE_")
+
+    base_url: str | None = None
+    model: str = "gpt-5"
+    api_key: SecretStr | None = None
+    timeout_s: float = 60.0
+
+
+class ObservabilitySettings(BaseSettings):
+    """Logs, metrics and the Faust web server: loopback unless configured otherwise."""
+
+    model_config = _config("KASPER_")
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9464
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+
+
+class Settings:
+    """All settings, each section read once from the environment."""
+
+    def __init__(self, **sections: BaseSettings) -> None:
+        self.kafka: KafkaSettings = sections.get("kafka") or KafkaSettings()
+        self.registry: RegistrySettings = sections.get("registry") or RegistrySettings()
+        self.broker: BrokerSettings = sections.get("broker") or BrokerSettings()
+        self.model: ModelSettings = sections.get("model") or ModelSettings()
+        self.judge: JudgeSettings = sections.get("judge") or JudgeSettings()
+        self.observability: ObservabilitySettings = (
+            sections.get("observability") or ObservabilitySettings()
+        )
+
+    def sections(self) -> dict[str, BaseSettings]:
+        return dict(vars(self))
+
+
+def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every setting as plain data for logs: secrets become ``'**********'``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, section in settings.sections().items():
+        values = {}
+        for key, value in section.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif isinstance(value, Path):
+                value = str(value)
+            values[key] = value
+        out[name] = values
+    return out
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
