@@ -35,6 +35,10 @@ class KafkaSettings(BaseSettings):
     # Tansu answers InitProducerId with UnknownError; a real cluster may turn it on.
     enable_idempotence: bool = False
     request_timeout_ms: int = 30_000
+    # Faust waits out the rebalance timeout on a group's first join (30 s measured
+    # on the embedded broker): keep both short unless a cluster needs more.
+    session_timeout_s: float = 10.0
+    rebalance_timeout_s: float = 10.0
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments shared by every aiokafka client (producer, consumer, admin)."""

@@ -1,0 +1,64 @@
+"""Builders for the records the pipeline itself creates: fills ids and timestamps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from kasper.schemas.errors import Where
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_prompt(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A PromptEvent from caller fields; missing ids, trace id and timestamp are filled in."""
+    record = {
+        "prompt_id": str(uuid.uuid4()),
+        "source": "api",
+        "tier": "standard",
+        "context": {},
+        "instructions": None,
+        "attempt": 0,
+        "revise_notes": None,
+        "user_hash": None,
+        "trace_id": uuid.uuid4().hex,
+        "created_at": now(),
+    }
+    record.update(fields)
+    return record
+
+
+def new_feedback(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A Feedback event from caller fields; ``feedback_id`` and ``created_at`` filled in."""
+    record = {
+        "feedback_id": str(uuid.uuid4()),
+        "rating": "none",
+        "stars": None,
+        "comment": None,
+        "created_at": now(),
+    }
+    record.update(fields)
+    return record
+
+
+def dead_letter(stage: str, error: BaseException | str, original: bytes, *,
+                key: bytes | None = None, where: Where | None = None,
+                attempt: int = 0) -> dict[str, Any]:
+    """A DeadLetter for ``original`` bytes that ``stage`` could not decode or process."""
+    where = where or Where()
+    return {
+        "original_key": key,
+        "stage": stage,
+        "reason": str(error),
+        "error_type": type(error).__name__ if isinstance(error, BaseException) else "Rejected",
+        "original_topic": where.topic,
+        "original_partition": where.partition,
+        "original_offset": where.offset,
+        "original_bytes": original,
+        "attempt": attempt,
+        "created_at": now(),
+    }

@@ -1,0 +1,94 @@
+"""One record through one stage: decode, process, send the outputs, or dead-letter it.
+
+Every agent is three lines around :meth:`Stage.handle`; the error policy lives
+here once:
+
+- a value that does not decode as the source's record type -> DLQ, keep going;
+- a ``KasperError`` from the processing function (bad input it recognised) -> DLQ;
+- any other exception is a bug or an outage: it propagates, the offset is not
+  committed, and the record is processed again after a restart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from kasper.schemas import Codec
+from kasper.schemas.errors import CodecError, KasperError, Where
+from kasper.streams import records, topics
+from kasper.streams.logs import get_logger
+from kasper.streams.metrics import DEAD_LETTERS, DECODE_ERRORS, RECORDS_IN, RECORDS_OUT, STAGE_SECONDS
+from kasper.streams.producer import message_key
+
+Output = tuple[topics.TopicSpec, Mapping[str, Any]]
+Sender = Callable[[str, bytes, bytes | None], Awaitable[Any]]
+Process = Callable[[dict[str, Any]], Awaitable[Iterable[Output]]]
+
+log = get_logger(__name__)
+
+
+class Stage:
+    """The plumbing shared by every stage; ``send`` is the transport (Faust or aiokafka)."""
+
+    def __init__(self, name: str, source: topics.TopicSpec, codec: Codec, send: Sender) -> None:
+        self.name = name
+        self.source = source
+        self.codec = codec
+        self._send = send
+
+    def decode(self, value: bytes, where: Where) -> dict[str, Any]:
+        """The source record in ``value``; raises ``CodecError`` naming ``where``."""
+        return self.codec.decode(value, expect=self.source.record, where=where).record
+
+    async def emit(self, spec: topics.TopicSpec, record: Mapping[str, Any]) -> None:
+        value = self.codec.encode(spec.record, record, subject=f"{spec.name}-value")
+        await self._send(spec.name, value, message_key(spec, record))
+        RECORDS_OUT.labels(self.name, spec.name).inc()
+
+    async def dead_letter(self, error: BaseException | str, value: bytes, key: bytes | None,
+                          where: Where, attempt: int = 0) -> None:
+        """Send ``value`` to the DLQ with the reason; never raises for a bad record."""
+        record = records.dead_letter(self.name, error, value, key=key, where=where, attempt=attempt)
+        await self.emit(topics.DLQ, record)
+        DEAD_LETTERS.labels(self.name, record["error_type"]).inc()
+        log.warning("dead-lettered", stage=self.name, where=str(where),
+                    error_type=record["error_type"], reason=record["reason"][:500])
+
+    async def handle(self, value: bytes | None, key: bytes | None, where: Where,
+                     process: Process) -> bool:
+        """Run one message through ``process``; ``False`` when it was dead-lettered."""
+        RECORDS_IN.labels(self.name, self.source.name).inc()
+        value = value or b""
+        try:
+            record = self.decode(value, where)
+        except CodecError as exc:
+            DECODE_ERRORS.labels(self.source.name, type(exc).__name__).inc()
+            await self.dead_letter(exc, value, key, where)
+            return False
+        started = time.perf_counter()
+        try:
+            outputs = list(await process(record))
+        except KasperError as exc:
+            await self.dead_letter(exc, value, key, where, attempt=record.get("attempt", 0) or 0)
+            return False
+        finally:
+            STAGE_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+        for spec, out in outputs:
+            await self.emit(spec, out)
+        return True
+
+
+def where_of(event: Any) -> Where:
+    """Topic/partition/offset of a Faust event."""
+    message = event.message
+    return Where(topic=message.topic, partition=message.partition, offset=message.offset)
+
+
+def faust_sender(app: Any) -> Sender:
+    """Send through the Faust app's producer: flushed before offsets are committed."""
+    async def send(topic: str, value: bytes, key: bytes | None) -> Any:
+        return await app.send(topic, key=key, value=value, key_serializer="raw",
+                              value_serializer="raw")
+    return send

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real embedded broker, started once per test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from kasper.streams.settings import get_settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """A Tansu broker on a free loopback port with every catalog topic created.
+
+    ``KASPER_BOOTSTRAP_SERVERS`` points at it for the whole session, so code
+    under test (and ``kasper`` subprocesses) find it as users' code would.
+    """
+    from kasper.streams.admin import create_topics
+    from kasper.streams.broker import EmbeddedBroker
+
+    address = f"127.0.0.1:{free_port()}"
+    os.environ["KASPER_BOOTSTRAP_SERVERS"] = address
+    # Tests join consumer groups often; the first join waits out this timeout.
+    os.environ.setdefault("KASPER_REBALANCE_TIMEOUT_S", "3")
+    os.environ.setdefault("KASPER_SESSION_TIMEOUT_S", "6")
+    get_settings.cache_clear()
+    with EmbeddedBroker(address) as running:
+        asyncio.run(create_topics(get_settings().kafka))
+        yield running.address
+    get_settings.cache_clear()
