@@ -172,3 +172,7 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        # Keep the log only when something went wrong: it is the first thing to read.
+        if exc[0] is None:
+            self._log.close()
+            self.log_path.unlink(missing_ok=True)

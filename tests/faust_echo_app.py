@@ -1,0 +1,34 @@
+"""A one-agent Faust app for tests: the real app factory and Stage, a trivial process.
+
+Run as ``python tests/faust_echo_app.py worker``; it copies PromptEvents from
+``test.echo.in`` to ``test.echo.out`` and rejects those whose context says so.
+"""
+
+from kasper.schemas.errors import KasperError
+from kasper.streams import topics
+from kasper.streams.app import create_app, topic
+from kasper.streams.serde import codec_from_settings
+from kasper.streams.settings import get_settings
+from kasper.streams.stage import Stage, faust_sender, where_of
+
+SOURCE = topics.TopicSpec("test.echo.in", "PromptEvent", "prompt_id", 4, "delete", -1, "test")
+SINK = topics.TopicSpec("test.echo.out", "PromptEvent", "prompt_id", 4, "delete", -1, "test")
+
+app = create_app("kasper-test-echo")
+stage = Stage("echo", SOURCE, codec_from_settings(get_settings().registry), faust_sender(app))
+
+
+async def process(record):
+    if "reject" in record["context"]:
+        raise KasperError(f"rejected on request: {record['context']['reject']}")
+    return [(SINK, record)]
+
+
+@app.agent(topic(app, SOURCE))
+async def echo(stream):
+    async for event in stream.events():
+        await stage.handle(event.value, event.key, where_of(event), process)
+
+
+if __name__ == "__main__":
+    app.main()

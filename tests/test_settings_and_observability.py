@@ -1,0 +1,82 @@
+"""Settings, structured logs and the metrics endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+
+import pytest
+from pydantic import ValidationError
+
+from kasper.streams import logs, metrics
+from kasper.streams.app import broker_credentials, create_app
+from kasper.streams.settings import (KafkaSettings, ObservabilitySettings, RegistrySettings,
+                                     Settings, redacted)
+
+from conftest import free_port
+
+SECRET = "hunter2-very-secret"
+
+
+def test_bootstrap_servers_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KASPER_BOOTSTRAP_SERVERS", "kafka-1:9092,kafka-2:9092")
+    assert KafkaSettings().bootstrap_servers == "kafka-1:9092,kafka-2:9092"
+    assert KafkaSettings.model_fields["bootstrap_servers"].default == "127.0.0.1:9092"
+
+
+def test_sasl_settings_reach_aiokafka_and_faust(monkeypatch):
+    monkeypatch.setenv("KASPER_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("KASPER_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("KASPER_SASL_USERNAME", "svc")
+    monkeypatch.setenv("KASPER_SASL_PASSWORD", SECRET)
+    kafka = KafkaSettings()
+    kwargs = kafka.client_kwargs()
+    assert kwargs["sasl_plain_password"] == SECRET and kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    credentials = broker_credentials(kafka)
+    assert credentials.username == "svc" and credentials.password == SECRET
+    app = create_app("kasper-test-credentials", Settings(kafka=kafka))
+    assert app.conf.broker_credentials.username == "svc"
+
+
+def test_secrets_never_show_in_repr_or_the_redacted_dump(monkeypatch):
+    monkeypatch.setenv("KASPER_SASL_PASSWORD", SECRET)
+    monkeypatch.setenv("KASPER_SCHEMA_REGISTRY_PASSWORD", SECRET)
+    monkeypatch.setenv("KASPER_JUDGE_API_KEY", SECRET)
+    settings = Settings()
+    dump = json.dumps(redacted(settings))
+    assert SECRET not in dump and SECRET not in repr(settings.kafka)
+    assert redacted(settings)["judge"]["api_key"] == "**********"
+
+
+def test_settings_are_frozen_and_checked():
+    with pytest.raises(ValidationError):
+        KafkaSettings(security_protocol="TELNET")
+    settings = RegistrySettings()
+    with pytest.raises(ValidationError):
+        settings.url = "http://elsewhere"
+
+
+def test_logs_are_json_lines_with_level_and_logger(capsys):
+    logs.configure(ObservabilitySettings(log_json=True, log_level="INFO"))
+    logs.get_logger("kasper.test").info("hello", stage="grade", count=3)
+    logging.getLogger("aiokafka").warning("from a library")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines[0]["event"] == "hello" and lines[0]["stage"] == "grade"
+    assert lines[0]["level"] == "info" and "timestamp" in lines[0]
+    assert lines[1]["logger"] == "aiokafka" and lines[1]["level"] == "warning"
+
+
+def test_metrics_endpoint_binds_loopback_and_serves_our_metrics():
+    port = free_port()
+    host, bound = metrics.serve(ObservabilitySettings(metrics_port=port))
+    assert (host, bound) == ("127.0.0.1", port)
+    metrics.DEAD_LETTERS.labels("test", "GarbageBytesError").inc()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'kasper_dead_letters_total{error_type="GarbageBytesError",stage="test"} 1.0' in body
+
+
+def test_faust_web_server_is_loopback_by_default():
+    app = create_app("kasper-test-web")
+    assert app.conf.web_host == "127.0.0.1" and app.conf.web_bind == "127.0.0.1"
+    assert app.conf.value_serializer == "raw" and app.conf.processing_guarantee.value == "at_least_once"

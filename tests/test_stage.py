@@ -1,0 +1,83 @@
+"""A Faust worker built by our app factory, on the real broker: poison goes to the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kasper.schemas import Codec
+from kasper.schemas.samples import sample_record
+from kasper.streams import topics
+from kasper.streams.admin import create_topics
+from kasper.streams.consumer import read
+from kasper.streams.producer import Producer
+from kasper.streams.settings import get_settings
+
+from conftest import free_port
+from faust_echo_app import SINK, SOURCE
+
+pytestmark = pytest.mark.broker
+APP = Path(__file__).with_name("faust_echo_app.py")
+
+
+def _read_all(topic: str, until: int, timeout_s: float = 90) -> list:
+    async def run():
+        got, deadline = [], time.monotonic() + timeout_s
+        while len(got) < until and time.monotonic() < deadline:
+            got = [r async for r in read(get_settings().kafka, Codec(), topic,
+                                         from_beginning=True, idle_timeout_s=1.0)]
+        return got
+    return asyncio.run(run())
+
+
+async def _feed(good: int) -> list[str]:
+    ids = []
+    async with Producer() as producer:
+        for i in range(good):
+            record = sample_record("PromptEvent")
+            record["prompt_id"] = f"echo-{i}"
+            if i in (7, 30):
+                record["context"] = {"reject": f"poison {i}"}
+            else:
+                ids.append(record["prompt_id"])
+            await producer.send(SOURCE, record)
+            if i == 10:
+                await producer.send_raw(SOURCE.name, b"not avro at all", key=b"junk")
+                await producer.send_raw(SOURCE.name, b"\xc3\x01\x00\x01", key=b"cut")
+                wrong = producer.codec.encode("Feedback", sample_record("Feedback"))
+                await producer.send_raw(SOURCE.name, wrong, key=b"wrong-type")
+    return ids
+
+
+def test_worker_routes_good_records_and_dead_letters_poison(broker, tmp_path):
+    asyncio.run(create_topics(get_settings().kafka, [SOURCE, SINK]))
+    env = {**os.environ, "KASPER_WEB_PORT": str(free_port()), "PYTHONPATH": str(APP.parent)}
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([sys.executable, str(APP), "worker", "-l", "info"],
+                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        expected = asyncio.run(_feed(40))
+        out = _read_all(SINK.name, until=len(expected))
+        assert sorted(r.record["prompt_id"] for r in out) == sorted(expected)
+        letters = [r.record for r in _read_all(topics.DLQ.name, until=5)
+                   if r.record and r.record["stage"] == "echo"]
+        assert len(letters) == 5
+        by_type = sorted(letter["error_type"] for letter in letters)
+        assert by_type == ["KasperError", "KasperError", "TruncatedRecordError",
+                           "UnknownFormatError", "WrongRecordError"]
+        for letter in letters:
+            assert letter["original_topic"] == SOURCE.name
+            assert letter["original_offset"] is not None and letter["reason"]
+        assert {l["original_bytes"] for l in letters} >= {b"not avro at all"}
+        assert worker.poll() is None, "the worker died on bad input"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+    assert code == 0
