@@ -58,7 +58,8 @@ async def open_consumer(kafka: KafkaSettings, topic: str, *, group: str | None =
     check_reachable(kafka)
     reset = "earliest" if from_beginning else "latest"
     # Offsets are committed by the reader for what it actually handed out (see read()).
-    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=group,
+    group_kwargs = kafka.group_kwargs() if group is not None else {}
+    consumer = AIOKafkaConsumer(**kafka.client_kwargs(), **group_kwargs, group_id=group,
                                 auto_offset_reset=reset, enable_auto_commit=False)
     try:
         await consumer.start()

