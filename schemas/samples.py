@@ -116,17 +116,22 @@ _VERDICT = {
     "created_at": _at(4.0),
 }
 
+# Each stage carries the record it worked on forward (event-carried state);
+# the ApprovedInsight holds each part once, with the carried copies left out.
+_CARRIED_INSIGHT = {**_INSIGHT, "prompt": _PROMPT}
+_CARRIED_GRADE = {**_GRADE, "insight": _CARRIED_INSIGHT}
+
 _SAMPLES: dict[str, dict[str, Any]] = {
     "PromptEvent": _PROMPT,
-    "Insight": _INSIGHT,
-    "Grade": _GRADE,
-    "Verdict": _VERDICT,
+    "Insight": _CARRIED_INSIGHT,
+    "Grade": _CARRIED_GRADE,
+    "Verdict": {**_VERDICT, "grade": _CARRIED_GRADE},
     "ApprovedInsight": {
         "insight_id": _INSIGHT_ID,
         "prompt": _PROMPT,
-        "insight": _INSIGHT,
-        "grade": _GRADE,
-        "verdict": _VERDICT,
+        "insight": {**_INSIGHT, "prompt": None},
+        "grade": {**_GRADE, "insight": None},
+        "verdict": {**_VERDICT, "grade": None},
         "approved_at": _at(4.1),
     },
     "Feedback": {
@@ -178,6 +183,14 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "promoted": True,
         "reason": "mean_grade +0.03 and pass_rate +0.05 over standard-0003",
         "created_at": _at(7200),
+    },
+    "TokenDelta": {
+        "insight_id": _INSIGHT_ID,
+        "prompt_id": _PROMPT_ID,
+        "index": 3,
+        "delta": " the seventh house",
+        "done": False,
+        "created_at": _at(1.5),
     },
     "DeadLetter": {
         "original_key": _PROMPT_ID.encode(),

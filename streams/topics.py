@@ -62,13 +62,17 @@ MODELS = TopicSpec(
     "kasper.models", "ModelVersion", "tier", 1, "compact", -1,
     "Model versions per tier; compacted so the latest per tier is always there.",
 )
+TOKENS = TopicSpec(
+    "kasper.tokens", "TokenDelta", "insight_id", 8, "delete", DAY_MS,
+    "Token deltas while insights are written (generate --stream-tokens), for live UIs.",
+)
 DLQ = TopicSpec(
     "kasper.dlq", "DeadLetter", "original_key", 4, "delete", 30 * DAY_MS,
     "Records a stage could not decode or process, with the reason and original bytes.",
 )
 
 CATALOG: tuple[TopicSpec, ...] = (
-    PROMPTS, INSIGHTS, GRADES, VERDICTS, APPROVED, FEEDBACK, TRAINING_WINDOWS, MODELS, DLQ,
+    PROMPTS, INSIGHTS, GRADES, VERDICTS, APPROVED, FEEDBACK, TRAINING_WINDOWS, MODELS, TOKENS, DLQ,
 )
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in CATALOG}
 
