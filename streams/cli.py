@@ -244,6 +244,65 @@ def up(count: int, seed: int | None) -> None:
         raise KasperError(f"{report.prompts_sent - report.prompts_read} prompt(s) did not come back")
 
 
+@main.command()
+@click.option("--agents", "roles", default="generate,grade,judge,route,train", show_default=True,
+              help="Comma-separated roles this worker runs.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="route: attempts per prompt before a REVISE becomes a REJECT.")
+@click.option("--approve-top-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="route: approve only this top fraction of recent judge scores (e.g. 0.15).")
+@click.option("--pass-threshold", type=float, default=0.6, show_default=True,
+              help="grade: rubric final score needed to pass.")
+def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
+           pass_threshold: float) -> None:
+    """Run a Faust worker with the given roles until Ctrl-C or SIGTERM."""
+    from faust.worker import Worker
+
+    from kasper.agents.worker import build_app, parse_roles
+    from kasper.streams import logs, metrics
+
+    try:
+        chosen = parse_roles(roles)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    settings = get_settings()
+    logs.configure(settings.observability)
+    host, port = metrics.serve(settings.observability)
+    app, _ctx = build_app(chosen, settings, max_attempts=max_attempts, pass_threshold=pass_threshold,
+                          approve_top_fraction=approve_top_fraction)
+    click.echo(f"worker {app.conf.id}: roles {','.join(chosen)}, metrics http://{host}:{port}/metrics",
+               err=True)
+    level = {"WARNING": "warn", "CRITICAL": "crit"}.get(settings.observability.log_level.upper(),
+                                                        settings.observability.log_level.lower())
+    Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+
+
+@main.command("grade")
+@click.argument("source", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="One Grade record per line as JSON.")
+@click.option("--pass-threshold", type=float, default=0.6, show_default=True)
+def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float) -> None:
+    """Grade insight records from SOURCE (JSONL with at least `text`) without Kafka."""
+    from kasper.agents.rubric import Rubric, grade_records
+
+    rubric, bad = Rubric(pass_threshold=pass_threshold), 0
+    for number, raw in enumerate(source, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+            [grade] = grade_records([record], rubric)
+        except (ValueError, AttributeError, TypeError) as exc:
+            bad += 1
+            click.echo(f"line {number}: {exc}", err=True)
+            continue
+        click.echo(json.dumps(to_json(grade), ensure_ascii=False) if as_json else
+                   f"{grade['insight_id']}\t{grade['final_score']:.3f}\t{grade['letter']}\t"
+                   f"{'PASS' if grade['passed'] else 'FAIL'}\t{'; '.join(grade['gate_failures'])}")
+    if bad:
+        raise KasperError(f"{bad} line(s) could not be graded")
+
+
 @main.group()
 def schemas() -> None:
     """The Avro contracts."""

@@ -5,12 +5,17 @@ here once:
 
 - a value that does not decode as the source's record type -> DLQ, keep going;
 - a ``KasperError`` from the processing function (bad input it recognised) -> DLQ;
-- any other exception is a bug or an outage: it propagates, the offset is not
-  committed, and the record is processed again after a restart.
+- any other exception is a bug or an outage the stage could not ride out: the
+  worker exits at once with ``EXIT_UNEXPECTED`` (70) and commits nothing, so the
+  record, and every record after it, is processed again after a restart. Letting
+  Faust restart the agent instead would commit the offsets of the batch it was
+  in, and lose records.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -27,6 +32,9 @@ Sender = Callable[[str, bytes, bytes | None], Awaitable[Any]]
 Process = Callable[[dict[str, Any]], Awaitable[Iterable[Output]]]
 
 log = get_logger(__name__)
+EXIT_UNEXPECTED = 70  # EX_SOFTWARE
+BATCH_SIZE = 500
+BATCH_WITHIN_S = 0.05
 
 
 class Stage:
@@ -80,6 +88,33 @@ class Stage:
         return True
 
 
+    async def handle_events(self, events: Iterable[Any], process: Process) -> None:
+        """Run a batch of Faust events through :meth:`handle`; exit on the unexpected."""
+        try:
+            for event in events:
+                await self.handle(event.value, event.key, where_of(event), process)
+        except Exception as exc:
+            fail_fast(self.name, exc)
+
+
+def fail_fast(stage: str, exc: BaseException) -> None:
+    """Log and end the process without committing offsets (see the module docstring)."""
+    log.critical("unexpected error, exiting without commit", stage=stage,
+                 error_type=type(exc).__name__, error=str(exc)[:1000], exc_info=exc)
+    logging.shutdown()
+    os._exit(EXIT_UNEXPECTED)
+
+
+async def run_agent(stage: Stage, stream: Any, process: Process) -> None:
+    """The body of a one-in, some-out agent: micro-batches of events through ``process``.
+
+    Faust acks a batch's events only after the batch is handled, and
+    :func:`fail_fast` keeps a failed batch from being acked at all.
+    """
+    async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
+        await stage.handle_events(events, process)
+
+
 def where_of(event: Any) -> Where:
     """Topic/partition/offset of a Faust event."""
     message = event.message
@@ -87,8 +122,11 @@ def where_of(event: Any) -> Where:
 
 
 def faust_sender(app: Any) -> Sender:
-    """Send through the Faust app's producer: flushed before offsets are committed."""
+    """Send through the Faust app's producer, which Faust flushes before committing offsets.
+
+    ``app.producer.send`` skips Faust's channel and serializer layers (our values
+    are already encoded); it measured several times faster per record than ``app.send``.
+    """
     async def send(topic: str, value: bytes, key: bytes | None) -> Any:
-        return await app.send(topic, key=key, value=value, key_serializer="raw",
-                              value_serializer="raw")
+        return await app.producer.send(topic, key, value, None, None, None)
     return send

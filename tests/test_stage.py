@@ -56,15 +56,20 @@ async def _feed(good: int) -> list[str]:
     return ids
 
 
+def _start_worker(tmp_path: Path, **env: str) -> subprocess.Popen:
+    env = {**os.environ, "KASPER_WEB_PORT": str(free_port()), "PYTHONPATH": str(APP.parent), **env}
+    log = (tmp_path / "worker.log").open("a")
+    return subprocess.Popen([sys.executable, str(APP), "worker", "-l", "info"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+
+
 def test_worker_routes_good_records_and_dead_letters_poison(broker, tmp_path):
     asyncio.run(create_topics(get_settings().kafka, [SOURCE, SINK]))
-    env = {**os.environ, "KASPER_WEB_PORT": str(free_port()), "PYTHONPATH": str(APP.parent)}
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen([sys.executable, str(APP), "worker", "-l", "info"],
-                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    worker = _start_worker(tmp_path)
     try:
         expected = asyncio.run(_feed(40))
-        out = _read_all(SINK.name, until=len(expected))
+        out = [r for r in _read_all(SINK.name, until=len(expected))
+               if r.record["prompt_id"].startswith("echo-")]
         assert sorted(r.record["prompt_id"] for r in out) == sorted(expected)
         letters = [r.record for r in _read_all(topics.DLQ.name, until=5)
                    if r.record and r.record["stage"] == "echo"]
@@ -81,3 +86,31 @@ def test_worker_routes_good_records_and_dead_letters_poison(broker, tmp_path):
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=60)
     assert code == 0
+
+
+async def _feed_crash_batch() -> list[str]:
+    async with Producer() as producer:
+        ids = []
+        for i in range(20):
+            record = sample_record("PromptEvent") | {"prompt_id": f"crash-{i}"}
+            if i == 5:
+                record["context"] = {"crash": "yes"}
+            await producer.send(SOURCE, record)
+            ids.append(record["prompt_id"])
+    return ids
+
+
+def test_an_unexpected_error_exits_without_commit_and_loses_nothing(broker, tmp_path):
+    asyncio.run(create_topics(get_settings().kafka, [SOURCE, SINK]))
+    ids = asyncio.run(_feed_crash_batch())
+    worker = _start_worker(tmp_path)
+    assert worker.wait(timeout=90) == 70, (tmp_path / "worker.log").read_text()[-2000:]
+    assert "unexpected error, exiting without commit" in (tmp_path / "worker.log").read_text()
+    fixed = _start_worker(tmp_path, ECHO_FIXED="1")
+    try:
+        out = [r.record["prompt_id"] for r in _read_all(SINK.name, until=10_000, timeout_s=20)
+               if r.record["prompt_id"].startswith("crash-")]
+        assert set(out) == set(ids)
+    finally:
+        fixed.send_signal(signal.SIGTERM)
+        assert fixed.wait(timeout=60) == 0

@@ -1,0 +1,89 @@
+"""The grade role: insights -> grades, with the rubric of ``agents/rubric.py``.
+
+Error policy:
+- an insight that does not decode, or carries no text -> DLQ (by ``Stage``);
+- grading itself is pure and cannot fail on any string; a bug propagates.
+
+Originality needs the recently approved insights. They are read straight from
+the approved topic (every partition, no consumer group), the last
+``ORIGINALITY_CAPACITY`` of them at start-up and then as they come, so every
+grade worker sees all of them: the topic is the state store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kasper.agents.rubric import GRADER_VERSION, Rubric, to_record
+from kasper.schemas.errors import KasperError
+from kasper.streams import records, topics
+from kasper.streams.app import topic
+from kasper.streams.consumer import decode_message, open_consumer
+from kasper.streams.logs import get_logger
+from kasper.streams.stage import Output, Stage, run_agent
+
+ORIGINALITY_CAPACITY = 5_000
+
+log = get_logger(__name__)
+
+
+class GradeError(KasperError):
+    """An insight that cannot be graded (no text)."""
+
+
+def grade_insight(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
+    """The Grade record for ``insight``, carrying the insight forward for the judge."""
+    text = insight.get("text") or ""
+    if not text.strip():
+        raise GradeError(f"insight {insight['insight_id']}: empty text")
+    result = rubric.grade(text, insight.get("domain"))
+    grade = to_record(result, insight["insight_id"], insight["prompt_id"], records.now())
+    grade["insight"] = insight
+    return grade
+
+
+def make_process(rubric: Rubric):
+    async def process(insight: dict[str, Any]) -> list[Output]:
+        return [(topics.GRADES, grade_insight(rubric, insight))]
+    return process
+
+
+async def follow_approved(ctx: Any, rubric: Rubric, capacity: int = ORIGINALITY_CAPACITY) -> None:
+    """Feed approved texts into the rubric's originality memory, forever."""
+    async with open_consumer(ctx.settings.kafka, topics.APPROVED.name) as consumer:
+        await _rewind(consumer, capacity)
+        async for message in consumer:
+            received = decode_message(ctx.codec, message, expect=topics.APPROVED.record)
+            if received.record is not None:
+                rubric.remember(received.record["insight"]["text"])
+
+
+async def _rewind(consumer: Any, capacity: int) -> None:
+    """Start each partition ``capacity / partitions`` records before its end."""
+    assigned = list(consumer.assignment())
+    ends = await consumer.end_offsets(assigned)
+    starts = await consumer.beginning_offsets(assigned)
+    per_partition = max(1, capacity // max(1, len(assigned)))
+    for tp in assigned:
+        consumer.seek(tp, max(starts[tp], ends[tp] - per_partition))
+
+
+def register(app: Any, ctx: Any) -> None:
+    """Declare the grade agent and the originality follower on ``app``."""
+    rubric = Rubric(pass_threshold=float(ctx.options.get("pass_threshold", 0.6)))
+    stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
+    process = make_process(rubric)
+
+    @app.agent(topic(app, topics.INSIGHTS), name="kasper.grade")
+    async def grade(stream: Any) -> None:
+        await run_agent(stage, stream, process)
+
+    @app.task
+    async def originality_memory() -> None:
+        try:
+            await follow_approved(ctx, rubric)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # originality degrades to "novel"; grading goes on
+            log.error("originality follower stopped", error=str(exc), grader=GRADER_VERSION)

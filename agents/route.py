@@ -1,0 +1,139 @@
+"""The route role: verdicts -> approved insights, revise requests, or final rejections.
+
+- APPROVE -> an ApprovedInsight on the approved topic (prompt + insight + grade +
+  verdict, each once: the carried copies are dropped).
+- REVISE  -> the prompt again with ``attempt + 1`` and the judge's notes, until
+  ``max_attempts`` attempts were made; then a final REJECT verdict.
+- REJECT  -> nothing: it stays on the verdicts topic.
+- With ``top_fraction`` set, an APPROVE outside the top fraction of the recent
+  judge scores becomes a REJECT (the original design approves the top 15%).
+
+Every output is a function of the verdict alone (timestamps included), so a
+redelivered verdict produces identical records: consumers dedupe by id.
+
+Error policy: a verdict without its carried grade/insight/prompt cannot be
+routed -> DLQ (``RouteError``); anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from typing import Any
+
+from prometheus_client import Counter
+
+from kasper.schemas.errors import KasperError
+from kasper.streams import topics
+from kasper.streams.app import topic
+from kasper.streams.stage import Output, Stage, run_agent
+
+DEFAULT_MAX_ATTEMPTS = 3
+# Marks the REJECT verdicts the router itself writes; it reads them back from the
+# verdicts topic and must not count them twice.
+ROUTER_PREFIX = "router: "
+
+ROUTED = Counter("kasper_routed_total", "Verdicts routed, by outcome.", ["outcome"])
+AGREEMENT = Counter(
+    "kasper_judge_rubric_agreement_total",
+    "Judge verdicts against rubric grades, per grader version (calibration).",
+    ["grader_version", "rubric_passed", "judge_recommendation"],
+)
+
+
+class RouteError(KasperError):
+    """A verdict that cannot be routed."""
+
+
+class TopFraction:
+    """Is a score within the top ``fraction`` of the last ``window`` scores seen?"""
+
+    def __init__(self, fraction: float, window: int = 200) -> None:
+        if not 0 < fraction <= 1:
+            raise ValueError(f"top fraction must be in (0, 1], got {fraction}")
+        self.fraction = fraction
+        self._recent: deque[float] = deque(maxlen=window)
+        self._sorted: list[float] = []
+
+    def admit(self, score: float) -> bool:
+        if len(self._recent) == self._recent.maxlen:
+            self._sorted.pop(bisect.bisect_left(self._sorted, self._recent[0]))
+        self._recent.append(score)
+        bisect.insort(self._sorted, score)
+        # Rank among the window: admitted when fewer than fraction*n scores beat it.
+        better = len(self._sorted) - bisect.bisect_right(self._sorted, score)
+        return better < max(1, round(self.fraction * len(self._sorted)))
+
+
+def carried(verdict: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """(grade, insight, prompt) carried by ``verdict``; ``RouteError`` when any is missing."""
+    grade = verdict.get("grade")
+    insight = grade.get("insight") if grade else None
+    prompt = insight.get("prompt") if insight else None
+    if prompt is None:
+        missing = "grade" if grade is None else "grade.insight" if insight is None else "grade.insight.prompt"
+        raise RouteError(f"verdict {verdict['insight_id']}: no {missing} carried; cannot route")
+    return grade, insight, prompt
+
+
+def approved(verdict: dict[str, Any]) -> dict[str, Any]:
+    grade, insight, prompt = carried(verdict)
+    return {
+        "insight_id": verdict["insight_id"],
+        "prompt": prompt,
+        "insight": {**insight, "prompt": None},
+        "grade": {**grade, "insight": None},
+        "verdict": {**verdict, "grade": None},
+        "approved_at": verdict["created_at"],
+    }
+
+
+def revised_prompt(verdict: dict[str, Any]) -> dict[str, Any]:
+    _grade, _insight, prompt = carried(verdict)
+    notes = verdict.get("revise_notes") or verdict["rationale"]
+    return {**prompt, "attempt": prompt["attempt"] + 1, "revise_notes": notes,
+            "created_at": verdict["created_at"]}
+
+
+def rejected(verdict: dict[str, Any], why: str) -> dict[str, Any]:
+    rationale = f"{ROUTER_PREFIX}{why}; judge said: {verdict['rationale']}"
+    return {**verdict, "recommendation": "REJECT", "rationale": rationale}
+
+
+def route(verdict: dict[str, Any], max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+          top: TopFraction | None = None) -> list[Output]:
+    """The records ``verdict`` leads to (see the module docstring)."""
+    grade, _insight, prompt = carried(verdict)
+    decision = verdict["recommendation"]
+    if decision == "REJECT" and verdict["rationale"].startswith(ROUTER_PREFIX):
+        return []  # our own final rejection, read back: already counted
+    AGREEMENT.labels(grade["grader_version"], str(grade["passed"]).lower(), decision).inc()
+    if decision == "APPROVE":
+        if top is not None and not top.admit(verdict["overall"]):
+            ROUTED.labels("rejected_not_top").inc()
+            return [(topics.VERDICTS, rejected(verdict, f"not in the top {top.fraction:.0%} of recent scores"))]
+        ROUTED.labels("approved").inc()
+        return [(topics.APPROVED, approved(verdict))]
+    if decision == "REVISE":
+        if prompt["attempt"] + 1 < max_attempts:
+            ROUTED.labels("revised").inc()
+            return [(topics.PROMPTS, revised_prompt(verdict))]
+        ROUTED.labels("rejected_max_attempts").inc()
+        return [(topics.VERDICTS, rejected(verdict, f"still REVISE after {max_attempts} attempts"))]
+    ROUTED.labels("rejected").inc()
+    return []
+
+
+def register(app: Any, ctx: Any) -> None:
+    """Declare the route agent on ``app``."""
+    max_attempts = int(ctx.options.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
+    fraction = ctx.options.get("approve_top_fraction")
+    top = TopFraction(float(fraction)) if fraction else None
+    stage = Stage("route", topics.VERDICTS, ctx.codec, ctx.send)
+
+    async def process(verdict: dict[str, Any]) -> list[Output]:
+        return route(verdict, max_attempts, top)
+
+    @app.agent(topic(app, topics.VERDICTS), name="kasper.route")
+    async def route_agent(stream: Any) -> None:
+        await run_agent(stage, stream, process)

@@ -1,0 +1,91 @@
+"""The router's decisions, as plain functions."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kasper.agents.route import ROUTER_PREFIX, RouteError, TopFraction, route
+from kasper.schemas import Codec
+from kasper.schemas.samples import sample_record
+from kasper.streams import topics
+
+CODEC = Codec()
+
+
+def verdict(decision: str, attempt: int = 0, overall: float = 8.0) -> dict:
+    record = sample_record("Verdict")
+    record["recommendation"], record["overall"] = decision, overall
+    record["grade"]["insight"]["prompt"]["attempt"] = attempt
+    return record
+
+
+def test_approve_emits_a_valid_approved_insight_with_each_part_once():
+    [(spec, out)] = route(verdict("APPROVE"))
+    assert spec is topics.APPROVED
+    CODEC.validate("ApprovedInsight", out)
+    assert out["insight"]["prompt"] is None and out["grade"]["insight"] is None
+    assert out["verdict"]["grade"] is None and out["prompt"]["prompt_id"] == out["insight"]["prompt_id"]
+
+
+def test_route_is_a_function_of_the_verdict():
+    v = verdict("APPROVE")
+    assert route(v) == route(v)
+
+
+def test_revise_resends_the_prompt_with_attempt_plus_one_and_the_notes():
+    v = verdict("REVISE", attempt=0)
+    v["revise_notes"] = "Name one practice for tonight."
+    [(spec, prompt)] = route(v)
+    assert spec is topics.PROMPTS and prompt["attempt"] == 1
+    assert prompt["revise_notes"] == "Name one practice for tonight."
+    assert prompt["prompt_id"] == v["grade"]["insight"]["prompt"]["prompt_id"]
+    CODEC.validate("PromptEvent", prompt)
+
+
+def test_the_revise_loop_ends_in_a_reject_after_max_attempts():
+    v, outcomes = verdict("REVISE"), []
+    for _ in range(10):
+        [(spec, out)] = route(v, max_attempts=3)
+        outcomes.append(spec.name)
+        if spec is not topics.PROMPTS:
+            break
+        v["grade"]["insight"]["prompt"] = out
+    assert outcomes == [topics.PROMPTS.name] * 2 + [topics.VERDICTS.name]
+    assert out["recommendation"] == "REJECT" and out["rationale"].startswith(ROUTER_PREFIX)
+    assert route(out) == []  # read back from the verdicts topic: nothing more
+
+
+def test_reject_stays_on_the_verdicts_topic():
+    assert route(verdict("REJECT")) == []
+
+
+@pytest.mark.parametrize("path", ["grade", "insight", "prompt"])
+def test_missing_carried_state_is_a_route_error_naming_it(path):
+    v = verdict("APPROVE")
+    if path == "grade":
+        v["grade"] = None
+    elif path == "insight":
+        v["grade"]["insight"] = None
+    else:
+        v["grade"]["insight"]["prompt"] = None
+    with pytest.raises(RouteError, match=path):
+        route(v)
+
+
+def test_top_fraction_admits_about_the_top_share_of_recent_scores():
+    top, rng = TopFraction(0.15, window=200), random.Random(1)
+    scores = [rng.uniform(5, 10) for _ in range(2000)]
+    admitted = [s for s in scores if top.admit(s)]
+    assert 0.10 < len(admitted) / len(scores) < 0.20
+    assert min(admitted[200:]) > 8.5 - 0.3  # only the high end of U(5, 10) gets through
+
+
+def test_approve_outside_the_top_fraction_becomes_reject():
+    top = TopFraction(0.5, window=10)
+    for score in [9.0] * 10:
+        top.admit(score)
+    [(spec, out)] = route(verdict("APPROVE", overall=7.0), top=top)
+    assert spec is topics.VERDICTS and out["recommendation"] == "REJECT"
+    assert "top 50%" in out["rationale"]

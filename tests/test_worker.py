@@ -1,0 +1,105 @@
+"""`kasper worker` with the grade and route roles, on the real embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kasper.schemas import Codec
+from kasper.schemas.samples import sample_record
+from kasper.streams import topics
+from kasper.streams.consumer import read
+from kasper.streams.producer import Producer
+from kasper.streams.settings import get_settings
+
+from conftest import free_port
+
+pytestmark = pytest.mark.broker
+KASPER = str(Path(sys.executable).parent / "kasper")
+LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
+
+
+def _read_until(topic: str, want, count: int, timeout_s: float = 90) -> list[dict]:
+    async def run():
+        deadline, got = time.monotonic() + timeout_s, []
+        while time.monotonic() < deadline:
+            got = [r.record async for r in read(get_settings().kafka, Codec(), topic,
+                                               from_beginning=True, idle_timeout_s=1.0)
+                   if r.record is not None and want(r.record)]
+            if len(got) >= count:
+                break
+        return got
+    return asyncio.run(run())
+
+
+async def _feed(insights: list[dict], verdicts: list[dict]) -> None:
+    async with Producer() as producer:
+        for insight in insights:
+            await producer.send(topics.INSIGHTS, insight)
+        await producer.send_raw(topics.INSIGHTS.name, b"\xc3\x01garbage", key=b"bad")
+        for verdict in verdicts:
+            await producer.send(topics.VERDICTS, verdict)
+
+
+def _insights() -> list[dict]:
+    out = []
+    for i, line in enumerate(LABELED.read_text().splitlines()):
+        labeled = json.loads(line)
+        insight = sample_record("Insight")
+        insight.update(insight_id=f"w-{i}", text=labeled["text"])
+        out.append((insight, labeled["expect_pass"]))
+    return out
+
+
+@pytest.fixture
+def worker(broker, tmp_path):
+    metrics_port = free_port()
+    env = {**os.environ, "KASPER_WEB_PORT": str(free_port()),
+           "KASPER_METRICS_PORT": str(metrics_port)}
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen([KASPER, "worker", "--agents", "grade,route", "--max-attempts", "2"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    yield proc, metrics_port
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_grade_and_route_roles_move_records_and_dead_letter_garbage(worker):
+    proc, metrics_port = worker
+    labeled = _insights()
+    approve = sample_record("Verdict") | {"insight_id": "w-approve", "recommendation": "APPROVE"}
+    revise = sample_record("Verdict") | {"insight_id": "w-revise", "recommendation": "REVISE"}
+    revise["grade"]["insight"]["prompt"]["prompt_id"] = "w-revise-prompt"
+    asyncio.run(_feed([i for i, _ in labeled], [approve, revise]))
+
+    grades = _read_until(topics.GRADES.name, lambda g: g["insight_id"].startswith("w-"), len(labeled))
+    by_id = {g["insight_id"]: g for g in grades}
+    assert len(by_id) == len(labeled)
+    for insight, expect_pass in labeled:
+        grade = by_id[insight["insight_id"]]
+        assert grade["passed"] is expect_pass and grade["insight"]["text"] == insight["text"]
+
+    [approved] = _read_until(topics.APPROVED.name, lambda a: a["insight_id"] == "w-approve", 1)
+    assert approved["prompt"]["prompt_id"] == approve["grade"]["insight"]["prompt"]["prompt_id"]
+    [again] = _read_until(topics.PROMPTS.name, lambda p: p["prompt_id"] == "w-revise-prompt", 1)
+    assert again["attempt"] == 1
+
+    [letter] = _read_until(topics.DLQ.name, lambda d: d["stage"] == "grade", 1)
+    assert letter["original_bytes"] == b"\xc3\x01garbage" and letter["original_topic"] == topics.INSIGHTS.name
+    assert proc.poll() is None
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    assert 'kasper_routed_total{outcome="approved"}' in body
+    assert 'kasper_records_out_total{stage="grade",topic="kasper.grades"}' in body
