@@ -105,7 +105,10 @@ class ModelSettings(BaseSettings):
 
 
 class JudgeSettings(BaseSettings):
-    """The LLM judge: any OpenAI-compatible server; unset ``base_url`` means the embedded one."""
+    """The LLM judge: any OpenAI-compatible server; unset ``base_url`` means the embedded one.
+
+    Field names match ``kasper.agents.judge_client.JudgeConfig``, which reads them by name.
+    """
 
     model_config = _config("KASPER_JUDGE_")
 
@@ -113,6 +116,27 @@ class JudgeSettings(BaseSettings):
     model: str = "gpt-5"
     api_key: SecretStr | None = None
     timeout_s: float = 60.0
+    # Prices in USD per million tokens: every verdict carries its cost.
+    input_usd_per_mtok: float = 0.0
+    output_usd_per_mtok: float = 0.0
+    requests_per_minute: float = 0.0  # 0: no limit
+    tokens_per_minute: float = 0.0
+    concurrency: int = 4
+    max_retries: int = 6
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    parse_retries: int = 2
+    approve_threshold: float = 7.0
+    score_mode: Literal["logprobs", "text"] = "logprobs"
+    structured_output: bool = True
+    # Reasoning models spend tokens before they answer.
+    max_tokens: int = 1024
+    top_logprobs: int = 10
+    temperature: float = 0.0
+    cache_size: int = 10_000
+    cache_path: Path | None = None
+    persist_cache: bool = True
+    outage_backoff_max_s: float = 60.0
 
 
 class ObservabilitySettings(BaseSettings):

@@ -1,0 +1,252 @@
+"""The judge's plain functions: answer parsing, G-Eval scores, decisions, limits, cache, records."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from email.utils import formatdate
+
+import pytest
+from prometheus_client import REGISTRY
+
+from kasper.agents import judge_client as jc
+from kasper.agents.judge import (JudgeInputError, judge_request, rubric_verdict, verdict_record)
+from kasper.agents.judge_client import (JudgeAnswer, JudgeConfig, JudgeRefused, JudgeRequest,
+                                        JudgeResult, JudgeUnparseable, RateLimiter, VerdictCache,
+                                        backoff_delay, decide, interpret, parse_answer, retry_after_s)
+from kasper.schemas import Codec
+from kasper.schemas.samples import sample_record
+from kasper.streams.settings import JudgeSettings
+
+GOOD = '{"authenticity": 8, "practical_wisdom": 7, "emotional_resonance": 9, "clarity": 8, "originality": 6, ' \
+       '"recommendation": "APPROVE", "rationale": "Warm and specific.", "revise_notes": ""}'
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [
+    GOOD,
+    f"```json\n{GOOD}\n```\nLet me know if you need more.",
+    f"Sure! Here is the verdict: {GOOD} -- judged carefully.",
+    '{"scores": {"authenticity": 8, "practical_wisdom": 7, "emotional_resonance": 9, "clarity": 8, '
+    '"originality": 6}, "recommendation": "APPROVE", "rationale": "Warm and specific."}',
+    '{"Authenticity Score": "8", "practicality": "7/10", "Emotional-Resonance": 9, "CLARITY": "8 out of 10", '
+    '"originality_rating": 6.0, "decision": "approved", "reason": "Warm and specific."}',
+    "**Authenticity**: 8/10\n**Practical wisdom**: 7/10\n**Emotional resonance**: 9\n**Clarity**: 8\n"
+    "**Originality**: 6\nRecommendation: APPROVE",
+])
+def test_answer_shapes_parse_to_the_same_scores(content):
+    answer, offsets = parse_answer(content)
+    assert answer.scores == {"authenticity": 8, "practical_wisdom": 7, "emotional_resonance": 9,
+                             "clarity": 8, "originality": 6}
+    assert answer.recommendation == "APPROVE"
+    assert set(offsets) == set(jc.CRITERIA)
+
+
+def test_truncated_rambling_answer_of_a_small_model_parses():
+    # What SmolLM2-135M writes when max_tokens cuts it off: no closing brace, keys repeated.
+    content = ('{"authenticity": 3, "practical_wisdom": 2, "emotional_resonance": 4, "clarity": 7, '
+               '"originality": 2, "recommendation": "REVISE", "rationale": "Generic reassurance with '
+               'nothing to do.", "revise_notes": "End with one step.", "rationale": "Generic', )[0]
+    answer, _ = parse_answer(content)
+    assert answer.scores["clarity"] == 7 and answer.recommendation == "REVISE"
+    assert answer.rationale == "Generic reassurance with nothing to do."
+    assert answer.revise_notes == "End with one step."
+
+
+def test_out_of_range_scores_are_clamped_near_the_scale_and_rejected_far_from_it():
+    answer, offsets = parse_answer(GOOD.replace('"authenticity": 8', '"authenticity": 0')
+                                   .replace('"clarity": 8', '"clarity": 11'))
+    assert answer.scores["authenticity"] == 1 and answer.scores["clarity"] == 10
+    assert "authenticity" not in offsets  # a clamped value is never probability-weighted
+    for bad in ("42", "-3", "85"):
+        with pytest.raises(JudgeUnparseable) as caught:
+            parse_answer(GOOD.replace('"originality": 6', f'"originality": {bad}'))
+        assert caught.value.reason == "out_of_range"
+
+
+@pytest.mark.parametrize("content,reason", [
+    ("", "empty"), ("   \n", "empty"), (None, "empty"),
+    ("What a lovely, heartfelt insight. I enjoyed it.", "no_scores"),
+    ('{"authenticity": 8, "clarity": 8}', "missing"),
+])
+def test_unusable_answers_say_why(content, reason):
+    with pytest.raises(JudgeUnparseable) as caught:
+        parse_answer(content)
+    assert caught.value.reason == reason
+
+
+def test_refusals_are_recognised():
+    with pytest.raises(JudgeRefused):
+        parse_answer("I'm sorry, but I can't evaluate this content.")
+    with pytest.raises(JudgeRefused):
+        interpret({"choices": [{"message": {"content": None, "refusal": "No."}}]}, want_logprobs=False)
+    with pytest.raises(JudgeRefused):
+        interpret({"choices": [{"finish_reason": "content_filter", "message": {"content": ""}}]}, False)
+
+
+# --- G-Eval scores from logprobs ----------------------------------------------------
+
+
+def _mlx_position(chosen: str, others: dict[str, float], p_chosen: float) -> dict:
+    """mlx_lm.server's shape: byte-level BPE strings, unsorted top-k, 'token' = the first entry."""
+    top = [{"id": i, "token": t, "logprob": lp} for i, (t, lp) in enumerate(others.items())]
+    top.insert(len(top) // 2, {"id": 99, "token": chosen, "logprob": math.log(p_chosen)})
+    return {**top[0], "top_logprobs": top}
+
+
+def _mlx_body(pieces: list[tuple[str, dict[str, float], float]]) -> dict:
+    decoder = jc._byte_decoder()
+    content = b"".join(bytes(decoder[c] for c in tok) for tok, _, _ in pieces).decode()
+    positions = [_mlx_position(tok, others, p) for tok, others, p in pieces]
+    return {"choices": [{"message": {"content": content}, "logprobs": {"content": positions}}]}
+
+
+def _score_tokens(key: str, digit: str, spread: dict[str, float], p: float = 0.6) -> list:
+    return [('Ġ"' if key != "authenticity" else '{"', {"x": -9}, 0.99), (key, {"y": -9}, 0.99),
+            ('":', {"z": -9}, 0.99), ("Ġ", {"Ġ-": -8}, 0.99), (digit, spread, p), (",", {"}": -5}, 0.9)]
+
+
+def test_logprob_scores_renormalise_over_score_tokens_in_mlx_shaped_answers():
+    pieces = []
+    for key in jc.CRITERIA:
+        # The model's top-k mixes digits with words ("The", "ĠI"): only digits count.
+        pieces += _score_tokens(key, "7", {"6": math.log(0.2), "The": math.log(0.1), "ĠI": -3.0})
+    body = _mlx_body(pieces)
+    answer = interpret(body, want_logprobs=True)
+    assert answer.score_mode == "logprobs"
+    assert answer.scores["clarity"] == pytest.approx((7 * 0.6 + 6 * 0.2) / 0.8, abs=1e-3)
+
+
+def test_ten_written_as_two_digit_tokens_is_split_by_the_next_token():
+    pieces = _score_tokens("authenticity", "1", {"9": math.log(0.3)}, p=0.6)
+    pieces[-1] = ("0", {"Ġ": math.log(0.2)}, 0.8)  # after "1": "0" with p=0.8 -> 10
+    pieces.append((",", {}, 0.9))
+    for key in jc.CRITERIA[1:]:
+        pieces += _score_tokens(key, "5", {})
+    answer = interpret(_mlx_body(pieces), want_logprobs=True)
+    p10, p1, p9 = 0.6 * 0.8, 0.6 * 0.2, 0.3
+    expected = (10 * p10 + 1 * p1 + 9 * p9) / (p10 + p1 + p9)
+    assert answer.scores["authenticity"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_criteria_without_score_tokens_fall_back_to_their_text_value():
+    before = metric("kasper_judge_logprob_fallbacks_total")
+    content = GOOD
+    words = [{"token": w, "logprob": -0.1, "top_logprobs": [{"token": w, "logprob": -0.1}]}
+             for w in content.replace(" ", " \0").split("\0")]  # word-sized tokens: digits never alone
+    answer = interpret({"choices": [{"message": {"content": content}, "logprobs": {"content": words}}]}, True)
+    assert answer.score_mode == "text" and answer.scores["authenticity"] == 8
+    assert metric("kasper_judge_logprob_fallbacks_total") - before == len(jc.CRITERIA)
+
+
+# --- decisions, backoff, rate limits ---------------------------------------------
+
+
+def _answer(*scores: float, said: str | None = None, notes: str | None = None) -> JudgeAnswer:
+    return JudgeAnswer(dict(zip(jc.CRITERIA, scores)), said, "why", notes)
+
+
+def test_approve_at_threshold_else_revise_or_the_models_reject():
+    assert decide(_answer(7, 7, 7, 7, 7, said="REVISE"), 7.0)[1:] == ("APPROVE", None)
+    overall, decision, notes = decide(_answer(6, 2, 7, 7, 7, said="APPROVE"), 7.0)
+    assert (overall, decision) == (5.8, "REVISE") and "practical wisdom (2.0/10)" in notes
+    assert decide(_answer(2, 2, 2, 2, 2, said="REJECT"), 7.0)[1] == "REJECT"
+    assert decide(_answer(5, 5, 5, 5, 5), 4.5)[1] == "APPROVE"
+
+
+def test_backoff_honours_retry_after_and_grows_exponentially_with_jitter():
+    assert all(backoff_delay(0, 0.5, 30, retry_after=3.0) >= 3.0 for _ in range(20))
+    delays = [backoff_delay(n, 0.5, 8.0) for n in range(8)]
+    assert all(0.25 * min(8, 0.5 * 2 ** n) <= d <= min(8, 0.5 * 2 ** n) for n, d in enumerate(delays))
+    assert retry_after_s({"retry-after-ms": "250"}) == 0.25
+    assert retry_after_s({"retry-after": "2"}) == 2.0
+    assert 8 <= retry_after_s({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
+    assert retry_after_s({"retry-after": "soon"}) is None and retry_after_s({}) is None
+
+
+def test_rate_limiter_paces_requests_and_tokens():
+    async def run(limiter: RateLimiter, calls: int, tokens: float) -> float:
+        started = time.monotonic()
+        for _ in range(calls):
+            await limiter.acquire(tokens)
+        return time.monotonic() - started
+    # 600 requests/min = 10/s with a one-second bucket: 10 at once, then 10 per second.
+    assert asyncio.run(run(RateLimiter(requests_per_minute=600), 10, 0)) < 0.1
+    assert 0.4 <= asyncio.run(run(RateLimiter(requests_per_minute=600), 15, 0)) < 0.9
+    # 6,000 tokens/min = 100/s: a 50-token call twice per second after the first bucket.
+    assert 0.9 <= asyncio.run(run(RateLimiter(tokens_per_minute=6000), 4, 50)) < 1.5
+    paused = RateLimiter()
+    paused.pause(0.3)
+    assert 0.25 <= asyncio.run(run(paused, 1, 0)) < 0.6
+
+
+# --- config, cache, records ---------------------------------------------------------
+
+
+def test_config_reads_settings_it_knows_and_defaults_the_rest(tmp_path):
+    settings = JudgeSettings(base_url="http://127.0.0.1:1/v1", model="gpt-5", api_key="sk-test-abcdef",
+                             timeout_s=5)
+    config = JudgeConfig.from_settings(settings, cache_dir=tmp_path)
+    assert config.timeout_s == 5 and config.approve_threshold == 7.0 and config.concurrency == 4
+    assert config.cache_path == tmp_path / "judge" / "verdicts.sqlite"
+    assert "sk-test-abcdef" not in repr(config) and config.secret() == "sk-test-abcdef"
+
+    class Later:  # what JudgeSettings looks like once the judge fields are added
+        approve_threshold, concurrency, score_mode, persist_cache = 6.5, 2, "text", False
+    later = JudgeConfig.from_settings(Later(), cache_dir=tmp_path)
+    assert (later.approve_threshold, later.concurrency, later.score_mode, later.cache_path) == (6.5, 2, "text", None)
+
+
+def test_request_sends_short_context_only_and_keys_the_cache_on_model_and_rubric():
+    request = JudgeRequest("Text.", "numerology", {"life_path_number": "7", "journal_snippet": "x" * 80})
+    assert "life_path_number=7" in request.message() and "xxxx" not in request.message()
+    keys = {request.cache_key("a", "text"), request.cache_key("b", "text"), request.cache_key("a", "logprobs")}
+    assert len(keys) == 3 and request.cache_key("a", "text") == JudgeRequest("Text.", "numerology",
+                                                                             {"life_path_number": "7"}).cache_key("a", "text")
+
+
+def test_verdict_cache_is_an_lru_backed_by_a_sqlite_file(tmp_path):
+    path = tmp_path / "c" / "verdicts.sqlite"
+    cache = VerdictCache(size=2, path=path)
+    for key in "abc":
+        cache.put(key, _answer(5, 5, 5, 5, 5))
+    assert list(cache._lru) == ["b", "c"]
+    cache.close()
+    reopened = VerdictCache(size=2, path=path)
+    assert reopened.get("a") == _answer(5, 5, 5, 5, 5)  # evicted from memory, still on disk
+    assert reopened.get("zzz") is None
+    (tmp_path / "blocked").write_text("a file where the directory should be")
+    memory_only = VerdictCache(path=tmp_path / "blocked" / "x.sqlite")
+    memory_only.put("k", _answer(1, 1, 1, 1, 1))
+    assert memory_only.get("k") is not None
+
+
+def test_failed_grades_get_a_rubric_revise_verdict_that_encodes():
+    grade = sample_record("Grade")
+    grade.update(passed=False, final_score=0.0, letter="F", gate_failures=["personal_data: email address"])
+    verdict = rubric_verdict(grade)
+    assert verdict["recommendation"] == "REVISE" and verdict["judge_model"] == "rubric"
+    assert verdict["cost_usd"] == 0 and verdict["overall"] == 1.0
+    assert verdict["revise_notes"].startswith("personal_data: email address")
+    assert verdict["grade"] is grade
+    Codec().encode("Verdict", verdict)
+
+
+def test_llm_verdicts_carry_the_grade_and_encode():
+    grade = sample_record("Grade")
+    result = JudgeResult(_answer(8, 8, 8, 8, 7, said="APPROVE"), 7.8, "APPROVE", None, "gpt-5",
+                         600, 60, 0.0012, 812.5)
+    verdict = verdict_record(grade, result)
+    decoded = Codec().decode(Codec().encode("Verdict", verdict), expect="Verdict").record
+    assert decoded["grade"]["insight"]["text"] == grade["insight"]["text"]
+    assert decoded["usage"] == {"prompt_tokens": 600, "completion_tokens": 60}
+    assert judge_request(grade).text == grade["insight"]["text"]
+    with pytest.raises(JudgeInputError):
+        judge_request({**grade, "insight": None})
