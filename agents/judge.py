@@ -41,10 +41,9 @@ from kasper.schemas.errors import KasperError
 from kasper.streams import records, topics
 from kasper.streams.app import topic
 from kasper.streams.logs import get_logger
-from kasper.streams.stage import Output, Stage, fail_fast, where_of
+from kasper.streams.stage import Output, Stage, run_agent
 
 RUBRIC_JUDGE = "rubric"
-_BATCH_WITHIN_S = 0.05
 log = get_logger(__name__)
 
 VERDICTS = Counter("kasper_judge_verdicts_total", "Verdicts made, by source and recommendation.",
@@ -193,24 +192,6 @@ class JudgeRole:
             await server.astop()
 
 
-async def handle_concurrently(stage: Stage, events: Iterable[Any], process: Any, limit: int) -> None:
-    """A batch of events through ``stage.handle``, up to ``limit`` at a time.
-
-    Same policy as ``Stage.handle_events``: the batch is acked by Faust only after it
-    returns, and an unexpected error exits the worker without committing anything.
-    """
-    slots = asyncio.Semaphore(max(1, limit))
-
-    async def one(event: Any) -> None:
-        async with slots:
-            await stage.handle(event.value, event.key, where_of(event), process)
-
-    try:
-        await asyncio.gather(*(one(event) for event in events))
-    except Exception as exc:
-        fail_fast(stage.name, exc)
-
-
 def register(app: Any, ctx: Any) -> None:
     """Declare the judge agent; ``ctx.options["judge_overrides"]`` may replace config fields."""
     settings = ctx.settings
@@ -224,7 +205,7 @@ def register(app: Any, ctx: Any) -> None:
     @app.agent(topic(app, topics.GRADES), name="kasper.judge")
     async def judge(stream: Any) -> None:
         try:
-            async for events in stream.take_events(batch, within=_BATCH_WITHIN_S):
-                await handle_concurrently(stage, events, role.process, config.concurrency)
+            await run_agent(stage, stream, role.process, batch_size=batch,
+                            concurrency=config.concurrency)
         finally:
             await role.aclose()

@@ -14,6 +14,7 @@ here once:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -88,11 +89,25 @@ class Stage:
         return True
 
 
-    async def handle_events(self, events: Iterable[Any], process: Process) -> None:
-        """Run a batch of Faust events through :meth:`handle`; exit on the unexpected."""
-        try:
-            for event in events:
+    async def handle_events(self, events: Iterable[Any], process: Process,
+                            concurrency: int = 1) -> None:
+        """Run a batch of Faust events through :meth:`handle`, up to ``concurrency`` at once.
+
+        Concurrency is for stages that wait on a server (the judge); the batch is
+        acked only after all of it is handled. Exits on the unexpected.
+        """
+        slots = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(event: Any) -> None:
+            async with slots:
                 await self.handle(event.value, event.key, where_of(event), process)
+
+        try:
+            if concurrency <= 1:
+                for event in events:
+                    await one(event)
+            else:
+                await asyncio.gather(*(one(event) for event in events))
         except Exception as exc:
             fail_fast(self.name, exc)
 
@@ -105,14 +120,15 @@ def fail_fast(stage: str, exc: BaseException) -> None:
     os._exit(EXIT_UNEXPECTED)
 
 
-async def run_agent(stage: Stage, stream: Any, process: Process) -> None:
+async def run_agent(stage: Stage, stream: Any, process: Process, *,
+                    batch_size: int = BATCH_SIZE, concurrency: int = 1) -> None:
     """The body of a one-in, some-out agent: micro-batches of events through ``process``.
 
     Faust acks a batch's events only after the batch is handled, and
     :func:`fail_fast` keeps a failed batch from being acked at all.
     """
-    async for events in stream.take_events(BATCH_SIZE, within=BATCH_WITHIN_S):
-        await stage.handle_events(events, process)
+    async for events in stream.take_events(batch_size, within=BATCH_WITHIN_S):
+        await stage.handle_events(events, process, concurrency)
 
 
 def where_of(event: Any) -> Where:

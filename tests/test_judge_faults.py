@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client import REGISTRY
 
-from kasper.agents.judge import JudgeRole, handle_concurrently, judge_until_answered
+from kasper.agents.judge import JudgeRole, judge_until_answered
 from kasper.agents.judge_client import (JudgeClient, JudgeConfig, JudgeRefused, JudgeRequest,
                                         JudgeRequestError, JudgeUnavailable, JudgeUnparseable)
 from kasper.schemas import Codec
@@ -213,7 +213,7 @@ def test_a_judge_failing_one_request_in_three_loses_no_insight(server):
 
     async def run():
         try:
-            await handle_concurrently(stage, events, role.process, limit=4)
+            await stage.handle_events(events, role.process, concurrency=4)
         finally:
             await role.aclose()
     asyncio.run(run())
