@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -228,20 +229,27 @@ def _format(received: Any, as_json: bool) -> str:
 
 
 @main.command()
-@click.option("-n", "--prompts", "count", type=click.IntRange(min=1), default=1000,
+@click.option("-n", "--prompts", "count", type=click.IntRange(min=1), default=60,
               show_default=True, help="Synthetic prompt events to feed.")
 @click.option("--seed", type=int, default=None, help="Seed of the synthetic prompts.")
-def up(count: int, seed: int | None) -> None:
-    """Run the main job: broker (embedded if none answers), topics, prompts in, results out."""
+@click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True,
+              help="Give up waiting for outcomes after this many seconds.")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the run's log and report go (default runs/<time>).")
+def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> None:
+    """Run the main job: broker (embedded if none answers), topics, model, worker, prompts in."""
     from kasper.streams import logs, up as up_job
 
     settings = get_settings()
     logs.configure(settings.observability)
-    report = up_job.run(settings, count, _seed(seed), lambda line: click.echo(f"kasper up: {line}"))
-    click.echo(f"kasper up: done in {report.seconds:.1f}s: {report.prompts_sent} prompts sent, "
-               f"{report.prompts_read} read back, {report.undecodable} undecodable")
-    if report.prompts_read != report.prompts_sent:
-        raise KasperError(f"{report.prompts_sent - report.prompts_read} prompt(s) did not come back")
+    say = lambda line: click.echo(f"kasper up: {line}")  # noqa: E731
+    report = up_job.run(settings, count, _seed(seed), say, run_dir=run_dir, timeout_s=timeout_s)
+    outcomes = ", ".join(f"{v} {k}" for k, v in report.outcomes.items())
+    say(f"done in {report.seconds:.0f}s: {report.prompts} prompts -> {outcomes}")
+    say(report.funnel)
+    say(f"report: {report.run_dir}/report.json")
+    if sum(report.outcomes.values()) < report.prompts:
+        raise KasperError(f"{report.prompts - sum(report.outcomes.values())} prompt(s) have no outcome")
 
 
 @main.command()

@@ -50,6 +50,11 @@ def _context(rng: random.Random, domain: str) -> dict[str, str]:
     return context
 
 
+def record_id(seed: int, index: int) -> str:
+    """The prompt id of the ``index``-th synthetic prompt of the run with ``seed``."""
+    return f"syn-{seed}-{index:07d}"
+
+
 def synthetic_prompt(index: int, seed: int = 0, start: datetime | None = None) -> dict[str, Any]:
     """The ``index``-th synthetic PromptEvent of the run with ``seed``."""
     rng = random.Random(f"{seed}:{index}")
@@ -58,7 +63,7 @@ def synthetic_prompt(index: int, seed: int = 0, start: datetime | None = None) -
     digest = hashlib.sha256(f"kasper-synthetic:{seed}:{index}".encode()).hexdigest()
     start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
     return {
-        "prompt_id": f"syn-{seed}-{index:07d}",
+        "prompt_id": record_id(seed, index),
         "source": rng.choice(c["sources"]),
         "domain": domain,
         "tier": _weighted(rng, c["tiers"]),

@@ -1,41 +1,58 @@
 """``kasper up``: the main job on the embedded default, or against external services.
 
 Starts the embedded broker when nothing answers at the (loopback) bootstrap
-address, creates the topics, feeds synthetic prompt events, follows them
-through the pipeline and stops everything it started, whatever happens.
+address, creates the topics, prepares the model, runs every role in one
+``kasper worker`` process (which starts the embedded judge when no judge is
+configured), feeds synthetic prompt events, shows the run live until every
+prompt has a final outcome, and stops everything it started, whatever happens
+(Ctrl-C included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker, ping, split_address
-from kasper.streams.consumer import read
-from kasper.streams.errors import BrokerUnavailable
+from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.producer import Producer
+from kasper.streams.progress import FOLLOWED, Tally, follow
 from kasper.streams.settings import Settings
-from kasper.streams.synthetic import synthetic_prompts
+from kasper.streams.synthetic import record_id, synthetic_prompts
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+Say = Callable[[str], None]
 
 
 @dataclass
 class UpReport:
-    prompts_sent: int = 0
-    prompts_read: int = 0
-    undecodable: int = 0
+    prompts: int = 0
     seconds: float = 0.0
     embedded_broker: bool = False
+    outcomes: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    funnel: str = ""
+    tokens_per_s: float = 0.0
+    judge_cost_usd: float = 0.0
+    windows: int = 0
+    model_versions: int = 0
+    worker_exit: int | None = None
+    run_dir: str = ""
 
 
 @contextlib.contextmanager
-def broker_for(settings: Settings, say: Callable[[str], None]) -> Iterator[bool]:
+def broker_for(settings: Settings, say: Say) -> Iterator[bool]:
     """Use the broker at the bootstrap address, or start the embedded one there.
 
     Yields whether the broker is ours (and so stopped on exit).
@@ -50,37 +67,115 @@ def broker_for(settings: Settings, say: Callable[[str], None]) -> Iterator[bool]
         if split_address(address)[0] not in _LOOPBACK:
             raise
     with EmbeddedBroker(address, settings.broker) as broker:
-        say(f"started the embedded broker at {address} (log {broker.log_path})")
+        say(f"started the embedded broker at {address}")
         yield True
     say("stopped the embedded broker")
 
 
-async def _feed_and_follow(settings: Settings, count: int, seed: int, report: UpReport,
-                           say: Callable[[str], None]) -> None:
-    created = await create_topics(settings.kafka)
-    say(f"topics ready: {sum(v == 'created' for v in created.values())} created, "
-        f"{sum(v == 'exists' for v in created.values())} existed")
+@contextlib.contextmanager
+def worker_process(run_dir: Path, say: Say, roles: str) -> Iterator[subprocess.Popen]:
+    """``kasper worker`` with ``roles`` as a child; SIGTERM (then SIGKILL) on exit."""
+    log_path = run_dir / "worker.log"
+    kasper = str(Path(sys.executable).parent / "kasper")
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen([kasper, "worker", "--agents", roles], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=os.environ.copy(), start_new_session=True)
+    say(f"started worker pid {proc.pid} ({roles}); log {log_path}")
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                say("worker did not stop in 60 s: killing it")
+                proc.kill()
+                proc.wait()
+        say(f"worker exited with code {proc.returncode}")
+
+
+async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.Popen,
+                 timeout_s: float, say: Say) -> Tally:
+    tally, stop = Tally(), asyncio.Event()
     async with Producer(settings) as producer:
-        for record in synthetic_prompts(count, seed=seed):
-            await producer.send(topics.PROMPTS, record)
-            report.prompts_sent += 1
-    say(f"sent {report.prompts_sent} synthetic prompt events to {topics.PROMPTS.name}")
-    wanted = {f"syn-{seed}-{i:07d}" for i in range(count)}
-    async for received in read(settings.kafka, producer.codec, topics.PROMPTS.name,
-                               from_beginning=True, idle_timeout_s=5.0):
-        if received.error is not None:
-            report.undecodable += 1
-        elif received.record["prompt_id"] in wanted:
-            report.prompts_read += 1
-    say(f"read back {report.prompts_read} of them from {topics.PROMPTS.name}")
+        readies = [asyncio.Event() for _ in FOLLOWED]
+        followers = [asyncio.ensure_future(follow(settings.kafka, producer.codec, tally, spec, ready, stop))
+                     for spec, ready in zip(FOLLOWED, readies)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
+            for record in synthetic_prompts(count, seed=seed):
+                await producer.send(topics.PROMPTS, record)
+            await producer.flush()
+            say(f"sent {count} synthetic prompt events to {topics.PROMPTS.name}")
+            wanted = {record_id(seed, i) for i in range(count)}
+            await _watch(tally, wanted, worker, timeout_s, say)
+        finally:
+            stop.set()
+            await asyncio.gather(*followers, return_exceptions=True)
+    return tally
 
 
-def run(settings: Settings, count: int, seed: int, say: Callable[[str], None]) -> UpReport:
-    """Run the main job end to end and return what happened."""
-    report = UpReport()
-    started = time.monotonic()
+def _done(tally: Tally, wanted: set[str]) -> int:
+    return sum(1 for pid in tally.outcomes if pid in wanted)
+
+
+async def _watch(tally: Tally, wanted: set[str], worker: subprocess.Popen, timeout_s: float,
+                 say: Say) -> None:
+    started = last = time.monotonic()
+    while _done(tally, wanted) < len(wanted):
+        await asyncio.sleep(0.5)
+        now = time.monotonic()
+        if worker.poll() is not None:
+            raise StreamsError(f"the worker exited with code {worker.returncode}; see its log")
+        if now - started > timeout_s:
+            say(f"timed out after {timeout_s:.0f}s with {_done(tally, wanted)}/{len(wanted)} prompts done")
+            return
+        if now - last >= 5:
+            last = now
+            say(_progress_line(tally, wanted, now - started))
+    say(_progress_line(tally, wanted, time.monotonic() - started))
+
+
+def _progress_line(tally: Tally, wanted: set[str], elapsed: float) -> str:
+    return (f"[{elapsed:5.0f}s] done {_done(tally, wanted)}/{len(wanted)} | {tally.funnel()} | "
+            f"{tally.completion_tokens / max(elapsed, 1e-9):.1f} generated tok/s | "
+            f"judge ${tally.judge_cost_usd:.4f}")
+
+
+def run(settings: Settings, count: int, seed: int, say: Say, *, roles: str = "generate,grade,judge,route",
+        run_dir: Path | None = None, timeout_s: float = 3600) -> UpReport:
+    """Run the main job end to end and return what happened (also written to ``run_dir``)."""
+    run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    report, started = UpReport(prompts=count, run_dir=str(run_dir)), time.monotonic()
     with broker_for(settings, say) as ours:
         report.embedded_broker = ours
-        asyncio.run(_feed_and_follow(settings, count, seed, report, say))
-    report.seconds = time.monotonic() - started
+        created = asyncio.run(create_topics(settings.kafka))
+        say(f"topics ready ({sum(v == 'created' for v in created.values())} created)")
+        _prepare_model(settings, say)
+        with worker_process(run_dir, say, roles) as worker:
+            tally = asyncio.run(_drive(settings, count, seed, worker, timeout_s, say))
+        report.worker_exit = worker.returncode
+    _fill(report, tally, time.monotonic() - started)
+    (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
     return report
+
+
+def _prepare_model(settings: Settings, say: Say) -> None:
+    from kasper.agents.model_store import resolve_model_dir
+
+    say(f"model ready at {resolve_model_dir(settings.model)}")
+
+
+def _fill(report: UpReport, tally: Tally, seconds: float) -> None:
+    report.seconds = seconds
+    report.outcomes = {o: list(tally.outcomes.values()).count(o)
+                       for o in ("approved", "rejected", "dead-lettered")}
+    report.counts = {k: v for k, v in tally.counts.items()}
+    report.funnel = tally.funnel()
+    report.tokens_per_s = tally.completion_tokens / max(seconds, 1e-9)
+    report.judge_cost_usd = tally.judge_cost_usd
+    report.windows = tally.counts[topics.TRAINING_WINDOWS.name]
+    report.model_versions = tally.counts[topics.MODELS.name]

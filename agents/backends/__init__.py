@@ -1,0 +1,100 @@
+"""Generation backends: the local MLX model (default) or any OpenAI-compatible server.
+
+A backend turns chat requests into texts, one result per request, in order. It
+knows nothing about Kafka or Avro: the generate stage (``agents/generation.py``)
+builds the requests and the records around them.
+
+Errors a backend raises, and what the stage does with them:
+
+- :class:`GenerationError`: this batch (raised) or this request (returned in its
+  place) failed; the stage retries the prompts one by one, then dead-letters those
+  that fail again.
+- :class:`BackendUnavailable`: the backend itself is down or misconfigured (server
+  unreachable after retries, bad credentials, unknown model): retrying prompts
+  cannot help, so the worker stops without committing and the prompts wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from kasper.schemas.errors import KasperError
+
+# (request index in the batch, delta text, done): called from the generation thread.
+OnDelta = Callable[[int, str, bool], None]
+
+
+class GenerationError(KasperError):
+    """Generation failed for a batch or a request (retryable once per prompt)."""
+
+
+class BackendUnavailable(KasperError):
+    """The backend cannot serve anything right now; the worker must stop, not dead-letter."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding parameters, recorded in every Insight."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 160
+
+
+@dataclass(frozen=True)
+class Served:
+    """What serves a tier: base model name, adapter version (None = base alone), version key."""
+
+    model: str
+    adapter_version: str | None
+
+    @property
+    def version_key(self) -> str:
+        """The model version that enters ``insight_id``: changes whenever the weights do."""
+        return f"{self.model}+{self.adapter_version or 'base'}"
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One prompt to generate: chat messages, its tier, sampling and seed."""
+
+    messages: list[dict[str, str]]
+    tier: str
+    sampling: Sampling
+    seed: int
+
+
+@dataclass(frozen=True)
+class GenResult:
+    """One generated text with its token counts and wall-clock latency."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    finish_reason: str = "stop"
+
+
+class Backend(Protocol):
+    """What the generate stage needs from a backend."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Load models / open clients; called once before the first batch."""
+
+    def serving(self, tier: str) -> Served:
+        """The model that serves ``tier`` right now."""
+
+    async def generate(self, requests: list[GenRequest],
+                       on_delta: OnDelta | None = None) -> list[GenResult | GenerationError]:
+        """One result per request, in order.
+
+        A ``GenerationError`` in place of a result fails that request only; raised,
+        it fails the whole batch. ``BackendUnavailable`` is always raised.
+        """
+
+    async def close(self) -> None:
+        """Release models and clients."""

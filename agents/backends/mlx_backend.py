@@ -1,0 +1,182 @@
+"""The local MLX backend: one model per tier (base, or base + a LoRA adapter version).
+
+All MLX work (loading, generating) runs on one dedicated thread, so the event loop
+keeps heartbeating while a batch generates and MLX state is never shared between
+threads. A batch whose prompts belong to tiers served by different models runs as
+one engine batch per model, results back in request order.
+
+Adapters: a ModelVersion names an mlx-lm adapter directory (``adapter_config.json``
++ ``adapters.safetensors``) and the SHA-256 of its weights file. Loading checks the
+hash, loads base + adapter, and fuses the LoRA weights into the linear layers
+(decode does fewer ops per step). Any failure raises ``ModelError`` and the tier
+keeps its current model (the caller reports it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kasper.agents import model_store
+from kasper.agents.backends import (
+    GenerationError,
+    GenRequest,
+    GenResult,
+    OnDelta,
+    Served,
+)
+from kasper.agents.backends.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
+from kasper.agents.backends.settings import GenerateSettings
+from kasper.agents.fastcpu import MLXThread
+from kasper.agents.model_store import ModelError
+from kasper.streams.logs import get_logger
+from kasper.streams.settings import ModelSettings
+
+ADAPTER_WEIGHTS = "adapters.safetensors"
+TIERS = ("lite", "standard", "pro")
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Loaded:
+    """A model ready to generate: what it is (``served``) and its engine."""
+
+    served: Served
+    engine: Engine
+    adapter_path: str | None = None
+
+
+class MLXBackend:
+    """Generates with local MLX models; ``apply_version`` swaps a tier's adapter."""
+
+    name = "mlx"
+
+    def __init__(self, model_settings: ModelSettings | None = None,
+                 settings: GenerateSettings | None = None) -> None:
+        self.model_settings = model_settings or ModelSettings()
+        self.top_k = (settings or GenerateSettings()).top_k
+        self.model_dir: Path | None = None
+        self._tiers: dict[str, Loaded] = {}
+        self._mlx = MLXThread("kasper-mlx")
+        self.last_stats: list = []
+        self._closing = False
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await self._mlx.run(fn, *args)
+
+    async def start(self) -> None:
+        """Prepare (first run only) and load the base model for every tier."""
+        if self._tiers:
+            return
+        self.model_dir = await self._run(model_store.resolve_model_dir, self.model_settings)
+        base = await self._run(self._load, None, None)
+        self._tiers = dict.fromkeys(TIERS, base)
+
+    def serving(self, tier: str) -> Served:
+        return self._tiers[tier].served
+
+    def tiers(self) -> dict[str, Served]:
+        """Every tier's current model."""
+        return {tier: loaded.served for tier, loaded in self._tiers.items()}
+
+    async def generate(self, requests: list[GenRequest],
+                       on_delta: OnDelta | None = None) -> list[GenResult]:
+        """One engine batch per distinct model among the requests' tiers."""
+        groups: dict[int, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(id(self._tiers[request.tier]), []).append(index)
+        results: list[GenResult | None] = [None] * len(requests)
+        self.last_stats = []
+        for indices in groups.values():
+            loaded = self._tiers[requests[indices[0]].tier]
+            batch = [requests[i] for i in indices]
+            relay = None if on_delta is None else (lambda row, d, done, ix=indices: on_delta(ix[row], d, done))
+            outputs = await self._run(self._generate, loaded.engine, batch, relay)
+            for index, result in zip(indices, outputs):
+                results[index] = result
+            self.last_stats.append(loaded.engine.last_stats)
+        return results  # type: ignore[return-value]
+
+    def _generate(self, engine: Engine, batch: list[GenRequest],
+                  on_delta: OnDelta | None) -> list[GenResult]:
+        if self._closing:
+            raise Cancelled("the backend is closing")
+        try:
+            rows = [self._row(engine, r) for r in batch]
+            outputs = engine.generate(rows, on_delta)
+        except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
+            raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
+        return [GenResult(o.text, o.prompt_tokens, len(o.tokens), o.seconds * 1000.0, o.finish_reason)
+                for o in outputs]
+
+    @staticmethod
+    def _row(engine: Engine, request: GenRequest) -> Row:
+        tokens = engine.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True)
+        s = request.sampling
+        return Row(list(tokens), s.max_tokens, s.temperature, s.top_p, request.seed)
+
+    # --- model versions ------------------------------------------------------
+
+    async def apply_version(self, version: dict[str, Any]) -> Served | None:
+        """Serve ``version``'s tier with its adapter (or the base model); ``ModelError`` if not."""
+        tier, label, path = version["tier"], version["version"], version.get("adapter_path")
+        current = self._tiers[tier]
+        if current.served.adapter_version == (label if path else None) and current.adapter_path == path:
+            return current.served  # already serving it (a replay of the topic)
+        loaded = self._reuse(path, label) or await self._run(
+            self._load, path, label, version.get("adapter_sha256"))
+        self._tiers[tier] = loaded
+        return loaded.served
+
+    def _reuse(self, path: str | None, label: str) -> Loaded | None:
+        for loaded in self._tiers.values():
+            if loaded.adapter_path == path and (path is None or loaded.served.adapter_version == label):
+                return loaded
+        return None
+
+    def _load(self, adapter_path: str | None, label: str | None, sha256: str | None = None) -> Loaded:
+        assert self.model_dir is not None
+        if adapter_path is not None:
+            _check_adapter(Path(adapter_path), sha256)
+        model, tokenizer = model_store.load(self.model_dir, adapter_path)
+        if adapter_path is not None:
+            _fuse_lora(model)
+        served = Served(self.model_dir.name, label if adapter_path else None)
+        log.info("model loaded", model=served.model, adapter_version=served.adapter_version,
+                 adapter_path=adapter_path)
+        return Loaded(served, Engine(model, tokenizer, self.top_k or DEFAULT_TOP_K), adapter_path)
+
+    def cancel(self) -> None:
+        """Stop the batch running now (thread-safe); its prompts were not acked."""
+        for loaded in self._tiers.values():
+            loaded.engine.cancel()
+
+    async def close(self) -> None:
+        """Stop generating and end the MLX thread (a live MLX thread aborts the interpreter at exit)."""
+        self._closing = True
+        self.cancel()
+        # The running step finishes within a fraction of a second after cancel().
+        await self._mlx.close()
+        self._tiers = {}
+
+
+def _check_adapter(path: Path, sha256: str | None) -> None:
+    weights = path / ADAPTER_WEIGHTS
+    if not weights.is_file() or not (path / "adapter_config.json").is_file():
+        raise ModelError(f"adapter {path}: no {ADAPTER_WEIGHTS} + adapter_config.json there")
+    if sha256:
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if digest != sha256.lower():
+            raise ModelError(f"adapter {path}: sha256 {digest} does not match the announced {sha256}")
+
+
+def _fuse_lora(model: Any) -> None:
+    """Fold LoRA weights into their linear layers (same outputs, fewer ops per step)."""
+    from mlx.utils import tree_unflatten
+
+    fused = [(name, module.fuse()) for name, module in model.named_modules() if hasattr(module, "fuse")]
+    if fused:
+        model.update_modules(tree_unflatten(fused))

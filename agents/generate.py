@@ -1,0 +1,219 @@
+"""The generate role: prompts -> insights (+ token deltas), with hot-swapped model versions.
+
+A thin Faust agent around :class:`kasper.agents.generation.Generator`: it takes
+micro-batches of up to ``batch_size`` prompts (or what arrived within
+``batch_window_s``), generates them off the event loop (the MLX thread, or the
+HTTP client's tasks), and sends one Insight per prompt in the batch's order.
+With ``stream_tokens`` the text deltas go to the tokens topic while it is written.
+
+Model versions: a task reads the whole models topic (every partition, no consumer
+group, so every worker sees every version) and offers each event to the
+:class:`VersionSwitcher`; the agent applies them between batches. The first batch
+waits (up to ``models_wait_s``) until the topic has been read to its end, so a
+restarted worker starts on the promoted adapters, not the base model.
+
+Error policy (details in ``generation.py`` and ``backends/versions.py``):
+
+- undecodable prompt, rejected prompt, generation failing twice -> DLQ, batch goes on;
+- a model version that cannot be loaded -> DLQ (the ModelVersion), tier keeps its model;
+- ``BackendUnavailable`` or any unexpected error -> :func:`fail_fast`: the worker
+  exits (70) without committing; the batch is generated again after a restart.
+  Events are taken with ``noack_take`` and acked only after their outputs were
+  sent, so a worker stopped mid-batch (SIGTERM) never commits unsent prompts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kasper.agents.backends import Backend
+from kasper.agents.backends.settings import GenerateSettings, OpenAIGenerateSettings
+from kasper.agents.backends.versions import VersionSwitcher, publish_serving
+from kasper.agents.generation import QUEUE_DEPTH, Generator
+from kasper.schemas.errors import CodecError, Where
+from kasper.streams import records, topics
+from kasper.streams.app import topic
+from kasper.streams.consumer import decode_message, open_consumer
+from kasper.streams.logs import get_logger
+from kasper.streams.metrics import DECODE_ERRORS, RECORDS_IN
+from kasper.streams.stage import Stage, fail_fast, where_of
+
+STAGE = "generate"
+log = get_logger(__name__)
+
+
+def make_backend(settings: GenerateSettings, worker_settings: Any) -> Backend:
+    """The backend named by ``settings.backend``."""
+    if settings.backend == "openai":
+        from kasper.agents.backends.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(OpenAIGenerateSettings())
+    from kasper.agents.backends.mlx_backend import MLXBackend
+
+    return MLXBackend(worker_settings.model, settings)
+
+
+class DeltaPump:
+    """Token deltas from the generation thread -> TokenDelta records on the tokens topic."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.task = asyncio.create_task(self._drain())
+
+    def __call__(self, insight_id: str, prompt_id: str, index: int, delta: str, done: bool) -> None:
+        record = {"insight_id": insight_id, "prompt_id": prompt_id, "index": index,
+                  "delta": delta, "done": done, "created_at": records.now()}
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, record)
+
+    async def _drain(self) -> None:
+        while (record := await self.queue.get()) is not None:
+            await self.stage.emit(topics.TOKENS, record)
+
+    async def close(self) -> None:
+        """Send what is queued (the thread is done calling us), then stop."""
+        self.queue.put_nowait(None)
+        await self.task
+
+
+async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
+                       stream_tokens: bool = False) -> None:
+    """Decode, generate and send one micro-batch: an Insight or a DLQ record per event."""
+    decoded = []
+    for event in events:
+        RECORDS_IN.labels(STAGE, stage.source.name).inc()
+        value, where = event.value or b"", where_of(event)
+        try:
+            decoded.append((event, stage.decode(value, where), value, where))
+        except CodecError as exc:
+            DECODE_ERRORS.labels(stage.source.name, type(exc).__name__).inc()
+            await stage.dead_letter(exc, value, event.key, where)
+    pump = DeltaPump(stage) if stream_tokens else None
+    try:
+        outcomes = await generator.run([d[1] for d in decoded], pump)
+    finally:
+        if pump is not None:
+            await pump.close()
+    for (event, record, value, where), outcome in zip(decoded, outcomes):
+        if outcome.insight is not None:
+            await stage.emit(topics.INSIGHTS, outcome.insight)
+        else:
+            await stage.dead_letter(outcome.error, value, event.key, where,
+                                    attempt=record.get("attempt") or 0)
+
+
+def queue_depth(app: Any, events: list[Any]) -> int:
+    """Messages behind this batch on the partitions it came from (highwater - offset)."""
+    last: dict[Any, int] = {}
+    for event in events:
+        tp = event.message.tp
+        last[tp] = max(last.get(tp, -1), event.message.offset)
+    depth = 0
+    for tp, offset in last.items():
+        try:
+            depth += max(0, app.consumer.highwater(tp) - offset - 1)
+        except Exception:  # no highwater known yet: this gauge is best effort
+            continue
+    return depth
+
+
+async def follow_versions(ctx: Any, switcher: VersionSwitcher) -> None:
+    """Offer every ModelVersion on the models topic to ``switcher``, forever."""
+    async with open_consumer(ctx.settings.kafka, topics.MODELS.name, from_beginning=True) as consumer:
+        assigned = list(consumer.assignment())
+        ends = await consumer.end_offsets(assigned)
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                for message in messages:
+                    _offer(ctx, switcher, message)
+            if not switcher.caught_up.is_set():
+                positions = [await consumer.position(tp) for tp in assigned]
+                if all(pos >= ends[tp] for pos, tp in zip(positions, assigned)):
+                    switcher.caught_up.set()
+            # Until then, only the latest version per tier is kept, for the first batch.
+            if switcher.caught_up.is_set():
+                await switcher.apply()
+
+
+def _offer(ctx: Any, switcher: VersionSwitcher, message: Any) -> None:
+    received = decode_message(ctx.codec, message, expect=topics.MODELS.record)
+    if received.record is None:  # a foreign record on the models topic: not ours to dead-letter twice
+        log.error("undecodable model version skipped", where=str(received.where),
+                  error=str(received.error)[:300])
+        return
+    switcher.offer(received.record, received.value, received.key, received.where)
+
+
+def register(app: Any, ctx: Any) -> None:
+    """Declare the generate agent and the model-versions follower on ``app``.
+
+    Worker options (``ctx.options``) named like :class:`GenerateSettings` fields
+    override the environment, e.g. ``build_app(["generate"], stream_tokens=True)``.
+    """
+    settings = GenerateSettings.from_options(ctx.options)
+    stage = Stage(STAGE, topics.PROMPTS, ctx.codec, ctx.send)
+    backend = make_backend(settings, ctx.settings)
+    generator = Generator(backend, settings)
+
+    async def dead_letter(exc: BaseException, value: bytes, key: bytes | None, where: Where) -> None:
+        await stage.dead_letter(exc, value, key, where)
+
+    switcher = VersionSwitcher(backend, dead_letter)
+
+    @app.agent(topic(app, topics.PROMPTS), name="kasper.generate")
+    async def generate(stream: Any) -> None:
+        try:
+            await _start(backend, switcher, settings)
+        except Exception as exc:
+            fail_fast(STAGE, exc)
+        async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
+            try:
+                QUEUE_DEPTH.set(queue_depth(app, events))
+                async with switcher.batch():
+                    await handle_batch(stage, generator, events, settings.stream_tokens)
+            except asyncio.CancelledError:
+                _cancel(backend)
+                raise
+            except Exception as exc:
+                fail_fast(STAGE, exc)
+            for event in events:
+                await stream.ack(event)
+
+    @app.task
+    async def model_versions() -> None:
+        while True:
+            try:
+                await follow_versions(ctx, switcher)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker went away: keep serving, read again soon
+                switcher.caught_up.set()
+                log.error("model-versions follower failed, retrying in 5 s", error=str(exc)[:300])
+                await asyncio.sleep(5)
+
+    @app.on_before_shutdown.connect
+    async def close_backend(app: Any, **_: Any) -> None:
+        await backend.close()
+
+
+async def _start(backend: Backend, switcher: VersionSwitcher, settings: GenerateSettings) -> None:
+    await backend.start()
+    try:
+        await asyncio.wait_for(switcher.caught_up.wait(), settings.models_wait_s)
+    except asyncio.TimeoutError:
+        log.warning("models topic not read to its end in time: starting on the current models",
+                    wait_s=settings.models_wait_s)
+    switcher.ready.set()
+    for tier in ("lite", "standard", "pro"):
+        publish_serving(tier, None, backend.serving(tier))
+    log.info("generate ready", backend=backend.name,
+             serving={t: backend.serving(t).version_key for t in ("lite", "standard", "pro")})
+
+
+def _cancel(backend: Backend) -> None:
+    cancel = getattr(backend, "cancel", None)
+    if cancel is not None:
+        cancel()

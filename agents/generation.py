@@ -1,0 +1,210 @@
+"""The generate stage's logic: prompt events in, one Insight (or one reason) per prompt out.
+
+No Kafka here: :class:`Generator` takes decoded PromptEvents and returns one
+:class:`Outcome` per prompt, in order; the agent (``agents/generate.py``) sends
+them. ``insight_id`` is a UUID-5 of prompt id + attempt + model version, so a
+redelivered prompt gets the same id (consumers dedupe by it) and its seed, derived
+from the id, makes the sampled text reproducible too.
+
+Error policy, per prompt:
+
+- not fit for a model (unknown domain, empty or oversized context, an attempt to
+  override the instructions) -> ``PromptRejected``, dead-lettered, never generated;
+- the batch raised ``GenerationError`` or the text came back empty -> generated
+  again on its own with the next seed; failing twice -> ``GenerationFailed``,
+  dead-lettered with both reasons;
+- ``BackendUnavailable`` and anything unexpected propagate: the agent stops the
+  worker without committing, and the batch is generated again after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from kasper.agents.backends import Backend, GenerationError, GenRequest, GenResult, Sampling, Served
+from kasper.agents.backends.settings import GenerateSettings
+from kasper.agents.prompts import PromptRejected, build_messages
+from kasper.schemas.errors import KasperError
+from kasper.streams import records
+from kasper.streams.logs import get_logger
+
+# Fixed forever: changing it would change every insight_id.
+INSIGHT_NAMESPACE = uuid.UUID("5f1d7c2e-3b4a-4e8f-9a61-7c0d2e4b8a13")
+
+TOKENS = Counter("kasper_generate_tokens_total", "Tokens read and written by the generator.",
+                 ["backend", "kind"])
+TOKENS_PER_SECOND = Gauge("kasper_generate_tokens_per_second",
+                          "Completion tokens per wall-clock second of the last batch.", ["backend"])
+BATCH_SIZE = Histogram("kasper_generate_batch_size", "Prompts per generation batch.",
+                       buckets=(1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128))
+BATCH_SECONDS = Histogram("kasper_generate_batch_seconds", "Wall-clock time of one generation batch.",
+                          buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300))
+LATENCY = Histogram("kasper_generate_latency_seconds",
+                    "Time from the start of its batch until an insight's text was complete.",
+                    buckets=(0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 300))
+QUEUE_DEPTH = Gauge("kasper_generate_queue_depth",
+                    "Prompts waiting behind the current batch on the partitions it read.")
+ERRORS = Counter("kasper_generate_errors_total", "Generation problems, by reason.", ["reason"])
+
+log = get_logger(__name__)
+
+# (insight_id, prompt_id, index, delta, done); may be called from the generation thread.
+DeltaSink = Callable[[str, str, int, str, bool], None]
+
+
+class GenerationFailed(KasperError):
+    """Generation errored or returned empty text on every try."""
+
+
+def insight_id(prompt_id: str, attempt: int, model_version: str) -> str:
+    """The deterministic id of the insight for this prompt attempt and model version."""
+    return str(uuid.uuid5(INSIGHT_NAMESPACE, f"{prompt_id}\x1f{attempt}\x1f{model_version}"))
+
+
+def derive_seed(ident: str, retry: int = 0) -> int:
+    """A 31-bit seed from an insight id (``retry`` > 0 for a fresh draw on a retry)."""
+    digest = hashlib.sha256(f"{ident}:{retry}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+@dataclass
+class Outcome:
+    """What became of one prompt: an Insight record, or the error to dead-letter it with."""
+
+    prompt: dict[str, Any]
+    insight: dict[str, Any] | None = None
+    error: KasperError | None = None
+    tries: int = 0
+
+
+@dataclass
+class _Planned:
+    index: int
+    request: GenRequest
+    insight_id: str
+    served: Served
+    first_error: str = ""
+
+
+class Generator:
+    """Turns a batch of PromptEvents into Insights with a backend (see the module doc)."""
+
+    def __init__(self, backend: Backend, settings: GenerateSettings | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or GenerateSettings()
+        s = self.settings
+        self.sampling = Sampling(s.temperature, s.top_p, s.max_tokens)
+
+    async def run(self, prompts: list[dict[str, Any]], on_delta: DeltaSink | None = None) -> list[Outcome]:
+        """One Outcome per prompt, in order."""
+        outcomes = [Outcome(p) for p in prompts]
+        planned = [p for p in (self._plan(i, o) for i, o in enumerate(outcomes)) if p is not None]
+        if planned:
+            BATCH_SIZE.observe(len(planned))
+            started = time.perf_counter()
+            retry = await self._generate(planned, outcomes, on_delta, tries=1)
+            for item in retry:
+                await self._retry(item, outcomes, on_delta)
+            self._observe_batch(outcomes, time.perf_counter() - started)
+        return outcomes
+
+    def _plan(self, index: int, outcome: Outcome) -> _Planned | None:
+        prompt = outcome.prompt
+        try:
+            messages = build_messages(prompt, self.settings.template_version)
+        except PromptRejected as exc:
+            ERRORS.labels("rejected").inc()
+            outcome.error = exc
+            return None
+        served = self.backend.serving(prompt["tier"])
+        ident = insight_id(prompt["prompt_id"], prompt.get("attempt") or 0, served.version_key)
+        seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
+        request = GenRequest(messages, prompt["tier"], self.sampling, seed)
+        return _Planned(index, request, ident, served)
+
+    async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
+                        on_delta: DeltaSink | None, tries: int) -> list[_Planned]:
+        """Generate ``planned`` as one batch; returns those to try again."""
+        relay = None if on_delta is None else _relay(planned, outcomes, on_delta)
+        try:
+            results = await self.backend.generate([p.request for p in planned], relay)
+        except GenerationError as exc:
+            ERRORS.labels("generation_error").inc(len(planned))
+            log.warning("generation failed", prompts=len(planned), error=str(exc)[:300])
+            results = [exc] * len(planned)
+        failed = []
+        for item, result in zip(planned, results):
+            outcomes[item.index].tries = tries
+            if isinstance(result, GenResult) and result.text.strip():
+                outcomes[item.index].insight = self._insight(item, outcomes[item.index].prompt, result)
+                continue
+            if isinstance(result, GenResult):
+                ERRORS.labels("empty_text").inc()
+            item.first_error = str(result) if isinstance(result, Exception) else "empty text"
+            failed.append(item)
+        return failed
+
+    async def _retry(self, item: _Planned, outcomes: list[Outcome], on_delta: DeltaSink | None) -> None:
+        """Once more, alone and with a fresh seed; then give up with both reasons."""
+        seed = derive_seed(item.insight_id, retry=1)
+        request = GenRequest(item.request.messages, item.request.tier, item.request.sampling, seed)
+        again = _Planned(item.index, request, item.insight_id, item.served)
+        if not await self._generate([again], outcomes, on_delta, tries=2):
+            return
+        ERRORS.labels("dead_lettered").inc()
+        outcomes[item.index].error = GenerationFailed(
+            f"no text after 2 tries: first: {item.first_error[:300]}; retry: {again.first_error[:300]}")
+
+    def _insight(self, item: _Planned, prompt: dict[str, Any], result: GenResult) -> dict[str, Any]:
+        sampling = item.request.sampling
+        return {
+            "insight_id": item.insight_id,
+            "prompt_id": prompt["prompt_id"],
+            "attempt": prompt.get("attempt") or 0,
+            "domain": prompt["domain"],
+            "tier": prompt["tier"],
+            "text": result.text.strip(),
+            "model": item.served.model,
+            "adapter_version": item.served.adapter_version,
+            "template_version": self.settings.template_version,
+            "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p,
+                         "max_tokens": sampling.max_tokens, "seed": item.request.seed},
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "latency_ms": round(result.latency_ms, 3),
+            "trace_id": prompt["trace_id"],
+            "created_at": records.now(),
+            "prompt": prompt,
+        }
+
+    def _observe_batch(self, outcomes: list[Outcome], seconds: float) -> None:
+        made = [o.insight for o in outcomes if o.insight is not None]
+        completion = sum(i["completion_tokens"] for i in made)
+        backend = self.backend.name
+        TOKENS.labels(backend, "prompt").inc(sum(i["prompt_tokens"] for i in made))
+        TOKENS.labels(backend, "completion").inc(completion)
+        TOKENS_PER_SECOND.labels(backend).set(completion / seconds if seconds > 0 else 0.0)
+        BATCH_SECONDS.observe(seconds)
+        for insight in made:
+            LATENCY.observe(insight["latency_ms"] / 1000.0)
+        log.info("batch generated", backend=backend, prompts=len(outcomes), insights=len(made),
+                 completion_tokens=completion, seconds=round(seconds, 2),
+                 tokens_per_s=round(completion / seconds, 1) if seconds > 0 else None)
+
+
+def _relay(planned: list[_Planned], outcomes: list[Outcome], sink: DeltaSink):
+    """Backend deltas (request index) -> sink deltas (insight id, running index per insight)."""
+    counters = [0] * len(planned)
+
+    def relay(row: int, delta: str, done: bool) -> None:
+        item = planned[row]
+        sink(item.insight_id, outcomes[item.index].prompt["prompt_id"], counters[row], delta, done)
+        counters[row] += 1
+    return relay

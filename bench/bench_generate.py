@@ -1,0 +1,259 @@
+"""Generation throughput on the same prompts: our batched generator vs single-stream baselines.
+
+Legs, run in interleaved rounds in one process (medians reported):
+
+  a) ours: ``Generator`` + ``MLXBackend`` in batches of ``--batch`` prompts (the generate
+     agent's code path: templates, batched prefill with the shared-prefix cache, decode);
+  b) mlx_lm single stream: ``mlx_lm.stream_generate`` one prompt at a time, same model
+     directory (float32 + OpenBLAS), same sampling (first ``--single-prompts`` prompts);
+  c) llama.cpp single stream: llama-cpp-python on the same GGUF (Q4_1) with
+     ``--llama-threads`` threads (default: the OpenBLAS thread count MLX runs with);
+     skipped with a message when llama-cpp-python is not installed (bench-only build,
+     see DESIGN.md for the CMAKE_ARGS).
+
+tokens/s = generated tokens / wall-clock seconds over the whole prompt set, prompt
+processing included (what insights/hour depends on). Then, unless ``--agent 0``:
+
+  d) insights/hour through ``kasper worker --agents generate`` on the embedded broker:
+     ``--agent`` prompts produced at once after a warm-up prompt, timed until the
+     last insight is read back.
+
+    python bench/bench_generate.py [--prompts 32] [--max-tokens 100] [--batch 32 64]
+                                   [--rounds 2] [--agent 64] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kasper.agents.fastcpu import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents import model_store, prompts as templates
+from kasper.agents.backends.mlx_backend import MLXBackend
+from kasper.agents.backends.settings import GenerateSettings
+from kasper.agents.generation import Generator
+from kasper.streams.synthetic import synthetic_prompt
+
+TEMPERATURE, TOP_P, TOP_K = 0.7, 0.9, 64
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_prompts(count: int, seed: int = 2026) -> list[dict]:
+    return [synthetic_prompt(i, seed) | {"prompt_id": f"bench-{seed}-{i}"} for i in range(count)]
+
+
+# --- legs ---------------------------------------------------------------------
+
+
+def leg_ours(backend: MLXBackend, settings: GenerateSettings, batch: list[dict]) -> dict:
+    generator = Generator(backend, settings)
+
+    async def run() -> int:
+        tokens = 0
+        for start in range(0, len(batch), settings.batch_size):
+            outcomes = await generator.run(batch[start:start + settings.batch_size])
+            tokens += sum(o.insight["completion_tokens"] for o in outcomes if o.insight)
+        return tokens
+
+    started = time.perf_counter()
+    tokens = asyncio.run(run())
+    return {"tokens": tokens, "seconds": time.perf_counter() - started, "prompts": len(batch)}
+
+
+def leg_mlx_single(model, tokenizer, batch: list[dict], max_tokens: int) -> dict:
+    from mlx_lm import stream_generate
+    from mlx_lm.sample_utils import make_sampler
+
+    tokens, started = 0, time.perf_counter()
+    for index, prompt in enumerate(batch):
+        mx.random.seed(index)
+        ids = tokenizer.apply_chat_template(templates.build_messages(prompt), add_generation_prompt=True)
+        sampler = make_sampler(TEMPERATURE, TOP_P, top_k=TOP_K)
+        for last in stream_generate(model, tokenizer, ids, max_tokens=max_tokens, sampler=sampler):
+            pass
+        tokens += last.generation_tokens
+    return {"tokens": tokens, "seconds": time.perf_counter() - started, "prompts": len(batch)}
+
+
+def load_llama(threads: int):
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        print(f"llama.cpp leg skipped: llama-cpp-python is not installed ({exc}). Build it with the "
+              "CMAKE_ARGS in DESIGN.md: pip install llama-cpp-python==0.3.36 (about 5 min).",
+              file=sys.stderr)
+        return None
+    gguf = next((Path(str(f.locate())) for f in importlib.metadata.distribution(
+        model_store.SOURCE_DIST).files or [] if str(f) == model_store.GGUF_MEMBER), None)
+    if gguf is None or not gguf.is_file():
+        print(f"llama.cpp leg skipped: {model_store.SOURCE_DIST} (the GGUF) is not installed",
+              file=sys.stderr)
+        return None
+    return Llama(model_path=str(gguf), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
+                 seed=1, verbose=False)
+
+
+def leg_llama(llm, batch: list[dict], max_tokens: int) -> dict:
+    tokens, started = 0, time.perf_counter()
+    for index, prompt in enumerate(batch):
+        out = llm.create_chat_completion(messages=templates.build_messages(prompt), max_tokens=max_tokens,
+                                         temperature=TEMPERATURE, top_p=TOP_P, top_k=TOP_K, seed=index)
+        tokens += out["usage"]["completion_tokens"]
+    return {"tokens": tokens, "seconds": time.perf_counter() - started, "prompts": len(batch)}
+
+
+# --- the agent on the embedded broker -----------------------------------------
+
+
+def agent_rate(count: int, max_tokens: int, batch_size: int, model_dir: Path) -> dict:
+    """Insights/hour through a real generate worker; warm-up excluded."""
+    from kasper.streams import topics
+    from kasper.streams.admin import create_topics
+    from kasper.streams.broker import EmbeddedBroker
+    from kasper.streams.settings import get_settings
+
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "KASPER_BOOTSTRAP_SERVERS": address, "KASPER_LOG_LEVEL": "WARNING",
+           "KASPER_WEB_PORT": str(free_port()), "KASPER_METRICS_PORT": str(free_port()),
+           "KASPER_REBALANCE_TIMEOUT_S": "3", "KASPER_SESSION_TIMEOUT_S": "6",
+           "KASPER_MODEL": str(model_dir), "KASPER_GENERATE_MAX_TOKENS": str(max_tokens),
+           "KASPER_GENERATE_BATCH_SIZE": str(batch_size), "KASPER_GENERATE_MODELS_WAIT_S": "5"}
+    os.environ.update({k: env[k] for k in ("KASPER_BOOTSTRAP_SERVERS",)})
+    get_settings.cache_clear()
+    with EmbeddedBroker(address):
+        asyncio.run(create_topics(get_settings().kafka))
+        worker = subprocess.Popen([str(Path(sys.executable).parent / "kasper"), "worker", "--agents",
+                                   "generate"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            asyncio.run(_produce_and_wait(bench_prompts(1, seed=1), topics))  # warm-up
+            batch = bench_prompts(count, seed=2)
+            started = time.perf_counter()
+            insights = asyncio.run(_produce_and_wait(batch, topics))
+            seconds = time.perf_counter() - started
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=300)
+    tokens = sum(i["completion_tokens"] for i in insights)
+    return {"prompts": count, "insights": len(insights), "seconds": seconds, "tokens": tokens,
+            "insights_per_hour": len(insights) / seconds * 3600, "mean_tokens": tokens / max(1, len(insights))}
+
+
+async def _produce_and_wait(batch: list[dict], topics, timeout_s: float = 1800) -> list[dict]:
+    from kasper.schemas import Codec
+    from kasper.streams.consumer import open_consumer, decode_message
+    from kasper.streams.producer import Producer
+    from kasper.streams.settings import get_settings
+
+    wanted = {p["prompt_id"] for p in batch}
+    async with open_consumer(get_settings().kafka, topics.INSIGHTS.name) as consumer:
+        async with Producer() as producer:
+            for prompt in batch:
+                await producer.send(topics.PROMPTS, prompt)
+        found: dict[str, dict] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(found) < len(wanted) and time.monotonic() < deadline:
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                for message in messages:
+                    record = decode_message(Codec(), message).record
+                    if record and record["prompt_id"] in wanted:
+                        found[record["prompt_id"]] = record
+    return list(found.values())
+
+
+# --- main ---------------------------------------------------------------------
+
+
+def rate(result: dict) -> float:
+    return result["tokens"] / result["seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--single-prompts", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=100)
+    parser.add_argument("--batch", type=int, nargs="+", default=[32])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--llama-threads", type=int, default=None)
+    parser.add_argument("--agent", type=int, default=64, help="prompts through the worker (0: skip)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    from kasper.streams import logs
+    from kasper.streams.settings import ObservabilitySettings
+
+    logs.configure(ObservabilitySettings(log_level="WARNING", log_json=False))
+    info = blas_info()
+    threads = args.llama_threads or info.threads or 1
+    model_dir = model_store.resolve_model_dir()
+    batch = bench_prompts(args.prompts)
+    backends = {}
+    for size in args.batch:
+        settings = GenerateSettings(max_tokens=args.max_tokens, batch_size=size, top_k=TOP_K,
+                                    temperature=TEMPERATURE, top_p=TOP_P)
+        backend = MLXBackend(settings=settings)
+        asyncio.run(backend.start())
+        leg_ours(backend, settings, batch[:2])  # warm-up: the shared-prefix cache, kernels
+        backends[size] = (backend, settings)
+    model, tokenizer = model_store.load(model_dir)
+    llm = load_llama(threads)
+    results: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        for size, (backend, settings) in backends.items():
+            results.setdefault(f"ours B={size}", []).append(leg_ours(backend, settings, batch))
+        results.setdefault("mlx_lm single", []).append(
+            leg_mlx_single(model, tokenizer, batch[:args.single_prompts], args.max_tokens))
+        if llm is not None:
+            results.setdefault(f"llama.cpp single ({threads} thr)", []).append(
+                leg_llama(llm, batch, args.max_tokens))
+    report(args, info, results, model_dir)
+
+
+def report(args, info, results: dict[str, list[dict]], model_dir: Path) -> None:
+    rates = {name: statistics.median(rate(r) for r in runs) for name, runs in results.items()}
+    anchor = next((v for k, v in rates.items() if k.startswith("llama.cpp")), None)
+    single = rates.get("mlx_lm single")
+    out = {"blas": f"{info.name}, {info.threads} thread(s)", "max_tokens": args.max_tokens,
+           "prompts": args.prompts, "rounds": args.rounds,
+           "legs": {k: {"tokens_per_s": round(v, 1),
+                        "mean_tokens": round(statistics.mean(r["tokens"] / r["prompts"] for r in results[k]), 1),
+                        "vs_llama_cpp": round(v / anchor, 2) if anchor else None,
+                        "vs_mlx_single": round(v / single, 2) if single else None}
+                    for k, v in rates.items()}}
+    if args.agent:
+        best = max(args.batch)
+        out["agent"] = {k: round(v, 1) for k, v in
+                        agent_rate(args.agent, args.max_tokens, best, model_dir).items()} | {"batch": best}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(f"BLAS: {out['blas']}; {args.prompts} prompts, max {args.max_tokens} tokens, "
+          f"median of {args.rounds} rounds")
+    for name, leg in out["legs"].items():
+        vs = f"{leg['vs_llama_cpp']:.2f}x llama.cpp" if leg["vs_llama_cpp"] else "(no llama.cpp)"
+        print(f"  {name:<28} {leg['tokens_per_s']:>7.1f} tok/s  {vs:<18} "
+              f"{leg['vs_mlx_single'] or 0:.2f}x mlx_lm single  (mean {leg['mean_tokens']} tokens)")
+    print("  goal: ours >= 1.4x llama.cpp single stream")
+    if "agent" in out:
+        a = out["agent"]
+        print(f"agent on the embedded broker (B={a['batch']}): {a['insights']:.0f} insights of "
+              f"{a['mean_tokens']:.0f} tokens in {a['seconds']:.1f} s = {a['insights_per_hour']:,.0f} "
+              f"insights/hour ({a['tokens'] / a['seconds']:.1f} tok/s); goal >= 3,000/hour")
+
+
+if __name__ == "__main__":
+    main()

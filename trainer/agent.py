@@ -1,0 +1,59 @@
+"""The ``train`` role of ``kasper worker``: the window loop and the training loop as one Faust task.
+
+Thin wiring only; the logic is in :mod:`kasper.trainer.window_loop` and
+:mod:`kasper.trainer.train_loop`, which consume with their own aiokafka
+clients because their offsets may be committed only once a window (or a model
+version) is durable and announced, which Faust streams' automatic acks do not
+allow.
+
+Run one trainer per cluster: windows are per tier over all partitions, so a
+second trainer in the group would split every tier's records between two
+windows (it would not lose or duplicate any, but windows would be half-size).
+
+Shutdown: when the worker stops, Faust cancels the task; both loops get a stop
+event, a training run saves a checkpoint at its next report and stops, and the
+task returns once the clients are closed. Error policy: if either loop fails
+(broker gone, state store unusable, a bug), the other is stopped and the
+worker crashes with that error; after a restart the loops recover from the
+state store and the committed offsets.
+
+Options (``build_app(roles, trainer_config=TrainerConfig(...))``):
+``trainer_config`` replaces the defaults of :meth:`TrainerConfig.from_settings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kasper.agents.fastcpu import mx  # noqa: F401  (OpenBLAS before anything imports mlx.core)
+from kasper.streams.logs import get_logger
+
+from .config import TrainerConfig
+from .train_loop import run_training
+from .window_loop import run_windows
+
+log = get_logger(__name__)
+
+
+def register(app: Any, ctx: Any) -> None:
+    """Declare the trainer task on ``app`` (``ctx`` is a ``WorkerContext``)."""
+    config = ctx.options.get("trainer_config") or TrainerConfig.from_settings(ctx.settings)
+
+    @app.task
+    async def trainer() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.ensure_future(run_windows(ctx.settings, config, stop, ctx.codec)),
+                 asyncio.ensure_future(run_training(ctx.settings, config, stop, codec=ctx.codec))]
+        try:
+            await asyncio.shield(asyncio.gather(*tasks))
+        except Exception as exc:  # not CancelledError: a loop failed (broker, state store, bug)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.error("trainer failed; stopping the worker", error=repr(exc))
+            await app.crash(exc)  # a restart recovers: nothing is committed past what is durable
+        finally:
+            # Cancelled (worker stopping) or failed: stop both loops cleanly.
+            log.info("trainer stopping")
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,278 @@
+"""LoRA fine-tuning through mlx-lm's tuner API, in process: resumable, with divergence detection.
+
+:func:`train_adapter` does what ``mlx_lm.lora --train`` does (same dataset
+classes, ``linear_to_lora_layers``, Adam, ``mlx_lm.tuner.trainer.train`` with its
+compiled step), so tokens/s match the CLI; on top of it:
+
+- the fast-CPU setup (OpenBLAS, float32 weights) through ``model_store.load``;
+- examples whose prompt alone fills ``max_seq_length`` are dropped: with the
+  prompt masked they have no loss tokens, and a batch of them makes 0/0 = NaN;
+- checkpoints (adapter weights, Adam state, step) every ``save_every`` steps in
+  ``work_dir/checkpoint/``, written atomically; a run started again on the same
+  data and settings resumes from the last one, with the same batch order
+  (each epoch's shuffle is seeded by ``seed + epoch``);
+- a NaN or infinite training/validation loss raises
+  :class:`TrainingDivergedError` at the next report (every ``steps_per_report``);
+- ``should_stop()`` true at a report saves a checkpoint and raises
+  :class:`TrainingInterrupted` (a stopping worker does not wait for the run);
+- progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback.
+
+Error policy: ``TrainingDivergedError`` for a diverged run, ``EmptyWindowError``
+when no example is left; model loading raises ``ModelError``. Nothing here
+touches the serving adapter: the result is a directory in ``work_dir``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import types
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kasper.agents.fastcpu import mx  # first: OpenBLAS must load before mlx.core
+from kasper.agents import model_store
+from kasper.streams.logs import get_logger
+
+import mlx.optimizers as optim  # noqa: E402  (after fastcpu on purpose)
+from mlx.utils import tree_flatten, tree_map_with_path  # noqa: E402
+from mlx_lm.tuner.callbacks import TrainingCallback  # noqa: E402
+from mlx_lm.tuner.datasets import load_local_dataset  # noqa: E402
+from mlx_lm.tuner.trainer import TrainingArgs, iterate_batches, train  # noqa: E402
+from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
+
+from . import metrics  # noqa: E402
+from .config import TierTraining  # noqa: E402
+from .errors import EmptyWindowError, TrainingDivergedError, TrainingInterrupted  # noqa: E402
+from .registry import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
+
+log = get_logger(__name__)
+Progress = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run did; ``adapter_dir`` holds ``adapters.safetensors`` + ``adapter_config.json``."""
+
+    adapter_dir: Path
+    iterations: int
+    resumed_from: int
+    first_loss: float | None
+    last_loss: float | None
+    val_loss: float | None
+    tokens: int
+    tokens_per_second: float  # mlx-lm's measure (step time only), token-weighted over reports
+    wall_seconds: float  # the whole train() call: step time plus validation and checkpoints
+    examples: int
+    dropped: int
+
+
+def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierTraining, *,
+                  init_adapter: Path | None = None, tier: str = "-",
+                  progress: Progress | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl``; resume from ``work_dir`` if possible."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = model_store.load(model_dir)
+    train_set, valid_set, dropped = _datasets(data_dir, tokenizer, params)
+    batch = min(params.batch_size, len(train_set))
+    optimizer = _with_lora(model, params, init_adapter)
+    fingerprint = _fingerprint(data_dir, params, init_adapter)
+    start = _resume(work_dir, model, optimizer, fingerprint)
+    if start >= params.iters:
+        start = 0  # a finished checkpoint is never kept; start over rather than train 0 steps
+    callback = _Callback(tier, start, params, model, optimizer, work_dir, fingerprint, progress,
+                         should_stop)
+    args = TrainingArgs(
+        batch_size=batch, iters=params.iters - start, val_batches=params.val_batches,
+        steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
+        steps_per_save=params.iters + 1, adapter_file=str(work_dir / ADAPTER_FILE),
+        max_seq_length=params.max_seq_length)  # checkpoints are ours (with optimizer state)
+    log.info("training", tier=tier, examples=len(train_set), dropped=dropped, iters=params.iters,
+             resumed_from=start, batch_size=batch)
+    started = time.perf_counter()
+    train(model=model, optimizer=optimizer, train_dataset=train_set,
+          val_dataset=valid_set if len(valid_set) >= batch else None, args=args,
+          iterate_batches=_resumable_batches(start, params.seed), training_callback=callback)
+    wall = time.perf_counter() - started
+    _write_json(work_dir / ADAPTER_CONFIG, adapter_config(model_dir, data_dir, params))
+    _clear_checkpoint(work_dir)
+    c = callback
+    return TrainResult(work_dir, params.iters, start, c.first_loss, c.last_loss, c.val_loss,
+                       c.tokens, c.tokens_per_second(), wall, len(train_set), dropped)
+
+
+def _with_lora(model: Any, params: TierTraining, init_adapter: Path | None) -> Any:
+    """Freeze the model, add LoRA layers (from ``init_adapter`` if given); return the optimizer."""
+    mx.random.seed(params.seed)
+    model.freeze()
+    linear_to_lora_layers(model, params.num_layers, params.lora_parameters())
+    if init_adapter is not None:
+        model.load_weights(str(Path(init_adapter) / ADAPTER_FILE), strict=False)
+    return optim.Adam(learning_rate=params.learning_rate)
+
+
+def adapter_config(model_dir: Path, data_dir: Path, params: TierTraining) -> dict[str, Any]:
+    """What ``mlx_lm.load(..., adapter_path=)`` and ``mlx_lm.lora --resume`` read back."""
+    return {
+        "fine_tune_type": "lora", "model": str(model_dir), "data": str(data_dir),
+        "num_layers": params.num_layers, "lora_parameters": params.lora_parameters(),
+        "iters": params.iters, "batch_size": params.batch_size,
+        "learning_rate": params.learning_rate, "max_seq_length": params.max_seq_length,
+        "mask_prompt": params.mask_prompt, "seed": params.seed,
+    }
+
+
+def load_examples(data_dir: Path, tokenizer: Any, params: TierTraining, split: str) -> list:
+    """Tokenized ``(tokens, prompt_length)`` examples of one split, as mlx-lm builds them."""
+    config = types.SimpleNamespace(mask_prompt=params.mask_prompt)
+    sets = dict(zip(("train", "valid", "test"), load_local_dataset(Path(data_dir), tokenizer, config)))
+    data = sets[split]
+    return [data.process(data[i]) for i in range(len(data))]
+
+
+def _datasets(data_dir: Path, tokenizer: Any, params: TierTraining) -> tuple[list, list, int]:
+    train_set, dropped = _fitting(load_examples(data_dir, tokenizer, params, "train"), params)
+    if not train_set:
+        raise EmptyWindowError(f"{data_dir}: no training example fits in {params.max_seq_length} "
+                               f"tokens ({dropped} dropped) or train.jsonl is empty")
+    valid_set, _ = _fitting(load_examples(data_dir, tokenizer, params, "valid"), params)
+    return train_set, valid_set, dropped
+
+
+def _fitting(examples: list, params: TierTraining) -> tuple[list, int]:
+    # The last position predicts nothing: an example needs its first answer token
+    # before max_seq_length, or its masked loss is empty.
+    keep = [e for e in examples if e[1] < params.max_seq_length - 1]
+    return keep, len(examples) - len(keep)
+
+
+def _resumable_batches(start: int, seed: int) -> Callable:
+    """mlx-lm's batching with a per-epoch seed, skipping the ``start`` batches already trained."""
+    def batches(dataset, batch_size, max_seq_length, loop=False, seed_=None, comm_group=None, **kw):
+        if not loop:  # validation passes: mlx-lm's own behaviour
+            yield from iterate_batches(dataset, batch_size, max_seq_length, comm_group=comm_group)
+            return
+        per_epoch = max(1, len(dataset) // batch_size)
+        epoch, skip = divmod(start, per_epoch)
+        while True:
+            for i, item in enumerate(iterate_batches(dataset, batch_size, max_seq_length,
+                                                     seed=seed + epoch, comm_group=comm_group)):
+                if i >= skip:
+                    yield item
+            epoch, skip = epoch + 1, 0
+    return batches
+
+
+class _Callback(TrainingCallback):
+    """Checks every reported loss, checkpoints, and turns reports into metrics."""
+
+    def __init__(self, tier: str, start: int, params: TierTraining, model: Any, optimizer: Any,
+                 work_dir: Path, fingerprint: str, progress: Progress | None,
+                 should_stop: Callable[[], bool] | None) -> None:
+        self.tier, self.start, self.params = tier, start, params
+        self.model, self.optimizer, self.work_dir = model, optimizer, work_dir
+        self.fingerprint, self.progress, self.should_stop = fingerprint, progress, should_stop
+        self.first_loss = self.last_loss = self.val_loss = None
+        self.tokens, self.step_seconds = 0, 0.0
+
+    def on_train_loss_report(self, info: dict[str, Any]) -> None:
+        step = self.start + info["iteration"]
+        loss = info["train_loss"]
+        if not math.isfinite(loss):
+            metrics.DIVERGED.labels(self.tier).inc()
+            raise TrainingDivergedError(f"training loss is {loss} at step {step}", iteration=step)
+        new_tokens = info["trained_tokens"] - self.tokens
+        self.tokens = info["trained_tokens"]
+        self.step_seconds += new_tokens / info["tokens_per_second"] if info["tokens_per_second"] else 0.0
+        self.first_loss = loss if self.first_loss is None else self.first_loss
+        self.last_loss = loss
+        metrics.report_training(self.tier, step, loss, info["tokens_per_second"])
+        log.info("train step", tier=self.tier, step=step, loss=round(loss, 4),
+                 tokens_per_second=round(info["tokens_per_second"], 1))
+        if self.progress is not None:
+            self.progress(step, dict(info, iteration=step))
+        stopping = self.should_stop is not None and self.should_stop() and step < self.params.iters
+        if (step % self.params.save_every == 0 or stopping) and step < self.params.iters:
+            _save_checkpoint(self.work_dir, self.model, self.optimizer, step, self.fingerprint)
+        if stopping:
+            raise TrainingInterrupted(f"stopped at step {step}; the checkpoint resumes it")
+
+    def on_val_loss_report(self, info: dict[str, Any]) -> None:
+        loss = info["val_loss"]
+        step = self.start + info["iteration"]
+        if not math.isfinite(loss):
+            metrics.DIVERGED.labels(self.tier).inc()
+            raise TrainingDivergedError(f"validation loss is {loss} at step {step}", iteration=step)
+        self.val_loss = loss
+        metrics.VAL_LOSS.labels(self.tier).set(loss)
+
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.step_seconds if self.step_seconds else 0.0
+
+
+# --- checkpoints -----------------------------------------------------------------------
+
+
+def _fingerprint(data_dir: Path, params: TierTraining, init_adapter: Path | None) -> str:
+    """What a checkpoint must match to be resumed: the data, the settings, the starting adapter."""
+    h = hashlib.sha256(json.dumps(asdict(params), sort_keys=True).encode())
+    for name in ("train.jsonl", "valid.jsonl"):
+        path = Path(data_dir) / name
+        h.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-")
+    if init_adapter is not None:
+        h.update(hashlib.sha256((Path(init_adapter) / ADAPTER_FILE).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _save_checkpoint(work_dir: Path, model: Any, optimizer: Any, step: int, fingerprint: str) -> None:
+    tmp, final = work_dir / "checkpoint.tmp", work_dir / "checkpoint"
+    tmp.mkdir(exist_ok=True)
+    mx.save_safetensors(str(tmp / ADAPTER_FILE), dict(tree_flatten(model.trainable_parameters())))
+    mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer.state)))
+    _write_json(tmp / "state.json", {"step": step, "fingerprint": fingerprint})
+    if final.exists():
+        os.replace(final / "state.json", tmp / "state.old")  # the old one stops being valid first
+        _rmtree(final)
+    os.rename(tmp, final)
+    log.info("checkpoint", step=step, path=str(final))
+
+
+def _resume(work_dir: Path, model: Any, optimizer: Any, fingerprint: str) -> int:
+    """Load the checkpoint in ``work_dir`` if it matches; the step it was taken at, else 0."""
+    final = work_dir / "checkpoint"
+    try:
+        state = json.loads((final / "state.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    if state.get("fingerprint") != fingerprint:
+        log.info("checkpoint ignored: other data or settings", path=str(final))
+        return 0
+    model.load_weights(str(final / ADAPTER_FILE), strict=False)
+    saved = mx.load(str(final / "optimizer.safetensors"))
+    optimizer.init(model.trainable_parameters())
+    optimizer.state = tree_map_with_path(lambda path, x: saved.get(path, x), optimizer.state)
+    log.info("resuming", step=state["step"], path=str(final))
+    return int(state["step"])
+
+
+def _clear_checkpoint(work_dir: Path) -> None:
+    for name in ("checkpoint", "checkpoint.tmp"):
+        _rmtree(work_dir / name)
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,146 @@
+"""One window to one model version: verify, train, evaluate, decide, record.
+
+:func:`train_window` is shared by the training loop (a TrainingWindow event)
+and ``kasper train DATASET_DIR`` (window files, or any mlx-lm data directory).
+
+Error policy:
+
+- a corrupt window (sha256 mismatch, missing file) raises
+  :class:`CorruptDatasetError` and an empty one :class:`EmptyWindowError`;
+  nothing is recorded, the serving model is untouched;
+- a diverged run (NaN/inf loss) is recorded as a non-promoted version without
+  weights, with the step in the reason, and returned like any other outcome;
+- the same window trained twice returns the recorded version (idempotent: a
+  redelivered TrainingWindow event never trains again);
+- an interrupted run resumes from its last checkpoint the next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import metrics
+from .config import TrainerConfig, TierTraining
+from .errors import EmptyWindowError, TrainingDivergedError
+from .evaluate import Decision, decide, evaluate_model
+from .files import verify_window
+from .lora import Progress, train_adapter
+from .registry import ADAPTER_CONFIG, Registry
+from kasper.streams.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
+                 tier: str | None = None, manifest_sha256: str | None = None,
+                 progress: Progress | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """Train, evaluate and record the version for ``window_dir``; returns its registry entry."""
+    window_dir = Path(window_dir)
+    window_id, tier = _identify(window_dir, tier, manifest_sha256)
+    registry = Registry(config.adapters_dir)
+    done = registry.find_window(tier, window_id)
+    if done is not None:
+        log.info("window already trained", window_id=window_id, version=done["version"])
+        return done
+    if not (window_dir / "train.jsonl").exists():
+        metrics.RUNS.labels(tier, "empty").inc()
+        raise EmptyWindowError(f"window {window_id} has no training examples (no train.jsonl)")
+    params = config.tier(tier)
+    serving = registry.serving_entry(tier)
+    base = {"base_model": str(model_dir), "window_id": window_id}
+    work = registry.work_dir(tier, window_id)
+    try:
+        result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
+                               init_adapter=_compatible(serving, params), should_stop=should_stop)
+    except TrainingDivergedError as exc:
+        metrics.RUNS.labels(tier, "diverged").inc()
+        shutil.rmtree(work, ignore_errors=True)
+        reason = f"not promoted: training diverged ({exc}); the serving model is unchanged"
+        return registry.add(tier, {**base, "metrics": {"diverged_at_step": float(exc.iteration)},
+                                   "promoted": False, "reason": reason, "created_at": _now_ms()}, None)
+    metrics.SECONDS.labels(tier, "train").set(result.wall_seconds)
+    numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving)
+    entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result)},
+                                "promoted": decision.promoted, "reason": decision.reason,
+                                "created_at": _now_ms()}, work)
+    shutil.rmtree(work, ignore_errors=True)
+    metrics.RUNS.labels(tier, "promoted" if decision.promoted else "rejected").inc()
+    log.info("model version", tier=tier, version=entry["version"], promoted=decision.promoted,
+             reason=decision.reason)
+    return entry
+
+
+def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: str, work: Path,
+              serving: dict[str, Any] | None) -> tuple[dict[str, float], Decision]:
+    """New adapter vs. the serving model on this window: metrics and the decision."""
+    started = time.perf_counter()
+    params = config.tier(tier)
+    new = evaluate_model(model_dir, work, window_dir, params, config.promotion, tier)
+    current = evaluate_model(model_dir, _adapter_dir(serving), window_dir, params, config.promotion, tier)
+    label = f"serving {serving['version']}" if serving else "the base model"
+    metrics.SECONDS.labels(tier, "evaluate").set(time.perf_counter() - started)
+    for name, result in (("new", new), ("current", current)):
+        metrics.EVAL_TEST_LOSS.labels(tier, name).set(result.test_loss)
+        if result.probe_mean is not None:
+            metrics.EVAL_PROBE_SCORE.labels(tier, name).set(result.probe_mean)
+    return {**new.metrics(), **current.metrics("current_")}, decide(new, current, config.promotion, label)
+
+
+def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:
+    """The ModelVersion record (Avro field names) of a registry entry."""
+    return {
+        "tier": entry["tier"], "version": entry["version"], "base_model": entry["base_model"],
+        "adapter_path": entry.get("adapter_path"), "adapter_sha256": entry.get("adapter_sha256"),
+        "window_id": entry.get("window_id"),
+        "metrics": {k: float(v) for k, v in entry.get("metrics", {}).items()},
+        "promoted": bool(entry["promoted"]), "reason": entry["reason"],
+        "created_at": int(entry["created_at"]),
+    }
+
+
+def _identify(window_dir: Path, tier: str | None, manifest_sha256: str | None) -> tuple[str, str]:
+    """(window id, tier): from a verified manifest, or derived for a plain mlx-lm data directory."""
+    if (window_dir / "manifest.json").exists() or manifest_sha256 is not None:
+        manifest = verify_window(window_dir, manifest_sha256)
+        return manifest["window_id"], tier or manifest["tier"]
+    h = hashlib.sha256()
+    for name in ("train.jsonl", "valid.jsonl", "test.jsonl"):
+        path = window_dir / name
+        h.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-")
+    return f"offline-{h.hexdigest()[:16]}", tier or "standard"
+
+
+def _compatible(serving: dict[str, Any] | None, params: TierTraining) -> Path | None:
+    """The serving adapter to continue from, when its LoRA layers have the same shape."""
+    path = _adapter_dir(serving)
+    if path is None:
+        return None
+    config = json.loads((path / ADAPTER_CONFIG).read_text())
+    shape = {"num_layers": config.get("num_layers"), "rank": config.get("lora_parameters", {}).get("rank")}
+    return path if shape == params.lora_shape() else None
+
+
+def _adapter_dir(entry: dict[str, Any] | None) -> Path | None:
+    return Path(entry["adapter_path"]) if entry and entry.get("adapter_path") else None
+
+
+def _train_metrics(result: Any) -> dict[str, float]:
+    out = {"iterations": result.iterations, "resumed_from": result.resumed_from,
+           "train_loss_first": result.first_loss, "train_loss_last": result.last_loss,
+           "val_loss": result.val_loss, "trained_tokens": result.tokens,
+           "tokens_per_second": result.tokens_per_second, "train_seconds": result.wall_seconds,
+           "train_examples": result.examples}
+    return {k: round(float(v), 6) for k, v in out.items() if v is not None and math.isfinite(float(v))}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+

@@ -1,0 +1,218 @@
+"""The window loop: approved + feedback topics -> window files -> TrainingWindow -> offsets.
+
+When a window closes, the steps run in this order; what a crash right after
+each step leaves, and how a restart repairs it:
+
+1. build the content in memory (pure, see :mod:`kasper.trainer.dataset`);
+2. write the files: temporary directory, fsync, rename.
+   Crash: the directory exists, the state store does not know it. At restart it
+   is moved to ``.orphans/``; its records were never committed, so they are
+   read again and windowed again (same offsets give the same id and bytes).
+3. record the window in the state store: the ids of its records (dedupe and
+   joins) and the encoded TrainingWindow event, one sqlite transaction.
+   Crash: at restart the event is published from the store; the redelivered
+   records are found in the store and skipped, so none is windowed twice.
+4. publish the TrainingWindow event and wait for the broker's ack.
+   Crash: the state still says "unpublished", so the event is sent again at
+   restart; the training loop is idempotent per window id.
+5. mark the window published in the state store.
+6. release the window's offsets and commit.
+   Crash: the records are redelivered and skipped as already windowed.
+
+So a record is never lost (its offset is committed only after steps 2-4) and
+never in two windows (the state store is written before anything announces or
+commits). A window's content depends only on its records, never on timing.
+
+Error policy: an undecodable message or unusable feedback goes to the DLQ (the
+DLQ send is acked before the offset past it is committed) and the loop goes
+on; a broker or state-store error stops the loop (and the worker); the records
+of open windows are simply read again after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from kasper.schemas import Codec
+from kasper.schemas.errors import Where
+from kasper.streams import topics
+from kasper.streams.consumer import decode_message
+from kasper.streams.logs import get_logger
+from kasper.streams.producer import Producer
+from kasper.streams.serde import codec_from_settings
+from kasper.streams.settings import Settings
+from kasper.streams.stage import Stage
+
+from . import metrics
+from .config import TrainerConfig
+from .dataset import Source
+from .errors import FeedbackError
+from .files import remove_leftovers, window_event, write_window
+from .state import TrainerState
+from .windows import ClosedWindow, Windower
+
+log = get_logger(__name__)
+STAGE = "train"
+_KINDS = {topics.APPROVED.name: ("approved", "ApprovedInsight"),
+          topics.FEEDBACK.name: ("feedback", "Feedback")}
+
+
+class WindowLoop:
+    """Consumes approved insights and feedback, writes and announces windows."""
+
+    def __init__(self, settings: Settings, config: TrainerConfig, codec: Codec | None = None) -> None:
+        self.settings, self.config = settings, config
+        self.codec = codec or codec_from_settings(settings.registry)
+        self.state = TrainerState(config.state_path)
+        self.windower = Windower(config.window, self.state, self._decode_stored)
+        self.producer = Producer(settings, self.codec, linger_ms=5)
+        self.stage = Stage(STAGE, topics.APPROVED, self.codec, self.producer.send_raw)
+        self._committed: dict[tuple[str, int], int] = {}
+        self._consumer: Any = None
+
+    def _decode_stored(self, value: bytes, where: Where) -> dict[str, Any]:
+        return self.codec.decode(value, expect="ApprovedInsight", where=where).record
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; commits what is safe before returning."""
+        from .kafka_io import start_group_consumer
+
+        await self.producer.start()
+        try:
+            await self._recover()
+            self._consumer = await start_group_consumer(
+                self.settings.kafka, _KINDS, self.config.windows_group, self._on_revoked)
+            try:
+                await self._loop(stop)
+            finally:
+                await self._commit()
+                await self._consumer.stop()
+        finally:
+            await self.producer.stop()
+            self.state.close()
+
+    async def _recover(self) -> None:
+        moved = remove_leftovers(self.config.windows_dir, self.state.window_ids())
+        if moved:
+            log.warning("unannounced windows moved to .orphans (their records will be read again)",
+                        windows=moved)
+        for window_id, event in self.state.unpublished():
+            log.info("announcing a window written before a restart", window_id=window_id)
+            await self._publish(window_id, event)
+            self.state.mark_published(window_id)
+        retention_ms = int((time.time() - self.config.window.join_retention_s) * 1000)
+        self.state.prune(retention_ms)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batch = await self._consumer.getmany(timeout_ms=int(self.config.tick_s * 1000),
+                                                 max_records=500)
+            for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+                for message in batch[tp]:
+                    await self._take(message)
+                    await self._close_due()
+            for source, error in self.windower.expire():
+                metrics.FEEDBACK_EXPIRED.inc()
+                await self._dead_letter(source.topic, source.partition, source.offset,
+                                        source.value, None, error, "feedback")
+            await self._close_due()
+            await self._commit()
+            for tier, window in self.windower.windows.items():
+                metrics.OPEN_WINDOW_RECORDS.labels(tier).set(len(window.sources))
+
+    async def _take(self, message: Any) -> None:
+        kind, record_name = _KINDS[message.topic]
+        received = decode_message(self.codec, message, expect=record_name)
+        if received.error is not None:
+            await self._dead_letter(message.topic, message.partition, message.offset,
+                                    received.value, message.key, received.error, kind)
+            return
+        source = Source(message.topic, message.partition, message.offset, kind,
+                        received.record, received.value)
+        try:
+            outcome = self.windower.offer(source)
+        except FeedbackError as exc:
+            await self._dead_letter(message.topic, message.partition, message.offset,
+                                    received.value, message.key, exc, kind)
+            return
+        metrics.RECORDS.labels(kind, outcome).inc()
+
+    async def _dead_letter(self, topic: str, partition: int, offset: int, value: bytes,
+                           key: bytes | None, error: BaseException, kind: str) -> None:
+        await self.stage.dead_letter(error, value, key, Where(topic, partition, offset))
+        metrics.RECORDS.labels(kind, "dead_lettered").inc()
+        self.windower.skip(topic, partition, offset)
+
+    async def _close_due(self) -> None:
+        for tier, reason in self.windower.due():
+            await self._close(self.windower.close(tier, reason))
+
+    async def _close(self, closed: ClosedWindow) -> None:
+        content = closed.content
+        directory = await asyncio.to_thread(write_window, content, self.config.windows_dir)
+        self._failpoint("files")
+        event = window_event(content, directory, opened_at=_utc(closed.opened_at),
+                             closed_at=_utc(closed.closed_at), close_reason=closed.reason,
+                             created_at=datetime.now(timezone.utc))
+        encoded = self.codec.encode("TrainingWindow", event,
+                                    subject=f"{topics.TRAINING_WINDOWS.name}-value")
+        self.state.record_window(content.window_id, content.tier, str(directory), encoded,
+                                 closed.approved, closed.feedback_ids, int(time.time() * 1000))
+        self._failpoint("state")
+        await self._publish(content.window_id, encoded)
+        self._failpoint("event")
+        self.state.mark_published(content.window_id)
+        self.windower.release(closed)
+        await self._commit()
+        metrics.WINDOWS.labels(content.tier, closed.reason).inc()
+        for split in ("train", "valid", "test"):
+            metrics.WINDOW_EXAMPLES.labels(content.tier, split).inc(content.counts[f"sft_{split}"])
+        log.info("window closed", window_id=content.window_id, tier=content.tier,
+                 reason=closed.reason, counts=content.counts, directory=str(directory))
+
+    async def _publish(self, window_id: str, encoded: bytes) -> None:
+        await self.producer.send_raw(topics.TRAINING_WINDOWS.name, encoded, window_id.encode())
+        await self.producer.flush()
+
+    async def _commit(self) -> None:
+        if self._consumer is None:
+            return
+        offsets = {tp: o for tp, o in self.windower.commit_offsets().items()
+                   if self._committed.get(tp) != o}
+        if not offsets:
+            return
+        await self.producer.flush()  # dead letters first: committing past them must not lose them
+        assigned = self._consumer.assignment()
+        commit = {TopicPartition(*tp): o for tp, o in offsets.items() if TopicPartition(*tp) in assigned}
+        if commit:
+            await self._consumer.commit(commit)
+            self._committed.update({(tp.topic, tp.partition): o for tp, o in commit.items()})
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Commit what is already safe, then forget open windows: after the rebalance
+        # every assigned partition restarts from its committed offset.
+        await self._commit()
+        self.windower.reset()
+        self._committed.clear()
+
+    def _failpoint(self, step: str) -> None:
+        if self.config.crash_after == step:
+            print(f"kasper trainer: failpoint: exiting after {step}", file=sys.stderr, flush=True)
+            os._exit(70)
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+async def run_windows(settings: Settings, config: TrainerConfig, stop: asyncio.Event,
+                      codec: Codec | None = None) -> None:
+    """Run the window loop until ``stop`` is set (see the module docstring)."""
+    await WindowLoop(settings, config, codec).run(stop)

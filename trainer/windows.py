@@ -1,0 +1,231 @@
+"""Open retraining windows: which records wait in which tier's window, and what may be committed.
+
+:class:`Windower` is plain Python (no Kafka, no files): the window loop
+(:mod:`kasper.trainer.window_loop`) feeds it decoded records in offset order and
+does the I/O. Per tier there is at most one open window; it closes on
+``approved_count`` approved records, ``feedback_count`` feedback points, or
+``max_age_s`` after its first record, whichever comes first.
+
+Offsets: a record in an open window, or feedback waiting for its insight, is
+*held*; the committable offset of a partition is its lowest held offset (or
+the next one when nothing is held). So nothing is committed before the window
+holding it is written, recorded in the state store and announced, and a
+restart re-reads exactly the records of windows that never got that far.
+
+Dedupe: an approved insight or feedback already in the state store is
+skipped (a redelivery after a crash or a rebalance); duplicates inside one open
+window are kept as sources and dropped by the dataset builder (first one wins).
+
+Feedback joins its insight by id: a member of an open window, else the state
+store (the insight then comes into the window as a source record too, see
+:mod:`kasper.trainer.dataset`), else it waits ``feedback_wait_s`` (measured
+from when this process first saw it) and is then dead-lettered.
+
+Error policy: :meth:`Windower.offer` raises a :class:`FeedbackError` for
+feedback that must be dead-lettered (the caller sends it to the DLQ and calls
+:meth:`Windower.skip`); :meth:`Windower.expire` returns the feedback whose wait
+is over. State store errors propagate (they stop the worker).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kasper.schemas.errors import Where
+
+from .config import WindowPolicy
+from .dataset import Source, WindowContent, build_window
+from .errors import InvalidFeedbackError, UnknownInsightError
+from .state import TrainerState
+
+TP = tuple[str, int]
+
+
+@dataclass
+class _Open:
+    tier: str
+    opened_at: float
+    sources: list[Source] = field(default_factory=list)  # held: this window's own records
+    context: dict[str, Source] = field(default_factory=dict)  # earlier insights joined by feedback
+    insight_ids: set[str] = field(default_factory=set)
+    feedback_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    """A window taken out of the windower: its content and what to record and release."""
+
+    content: WindowContent
+    reason: str
+    opened_at: float
+    closed_at: float
+    approved: list[Source]  # this window's own approved records (for the state store)
+    feedback_ids: list[str]
+    held: list[tuple[str, int, int]]
+
+
+class Windower:
+    """Per-tier open windows, pending feedback and committable offsets."""
+
+    def __init__(self, policy: WindowPolicy, state: TrainerState,
+                 decode_approved: Callable[[bytes, Where], Mapping[str, Any]],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.policy = policy
+        self.state = state
+        self._decode = decode_approved
+        self._clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything in memory (after a rebalance: the records come again)."""
+        self.windows: dict[str, _Open] = {}
+        self._members: dict[str, Source] = {}  # insight id -> its approved record in an open window
+        self._pending: dict[str, list[tuple[Source, float]]] = {}
+        self._held: dict[TP, set[int]] = {}
+        self._next: dict[TP, int] = {}
+
+    # --- records in ---------------------------------------------------------------
+
+    def offer(self, source: Source) -> str:
+        """Take one record: ``"held"``, ``"waiting"`` (feedback) or ``"duplicate"``."""
+        tp = (source.topic, source.partition)
+        self._next[tp] = max(self._next.get(tp, 0), source.offset + 1)
+        if source.kind == "approved":
+            return self._offer_approved(source)
+        return self._offer_feedback(source)
+
+    def skip(self, topic: str, partition: int, offset: int) -> None:
+        """A record that was handled outside any window (dead-lettered, undecodable)."""
+        tp = (topic, partition)
+        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
+
+    def _offer_approved(self, source: Source) -> str:
+        insight_id = source.record["insight_id"]
+        if insight_id not in self._members and self.state.insight(insight_id) is not None:
+            return "duplicate"
+        window = self._window(source.record["prompt"]["tier"])
+        self._hold(window, source)
+        window.insight_ids.add(insight_id)
+        self._members.setdefault(insight_id, source)
+        for waiting, _ in self._pending.pop(insight_id, []):
+            self._join(waiting, source)
+        return "held"
+
+    def _offer_feedback(self, source: Source) -> str:
+        record = source.record
+        _check_feedback(record)
+        feedback_id = record["feedback_id"]
+        in_open = any(feedback_id in w.feedback_ids for w in self.windows.values())
+        if not in_open and self.state.has_feedback(feedback_id):
+            return "duplicate"
+        insight = self._members.get(record["insight_id"]) or self._stored(record["insight_id"])
+        if insight is None:
+            self._pending.setdefault(record["insight_id"], []).append((source, self._clock()))
+            self._held.setdefault((source.topic, source.partition), set()).add(source.offset)
+            return "waiting"
+        self._join(source, insight)
+        return "held"
+
+    def _stored(self, insight_id: str) -> Source | None:
+        stored = self.state.insight(insight_id)
+        if stored is None:
+            return None
+        if stored.value is None:
+            raise UnknownInsightError(
+                f"feedback for insight {insight_id}, which is past the join retention "
+                f"({self.policy.join_retention_s / 86400:.0f} days)")
+        where = Where(stored.topic, stored.partition, stored.offset)
+        return Source(stored.topic, stored.partition, stored.offset, "approved",
+                      self._decode(stored.value, where), stored.value)
+
+    def _join(self, feedback: Source, insight: Source) -> None:
+        window = self._window(insight.record["prompt"]["tier"])
+        self._release_pending_hold(feedback)
+        self._hold(window, feedback)
+        window.feedback_ids.add(feedback.record["feedback_id"])
+        insight_id = insight.record["insight_id"]
+        if insight_id not in window.insight_ids:
+            window.context.setdefault(insight_id, insight)
+
+    def _window(self, tier: str) -> _Open:
+        if tier not in self.windows:
+            self.windows[tier] = _Open(tier, self._clock())
+        return self.windows[tier]
+
+    def _hold(self, window: _Open, source: Source) -> None:
+        window.sources.append(source)
+        self._held.setdefault((source.topic, source.partition), set()).add(source.offset)
+
+    def _release_pending_hold(self, source: Source) -> None:
+        self._held.get((source.topic, source.partition), set()).discard(source.offset)
+
+    # --- closing ------------------------------------------------------------------
+
+    def expire(self) -> list[tuple[Source, UnknownInsightError]]:
+        """Feedback whose insight did not come within ``feedback_wait_s``: dead-letter these."""
+        now, out = self._clock(), []
+        for insight_id in list(self._pending):
+            keep = []
+            for source, since in self._pending[insight_id]:
+                if now - since < self.policy.feedback_wait_s:
+                    keep.append((source, since))
+                    continue
+                self._release_pending_hold(source)
+                out.append((source, UnknownInsightError(
+                    f"feedback {source.record['feedback_id']} is for insight {insight_id}, but no "
+                    f"approved insight with that id arrived within {self.policy.feedback_wait_s:.0f} s")))
+            if keep:
+                self._pending[insight_id] = keep
+            else:
+                del self._pending[insight_id]
+        return out
+
+    def due(self) -> list[tuple[str, str]]:
+        """(tier, close reason) of every window that should close now."""
+        now, out = self._clock(), []
+        for tier, w in sorted(self.windows.items()):
+            if len(w.insight_ids) >= self.policy.approved_count:
+                out.append((tier, "count"))
+            elif len(w.feedback_ids) >= self.policy.feedback_count:
+                out.append((tier, "feedback"))
+            elif now - w.opened_at >= self.policy.max_age_s:
+                out.append((tier, "time"))
+        return out
+
+    def close(self, tier: str, reason: str) -> ClosedWindow:
+        """Take ``tier``'s window out and build its content (nothing is released yet)."""
+        window = self.windows.pop(tier)
+        content = build_window(tier, [*window.sources, *window.context.values()], self.policy)
+        return ClosedWindow(
+            content=content, reason=reason, opened_at=window.opened_at, closed_at=self._clock(),
+            approved=[s for s in window.sources if s.kind == "approved"],
+            feedback_ids=sorted(window.feedback_ids),
+            held=[s.position for s in window.sources],
+        )
+
+    def release(self, closed: ClosedWindow) -> None:
+        """The window is durable and announced: its offsets may be committed."""
+        for topic, partition, offset in closed.held:
+            self._held.get((topic, partition), set()).discard(offset)
+        for source in closed.approved:
+            self._members.pop(source.record["insight_id"], None)
+
+    def commit_offsets(self) -> dict[TP, int]:
+        """Per partition: the offset up to which everything is windowed or handled."""
+        out = {}
+        for tp, nxt in self._next.items():
+            held = self._held.get(tp)
+            out[tp] = min(held) if held else nxt
+        return out
+
+
+def _check_feedback(record: Mapping[str, Any]) -> None:
+    stars = record.get("stars")
+    if stars is not None and not 1 <= stars <= 5:
+        raise InvalidFeedbackError(f"feedback {record['feedback_id']}: stars {stars} outside 1-5")
+    comment = (record.get("comment") or "").strip()
+    if record.get("rating", "none") == "none" and stars is None and not comment:
+        raise InvalidFeedbackError(f"feedback {record['feedback_id']}: no rating, stars or comment")
