@@ -261,8 +261,10 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> 
               help="route: approve only this top fraction of recent judge scores (e.g. 0.15).")
 @click.option("--pass-threshold", type=float, default=0.6, show_default=True,
               help="grade: rubric final score needed to pass.")
+@click.option("--stream-tokens", is_flag=True, default=None,
+              help="generate: also send token deltas to kasper.tokens while insights are written.")
 def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
-           pass_threshold: float) -> None:
+           pass_threshold: float, stream_tokens: bool | None) -> None:
     """Run a Faust worker with the given roles until Ctrl-C or SIGTERM."""
     from faust.worker import Worker
 
@@ -277,7 +279,7 @@ def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
     logs.configure(settings.observability)
     host, port = metrics.serve(settings.observability)
     app, _ctx = build_app(chosen, settings, max_attempts=max_attempts, pass_threshold=pass_threshold,
-                          approve_top_fraction=approve_top_fraction)
+                          approve_top_fraction=approve_top_fraction, stream_tokens=stream_tokens)
     click.echo(f"worker {app.conf.id}: roles {','.join(chosen)}, metrics http://{host}:{port}/metrics",
                err=True)
     level = {"WARNING": "warn", "CRITICAL": "crit"}.get(settings.observability.log_level.upper(),
@@ -336,6 +338,15 @@ def show_settings() -> None:
     """Print the effective settings as JSON, secrets redacted."""
     click.echo(json.dumps(redacted(get_settings()), indent=2))
 
+
+def _add_model_commands() -> None:
+    from kasper.streams.cli_models import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_add_model_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

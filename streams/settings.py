@@ -139,6 +139,20 @@ class JudgeSettings(BaseSettings):
     outage_backoff_max_s: float = 60.0
 
 
+class TrainerSettings(BaseSettings):
+    """The trainer's operator knobs; unset ones keep the defaults of ``trainer/config.py``."""
+
+    model_config = _config("KASPER_TRAINER_")
+
+    approved_count: int | None = None  # approved records that close a window
+    feedback_count: int | None = None  # feedback points that close a window
+    max_age_s: float | None = None  # a window closes this long after its first record
+    feedback_wait_s: float | None = None  # feedback before its insight waits this long
+    min_improvement: float | None = None  # relative test-loss gain needed to promote
+    probe_count: int | None = None  # rubric-scored probe prompts per evaluation (0: off)
+    iters: int | None = None  # training iterations, every tier
+
+
 class ObservabilitySettings(BaseSettings):
     """Logs, metrics and the Faust web server: loopback unless configured otherwise."""
 
@@ -161,6 +175,7 @@ class Settings:
         self.broker: BrokerSettings = sections.get("broker") or BrokerSettings()
         self.model: ModelSettings = sections.get("model") or ModelSettings()
         self.judge: JudgeSettings = sections.get("judge") or JudgeSettings()
+        self.trainer: TrainerSettings = sections.get("trainer") or TrainerSettings()
         self.observability: ObservabilitySettings = (
             sections.get("observability") or ObservabilitySettings()
         )

@@ -316,3 +316,41 @@ def _wait_until_up(base: str, proc: subprocess.Popen, log: Path, timeout_s: floa
             pass
         time.sleep(0.2)
     pytest.fail("mlx_lm.server did not come up")
+
+
+def test_models_prepare_and_list_commands_use_the_cache(model_dir, settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from kasper.streams.cli import main
+    from kasper.streams.settings import get_settings
+
+    monkeypatch.setenv("KASPER_CACHE_DIR", str(settings.cache_dir))
+    monkeypatch.delenv("KASPER_MODEL", raising=False)
+    get_settings.cache_clear()
+    try:
+        prepared = CliRunner().invoke(main, ["models", "prepare"])
+        listed = CliRunner().invoke(main, ["models", "list", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert prepared.exit_code == 0, prepared.output
+    assert prepared.output.strip().splitlines()[-1] == str(model_dir)
+    assert listed.exit_code == 0, listed.output
+    rows = [json.loads(line) for line in listed.output.splitlines() if line.startswith("{")]
+    assert rows[0]["kind"] == "base" and rows[0]["path"] == str(model_dir)
+    assert rows[-1] == {"serving": {"lite": "base", "standard": "base", "pro": "base"}}
+
+
+def test_models_prepare_names_a_bad_kasper_model(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kasper.streams.cli import main
+    from kasper.streams.settings import get_settings
+
+    monkeypatch.setenv("KASPER_MODEL", str(tmp_path / "nowhere"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["models", "prepare"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert f"KASPER_MODEL={tmp_path / 'nowhere'} is not an mlx-lm model directory" in result.output

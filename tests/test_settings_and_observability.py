@@ -80,3 +80,20 @@ def test_faust_web_server_is_loopback_by_default():
     app = create_app("kasper-test-web")
     assert app.conf.web_host == "127.0.0.1" and app.conf.web_bind == "127.0.0.1"
     assert app.conf.value_serializer == "raw" and app.conf.processing_guarantee.value == "at_least_once"
+
+
+def test_trainer_knobs_from_the_environment_override_only_what_is_set(monkeypatch):
+    from kasper.streams.settings import Settings
+    from kasper.trainer.config import TrainerConfig
+
+    defaults = TrainerConfig.from_settings(Settings())
+    monkeypatch.setenv("KASPER_TRAINER_APPROVED_COUNT", "20")
+    monkeypatch.setenv("KASPER_TRAINER_MIN_IMPROVEMENT", "0.1")
+    monkeypatch.setenv("KASPER_TRAINER_ITERS", "7")
+    config = TrainerConfig.from_settings(Settings())
+    assert config.window.approved_count == 20 and config.promotion.min_improvement == 0.1
+    assert {config.tier(t).iters for t in ("lite", "standard", "pro")} == {7}
+    # Everything not set keeps its default.
+    assert config.window.feedback_count == defaults.window.feedback_count
+    assert config.tier("pro").rank == defaults.tier("pro").rank
+    assert config.promotion.probe_count == defaults.promotion.probe_count

@@ -153,6 +153,27 @@ def test_corrupt_and_empty_windows_are_refused_before_training(model_dir, tmp_pa
     assert Registry(config.adapters_dir).versions() == []
 
 
+def test_train_command_refuses_a_corrupt_window_with_one_line(model_dir, cache, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from kasper.streams.cli import main
+    from kasper.streams.settings import get_settings
+
+    corrupt = make_window(tmp_path / "w", 6, seed=11)
+    (corrupt / "train.jsonl").write_text('{"messages": []}\n')
+    monkeypatch.setenv("KASPER_CACHE_DIR", str(cache))
+    versions = len(Registry(cache / "adapters").versions())
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["train", str(corrupt)])
+        missing = CliRunner().invoke(main, ["train", str(tmp_path / "nowhere")])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and "sha256" in result.output and "train.jsonl" in result.output, result.output
+    assert missing.exit_code == 1 and "is not a directory" in missing.output
+    assert len(Registry(cache / "adapters").versions()) == versions  # nothing recorded
+
+
 # --- the `train` role in a real Faust worker, on the real broker ----------------------------
 
 WORKER = """

@@ -20,9 +20,11 @@ from pathlib import Path
 import fastavro
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from click.testing import CliRunner
 
 from kasper.schemas import Codec
 from kasper.streams import topics
+from kasper.streams.cli import main
 from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import get_settings
@@ -159,6 +161,10 @@ def test_windows_close_on_count_and_time_and_replay_byte_for_byte(broker, tmp_pa
         report = asyncio.run(replay_window(get_settings(), directory))
         assert report.identical, report.mismatched
         assert report.rebuilt_id == event["window_id"]
+    # The same check from the command line, on the first window.
+    replayed = CliRunner().invoke(main, ["windows", "replay", events[0]["directory"]])
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.output)["identical"] is True
     letters = {(d["error_type"], d["original_bytes"]) for d in dead_letters()}
     assert ("UnknownFormatError", b"not avro") in letters
     assert {"InvalidFeedbackError", "UnknownInsightError"} <= {t for t, _ in letters}

@@ -1,9 +1,9 @@
 """Trainer configuration: frozen dataclasses with per-tier training settings.
 
-Until ``streams/settings.py`` grows a ``TrainerSettings`` section, this is the
-one place defaults live. :meth:`TrainerConfig.from_settings` derives the paths
-from ``ModelSettings.cache_dir``; tests and benchmarks use
-``dataclasses.replace`` for everything else.
+This is the one place the defaults live. :meth:`TrainerConfig.from_settings`
+derives the paths from ``ModelSettings.cache_dir`` and applies the operator
+knobs that are set in ``TrainerSettings`` (``KASPER_TRAINER_*``); tests and
+benchmarks use ``dataclasses.replace`` for everything else.
 
 Training defaults are sized for CPU (2 cores, float32 + OpenBLAS, ~150 training
 tok/s for SmolLM2-135M): a 200-record window trains in minutes, not hours.
@@ -109,6 +109,9 @@ class TrainerConfig:
         model = settings if hasattr(settings, "cache_dir") else getattr(settings, "model", None)
         root = Path((model or ModelSettings()).cache_dir).expanduser()
         base = cls(windows_dir=root / "windows", adapters_dir=root / "adapters")
+        trainer = getattr(settings, "trainer", None)
+        if trainer is not None:
+            base = _with_operator_settings(base, trainer)
         return dataclasses.replace(base, **overrides)
 
     def tier(self, tier: str) -> TierTraining:
@@ -121,6 +124,20 @@ class TrainerConfig:
     @property
     def state_path(self) -> Path:
         return self.windows_dir / "state.sqlite"
+
+
+def _with_operator_settings(config: TrainerConfig, trainer: Any) -> TrainerConfig:
+    """``config`` with the ``KASPER_TRAINER_*`` values that are set (``TrainerSettings``)."""
+    def given(*names: str) -> dict[str, Any]:
+        return {n: getattr(trainer, n) for n in names if getattr(trainer, n) is not None}
+
+    window = dataclasses.replace(config.window, **given(
+        "approved_count", "feedback_count", "max_age_s", "feedback_wait_s"))
+    promotion = dataclasses.replace(config.promotion, **given("min_improvement", "probe_count"))
+    config = dataclasses.replace(config, window=window, promotion=promotion)
+    for tier in TIERS if trainer.iters is not None else ():
+        config = with_tier(config, tier, iters=trainer.iters)
+    return config
 
 
 def with_tier(config: TrainerConfig, tier: str, **changes: Any) -> TrainerConfig:
