@@ -27,12 +27,9 @@ and the server's bind is retried on another port.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -43,12 +40,12 @@ import httpx
 
 from kasper.agents.judge_client import JudgeConfig
 from kasper.schemas.errors import KasperError
+from kasper.streams.children import die_with_parent
 from kasper.streams.logs import get_logger
 
 # The 135M model writes the five scores within ~40 tokens and then rambles: stop early.
 EMBEDDED_MAX_TOKENS = 64
 _PORT_ATTEMPTS = 3
-_PR_SET_PDEATHSIG = 1
 log = get_logger(__name__)
 
 
@@ -61,13 +58,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 
-
-def _die_with_parent_thread() -> Any:
-    """A ``preexec_fn`` that asks the kernel to SIGTERM the child when we die (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: nothing to load in the child
-    return lambda: prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmbeddedJudgeServer:
@@ -186,7 +176,7 @@ class EmbeddedJudgeServer:
             self._proc = subprocess.Popen(
                 server_command(self.model_dir, self.host, self.port, "--log-level", "WARNING"),
                 env=server_env(), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent_thread(),
+                start_new_session=True, preexec_fn=die_with_parent(),
             )
         log.info("judge server starting", pid=self._proc.pid, url=self.base_url, model=self.model)
 

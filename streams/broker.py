@@ -9,22 +9,19 @@ even a SIGKILLed ``kasper`` leaves no orphan broker behind.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from kasper.streams.children import die_with_parent
 from kasper.streams.errors import BrokerStartError, BrokerUnavailable
 from kasper.streams.settings import BrokerSettings
 
-_PR_SET_PDEATHSIG = 1
 
 
 def find_broker_bin(settings: BrokerSettings | None = None) -> str:
@@ -85,12 +82,6 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def _tie_to_parent() -> None:
-    """Runs in the child before exec: die with the parent (Linux only)."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 class EmbeddedBroker:
     """A Tansu broker child process listening on ``address`` (loopback by default).
@@ -127,7 +118,7 @@ class EmbeddedBroker:
             raise BrokerStartError(f"a Kafka broker already answers at {self.address}")
         self.process = subprocess.Popen(
             self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=_tie_to_parent,
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(),
         )
         self._wait_ready()
         return self

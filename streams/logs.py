@@ -37,8 +37,9 @@ def configure(settings: ObservabilitySettings | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # One INFO line per HTTP call (judge, registry) drowns the stage logs.
-    for noisy in ("httpx", "httpcore"):
+    # One INFO line per HTTP call (judge, registry) or per subscription change
+    # (every consumer, every rebalance) drowns the stage logs.
+    for noisy in ("httpx", "httpcore", "aiokafka.consumer.subscription_state"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

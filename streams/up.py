@@ -25,6 +25,7 @@ from pathlib import Path
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker, ping, split_address
+from kasper.streams.children import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.producer import Producer
 from kasper.streams.progress import FOLLOWED, Tally, follow
@@ -66,21 +67,54 @@ def broker_for(settings: Settings, say: Say) -> Iterator[bool]:
     except BrokerUnavailable:
         if split_address(address)[0] not in _LOOPBACK:
             raise
-    with EmbeddedBroker(address, settings.broker) as broker:
-        say(f"started the embedded broker at {address}")
-        yield True
-    say("stopped the embedded broker")
+    try:
+        with EmbeddedBroker(address, settings.broker):
+            say(f"started the embedded broker at {address}")
+            yield True
+    finally:
+        say("stopped the embedded broker")
+
+
+# The embedded 135M judge barely discriminates: its overall scores clustered at
+# 5.8-6.9 (median 6.3) over 34 verdicts of a `kasper up` run, so at the production
+# threshold (7.0) it approves nothing. A real judge keeps the configured threshold.
+EMBEDDED_JUDGE_APPROVE_THRESHOLD = 6.3
+
+
+def worker_env(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: ours, plus the demo threshold for the embedded judge."""
+    env = dict(os.environ if environ is None else environ)
+    if settings.judge.base_url is None and "KASPER_JUDGE_APPROVE_THRESHOLD" not in env:
+        env["KASPER_JUDGE_APPROVE_THRESHOLD"] = str(EMBEDDED_JUDGE_APPROVE_THRESHOLD)
+    return env
 
 
 @contextlib.contextmanager
-def worker_process(run_dir: Path, say: Say, roles: str) -> Iterator[subprocess.Popen]:
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt here, so every ``finally`` stops what it started."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def worker_process(settings: Settings, run_dir: Path, say: Say,
+                   roles: str) -> Iterator[subprocess.Popen]:
     """``kasper worker`` with ``roles`` as a child; SIGTERM (then SIGKILL) on exit."""
     log_path = run_dir / "worker.log"
     kasper = str(Path(sys.executable).parent / "kasper")
     with log_path.open("ab") as log:
+        # Its own session: a Ctrl-C reaches us only, and we stop the worker before the
+        # broker. Tied to this thread: a killed `kasper up` leaves no worker behind.
         proc = subprocess.Popen([kasper, "worker", "--agents", roles], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=os.environ.copy(), start_new_session=True)
+                                env=worker_env(settings), start_new_session=True,
+                                preexec_fn=die_with_parent())
     say(f"started worker pid {proc.pid} ({roles}); log {log_path}")
     try:
         yield proc
@@ -150,12 +184,12 @@ def run(settings: Settings, count: int, seed: int, say: Say, *, roles: str = "ge
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     report, started = UpReport(prompts=count, run_dir=str(run_dir)), time.monotonic()
-    with broker_for(settings, say) as ours:
+    with terminate_as_interrupt(), broker_for(settings, say) as ours:
         report.embedded_broker = ours
         created = asyncio.run(create_topics(settings.kafka))
         say(f"topics ready ({sum(v == 'created' for v in created.values())} created)")
         _prepare_model(settings, say)
-        with worker_process(run_dir, say, roles) as worker:
+        with worker_process(settings, run_dir, say, roles) as worker:
             tally = asyncio.run(_drive(settings, count, seed, worker, timeout_s, say))
         report.worker_exit = worker.returncode
     _fill(report, tally, time.monotonic() - started)
