@@ -220,6 +220,8 @@ def main() -> None:
         if llm is not None:
             results.setdefault(f"llama.cpp single ({threads} thr)", []).append(
                 leg_llama(llm, batch, args.max_tokens))
+    for backend, _ in backends.values():
+        asyncio.run(backend.close())  # joins the MLX thread: one left alive aborts the exit
     report(args, info, results, model_dir)
 
 
