@@ -224,6 +224,24 @@ def test_a_window_closes_on_feedback_and_on_time(windower):
     assert closed.approved == []  # ... but they are not this window's own records
 
 
+def test_joined_thumbs_are_counted_against_the_grade_and_the_verdict(windower):
+    from kasper.trainer.metrics import FEEDBACK_AGREEMENT
+
+    [record] = synthetic_approved(1, tier="lite", score=0.9)
+    grade, verdict = record["grade"], record["verdict"]
+    feedback = list(synthetic_feedback([record], per_insight=3))
+    labels = lambda rating: FEEDBACK_AGREEMENT.labels(  # noqa: E731
+        grade["grader_version"], grade["letter"], str(int(verdict["overall"])), rating)
+    before = {r: labels(r)._value.get() for r in ("up", "down")}
+    windower.offer(approved_sources([record])[0])
+    for source in feedback_sources(feedback):
+        windower.offer(source)
+    thumbs = [f["rating"] for f in feedback if f["rating"] in ("up", "down")]
+    assert thumbs, feedback  # the synthetic feedback gives thumbs
+    for rating in ("up", "down"):
+        assert labels(rating)._value.get() - before[rating] == thumbs.count(rating)
+
+
 def test_feedback_waits_for_its_insight_then_is_dead_lettered(windower):
     early, late = synthetic_approved(2, tier="pro", score=0.95)
     fb = list(synthetic_feedback([early, late]))

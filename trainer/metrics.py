@@ -34,6 +34,24 @@ SECONDS = Gauge("kasper_trainer_last_run_seconds", "Duration of the latest run, 
                 ["tier", "phase"])
 
 
+FEEDBACK_AGREEMENT = Counter(
+    "kasper_feedback_agreement_total",
+    "User thumbs on approved insights against the rubric's letter and the judge's overall "
+    "score (floored to an integer), per grader version: calibration of rubric and judge.",
+    ["grader_version", "letter", "judge_score", "rating"])
+
+
+def report_feedback_agreement(approved: dict, feedback: dict) -> None:
+    """Count one user rating against the grade and verdict of the approved insight it rates."""
+    if feedback.get("rating") not in ("up", "down"):
+        return  # stars or a comment only: no thumbs to compare
+    grade, verdict = approved["grade"], approved["verdict"]
+    score = verdict.get("overall")
+    judge_score = str(max(1, min(10, int(score)))) if score is not None else "none"
+    FEEDBACK_AGREEMENT.labels(grade["grader_version"], grade["letter"], judge_score,
+                              feedback["rating"]).inc()
+
+
 def report_training(tier: str, step: int, loss: float, tokens_per_second: float) -> None:
     STEP.labels(tier).set(step)
     TRAIN_LOSS.labels(tier).set(loss)

@@ -36,6 +36,7 @@ from typing import Any
 
 from kasper.schemas.errors import Where
 
+from . import metrics
 from .config import WindowPolicy
 from .dataset import Source, WindowContent, build_window
 from .errors import InvalidFeedbackError, UnknownInsightError
@@ -146,6 +147,7 @@ class Windower:
         self._release_pending_hold(feedback)
         self._hold(window, feedback)
         window.feedback_ids.add(feedback.record["feedback_id"])
+        metrics.report_feedback_agreement(insight.record, feedback.record)
         insight_id = insight.record["insight_id"]
         if insight_id not in window.insight_ids:
             window.context.setdefault(insight_id, insight)
