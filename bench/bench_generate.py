@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
 import os
 import signal
@@ -98,12 +97,7 @@ def load_llama(threads: int):
               "CMAKE_ARGS in DESIGN.md: pip install llama-cpp-python==0.3.36 (about 5 min).",
               file=sys.stderr)
         return None
-    gguf = next((Path(str(f.locate())) for f in importlib.metadata.distribution(
-        model_store.SOURCE_DIST).files or [] if str(f) == model_store.GGUF_MEMBER), None)
-    if gguf is None or not gguf.is_file():
-        print(f"llama.cpp leg skipped: {model_store.SOURCE_DIST} (the GGUF) is not installed",
-              file=sys.stderr)
-        return None
+    gguf = model_store.shipped_gguf()
     return Llama(model_path=str(gguf), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
                  seed=1, verbose=False)
 

@@ -354,3 +354,11 @@ def test_models_prepare_names_a_bad_kasper_model(tmp_path, monkeypatch):
         get_settings.cache_clear()
     assert result.exit_code == 1
     assert f"KASPER_MODEL={tmp_path / 'nowhere'} is not an mlx-lm model directory" in result.output
+
+
+def test_shipped_gguf_is_a_whole_file_with_the_manifest_checksum(model_dir, settings):
+    manifest = json.loads((model_dir / "kasper-model.json").read_text())
+    path = model_store.shipped_gguf(settings)
+    assert path.is_file() and model_store._sha256(path) == manifest["source"]["sha256"]
+    assert model_store.shipped_gguf(settings) == path  # the second call reuses it
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
