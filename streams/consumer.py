@@ -8,7 +8,8 @@ must not stop a reader (DESIGN.md: Faust's own decoding crashed the agent).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,19 +62,32 @@ async def open_consumer(kafka: KafkaSettings, topic: str, *, group: str | None =
     group_kwargs = kafka.group_kwargs() if group is not None else {}
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), **group_kwargs, group_id=group,
                                 auto_offset_reset=reset, enable_auto_commit=False)
+    await start_consumer(kafka, consumer, lambda c: _attach(c, topic, group, from_beginning))
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def start_consumer(kafka: KafkaSettings, consumer: AIOKafkaConsumer,
+                         attach: Callable[[AIOKafkaConsumer], Awaitable[None] | None]) -> AIOKafkaConsumer:
+    """Start ``consumer`` and ``attach`` it (subscribe, or assign and seek).
+
+    If either fails the consumer is stopped again, so no client is left open;
+    Kafka errors become :class:`BrokerUnavailable` naming the bootstrap address.
+    """
     try:
         await consumer.start()
-        await _attach(consumer, topic, group, from_beginning)
+        attached = attach(consumer)
+        if inspect.isawaitable(attached):
+            await attached
     except KafkaError as exc:
         await consumer.stop()
         raise BrokerUnavailable(kafka.bootstrap_servers, str(exc)) from exc
     except BaseException:
         await consumer.stop()
         raise
-    try:
-        yield consumer
-    finally:
-        await consumer.stop()
+    return consumer
 
 
 async def _attach(consumer: AIOKafkaConsumer, topic: str, group: str | None,

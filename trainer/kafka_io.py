@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
-
 from kasper.streams.admin import check_reachable
-from kasper.streams.errors import BrokerUnavailable
+from kasper.streams.consumer import start_consumer
 from kasper.streams.settings import KafkaSettings
 
 
@@ -39,13 +37,5 @@ async def start_group_consumer(kafka: KafkaSettings, topic_names: Iterable[str],
     check_reachable(kafka)
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), **kafka.group_kwargs(), group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest", **options)
-    try:
-        await consumer.start()
-        consumer.subscribe(topics=list(topic_names), listener=_Listener(on_revoked))
-    except KafkaError as exc:
-        await consumer.stop()
-        raise BrokerUnavailable(kafka.bootstrap_servers, str(exc)) from exc
-    except BaseException:
-        await consumer.stop()
-        raise
-    return consumer
+    return await start_consumer(kafka, consumer, lambda c: c.subscribe(
+        topics=list(topic_names), listener=_Listener(on_revoked)))

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kasper.schemas import Codec
 from kasper.streams.admin import check_reachable
-from kasper.streams.consumer import decode_message
+from kasper.streams.consumer import decode_message, start_consumer
 from kasper.streams.settings import Settings
 
 from .config import WindowPolicy
@@ -55,12 +55,14 @@ async def read_sources(settings: Settings, codec: Codec, ranges: list[dict[str, 
     for topic, partition, offset in wanted:
         tp = TopicPartition(topic, partition)
         first[tp] = min(first.get(tp, offset), offset)
-    consumer = AIOKafkaConsumer(**settings.kafka.client_kwargs(), enable_auto_commit=False)
-    await consumer.start()
-    try:
+    def assign_and_seek(consumer: AIOKafkaConsumer) -> None:
         consumer.assign(list(first))
         for tp, offset in first.items():
             consumer.seek(tp, offset)
+
+    consumer = AIOKafkaConsumer(**settings.kafka.client_kwargs(), enable_auto_commit=False)
+    await start_consumer(settings.kafka, consumer, assign_and_seek)
+    try:
         return await _collect(consumer, codec, wanted)
     finally:
         await consumer.stop()
