@@ -33,13 +33,16 @@ Usage::
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import importlib.metadata
 import logging
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -133,22 +136,15 @@ class MLXThread:
     """
 
     def __init__(self, name: str = "kasper-mlx") -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     async def run(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` on the MLX thread; awaits its result."""
-        import asyncio
-        from functools import partial
-
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, partial(fn, *args, **kwargs))
 
     async def close(self) -> None:
         """Wait for the running call (queued ones are dropped) and end the thread."""
-        import asyncio
-
         self._executor.shutdown(wait=False, cancel_futures=True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
 

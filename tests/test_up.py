@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,7 +95,5 @@ def test_sigterm_mid_run_stops_the_worker_the_judge_and_the_broker(tmp_path):
     assert code != 0 and "stopped the embedded broker" in output, output[-3000:]
     assert pids and not any(alive(p) for p in pids), output[-3000:]
     host, port = env["KASPER_BOOTSTRAP_SERVERS"].split(":")
-    import socket
-
     with socket.socket() as sock:
         assert sock.connect_ex((host, int(port))) != 0  # nobody listens there any more
