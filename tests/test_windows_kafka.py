@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -165,6 +166,16 @@ def test_windows_close_on_count_and_time_and_replay_byte_for_byte(broker, tmp_pa
     replayed = CliRunner().invoke(main, ["windows", "replay", events[0]["directory"]])
     assert replayed.exit_code == 0, replayed.output
     assert json.loads(replayed.output)["identical"] is True
+    # A window whose manifest does not match what its offsets rebuild: exit 1, naming the file.
+    altered = tmp_path / "altered"
+    shutil.copytree(events[0]["directory"], altered)
+    manifest = json.loads((altered / "manifest.json").read_text())
+    entry = next(f for f in manifest["files"] if f["name"] == "approved.avro")
+    entry["sha256"] = "0" * 64
+    (altered / "manifest.json").write_text(json.dumps(manifest))
+    refused = CliRunner().invoke(main, ["windows", "replay", str(altered)])
+    assert refused.exit_code == 1, refused.output
+    assert "did not rebuild identically" in refused.output and "approved.avro" in refused.output
     letters = {(d["error_type"], d["original_bytes"]) for d in dead_letters()}
     assert ("UnknownFormatError", b"not avro") in letters
     assert {"InvalidFeedbackError", "UnknownInsightError"} <= {t for t, _ in letters}
