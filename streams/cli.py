@@ -341,8 +341,9 @@ def show_settings() -> None:
 
 def _add_model_commands() -> None:
     from kasper.streams.cli_models import COMMANDS
+    from kasper.streams.cli_replay import COMMANDS as REPLAY_COMMANDS
 
-    for command in COMMANDS:
+    for command in COMMANDS + REPLAY_COMMANDS:
         main.add_command(command)
 
 

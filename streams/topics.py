@@ -8,6 +8,8 @@ auto-creates topics picks its own count, and Faust tables then fail with
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -83,3 +85,18 @@ def get(name: str) -> TopicSpec:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown topic {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+_REPLAY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+def replay_grades(name: str) -> TopicSpec:
+    """``kasper.grades.replay.<name>``: grades re-computed by ``kasper replay regrade``.
+
+    Same record, key, partitions and retention as the grades topic, so the two
+    compare partition for partition. ``name`` is letters, digits, ``.``, ``_``, ``-``.
+    """
+    if not _REPLAY_NAME.match(name):
+        raise ValueError(f"bad replay name {name!r}: use letters, digits, '.', '_' or '-'")
+    return dataclasses.replace(GRADES, name=f"{GRADES.name}.replay.{name}",
+                               doc=f"Grades re-computed by `kasper replay regrade` ({name}).")

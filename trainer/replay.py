@@ -6,14 +6,20 @@ with the policy recorded in the manifest, and compares every file's sha256.
 Because :func:`kasper.trainer.dataset.build_window` is pure, a window whose
 records are still on the topics rebuilds byte for byte.
 
-Error policy: a record that is gone (retention) or no longer decodes raises
-:class:`ReplayError` naming its offset; a broker outage raises
-``BrokerUnavailable``.
+``check_window_event`` does the same for a TrainingWindow event (``kasper
+replay windows`` runs it for every event of the topic) and also compares the
+rebuilt bytes with the sha256s the event announced and with the files on disk,
+so a data file changed after publication is caught too.
+
+Error policy: a record that is gone (retention) raises :class:`SourceGone`,
+one that no longer decodes :class:`ReplayError`, both naming the offset; a
+broker outage raises ``BrokerUnavailable``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +31,9 @@ from kasper.streams.admin import check_reachable
 from kasper.streams.consumer import decode_message, start_consumer
 from kasper.streams.settings import Settings
 
-from .config import WindowPolicy
-from .dataset import Source, WindowContent, build_window
-from .errors import TrainerError
+from .config import TrainerConfig, WindowPolicy
+from .dataset import MANIFEST, Source, WindowContent, build_window
+from .errors import CorruptDatasetError, TrainerError
 from .files import read_manifest, write_window
 
 _KINDS = {"ApprovedInsight": "approved", "Feedback": "feedback"}
@@ -35,6 +41,10 @@ _KINDS = {"ApprovedInsight": "approved", "Feedback": "feedback"}
 
 class ReplayError(TrainerError):
     """A window's source records could not all be read back."""
+
+
+class SourceGone(ReplayError):
+    """Source records of a window are no longer on the topic (retention)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ async def _collect(consumer: AIOKafkaConsumer, codec: Codec, wanted: set) -> lis
     missing = sorted(wanted - found.keys())
     if missing:
         topic, partition, offset = missing[0]
-        raise ReplayError(f"{len(missing)} source record(s) could not be read, first "
+        raise SourceGone(f"{len(missing)} source record(s) could not be read, first "
                           f"{topic}[{partition}]@{offset} (past retention?)")
     return list(found.values())
 
@@ -124,3 +134,59 @@ def _policy(manifest: dict[str, Any]) -> WindowPolicy:
     min_score[manifest["tier"]] = recorded["min_score"]
     return dataclasses.replace(base, min_score=min_score, split=tuple(recorded["split"]),
                                template_version=recorded["template_version"])
+
+
+@dataclass(frozen=True)
+class WindowCheck:
+    """The outcome of rebuilding one published window."""
+
+    window_id: str
+    status: str  # "identical", "mismatched", "gone" (source records past retention) or "failed"
+    mismatched: list[str]
+    detail: str = ""
+    out_dir: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"window_id": self.window_id, "status": self.status, "mismatched": self.mismatched,
+                "detail": self.detail, "out_dir": str(self.out_dir) if self.out_dir else None}
+
+
+async def check_window_event(settings: Settings, event: dict[str, Any], codec: Codec | None = None,
+                             out_root: Path | None = None) -> WindowCheck:
+    """Rebuild the window of a TrainingWindow ``event`` and compare it byte for byte.
+
+    The policy comes from the window's manifest; when the directory is gone the
+    current settings' policy is used (the event does not record one), and the
+    rebuild still has to match the sha256s the event announced. With
+    ``out_root`` the rebuilt window is written to ``out_root/<window_id>/``.
+    """
+    window_id, directory = event["window_id"], Path(event["directory"])
+    if out_root is not None and (Path(out_root) / window_id).resolve() == directory.resolve():
+        raise ReplayError(f"{out_root} holds the original window {window_id}: rebuild elsewhere")
+    on_disk = (directory / MANIFEST).exists()
+    try:
+        policy = _policy(read_manifest(directory)) if on_disk else TrainerConfig.from_settings(settings).window
+        sources = await read_sources(settings, codec or Codec(), event["source_offsets"])
+    except SourceGone as exc:
+        return WindowCheck(window_id, "gone", [], str(exc))
+    except (ReplayError, CorruptDatasetError, KeyError) as exc:
+        return WindowCheck(window_id, "failed", [], f"{type(exc).__name__}: {exc}")
+    content = build_window(event["tier"], sources, policy)
+    mismatched = _differences(content, event, directory if on_disk else None)
+    out_dir = write_window(content, Path(out_root)) if out_root is not None else None
+    detail = "" if on_disk else f"{directory} is gone: rebuilt with the current window policy"
+    return WindowCheck(window_id, "mismatched" if mismatched else "identical", mismatched, detail,
+                       out_dir)
+
+
+def _differences(content: WindowContent, event: dict[str, Any], directory: Path | None) -> list[str]:
+    """Files whose rebuilt sha256 differs from the event's or from the file on disk."""
+    rebuilt = {name: hashlib.sha256(data).hexdigest() for name, data in content.files.items()}
+    announced = {f["name"]: f["sha256"] for f in event["files"]}
+    bad = {n for n in rebuilt.keys() | announced.keys() if rebuilt.get(n) != announced.get(n)}
+    if directory is not None:
+        for name, digest in rebuilt.items():
+            path = directory / name
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                bad.add(name)
+    return sorted(bad)
