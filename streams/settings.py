@@ -151,6 +151,8 @@ class TrainerSettings(BaseSettings):
     min_improvement: float | None = None  # relative test-loss gain needed to promote
     probe_count: int | None = None  # rubric-scored probe prompts per evaluation (0: off)
     iters: int | None = None  # training iterations, every tier
+    steps_per_report: int | None = None  # steps between loss reports (and NaN checks), every tier
+    min_score: float | None = None  # rubric score an approved record needs to train on, every tier
 
 
 class ObservabilitySettings(BaseSettings):

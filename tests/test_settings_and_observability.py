@@ -97,3 +97,12 @@ def test_trainer_knobs_from_the_environment_override_only_what_is_set(monkeypatc
     assert config.window.feedback_count == defaults.window.feedback_count
     assert config.tier("pro").rank == defaults.tier("pro").rank
     assert config.promotion.probe_count == defaults.promotion.probe_count
+    assert config.window.min_score == defaults.window.min_score
+    assert config.tier("lite").steps_per_report == defaults.tier("lite").steps_per_report
+
+    monkeypatch.setenv("KASPER_TRAINER_MIN_SCORE", "0.6")
+    monkeypatch.setenv("KASPER_TRAINER_STEPS_PER_REPORT", "1")
+    config = TrainerConfig.from_settings(Settings())
+    assert dict(config.window.min_score) == {"lite": 0.6, "standard": 0.6, "pro": 0.6}
+    assert {config.tier(t).steps_per_report for t in ("lite", "standard", "pro")} == {1}
+    assert {config.tier(t).iters for t in ("lite", "standard", "pro")} == {7}

@@ -133,10 +133,14 @@ def _with_operator_settings(config: TrainerConfig, trainer: Any) -> TrainerConfi
 
     window = dataclasses.replace(config.window, **given(
         "approved_count", "feedback_count", "max_age_s", "feedback_wait_s"))
+    if trainer.min_score is not None:
+        window = dataclasses.replace(window, min_score=MappingProxyType(
+            {tier: trainer.min_score for tier in window.min_score}))
     promotion = dataclasses.replace(config.promotion, **given("min_improvement", "probe_count"))
     config = dataclasses.replace(config, window=window, promotion=promotion)
-    for tier in TIERS if trainer.iters is not None else ():
-        config = with_tier(config, tier, iters=trainer.iters)
+    per_tier = given("iters", "steps_per_report")
+    for tier in TIERS if per_tier else ():
+        config = with_tier(config, tier, **per_tier)
     return config
 
 
