@@ -44,7 +44,7 @@ from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.admin import check_reachable
 from kasper.streams.consumer import Received, decode_message, start_consumer
-from kasper.streams.errors import TopicError
+from kasper.streams.consumer import _attach as attach_all
 from kasper.streams.settings import KafkaSettings, Settings
 
 ALL = None  # the partition key of an offset that applies to every partition
@@ -191,19 +191,10 @@ async def read_range(kafka: KafkaSettings, codec: Codec, topic: str, request: Ra
         await consumer.stop()
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
-    found = consumer.partitions_for_topic(topic)
-    if not found:
-        await consumer._client.force_metadata_update()  # new topics are not in the cache yet
-        found = consumer.partitions_for_topic(topic)
-    if not found:
-        raise TopicError(f"topic {topic} does not exist (see `kasper topics list`)")
-    return sorted(found)
-
-
 async def _plan(consumer: AIOKafkaConsumer, topic: str, request: Range,
                 started_ms: int) -> list[PartitionPlan]:
-    existing = await _partitions(consumer, topic)
+    await attach_all(consumer, topic, None, True)  # every partition; TopicError if there is no topic
+    existing = sorted(tp.partition for tp in consumer.assignment())
     chosen = list(request.partitions) if request.partitions is not None else existing
     named = set(chosen) | {p for p in (*request.from_offsets, *request.to_offsets) if p is not None}
     unknown = sorted(named - set(existing))

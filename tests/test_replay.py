@@ -11,7 +11,6 @@ import dataclasses
 import json
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -237,7 +236,7 @@ async def position_at_end(group: str, names: list[str]) -> None:
         await commit(group, records)
 
 
-def window_lines(result) -> dict[str, dict]:
+def window_lines(result) -> tuple[dict[str, dict], dict]:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     return {line["window_id"]: line for line in lines if "window_id" in line}, lines[-1]["summary"]
 
@@ -278,6 +277,19 @@ def test_rebuild_all_windows_identical_then_a_changed_file_is_a_mismatch(broker,
     assert checks[originals[1].name]["status"] == "identical"
     assert summary["mismatched"] == 1 and summary["identical"] == 1
     assert "1 window(s) mismatched" in result.stderr
+
+    # A window whose directory is gone is rebuilt from the event alone and must match its sha256s.
+    moved = tmp_path / "moved"
+    originals[1].rename(moved)
+    again = tmp_path / "again"
+    result = CliRunner().invoke(main, ["replay", "windows", "--since", str(started), "--out", str(again),
+                                       "--window", originals[1].name])
+    checks, summary = window_lines(result)
+    assert result.exit_code == 0, result.output
+    assert list(checks) == [originals[1].name] and summary["identical"] == 1
+    assert "is gone" in checks[originals[1].name]["detail"]
+    assert (again / originals[1].name / "approved.avro").read_bytes() == (moved / "approved.avro").read_bytes()
+    moved.rename(originals[1])
 
     # `kasper replay window DIR` is the single-window command (shared with `kasper windows replay`).
     single = CliRunner().invoke(main, ["replay", "window", str(originals[1])])
