@@ -105,6 +105,11 @@ def replay_dump(topic: str, request: Any, idle: float, group: str | None, out: I
     ranges = ", ".join(f"[{p.partition}]{p.first}-{p.last}" for p in stats.plans if p.read)
     click.echo(f"replayed {stats.read} record(s) of {topic} {ranges}".rstrip()
                + (f"; offsets committed to group {group}" if stats.committed_group else ""), err=True)
+    for plan in stats.plans:
+        if plan.stop is not None and (plan.last is None or plan.last < plan.stop) and not plan.done:
+            click.echo(f"note: {topic}[{plan.partition}] ended at offset "
+                       f"{plan.last if plan.last is not None else plan.start - 1}, before {plan.stop}",
+                       err=True)
     if stats.undecodable:
         raise KasperError(f"{stats.undecodable} record(s) of {topic} could not be decoded")
 

@@ -182,6 +182,11 @@ def test_a_record_that_does_not_decode_is_reported_with_its_offset(broker):
     assert [line["offset"] for line in lines] == [0, 1, 2, 3]  # nothing skipped
     assert lines[2]["error"].startswith("UnknownFormatError") and lines[2]["value_base64"] == "bm90IGF2cm8="
     assert lines[3]["value"]["prompt_id"] == good[2]["prompt_id"]
+    short = CliRunner().invoke(main, ["replay", "dump", spec.name, "--from-offset", "3",
+                                      "--to-offset", "0:10", "--idle-timeout", "1"])
+    assert short.exit_code == 0, short.output
+    assert [json.loads(line)["offset"] for line in short.stdout.splitlines()] == [3]
+    assert f"note: {spec.name}[0] ended at offset 3, before 10" in short.stderr
 
 
 @pytest.mark.broker
