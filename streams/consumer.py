@@ -7,6 +7,7 @@ must not stop a reader (DESIGN.md: Faust's own decoding crashed the agent).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,7 +63,7 @@ async def open_consumer(kafka: KafkaSettings, topic: str, *, group: str | None =
     group_kwargs = kafka.group_kwargs() if group is not None else {}
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), **group_kwargs, group_id=group,
                                 auto_offset_reset=reset, enable_auto_commit=False)
-    await start_consumer(kafka, consumer, lambda c: _attach(c, topic, group, from_beginning))
+    await start_consumer(kafka, consumer, lambda c: attach_topic(c, topic, group, from_beginning))
     try:
         yield consumer
     finally:
@@ -78,6 +79,9 @@ async def start_consumer(kafka: KafkaSettings, consumer: AIOKafkaConsumer,
     """
     try:
         await consumer.start()
+        # Let aiokafka's coordinator task run once: a stop() before that raises
+        # CancelledError in place of the error that made us stop.
+        await asyncio.sleep(0)
         attached = attach(consumer)
         if inspect.isawaitable(attached):
             await attached
@@ -90,8 +94,9 @@ async def start_consumer(kafka: KafkaSettings, consumer: AIOKafkaConsumer,
     return consumer
 
 
-async def _attach(consumer: AIOKafkaConsumer, topic: str, group: str | None,
-                  from_beginning: bool) -> None:
+async def attach_topic(consumer: AIOKafkaConsumer, topic: str, group: str | None,
+                       from_beginning: bool) -> None:
+    """Subscribe in ``group``, or assign every partition of ``topic`` and seek to one end."""
     if group is not None:
         consumer.subscribe([topic])
         return

@@ -44,7 +44,7 @@ from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.admin import check_reachable
 from kasper.streams.consumer import Received, decode_message, start_consumer
-from kasper.streams.consumer import _attach as attach_all
+from kasper.streams.consumer import attach_topic as attach_all
 from kasper.streams.settings import KafkaSettings, Settings
 
 ALL = None  # the partition key of an offset that applies to every partition
@@ -165,9 +165,6 @@ async def read_range(kafka: KafkaSettings, codec: Codec, topic: str, request: Ra
     consumer = AIOKafkaConsumer(**kafka.client_kwargs(), **group_kwargs, enable_auto_commit=False)
 
     async def attach(c: AIOKafkaConsumer) -> None:
-        # aiokafka's no-group coordinator task must have run once before stop(), or stop()
-        # raises CancelledError instead of letting a RangeError through.
-        await asyncio.sleep(0)
         stats.plans = await _plan(c, topic, request, started_ms)
         if group is not None:
             await _refuse_used_group(c, topic, group, stats.plans)
