@@ -26,7 +26,6 @@ criterion can score higher than it did live.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import statistics
