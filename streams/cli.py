@@ -237,7 +237,12 @@ def _format(received: Any, as_json: bool) -> str:
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="Where the run's log and report go (default runs/<time>).")
 def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> None:
-    """Run the main job: broker (embedded if none answers), topics, model, worker, prompts in."""
+    """Run the main job: broker (embedded if none answers), topics, model, worker, prompts in,
+    a window trained, a report written.
+
+    External services: ``kasper --bootstrap-servers host:9092 up`` (or KASPER_BOOTSTRAP_SERVERS),
+    KASPER_SCHEMA_REGISTRY_URL and KASPER_JUDGE_* as for ``kasper worker``.
+    """
     from kasper.streams import logs, up as up_job
 
     settings = get_settings()
@@ -247,7 +252,10 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> 
     outcomes = ", ".join(f"{v} {k}" for k, v in report.outcomes.items())
     say(f"done in {report.seconds:.0f}s: {report.prompts} prompts -> {outcomes}")
     say(report.funnel)
-    say(f"report: {report.run_dir}/report.json")
+    say(f"trainer: {report.windows} window(s) closed, {report.model_versions} trained, "
+        f"{report.promoted} promoted" + (f", {report.windows_untrained} not trained in time"
+                                         if report.windows_untrained else ""))
+    say(f"report: {report.report_html} (figures and report.json beside it)")
     if sum(report.outcomes.values()) < report.prompts:
         raise KasperError(f"{report.prompts - sum(report.outcomes.values())} prompt(s) have no outcome")
 
@@ -284,7 +292,9 @@ def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
                err=True)
     level = {"WARNING": "warn", "CRITICAL": "crit"}.get(settings.observability.log_level.upper(),
                                                         settings.observability.log_level.lower())
-    Worker(app, loglevel=level, quiet=True).execute_from_commandline()
+    # Our JSON logging stays: Faust's own setup would replace the root handler with its
+    # plain-text format, and every structured event would become a dict's repr.
+    Worker(app, loglevel=level, quiet=True, override_logging=False).execute_from_commandline()
 
 
 @main.command("grade")

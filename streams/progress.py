@@ -38,6 +38,16 @@ def _dead_prompt_id(codec: Codec, letter: dict[str, Any]) -> str | None:
     return original.get("prompt_id") or (original.get("prompt") or {}).get("prompt_id")
 
 
+def _dead_window_id(codec: Codec, letter: dict[str, Any]) -> str | None:
+    """The window id of a dead-lettered TrainingWindow event (None for other letters)."""
+    if letter["original_topic"] != topics.TRAINING_WINDOWS.name:
+        return None
+    try:
+        return codec.decode(letter["original_bytes"]).record["window_id"]
+    except CodecError:
+        return "undecodable"
+
+
 @dataclass
 class Tally:
     """Counts of one run; ``outcomes`` maps prompt id -> approved/rejected/dead-lettered."""
@@ -48,6 +58,14 @@ class Tally:
     generation_seconds: float = 0.0
     judge_cost_usd: float = 0.0
     dlq_by_stage: Counter = field(default_factory=Counter)
+    # What the run report draws: rubric criterion scores of every grade, (rubric final
+    # score, judge overall, decision) of every verdict the LLM judged, the windows
+    # announced and the model versions trained (window id -> version, or the DLQ reason).
+    criterion_scores: dict[str, list[float]] = field(default_factory=dict)
+    judged: list[tuple[float, float, str]] = field(default_factory=list)
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failed_windows: dict[str, str] = field(default_factory=dict)
 
     def observe(self, codec: Codec, topic: str, record: dict[str, Any]) -> None:
         self.counts[topic] += 1
@@ -57,18 +75,35 @@ class Tally:
         elif topic == topics.INSIGHTS.name:
             self.completion_tokens += record["completion_tokens"]
             self.generation_seconds += record["latency_ms"] / 1000
-        elif topic == topics.GRADES.name and record["passed"]:
-            self.counts["grades_passed"] += 1
+        elif topic == topics.GRADES.name:
+            self.counts["grades_passed"] += record["passed"]
+            for criterion, score in record["scores"].items():
+                self.criterion_scores.setdefault(criterion, []).append(score)
         elif topic == topics.VERDICTS.name:
             self.counts[f"verdict_{record['recommendation']}"] += 1
             self.judge_cost_usd += record["cost_usd"]
+            if record["grade"]["passed"]:  # the others got the rubric's REVISE, no LLM call
+                self.judged.append((record["grade"]["final_score"], record["overall"],
+                                    record["recommendation"]))
             if record["recommendation"] == "REJECT":
                 self._final(pid, "rejected")
         elif topic == topics.APPROVED.name:
             self._final(pid, "approved")
+        elif topic == topics.TRAINING_WINDOWS.name:
+            self.windows[record["window_id"]] = record
+        elif topic == topics.MODELS.name and record["window_id"]:
+            self.versions[record["window_id"]] = record
         elif topic == topics.DLQ.name:
             self.dlq_by_stage[record["stage"]] += 1
-            self._final(pid, "dead-lettered")
+            window_id = _dead_window_id(codec, record)
+            if window_id is not None:
+                self.failed_windows[window_id] = record["reason"]
+            else:
+                self._final(pid, "dead-lettered")
+
+    def windows_pending(self) -> list[str]:
+        """Windows announced but neither trained nor dead-lettered yet."""
+        return [w for w in self.windows if w not in self.versions and w not in self.failed_windows]
 
     def _final(self, prompt_id: str | None, outcome: str) -> None:
         if prompt_id is not None:

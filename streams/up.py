@@ -3,8 +3,9 @@
 Starts the embedded broker when nothing answers at the (loopback) bootstrap
 address, creates the topics, prepares the model, runs every role in one
 ``kasper worker`` process (which starts the embedded judge when no judge is
-configured), feeds synthetic prompt events, shows the run live until every
-prompt has a final outcome, and stops everything it started, whatever happens
+configured) and the trainer, feeds synthetic prompt events, shows the run live
+until every prompt has a final outcome and every window it closed is trained,
+writes the run report, and stops everything it started, whatever happens
 (Ctrl-C included).
 """
 
@@ -29,6 +30,7 @@ from kasper.streams.children import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.producer import Producer
 from kasper.streams.progress import FOLLOWED, Tally, follow
+from kasper.streams.report import RunData, train_steps, write_report
 from kasper.streams.settings import Settings
 from kasper.streams.synthetic import record_id, synthetic_prompts
 
@@ -48,8 +50,11 @@ class UpReport:
     judge_cost_usd: float = 0.0
     windows: int = 0
     model_versions: int = 0
+    promoted: int = 0
+    windows_untrained: int = 0
     worker_exit: int | None = None
     run_dir: str = ""
+    report_html: str = ""
 
 
 @contextlib.contextmanager
@@ -81,11 +86,31 @@ def broker_for(settings: Settings, say: Say) -> Iterator[bool]:
 EMBEDDED_JUDGE_APPROVE_THRESHOLD = 6.3
 
 
-def worker_env(settings: Settings, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment: ours, plus the demo threshold for the embedded judge."""
+def demo_trainer_env(count: int) -> dict[str, str]:
+    """Trainer knobs that let a run of ``count`` prompts close windows and train them.
+
+    The production defaults (a window per 200 approved records, 40-100 steps) would
+    never close a window in a ten-minute run. Here a window closes at about one in
+    eight prompts (the embedded judge approves about half, over three tiers), trains
+    six steps with a loss report at each, and is evaluated on two probe prompts;
+    every approved record may train (the rubric's pass threshold, not the tiers'
+    stricter minimums). On 2 cores a window then trains and evaluates in 1-2 minutes.
+    """
+    return {"KASPER_TRAINER_APPROVED_COUNT": str(max(4, count // 8)),
+            "KASPER_TRAINER_ITERS": "6", "KASPER_TRAINER_STEPS_PER_REPORT": "1",
+            "KASPER_TRAINER_PROBE_COUNT": "2", "KASPER_TRAINER_MIN_SCORE": "0.6"}
+
+
+def worker_env(settings: Settings, count: int, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: ours, plus the demo's knobs for what we did not set.
+
+    The demo threshold applies to the embedded judge only; a real judge keeps its own.
+    """
     env = dict(os.environ if environ is None else environ)
-    if settings.judge.base_url is None and "KASPER_JUDGE_APPROVE_THRESHOLD" not in env:
-        env["KASPER_JUDGE_APPROVE_THRESHOLD"] = str(EMBEDDED_JUDGE_APPROVE_THRESHOLD)
+    if settings.judge.base_url is None:
+        env.setdefault("KASPER_JUDGE_APPROVE_THRESHOLD", str(EMBEDDED_JUDGE_APPROVE_THRESHOLD))
+    for name, value in demo_trainer_env(count).items():
+        env.setdefault(name, value)
     return env
 
 
@@ -103,8 +128,8 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def worker_process(settings: Settings, run_dir: Path, say: Say,
-                   roles: str) -> Iterator[subprocess.Popen]:
+def worker_process(settings: Settings, run_dir: Path, say: Say, roles: str,
+                   env: dict[str, str]) -> Iterator[subprocess.Popen]:
     """``kasper worker`` with ``roles`` as a child; SIGTERM (then SIGKILL) on exit."""
     log_path = run_dir / "worker.log"
     kasper = str(Path(sys.executable).parent / "kasper")
@@ -113,7 +138,7 @@ def worker_process(settings: Settings, run_dir: Path, say: Say,
         # broker. Tied to this thread: a killed `kasper up` leaves no worker behind.
         proc = subprocess.Popen([kasper, "worker", "--agents", roles], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=worker_env(settings), start_new_session=True,
+                                env=env, start_new_session=True,
                                 preexec_fn=die_with_parent())
     say(f"started worker pid {proc.pid} ({roles}); log {log_path}")
     try:
@@ -130,69 +155,137 @@ def worker_process(settings: Settings, run_dir: Path, say: Say,
         say(f"worker exited with code {proc.returncode}")
 
 
+class TrainLog:
+    """The trainer's "train step" lines of the worker's log, read as the log grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.steps = path, 0, []
+
+    def poll(self) -> None:
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                chunk = log.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[:chunk.rfind(b"\n") + 1]  # a line still being written waits
+        self.offset += len(complete)
+        self.steps += train_steps(complete.decode(errors="replace").splitlines())
+
+
+@dataclass
+class Watch:
+    """What ``kasper up`` sees while it runs: the tally, count samples, training steps."""
+
+    tally: Tally
+    train_log: TrainLog
+    started: float = field(default_factory=time.monotonic)
+    samples: list[tuple[float, dict[str, int], int]] = field(default_factory=list)
+
+    def sample(self) -> None:
+        self.train_log.poll()
+        self.samples.append((time.monotonic() - self.started, dict(self.tally.counts),
+                             self.tally.completion_tokens))
+
+
+# After the last outcome, a window may still be closing (its last approved record
+# was just counted): wait this long with nothing pending before calling training done.
+_SETTLE_S = 20.0
+
+
 async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.Popen,
-                 timeout_s: float, say: Say) -> Tally:
-    tally, stop = Tally(), asyncio.Event()
+                 watch: Watch, timeout_s: float, say: Say) -> None:
+    stop = asyncio.Event()
     async with Producer(settings) as producer:
         readies = [asyncio.Event() for _ in FOLLOWED]
-        followers = [asyncio.ensure_future(follow(settings.kafka, producer.codec, tally, spec, ready, stop))
+        followers = [asyncio.ensure_future(follow(settings.kafka, producer.codec, watch.tally, spec, ready, stop))
                      for spec, ready in zip(FOLLOWED, readies)]
         try:
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
+            watch.started = time.monotonic()
             for record in synthetic_prompts(count, seed=seed):
                 await producer.send(topics.PROMPTS, record)
             await producer.flush()
             say(f"sent {count} synthetic prompt events to {topics.PROMPTS.name}")
             wanted = {record_id(seed, i) for i in range(count)}
-            await _watch(tally, wanted, worker, timeout_s, say)
+            await _watch(watch, wanted, worker, timeout_s, say)
         finally:
             stop.set()
             await asyncio.gather(*followers, return_exceptions=True)
-    return tally
 
 
 def _done(tally: Tally, wanted: set[str]) -> int:
     return sum(1 for pid in tally.outcomes if pid in wanted)
 
 
-async def _watch(tally: Tally, wanted: set[str], worker: subprocess.Popen, timeout_s: float,
+async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeout_s: float,
                  say: Say) -> None:
-    started = last = time.monotonic()
-    while _done(tally, wanted) < len(wanted):
+    """Until every prompt has an outcome and every window announced is trained."""
+    tally, last_print, last_sample, quiet_since = watch.tally, 0.0, 0.0, None
+    while True:
         await asyncio.sleep(0.5)
-        now = time.monotonic()
+        now = time.monotonic() - watch.started
         if worker.poll() is not None:
             raise StreamsError(f"the worker exited with code {worker.returncode}; see its log")
-        if now - started > timeout_s:
-            say(f"timed out after {timeout_s:.0f}s with {_done(tally, wanted)}/{len(wanted)} prompts done")
-            return
-        if now - last >= 5:
-            last = now
-            say(_progress_line(tally, wanted, now - started))
-    say(_progress_line(tally, wanted, time.monotonic() - started))
+        if now - last_sample >= 2:
+            last_sample = now
+            watch.sample()
+        if now - last_print >= 5:
+            last_print = now
+            say(_progress_line(watch, wanted, now))
+        if now > timeout_s:
+            say(f"timed out after {timeout_s:.0f}s with {_done(tally, wanted)}/{len(wanted)} prompts "
+                f"done and {len(tally.windows_pending())} window(s) not trained")
+            break
+        if _done(tally, wanted) < len(wanted) or tally.windows_pending():
+            quiet_since = None
+            continue
+        quiet_since = now if quiet_since is None else quiet_since
+        if now - quiet_since >= _SETTLE_S:
+            break
+    watch.sample()
+    say(_progress_line(watch, wanted, time.monotonic() - watch.started))
 
 
-def _progress_line(tally: Tally, wanted: set[str], elapsed: float) -> str:
-    return (f"[{elapsed:5.0f}s] done {_done(tally, wanted)}/{len(wanted)} | {tally.funnel()} | "
+def _progress_line(watch: Watch, wanted: set[str], elapsed: float) -> str:
+    tally = watch.tally
+    line = (f"[{elapsed:5.0f}s] done {_done(tally, wanted)}/{len(wanted)} | {tally.funnel()} | "
             f"{tally.completion_tokens / max(elapsed, 1e-9):.1f} generated tok/s | "
             f"judge ${tally.judge_cost_usd:.4f}")
+    if tally.windows or watch.train_log.steps:
+        promoted = sum(v["promoted"] for v in tally.versions.values())
+        line += (f" | trainer: {len(tally.windows)} windows, {len(tally.versions)} trained, "
+                 f"{promoted} promoted")
+        if watch.train_log.steps:
+            step = watch.train_log.steps[-1]
+            line += f", {step['tier']} step {step['step']} loss {step['loss']:.3f}"
+    return line
 
 
-def run(settings: Settings, count: int, seed: int, say: Say, *, roles: str = "generate,grade,judge,route",
-        run_dir: Path | None = None, timeout_s: float = 3600) -> UpReport:
+def run(settings: Settings, count: int, seed: int, say: Say, *,
+        roles: str = "generate,grade,judge,route,train", run_dir: Path | None = None,
+        timeout_s: float = 3600) -> UpReport:
     """Run the main job end to end and return what happened (also written to ``run_dir``)."""
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     report, started = UpReport(prompts=count, run_dir=str(run_dir)), time.monotonic()
+    watch = Watch(Tally(), TrainLog(run_dir / "worker.log"))
     with terminate_as_interrupt(), broker_for(settings, say) as ours:
         report.embedded_broker = ours
         created = asyncio.run(create_topics(settings.kafka))
         say(f"topics ready ({sum(v == 'created' for v in created.values())} created)")
         _prepare_model(settings, say)
-        with worker_process(settings, run_dir, say, roles) as worker:
-            tally = asyncio.run(_drive(settings, count, seed, worker, timeout_s, say))
+        env = worker_env(settings, count)
+        if "train" in roles.split(","):
+            say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
+                f"and trains {env['KASPER_TRAINER_ITERS']} steps")
+        with worker_process(settings, run_dir, say, roles, env) as worker:
+            asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))
         report.worker_exit = worker.returncode
-    _fill(report, tally, time.monotonic() - started)
+    watch.train_log.poll()
+    _fill(report, watch.tally, time.monotonic() - started)
+    report.report_html = str(write_report(run_dir, RunData(asdict(report), watch.tally, watch.samples,
+                                                           watch.train_log.steps)))
     (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
     return report
 
@@ -211,5 +304,7 @@ def _fill(report: UpReport, tally: Tally, seconds: float) -> None:
     report.funnel = tally.funnel()
     report.tokens_per_s = tally.completion_tokens / max(seconds, 1e-9)
     report.judge_cost_usd = tally.judge_cost_usd
-    report.windows = tally.counts[topics.TRAINING_WINDOWS.name]
-    report.model_versions = tally.counts[topics.MODELS.name]
+    report.windows = len(tally.windows)
+    report.model_versions = len(tally.versions)
+    report.promoted = sum(v["promoted"] for v in tally.versions.values())
+    report.windows_untrained = len(tally.windows_pending())

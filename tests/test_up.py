@@ -47,22 +47,32 @@ def children_of_run(output: str, run_dir: Path) -> list[int]:
     pids = [int(m) for m in re.findall(r"started worker pid (\d+)", output)]
     log = run_dir / "worker.log"
     if log.exists():
-        pids += [int(m) for m in re.findall(r"'pid': (\d+), 'url'", log.read_text())]
+        pids += [int(m) for m in re.findall(r"[\"']pid[\"']: (\d+), [\"']url", log.read_text())]
     return pids
 
 
 def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(tmp_path):
     run_dir = tmp_path / "run"
     # 110 tokens: long enough for some insights to pass the rubric and reach the judge.
+    # Every approved insight closes a window (of its tier), trained for 2 steps, 1 probe.
+    env = {**up_env(tmp_path, max_tokens=110), "KASPER_TRAINER_APPROVED_COUNT": "1",
+           "KASPER_TRAINER_ITERS": "2", "KASPER_TRAINER_PROBE_COUNT": "1"}
     proc = subprocess.run([KASPER, "up", "-n", "4", "--seed", "7", "--run-dir", str(run_dir)],
-                          env=up_env(tmp_path, max_tokens=110), capture_output=True, text=True,
-                          timeout=900)
+                          env=env, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
     report = json.loads((run_dir / "report.json").read_text())
     assert report["embedded_broker"] is True and report["worker_exit"] == 0
     assert sum(report["outcomes"].values()) == 4, report
     assert report["counts"]["kasper.insights"] >= 4 and report["counts"]["kasper.verdicts"] >= 4
+    # Seed 7 gets approvals from the embedded judge; each closed a window that was trained.
+    assert report["outcomes"]["approved"] >= 1, report
+    assert report["windows"] >= 1 and report["model_versions"] == report["windows"], report
+    assert report["windows_untrained"] == 0
+    html = Path(report["report_html"]).read_text()
+    assert "training run(s)" in html and "no training step in this run" not in html
+    assert all((run_dir / f"{n}.png").stat().st_size > 5000 for n in ("funnel", "loss", "agreement"))
+    assert "trainer: " in output and "report: " in output
     assert "started the embedded broker" in output and "stopped the embedded broker" in output
     pids = children_of_run(output, run_dir)
     # The worker, and its embedded judge server (started when a first grade passes the rubric).

@@ -1,0 +1,272 @@
+"""The run report of ``kasper up``: one HTML page and its figures as PNG files.
+
+Everything comes from what the run saw on the topics (:class:`Tally`), the
+samples of its counts taken while it ran, and the trainer's "train step" log
+lines: the funnel, rubric score distributions, the judge against the rubric,
+the loss curves, the adapter against the model it would replace, throughput
+over time. ``write_report`` is a plain function of those, so a test can draw a
+report from records it made.
+
+Figures are drawn with matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from kasper.streams import topics  # noqa: E402
+from kasper.streams.progress import Tally  # noqa: E402
+
+_STAGES = (("insights", topics.INSIGHTS.name), ("grades", topics.GRADES.name),
+           ("verdicts", topics.VERDICTS.name), ("approved", topics.APPROVED.name))
+_DECISION_COLORS = {"APPROVE": "#2a9d8f", "REVISE": "#e9c46a", "REJECT": "#e76f51"}
+
+
+@dataclass
+class RunData:
+    """What one run leaves for its report."""
+
+    summary: dict[str, Any]  # the UpReport as a dict
+    tally: Tally
+    samples: list[tuple[float, dict[str, int], int]] = field(default_factory=list)  # (s, counts, tokens)
+    train_steps: list[dict[str, Any]] = field(default_factory=list)  # "train step" log events
+
+
+def train_steps(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The trainer's "train step" events among JSON log lines (other lines are skipped)."""
+    out = []
+    for line in lines:
+        if '"train step"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line cut by a crash, or a plain-text line: not a step
+        if event.get("event") == "train step":
+            out.append(event)
+    return out
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
+    """Rank correlation (ties get their mean rank); NaN below 3 points or without spread."""
+    if len(xs) < 3:
+        return math.nan
+    rx, ry = _ranks(xs), _ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
+    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
+    return cov / (sx * sy) if sx and sy else math.nan
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def write_report(run_dir: Path, data: RunData) -> Path:
+    """Draw every figure into ``run_dir`` and write ``report.html``; returns its path."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    figures = [
+        ("funnel.png", "From prompts to approved insights", _funnel),
+        ("throughput.png", "Throughput over time", _throughput),
+        ("scores.png", "Rubric score distributions, per criterion", _scores),
+        ("agreement.png", "Judge against rubric", _agreement),
+        ("loss.png", "Training loss", _loss),
+        ("evaluation.png", "Adapter against the model it would replace", _evaluation),
+    ]
+    sections = []
+    for name, title, draw in figures:
+        fig = plt.figure(figsize=(7.5, 3.8), dpi=100)
+        note = draw(fig, data)
+        fig.tight_layout()
+        fig.savefig(run_dir / name)
+        plt.close(fig)
+        sections.append(f"<h2>{html.escape(title)}</h2><img src=\"{name}\" alt=\"{html.escape(title)}\">"
+                        + (f"<p>{html.escape(note)}</p>" if note else ""))
+    path = run_dir / "report.html"
+    path.write_text(_page(data, sections), encoding="utf-8")
+    return path
+
+
+def _empty(ax: Any, text: str) -> str:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#666")
+    ax.set_axis_off()
+    return text
+
+
+def _funnel(fig: Any, data: RunData) -> str:
+    ax = fig.subplots()
+    c, t = data.tally.counts, data.tally
+    steps = [("prompts", data.summary.get("prompts", 0)),
+             ("generations", c[topics.INSIGHTS.name]),
+             ("passed the rubric", c["grades_passed"]),
+             ("judged by the LLM", len(t.judged)),
+             ("approved", c[topics.APPROVED.name])]
+    labels, values = zip(*steps)
+    bars = ax.barh(labels[::-1], values[::-1], color="#457b9d")
+    ax.bar_label(bars, padding=3)
+    ax.set_xlabel("records")
+    outcomes = data.summary.get("outcomes", {})
+    return ("Final outcomes: " + ", ".join(f"{v} {k}" for k, v in outcomes.items())
+            + f"; {c['revisions']} revisions asked by the rubric or the judge.")
+
+
+def _throughput(fig: Any, data: RunData) -> str:
+    ax = fig.subplots()
+    if len(data.samples) < 2:
+        return _empty(ax, "the run was too short to sample")
+    # Cumulative counts: the slope is the throughput, and bursts (a generation batch
+    # lands at once) read better than as spikes of a per-interval rate.
+    times = [s for s, _, _ in data.samples]
+    for label, topic in _STAGES:
+        ax.step(times, [cs.get(topic, 0) for _, cs, _ in data.samples], where="post", label=label)
+    ax.set_xlabel("seconds into the run")
+    ax.set_ylabel("records so far")
+    tokens = [tk for _, _, tk in data.samples]
+    tok_rate = (tokens[-1] - tokens[0]) / max(times[-1] - times[0], 1e-9)
+    per_min = 60 * data.tally.counts[topics.INSIGHTS.name] / max(times[-1], 1e-9)
+    ax.legend(loc="upper left", fontsize=8)
+    return (f"{per_min:.1f} generations per minute; {tokens[-1]} completion tokens, "
+            f"{tok_rate:.1f} tok/s over the run.")
+
+
+def _scores(fig: Any, data: RunData) -> str:
+    ax = fig.subplots()
+    scores = data.tally.criterion_scores
+    if not scores:
+        return _empty(ax, "no grades in this run")
+    names = sorted(scores)
+    ax.boxplot([scores[n] for n in names], orientation="horizontal")
+    ax.set_yticks(range(1, len(names) + 1), [n.replace("_", " ") for n in names], fontsize=8)
+    ax.set_xlabel("rubric score (0-1)")
+    ax.set_xlim(0, 1)
+    return f"{len(scores[names[0]])} grades."
+
+
+def _agreement(fig: Any, data: RunData) -> str:
+    ax = fig.subplots()
+    judged = data.tally.judged
+    if not judged:
+        return _empty(ax, "no grade passed the rubric, so the LLM judged nothing")
+    for decision, color in _DECISION_COLORS.items():
+        points = [(r, j) for r, j, d in judged if d == decision]
+        if points:
+            ax.scatter(*zip(*points), color=color, label=f"{decision} ({len(points)})", alpha=0.8)
+    ax.set_xlabel("rubric final score (0-1)")
+    ax.set_ylabel("judge overall (1-10)")
+    ax.legend(fontsize=8)
+    rho = spearman([r for r, _, _ in judged], [j for _, j, _ in judged])
+    rho_text = "n/a" if math.isnan(rho) else f"{rho:+.2f}"
+    return (f"{len(judged)} verdicts from the LLM judge; Spearman rank correlation between the "
+            f"rubric's score and the judge's overall: {rho_text}.")
+
+
+def _loss(fig: Any, data: RunData) -> str:
+    ax = fig.subplots()
+    if not data.train_steps:
+        return _empty(ax, "no training step in this run")
+    runs: dict[str, list[tuple[int, float]]] = {}
+    for event in data.train_steps:
+        # One curve per run: a new curve starts when the step goes back (next window).
+        key = f"{event['tier']}"
+        curves = [k for k in runs if k.split("#")[0] == key]
+        current = curves[-1] if curves else None
+        if current is None or runs[current][-1][0] >= event["step"]:
+            current = f"{key}#{len(curves) + 1}"
+            runs[current] = []
+        runs[current].append((event["step"], event["loss"]))
+    for label, points in runs.items():
+        ax.plot(*zip(*points), marker="o", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=8)
+    return f"{len(runs)} training run(s), {len(data.train_steps)} reported steps."
+
+
+def _evaluation(fig: Any, data: RunData) -> str:
+    versions = list(data.tally.versions.values())
+    if not versions:
+        return _empty(fig.subplots(), "no adapter was evaluated in this run")
+    labels = [v["version"] for v in versions]
+    panels = (("held-out loss (lower is better)", "current_test_loss", "test_loss"),
+              ("probe rubric mean (higher is better)", "current_probe_mean", "probe_mean"))
+    for ax, (title, before_key, after_key) in zip(fig.subplots(1, 2), panels):
+        before = [v["metrics"].get(before_key, math.nan) for v in versions]
+        after = [v["metrics"].get(after_key, math.nan) for v in versions]
+        xs = range(len(versions))
+        ax.bar([x - 0.2 for x in xs], before, width=0.4, label="serving model", color="#adb5bd")
+        ax.bar([x + 0.2 for x in xs], after, width=0.4, label="new adapter", color="#2a9d8f")
+        ax.set_xticks(list(xs), labels, fontsize=7, rotation=20)
+        ax.set_title(title, fontsize=9)
+        if all(math.isnan(b) and math.isnan(a) for b, a in zip(before, after)):
+            ax.text(0.5, 0.5, "no held-out examples", ha="center", va="center",
+                    transform=ax.transAxes, color="#666")
+    fig.axes[0].legend(fontsize=7)
+    promoted = sum(v["promoted"] for v in versions)
+    return f"{promoted} of {len(versions)} adapters promoted; reasons in the table below."
+
+
+def _num(version: dict[str, Any], key: str, fmt: str = ".3f") -> str:
+    value = version["metrics"].get(key, math.nan)
+    return "-" if math.isnan(value) else format(value, fmt)
+
+
+def _page(data: RunData, sections: list[str]) -> str:
+    s, t = data.summary, data.tally
+    rows = [("prompts", s.get("prompts")), ("seconds", f"{s.get('seconds', 0):.0f}"),
+            ("outcomes", ", ".join(f"{v} {k}" for k, v in s.get("outcomes", {}).items())),
+            ("funnel", t.funnel()), ("generated tok/s", f"{s.get('tokens_per_s', 0):.1f}"),
+            ("judge cost (USD)", f"{t.judge_cost_usd:.4f}"),
+            ("dead letters by stage", ", ".join(f"{k}: {v}" for k, v in t.dlq_by_stage.items()) or "none"),
+            ("windows trained", f"{len(t.versions)} of {len(t.windows)} announced"),
+            ("worker exit code", s.get("worker_exit"))]
+    summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                      for k, v in rows)
+    versions = "".join(
+        f"<tr><td>{html.escape(v['version'])}</td><td>{html.escape(w)}</td>"
+        f"<td>{_num(v, 'train_examples', '.0f')}</td>"
+        f"<td>{_num(v, 'train_loss_first')} &rarr; {_num(v, 'train_loss_last')}</td>"
+        f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td>"
+        f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td>"
+        f"<td>{'yes' if v['promoted'] else 'no'}</td><td>{html.escape(v['reason'])}</td></tr>"
+        for w, v in t.versions.items())
+    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"4\"></td><td>no</td>"
+                        f"<td>dead-lettered: {html.escape(r)}</td></tr>" for w, r in t.failed_windows.items())
+    table = ("<h2>Model versions</h2><table><tr><th>version</th><th>window</th><th>train examples</th>"
+             "<th>train loss</th><th>held-out loss (serving &rarr; new)</th>"
+             "<th>probe mean (serving &rarr; new)</th><th>promoted</th><th>reason</th></tr>"
+             f"{versions}</table>") if versions else ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>kasper run {html.escape(str(s.get('run_dir', '')))}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}}
+table{{border-collapse:collapse;margin:1rem 0}}th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}}
+img{{max-width:100%}}</style></head><body>
+<h1>kasper run {html.escape(str(s.get('run_dir', '')))}</h1>
+<table>{summary}</table>
+{''.join(sections)}
+{table}
+</body></html>
+"""
