@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from prometheus_client import Histogram
+
 from kasper.agents.rubric import GRADER_VERSION, Rubric, to_record
 from kasper.schemas.errors import KasperError
 from kasper.streams import records, topics
@@ -26,6 +28,9 @@ from kasper.streams.stage import Output, Stage, run_agent
 ORIGINALITY_CAPACITY = 5_000
 
 log = get_logger(__name__)
+SCORES = Histogram("kasper_grade_score", "Rubric scores (0-1) of graded insights, by criterion "
+                   "('final' is the weighted score).", ["criterion"],
+                   buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0))
 
 
 class GradeError(KasperError):
@@ -45,7 +50,10 @@ def grade_insight(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
 
 def make_process(rubric: Rubric):
     async def process(insight: dict[str, Any]) -> list[Output]:
-        return [(topics.GRADES, grade_insight(rubric, insight))]
+        grade = grade_insight(rubric, insight)
+        for criterion, score in (*grade["scores"].items(), ("final", grade["final_score"])):
+            SCORES.labels(criterion).observe(score)
+        return [(topics.GRADES, grade)]
     return process
 
 

@@ -33,7 +33,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from kasper.agents.judge_client import (JudgeClient, JudgeConfig, JudgeError, JudgeRequest,
                                         JudgeResult, JudgeUnavailable)
@@ -50,6 +50,9 @@ VERDICTS = Counter("kasper_judge_verdicts_total", "Verdicts made, by source and 
                    ["source", "recommendation"])
 HELD = Gauge("kasper_judge_held_records", "Records held back while the judge is unavailable.")
 OUTAGE_WAITS = Counter("kasper_judge_outage_waits_total", "Waits on an unavailable judge.")
+SCORES = Histogram("kasper_judge_score", "LLM judge scores (1-10) of verdicts, by criterion "
+                   "('overall' included; rubric-only REVISEs are not scored).", ["criterion"],
+                   buckets=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
 
 
 class JudgeInputError(JudgeError):
@@ -181,7 +184,10 @@ class JudgeRole:
         request = judge_request(grade)
         result = await judge_until_answered(self.judge, request, self.config.outage_backoff_max_s)
         VERDICTS.labels("cache" if result.cached else "llm", result.recommendation).inc()
-        return [(topics.VERDICTS, verdict_record(grade, result))]
+        verdict = verdict_record(grade, result)
+        for criterion, score in (*verdict["scores"].items(), ("overall", verdict["overall"])):
+            SCORES.labels(criterion).observe(score)
+        return [(topics.VERDICTS, verdict)]
 
     async def aclose(self) -> None:
         """Close the client and stop the embedded server; the next record reopens them."""

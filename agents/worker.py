@@ -16,6 +16,7 @@ import faust
 
 from kasper.schemas import Codec
 from kasper.streams.app import create_app
+from kasper.streams.metrics import watch_consumer_lag
 from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings, get_settings
 from kasper.streams.stage import Sender, faust_sender
@@ -60,4 +61,16 @@ def build_app(roles: list[str], settings: Settings | None = None,
     ctx = WorkerContext(settings, codec_from_settings(settings.registry), faust_sender(app), options)
     for role in roles:
         importlib.import_module(ROLES[role]).register(app, ctx)
+    watch_consumer_lag(app, settings.kafka, consumer_groups(app, roles, ctx))
     return app, ctx
+
+
+def consumer_groups(app: faust.App, roles: list[str], ctx: WorkerContext) -> list[str]:
+    """The consumer groups a worker with ``roles`` commits in: the app's, and the trainer's two."""
+    groups = [app.conf.id] if set(roles) - {"train"} else []
+    if "train" in roles:
+        from kasper.trainer.config import TrainerConfig
+
+        config = ctx.options.get("trainer_config") or TrainerConfig.from_settings(ctx.settings)
+        groups += [config.windows_group, config.training_group]
+    return groups

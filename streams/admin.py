@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
@@ -108,3 +109,54 @@ async def _describe(client: AIOKafkaAdminClient, names: list[str]) -> dict[str, 
             configs = {entry[0]: entry[1] for entry in entries}
             states[name] = TopicState(name, states[name].partitions, configs)
     return states
+
+
+class LagProbe:
+    """Consumer-group lag from the broker: log-end offset minus the group's committed offset.
+
+    Measured from the committed offsets (not a member's position), so a stalled
+    or dead consumer shows as growing lag. Only catalog topics count (Faust's
+    internal topics are left out); a catalog partition of a topic the group
+    commits to, with no commit yet, counts from its beginning. Clients are kept
+    between calls and dropped on any error, to be reopened on the next call.
+    """
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def measure(self, group: str) -> dict[tuple[str, int], int]:
+        """``{(topic, partition): lag}`` for ``group``; empty when it committed nothing."""
+        try:
+            return await self._measure(group)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _measure(self, group: str) -> dict[tuple[str, int], int]:
+        if self._admin is None or self._consumer is None:
+            self._admin = AIOKafkaAdminClient(**self.kafka.client_kwargs())
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(**self.kafka.client_kwargs(), enable_auto_commit=False)
+            await self._consumer.start()
+        every = [TopicPartition(s.name, p) for s in topics.CATALOG for p in range(s.partitions)]
+        committed = await self._admin.list_consumer_group_offsets(group, partitions=every)
+        names = {tp.topic for tp, meta in committed.items() if meta.offset >= 0}
+        tps = [tp for tp in every if tp.topic in names]
+        if not tps:
+            return {}
+        ends = await self._consumer.end_offsets(tps)
+        starts = await self._consumer.beginning_offsets(tps)
+        lag = {}
+        for tp in tps:
+            offset = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else starts[tp]
+            lag[(tp.topic, tp.partition)] = max(0, ends[tp] - offset)
+        return lag
+
+    async def close(self) -> None:
+        admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
+        if consumer is not None:
+            await consumer.stop()
+        if admin is not None:
+            await admin.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge
 
 WINDOWS = Counter("kasper_trainer_windows_total", "Windows written and announced.",
@@ -32,6 +34,9 @@ EVAL_PROBE_SCORE = Gauge("kasper_trainer_eval_probe_score",
                          ["tier", "model"])
 SECONDS = Gauge("kasper_trainer_last_run_seconds", "Duration of the latest run, by phase.",
                 ["tier", "phase"])
+LAST_PROMOTION = Gauge("kasper_trainer_last_promotion_timestamp_seconds",
+                       "When the adapter serving each tier was trained and promoted (Unix time); "
+                       "absent for a tier the base model alone serves.", ["tier"])
 
 
 FEEDBACK_AGREEMENT = Counter(
@@ -56,3 +61,11 @@ def report_training(tier: str, step: int, loss: float, tokens_per_second: float)
     STEP.labels(tier).set(step)
     TRAIN_LOSS.labels(tier).set(loss)
     TOKENS_PER_SECOND.labels(tier).set(tokens_per_second)
+
+
+def report_serving(registry: Any) -> None:
+    """Set ``kasper_trainer_last_promotion_timestamp_seconds`` from the registry's serving versions."""
+    for tier in registry.serving():
+        entry = registry.serving_entry(tier)
+        if entry is not None and entry.get("created_at") is not None:
+            LAST_PROMOTION.labels(tier).set(entry["created_at"] / 1000.0)

@@ -73,6 +73,7 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
                                 "created_at": _now_ms()}, work)
     shutil.rmtree(work, ignore_errors=True)
     metrics.RUNS.labels(tier, "promoted" if decision.promoted else "rejected").inc()
+    metrics.report_serving(registry)
     log.info("model version", tier=tier, version=entry["version"], promoted=decision.promoted,
              reason=decision.reason)
     return entry

@@ -67,6 +67,7 @@ class TrainingLoop:
         """Run until ``stop`` is set (a run in progress finishes first)."""
         from .kafka_io import start_group_consumer
 
+        metrics.report_serving(self.registry)  # survives restarts: the registry is on disk
         await self.producer.start()
         try:
             if self.model_dir is None:
