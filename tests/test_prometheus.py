@@ -250,3 +250,41 @@ def test_the_funnel_and_trainer_panels_show_what_happened(scraped):
     assert re.fullmatch(r"lite-\d{4}", next(
         r["metric"]["adapter_version"] for r in prom.api("query", query='kasper_generate_model_version{tier="lite"} == 1',
                                                           time=end)["data"]["result"]))
+
+
+def test_lag_probe_measures_committed_offsets_against_the_log_end(own_broker):
+    """kasper_consumer_lag's source: per partition, log end minus the group's commit."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from kasper.streams.admin import LagProbe
+
+    kafka, group = KafkaSettings(bootstrap_servers=own_broker), f"lag-{uuid.uuid4().hex[:8]}"
+    tp = TopicPartition(topics.TRAINING_WINDOWS.name, 0)  # one partition: every record lands there
+
+    async def run() -> tuple[dict, dict, dict, int]:
+        probe = LagProbe(kafka)
+        try:
+            before = await probe.measure(group)  # nothing committed yet: not reported
+            async with Producer(Settings(kafka=kafka), Codec(), linger_ms=0) as producer:
+                for i in range(5):
+                    await producer.send_raw(tp.topic, b"x%d" % i, key=b"k")
+                    await producer.flush()
+            consumer = AIOKafkaConsumer(**kafka.client_kwargs(), group_id=group, enable_auto_commit=False)
+            await consumer.start()
+            try:
+                end = (await consumer.end_offsets([tp]))[tp]
+                consumer.assign([tp])
+                await consumer.commit({tp: end - 2})
+                behind = await probe.measure(group)
+                await consumer.commit({tp: end})
+                caught_up = await probe.measure(group)
+            finally:
+                await consumer.stop()
+            return before, behind, caught_up, end
+        finally:
+            await probe.close()
+
+    before, behind, caught_up, end = asyncio.run(run())
+    assert before == {} and end >= 2
+    assert behind == {(tp.topic, 0): 2}
+    assert caught_up == {(tp.topic, 0): 0}
