@@ -16,6 +16,13 @@ Avro schema resolution into the current schema.
 Error policy: every failure is a :class:`~kasper.schemas.errors.CodecError`;
 fastavro's exceptions never escape. A ``DecodeError`` is a poison message
 (dead-letter it); a ``RegistryError`` is a registry outage (retry).
+
+Size: a message over ``max_record_bytes`` (:data:`MAX_RECORD_BYTES`, 512 KiB) is a
+``RecordTooLargeError`` before any byte of it is read. The pipeline's own records
+are a few KB (a Verdict carries its Grade, Insight and PromptEvent, whose free
+text is capped by the prompt check); a bigger one would make every stage's output
+bigger still, past the producers' request limit (Faust's is 1 MB), and the stage
+would crash on the send instead of dead-lettering the input.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from .catalog import (
 from .errors import (
     CodecError,
     GarbageBytesError,
+    RecordTooLargeError,
     RegistryError,
     SchemaDefinitionError,
     SchemaValidationError,
@@ -59,6 +67,7 @@ if TYPE_CHECKING:
     from .registry import RegistryClient
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "RECORD_NAMES",
     "Catalog",
     "Codec",
@@ -72,6 +81,7 @@ __all__ = [
 ]
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+MAX_RECORD_BYTES = 512 * 1024
 CONFLUENT_MAGIC = b"\x00"
 
 
@@ -199,12 +209,15 @@ class Codec:
 
     Without ``registry`` it writes Avro single-object encoding; with one, the
     Confluent wire format (schema ids are registered on first use and cached).
-    It reads both. ``catalog`` swaps in other schema folders (tests).
+    It reads both. ``catalog`` swaps in other schema folders (tests);
+    ``max_record_bytes`` (None: no limit) bounds what :meth:`decode` accepts.
     """
 
-    def __init__(self, registry: RegistryClient | None = None, *, catalog: Catalog | None = None) -> None:
+    def __init__(self, registry: RegistryClient | None = None, *, catalog: Catalog | None = None,
+                 max_record_bytes: int | None = MAX_RECORD_BYTES) -> None:
         self.registry = registry
         self.catalog = catalog or _DEFAULT
+        self.max_record_bytes = max_record_bytes
         self._confluent_headers: dict[tuple[str, str], bytes] = {}
         self._id_readers: dict[int, _Reader] = {}
 
@@ -258,6 +271,9 @@ class Codec:
         is needed and unreachable (retry, do not dead-letter).
         """
         data = bytes(data) if not isinstance(data, bytes) else data
+        if self.max_record_bytes is not None and len(data) > self.max_record_bytes:
+            raise RecordTooLargeError(f"message of {len(data)} bytes exceeds the limit of "
+                                      f"{self.max_record_bytes} bytes", where=where)
         reader, start = self._reader(data, where)
         if expect is not None and reader.name != (wanted := self.catalog.entry(expect).name):
             raise WrongRecordError(f"expected a {wanted}, got a {reader.name}", where=where)

@@ -11,6 +11,7 @@ Library exceptions (fastavro, httpx, json) are translated at the boundary with
         ├── DecodeError                 bytes that cannot become a record (.where says which message)
         │   ├── UnknownSchemaError          fingerprint or registry id we cannot resolve
         │   ├── TruncatedRecordError        the message ends before the record does
+        │   ├── RecordTooLargeError         the message exceeds the codec's size limit (not read)
         │   ├── GarbageBytesError           bytes that are not a valid encoding
         │   │   ├── UnknownFormatError          no known header (neither single-object nor Confluent)
         │   │   └── TrailingBytesError          a valid record followed by extra bytes
@@ -31,6 +32,7 @@ __all__ = [
     "DecodeError",
     "GarbageBytesError",
     "KasperError",
+    "RecordTooLargeError",
     "RegistryError",
     "SchemaDefinitionError",
     "SchemaValidationError",
@@ -122,6 +124,10 @@ class UnknownSchemaError(DecodeError):
 
 class TruncatedRecordError(DecodeError):
     """The message ends before the record does (a cut-off or empty body)."""
+
+
+class RecordTooLargeError(DecodeError):
+    """The message is larger than any record the pipeline writes; it is not decoded at all."""
 
 
 class GarbageBytesError(DecodeError):
