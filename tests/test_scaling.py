@@ -45,6 +45,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kasper.agents import model_store
+from kasper.agents.route import ROUTER_PREFIX
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
@@ -52,7 +53,7 @@ from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer
 from kasper.streams.progress import Tally
-from kasper.streams.settings import KafkaSettings, ModelSettings
+from kasper.streams.settings import KafkaSettings, ModelSettings, Settings
 from kasper.streams.synthetic import record_id
 
 from conftest import free_port
@@ -274,3 +275,156 @@ def test_two_workers_with_disjoint_roles_end_the_run_as_one_worker_does(tmp_path
     assert rest["grade"] == a["counts"][topics.INSIGHTS.name], two_seen
     assert one_seen[0] == gen | rest, (one_seen, two_seen)
     print(f"\n{N_PROMPTS} prompts, {time.monotonic() - started:.0f}s for both runs: {one.tally(Codec()).funnel()}")
+
+
+# --- 2. two workers with the same roles; one is SIGKILLed mid-run -------------
+
+ROLES = "grade,judge,route"
+COPIES = 3  # insights per labeled text: enough backlog that every partition is busy at the kill
+
+
+def assigned(worker: Worker, topic: str) -> set[int] | None:
+    """Partitions of ``topic`` in the worker's latest group assignment (from aiokafka's log line)."""
+    lines = [ln for ln in worker.log.read_text(errors="replace").splitlines()
+             if "Setting newly assigned partitions" in ln]
+    if not lines:
+        return None
+    return {int(p) for p in re.findall(rf"topic='{re.escape(topic)}', partition=(\d+)", lines[-1])}
+
+
+def wait_until(what: str, check, timeout_s: float, live: list[Worker]):
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        for w in live:
+            assert w.proc.poll() is None, f"worker exited {w.proc.returncode}: {w.tail()}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n" + "\n".join(w.tail() for w in live)
+        time.sleep(0.3)
+    return found
+
+
+def feed_insights(address: str) -> list[dict]:
+    labeled = [json.loads(line) for line in LABELED.read_text().splitlines()]
+    insights = []
+    for copy in range(COPIES):
+        for n, row in enumerate(labeled):
+            insight = sample_record("Insight")
+            ident = f"kill-{copy}-{n:02d}"
+            insight.update(insight_id=ident, prompt_id=f"{ident}-p", text=row["text"], domain=row["domain"])
+            insight["prompt"].update(prompt_id=f"{ident}-p", domain=row["domain"])
+            insights.append(insight)
+
+    async def send() -> None:
+        async with Producer(Settings(kafka=KafkaSettings(bootstrap_servers=address))) as producer:
+            for insight in insights:
+                await producer.send(topics.INSIGHTS, insight)
+    asyncio.run(send())
+    return insights
+
+
+def outcomes_by_id(snap: Snapshot) -> dict[str, set[str]]:
+    """insight id -> the final outcomes recorded for it (approved / rejected)."""
+    found: dict[str, set[str]] = {}
+    for a in snap.of(topics.APPROVED):
+        found.setdefault(a["insight_id"], set()).add("approved")
+    for v in snap.of(topics.VERDICTS):
+        if v["recommendation"] == "REJECT":
+            found.setdefault(v["insight_id"], set()).add("rejected")
+    return found
+
+
+def test_a_killed_worker_hands_its_partitions_to_the_other_and_every_record_ends_once(tmp_path):
+    """Two ``grade,judge,route`` workers on one machine (same cache dir), one group.
+
+    The judge answers APPROVE after 1 s, one request at a time per worker, so the run
+    lasts long enough to SIGKILL one worker while every partition still has work.
+    With ``--max-attempts 1`` each insight ends approved (rubric passed, judge approved)
+    or rejected (rubric REVISE -> router REJECT), never revised.
+
+    Asserted: the workers split the insights partitions before the kill; after it the
+    survivor's assignment holds all of them and every insight ends with exactly ONE
+    kind of outcome. Redelivery (the victim's uncommitted offsets) may repeat records:
+    accepted only when the repeats are the same insight id with the same text, prompt,
+    rubric pass/fail and judge recommendation (timestamps and latencies may differ).
+    """
+    with fresh_broker() as address, FaultServer() as judge:
+        judge.cycle("slow:1")
+        env = base_env(address, tmp_path / "cache", judge.base_url, KASPER_JUDGE_CONCURRENCY="1")
+        with workers(env, tmp_path, ROLES, ROLES, args=("--max-attempts", "1")) as (victim, survivor):
+            both = [victim, survivor]
+            parts = topics.INSIGHTS.partitions
+
+            def split() -> bool:
+                mine, theirs = assigned(victim, topics.INSIGHTS.name), assigned(survivor, topics.INSIGHTS.name)
+                return bool(mine and theirs) and not mine & theirs and len(mine | theirs) == parts
+            wait_until("both workers to share the group", split, 90, both)
+
+            insights = feed_insights(address)
+            ids = {i["insight_id"] for i in insights}
+            wait_until("a few approvals from both workers",
+                       lambda: len(snapshot(address).of(topics.APPROVED)) >= 3
+                       and all(w.records_in().get("judge", 0) > 0 for w in both), 120, both)
+            victim.proc.kill()
+            victim.proc.wait()
+            killed_at = time.monotonic()
+            victim_parts = assigned(victim, topics.INSIGHTS.name)  # its last assignment
+            at_kill = snapshot(address)
+            partition_of = {r["insight_id"]: p for p, _, r in at_kill.records[topics.INSIGHTS.name]}
+            pending = {partition_of[i] for i in ids - set(outcomes_by_id(at_kill))}
+            # The victim's partitions still had work: only a takeover can finish it.
+            assert pending & victim_parts, (pending, victim_parts)
+
+            stages = (topics.INSIGHTS, topics.GRADES, topics.VERDICTS)
+            wait_until("the survivor to take over every partition",
+                       lambda: all(assigned(survivor, s.name) == set(range(s.partitions)) for s in stages),
+                       60, [survivor])
+            takeover_s = time.monotonic() - killed_at
+            final = wait_for_outcomes_by_id(address, ids, survivor)
+
+    outcomes = outcomes_by_id(final)
+    assert set(outcomes) == ids
+    conflicting = {i: o for i, o in outcomes.items() if len(o) != 1}
+    assert not conflicting, conflicting
+    approved = [o for o in outcomes.values() if o == {"approved"}]
+    assert approved and len(approved) < len(ids)  # both kinds of outcome occurred
+    for spec, content in ((topics.APPROVED, approved_content), (topics.GRADES, grade_content),
+                          (topics.VERDICTS, verdict_content)):
+        seen: dict[tuple, set] = {}
+        for record in final.of(spec):
+            seen.setdefault(record_key(record), set()).add(content(record))
+        differing = {i: c for i, c in seen.items() if len(c) > 1}
+        assert not differing, f"{spec.name}: repeats with different content: {differing}"
+    repeats = {spec.name: len(final.of(spec)) - len({record_key(r) for r in final.of(spec)})
+               for spec in (topics.GRADES, topics.VERDICTS, topics.APPROVED)}
+    print(f"\nkilled a worker owning insights partitions {sorted(victim_parts)} (pending there: "
+          f"{sorted(pending & victim_parts)}); survivor assigned all after {takeover_s:.1f}s; "
+          f"{len(approved)}/{len(ids)} approved; repeats from redelivery: {repeats}")
+
+
+def record_key(record: dict) -> tuple[str, bool]:
+    """What a record is about: its insight id (the router's own final REJECT shares the
+    insight id with the REVISE verdict it follows, so it counts apart)."""
+    return record["insight_id"], (record.get("rationale") or "").startswith(ROUTER_PREFIX)
+
+
+def approved_content(a: dict) -> tuple:
+    return (a["prompt"]["prompt_id"], a["insight"]["text"], a["grade"]["passed"],
+            a["verdict"]["recommendation"], a["verdict"]["overall"])
+
+
+def grade_content(g: dict) -> tuple:
+    return (g["prompt_id"], g["insight"]["text"], g["passed"])
+
+
+def verdict_content(v: dict) -> tuple:
+    return (v["prompt_id"], v["recommendation"], v["judge_model"], v["overall"])
+
+
+def wait_for_outcomes_by_id(address: str, ids: set[str], survivor: Worker, timeout_s: float = 180) -> Snapshot:
+    deadline = time.monotonic() + timeout_s
+    while not ids <= set(outcomes_by_id(snap := snapshot(address))):
+        assert survivor.proc.poll() is None, survivor.tail()
+        assert time.monotonic() < deadline, (
+            f"{len(ids & set(outcomes_by_id(snap)))}/{len(ids)} insights ended\n{survivor.tail()}")
+        time.sleep(1.0)
+    time.sleep(3.0)  # anything still in flight (repeats) lands before the last look
+    return snapshot(address)
