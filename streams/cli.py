@@ -274,10 +274,9 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> 
 def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
            pass_threshold: float, stream_tokens: bool | None) -> None:
     """Run a Faust worker with the given roles until Ctrl-C or SIGTERM."""
-    from faust.worker import Worker
-
     from kasper.agents.worker import build_app, parse_roles
     from kasper.streams import logs, metrics
+    from kasper.streams.shutdown import BoundedWorker
 
     try:
         chosen = parse_roles(roles)
@@ -294,7 +293,8 @@ def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
                                                         settings.observability.log_level.lower())
     # Our JSON logging stays: Faust's own setup would replace the root handler with its
     # plain-text format, and every structured event would become a dict's repr.
-    Worker(app, loglevel=level, quiet=True, override_logging=False).execute_from_commandline()
+    BoundedWorker(app, loglevel=level, quiet=True, override_logging=False,
+                  shutdown_timeout_s=settings.worker.shutdown_timeout_s).execute_from_commandline()
 
 
 @main.command("grade")

@@ -6,6 +6,7 @@ Secrets are ``SecretStr`` so that ``repr``/logging never shows them; use
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -168,6 +169,16 @@ class ObservabilitySettings(BaseSettings):
     web_port: int = 6066
 
 
+class WorkerSettings(BaseSettings):
+    """How a ``kasper worker`` process ends."""
+
+    model_config = _config("KASPER_WORKER_")
+
+    # After SIGTERM/Ctrl-C the worker stops its agents and commits; past this the
+    # process exits anyway (a broker that is gone makes Faust's consumer stop hang).
+    shutdown_timeout_s: float = 30.0
+
+
 class Settings:
     """All settings, each section read once from the environment."""
 
@@ -181,13 +192,20 @@ class Settings:
         self.observability: ObservabilitySettings = (
             sections.get("observability") or ObservabilitySettings()
         )
+        self.worker: WorkerSettings = sections.get("worker") or WorkerSettings()
 
     def sections(self) -> dict[str, BaseSettings]:
         return dict(vars(self))
 
 
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
 def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every setting as plain data for logs: secrets become ``'**********'``."""
+    """Every setting as plain data for logs: secrets become ``'**********'``.
+
+    Credentials written into a URL (``https://user:key@registry:8081``) become ``***@``.
+    """
     out: dict[str, dict[str, Any]] = {}
     for name, section in settings.sections().items():
         values = {}
@@ -196,6 +214,8 @@ def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
                 value = "**********"
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, str):
+                value = _URL_USERINFO.sub("***@", value)
             values[key] = value
         out[name] = values
     return out
