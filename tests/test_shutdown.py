@@ -77,6 +77,17 @@ async def committed(settings: Settings, group: str, topic: str) -> int:
         await consumer.stop()
 
 
+def kill_broker_once_ready(worker: subprocess.Popen, log: Path, broker: EmbeddedBroker) -> None:
+    """Wait for the worker to be ready, then kill the broker under it."""
+    deadline = time.monotonic() + 90
+    while "Worker ready" not in log.read_text():
+        assert worker.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
+    broker.process.kill()
+    broker.process.wait()
+    time.sleep(3)  # the worker notices: its fetches and heartbeats fail
+
+
 @pytest.fixture
 def own_broker(monkeypatch):
     address = f"127.0.0.1:{free_port()}"
@@ -113,13 +124,7 @@ def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_says_why(own_br
     address, broker = own_broker
     worker, log = start_worker(address, tmp_path, roles="grade,route", timeout_s=5)
     try:
-        deadline = time.monotonic() + 90
-        while "Worker ready" not in log.read_text():
-            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        broker.process.kill()  # the broker dies under the worker
-        broker.process.wait()
-        time.sleep(3)
+        kill_broker_once_ready(worker, log, broker)
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=60)
@@ -137,13 +142,7 @@ def test_a_second_signal_while_stopping_exits_at_once(own_broker, tmp_path):
     address, broker = own_broker
     worker, log = start_worker(address, tmp_path, timeout_s=120)
     try:
-        deadline = time.monotonic() + 90
-        while "Worker ready" not in log.read_text():
-            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        broker.process.kill()
-        broker.process.wait()
-        time.sleep(3)
+        kill_broker_once_ready(worker, log, broker)
         worker.send_signal(signal.SIGTERM)
         time.sleep(2)
         started = time.monotonic()
