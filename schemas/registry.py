@@ -11,7 +11,9 @@ caller decides (a registry outage is not a poison message).
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -49,6 +51,8 @@ class RegistryClient:
             netloc += f":{parts.port}"
         self.url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         self._secret = secret
+        # What a proxy that echoes request headers would show: the basic-auth token too.
+        self._tokens = [t for t in (secret, _basic_token(username, secret)) if t]
         self._client = httpx.Client(
             base_url=self.url,
             auth=(username, secret or "") if username else None,
@@ -119,9 +123,19 @@ class RegistryClient:
 
     def _error(self, message: str, status: int | None = None) -> RegistryError:
         text = f"schema registry {self.url}: {message}"
-        if self._secret:  # a proxy or registry may echo a request back: never show the password
-            text = text.replace(self._secret, "***")
+        for token in self._tokens:  # a proxy or registry may echo a request back: never show it
+            text = text.replace(token, "***")
+        text = _AUTH_HEADER.sub(r"\1***", text)
         return RegistryError(text, url=self.url, status=status)
+
+
+_AUTH_HEADER = re.compile(r"(?i)\b((?:basic|bearer)\s+)[A-Za-z0-9+/=._~-]+")
+
+
+def _basic_token(username: str | None, secret: str | None) -> str | None:
+    if not username:
+        return None
+    return base64.b64encode(f"{username}:{secret or ''}".encode()).decode()
 
 
 def _secret(password: Any) -> str | None:
