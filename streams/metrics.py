@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from kasper.streams.errors import StreamsError
 from kasper.streams.logs import get_logger
 from kasper.streams.settings import KafkaSettings, ObservabilitySettings
 
@@ -43,7 +44,12 @@ CONSUMER_LAG = Gauge(
 def serve(settings: ObservabilitySettings | None = None) -> tuple[str, int]:
     """Serve ``/metrics`` on the configured host and port (loopback by default)."""
     settings = settings or ObservabilitySettings()
-    server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    try:
+        server, _thread = start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    except OSError as exc:  # e.g. a second worker on this host with the same port
+        raise StreamsError(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+            f"{exc.strerror or exc} (set KASPER_METRICS_PORT to a free port)") from exc
     host, port = server.server_address[:2]
     return str(host), int(port)
 

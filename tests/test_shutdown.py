@@ -1,4 +1,4 @@
-"""Bounded shutdown: SIGTERM stops a worker in bounded time, with or without its broker.
+"""Worker lifecycle: SIGTERM stops a worker in bounded time, with or without its broker; a start failure is one line.
 
 Each test runs its own embedded broker (one of them kills it), so the session
 broker of the other tests is never disturbed.
@@ -155,3 +155,18 @@ def test_a_second_signal_while_stopping_exits_at_once(own_broker, tmp_path):
     assert code in (0, EXIT_FORCED), log.read_text()[-3000:]
     if code == EXIT_FORCED:
         assert "second SIGINT while stopping" in log.read_text()
+
+
+def test_a_metrics_port_in_use_is_one_clear_line_not_a_traceback(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "KASPER_METRICS_PORT": str(port), "KASPER_WEB_PORT": str(free_port())}
+        proc = subprocess.run([KASPER, "worker", "--agents", "grade"], env=env, capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in proc.stderr and "KASPER_METRICS_PORT" in proc.stderr
+    assert "Traceback" not in proc.stderr
