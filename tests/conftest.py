@@ -40,3 +40,16 @@ def broker() -> Iterator[str]:
         asyncio.run(create_topics(get_settings().kafka))
         yield running.address
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def shipped_model(tmp_path_factory):
+    """The shipped SmolLM2-135M prepared as an mlx-lm directory, once per session.
+
+    Prepared from the wheel into a session folder, so a fresh machine needs nothing
+    prepared beforehand and the user's own cache is left alone.
+    """
+    from kasper.agents import model_store
+    from kasper.streams.settings import ModelSettings
+
+    return model_store.prepare(ModelSettings(cache_dir=tmp_path_factory.mktemp("shipped-model"), model=None))

@@ -48,7 +48,6 @@ pytestmark = pytest.mark.broker
 KASPER = str(Path(sys.executable).parent / "kasper")
 SEED = 20261125
 CODEC = Codec()
-MODEL_DIR = Path.home() / ".cache" / "kasper" / "models" / "smollm2-135m-instruct"
 
 # Per input topic: how many of each kind of bad record (about 430 a topic).
 COUNTS = {"garbage": 110, "truncated": 80, "wrong_schema": 40, "unknown_schema_id": 60,
@@ -327,10 +326,10 @@ def start_worker(roles: str, tmp: Path, extra: dict[str, str]) -> Worker:
     return Worker(roles, proc, log, metrics_port, env)
 
 
-def _trainer_env() -> dict[str, str]:
+def _trainer_env(model_dir: Path) -> dict[str, str]:
     # min score 2 (above any rubric score): windows have no training examples, so the
     # training loop dead-letters them as empty instead of running MLX for minutes.
-    return {"KASPER_MODEL": str(MODEL_DIR), "KASPER_TRAINER_APPROVED_COUNT": "200",
+    return {"KASPER_MODEL": str(model_dir), "KASPER_TRAINER_APPROVED_COUNT": "200",
             "KASPER_TRAINER_MAX_AGE_S": "20", "KASPER_TRAINER_MIN_SCORE": "2",
             "KASPER_TRAINER_PROBE_COUNT": "0"}
 
@@ -363,8 +362,7 @@ def _window_ids(windows_dir: Path) -> tuple[set[str], set[str]]:
     return insights, feedback
 
 
-def test_fuzzed_input_is_dead_lettered_and_good_records_flow(broker, tmp_path, servers):
-    assert MODEL_DIR.is_dir(), "run `kasper models prepare` first (the trainer resolves the model)"
+def test_fuzzed_input_is_dead_lettered_and_good_records_flow(broker, tmp_path, servers, shipped_model):
     judge, generator = servers
     run = f"fz{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
@@ -379,7 +377,7 @@ def test_fuzzed_input_is_dead_lettered_and_good_records_flow(broker, tmp_path, s
         start_worker("grade,judge,route", tmp_path, {
             "KASPER_JUDGE_BASE_URL": judge.base_url, "KASPER_JUDGE_MODEL": "fault-model",
             "KASPER_JUDGE_API_KEY": "sk-fuzz", "KASPER_JUDGE_SCORE_MODE": "text"}),
-        start_worker("train", tmp_path, _trainer_env()),
+        start_worker("train", tmp_path, _trainer_env(shipped_model)),
     ]
     try:
         asyncio.run(produce(messages))

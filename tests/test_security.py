@@ -48,7 +48,6 @@ from judge_fault_server import FaultServer
 from test_registry import FakeRegistry
 
 KASPER = str(Path(sys.executable).parent / "kasper")
-MODEL_DIR = Path.home() / ".cache" / "kasper" / "models" / "smollm2-135m-instruct"
 RUN = uuid.uuid4().hex[:8]
 JUDGE_KEY = f"sk-judge-MARKER-{RUN}-0123456789"
 REGISTRY_USER = "kasper-registry"
@@ -339,8 +338,7 @@ def _collect(prefix: str, codec: Codec, want, timeout_s: float, since) -> dict[s
 
 
 @pytest.mark.broker
-def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(broker, tmp_path):
-    assert MODEL_DIR.is_dir(), "run `kasper models prepare` first (the trainer resolves the model)"
+def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(broker, tmp_path, shipped_model):
     prefix = f"sec-{RUN}-"
     registry = FakeRegistry(credentials=(REGISTRY_USER, REGISTRY_PASSWORD))
     since = datetime.now(timezone.utc)
@@ -357,7 +355,7 @@ def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(broker, t
                "KASPER_SCHEMA_REGISTRY_PASSWORD": REGISTRY_PASSWORD, "KASPER_SASL_PASSWORD": SASL_PASSWORD,
                "KASPER_GENERATE_OPENAI_API_KEY": OPENAI_GEN_KEY, "KASPER_LOG_LEVEL": "DEBUG",
                "KASPER_WEB_PORT": str(web_port), "KASPER_METRICS_PORT": str(metrics_port),
-               "KASPER_CACHE_DIR": str(tmp_path / "cache"), "KASPER_MODEL": str(MODEL_DIR),
+               "KASPER_CACHE_DIR": str(tmp_path / "cache"), "KASPER_MODEL": str(shipped_model),
                # Min score 2: no SFT example, so no MLX training run (the SFT files are
                # checked with the same pure dataset builder in test_sft_files_...).
                "KASPER_TRAINER_MAX_AGE_S": "5", "KASPER_TRAINER_MIN_SCORE": "2"}
@@ -477,11 +475,10 @@ def test_sft_and_preference_files_hold_no_personal_data(tmp_path):
     assert sum(content.manifest["personal_data_redacted"].values()) >= 3 * len(approved)
 
 
-def test_embedded_judge_server_binds_loopback(tmp_path):
-    assert MODEL_DIR.is_dir(), "run `kasper models prepare` first"
+def test_embedded_judge_server_binds_loopback(tmp_path, shipped_model):
     from kasper.agents.judge_server import EmbeddedJudgeServer
 
-    with EmbeddedJudgeServer(MODEL_DIR, warm_up=False, log_dir=tmp_path) as server:
+    with EmbeddedJudgeServer(shipped_model, warm_up=False, log_dir=tmp_path) as server:
         sockets = _listening(server.pid)
     assert sockets and all(host in ("127.0.0.1", "::1") for host, _ in sockets), sockets
     assert ("127.0.0.1", server.port) in sockets
