@@ -7,7 +7,8 @@ no directory or a complete one; a crash leaves at most a ``.tmp-*`` directory,
 which :func:`remove_leftovers` deletes (and unpublished windows it moves aside).
 
 Error policy: OS errors while writing propagate (disk full is an outage: the
-offsets are not committed and the window is rebuilt after a restart);
+offsets are not committed and the window is rebuilt after a restart), after the
+partial temporary directory is removed so that it does not hold the space;
 :func:`verify_window` raises :class:`CorruptDatasetError` naming the file.
 """
 
@@ -32,9 +33,15 @@ def write_window(content: WindowContent, windows_dir: Path) -> Path:
     work = windows_dir / f".tmp-{content.window_id}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    for name, data in content.files.items():
-        _write_synced(work / name, data)
-    _fsync_dir(work)
+    try:
+        for name, data in content.files.items():
+            _write_synced(work / name, data)
+        _fsync_dir(work)
+    except OSError:
+        # Disk full (or any write error): a half-written temporary directory would
+        # keep the space taken until the next restart; nothing refers to it yet.
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     if final.exists():
         # Same id means same offsets, so the same content: a rebuild after a crash
         # that came before the state store learned about the first write.

@@ -156,7 +156,13 @@ class WindowLoop:
 
     async def _close(self, closed: ClosedWindow) -> None:
         content = closed.content
-        directory = await asyncio.to_thread(write_window, content, self.config.windows_dir)
+        try:
+            directory = await asyncio.to_thread(write_window, content, self.config.windows_dir)
+        except OSError as exc:  # disk full, read-only: an outage, not this window's fault
+            log.error("window files not written; its offsets stay uncommitted and the worker "
+                      "stops (a restart rebuilds the window)", window_id=content.window_id,
+                      tier=content.tier, directory=str(self.config.windows_dir), error=str(exc))
+            raise
         self._failpoint("files")
         event = window_event(content, directory, opened_at=_utc(closed.opened_at),
                              closed_at=_utc(closed.closed_at), close_reason=closed.reason,
