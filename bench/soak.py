@@ -1,0 +1,196 @@
+"""Soak run: the pipeline under kills, faults and bad input, with the figures that matter.
+
+One fresh embedded broker, the loopback fault judge, a ``grade,judge,route`` worker
+fed pre-made insights (tests/data/insights_labeled.jsonl texts; see
+tests/test_crash.py for why not ``generate``) and a ``train`` worker (tiny LoRA
+runs). While the insights flow, in seeded random order:
+
+- the pipeline worker is SIGKILLed ``--kills`` times and restarted, the trainer once;
+- the judge serves a stretch of 429 / 500 / 503 / timeout / closed-connection answers;
+- the broker is frozen with SIGSTOP for ``--freeze-s`` seconds, then SIGCONT;
+- ``--bad`` bad records (garbage bytes, truncated Avro, a Grade on the insights topic,
+  empty values, invalid UTF-8 in a JSON look-alike) are sent among the good ones.
+
+Then it prints: prompts processed, kills survived, faults injected, bad inputs tried
+(and dead-lettered), records lost (prompts with no final outcome + bad records not
+dead-lettered: must be 0) and records duplicated in windows (must be 0). Exit 1 if
+either is not 0, or a prompt ended two ways, or an insight was approved with two
+contents.
+
+    python bench/soak.py [-n 120] [--kills 4] [--bad 200] [--seed 7] [--json]
+
+Shared helpers live in tests/chaos.py (the crash and fault tests use the same ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import chaos  # noqa: E402
+from judge_fault_server import FaultServer  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from kasper.schemas import Codec  # noqa: E402
+from kasper.schemas.samples import sample_record  # noqa: E402
+from kasper.streams import topics  # noqa: E402
+
+FAULTS = ["429:0.2"] * 3 + ["status:500"] * 3 + ["slow:3"] * 2 + ["close"] * 3 + ["status:503"] * 3
+
+
+def bad_values(n: int, rng: random.Random) -> list[tuple[bytes, bytes]]:
+    """``n`` (key, value) pairs no stage can use, of several kinds."""
+    codec, good = Codec(), Codec().encode("Insight", sample_record("Insight"))
+    grade = codec.encode("Grade", sample_record("Grade"))
+    makers = [lambda: rng.randbytes(rng.randint(1, 400)),
+              lambda: good[: rng.randint(1, len(good) - 1)],
+              lambda: grade,
+              lambda: b"",
+              lambda: b'{"insight_id": "\xff\xfe", "text": "\x00"}']
+    return [(f"bad-{i:05d}".encode(), makers[i % len(makers)]()) for i in range(n)]
+
+
+async def send_bad(address: str, pairs: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=address)
+    await producer.start()
+    try:
+        for key, value in pairs:
+            await producer.send(topics.INSIGHTS.name, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def run(args: argparse.Namespace) -> dict:
+    rng = random.Random(args.seed)
+    work = Path(tempfile.mkdtemp(prefix="kasper-soak-"))
+    cache = work / "cache"
+    insights = chaos.premade_insights(args.n, f"soak-{args.seed}")
+    wanted = {i["prompt_id"] for i in insights}
+    bad = bad_values(args.bad, rng)
+    started = time.monotonic()
+    figures: dict = {"work_dir": str(work), "seed": args.seed}
+    with chaos.fresh_broker() as broker, FaultServer() as judge:
+        judge.cycle("slow:0.2", "slow:0.2", "reject")
+        env = chaos.base_env(broker.address, cache, judge.base_url, KASPER_JUDGE_CONCURRENCY="2",
+                             KASPER_JUDGE_TIMEOUT_S="1", KASPER_JUDGE_MAX_RETRIES="2",
+                             KASPER_JUDGE_BACKOFF_BASE_S="0.1", KASPER_JUDGE_BACKOFF_MAX_S="0.5",
+                             KASPER_JUDGE_OUTAGE_BACKOFF_MAX_S="1", KASPER_REQUEST_TIMEOUT_MS="5000",
+                             KASPER_TRAINER_APPROVED_COUNT=str(max(6, args.n // 6)),
+                             KASPER_TRAINER_MIN_SCORE="0.6", KASPER_TRAINER_PROBE_COUNT="0",
+                             **({"KASPER_MODEL": args.model} if args.model else {}))
+        pipeline = chaos.Worker(env, work / "pipeline", roles="grade,judge,route", args=("--max-attempts", "1"))
+        trainer = chaos.trainer_worker(env, work / "trainer", iters=3)
+        with chaos.running(pipeline, trainer):
+            pipeline.start()
+            trainer.start()
+            half = len(insights) // 2
+            chaos.produce(broker.address, topics.INSIGHTS, insights[:half])
+            asyncio.run(send_bad(broker.address, bad[: len(bad) // 2]))
+            done = lambda: chaos.outcomes_of(broker.address, wanted) == wanted  # noqa: E731
+
+            # Faults and kills in a seeded order, the rest of the input in the middle.
+            events = ["judge", "freeze", "trainer"] + ["kill"] * args.kills
+            rng.shuffle(events)
+            faults, trainer_kills = 0, 0
+            for n, event in enumerate(events):
+                if n == len(events) // 2:
+                    chaos.produce(broker.address, topics.INSIGHTS, insights[half:])
+                    asyncio.run(send_bad(broker.address, bad[len(bad) // 2:]))
+                time.sleep(rng.uniform(3, 8))
+                if event == "kill":
+                    chaos.chaos_kills(pipeline, rng, 1, lambda: False, low_s=0, high_s=0.1)
+                elif event == "trainer":
+                    trainer.kill()
+                    trainer.start()
+                    trainer_kills += 1
+                elif event == "judge":
+                    judge.script(*FAULTS)
+                    faults += len(FAULTS)
+                else:
+                    broker.process.send_signal(signal.SIGSTOP)
+                    time.sleep(args.freeze_s)
+                    broker.process.send_signal(signal.SIGCONT)
+                    faults += 1
+            final = chaos.wait_for_outcomes(broker.address, wanted, [pipeline, trainer], timeout_s=600)
+            # Let the trainer announce and train what closed (bounded: the figures do not need it).
+            deadline = time.monotonic() + args.train_wait_s
+            while time.monotonic() < deadline:
+                snap = chaos.snapshot(broker.address, chaos.TRAINING)
+                tally = snap.tally()
+                if not tally.windows_pending():
+                    break
+                time.sleep(2)
+            judge_errors = pipeline.metric("kasper_judge_errors_total")  # since the last restart
+            log = pipeline.text()  # every start appends: the whole run
+            codes = (pipeline.stop(), trainer.stop())
+        training = chaos.snapshot(broker.address, chaos.TRAINING)
+    outcomes = chaos.final_outcomes(final)
+    bad_keys = {k for k, _ in bad}
+    dead_bad = {l["original_key"] for l in final.of(topics.DLQ) if l["original_key"] in bad_keys}
+    windows = chaos.window_records(cache / "windows")
+    tally = training.tally()
+    figures.update({
+        "prompts_processed": len(set(outcomes) & wanted),
+        "prompts_sent": len(wanted),
+        "outcomes": {k: sum(1 for p in wanted if k in outcomes.get(p, ()))
+                     for k in ("approved", "rejected", "dead-lettered")},
+        "prompts_ended_twice": sum(1 for p in wanted if len(outcomes.get(p, ())) > 1),
+        "approved_conflicts": len(chaos.approved_conflicts(final)),
+        "kills_survived": pipeline.kills + trainer_kills,
+        "faults_injected": faults,
+        "judge_errors_in_metrics_since_last_restart": judge_errors,
+        "judge_retries_logged": log.count("judge call failed, retrying"),
+        "judge_outage_holds_logged": log.count("judge unavailable: holding the record"),
+        "bad_inputs_tried": len(bad),
+        "bad_inputs_dead_lettered": len(dead_bad),
+        "records_lost": len(wanted - set(outcomes)) + len(bad_keys - dead_bad),
+        "windows": len(windows),
+        "windows_announced": len(training.of(topics.TRAINING_WINDOWS)),
+        "windows_trained": len(tally.versions),
+        "records_in_windows": sum(len([r for r in rows if r[0] == "insight"]) for rows in windows.values()),
+        "records_duplicated_in_windows": chaos.duplicated_in_windows(cache / "windows"),
+        "worker_exit_codes": list(codes),
+        "seconds": round(time.monotonic() - started, 1),
+    })
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=120, help="insights (each with its own prompt id)")
+    parser.add_argument("--kills", type=int, default=4, help="SIGKILLs of the pipeline worker")
+    parser.add_argument("--bad", type=int, default=200, help="bad records among the good ones")
+    parser.add_argument("--freeze-s", type=float, default=12.0, help="how long the broker is frozen")
+    parser.add_argument("--train-wait-s", type=float, default=180.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--model", help="an mlx-lm model directory (default: the shipped one, prepared)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    figures = run(args)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key in ("prompts_processed", "kills_survived", "faults_injected", "bad_inputs_tried",
+                    "records_lost", "records_duplicated_in_windows"):
+            print(f"{key.replace('_', ' ')}: {figures[key]}")
+        print(json.dumps({k: v for k, v in figures.items() if k not in (
+            "prompts_processed", "kills_survived", "faults_injected", "bad_inputs_tried",
+            "records_lost", "records_duplicated_in_windows")}))
+    bad = (figures["records_lost"] or figures["records_duplicated_in_windows"]
+           or figures["prompts_ended_twice"] or figures["approved_conflicts"])
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
