@@ -53,3 +53,25 @@ def shipped_model(tmp_path_factory):
     from kasper.streams.settings import ModelSettings
 
     return model_store.prepare(ModelSettings(cache_dir=tmp_path_factory.mktemp("shipped-model"), model=None))
+
+
+@pytest.fixture
+def own_broker(monkeypatch):
+    """A broker of the test's own, with every catalog topic, as KASPER_BOOTSTRAP_SERVERS.
+
+    For tests that write records other tests must not read (fuzzed bytes, another
+    wire format) or that kill the broker: the session broker stays clean.
+    """
+    from kasper.streams.admin import create_topics
+    from kasper.streams.broker import EmbeddedBroker
+
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KASPER_BOOTSTRAP_SERVERS", address)
+    get_settings.cache_clear()
+    try:
+        with EmbeddedBroker(address) as running:
+            asyncio.run(create_topics(get_settings().kafka))
+            yield running
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

@@ -83,7 +83,10 @@ async def send(broker: str, messages: list[tuple[topics.TopicSpec, dict]], raw=(
 
 def first_wave(run: str) -> tuple[list, list]:
     """Prompts (one the generator refuses) and a poison insight."""
-    prompts = [p | {"prompt_id": f"{run}-p{i}"} for i, p in enumerate(synthetic_prompts(6, seed=11))]
+    # Standard tier: their approved insights must not join the lite window, whose
+    # split (and so its validation loss) the second wave fixes.
+    prompts = [p | {"prompt_id": f"{run}-p{i}", "tier": "standard"}
+               for i, p in enumerate(synthetic_prompts(6, seed=11))]
     refused = prompts[0] | {"prompt_id": f"{run}-refused", "domain": "other"}
     return [(topics.PROMPTS, p) for p in [*prompts, refused]], [(topics.INSIGHTS.name, b"\xc3\x01garbage", b"poison")]
 

@@ -338,7 +338,7 @@ def _collect(prefix: str, codec: Codec, want, timeout_s: float, since) -> dict[s
 
 
 @pytest.mark.broker
-def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(broker, tmp_path, shipped_model):
+def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(own_broker, tmp_path, shipped_model):
     prefix = f"sec-{RUN}-"
     registry = FakeRegistry(credentials=(REGISTRY_USER, REGISTRY_PASSWORD))
     since = datetime.now(timezone.utc)
@@ -358,7 +358,9 @@ def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(broker, t
                "KASPER_CACHE_DIR": str(tmp_path / "cache"), "KASPER_MODEL": str(shipped_model),
                # Min score 2: no SFT example, so no MLX training run (the SFT files are
                # checked with the same pure dataset builder in test_sft_files_...).
-               "KASPER_TRAINER_MAX_AGE_S": "5", "KASPER_TRAINER_MIN_SCORE": "2"}
+               "KASPER_TRAINER_MAX_AGE_S": "5", "KASPER_TRAINER_MIN_SCORE": "2",
+               # Shutdown is not under test here: room for a slow stop on a loaded machine.
+               "KASPER_WORKER_SHUTDOWN_TIMEOUT_S": "50"}
         log_path = tmp_path / "worker.log"
         with log_path.open("wb") as log:
             worker = subprocess.Popen([KASPER, "worker", "--agents", "grade,judge,route,train"], stdout=log,

@@ -22,7 +22,6 @@ from conftest import free_port
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
-from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
@@ -88,17 +87,8 @@ def kill_broker_once_ready(worker: subprocess.Popen, log: Path, broker: Embedded
     time.sleep(3)  # the worker notices: its fetches and heartbeats fail
 
 
-@pytest.fixture
-def own_broker(monkeypatch):
-    address = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("KASPER_BOOTSTRAP_SERVERS", address)
-    with EmbeddedBroker(address) as broker:
-        asyncio.run(create_topics(Settings().kafka))
-        yield address, broker
-
-
 def test_sigterm_commits_what_was_processed_and_exits_zero(own_broker, tmp_path):
-    address, _ = own_broker
+    address = own_broker.address
     settings = Settings()
     worker, log = start_worker(address, tmp_path)
     try:
@@ -121,7 +111,7 @@ def test_sigterm_commits_what_was_processed_and_exits_zero(own_broker, tmp_path)
 
 
 def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_says_why(own_broker, tmp_path):
-    address, broker = own_broker
+    address, broker = own_broker.address, own_broker
     worker, log = start_worker(address, tmp_path, roles="grade,route", timeout_s=5)
     try:
         kill_broker_once_ready(worker, log, broker)
@@ -139,7 +129,7 @@ def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_says_why(own_br
 
 
 def test_a_second_signal_while_stopping_exits_at_once(own_broker, tmp_path):
-    address, broker = own_broker
+    address, broker = own_broker.address, own_broker
     worker, log = start_worker(address, tmp_path, timeout_s=120)
     try:
         kill_broker_once_ready(worker, log, broker)
