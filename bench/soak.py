@@ -6,7 +6,8 @@ tests/test_crash.py for why not ``generate``) and a ``train`` worker (tiny LoRA
 runs). While the insights flow, in seeded random order:
 
 - the pipeline worker is SIGKILLed ``--kills`` times and restarted, the trainer once;
-- the judge serves a stretch of 429 / 500 / 503 / timeout / closed-connection answers;
+- the judge serves a stretch of 429 / 500 / 503 / timeout / closed-connection answers at
+  the start and once more later (only the faults actually served are counted);
 - the broker is frozen with SIGSTOP for ``--freeze-s`` seconds, then SIGCONT;
 - ``--bad`` bad records (garbage bytes, truncated Avro, a Grade on the insights topic,
   empty values, invalid UTF-8 in a JSON look-alike) are sent among the good ones.
@@ -81,8 +82,9 @@ def run(args: argparse.Namespace) -> dict:
     started = time.monotonic()
     figures: dict = {"work_dir": str(work), "seed": args.seed}
     with chaos.fresh_broker() as broker, FaultServer() as judge:
-        judge.cycle("slow:0.2", "slow:0.2", "reject")
-        env = chaos.base_env(broker.address, cache, judge.base_url, KASPER_JUDGE_CONCURRENCY="2",
+        judge.cycle("slow:0.5", "slow:0.5", "reject")  # slow enough that the events land mid-run
+        judge.script(*FAULTS)  # the first judge calls fail: served for sure, while work is pending
+        env = chaos.base_env(broker.address, cache, judge.base_url, KASPER_JUDGE_CONCURRENCY="1",
                              KASPER_JUDGE_TIMEOUT_S="1", KASPER_JUDGE_MAX_RETRIES="2",
                              KASPER_JUDGE_BACKOFF_BASE_S="0.1", KASPER_JUDGE_BACKOFF_MAX_S="0.5",
                              KASPER_JUDGE_OUTAGE_BACKOFF_MAX_S="1", KASPER_REQUEST_TIMEOUT_MS="5000",
@@ -102,27 +104,29 @@ def run(args: argparse.Namespace) -> dict:
             # Faults and kills in a seeded order, the rest of the input in the middle.
             events = ["judge", "freeze", "trainer"] + ["kill"] * args.kills
             rng.shuffle(events)
-            faults, trainer_kills = 0, 0
+            faults, trainer_kills, pending = 0, 0, []
             for n, event in enumerate(events):
                 if n == len(events) // 2:
                     chaos.produce(broker.address, topics.INSIGHTS, insights[half:])
                     asyncio.run(send_bad(broker.address, bad[len(bad) // 2:]))
-                time.sleep(rng.uniform(3, 8))
+                time.sleep(rng.uniform(1, 4))
+                pending.append((event, len(wanted - chaos.outcomes_of(broker.address, wanted))))
                 if event == "kill":
-                    chaos.chaos_kills(pipeline, rng, 1, lambda: False, low_s=0, high_s=0.1)
+                    chaos.chaos_kills(pipeline, rng, 1, lambda: False, low_s=0.5, high_s=5, after_ready=True)
                 elif event == "trainer":
                     trainer.kill()
                     trainer.start()
                     trainer_kills += 1
                 elif event == "judge":
+                    faults += len(FAULTS) - len(judge._script)  # what the first stretch served
                     judge.script(*FAULTS)
-                    faults += len(FAULTS)
                 else:
                     broker.process.send_signal(signal.SIGSTOP)
                     time.sleep(args.freeze_s)
                     broker.process.send_signal(signal.SIGCONT)
                     faults += 1
             final = chaos.wait_for_outcomes(broker.address, wanted, [pipeline, trainer], timeout_s=600)
+            faults += len(FAULTS) - len(judge._script)  # what the second stretch served
             # Let the trainer announce and train what closed (bounded: the figures do not need it).
             deadline = time.monotonic() + args.train_wait_s
             while time.monotonic() < deadline:
@@ -149,6 +153,7 @@ def run(args: argparse.Namespace) -> dict:
         "approved_conflicts": len(chaos.approved_conflicts(final)),
         "kills_survived": pipeline.kills + trainer_kills,
         "faults_injected": faults,
+        "prompts_pending_at_each_event": pending,
         "judge_errors_in_metrics_since_last_restart": judge_errors,
         "judge_retries_logged": log.count("judge call failed, retrying"),
         "judge_outage_holds_logged": log.count("judge unavailable: holding the record"),

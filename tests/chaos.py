@@ -127,6 +127,11 @@ class Worker:
             self.proc.wait()
             return -9
 
+    def working(self) -> bool:
+        """The current run has joined its group and got partitions (aiokafka's log line)."""
+        current = self.text().rsplit(f"=== start {self.starts} ===", 1)[-1]
+        return "Setting newly assigned partitions" in current
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -177,15 +182,19 @@ def wait_until(what: str, check, timeout_s: float, live: list[Worker] = (), poll
 
 
 def chaos_kills(worker: Worker, rng: random.Random, kills: int, done, low_s: float = 3.0,
-                high_s: float = 12.0, on_kill=None) -> list[float]:
+                high_s: float = 12.0, on_kill=None, after_ready: bool = False) -> list[float]:
     """SIGKILL ``worker`` ``kills`` times at seeded random moments, restarting it each time.
 
     Each moment is ``rng.uniform(low_s, high_s)`` seconds after the (re)start, so a
-    kill can land during startup, the group join or the middle of a batch. Stops
-    early when ``done()`` is true (nothing left to interrupt). Returns the delays used.
+    kill can land during startup, the group join or the middle of a batch; with
+    ``after_ready`` the delay counts from when the run got its partitions, so every
+    kill lands while it works. Stops early when ``done()`` is true (nothing left to
+    interrupt). Returns the delays used.
     """
     delays = []
     for _ in range(kills):
+        if after_ready:
+            wait_until("the worker's partitions", worker.working, 120, [worker], poll_s=0.2)
         delay = rng.uniform(low_s, high_s)
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:

@@ -4,7 +4,8 @@ Real processes on a real embedded broker of the test's own (helpers in tests/cha
 
 1. A ``grade,judge,route`` worker fed pre-made insights (texts from
    tests/data/insights_labeled.jsonl) is SIGKILLed three times at seeded random
-   moments and restarted. Pre-made insights rather than ``generate``: on these 2 cores
+   moments (0.5-5 s after each run got its partitions, so every kill lands mid-work)
+   and restarted. Pre-made insights rather than ``generate``: on these 2 cores
    the shipped MLX model needed ~13 s to load at every restart and ~35 s for 8 prompts
    at 32 tokens, and texts that short all failed the rubric, so the approved path
    (the one that can duplicate) would not have been exercised within the time budget.
@@ -39,10 +40,10 @@ SEED = 20261202
 
 def test_a_worker_killed_at_random_moments_ends_every_prompt_once(tmp_path):
     rng = random.Random(SEED)
-    insights = chaos.premade_insights(40, f"crash-{SEED}")
+    insights = chaos.premade_insights(60, f"crash-{SEED}")
     wanted = {i["prompt_id"] for i in insights}
     with chaos.fresh_broker() as broker, FaultServer() as judge:
-        judge.cycle("slow:0.4", "slow:0.4", "reject")
+        judge.cycle("slow:0.6", "slow:0.6", "reject")
         env = chaos.base_env(broker.address, tmp_path / "cache", judge.base_url,
                              KASPER_JUDGE_CONCURRENCY="1")
         worker = chaos.Worker(env, tmp_path, roles="grade,judge,route", args=("--max-attempts", "1"))
@@ -51,7 +52,7 @@ def test_a_worker_killed_at_random_moments_ends_every_prompt_once(tmp_path):
             chaos.produce(broker.address, topics.INSIGHTS, insights)
             pending_at_kill: list[int] = []
             delays = chaos.chaos_kills(
-                worker, rng, kills=3, low_s=4, high_s=12,
+                worker, rng, kills=3, low_s=0.5, high_s=5, after_ready=True,
                 done=lambda: chaos.outcomes_of(broker.address, wanted) == wanted,
                 on_kill=lambda: pending_at_kill.append(
                     len(wanted - chaos.outcomes_of(broker.address, wanted))))
@@ -98,7 +99,7 @@ def test_the_trainer_killed_mid_window_and_mid_training_loses_and_doubles_nothin
     windows_dir = cache / "windows"
     with chaos.fresh_broker() as broker:
         env = trainer_env(broker.address, cache, model_dir)
-        worker = chaos.trainer_worker(env, tmp_path)
+        worker = chaos.trainer_worker(env, tmp_path, iters=6)
         first = synthetic_approved(PER_WINDOW, seed=SEED, tier="standard", score=0.9)
         second = synthetic_approved(PER_WINDOW, seed=SEED + 1, tier="standard", score=0.9)
         with chaos.running(worker):

@@ -86,7 +86,7 @@ def test_a_frozen_broker_comes_back_and_the_worker_resumes_by_itself(tmp_path):
     insights = chaos.premade_insights(30, "broker-fault")
     wanted = {i["prompt_id"] for i in insights}
     with chaos.fresh_broker() as broker, FaultServer() as judge:
-        judge.cycle("slow:0.3", "slow:0.3", "reject")
+        judge.cycle("slow:1", "slow:1", "reject")  # slow: the freeze must come mid-run
         # Requests time out (5 s) during the 15 s freeze, as they would with a broker gone.
         env = chaos.base_env(broker.address, tmp_path / "cache", judge.base_url,
                              KASPER_JUDGE_CONCURRENCY="1", KASPER_REQUEST_TIMEOUT_MS="5000")
