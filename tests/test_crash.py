@@ -143,3 +143,27 @@ def test_the_trainer_killed_mid_window_and_mid_training_loses_and_doubles_nothin
     assert sorted(ids) == sorted(a["insight_id"] for a in first + second)  # every record, once
     print(f"\nkilled after files, then at LoRA step {step}; windows {announced}; "
           f"resumed_from {versions[announced[0]]['metrics']['resumed_from']}")
+
+
+def test_the_checks_catch_a_doubled_record_and_a_prompt_that_ended_twice(tmp_path):
+    """The crash checks themselves: each must fail on the fault it exists for."""
+    from kasper.schemas.samples import sample_record
+    from kasper.trainer.config import WindowPolicy
+    from kasper.trainer.dataset import Source, build_window
+    from kasper.trainer.files import write_window
+
+    records = synthetic_approved(4, seed=3, tier="standard", score=0.9)
+    sources = [Source(topics.APPROVED.name, 0, i, "approved", r) for i, r in enumerate(records)]
+    write_window(build_window("standard", sources[:3], WindowPolicy()), tmp_path)
+    assert chaos.duplicated_in_windows(tmp_path) == 0
+    write_window(build_window("standard", sources[2:], WindowPolicy()), tmp_path)  # record 2 again
+    assert chaos.duplicated_in_windows(tmp_path) == 2  # by its offset and by its insight id
+
+    approved = dict(records[0])
+    rejected = sample_record("Verdict")
+    rejected.update(prompt_id=approved["prompt"]["prompt_id"], recommendation="REJECT")
+    changed = {**approved, "insight": {**approved["insight"], "text": "another text"}}
+    snap = chaos.Snapshot({topics.APPROVED.name: [(0, 0, approved), (0, 1, changed)],
+                           topics.VERDICTS.name: [(0, 0, rejected)]})
+    assert chaos.final_outcomes(snap) == {approved["prompt"]["prompt_id"]: {"approved", "rejected"}}
+    assert set(chaos.approved_conflicts(snap)) == {approved["insight_id"]}
