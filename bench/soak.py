@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> dict:
             half = len(insights) // 2
             chaos.produce(broker.address, topics.INSIGHTS, insights[:half])
             asyncio.run(send_bad(broker.address, bad[: len(bad) // 2]))
-            done = lambda: chaos.outcomes_of(broker.address, wanted) == wanted  # noqa: E731
 
             # Faults and kills in a seeded order, the rest of the input in the middle.
             events = ["judge", "freeze", "trainer"] + ["kill"] * args.kills
