@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> dict:
             log = pipeline.text()  # every start appends: the whole run
             codes = (pipeline.stop(), trainer.stop())
         training = chaos.snapshot(broker.address, chaos.TRAINING)
+    shutil.rmtree(cache / "models", ignore_errors=True)  # a prepared model copy (~600 MB); logs stay
     outcomes = chaos.final_outcomes(final)
     bad_keys = {k for k, _ in bad}
     dead_bad = {l["original_key"] for l in final.of(topics.DLQ) if l["original_key"] in bad_keys}
