@@ -414,3 +414,14 @@ def checkpoint_step(cache: Path) -> int:
         with contextlib.suppress(OSError, ValueError):
             steps.append(int(json.loads(state.read_text())["step"]))
     return max(steps)
+
+
+async def committed(address: str, group: str, topic: str) -> int:
+    """Sum over partitions of the group's committed offsets on ``topic``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=address, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        return sum([(await consumer.committed(TopicPartition(topic, p))) or 0 for p in parts])
+    finally:
+        await consumer.stop()

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import chaos
 from judge_fault_server import FaultServer
@@ -148,16 +147,6 @@ def fill(path: Path) -> Path:
     return filler
 
 
-async def committed(address: str, group: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=address, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        return sum([(await consumer.committed(TopicPartition(topic, p))) or 0 for p in parts])
-    finally:
-        await consumer.stop()
-
-
 PER_WINDOW = 6
 
 
@@ -179,14 +168,14 @@ def test_a_full_disk_commits_nothing_unwritten_and_the_window_is_written_once_sp
             code = worker.proc.wait(timeout=90)  # the trainer stops the worker on an OS error
             first_run = worker.text()
             partial = sorted(p.name for p in windows_dir.iterdir() if p.name.startswith(".tmp-"))
-            lost_commit = asyncio.run(committed(broker.address, "kasper-trainer-windows", topics.APPROVED.name))
+            lost_commit = asyncio.run(chaos.committed(broker.address, "kasper-trainer-windows", topics.APPROVED.name))
             announced = chaos.snapshot(broker.address, chaos.TRAINING).of(topics.TRAINING_WINDOWS)
 
             filler.unlink()  # space is back
             worker.start()
             chaos.wait_until("the window", lambda: chaos.snapshot(broker.address, chaos.TRAINING)
                              .of(topics.TRAINING_WINDOWS), 90, [worker])
-            chaos.wait_until("the offsets committed", lambda: asyncio.run(committed(
+            chaos.wait_until("the offsets committed", lambda: asyncio.run(chaos.committed(
                 broker.address, "kasper-trainer-windows", topics.APPROVED.name)) == PER_WINDOW, 30, [worker])
             time.sleep(2)
             windows = chaos.snapshot(broker.address, chaos.TRAINING).of(topics.TRAINING_WINDOWS)

@@ -39,7 +39,6 @@ from kasper.schemas.samples import sample_record
 from kasper.streams import topics
 from kasper.streams.records import MAX_DEAD_LETTER_BYTES
 from kasper.streams.settings import get_settings
-from kasper.schemas.codec import MAX_RECORD_BYTES
 
 from conftest import free_port
 from judge_fault_server import FaultServer

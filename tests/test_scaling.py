@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -49,13 +48,12 @@ from kasper.agents.route import ROUTER_PREFIX
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
-from kasper.streams.admin import create_topics
-from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer
 from kasper.streams.progress import Tally
 from kasper.streams.settings import KafkaSettings, ModelSettings, Settings
 from kasper.streams.synthetic import record_id
 
+import chaos
 from conftest import free_port
 from judge_fault_server import FaultServer
 
@@ -66,24 +64,6 @@ PIPELINE = (topics.PROMPTS, topics.INSIGHTS, topics.GRADES, topics.VERDICTS, top
 
 
 # --- real parts: a fresh broker, worker processes, a snapshot of the topics ----
-
-
-@contextlib.contextmanager
-def fresh_broker() -> Iterator[str]:
-    """An embedded broker of our own on a free port, every catalog topic created."""
-    address = f"127.0.0.1:{free_port()}"
-    with EmbeddedBroker(address):
-        asyncio.run(create_topics(KafkaSettings(bootstrap_servers=address)))
-        yield address
-
-
-def base_env(address: str, cache: Path, judge_url: str, **extra: str) -> dict[str, str]:
-    """The environment of every process of one scenario (no KASPER_* leaks from the session)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KASPER_")}
-    return {**env, "KASPER_BOOTSTRAP_SERVERS": address, "KASPER_CACHE_DIR": str(cache),
-            "KASPER_REBALANCE_TIMEOUT_S": "3", "KASPER_SESSION_TIMEOUT_S": "6",
-            "KASPER_JUDGE_BASE_URL": judge_url, "KASPER_JUDGE_MODEL": "fault-model",
-            "KASPER_JUDGE_API_KEY": "sk-scaling-test", **extra}
 
 
 @dataclass
@@ -226,8 +206,9 @@ def model_dir(tmp_path_factory) -> Path:
 
 def run_synthetic(tmp: Path, model_dir: Path, *role_sets: str) -> tuple[Snapshot, list[dict]]:
     """The synthetic run on a fresh broker through workers with ``role_sets``; (snapshot, records_in)."""
-    with fresh_broker() as address, FaultServer() as judge:
-        env = base_env(address, tmp / "cache", judge.base_url, KASPER_MODEL=str(model_dir),
+    with chaos.fresh_broker() as broker, FaultServer() as judge:
+        address = broker.address
+        env = chaos.base_env(address, tmp / "cache", judge.base_url, KASPER_MODEL=str(model_dir),
                        KASPER_GENERATE_MAX_TOKENS=str(MAX_TOKENS))
         with workers(env, tmp, *role_sets, args=("--max-attempts", "2")) as started:
             produced = subprocess.run([KASPER, "produce", "prompts", "--synthetic", str(N_PROMPTS),
@@ -346,9 +327,10 @@ def test_a_killed_worker_hands_its_partitions_to_the_other_and_every_record_ends
     accepted only when the repeats are the same insight id with the same text, prompt,
     rubric pass/fail and judge recommendation (timestamps and latencies may differ).
     """
-    with fresh_broker() as address, FaultServer() as judge:
+    with chaos.fresh_broker() as broker, FaultServer() as judge:
+        address = broker.address
         judge.cycle("slow:1")
-        env = base_env(address, tmp_path / "cache", judge.base_url, KASPER_JUDGE_CONCURRENCY="1")
+        env = chaos.base_env(address, tmp_path / "cache", judge.base_url, KASPER_JUDGE_CONCURRENCY="1")
         with workers(env, tmp_path, ROLES, ROLES, args=("--max-attempts", "1")) as (victim, survivor):
             both = [victim, survivor]
             parts = topics.INSIGHTS.partitions

@@ -17,7 +17,6 @@ import base64
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess

@@ -16,8 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
+import chaos
 from conftest import free_port
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
@@ -64,18 +64,6 @@ async def graded_ids(settings: Settings) -> set[str]:
                                                         from_beginning=True, idle_timeout_s=1.0)}
 
 
-async def committed(settings: Settings, group: str, topic: str) -> int:
-    """Sum over partitions of the group's committed offsets on ``topic``."""
-    consumer = AIOKafkaConsumer(**settings.kafka.client_kwargs(), group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        return sum([(await consumer.committed(TopicPartition(topic, p))) or 0 for p in parts])
-    finally:
-        await consumer.stop()
-
-
 def kill_broker_once_ready(worker: subprocess.Popen, log: Path, broker: EmbeddedBroker) -> None:
     """Wait for the worker to be ready, then kill the broker under it."""
     deadline = time.monotonic() + 90
@@ -107,7 +95,7 @@ def test_sigterm_commits_what_was_processed_and_exits_zero(own_broker, tmp_path)
     assert code == 0, log.read_text()[-3000:]
     assert time.monotonic() - started < 15
     # Every graded insight is committed: a restarted worker would not grade it again.
-    assert asyncio.run(committed(settings, "kasper-grade", topics.INSIGHTS.name)) == len(records)
+    assert asyncio.run(chaos.committed(address, "kasper-grade", topics.INSIGHTS.name)) == len(records)
 
 
 def test_sigterm_with_the_broker_gone_exits_within_the_bound_and_says_why(own_broker, tmp_path):
