@@ -229,7 +229,7 @@ def _format(received: Any, as_json: bool) -> str:
 
 
 @main.command()
-@click.option("-n", "--prompts", "count", type=click.IntRange(min=1), default=40,
+@click.option("-n", "--prompts", "count", type=click.IntRange(min=1), default=24,
               show_default=True, help="Synthetic prompt events to feed.")
 @click.option("--seed", type=int, default=None, help="Seed of the synthetic prompts.")
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True,
