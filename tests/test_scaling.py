@@ -37,19 +37,16 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kasper.agents import model_store
 from kasper.agents.route import ROUTER_PREFIX
-from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
 from kasper.streams.producer import Producer
-from kasper.streams.progress import Tally
 from kasper.streams.settings import KafkaSettings, ModelSettings, Settings
 from kasper.streams.synthetic import record_id
 
@@ -60,7 +57,7 @@ from judge_fault_server import FaultServer
 pytestmark = [pytest.mark.broker]
 KASPER = str(Path(sys.executable).parent / "kasper")
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
-PIPELINE = (topics.PROMPTS, topics.INSIGHTS, topics.GRADES, topics.VERDICTS, topics.APPROVED, topics.DLQ)
+PIPELINE = chaos.PIPELINE
 
 
 # --- real parts: a fresh broker, worker processes, a snapshot of the topics ----
@@ -119,70 +116,31 @@ def workers(env: dict[str, str], run_dir: Path, *roles: str, args: tuple[str, ..
                 w.proc.wait()
 
 
-@dataclass
-class Snapshot:
-    """Every record of the pipeline topics, read from the beginning to the current end."""
-
-    records: dict[str, list[tuple[int, int, dict]]] = field(default_factory=dict)  # topic -> (p, offset, rec)
-
-    def of(self, spec: topics.TopicSpec) -> list[dict]:
-        return [r for _, _, r in self.records.get(spec.name, [])]
-
-    def counts(self) -> dict[str, int]:
-        return {name: len(found) for name, found in self.records.items()}
-
-    def tally(self, codec: Codec) -> Tally:
-        tally = Tally()
-        for spec in PIPELINE:
-            for record in self.of(spec):
-                tally.observe(codec, spec.name, record)
-        return tally
-
-
-async def _snapshot(address: str, codec: Codec) -> Snapshot:
-    # Ends come from the fetch responses' high watermarks: Tansu 0.6.0 answered
-    # end_offsets() after seek_to_beginning() with 1 for partitions holding many records.
-    consumer = AIOKafkaConsumer(bootstrap_servers=address, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        parts = [TopicPartition(s.name, p) for s in PIPELINE for p in range(s.partitions)]
-        consumer.assign(parts)
-        snap = Snapshot({s.name: [] for s in PIPELINE})
-        deadline = time.monotonic() + 60
-        while True:
-            batch = await consumer.getmany(timeout_ms=300, max_records=2000)
-            for tp, messages in batch.items():
-                for m in messages:
-                    snap.records[tp.topic].append((tp.partition, m.offset, codec.decode(m.value).record))
-            behind = [tp for tp in parts if consumer.highwater(tp) is None
-                      or await consumer.position(tp) < consumer.highwater(tp)]
-            if not behind and not batch:
-                return snap
-            assert time.monotonic() < deadline, f"could not read {behind} to their end"
-    finally:
-        await consumer.stop()
+Snapshot = chaos.Snapshot
 
 
 def snapshot(address: str) -> Snapshot:
-    return asyncio.run(_snapshot(address, Codec()))
+    """Every pipeline record so far; these runs write no bad bytes, so all must decode."""
+    snap = chaos.snapshot(address, PIPELINE)
+    assert snap.undecodable == 0, f"{snap.undecodable} undecodable records"
+    return snap
 
 
 def wait_for_outcomes(address: str, wanted: set[str], live: list[Worker], timeout_s: float) -> Snapshot:
     """Poll the topics until every prompt in ``wanted`` has a final outcome, then until nothing moves."""
-    codec, deadline, said = Codec(), time.monotonic() + timeout_s, 0.0
+    deadline, said = time.monotonic() + timeout_s, 0.0
     while True:
         snap = snapshot(address)
-        done = set(snap.tally(codec).outcomes) & wanted
+        done = set(snap.tally().outcomes) & wanted
         if done == wanted:
             break
         if time.monotonic() - said > 15:  # shows with -s: where a slow run is
             said = time.monotonic()
-            print(f"{len(done)}/{len(wanted)} done: {snap.tally(codec).funnel()}", flush=True)
+            print(f"{len(done)}/{len(wanted)} done: {snap.tally().funnel()}", flush=True)
         for w in live:
             assert w.proc.poll() is None, f"worker {w.roles} exited {w.proc.returncode}: {w.tail()}"
         assert time.monotonic() < deadline, (
-            f"{len(done)}/{len(wanted)} prompts done after {timeout_s}s: {snap.tally(codec).funnel()}\n"
+            f"{len(done)}/{len(wanted)} prompts done after {timeout_s}s: {snap.tally().funnel()}\n"
             + "\n".join(w.tail()[-1500:] for w in live))
         time.sleep(1.0)
     # Every outcome is in: nothing may follow it, so the counts must be final. Check they are.
@@ -223,7 +181,7 @@ def run_synthetic(tmp: Path, model_dir: Path, *role_sets: str) -> tuple[Snapshot
 
 def summary(snap: Snapshot) -> dict:
     """What must not depend on how the roles are spread over workers."""
-    tally = snap.tally(Codec())
+    tally = snap.tally()
     return {
         "outcomes": dict(sorted(tally.outcomes.items())),
         "approved": sorted((a["insight_id"], a["prompt"]["prompt_id"], a["insight"]["text"])
@@ -255,7 +213,7 @@ def test_two_workers_with_disjoint_roles_end_the_run_as_one_worker_does(tmp_path
     assert set(rest) == {"grade", "judge", "route"}, two_seen
     assert rest["grade"] == a["counts"][topics.INSIGHTS.name], two_seen
     assert one_seen[0] == gen | rest, (one_seen, two_seen)
-    print(f"\n{N_PROMPTS} prompts, {time.monotonic() - started:.0f}s for both runs: {one.tally(Codec()).funnel()}")
+    print(f"\n{N_PROMPTS} prompts, {time.monotonic() - started:.0f}s for both runs: {one.tally().funnel()}")
 
 
 # --- 2. two workers with the same roles; one is SIGKILLed mid-run -------------
