@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kasper.agents.backends import Backend
-from kasper.agents.backends.settings import GenerateSettings, OpenAIGenerateSettings
-from kasper.agents.backends.versions import VersionSwitcher, publish_serving
+from kasper.agents.runtime.backend import Backend
+from kasper.agents.runtime.generate_settings import GenerateSettings, OpenAIGenerateSettings
+from kasper.agents.runtime.hot_swap import VersionSwitcher, publish_serving
 from kasper.agents.generation import QUEUE_DEPTH, Generator
 from kasper.schemas.errors import CodecError, Where
 from kasper.streams import records, topics
@@ -46,10 +46,10 @@ log = get_logger(__name__)
 def make_backend(settings: GenerateSettings, worker_settings: Any) -> Backend:
     """The backend named by ``settings.backend``."""
     if settings.backend == "openai":
-        from kasper.agents.backends.openai_backend import OpenAIBackend
+        from kasper.agents.runtime.openai_backend import OpenAIBackend
 
         return OpenAIBackend(OpenAIGenerateSettings())
-    from kasper.agents.backends.mlx_backend import MLXBackend
+    from kasper.agents.runtime.mlx_backend import MLXBackend
 
     return MLXBackend(worker_settings.model, settings)
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from kasper.agents.backends import Backend, GenerationError, GenRequest, GenResult, Sampling, Served
-from kasper.agents.backends.settings import GenerateSettings
-from kasper.agents.prompts import PromptRejected, build_messages
+from kasper.agents.runtime.backend import Backend, GenerationError, GenRequest, GenResult, Sampling, Served
+from kasper.agents.runtime.generate_settings import GenerateSettings
+from kasper.agents.quality.prompts import PromptRejected, build_messages
 from kasper.schemas.errors import KasperError
 from kasper.streams import records
 from kasper.streams.logs import get_logger

@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
-from kasper.agents.rubric import GRADER_VERSION, Rubric, to_record
+from kasper.agents.quality.rubric import GRADER_VERSION, Rubric, to_record
 from kasper.schemas.errors import KasperError
 from kasper.streams import records, topics
 from kasper.streams.app import topic

@@ -1,13 +1,13 @@
 """The judge role: grades -> verdicts, each carrying its grade so the router needs no join.
 
-- A grade that passed the rubric is judged by the LLM (:mod:`kasper.agents.judge_client`),
+- A grade that passed the rubric is judged by the LLM (:mod:`kasper.agents.judging.client`),
   reading the text from the grade's carried insight (event-carried state, no join).
 - A grade that failed the rubric is not sent to the LLM: it gets a REVISE verdict from
   the rubric itself (``judge_model`` ``"rubric"``, the gate failures and
   recommendations as revise notes, cost 0); the router revises it up to its maximum
   number of attempts, then rejects it.
 - With no judge configured, the role starts the embedded ``mlx_lm.server``
-  (:mod:`kasper.agents.judge_server`) on first use and stops it when the agent stops.
+  (:mod:`kasper.agents.judging.server`) on first use and stops it when the agent stops.
 
 Error policy (the Stage dead-letters ``KasperError`` and exits the worker, without
 committing, on anything else):
@@ -35,7 +35,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from kasper.agents.judge_client import (JudgeClient, JudgeConfig, JudgeError, JudgeRequest,
+from kasper.agents.judging.client import (JudgeClient, JudgeConfig, JudgeError, JudgeRequest,
                                         JudgeResult, JudgeUnavailable)
 from kasper.schemas.errors import KasperError
 from kasper.streams import records, topics
@@ -168,8 +168,8 @@ class JudgeRole:
         return await (await self.client()).judge(request)
 
     async def _start_embedded(self, config: JudgeConfig) -> JudgeConfig:
-        from kasper.agents.judge_server import EmbeddedJudgeServer
-        from kasper.agents.model_store import resolve_model_dir
+        from kasper.agents.judging.server import EmbeddedJudgeServer
+        from kasper.agents.runtime.model_store import resolve_model_dir
 
         model_dir = await asyncio.to_thread(resolve_model_dir, self._model_settings)
         self._server = await EmbeddedJudgeServer(model_dir).astart()

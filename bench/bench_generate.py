@@ -36,12 +36,12 @@ import sys
 import time
 from pathlib import Path
 
-from kasper.agents.fastcpu import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents import model_store, prompts as templates
-from kasper.agents.backends.mlx_backend import MLXBackend
-from kasper.agents.backends.settings import GenerateSettings
+from kasper.agents.runtime.mlx_backend import MLXBackend
+from kasper.agents.runtime.generate_settings import GenerateSettings
 from kasper.agents.generation import Generator
-from kasper.streams.synthetic import synthetic_prompt
+from kasper.streams.synthetic_prompts import synthetic_prompt
 
 TEMPERATURE, TOP_P, TOP_K = 0.7, 0.9, 64
 

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from kasper.agents.rubric import Rubric
+from kasper.agents.quality.rubric import Rubric
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics

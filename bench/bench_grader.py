@@ -27,7 +27,7 @@ import re
 import time
 from pathlib import Path
 
-from kasper.agents.rubric import GRADER_VERSION, Rubric
+from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
 
 LABELED = Path(__file__).resolve().parent.parent / "tests" / "data" / "insights_labeled.jsonl"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")

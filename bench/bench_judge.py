@@ -22,10 +22,10 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from kasper.agents.fastcpu import blas_info  # first: OpenBLAS before mlx.core
-from kasper.agents.judge_client import JudgeClient, JudgeConfig, JudgeError, JudgeRequest
-from kasper.agents.judge_server import EMBEDDED_MAX_TOKENS, EmbeddedJudgeServer
-from kasper.agents.model_store import resolve_model_dir
+from kasper.agents.runtime.blas import blas_info  # first: OpenBLAS before mlx.core
+from kasper.agents.judging.client import JudgeClient, JudgeConfig, JudgeError, JudgeRequest
+from kasper.agents.judging.server import EMBEDDED_MAX_TOKENS, EmbeddedJudgeServer
+from kasper.agents.runtime.model_store import resolve_model_dir
 
 BASE_TEXTS = [
     "Your Pisces sun and Cancer moon make you feel everything twice. This week, before answering a "

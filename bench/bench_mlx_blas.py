@@ -38,8 +38,8 @@ def _no_eos(eos_ids):
 
 
 def _worker(decode_tokens: int, batch: int) -> dict:
-    from kasper.agents import model_store
-    from kasper.agents.fastcpu import blas_info
+    from kasper.agents.runtime import model_store
+    from kasper.agents.runtime.blas import blas_info
     from mlx_lm import batch_generate, stream_generate
 
     started = time.perf_counter()
@@ -67,7 +67,7 @@ def _worker(decode_tokens: int, batch: int) -> dict:
 
 
 def _prepare_time() -> float:
-    from kasper.agents import model_store
+    from kasper.agents.runtime import model_store
     from kasper.streams.settings import ModelSettings
 
     with tempfile.TemporaryDirectory() as cache:

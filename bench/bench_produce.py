@@ -24,7 +24,7 @@ from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer, message_key
 from kasper.streams.settings import KafkaSettings, Settings
-from kasper.streams.synthetic import synthetic_prompt
+from kasper.streams.synthetic_prompts import synthetic_prompt
 
 LINGER_MS = 5
 

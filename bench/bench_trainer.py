@@ -43,7 +43,7 @@ RECORDS = 200
 
 ANCHOR = r"""
 import json, sys, time
-import kasper.agents.fastcpu  # OpenBLAS before mlx.core, as for ours
+import kasper.agents.runtime.blas  # OpenBLAS before mlx.core, as for ours
 import mlx_lm.lora as lora
 from mlx_lm.tuner.callbacks import TrainingCallback
 
@@ -68,7 +68,7 @@ def make_window(directory: Path) -> Path:
     from kasper.trainer.config import WindowPolicy
     from kasper.trainer.dataset import Source, build_window
     from kasper.trainer.files import write_window
-    from kasper.trainer.synthetic import synthetic_approved
+    from kasper.trainer.synthetic_records import synthetic_approved
 
     records = synthetic_approved(RECORDS, seed=2026, tier="standard", score=0.9)
     sources = [Source("kasper.approved", i % 8, i // 8, "approved", r) for i, r in enumerate(records)]
@@ -82,7 +82,7 @@ def tier_params(iters: int):
 
 
 def child_ours(data: Path, iters: int, work: Path) -> None:
-    from kasper.agents.model_store import resolve_model_dir
+    from kasper.agents.runtime.model_store import resolve_model_dir
     from kasper.trainer.lora import train_adapter
 
     reports = []
@@ -106,7 +106,7 @@ def anchor_config(model_dir: Path, data: Path, iters: int, adapters: Path) -> di
 
 
 def run_side(side: str, data: Path, iters: int, scratch: Path) -> dict:
-    from kasper.agents.model_store import resolve_model_dir
+    from kasper.agents.runtime.model_store import resolve_model_dir
 
     work = Path(tempfile.mkdtemp(dir=scratch))
     if side == "ours":
@@ -150,7 +150,7 @@ def bench_train(rounds: int, iters: int) -> dict:
 
 
 async def _latency(iters: int) -> dict:
-    from kasper.agents.model_store import resolve_model_dir
+    from kasper.agents.runtime.model_store import resolve_model_dir
     from kasper.schemas import Codec
     from kasper.streams import topics
     from kasper.streams.admin import create_topics
@@ -159,7 +159,7 @@ async def _latency(iters: int) -> dict:
     from kasper.streams.producer import Producer
     from kasper.streams.settings import KafkaSettings, Settings
     from kasper.trainer.config import TrainerConfig, WindowPolicy, with_tier
-    from kasper.trainer.synthetic import synthetic_approved
+    from kasper.trainer.synthetic_records import synthetic_approved
     from kasper.trainer.train_loop import run_training
     from kasper.trainer.window_loop import run_windows
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
-from .catalog import (
+from .schema_set import (
     PACKAGE_DIR,
     RELEASED_DIR,
     SchemaSet,

@@ -26,7 +26,7 @@ from typing import Any
 
 from fastavro import parse_schema
 
-from .catalog import (
+from .schema_set import (
     NAMED_KINDS,
     PACKAGE_DIR,
     PRIMITIVES,

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .catalog import PRIMITIVES, named_types
+from .schema_set import PRIMITIVES, named_types
 from .codec import full_name, standalone_schema
 from .errors import SchemaValidationError
 from .validation import _format_path, _got, _Invalid

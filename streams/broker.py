@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kasper.streams.children import die_with_parent
+from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerStartError, BrokerUnavailable
 from kasper.streams.settings import BrokerSettings
 

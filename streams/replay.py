@@ -356,7 +356,7 @@ async def regrade(settings: Settings, codec: Codec, name: str, request: Range, *
     The originals are the latest grade per insight on ``grades_topic`` (None: no comparison).
     """
     from kasper.agents.grade import GradeError, grade_insight
-    from kasper.agents.rubric import GRADER_VERSION, Rubric
+    from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
     from kasper.streams.admin import create_topics
     from kasper.streams.producer import Producer
 

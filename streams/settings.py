@@ -108,7 +108,7 @@ class ModelSettings(BaseSettings):
 class JudgeSettings(BaseSettings):
     """The LLM judge: any OpenAI-compatible server; unset ``base_url`` means the embedded one.
 
-    Field names match ``kasper.agents.judge_client.JudgeConfig``, which reads them by name.
+    Field names match ``kasper.agents.judging.client.JudgeConfig``, which reads them by name.
     """
 
     model_config = _config("KASPER_JUDGE_")

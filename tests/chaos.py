@@ -35,7 +35,7 @@ from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer
-from kasper.streams.progress import Tally
+from kasper.streams.cli.progress import Tally
 from kasper.streams.settings import KafkaSettings, Settings
 from kasper.trainer.files import read_manifest
 
@@ -325,7 +325,7 @@ def wait_for_outcomes(address: str, wanted: set[str], live: list[Worker], timeou
 def final_outcomes(snap: Snapshot) -> dict[str, set[str]]:
     """prompt id -> every KIND of final outcome recorded for it (must be exactly one)."""
     codec, found = Codec(), {}
-    from kasper.streams.progress import prompt_id_of
+    from kasper.streams.cli.progress import prompt_id_of
 
     for spec, kind in ((topics.APPROVED, "approved"), (topics.VERDICTS, "rejected"), (topics.DLQ, "dead-lettered")):
         for record in snap.of(spec):
@@ -377,7 +377,7 @@ def duplicated_in_windows(windows_dir: Path) -> int:
 
 TRAINER_SCRIPT = """
 import dataclasses, json, os, sys
-from kasper.agents.worker import build_app
+from kasper.streams.cli.worker_cmd import build_app
 from kasper.streams import logs, metrics
 from kasper.streams.settings import get_settings
 from kasper.streams.shutdown import BoundedWorker

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 # OpenBLAS must be loaded before anything imports mlx.core (see agents/fastcpu.py).
-import kasper.agents.fastcpu  # noqa: F401
+import kasper.agents.runtime.blas  # noqa: F401
 from kasper.streams.settings import get_settings
 
 
@@ -49,7 +49,7 @@ def shipped_model(tmp_path_factory):
     Prepared from the wheel into a session folder, so a fresh machine needs nothing
     prepared beforehand and the user's own cache is left alone.
     """
-    from kasper.agents import model_store
+    from kasper.agents.runtime import model_store
     from kasper.streams.settings import ModelSettings
 
     return model_store.prepare(ModelSettings(cache_dir=tmp_path_factory.mktemp("shipped-model"), model=None))

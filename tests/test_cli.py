@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from kasper.streams.cli import main
+from kasper.streams.cli.main import main
 
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
 

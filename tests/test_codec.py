@@ -39,7 +39,7 @@ from kasper.schemas import (
     standalone_schema,
     to_json,
 )
-from kasper.schemas.catalog import PACKAGE_DIR, RELEASED_DIR, named_types
+from kasper.schemas.schema_set import PACKAGE_DIR, RELEASED_DIR, named_types
 from kasper.schemas.samples import sample_record
 
 CODEC = Codec()

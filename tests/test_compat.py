@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kasper.schemas import check_all, check_compatible, check_package
-from kasper.schemas.catalog import PACKAGE_DIR, RELEASED_DIR
+from kasper.schemas.schema_set import PACKAGE_DIR, RELEASED_DIR
 
 
 @pytest.fixture

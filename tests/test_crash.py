@@ -29,10 +29,10 @@ import pytest
 
 import chaos
 from judge_fault_server import FaultServer
-from kasper.agents import model_store
+from kasper.agents.runtime import model_store
 from kasper.streams import topics
 from kasper.streams.settings import ModelSettings
-from kasper.trainer.synthetic import synthetic_approved
+from kasper.trainer.synthetic_records import synthetic_approved
 
 pytestmark = [pytest.mark.broker]
 SEED = 20261202

@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kasper.agents.worker import ROLES, parse_roles
+from kasper.streams.cli.worker_cmd import ROLES, parse_roles
 from kasper.streams import topics
 
 from prometheus_setup import (ALERTS, DASHBOARDS, DEPLOY, REPO, alert_rules, dashboard_queries,
@@ -120,7 +120,7 @@ def test_workers_run_every_role_exactly_once(compose):
 # --- settings, ports, topics --------------------------------------------------------
 
 def settings_env_names() -> set[str]:
-    from kasper.agents.backends.settings import GenerateSettings, OpenAIGenerateSettings
+    from kasper.agents.runtime.generate_settings import GenerateSettings, OpenAIGenerateSettings
     from kasper.streams import settings
 
     classes = [settings.KafkaSettings, settings.RegistrySettings, settings.BrokerSettings,
@@ -142,7 +142,7 @@ def test_every_kasper_variable_is_a_settings_field_and_parses(compose, monkeypat
     used = {k for svc in compose["services"].values() for k in env_of(svc) if k.startswith("KASPER_")}
     used |= set(dockerfile_env())
     assert used and not used - known, f"not a settings field: {sorted(used - known)}"
-    from kasper.agents.backends.settings import GenerateSettings
+    from kasper.agents.runtime.generate_settings import GenerateSettings
     from kasper.streams.settings import Settings
 
     for name, svc in {**workers(compose), "topics": compose["services"]["topics"]}.items():
@@ -241,8 +241,8 @@ def exported_metric_names() -> set[str]:
     from prometheus_client import REGISTRY
 
     for module in ("kasper.streams.metrics", "kasper.agents.generation", "kasper.agents.judge",
-                   "kasper.agents.judge_client", "kasper.agents.judge_limits", "kasper.agents.judge_parse",
-                   "kasper.agents.route", "kasper.agents.grade", "kasper.agents.backends.versions",
+                   "kasper.agents.judging.client", "kasper.agents.judging.limits", "kasper.agents.judging.parse",
+                   "kasper.agents.route", "kasper.agents.grade", "kasper.agents.runtime.hot_swap",
                    "kasper.trainer.metrics"):
         importlib.import_module(module)
     return {n for n in REGISTRY._names_to_collectors if n.startswith("kasper_")}

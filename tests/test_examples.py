@@ -16,7 +16,7 @@ from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer
 from kasper.streams.settings import Settings
-from kasper.trainer.synthetic import synthetic_approved
+from kasper.trainer.synthetic_records import synthetic_approved
 
 pytestmark = pytest.mark.broker
 EXAMPLE = Path(__file__).parents[1] / "examples" / "approved_consumer.py"

@@ -32,7 +32,7 @@ import pytest
 import chaos
 from judge_fault_server import FaultServer
 from kasper.streams import topics
-from kasper.trainer.synthetic import synthetic_approved
+from kasper.trainer.synthetic_records import synthetic_approved
 
 pytestmark = [pytest.mark.broker]
 

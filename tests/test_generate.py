@@ -19,17 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from kasper.agents.fastcpu import mx  # noqa: F401  (OpenBLAS before mlx.core)
-from kasper.agents import model_store
-from kasper.agents.backends import GenerationError, GenResult
-from kasper.agents.backends.mlx_backend import MLXBackend
-from kasper.agents.backends.settings import GenerateSettings
-from kasper.agents.backends.versions import SWAPS, VersionSwitcher
+from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime import model_store
+from kasper.agents.runtime.backend import GenerationError, GenResult
+from kasper.agents.runtime.mlx_backend import MLXBackend
+from kasper.agents.runtime.generate_settings import GenerateSettings
+from kasper.agents.runtime.hot_swap import SWAPS, VersionSwitcher
 from kasper.agents.generation import GenerationFailed, Generator, derive_seed, insight_id
-from kasper.agents.prompts import PromptRejected
+from kasper.agents.quality.prompts import PromptRejected
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import ModelSettings
-from kasper.streams.synthetic import synthetic_prompt
+from kasper.streams.synthetic_prompts import synthetic_prompt
 
 pytestmark = pytest.mark.model
 MAX_TOKENS = 24

@@ -7,7 +7,7 @@ import json
 from kasper.schemas import Codec
 from kasper.streams import topics
 from kasper.streams.ingest import MAX_LINE_BYTES, parse_lines
-from kasper.streams.synthetic import synthetic_prompt, synthetic_prompts
+from kasper.streams.synthetic_prompts import synthetic_prompt, synthetic_prompts
 
 CODEC = Codec()
 

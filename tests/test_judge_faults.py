@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from kasper.agents.judge import JudgeRole, judge_until_answered
-from kasper.agents.judge_client import (JudgeClient, JudgeConfig, JudgeRefused, JudgeRequest,
+from kasper.agents.judging.client import (JudgeClient, JudgeConfig, JudgeRefused, JudgeRequest,
                                         JudgeRequestError, JudgeUnavailable, JudgeUnparseable)
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kasper.agents import model_store
+from kasper.agents.runtime import model_store
 from kasper.agents.judge import JudgeRole
-from kasper.agents.judge_client import JudgeClient, JudgeConfig, JudgeRequest
-from kasper.agents.judge_server import EmbeddedJudgeServer, JudgeServerError
+from kasper.agents.judging.client import JudgeClient, JudgeConfig, JudgeRequest
+from kasper.agents.judging.server import EmbeddedJudgeServer, JudgeServerError
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import ModelSettings
@@ -114,7 +114,7 @@ def test_with_no_judge_configured_the_role_starts_and_stops_the_embedded_one(mod
 def test_stopping_is_clean_and_a_killed_parent_leaves_no_orphan(model_dir, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
-        from kasper.agents.judge_server import EmbeddedJudgeServer
+        from kasper.agents.judging.server import EmbeddedJudgeServer
         server = EmbeddedJudgeServer({str(model_dir)!r}, warm_up=False, log_dir={str(tmp_path)!r}).start()
         print("PID", server.pid, flush=True)
         time.sleep(600)

@@ -10,9 +10,9 @@ from email.utils import formatdate
 import pytest
 from prometheus_client import REGISTRY
 
-from kasper.agents import judge_client as jc
+from kasper.agents.judging import client as jc
 from kasper.agents.judge import (JudgeInputError, judge_request, rubric_verdict, verdict_record)
-from kasper.agents.judge_client import (JudgeAnswer, JudgeConfig, JudgeRefused, JudgeRequest,
+from kasper.agents.judging.client import (JudgeAnswer, JudgeConfig, JudgeRefused, JudgeRequest,
                                         JudgeResult, JudgeUnparseable, RateLimiter, VerdictCache,
                                         backoff_delay, decide, interpret, parse_answer, retry_after_s)
 from kasper.schemas import Codec

@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 # First, before anything imports mlx.core: this is what swaps in OpenBLAS.
-from kasper.agents.fastcpu import blas_info, mx, server_command, server_env
-from kasper.agents import model_store
-from kasper.agents.model_store import ModelError, ModelNotFoundError
+from kasper.agents.runtime.blas import blas_info, mx, server_command, server_env
+from kasper.agents.runtime import model_store
+from kasper.agents.runtime.model_store import ModelError, ModelNotFoundError
 from kasper.schemas.errors import KasperError
 from kasper.streams.settings import ModelSettings
 
@@ -269,12 +269,12 @@ def _timed(fn) -> float:
 def test_importing_mlx_first_warns_and_keeps_reference_blas():
     code = (
         "import logging, mlx.core; logging.basicConfig(level=logging.WARNING);"
-        "from kasper.agents.fastcpu import blas_info; print(blas_info().name)"
+        "from kasper.agents.runtime.blas import blas_info; print(blas_info().name)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "reference"
-    assert "imported before kasper.agents.fastcpu" in proc.stderr
+    assert "imported before kasper.agents.runtime.blas" in proc.stderr
 
 
 def _free_port() -> int:
@@ -321,7 +321,7 @@ def _wait_until_up(base: str, proc: subprocess.Popen, log: Path, timeout_s: floa
 def test_models_prepare_and_list_commands_use_the_cache(model_dir, settings, monkeypatch):
     from click.testing import CliRunner
 
-    from kasper.streams.cli import main
+    from kasper.streams.cli.main import main
     from kasper.streams.settings import get_settings
 
     monkeypatch.setenv("KASPER_CACHE_DIR", str(settings.cache_dir))
@@ -343,7 +343,7 @@ def test_models_prepare_and_list_commands_use_the_cache(model_dir, settings, mon
 def test_models_prepare_names_a_bad_kasper_model(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from kasper.streams.cli import main
+    from kasper.streams.cli.main import main
     from kasper.streams.settings import get_settings
 
     monkeypatch.setenv("KASPER_MODEL", str(tmp_path / "nowhere"))

@@ -34,8 +34,8 @@ from kasper.schemas.samples import sample_record
 from kasper.streams import topics
 from kasper.streams.producer import Producer
 from kasper.streams.settings import KafkaSettings, ModelSettings, Settings
-from kasper.streams.synthetic import synthetic_prompts
-from kasper.trainer.synthetic import synthetic_approved, synthetic_feedback
+from kasper.streams.synthetic_prompts import synthetic_prompts
+from kasper.trainer.synthetic_records import synthetic_approved, synthetic_feedback
 
 from conftest import free_port
 from judge_fault_server import FaultServer
@@ -145,8 +145,7 @@ def prometheus_bin() -> str:
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    from kasper.agents import model_store
-
+    from kasper.agents.runtime import model_store
     return model_store.prepare(ModelSettings(model=None))
 
 

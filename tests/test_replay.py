@@ -16,19 +16,19 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from click.testing import CliRunner
 
-from kasper.agents.rubric import GRADER_VERSION, Rubric
+from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
 from kasper.schemas import Codec
 from kasper.streams import topics
 from kasper.streams.admin import create_topics, describe_topics
-from kasper.streams.cli import main
+from kasper.streams.cli.main import main
 from kasper.streams.errors import BrokerUnavailable
 from kasper.streams.producer import Producer
 from kasper.streams.replay import (ALL, Range, RangeError, ReadStats, parse_offsets, parse_time,
                                    read_range)
 from kasper.streams.settings import KafkaSettings, get_settings
-from kasper.streams.synthetic import synthetic_prompts
+from kasper.streams.synthetic_prompts import synthetic_prompts
 from kasper.trainer.config import TrainerConfig, WindowPolicy
-from kasper.trainer.synthetic import synthetic_approved
+from kasper.trainer.synthetic_records import synthetic_approved
 from kasper.trainer.window_loop import run_windows
 
 

@@ -7,8 +7,8 @@ import math
 
 from kasper.schemas import Codec
 from kasper.streams import topics
-from kasper.streams.progress import Tally
-from kasper.streams.report import RunData, spearman, train_steps, write_report
+from kasper.streams.cli.progress import Tally
+from kasper.streams.cli.report import RunData, spearman, train_steps, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kasper.agents.gates import check_gates, find_personal_data, luhn_valid, redact_personal_data
-from kasper.agents.originality import Originality, tokenize
-from kasper.agents.rubric import (
+from kasper.agents.quality.gates import check_gates, find_personal_data, luhn_valid, redact_personal_data
+from kasper.agents.quality.originality import Originality, tokenize
+from kasper.agents.quality.rubric import (
     GRADER_VERSION, WEIGHTS, GradeResult, Rubric, grade_records, letter_for, to_record,
 )
 
@@ -249,7 +249,7 @@ def test_rubric_tokens_are_the_originality_tokens():
 def test_signatures_are_stable_across_processes():
     # BLAKE2b/CRC-32 based, never the salted hash(): a persisted memory stays valid after a restart.
     text = "Tonight, write three lines about what felt heavy today."
-    code = ("from kasper.agents.originality import Originality; "
+    code = ("from kasper.agents.quality.originality import Originality; "
             f"print(Originality().signature({text!r}).tolist())")
     here = Originality().signature(text)
     assert here.dtype.name == "uint32" and len(here) == 64

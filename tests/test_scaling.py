@@ -42,13 +42,13 @@ from pathlib import Path
 
 import pytest
 
-from kasper.agents import model_store
+from kasper.agents.runtime import model_store
 from kasper.agents.route import ROUTER_PREFIX
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
 from kasper.streams.producer import Producer
 from kasper.streams.settings import KafkaSettings, ModelSettings, Settings
-from kasper.streams.synthetic import record_id
+from kasper.streams.synthetic_prompts import record_id
 
 import chaos
 from conftest import free_port

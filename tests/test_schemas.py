@@ -12,7 +12,7 @@ import pytest
 from fastavro.schema import to_parsing_canonical_form
 
 from kasper.schemas import RECORD_NAMES, fingerprint, full_name, schema_json, validate
-from kasper.schemas.catalog import PACKAGE_DIR, RELEASED_DIR, load_schema_set, released_versions
+from kasper.schemas.schema_set import PACKAGE_DIR, RELEASED_DIR, load_schema_set, released_versions
 from kasper.schemas.errors import SchemaDefinitionError
 from kasper.schemas.samples import sample_record
 

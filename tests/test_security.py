@@ -95,7 +95,7 @@ async def _every_client(settings: Settings) -> list[str]:
     from kasper.streams.consumer import open_consumer
     from kasper.streams.replay import Range, read_range
     from kasper.trainer.kafka_io import start_group_consumer
-    from kasper.trainer.replay import read_sources
+    from kasper.trainer.rebuild import read_sources
 
     kafka = settings.kafka
     attempts = {
@@ -145,7 +145,7 @@ def test_security_settings_reach_the_faust_app(bootstraps, protocol):
     """The Faust app's broker credentials, and what its aiokafka transport makes of them."""
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from kasper.agents.worker import build_app
+    from kasper.streams.cli.worker_cmd import build_app
 
     settings = _secure(protocol)
     app, _ctx = build_app(["route"], settings)
@@ -436,8 +436,8 @@ def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(own_broke
 
 
 def _check_report(run_dir: Path, found: dict[str, list[dict]]) -> None:
-    from kasper.streams.progress import Tally
-    from kasper.streams.report import RunData, write_report
+    from kasper.streams.cli.progress import Tally
+    from kasper.streams.cli.report import RunData, write_report
 
     tally = Tally()
     for topic, records in found.items():
@@ -477,7 +477,7 @@ def test_sft_and_preference_files_hold_no_personal_data(tmp_path):
 
 
 def test_embedded_judge_server_binds_loopback(tmp_path, shipped_model):
-    from kasper.agents.judge_server import EmbeddedJudgeServer
+    from kasper.agents.judging.server import EmbeddedJudgeServer
 
     with EmbeddedJudgeServer(shipped_model, warm_up=False, log_dir=tmp_path) as server:
         sockets = _listening(server.pid)

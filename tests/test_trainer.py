@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from kasper.agents.fastcpu import mx  # noqa: F401  (OpenBLAS before mlx.core)
-from kasper.agents import model_store
+from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime import model_store
 from kasper.schemas import validate
 from kasper.streams.settings import ModelSettings, Settings
 from kasper.trainer import commands
@@ -27,8 +27,8 @@ from kasper.trainer.evaluate import EvalResult, decide
 from kasper.trainer.files import write_window
 from kasper.trainer.lora import train_adapter
 from kasper.trainer.pipeline import model_version_record, train_window
-from kasper.trainer.registry import Registry
-from kasper.trainer.synthetic import synthetic_approved
+from kasper.trainer.adapters import Registry
+from kasper.trainer.synthetic_records import synthetic_approved
 
 pytestmark = pytest.mark.model
 TINY = TierTraining(rank=4, num_layers=2, iters=6, batch_size=1, max_seq_length=352,
@@ -156,7 +156,7 @@ def test_corrupt_and_empty_windows_are_refused_before_training(model_dir, tmp_pa
 def test_train_command_refuses_a_corrupt_window_with_one_line(model_dir, cache, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from kasper.streams.cli import main
+    from kasper.streams.cli.main import main
     from kasper.streams.settings import get_settings
 
     corrupt = make_window(tmp_path / "w", 6, seed=11)
@@ -179,7 +179,7 @@ def test_train_command_refuses_a_corrupt_window_with_one_line(model_dir, cache, 
 WORKER = """
 import dataclasses, json, sys
 from pathlib import Path
-from kasper.agents.worker import build_app
+from kasper.streams.cli.worker_cmd import build_app
 from kasper.trainer.config import PromotionPolicy, TierTraining, TrainerConfig, WindowPolicy, with_tier
 
 args = json.loads(sys.argv[1])

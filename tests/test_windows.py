@@ -11,14 +11,14 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from kasper.agents.prompts import build_messages
+from kasper.agents.quality.prompts import build_messages
 from kasper.schemas import Codec
 from kasper.trainer.config import WindowPolicy
 from kasper.trainer.dataset import Source, build_window, feedback_value, split_of
 from kasper.trainer.errors import CorruptDatasetError, InvalidFeedbackError
 from kasper.trainer.files import remove_leftovers, verify_window, write_window
 from kasper.trainer.state import TrainerState
-from kasper.trainer.synthetic import synthetic_approved, synthetic_feedback
+from kasper.trainer.synthetic_records import synthetic_approved, synthetic_feedback
 from kasper.trainer.windows import Windower
 
 APPROVED, FEEDBACK = "kasper.approved", "kasper.feedback"

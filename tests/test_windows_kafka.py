@@ -25,14 +25,14 @@ from click.testing import CliRunner
 
 from kasper.schemas import Codec
 from kasper.streams import topics
-from kasper.streams.cli import main
+from kasper.streams.cli.main import main
 from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import get_settings
 from kasper.trainer.config import TrainerConfig, WindowPolicy
 from kasper.trainer.files import verify_window
-from kasper.trainer.replay import replay_window
-from kasper.trainer.synthetic import synthetic_approved, synthetic_feedback
+from kasper.trainer.rebuild import replay_window
+from kasper.trainer.synthetic_records import synthetic_approved, synthetic_feedback
 from kasper.trainer.window_loop import run_windows
 
 pytestmark = pytest.mark.broker

@@ -17,5 +17,5 @@ Modules (small, one job each; the docstring of each states its error policy):
 - :mod:`.replay`       rebuild a window from its offsets and compare sha256s
 
 Importing this package has no side effects; modules that train import
-``kasper.agents.fastcpu`` first (OpenBLAS before mlx).
+``kasper.agents.runtime.blas`` first (OpenBLAS before mlx).
 """

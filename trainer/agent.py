@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from kasper.agents.fastcpu import mx  # noqa: F401  (OpenBLAS before anything imports mlx.core)
+from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before anything imports mlx.core)
 from kasper.streams.logs import get_logger
 
 from .config import TrainerConfig

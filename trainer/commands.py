@@ -15,7 +15,7 @@ from kasper.streams.settings import Settings, get_settings
 
 from .config import TIERS, TrainerConfig
 from .errors import DatasetError
-from .registry import Registry, list_versions
+from .adapters import Registry, list_versions
 
 
 def train_dataset(dataset_dir: Path, *, tier: str | None = None, publish: bool = False,
@@ -27,7 +27,7 @@ def train_dataset(dataset_dir: Path, *, tier: str | None = None, publish: bool =
     ``standard``). Returns the ModelVersion record; with ``publish`` it is also
     sent to the models topic (generators hot-swap to it when promoted).
     """
-    from kasper.agents.model_store import resolve_model_dir
+    from kasper.agents.runtime.model_store import resolve_model_dir
 
     from .pipeline import model_version_record, train_window
 
@@ -57,7 +57,7 @@ async def _publish(settings: Settings, config: TrainerConfig, entry: dict[str, A
 
 def models(settings: Settings | None = None) -> list[dict[str, Any]]:
     """``kasper models list``: base models, then every adapter version with its metrics."""
-    from kasper.agents.model_store import list_models
+    from kasper.agents.runtime.model_store import list_models
 
     settings = settings or get_settings()
     rows = list_models(settings.model)
@@ -94,7 +94,7 @@ def replay(window_dir: Path, *, out_dir: Path | None = None,
     """``kasper windows replay WINDOW_DIR``: rebuild from Kafka and compare sha256s."""
     from kasper.streams.serde import codec_from_settings
 
-    from .replay import replay_window
+    from .rebuild import replay_window
 
     settings = settings or get_settings()
     report = asyncio.run(replay_window(settings, Path(window_dir),

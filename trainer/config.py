@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from kasper.agents.prompts import DEFAULT_TEMPLATE
+from kasper.agents.quality.prompts import DEFAULT_TEMPLATE
 
 TIERS = ("lite", "standard", "pro")
 

@@ -19,7 +19,7 @@ What goes where (the issue's rules):
 - SFT (``train``/``valid``/``test.jsonl``, mlx-lm chat format): approved
   insights of the tier whose final score reaches the tier minimum and whose
   net feedback is not negative; system + user messages from
-  :func:`kasper.agents.prompts.build_messages` (what the generator is served
+  :func:`kasper.agents.quality.prompts.build_messages` (what the generator is served
   with), assistant = the approved text. Split by a hash of the insight id.
 - ``preference.jsonl`` (DPO style): a liked and a disliked insight of the same
   or an equivalent prompt (same domain and focus).
@@ -27,7 +27,7 @@ What goes where (the issue's rules):
 
 Personal-data audit (before anything is written): free-text fields (context,
 instructions, notes, texts, comments) are redacted with
-:func:`kasper.agents.gates.redact_personal_data`; an insight whose own text holds
+:func:`kasper.agents.quality.gates.redact_personal_data`; an insight whose own text holds
 personal data is left out of SFT and preference pairs (the model must not learn
 to write placeholders). The manifest counts what was redacted, never the data.
 
@@ -55,8 +55,8 @@ from typing import Any
 
 import fastavro
 
-from kasper.agents.gates import find_personal_data, redact_personal_data
-from kasper.agents.prompts import PromptRejected, build_messages
+from kasper.agents.quality.gates import find_personal_data, redact_personal_data
+from kasper.agents.quality.prompts import PromptRejected, build_messages
 from kasper.schemas import standalone_schema
 
 from .config import WindowPolicy

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kasper.agents.fastcpu import mx  # first: OpenBLAS must load before mlx.core
-from kasper.agents import model_store
-from kasper.agents.prompts import build_messages
-from kasper.agents.rubric import Rubric
+from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
+from kasper.agents.runtime import model_store
+from kasper.agents.quality.prompts import build_messages
+from kasper.agents.quality.rubric import Rubric
 
 import numpy as np  # noqa: E402
 from mlx_lm.generate import batch_generate  # noqa: E402

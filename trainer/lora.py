@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kasper.agents.fastcpu import mx  # first: OpenBLAS must load before mlx.core
-from kasper.agents import model_store
+from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
+from kasper.agents.runtime import model_store
 from kasper.streams.logs import get_logger
 
 import mlx.optimizers as optim  # noqa: E402  (after fastcpu on purpose)
@@ -49,7 +49,7 @@ from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 from . import metrics  # noqa: E402
 from .config import TierTraining  # noqa: E402
 from .errors import EmptyWindowError, TrainingDivergedError, TrainingInterrupted  # noqa: E402
-from .registry import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
+from .adapters import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
 
 log = get_logger(__name__)
 Progress = Callable[[int, dict[str, Any]], None]

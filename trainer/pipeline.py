@@ -32,7 +32,7 @@ from .errors import EmptyWindowError, TrainingDivergedError
 from .evaluate import Decision, decide, evaluate_model
 from .files import verify_window
 from .lora import Progress, train_adapter
-from .registry import ADAPTER_CONFIG, Registry
+from .adapters import ADAPTER_CONFIG, Registry
 from kasper.streams.logs import get_logger
 
 log = get_logger(__name__)

@@ -26,7 +26,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from kasper.agents.fastcpu import MLXThread
+from kasper.agents.runtime.blas import MLXThread
 from kasper.schemas import Codec
 from kasper.schemas.errors import Where
 from kasper.streams import topics
@@ -42,7 +42,7 @@ from .config import TrainerConfig
 from .errors import CorruptDatasetError, DatasetError
 from .files import manifest_sha256
 from .pipeline import model_version_record, train_window
-from .registry import Registry
+from .adapters import Registry
 from .window_loop import STAGE
 
 log = get_logger(__name__)
@@ -71,7 +71,7 @@ class TrainingLoop:
         await self.producer.start()
         try:
             if self.model_dir is None:
-                from kasper.agents.model_store import resolve_model_dir
+                from kasper.agents.runtime.model_store import resolve_model_dir
 
                 self.model_dir = await self.mlx.run(resolve_model_dir, self.settings.model)
             consumer = await start_group_consumer(

@@ -1,6 +1,6 @@
 """``kasper replay``: re-read topics by offset or time range, never disturbing live consumers.
 
-Thin wiring to :mod:`kasper.streams.replay` and :mod:`kasper.trainer.replay`. A
+Thin wiring to :mod:`kasper.streams.replay` and :mod:`kasper.trainer.rebuild`. A
 malformed or unservable range is a usage error (exit 2); a record that does not
 decode is reported with its topic/partition/offset and makes the exit code 1
 once everything else is done; so does a window that does not rebuild identically.
@@ -19,7 +19,7 @@ import click
 
 from kasper.schemas.errors import KasperError
 from kasper.streams import topics
-from kasper.streams.cli_models import windows_replay
+from kasper.streams.cli.models_cmd import windows_replay
 from kasper.streams.settings import get_settings
 
 
@@ -132,7 +132,7 @@ def replay_windows(topic: str, request: Any, idle: float, window_ids: tuple[str,
     retention, failed), then a summary line; exit 1 when any is mismatched or failed.
     """
     from kasper.streams.replay import read_range
-    from kasper.trainer.replay import check_window_event
+    from kasper.trainer.rebuild import check_window_event
 
     settings = get_settings()
     codec = _codec(settings)
@@ -187,7 +187,7 @@ def replay_regrade(name: str, topic: str, grades_topic: str, no_compare: bool,
     Prints a JSON summary: pass rate and mean score, new and original, and the
     letter and pass/fail changes per insight that has an original grade.
     """
-    from kasper.agents.rubric import GRADER_VERSION, Rubric
+    from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
     from kasper.streams.replay import regrade
 
     if rubric_version is not None and rubric_version != GRADER_VERSION:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kasper.agents.prompts import DEFAULT_TEMPLATE
+from kasper.agents.quality.prompts import DEFAULT_TEMPLATE
 
 
 class GenerateSettings(BaseSettings):

@@ -51,7 +51,7 @@ def _word_hash(word: str) -> int:
 
 @lru_cache(maxsize=1)
 def _lexicon_cliches() -> tuple[str, ...]:
-    data = resources.files("kasper.agents").joinpath("data/rubric_lexicon.json").read_text("utf-8")
+    data = resources.files("kasper.agents.quality").joinpath("data/rubric_lexicon.json").read_text("utf-8")
     return tuple(json.loads(data)["cliches"])
 
 

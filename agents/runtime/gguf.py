@@ -6,12 +6,12 @@ Face llama names, tied embeddings kept without an ``lm_head``), ``config.json``
 (``model_type: llama``, ``rope_traditional: true`` because GGUF permutes Q/K for
 interleaved RoPE) and the tokenizer files (a ``PreTrainedTokenizerFast`` rebuilt from
 the GGUF's byte-level BPE vocab, merges and special tokens).  Finding the GGUF, the
-manifest, locking and the atomic rename into the cache are :func:`kasper.agents.model_store.prepare`'s;
+manifest, locking and the atomic rename into the cache are :func:`kasper.agents.runtime.model_store.prepare`'s;
 bump ``model_store.FORMAT_VERSION`` whenever what is written here changes.
 
 Error policy: what the GGUF itself makes impossible (unreadable file, not a llama
 model, an unexpected tensor name, an unsupported tokenizer) is a
-:class:`~kasper.agents.model_store.ModelPrepareError` saying so; write errors
+:class:`~kasper.agents.runtime.model_store.ModelPrepareError` saying so; write errors
 (``OSError``, MLX's ``RuntimeError``) propagate and ``prepare`` wraps them.  Nothing
 is retried.
 """
@@ -23,8 +23,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kasper.agents.fastcpu import import_mlx
-from kasper.agents.model_store import ModelPrepareError
+from kasper.agents.runtime.blas import import_mlx
+from kasper.agents.runtime.model_store import ModelPrepareError
 
 # GGML quantizes in blocks of 32; MLX's GGUF reader keeps that as the group size.
 _GGUF_GROUP_SIZE = 32

@@ -130,7 +130,7 @@ def _produce(spec: topics.TopicSpec, source: IO[bytes] | None, skip_invalid: boo
     async def run() -> None:
         async with Producer() as producer:
             if synthetic is not None:
-                from kasper.streams.synthetic import synthetic_prompts
+                from kasper.streams.synthetic_prompts import synthetic_prompts
 
                 for record in synthetic_prompts(synthetic, seed=_seed(seed)):
                     await producer.send(spec, record)
@@ -274,7 +274,7 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> 
 def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
            pass_threshold: float, stream_tokens: bool | None) -> None:
     """Run a Faust worker with the given roles until Ctrl-C or SIGTERM."""
-    from kasper.agents.worker import build_app, parse_roles
+    from kasper.streams.cli.worker_cmd import build_app, parse_roles
     from kasper.streams import logs, metrics
     from kasper.streams.shutdown import BoundedWorker
 
@@ -303,7 +303,7 @@ def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
 @click.option("--pass-threshold", type=float, default=0.6, show_default=True)
 def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float) -> None:
     """Grade insight records from SOURCE (JSONL with at least `text`) without Kafka."""
-    from kasper.agents.rubric import Rubric, grade_records
+    from kasper.agents.quality.rubric import Rubric, grade_records
 
     rubric, bad = Rubric(pass_threshold=pass_threshold), 0
     for number, raw in enumerate(source, start=1):
@@ -350,8 +350,8 @@ def show_settings() -> None:
 
 
 def _add_model_commands() -> None:
-    from kasper.streams.cli_models import COMMANDS
-    from kasper.streams.cli_replay import COMMANDS as REPLAY_COMMANDS
+    from kasper.streams.cli.models_cmd import COMMANDS
+    from kasper.streams.cli.replay_cmd import COMMANDS as REPLAY_COMMANDS
 
     for command in COMMANDS + REPLAY_COMMANDS:
         main.add_command(command)

@@ -10,7 +10,7 @@ directory with :func:`load` (``mlx_lm.load`` after the fast-CPU setup), the
 ``mlx_lm`` CLIs, or ``mlx_lm.server``.
 
 The conversion itself (tensors, ``config.json``, tokenizer) is in
-:mod:`kasper.agents.gguf_convert`; this module finds the GGUF, builds and caches the
+:mod:`kasper.agents.runtime.gguf`; this module finds the GGUF, builds and caches the
 directory, and resolves, loads and lists models.
 
 Error policy: every failure is a :class:`ModelError` with a message that says what
@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from kasper.agents.fastcpu import import_mlx, preferred_dtype
+from kasper.agents.runtime.blas import import_mlx, preferred_dtype
 from kasper.schemas.errors import KasperError
 from kasper.streams.settings import ModelSettings
 
@@ -234,7 +234,7 @@ def _swap_into_place(work: Path, final: Path) -> None:
 
 
 def _build(work: Path, cache_dir: Path) -> None:
-    from kasper.agents.gguf_convert import _convert  # it imports ModelPrepareError from here
+    from kasper.agents.runtime.gguf import _convert  # it imports ModelPrepareError from here
 
     gguf, source = _locate_gguf(cache_dir, work)
     source["sha256"] = _sha256(gguf)

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kasper.agents.fastcpu import mx
+from kasper.agents.runtime.blas import mx
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
 
 DEFAULT_TOP_K = 64

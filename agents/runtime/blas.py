@@ -26,7 +26,7 @@ always shares its cores (broker, workers, judge server), so 1 is the default.
 
 Usage::
 
-    from kasper.agents.fastcpu import mx          # MLX with the fast BLAS
+    from kasper.agents.runtime.blas import mx          # MLX with the fast BLAS
     cmd = server_command(model_dir, "127.0.0.1", 8081)   # mlx_lm.server, same setup
     subprocess.Popen(cmd, env=server_env())
 """
@@ -117,7 +117,7 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
 def server_command(model_dir: str | os.PathLike, host: str, port: int, *extra: str) -> list[str]:
     """Argv that runs ``mlx_lm.server`` for ``model_dir`` with the fast-CPU setup first."""
     return [
-        sys.executable, "-m", "kasper.agents.fastcpu",
+        sys.executable, "-m", "kasper.agents.runtime.blas",
         "--model", str(model_dir), "--host", host, "--port", str(port), *extra,
     ]  # fmt: skip
 
@@ -156,7 +156,7 @@ def _setup() -> BlasInfo:
         return BlasInfo("reference")
     if "mlx.core" in sys.modules:
         _LOG.warning(
-            "mlx.core was imported before kasper.agents.fastcpu: OpenBLAS cannot be "
+            "mlx.core was imported before kasper.agents.runtime.blas: OpenBLAS cannot be "
             "swapped in, MLX keeps its reference BLAS (prefill and batches ~10x slower on CPU)"
         )
         return _probe()
@@ -289,9 +289,9 @@ def _libdl() -> ctypes.CDLL:
 
 
 def _serve() -> None:
-    """``python -m kasper.agents.fastcpu ARGS``: ``mlx_lm.server ARGS`` after the setup."""
+    """``python -m kasper.agents.runtime.blas ARGS``: ``mlx_lm.server ARGS`` after the setup."""
     # Go through the canonical module, not this ``__main__`` copy, so state is shared.
-    from kasper.agents.fastcpu import import_mlx as canonical_import_mlx
+    from kasper.agents.runtime.blas import import_mlx as canonical_import_mlx
 
     canonical_import_mlx()
     from mlx_lm.server import main
@@ -303,5 +303,5 @@ def _serve() -> None:
 if __name__ == "__main__":
     _serve()
 else:
-    # The import-time side effect documented above: ``from kasper.agents.fastcpu import mx``.
+    # The import-time side effect documented above: ``from kasper.agents.runtime.blas import mx``.
     mx = import_mlx()

@@ -1,6 +1,6 @@
 """``kasper models``, ``kasper train`` and ``kasper windows``: thin wiring to the plain functions.
 
-The work is in :mod:`kasper.agents.model_store` and :mod:`kasper.trainer.commands`;
+The work is in :mod:`kasper.agents.runtime.model_store` and :mod:`kasper.trainer.commands`;
 errors are ``KasperError`` subclasses, which the ``kasper`` group turns into one
 ``error: ...`` line and exit code 1.
 """
@@ -25,8 +25,7 @@ def models_group() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the prepared directory exists.")
 def models_prepare(force: bool) -> None:
     """Turn the shipped GGUF into an mlx-lm model directory (once) and print its path."""
-    from kasper.agents import model_store
-
+    from kasper.agents.runtime import model_store
     settings = get_settings()
     if settings.model.model is not None:
         click.echo(str(model_store.resolve_model_dir(settings.model)))

@@ -1,6 +1,6 @@
 """Deterministic synthetic ApprovedInsight and Feedback records (tests, benchmarks, demos).
 
-Prompts come from :func:`kasper.streams.synthetic.synthetic_prompt`; the insight
+Prompts come from :func:`kasper.streams.synthetic_prompts.synthetic_prompt`; the insight
 texts are assembled from a few sentence patterns filled with the prompt's
 context, so they read like the product's insights (50-110 words, second
 person, one concrete step with a time cue) and vary enough to train on.
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from kasper.schemas.samples import sample_record
-from kasper.streams.synthetic import synthetic_prompt
+from kasper.streams.synthetic_prompts import synthetic_prompt
 
 _OPENINGS = (
     "With the {moon_phase} overhead, your attention is asked to rest on {focus}.",

@@ -27,7 +27,7 @@ from typing import Any
 
 import openai
 
-from kasper.agents.backends import (
+from kasper.agents.runtime.backend import (
     BackendUnavailable,
     GenerationError,
     GenRequest,
@@ -35,7 +35,7 @@ from kasper.agents.backends import (
     OnDelta,
     Served,
 )
-from kasper.agents.backends.settings import OpenAIGenerateSettings
+from kasper.agents.runtime.generate_settings import OpenAIGenerateSettings
 from kasper.streams.logs import get_logger
 
 BACKOFF_BASE_S = 0.5

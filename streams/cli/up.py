@@ -26,13 +26,13 @@ from pathlib import Path
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker, ping, split_address
-from kasper.streams.children import die_with_parent
+from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.producer import Producer
-from kasper.streams.progress import FOLLOWED, Tally, follow
-from kasper.streams.report import RunData, train_steps, write_report
+from kasper.streams.cli.progress import FOLLOWED, Tally, follow
+from kasper.streams.cli.report import RunData, train_steps, write_report
 from kasper.streams.settings import Settings
-from kasper.streams.synthetic import record_id, synthetic_prompts
+from kasper.streams.synthetic_prompts import record_id, synthetic_prompts
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 Say = Callable[[str], None]
@@ -291,7 +291,7 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
 
 
 def _prepare_model(settings: Settings, say: Say) -> None:
-    from kasper.agents.model_store import resolve_model_dir
+    from kasper.agents.runtime.model_store import resolve_model_dir
 
     say(f"model ready at {resolve_model_dir(settings.model)}")
 

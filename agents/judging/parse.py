@@ -16,7 +16,7 @@ below it REJECT if the model said so, else REVISE.
 Error policy: everything here is pure (no I/O, no retries).  ``parse_answer`` and
 ``interpret`` raise ``JudgeRefused`` (the model refused) or ``JudgeUnparseable`` (no
 usable scores; ``reason`` says why); re-asking is the client's job
-(:mod:`kasper.agents.judge_client`, which holds the whole error tree and adds
+(:mod:`kasper.agents.judging.client`, which holds the whole error tree and adds
 ``JudgeUnavailable`` and ``JudgeRequestError``).  ``JudgeError`` and these two are
 defined here, the lowest module that raises them, so that nothing imports in a cycle.
 """
@@ -36,7 +36,7 @@ from prometheus_client import Counter
 from kasper.schemas.errors import KasperError
 
 if TYPE_CHECKING:
-    from kasper.agents.judge_client import JudgeConfig
+    from kasper.agents.judging.client import JudgeConfig
 
 RUBRIC_VERSION = "judge-rubric-1.0"
 CRITERIA = ("authenticity", "practical_wisdom", "emotional_resonance", "clarity", "originality")

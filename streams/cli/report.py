@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from kasper.streams import topics  # noqa: E402
-from kasper.streams.progress import Tally  # noqa: E402
+from kasper.streams.cli.progress import Tally  # noqa: E402
 
 _STAGES = (("insights", topics.INSIGHTS.name), ("grades", topics.GRADES.name),
            ("verdicts", topics.VERDICTS.name), ("approved", topics.APPROVED.name))

@@ -7,7 +7,7 @@ client as GPT-5: the production code path with a weak judge::
     with EmbeddedJudgeServer(resolve_model_dir()) as server:
         config = server.judge_config(JudgeConfig.from_settings(settings.judge))
 
-Lifecycle: ``start`` picks a free loopback port, runs ``python -m kasper.agents.fastcpu``
+Lifecycle: ``start`` picks a free loopback port, runs ``python -m kasper.agents.runtime.blas``
 (mlx_lm.server after the OpenBLAS setup, :func:`fastcpu.server_command`), waits until
 ``/v1/models`` answers 200 (only the status: mlx_lm.server 0.32 sends an empty body when
 no Hugging Face cache directory exists), then sends one tiny completion so that the
@@ -38,9 +38,9 @@ from typing import Any
 
 import httpx
 
-from kasper.agents.judge_client import JudgeConfig
+from kasper.agents.judging.client import JudgeConfig
 from kasper.schemas.errors import KasperError
-from kasper.streams.children import die_with_parent
+from kasper.streams.processes import die_with_parent
 from kasper.streams.logs import get_logger
 
 # The 135M model writes the five scores within ~40 tokens and then rambles: stop early.
@@ -164,7 +164,7 @@ class EmbeddedJudgeServer:
 
     def _launch(self, fixed_port: int) -> None:
         # Imported here: fastcpu loads MLX on import, which a judge pointed at GPT-5 never needs.
-        from kasper.agents.fastcpu import server_command, server_env
+        from kasper.agents.runtime.blas import server_command, server_env
 
         self.stop()
         self.port = fixed_port or free_port(self.host)

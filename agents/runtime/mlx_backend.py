@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kasper.agents import model_store
-from kasper.agents.backends import (
+from kasper.agents.runtime import model_store
+from kasper.agents.runtime.backend import (
     GenerationError,
     GenRequest,
     GenResult,
     OnDelta,
     Served,
 )
-from kasper.agents.backends.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
-from kasper.agents.backends.settings import GenerateSettings
-from kasper.agents.fastcpu import MLXThread
-from kasper.agents.model_store import ModelError
+from kasper.agents.runtime.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
+from kasper.agents.runtime.generate_settings import GenerateSettings
+from kasper.agents.runtime.blas import MLXThread
+from kasper.agents.runtime.model_store import ModelError
 from kasper.streams.logs import get_logger
 from kasper.streams.settings import ModelSettings
 

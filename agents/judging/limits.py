@@ -10,7 +10,7 @@
 Error policy: nothing here fails a verdict.  A cache file that cannot be opened or
 written is logged and the cache stays in memory (it saves money, it is never needed);
 a row in an older layout is a miss.  What to retry, and when to give up, is the
-client's decision (:mod:`kasper.agents.judge_client`).
+client's decision (:mod:`kasper.agents.judging.client`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 from prometheus_client import Counter
 
-from kasper.agents.judge_parse import JudgeAnswer
+from kasper.agents.judging.parse import JudgeAnswer
 from kasper.streams.logs import get_logger
 
 log = get_logger(__name__)

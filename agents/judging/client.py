@@ -2,14 +2,14 @@
 
 Any OpenAI-compatible chat-completions server works: OpenAI (GPT-5), vLLM/Ollama/
 llama.cpp serving a GPT-OSS model, or the embedded ``mlx_lm.server``
-(:mod:`kasper.agents.judge_server`).  What a server does not support is detected,
+(:mod:`kasper.agents.judging.server`).  What a server does not support is detected,
 not configured per vendor: a 400 naming an optional parameter (``response_format``,
 ``logprobs``, ``temperature``, ``max_tokens``) drops or renames it for the
 rest of the client's life.
 
 What is sent and how the answer is read, scored (text or logprobs) and decided is in
-:mod:`kasper.agents.judge_parse`; the verdict cache, rate limiter and backoff helpers
-are in :mod:`kasper.agents.judge_limits`.  This module holds the configuration, the
+:mod:`kasper.agents.judging.parse`; the verdict cache, rate limiter and backoff helpers
+are in :mod:`kasper.agents.judging.limits`.  This module holds the configuration, the
 errors and the client, and re-exports the names callers import from it.
 
 Error policy (every error is a ``KasperError``; messages never contain the API key:
@@ -25,7 +25,7 @@ exception's body may echo request headers)::
         ├── JudgeRefused               the model refused (refusal field, content filter, "I can't")
         └── JudgeUnparseable           no usable scores after re-asking (empty, prose, out of range)
 
-``JudgeError``, ``JudgeRefused`` and ``JudgeUnparseable`` are defined in :mod:`~kasper.agents.judge_parse`
+``JudgeError``, ``JudgeRefused`` and ``JudgeUnparseable`` are defined in :mod:`~kasper.agents.judging.parse`
 (which raises them) and importable from here.
 
 Retried here with jittered exponential backoff: the transient failures above;
@@ -50,14 +50,14 @@ import openai
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import SecretStr
 
-from kasper.agents.judge_limits import RateLimiter, VerdictCache, backoff_delay, retry_after_s
-from kasper.agents.judge_parse import (RESPONSE_FORMAT, JudgeAnswer, JudgeError, JudgeRefused, JudgeRequest,
+from kasper.agents.judging.limits import RateLimiter, VerdictCache, backoff_delay, retry_after_s
+from kasper.agents.judging.parse import (RESPONSE_FORMAT, JudgeAnswer, JudgeError, JudgeRefused, JudgeRequest,
                                        JudgeResult, build_messages, cost_usd, decide, interpret)
 from kasper.streams.logs import get_logger
 
 # Not used here: re-exported for the callers and tests that import them from this module.
-from kasper.agents.judge_limits import CACHE  # noqa: F401
-from kasper.agents.judge_parse import (CRITERIA, DECISIONS, EXAMPLES, FALLBACKS,  # noqa: F401
+from kasper.agents.judging.limits import CACHE  # noqa: F401
+from kasper.agents.judging.parse import (CRITERIA, DECISIONS, EXAMPLES, FALLBACKS,  # noqa: F401
                                        RUBRIC_VERSION, SYSTEM_PROMPT, JudgeUnparseable, _byte_decoder,
                                        logprob_scores, parse_answer)
 

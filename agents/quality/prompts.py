@@ -42,7 +42,7 @@ class PromptRejected(KasperError):
 def template(version: str = DEFAULT_TEMPLATE) -> dict[str, Any]:
     """The template ``version`` from the package, loaded once."""
     try:
-        text = resources.files("kasper.agents").joinpath(f"templates/{version}.json").read_text()
+        text = resources.files("kasper.agents.quality").joinpath(f"templates/{version}.json").read_text()
     except FileNotFoundError:
         raise PromptRejected(f"unknown template version {version!r}") from None
     return json.loads(text)

@@ -25,7 +25,7 @@ outrank a clean text in any sort; its criterion scores are kept for analysis.
 Grading is pure: the same text, domain and originality memory give the same result.
 Change ``GRADER_VERSION`` whenever scores for the same input would change.
 
-The criteria, their weights and their advice are in :mod:`kasper.agents.rubric_criteria`;
+The criteria, their weights and their advice are in :mod:`kasper.agents.quality.criteria`;
 this module extracts the features, combines the scores into a grade and writes records.
 """
 
@@ -39,9 +39,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from kasper.agents.gates import check_gates
-from kasper.agents.originality import Originality
-from kasper.agents.rubric_criteria import (WEIGHTS, WORD_BAND, _criteria, _recommendations,
+from kasper.agents.quality.gates import check_gates
+from kasper.agents.quality.originality import Originality
+from kasper.agents.quality.criteria import (WEIGHTS, WORD_BAND, _criteria, _recommendations,
                                           load_lexicon)
 
 GRADER_VERSION = "rubric-1.0"

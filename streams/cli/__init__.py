@@ -1,0 +1,1 @@
+"""The application shell: the ``kasper`` command, one module per command group."""
