@@ -1,6 +1,6 @@
 """Avro codec: the .avsc files parsed once, records validated, encoded and decoded.
 
-Wire formats (DESIGN.md "Wire format"); :meth:`Codec.decode` tells them apart by
+Wire formats (docs/contracts.md); :meth:`Codec.decode` tells them apart by
 the first bytes:
 
 * Avro single-object encoding, used when no schema registry is configured:

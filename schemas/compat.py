@@ -1,7 +1,7 @@
 """Schema evolution check: can the current schemas read every record ever released?
 
 Replays read old records with new code, so the schemas evolve
-BACKWARD_TRANSITIVE (DESIGN.md "Records"): each current schema, as reader, must
+BACKWARD_TRANSITIVE (docs/contracts.md): each current schema, as reader, must
 resolve every released version of it, as writer, by the Avro specification's
 "Schema Resolution" rules:
 

@@ -1,7 +1,7 @@
 """The Faust app factory: one place that knows the broker quirks.
 
 - Values and keys are raw bytes: our codec decodes them in the stage, so that a
-  poison record goes to the DLQ instead of crashing the agent (DESIGN.md).
+  poison record goes to the DLQ instead of crashing the agent (docs/embedded-broker.md).
 - No idempotent producer: Tansu answers InitProducerId with an error. Faust only
   turns it on for exactly-once, so we keep at-least-once and dedupe by record id.
 - Topics are declared with the catalog's partition count; Faust's own changelog

@@ -2,7 +2,7 @@
 
 A record that cannot be decoded is yielded as a :class:`Received` with ``error``
 set and ``where`` naming topic/partition/offset, never raised: one poison record
-must not stop a reader (DESIGN.md: Faust's own decoding crashed the agent).
+must not stop a reader (Faust's own decoding crashed the agent: docs/embedded-broker.md).
 """
 
 from __future__ import annotations

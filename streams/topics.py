@@ -3,7 +3,7 @@
 Agents, the CLI, the admin commands, docker-compose and the dashboards all take
 topic names from here. Partition counts are explicit because a broker that
 auto-creates topics picks its own count, and Faust tables then fail with
-``PartitionsMismatch`` (DESIGN.md).
+``PartitionsMismatch`` (docs/embedded-broker.md).
 """
 
 from __future__ import annotations

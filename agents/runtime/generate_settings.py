@@ -20,7 +20,7 @@ class GenerateSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KASPER_GENERATE_", frozen=True, extra="ignore")
 
     backend: Literal["mlx", "openai"] = "mlx"
-    # B=32 is where batched decode on 2 CPU cores stops gaining (DESIGN.md, bench_generate).
+    # B=32 is where batched decode on 2 CPU cores stops gaining (docs/benchmarks.md).
     batch_size: int = 32
     batch_window_s: float = 1.0
     max_tokens: int = 160
