@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 
+from kasper.agents.runtime import model_store
 from kasper.schemas.errors import KasperError
 from kasper.streams.settings import get_settings
+from kasper.trainer import commands
 
 
 @click.group("models")
@@ -25,7 +27,6 @@ def models_group() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the prepared directory exists.")
 def models_prepare(force: bool) -> None:
     """Turn the shipped GGUF into an mlx-lm model directory (once) and print its path."""
-    from kasper.agents.runtime import model_store
     settings = get_settings()
     if settings.model.model is not None:
         click.echo(str(model_store.resolve_model_dir(settings.model)))
@@ -37,8 +38,6 @@ def models_prepare(force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model or version.")
 def models_list(as_json: bool) -> None:
     """Base models, every adapter version with its metrics, and what serves each tier."""
-    from kasper.trainer import commands
-
     settings = get_settings()
     rows, serving = commands.models(settings), commands.serving(settings)
     if as_json:
@@ -57,8 +56,6 @@ def models_list(as_json: bool) -> None:
               help="Send the ModelVersion to the models topic (generators hot-swap when promoted).")
 def train(dataset_dir: Path, tier: str | None, publish: bool) -> None:
     """Train a LoRA adapter offline from window files (or any mlx-lm data directory)."""
-    from kasper.trainer import commands
-
     record = commands.train_dataset(dataset_dir, tier=tier, publish=publish, settings=get_settings())
     click.echo(commands.to_json_line(record))
 
@@ -74,8 +71,6 @@ def windows_group() -> None:
               help="Where the rebuilt window goes (default: a temporary directory).")
 def windows_replay(window_dir: Path, out_dir: Path | None) -> None:
     """Re-read a window's source offsets from Kafka and compare every file's sha256."""
-    from kasper.trainer import commands
-
     report = commands.replay(window_dir, out_dir=out_dir, settings=get_settings())
     click.echo(json.dumps(report, sort_keys=True))
     if not report["identical"]:

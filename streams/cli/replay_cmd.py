@@ -17,10 +17,23 @@ from typing import IO, Any
 
 import click
 
+from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
 from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.cli.models_cmd import windows_replay
+from kasper.streams.cli.regrade import regrade
+from kasper.streams.replay import (
+    Range,
+    RangeError,
+    ReadStats,
+    parse_offsets,
+    parse_time,
+    read_range,
+    record_json,
+)
+from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import get_settings
+from kasper.trainer.rebuild import check_window_event
 
 
 @click.group("replay")
@@ -48,8 +61,6 @@ def range_options(command: Any) -> Any:
     @functools.wraps(command)
     def wrapper(from_offsets: tuple[str, ...], to_offsets: tuple[str, ...], since: str | None,
                 until: str | None, partitions: tuple[int, ...], **kwargs: Any) -> Any:
-        from kasper.streams.replay import Range, RangeError, parse_offsets, parse_time
-
         try:
             request = Range(parse_offsets(from_offsets), parse_offsets(to_offsets),
                             parse_time(since) if since else None, parse_time(until) if until else None,
@@ -65,8 +76,6 @@ def range_options(command: Any) -> Any:
 
 def _run(coro: Any) -> Any:
     """Run ``coro``; a range the topic cannot serve is a usage error."""
-    from kasper.streams.replay import RangeError
-
     try:
         return asyncio.run(coro)
     except RangeError as exc:
@@ -74,8 +83,6 @@ def _run(coro: Any) -> Any:
 
 
 def _codec(settings: Any) -> Any:
-    from kasper.streams.serde import codec_from_settings
-
     return codec_from_settings(settings.registry)
 
 
@@ -88,8 +95,6 @@ def _codec(settings: Any) -> Any:
               help="Where the JSON lines go.")
 def replay_dump(topic: str, request: Any, idle: float, group: str | None, out: IO[str]) -> None:
     """Write the records of TOPIC in the range as JSON lines (undecodable ones with their bytes)."""
-    from kasper.streams.replay import ReadStats, read_range, record_json
-
     settings = get_settings()
     stats = ReadStats()
 
@@ -131,9 +136,6 @@ def replay_windows(topic: str, request: Any, idle: float, window_ids: tuple[str,
     One JSON line per window (identical, mismatched, gone: source records past
     retention, failed), then a summary line; exit 1 when any is mismatched or failed.
     """
-    from kasper.streams.replay import read_range
-    from kasper.trainer.rebuild import check_window_event
-
     settings = get_settings()
     codec = _codec(settings)
 
@@ -187,9 +189,6 @@ def replay_regrade(name: str, topic: str, grades_topic: str, no_compare: bool,
     Prints a JSON summary: pass rate and mean score, new and original, and the
     letter and pass/fail changes per insight that has an original grade.
     """
-    from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
-    from kasper.streams.replay import regrade
-
     if rubric_version is not None and rubric_version != GRADER_VERSION:
         raise click.BadParameter(f"this installation grades with {GRADER_VERSION} only; install "
                                  f"the kasper version that implements {rubric_version}",

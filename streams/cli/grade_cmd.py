@@ -1,0 +1,39 @@
+"""``kasper grade``: the rubric over a JSONL file, without Kafka."""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+import click
+
+from kasper.agents.quality.rubric import Rubric, grade_records
+from kasper.schemas import to_json
+from kasper.schemas.errors import KasperError
+
+
+@click.command("grade")
+@click.argument("source", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="One Grade record per line as JSON.")
+@click.option("--pass-threshold", type=float, default=0.6, show_default=True)
+def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float) -> None:
+    """Grade insight records from SOURCE (JSONL with at least `text`) without Kafka."""
+    rubric, bad = Rubric(pass_threshold=pass_threshold), 0
+    for number, raw in enumerate(source, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+            [grade] = grade_records([record], rubric)
+        except (ValueError, AttributeError, TypeError) as exc:
+            bad += 1
+            click.echo(f"line {number}: {exc}", err=True)
+            continue
+        click.echo(json.dumps(to_json(grade), ensure_ascii=False) if as_json else
+                   f"{grade['insight_id']}\t{grade['final_score']:.3f}\t{grade['letter']}\t"
+                   f"{'PASS' if grade['passed'] else 'FAIL'}\t{'; '.join(grade['gate_failures'])}")
+    if bad:
+        raise KasperError(f"{bad} line(s) could not be graded")
+
+
+COMMANDS = (grade_offline,)
