@@ -36,7 +36,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from kasper.schemas import Codec, to_json
 from kasper.schemas.errors import KasperError
-from kasper.streams import topics
 from kasper.streams.admin import check_reachable
 from kasper.streams.consumer import Received, decode_message, start_consumer
 from kasper.streams.consumer import attach_topic as attach_all

@@ -2,14 +2,13 @@
 
 Each criterion (``_authenticity``, ``_practical``, ``_resonance``, ``_clarity``,
 ``_actionability``, ``_originality``; all of them through ``_criteria``) reads the
-:class:`~kasper.agents.quality.rubric.Features` of one text and returns a 0-1 score with advice
+:class:`~kasper.agents.quality.features.Features` of one text and returns a 0-1 score with advice
 for the parts that are weak.  ``_recommendations`` ranks that advice by the final score
 it costs (``WEIGHTS``) after the hard-gate and length advice.  What each criterion
 rewards is described in :mod:`kasper.agents.quality.rubric`, which extracts the features and
 combines the scores into a grade.
 
-The word lists come from ``agents/data/rubric_lexicon.json`` (:func:`load_lexicon`),
-read once at import.  ``WEIGHTS`` and ``WORD_BAND`` are defined here because the
+The word lists come from :func:`kasper.agents.quality.features.load_lexicon`.  ``WEIGHTS`` and ``WORD_BAND`` are defined here because the
 criteria use them; :mod:`kasper.agents.quality.rubric` re-exports them.
 
 Everything here is pure and deterministic: the same features give the same scores and
@@ -18,14 +17,10 @@ advice.  Any change to a score is a new ``GRADER_VERSION`` (:mod:`kasper.agents.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from kasper.agents.quality.rubric import Features
+from kasper.agents.quality.features import Features, load_lexicon
 
 WEIGHTS: dict[str, float] = {
     "spiritual_authenticity": 0.25, "practical_wisdom": 0.20, "emotional_resonance": 0.20,
@@ -33,13 +28,6 @@ WEIGHTS: dict[str, float] = {
 }
 WORD_BAND = (50, 150)
 _VOWELS = re.compile(r"[aeiouy]+")
-
-
-@lru_cache(maxsize=1)
-def load_lexicon() -> dict[str, Any]:
-    """The word lists in ``agents/data/rubric_lexicon.json`` (parsed once)."""
-    raw = resources.files("kasper.agents.quality").joinpath("data/rubric_lexicon.json").read_text("utf-8")
-    return json.loads(raw)
 
 
 @lru_cache(maxsize=65536)

@@ -25,30 +25,26 @@ outrank a clean text in any sort; its criterion scores are kept for analysis.
 Grading is pure: the same text, domain and originality memory give the same result.
 Change ``GRADER_VERSION`` whenever scores for the same input would change.
 
-The criteria, their weights and their advice are in :mod:`kasper.agents.quality.criteria`;
-this module extracts the features, combines the scores into a grade and writes records.
+The criteria, their weights and their advice are in :mod:`kasper.agents.quality.criteria`,
+the features they read in :mod:`kasper.agents.quality.features`; this module combines the
+scores into a grade and writes records.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from kasper.agents.quality.criteria import WEIGHTS, WORD_BAND, _criteria, _recommendations
+from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.originality import Originality
-from kasper.agents.quality.criteria import (WEIGHTS, WORD_BAND, _criteria, _recommendations,
-                                          load_lexicon)
 
 GRADER_VERSION = "rubric-1.0"
 LETTER_CUTOFFS = ((0.85, "A"), (0.75, "B"), (0.60, "C"), (0.45, "D"))
-# Words in any script ([^\W_] is a letter or digit), with inner apostrophes ("don't");
-# sentence ends; clause marks. Must give the same words as originality.tokenize.
-_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[.!?]+|[,;:\u2014]")
 
 
 @dataclass(frozen=True)
@@ -70,113 +66,6 @@ def letter_for(score: float) -> str:
     return next((letter for cutoff, letter in LETTER_CUTOFFS if score >= cutoff), "F")
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
-
-
-# Lexicon lists the criteria count (the rest, like stopwords, are used as plain sets).
-_SCANNED = ("cliches", "buzzwords", "grandiose", "absolutes", "vague", "practice_verbs",
-            "vague_actions", "practice_nouns", "numbers", "time_cues", "warmth", "emotions", "harsh",
-            "reasoning", "everyday", "spiritual")
-
-
-class _Matcher:
-    """Every scanned lexicon list (single words and phrases) matched in one pass over the words."""
-
-    def __init__(self, lexicon: dict[str, Any]) -> None:
-        lists = {k: lexicon[k] for k in _SCANNED}
-        lists.update({f"domain:{d}": words for d, words in lexicon["domains"].items()})
-        categories: dict[tuple[str, ...], list[str]] = {}
-        for category, items in lists.items():
-            for item in items:
-                key = tuple(t for t in _tokens(item) if t[0].isalnum())
-                if key:
-                    categories.setdefault(key, []).append(category)
-        in_phrases = {c for key, cats in categories.items() if len(key) > 1 for c in cats}
-        # One lookup per word: word -> (single-word hits, phrases starting with it). A single
-        # hit is (category, whether a phrase of that category may already cover the word);
-        # phrases are indexed by their second word, so most positions cost one dict miss.
-        Phrase = tuple[list[str], int, tuple[str, ...], str]
-        self.index: dict[str, tuple[tuple[tuple[str, bool], ...], dict[str, list[Phrase]]]] = {}
-        for key, cats in sorted(categories.items(), key=lambda kv: -len(kv[0])):  # longest first
-            singles, phrases = self.index.setdefault(key[0], ((), {}))
-            if len(key) == 1:
-                self.index[key[0]] = (tuple((c, c in in_phrases) for c in cats), phrases)
-            else:
-                phrases.setdefault(key[1], []).append((list(key), len(key), tuple(cats), " ".join(key)))
-
-    def scan(self, words: list[str]) -> dict[str, list[tuple[str, int]]]:
-        """Category -> [(phrase, word index)] for every lexicon entry found in ``words``."""
-        hits: dict[str, list[tuple[str, int]]] = {}
-        # category -> end of its last match: "good vibes only" is one cliché, not two
-        covered: dict[str, int] = {}
-        index, last = self.index, len(words) - 1
-        for i, w in enumerate(words):
-            entry = index.get(w)
-            if entry is None:
-                continue
-            singles, phrases = entry
-            if phrases and i < last:
-                for key, size, cats, phrase in phrases.get(words[i + 1], ()):
-                    if words[i:i + size] == key:
-                        for c in cats:
-                            if covered.get(c, 0) <= i:
-                                hits.setdefault(c, []).append((phrase, i))
-                                covered[c] = i + size
-            for c, check in singles:
-                if not check or covered.get(c, 0) <= i:
-                    hits.setdefault(c, []).append((w, i))
-        return hits
-
-
-@dataclass
-class Features:
-    """What the criteria read: one tokenization and one lexicon scan per text."""
-
-    words: list[str]
-    sentences: list[int]  # word count of each sentence
-    clause_starts: set[int]  # word indices that open a sentence or a clause (after , ; : —)
-    hits: dict[str, list[tuple[str, int]]]
-    counts: Counter[str]
-    exclamations: int
-    domain: str | None
-    digits: int = 0  # number tokens: "7", "11", "2024"
-
-    @property
-    def n(self) -> int:
-        return len(self.words)
-
-    def count(self, category: str) -> int:
-        return len(self.hits.get(category, ()))
-
-    def distinct(self, category: str) -> list[str]:
-        return list(dict.fromkeys(p for p, _ in self.hits.get(category, ())))
-
-
-def extract(text: str, matcher: _Matcher, domain: str | None = None) -> Features:
-    """Tokenize once and scan every lexicon list."""
-    words: list[str] = []
-    sentences: list[int] = []
-    clause_starts = {0}
-    start, exclamations = 0, 0
-    for tok in _tokens(text.replace("\u2019", "'")):
-        if tok[0].isalnum():
-            words.append(tok)
-            continue
-        clause_starts.add(len(words))
-        if tok[0] in ".!?":
-            exclamations += tok.count("!")
-            if len(words) > start:
-                sentences.append(len(words) - start)
-                start = len(words)
-    if len(words) > start:
-        sentences.append(len(words) - start)
-    counts = Counter(words)
-    digits = sum(c for w, c in counts.items() if w[0].isdigit())
-    hits = matcher.scan(words)
-    return Features(words, sentences, clause_starts, hits, counts, exclamations, domain, digits)
-
-
 class Rubric:
     """The rubric grader. ``grade`` is pure; ``remember`` feeds the originality memory.
 
@@ -191,7 +80,7 @@ class Rubric:
         self.pass_threshold = pass_threshold
         self.originality = originality if originality is not None else Originality()
         self.lexicon = load_lexicon()
-        self._matcher = _Matcher(self.lexicon)
+        self._matcher = Matcher(self.lexicon)
 
     def features(self, text: str, domain: str | None = None) -> Features:
         """The features the criteria are computed from (for debugging and tests)."""
