@@ -146,10 +146,6 @@ class Originality:
 
     # --- scoring --------------------------------------------------------------------
 
-    def nearest(self, text: str) -> float:
-        """Highest estimated Jaccard similarity to a remembered text (0.0 when none is close)."""
-        return self._nearest(self.signature(text)) if self._items else 0.0
-
     def _nearest(self, sig: np.ndarray) -> float:
         keys = self._band_keys(sig)
         found = [rows for band, key in zip(self._bands, keys) if (rows := band.get(key))]

