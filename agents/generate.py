@@ -45,6 +45,8 @@ log = get_logger(__name__)
 
 def make_backend(settings: GenerateSettings, worker_settings: Any) -> Backend:
     """The backend named by ``settings.backend``."""
+    # Imported on demand: each backend pulls in its own client (MLX or openai), and a
+    # worker needs only the one it is configured for.
     if settings.backend == "openai":
         from kasper.agents.runtime.openai_backend import OpenAIBackend
 

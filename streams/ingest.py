@@ -11,16 +11,14 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kasper.schemas import Codec, from_json
 from kasper.schemas.codec import standalone_schema
 from kasper.schemas.errors import KasperError, Where
 from kasper.streams import records, topics
 from kasper.streams.errors import InputError
-
-if TYPE_CHECKING:
-    from kasper.streams.producer import Producer
+from kasper.streams.producer import Producer
 
 # Lines longer than this are rejected before JSON parsing: a runaway line must
 # not take the producer's memory with it. Kafka's own default limit is 1 MiB.

@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from kasper.streams.admin import LagProbe
 from kasper.streams.errors import StreamsError
 from kasper.streams.logs import get_logger
 from kasper.streams.settings import KafkaSettings, ObservabilitySettings
@@ -60,7 +61,6 @@ def watch_consumer_lag(app: Any, kafka: KafkaSettings, groups: Iterable[str],
 
     Best effort: a failed measurement is logged and tried again at the next tick.
     """
-    from kasper.streams.admin import LagProbe
 
     groups, probe = list(groups), LagProbe(kafka)
 

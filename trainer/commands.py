@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kasper.agents.runtime.model_store import list_models, resolve_model_dir
+from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings, get_settings
 
 from .config import TIERS, TrainerConfig
@@ -27,7 +29,6 @@ def train_dataset(dataset_dir: Path, *, tier: str | None = None, publish: bool =
     ``standard``). Returns the ModelVersion record; with ``publish`` it is also
     sent to the models topic (generators hot-swap to it when promoted).
     """
-    from kasper.agents.runtime.model_store import resolve_model_dir
 
     from .pipeline import model_version_record, train_window
 
@@ -57,7 +58,6 @@ async def _publish(settings: Settings, config: TrainerConfig, entry: dict[str, A
 
 def models(settings: Settings | None = None) -> list[dict[str, Any]]:
     """``kasper models list``: base models, then every adapter version with its metrics."""
-    from kasper.agents.runtime.model_store import list_models
 
     settings = settings or get_settings()
     rows = list_models(settings.model)
@@ -92,7 +92,6 @@ def format_models(rows: list[dict[str, Any]], serving_map: dict[str, str]) -> li
 def replay(window_dir: Path, *, out_dir: Path | None = None,
            settings: Settings | None = None) -> dict[str, Any]:
     """``kasper windows replay WINDOW_DIR``: rebuild from Kafka and compare sha256s."""
-    from kasper.streams.serde import codec_from_settings
 
     from .rebuild import replay_window
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kasper.agents.runtime.blas import MLXThread
+from kasper.agents.runtime.model_store import resolve_model_dir
 from kasper.schemas import Codec
 from kasper.schemas.errors import Where
 from kasper.streams import topics
@@ -41,6 +42,7 @@ from . import metrics
 from .config import TrainerConfig
 from .errors import CorruptDatasetError, DatasetError
 from .files import manifest_sha256
+from .kafka_io import start_group_consumer
 from .pipeline import model_version_record, train_window
 from .adapters import Registry
 from .window_loop import STAGE
@@ -65,14 +67,10 @@ class TrainingLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set (a run in progress finishes first)."""
-        from .kafka_io import start_group_consumer
-
         metrics.report_serving(self.registry)  # survives restarts: the registry is on disk
         await self.producer.start()
         try:
             if self.model_dir is None:
-                from kasper.agents.runtime.model_store import resolve_model_dir
-
                 self.model_dir = await self.mlx.run(resolve_model_dir, self.settings.model)
             consumer = await start_group_consumer(
                 self.settings.kafka, [topics.TRAINING_WINDOWS.name], self.config.training_group,

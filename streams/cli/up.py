@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kasper.agents.runtime.model_store import resolve_model_dir
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker, ping, split_address
@@ -291,8 +292,6 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
 
 
 def _prepare_model(settings: Settings, say: Say) -> None:
-    from kasper.agents.runtime.model_store import resolve_model_dir
-
     say(f"model ready at {resolve_model_dir(settings.model)}")
 
 
