@@ -11,8 +11,8 @@ format. ``check_package()`` checks the schemas against every released version.
 
 from .codec import (
     RECORD_NAMES,
-    Catalog,
     Codec,
+    ParsedSchemas,
     Decoded,
     fingerprint,
     full_name,
@@ -43,8 +43,8 @@ from .registry import RegistryClient
 
 __all__ = [
     "RECORD_NAMES",
-    "Catalog",
     "Codec",
+    "ParsedSchemas",
     "CodecError",
     "DecodeError",
     "Decoded",

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from kasper.schemas import (
     RECORD_NAMES,
-    Catalog,
+    ParsedSchemas,
     Codec,
     CodecError,
     Decoded,
@@ -358,7 +358,7 @@ def test_records_written_with_a_released_schema_decode_with_the_current_one(tmp_
     schema = json.loads(path.read_text())
     schema["fields"].append({"name": "locale", "type": ["null", "string"], "default": None, "doc": "BCP 47 tag."})
     path.write_text(json.dumps(schema))
-    new = Codec(catalog=Catalog(current, RELEASED_DIR))
+    new = Codec(schemas=ParsedSchemas(current, RELEASED_DIR))
 
     old_bytes = CODEC.encode("PromptEvent", sample_record("PromptEvent"))  # the package's schemas are v1
     assert new.decode(old_bytes).record == {**sample_record("PromptEvent"), "locale": None}
