@@ -12,7 +12,7 @@ group, so every worker sees every version) and offers each event to the
 waits (up to ``models_wait_s``) until the topic has been read to its end, so a
 restarted worker starts on the promoted adapters, not the base model.
 
-Error policy (details in ``generation.py`` and ``backends/versions.py``):
+Error policy (details in ``generation.py`` and ``runtime/hot_swap.py``):
 
 - undecodable prompt, rejected prompt, generation failing twice -> DLQ, batch goes on;
 - a model version that cannot be loaded -> DLQ (the ModelVersion), tier keeps its model;
@@ -31,12 +31,11 @@ from kasper.agents.runtime.backend import Backend
 from kasper.agents.runtime.generate_settings import GenerateSettings, OpenAIGenerateSettings
 from kasper.agents.runtime.hot_swap import VersionSwitcher, publish_serving
 from kasper.agents.generation import QUEUE_DEPTH, Generator
-from kasper.schemas.errors import CodecError, Where
+from kasper.schemas.errors import Where
 from kasper.streams import records, topics
 from kasper.streams.app import topic
 from kasper.streams.consumer import decode_message, open_consumer
 from kasper.streams.logs import get_logger
-from kasper.streams.metrics import DECODE_ERRORS, RECORDS_IN
 from kasper.streams.stage import Stage, fail_fast, where_of
 
 STAGE = "generate"
@@ -85,13 +84,10 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
     """Decode, generate and send one micro-batch: an Insight or a DLQ record per event."""
     decoded = []
     for event in events:
-        RECORDS_IN.labels(STAGE, stage.source.name).inc()
-        value, where = event.value or b"", where_of(event)
-        try:
-            decoded.append((event, stage.decode(value, where), value, where))
-        except CodecError as exc:
-            DECODE_ERRORS.labels(stage.source.name, type(exc).__name__).inc()
-            await stage.dead_letter(exc, value, event.key, where)
+        where = where_of(event)
+        record = await stage.receive(event.value, event.key, where)
+        if record is not None:
+            decoded.append((event, record, event.value or b"", where))
     pump = DeltaPump(stage) if stream_tokens else None
     try:
         outcomes = await generator.run([d[1] for d in decoded], pump)

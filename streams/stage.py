@@ -65,17 +65,24 @@ class Stage:
         log.warning("dead-lettered", stage=self.name, where=str(where),
                     error_type=record["error_type"], reason=record["reason"][:500])
 
+    async def receive(self, value: bytes | None, key: bytes | None,
+                      where: Where) -> dict[str, Any] | None:
+        """Count one message in and decode it; ``None`` when it did not decode (dead-lettered)."""
+        RECORDS_IN.labels(self.name, self.source.name).inc()
+        try:
+            return self.decode(value or b"", where)
+        except CodecError as exc:
+            DECODE_ERRORS.labels(self.source.name, type(exc).__name__).inc()
+            await self.dead_letter(exc, value or b"", key, where)
+            return None
+
     async def handle(self, value: bytes | None, key: bytes | None, where: Where,
                      process: Process) -> bool:
         """Run one message through ``process``; ``False`` when it was dead-lettered."""
-        RECORDS_IN.labels(self.name, self.source.name).inc()
-        value = value or b""
-        try:
-            record = self.decode(value, where)
-        except CodecError as exc:
-            DECODE_ERRORS.labels(self.source.name, type(exc).__name__).inc()
-            await self.dead_letter(exc, value, key, where)
+        record = await self.receive(value, key, where)
+        if record is None:
             return False
+        value = value or b""
         started = time.perf_counter()
         try:
             outputs = list(await process(record))
@@ -87,7 +94,6 @@ class Stage:
         for spec, out in outputs:
             await self.emit(spec, out)
         return True
-
 
     async def handle_events(self, events: Iterable[Any], process: Process,
                             concurrency: int = 1) -> None:
