@@ -50,6 +50,7 @@ def make_backend(settings: GenerateSettings, worker_settings: Any) -> Backend:
         from kasper.agents.runtime.openai_backend import OpenAIBackend
 
         return OpenAIBackend(OpenAIGenerateSettings())
+    # Deferred too: loads MLX and the model code.
     from kasper.agents.runtime.mlx_backend import MLXBackend
 
     return MLXBackend(worker_settings.model, settings)

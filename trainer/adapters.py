@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kasper.trainer.config import TrainerConfig
+
 ADAPTER_FILE = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 META = "kasper-adapter.json"
@@ -126,8 +128,6 @@ def list_versions(settings: Any = None) -> list[dict[str, Any]]:
     ``base``, ``path``, ``window_id``, ``promoted``, ``serving``, ``reason``,
     ``metrics``, ``created_at`` (ISO-8601 UTC).
     """
-    from .config import TrainerConfig
-
     registry = Registry(TrainerConfig.from_settings(settings).adapters_dir)
     rows = []
     for v in registry.versions():

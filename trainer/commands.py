@@ -18,6 +18,7 @@ from kasper.streams.settings import Settings, get_settings
 from .config import TIERS, TrainerConfig
 from .errors import DatasetError
 from .adapters import Registry, list_versions
+from .rebuild import replay_window
 
 
 def train_dataset(dataset_dir: Path, *, tier: str | None = None, publish: bool = False,
@@ -29,8 +30,8 @@ def train_dataset(dataset_dir: Path, *, tier: str | None = None, publish: bool =
     ``standard``). Returns the ModelVersion record; with ``publish`` it is also
     sent to the models topic (generators hot-swap to it when promoted).
     """
-
-    from .pipeline import model_version_record, train_window
+    # Deferred: the training stack (mlx_lm's tuner) loads only when a command trains.
+    from kasper.trainer.pipeline import model_version_record, train_window
 
     settings = settings or get_settings()
     config = config or TrainerConfig.from_settings(settings)
@@ -46,7 +47,8 @@ def train_dataset(dataset_dir: Path, *, tier: str | None = None, publish: bool =
 
 
 async def _publish(settings: Settings, config: TrainerConfig, entry: dict[str, Any]) -> None:
-    from .train_loop import TrainingLoop
+    # Deferred with the training stack it imports (see train_dataset).
+    from kasper.trainer.train_loop import TrainingLoop
 
     loop = TrainingLoop(settings, config, Path(entry["base_model"]))
     await loop.producer.start()
@@ -92,9 +94,6 @@ def format_models(rows: list[dict[str, Any]], serving_map: dict[str, str]) -> li
 def replay(window_dir: Path, *, out_dir: Path | None = None,
            settings: Settings | None = None) -> dict[str, Any]:
     """``kasper windows replay WINDOW_DIR``: rebuild from Kafka and compare sha256s."""
-
-    from .rebuild import replay_window
-
     settings = settings or get_settings()
     report = asyncio.run(replay_window(settings, Path(window_dir),
                                        codec_from_settings(settings.registry), out_dir))

@@ -55,6 +55,7 @@ from .config import TrainerConfig
 from .dataset import Source
 from .errors import FeedbackError
 from .files import remove_leftovers, window_event, write_window
+from .kafka_io import start_group_consumer
 from .state import TrainerState
 from .windows import ClosedWindow, Windower
 
@@ -82,8 +83,6 @@ class WindowLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; commits what is safe before returning."""
-        from .kafka_io import start_group_consumer
-
         await self.producer.start()
         try:
             await self._recover()
