@@ -1,7 +1,7 @@
 """Record validation compiled from the schema: fast on valid records, exact on bad ones.
 
-fastavro's own ``validate`` took ~10 us per PromptEvent here and names the
-failing field only vaguely; these nested closures take ~2 us and name the offending
+fastavro's own ``validate`` is several times slower per record and names the
+failing field only vaguely; these nested closures name the offending
 field path (``context.moon_phase``, ``files[2].sha256``). They are also stricter
 where fastavro's writer is silent: unknown field names (typos would be dropped),
 naive datetimes (fastavro would read them as local time), ints out of range.

@@ -50,7 +50,7 @@ def create_app(app_id: str = "kasper", settings: Settings | None = None, **overr
         topic_replication_factor=1,
         processing_guarantee="at_least_once",
         # A stage sends one record per input; without linger each is its own
-        # produce request (measured: ~15% of a grade worker's CPU).
+        # produce request, a visible share of a grade worker's CPU.
         producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
         web_host=obs.web_host,

@@ -4,9 +4,9 @@
 ``cmeel-openblas`` wheel) into the process with global symbols, then imports
 ``mlx.core``.  The ``mlx[cpu]`` wheel links the reference (netlib) BLAS; because
 ``libmlx.so`` resolves ``cblas_*``/LAPACK symbols through the global scope first,
-an OpenBLAS loaded *before* it takes over every matmul (SmolLM2-135M float32 on
-2 cores: prefill ~19 -> ~330 tok/s, B=16 batched decode ~13 -> ~130 tok/s, single
-stream decode ~13 -> ~18 tok/s).  Once ``mlx.core`` is loaded
+an OpenBLAS loaded *before* it takes over every matmul, an order of magnitude
+faster for prefill and batched decode (figures in docs/model-runtime.md and
+bench/RESULTS.md).  Once ``mlx.core`` is loaded
 its symbols are bound, so the swap is impossible; we then log a warning and
 carry on with whatever BLAS is there (slow, but correct).
 
@@ -18,10 +18,9 @@ goes to ``<cache_dir>/blas/`` and is loaded first.  Installing the system packag
 (``apt-get install libgfortran5``) makes that step unnecessary.
 
 Environment: ``KASPER_BLAS=reference`` skips the swap (for A/B measurements);
-``OPENBLAS_NUM_THREADS`` is respected, else set to 1.  Measured on 2 cores
-(``bench/bench_mlx_blas.py``): idle, 2 threads only speed up prefill (~410 vs ~330
-tok/s; decode and B=16 batches are equal); with one other busy process, 2 threads
-collapse (B=16 batch 131 -> 22 tok/s) while 1 thread keeps 131.  The pipeline
+``OPENBLAS_NUM_THREADS`` is respected, else set to 1: on an idle 2-core machine a
+second thread helps only prefill, and with one other busy process 2 threads
+collapse while 1 thread keeps its speed (``bench/bench_mlx_blas.py``).  The pipeline
 always shares its cores (broker, workers, judge server), so 1 is the default.
 
 Usage::
@@ -91,8 +90,8 @@ def on_cpu() -> bool:
 def preferred_dtype():
     """The dtype for model weights: ``mx.float32`` on CPU, ``None`` (keep as stored) on a GPU.
 
-    MLX's CPU quantized matmul is a scalar kernel (~9 tok/s decode for SmolLM2-135M
-    4-bit) while float32 goes through OpenBLAS; on Metal, quantized kernels are the
+    MLX's CPU quantized matmul is a scalar kernel, several times slower than float32
+    through OpenBLAS (docs/model-runtime.md); on Metal, quantized kernels are the
     fast path, so quantized weights stay quantized.
     """
     mx = import_mlx()

@@ -1,12 +1,11 @@
 """Batched generation on one MLX model: shared-prefix prefill, a lean decode loop, seeded sampling.
 
-Why not ``mlx_lm.batch_generate`` / ``BatchGenerator`` as is: measured on the shipped
-SmolLM2-135M float32 + OpenBLAS, 2 cores, B=32 (``bench/bench_generate.py``):
+Why not ``mlx_lm.batch_generate`` / ``BatchGenerator`` as is (compared with
+``bench/bench_generate.py`` on the shipped model, float32 + OpenBLAS):
 
 - its decode step normalises the logits over the whole 49k vocabulary and splits
-  them per row every step; this loop only needs the sampled token (~205 vs ~157
-  tok/s decode);
-- top-p sorts the whole vocabulary per row per step (-35% tokens/s); here top-p runs
+  them per row every step; this loop only needs the sampled token;
+- top-p sorts the whole vocabulary per row per step; here top-p runs
   inside the ``top_k`` most likely tokens, llama.cpp's default sampler chain;
 - every insight prompt starts with the same system message (~45% of its tokens):
   its KV cache is computed once per model and copied into each row.
