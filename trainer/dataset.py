@@ -1,5 +1,8 @@
 """A window's dataset as a pure function of the source records it covers.
 
+(One module, over 300 lines: the whole pure function from records to window bytes
+is read in one place, which is what makes a replay's byte-identity checkable.)
+
 :func:`build_window` takes the records at a window's offsets (approved insights
 and feedback, with their topic/partition/offset) and returns every file of the
 window as bytes, plus the manifest. Nothing here reads a clock, a file or

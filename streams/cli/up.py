@@ -1,5 +1,8 @@
 """``kasper up``: the main job on the embedded default, or against external services.
 
+(One module, about 300 lines: the main job's steps, its waiting rules and its
+summary share one run state; splitting them would pass that state around.)
+
 Starts the embedded broker when nothing answers at the (loopback) bootstrap
 address, creates the topics, prepares the model, runs every role in one
 ``kasper worker`` process (which starts the embedded judge when no judge is
