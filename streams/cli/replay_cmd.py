@@ -20,7 +20,7 @@ import click
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
 from kasper.schemas.errors import KasperError
 from kasper.streams import topics
-from kasper.streams.cli.models_cmd import windows_replay
+from kasper.streams.cli.training_cmd import windows_replay
 from kasper.streams.cli.regrade import regrade
 from kasper.streams.replay import (
     Range,
