@@ -8,8 +8,8 @@ Legs, run in interleaved rounds in one process (medians reported):
      directory (float32 + OpenBLAS), same sampling (first ``--single-prompts`` prompts);
   c) llama.cpp single stream: llama-cpp-python on the same GGUF (Q4_1) with
      ``--llama-threads`` threads (default: the OpenBLAS thread count MLX runs with);
-     skipped with a message when llama-cpp-python is not installed (bench-only build,
-     see DESIGN.md for the CMAKE_ARGS).
+     skipped with a message when llama-cpp-python is not installed (a bench-only
+     source build: docs/benchmarks.md gives the CMAKE_ARGS).
 
 tokens/s = generated tokens / wall-clock seconds over the whole prompt set, prompt
 processing included (what insights/hour depends on). Then, unless ``--agent 0``:
@@ -94,7 +94,7 @@ def load_llama(threads: int):
         from llama_cpp import Llama
     except ImportError as exc:
         print(f"llama.cpp leg skipped: llama-cpp-python is not installed ({exc}). Build it with the "
-              "CMAKE_ARGS in DESIGN.md: pip install llama-cpp-python==0.3.36 (about 5 min).",
+              "CMAKE_ARGS in docs/benchmarks.md: pip install llama-cpp-python==0.3.36 (about 5 min).",
               file=sys.stderr)
         return None
     gguf = model_store.shipped_gguf()
