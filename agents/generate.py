@@ -28,7 +28,6 @@ import asyncio
 from typing import Any
 
 from kasper.agents.runtime.backend import Backend
-from kasper.agents.runtime.generate_settings import GenerateSettings, OpenAIGenerateSettings
 from kasper.agents.runtime.hot_swap import VersionSwitcher, publish_serving
 from kasper.agents.generation import QUEUE_DEPTH, Generator
 from kasper.schemas.errors import Where
@@ -36,20 +35,21 @@ from kasper.streams import records, topics
 from kasper.streams.app import topic
 from kasper.streams.consumer import decode_message, open_consumer
 from kasper.streams.logs import get_logger
+from kasper.streams.settings import GenerateSettings, Settings
 from kasper.streams.stage import Stage, fail_fast, where_of
 
 STAGE = "generate"
 log = get_logger(__name__)
 
 
-def make_backend(settings: GenerateSettings, worker_settings: Any) -> Backend:
+def make_backend(settings: GenerateSettings, worker_settings: Settings) -> Backend:
     """The backend named by ``settings.backend``."""
     # Imported on demand: each backend pulls in its own client (MLX or openai), and a
     # worker needs only the one it is configured for.
     if settings.backend == "openai":
         from kasper.agents.runtime.openai_backend import OpenAIBackend
 
-        return OpenAIBackend(OpenAIGenerateSettings())
+        return OpenAIBackend(worker_settings.generate_openai)
     # Deferred too: loads MLX and the model code.
     from kasper.agents.runtime.mlx_backend import MLXBackend
 
@@ -152,7 +152,7 @@ def register(app: Any, ctx: Any) -> None:
     Worker options (``ctx.options``) named like :class:`GenerateSettings` fields
     override the environment, e.g. ``build_app(["generate"], stream_tokens=True)``.
     """
-    settings = GenerateSettings.from_options(ctx.options)
+    settings = ctx.settings.generate.with_options(ctx.options)
     stage = Stage(STAGE, topics.PROMPTS, ctx.codec, ctx.send)
     backend = make_backend(settings, ctx.settings)
     generator = Generator(backend, settings)

@@ -29,11 +29,11 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from kasper.agents.runtime.backend import Backend, GenerationError, GenRequest, GenResult, Sampling, Served
-from kasper.agents.runtime.generate_settings import GenerateSettings
 from kasper.agents.quality.prompts import PromptRejected, build_messages
 from kasper.schemas.errors import KasperError
 from kasper.streams import records
 from kasper.streams.logs import get_logger
+from kasper.streams.settings import GenerateSettings
 
 # Fixed forever: changing it would change every insight_id.
 INSIGHT_NAMESPACE = uuid.UUID("5f1d7c2e-3b4a-4e8f-9a61-7c0d2e4b8a13")

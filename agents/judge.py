@@ -31,16 +31,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from kasper.agents.judging.client import (JudgeClient, JudgeConfig, JudgeError, JudgeRequest,
-                                        JudgeResult, JudgeUnavailable)
+from kasper.agents.judging.client import JudgeClient
+from kasper.agents.judging.decision import JudgeResult
+from kasper.agents.judging.errors import JudgeError, JudgeUnavailable
+from kasper.agents.judging.request import JudgeRequest
+from kasper.agents.judging.server import EmbeddedJudgeServer
+from kasper.agents.runtime.model_store import resolve_model_dir
 from kasper.schemas.errors import KasperError
 from kasper.streams import records, topics
 from kasper.streams.app import topic
 from kasper.streams.logs import get_logger
+from kasper.streams.settings import JudgeSettings, ModelSettings
 from kasper.streams.stage import Output, Stage, run_agent
 
 RUBRIC_JUDGE = "rubric"
@@ -138,11 +144,16 @@ async def judge_until_answered(judge: Callable[[JudgeRequest], Awaitable[JudgeRe
 
 
 class JudgeRole:
-    """The judge's state: its client (opened on first use) and the embedded server, if any."""
+    """The judge's state: its client (opened on first use) and the embedded server, if any.
 
-    def __init__(self, config: JudgeConfig, model_settings: Any = None) -> None:
-        self.config = config
+    Verdicts persist under ``cache_dir`` when given (see :class:`JudgeClient`).
+    """
+
+    def __init__(self, settings: JudgeSettings, model_settings: ModelSettings | None = None, *,
+                 cache_dir: Path | None = None) -> None:
+        self.settings = settings
         self._model_settings = model_settings
+        self._cache_dir = cache_dir
         self._client: JudgeClient | None = None
         self._server: Any = None
         self._opening = asyncio.Lock()
@@ -154,27 +165,24 @@ class JudgeRole:
         """
         async with self._opening:
             if self._client is None:
-                config = self.config
-                if config.base_url is None:
+                settings = self.settings
+                if settings.base_url is None:
                     try:
-                        config = await self._start_embedded(config)
+                        settings = await self._start_embedded(settings)
                     except KasperError as exc:  # JudgeServerError, ModelError
                         raise JudgeUnavailable(f"the embedded judge could not start: {exc}",
                                                reason="embedded_start") from exc
-                self._client = JudgeClient(config)
+                self._client = JudgeClient(settings, cache_dir=self._cache_dir)
             return self._client
 
     async def judge(self, request: JudgeRequest) -> JudgeResult:
         return await (await self.client()).judge(request)
 
-    async def _start_embedded(self, config: JudgeConfig) -> JudgeConfig:
-        from kasper.agents.judging.server import EmbeddedJudgeServer
-        from kasper.agents.runtime.model_store import resolve_model_dir
-
+    async def _start_embedded(self, settings: JudgeSettings) -> JudgeSettings:
         model_dir = await asyncio.to_thread(resolve_model_dir, self._model_settings)
         self._server = await EmbeddedJudgeServer(model_dir).astart()
         log.info("no judge configured: judging with the embedded local model", url=self._server.base_url)
-        return self._server.judge_config(config)
+        return self._server.judge_settings(settings)
 
     async def process(self, grade: dict[str, Any]) -> list[Output]:
         """One grade -> one verdict (see the module docstring)."""
@@ -182,7 +190,7 @@ class JudgeRole:
             VERDICTS.labels(RUBRIC_JUDGE, "REVISE").inc()
             return [(topics.VERDICTS, rubric_verdict(grade))]
         request = judge_request(grade)
-        result = await judge_until_answered(self.judge, request, self.config.outage_backoff_max_s)
+        result = await judge_until_answered(self.judge, request, self.settings.outage_backoff_max_s)
         VERDICTS.labels("cache" if result.cached else "llm", result.recommendation).inc()
         verdict = verdict_record(grade, result)
         for criterion, score in (*verdict["scores"].items(), ("overall", verdict["overall"])):
@@ -199,19 +207,18 @@ class JudgeRole:
 
 
 def register(app: Any, ctx: Any) -> None:
-    """Declare the judge agent; ``ctx.options["judge_overrides"]`` may replace config fields."""
+    """Declare the judge agent; ``ctx.options["judge_overrides"]`` may replace ``JudgeSettings`` fields."""
     settings = ctx.settings
-    config = JudgeConfig.from_settings(settings.judge, cache_dir=settings.model.cache_dir,
-                                       **(ctx.options.get("judge_overrides") or {}))
-    role = JudgeRole(config, settings.model)
+    judge_settings = settings.judge.updated(**(ctx.options.get("judge_overrides") or {}))
+    role = JudgeRole(judge_settings, settings.model, cache_dir=settings.model.cache_dir)
     stage = Stage("judge", topics.GRADES, ctx.codec, ctx.send)
     # Small batches: a batch is acked when its slowest verdict is in.
-    batch = max(8, 4 * config.concurrency)
+    batch = max(8, 4 * judge_settings.concurrency)
 
     @app.agent(topic(app, topics.GRADES), name="kasper.judge")
     async def judge(stream: Any) -> None:
         try:
             await run_agent(stage, stream, role.process, batch_size=batch,
-                            concurrency=config.concurrency)
+                            concurrency=judge_settings.concurrency)
         finally:
             await role.aclose()

@@ -39,7 +39,7 @@ from pathlib import Path
 from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents import model_store, prompts as templates
 from kasper.agents.runtime.mlx_backend import MLXBackend
-from kasper.agents.runtime.generate_settings import GenerateSettings
+from kasper.streams.settings import GenerateSettings
 from kasper.agents.generation import Generator
 from kasper.streams.synthetic_prompts import synthetic_prompt
 

@@ -19,13 +19,15 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from kasper.agents.runtime.blas import blas_info  # first: OpenBLAS before mlx.core
-from kasper.agents.judging.client import JudgeClient, JudgeConfig, JudgeError, JudgeRequest
+from kasper.agents.judging.client import JudgeClient
+from kasper.agents.judging.errors import JudgeError
+from kasper.agents.judging.request import JudgeRequest
 from kasper.agents.judging.server import EMBEDDED_MAX_TOKENS, EmbeddedJudgeServer
 from kasper.agents.runtime.model_store import resolve_model_dir
+from kasper.streams.settings import JudgeSettings
 
 BASE_TEXTS = [
     "Your Pisces sun and Cancer moon make you feel everything twice. This week, before answering a "
@@ -44,7 +46,7 @@ def texts(level: int, count: int) -> list[str]:
     return [f"{BASE_TEXTS[i % len(BASE_TEXTS)]} (Note {level}-{i}.)" for i in range(count)]
 
 
-async def run_level(config: JudgeConfig, level: int, count: int) -> dict[str, float]:
+async def run_level(config: JudgeSettings, level: int, count: int) -> dict[str, float]:
     slots = asyncio.Semaphore(level)  # ours, so that latency excludes time queued for a slot
 
     async def one(client: JudgeClient, text: str):
@@ -56,7 +58,7 @@ async def run_level(config: JudgeConfig, level: int, count: int) -> dict[str, fl
                 return None, time.perf_counter() - started
             return result, time.perf_counter() - started
 
-    async with JudgeClient(replace(config, concurrency=level)) as client:
+    async with JudgeClient(config.updated(concurrency=level)) as client:
         started = time.perf_counter()
         outcomes = await asyncio.gather(*(one(client, t) for t in texts(level, count)))
         wall = time.perf_counter() - started
@@ -72,9 +74,9 @@ async def bench(args: argparse.Namespace) -> list[dict[str, float]]:
     server = EmbeddedJudgeServer(resolve_model_dir())
     await server.astart()
     try:
-        config = server.judge_config(JudgeConfig(cache_path=None, cache_size=1, timeout_s=600,
-                                                 score_mode=args.score_mode))
-        config = replace(config, max_tokens=args.max_tokens)
+        config = server.judge_settings(JudgeSettings(cache_path=None, cache_size=1, timeout_s=600,
+                                                     score_mode=args.score_mode))
+        config = config.updated(max_tokens=args.max_tokens)
         rows = []
         for level in args.levels:
             rows.append(await run_level(config, level, args.requests))

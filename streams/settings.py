@@ -1,25 +1,63 @@
-"""Settings: one frozen class per external system, read from ``KASPER_*`` env vars.
+"""Settings: the one tree every component takes its part from, read from ``KASPER_*`` env vars.
 
-Secrets are ``SecretStr`` so that ``repr``/logging never shows them; use
-:func:`redacted` for a loggable dump of every setting.
+One frozen section per external system or role (:class:`Settings` lists them with
+their prefixes); a component is handed its section (``settings.judge``,
+``settings.generate``), never a copy of its fields.  Secrets are ``SecretStr`` so
+that ``repr``/logging never shows them; use :func:`redacted` for a loggable dump of
+every setting.  A ``KASPER_*`` variable that no section reads is a typo until proven
+otherwise: :func:`unknown_variables` names it (with the closest real name) and
+:func:`get_settings` logs it.
+
+(One module, over 300 lines: the sections, their defaults and the accepted variable
+names are one source of truth; the unknown-variable check must see every section.)
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, Literal, Self
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# stdlib logging, not kasper.streams.logs (which imports this module): before
+# logs.configure() a warning still reaches stderr, never a command's stdout.
+log = logging.getLogger(__name__)
+
+# The prompt template new insights are written with; kasper.agents.quality.prompts
+# loads (and so validates) the template of that name.
+DEFAULT_TEMPLATE = "insight-v1"
+
+# KASPER_* variables read outside this tree on purpose, and by whom.
+OTHER_VARIABLES: Mapping[str, str] = MappingProxyType({
+    # Read before any settings import: it decides which BLAS the process loads.
+    "KASPER_BLAS": "agents/runtime/blas.py: 'reference' keeps the reference BLAS",
+    "KASPER_TEST_DEBUG": "tests/test_windows_kafka.py: print the crashed workers' output",
+})
 
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, frozen=True, extra="ignore")
 
 
-class KafkaSettings(BaseSettings):
+class Section(BaseSettings):
+    """A frozen group of settings read from the variables named ``env_prefix + FIELD``."""
+
+    model_config = _config("KASPER_")
+
+    def updated(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied and validated (the environment is not read again)."""
+        return self.model_validate({**dict(self), **changes})
+
+
+class KafkaSettings(Section):
     """The Kafka cluster (or the embedded broker) and how to reach it securely."""
 
     model_config = _config("KASPER_")
@@ -76,7 +114,7 @@ class KafkaSettings(BaseSettings):
         }
 
 
-class RegistrySettings(BaseSettings):
+class RegistrySettings(Section):
     """A Confluent-compatible Schema Registry; unset ``url`` means single-object encoding."""
 
     model_config = _config("KASPER_SCHEMA_REGISTRY_")
@@ -87,7 +125,7 @@ class RegistrySettings(BaseSettings):
     timeout_s: float = 10.0
 
 
-class BrokerSettings(BaseSettings):
+class BrokerSettings(Section):
     """The embedded broker started by ``kasper broker`` / ``kasper up``."""
 
     model_config = _config("KASPER_BROKER_")
@@ -96,7 +134,7 @@ class BrokerSettings(BaseSettings):
     start_timeout_s: float = 30.0
 
 
-class ModelSettings(BaseSettings):
+class ModelSettings(Section):
     """The local model: ``KASPER_MODEL`` names an mlx-lm directory, else the shipped default."""
 
     model_config = _config("KASPER_")
@@ -105,10 +143,10 @@ class ModelSettings(BaseSettings):
     cache_dir: Path = Path.home() / ".cache" / "kasper"
 
 
-class JudgeSettings(BaseSettings):
+class JudgeSettings(Section):
     """The LLM judge: any OpenAI-compatible server; unset ``base_url`` means the embedded one.
 
-    Field names match ``kasper.agents.judging.client.JudgeConfig``, which reads them by name.
+    The judge client (:mod:`kasper.agents.judging.client`) takes this section as is.
     """
 
     model_config = _config("KASPER_JUDGE_")
@@ -135,28 +173,87 @@ class JudgeSettings(BaseSettings):
     top_logprobs: int = 10
     temperature: float = 0.0
     cache_size: int = 10_000
-    cache_path: Path | None = None
+    cache_path: Path | None = None  # the verdict file; unset: under the model cache_dir
     persist_cache: bool = True
     outage_backoff_max_s: float = 60.0
 
+    def cache_file(self, cache_dir: Path | None) -> Path | None:
+        """Where verdicts persist: ``cache_path``, else ``cache_dir/judge/verdicts.sqlite``;
+        None (memory only) with ``persist_cache`` off or nowhere to put it."""
+        if not self.persist_cache:
+            return None
+        if self.cache_path is not None:
+            return self.cache_path
+        return Path(cache_dir).expanduser() / "judge" / "verdicts.sqlite" if cache_dir is not None else None
 
-class TrainerSettings(BaseSettings):
-    """The trainer's operator knobs; unset ones keep the defaults of ``trainer/config.py``."""
+
+class TrainerSettings(Section):
+    """The trainer's operator knobs, the only place their defaults live.
+
+    ``kasper.trainer.config.TrainerConfig.from_settings`` builds the trainer's
+    per-tier config from them; the per-tier training shapes (rank, layers, ...)
+    are not settings and stay there.
+    """
 
     model_config = _config("KASPER_TRAINER_")
 
-    approved_count: int | None = None  # approved records that close a window
-    feedback_count: int | None = None  # feedback points that close a window
-    max_age_s: float | None = None  # a window closes this long after its first record
-    feedback_wait_s: float | None = None  # feedback before its insight waits this long
-    min_improvement: float | None = None  # relative test-loss gain needed to promote
-    probe_count: int | None = None  # rubric-scored probe prompts per evaluation (0: off)
-    iters: int | None = None  # training iterations, every tier
-    steps_per_report: int | None = None  # steps between loss reports (and NaN checks), every tier
-    min_score: float | None = None  # rubric score an approved record needs to train on, every tier
+    approved_count: int = 200  # approved records that close a window ...
+    feedback_count: int = 1000  # ... or feedback points (the original design's figure)
+    max_age_s: float = 3600.0  # ... or this long after its first record
+    feedback_wait_s: float = 600.0  # feedback before its insight waits this long, then DLQ
+    min_improvement: float = 0.05  # relative test-loss gain over the serving model needed to promote
+    probe_count: int = 6  # rubric-scored probe prompts per evaluation (0: off)
+    # Unset: each tier keeps its own value (they differ by tier); set: every tier.
+    iters: int | None = None  # training iterations
+    steps_per_report: int | None = None  # steps between loss reports (and NaN checks)
+    min_score: float | None = None  # rubric score an approved record needs to train on
 
 
-class ObservabilitySettings(BaseSettings):
+class GenerateSettings(Section):
+    """The generate stage: backend, micro-batching and sampling.
+
+    Worker options win over the environment: :meth:`with_options`.
+    """
+
+    model_config = _config("KASPER_GENERATE_")
+
+    backend: Literal["mlx", "openai"] = "mlx"
+    # B=32 is where batched decode on 2 CPU cores stops gaining (docs/benchmarks.md).
+    batch_size: int = 32
+    batch_window_s: float = 1.0
+    max_tokens: int = 160
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 64
+    # None: each insight's seed is derived from its insight_id (replays reproduce it).
+    seed: int | None = None
+    template_version: str = DEFAULT_TEMPLATE
+    stream_tokens: bool = False
+    # How long the first batch waits for the model-versions topic to be read.
+    models_wait_s: float = 30.0
+
+    def with_options(self, options: Mapping[str, Any]) -> Self:
+        """These settings overridden by the worker options that name a field and are set
+        (``build_app(["generate"], stream_tokens=True)``); other options are not ours."""
+        return self.updated(**{k: v for k, v in options.items()
+                               if k in type(self).model_fields and v is not None})
+
+
+class OpenAIGenerateSettings(Section):
+    """The OpenAI-compatible server the generate stage calls with ``backend=openai``
+    (OpenAI, vLLM, Ollama, llama.cpp, mlx_lm.server)."""
+
+    model_config = _config("KASPER_GENERATE_OPENAI_")
+
+    base_url: str | None = None  # None: the openai client's default (api.openai.com)
+    model: str = "gpt-oss-20b"
+    api_key: SecretStr | None = None
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 3
+
+
+class ObservabilitySettings(Section):
     """Logs, metrics and the Faust web server: loopback unless configured otherwise."""
 
     model_config = _config("KASPER_")
@@ -169,7 +266,7 @@ class ObservabilitySettings(BaseSettings):
     web_port: int = 6066
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(Section):
     """How a ``kasper worker`` process ends."""
 
     model_config = _config("KASPER_WORKER_")
@@ -179,23 +276,64 @@ class WorkerSettings(BaseSettings):
     shutdown_timeout_s: float = 30.0
 
 
-class Settings:
-    """All settings, each section read once from the environment."""
+class Settings(BaseModel):
+    """All settings: one section per part, each read once from the environment.
 
-    def __init__(self, **sections: BaseSettings) -> None:
-        self.kafka: KafkaSettings = sections.get("kafka") or KafkaSettings()
-        self.registry: RegistrySettings = sections.get("registry") or RegistrySettings()
-        self.broker: BrokerSettings = sections.get("broker") or BrokerSettings()
-        self.model: ModelSettings = sections.get("model") or ModelSettings()
-        self.judge: JudgeSettings = sections.get("judge") or JudgeSettings()
-        self.trainer: TrainerSettings = sections.get("trainer") or TrainerSettings()
-        self.observability: ObservabilitySettings = (
-            sections.get("observability") or ObservabilitySettings()
-        )
-        self.worker: WorkerSettings = sections.get("worker") or WorkerSettings()
+    Section (variables): who reads it.
 
-    def sections(self) -> dict[str, BaseSettings]:
-        return dict(vars(self))
+    - ``kafka`` (``KASPER_BOOTSTRAP_SERVERS``, ``KASPER_SASL_*``, ...): every Kafka client
+    - ``registry`` (``KASPER_SCHEMA_REGISTRY_*``): the codec
+    - ``broker`` (``KASPER_BROKER_*``): ``kasper broker`` / ``kasper up``
+    - ``model`` (``KASPER_MODEL``, ``KASPER_CACHE_DIR``): model store, trainer paths, judge cache
+    - ``generate`` (``KASPER_GENERATE_*``): the generate role
+    - ``generate_openai`` (``KASPER_GENERATE_OPENAI_*``): its OpenAI-compatible backend
+    - ``judge`` (``KASPER_JUDGE_*``): the judge role and client
+    - ``trainer`` (``KASPER_TRAINER_*``): the trainer
+    - ``observability`` (``KASPER_LOG_*``, ``KASPER_METRICS_*``, ``KASPER_WEB_*``): logs, metrics, web
+    - ``worker`` (``KASPER_WORKER_*``): ``kasper worker``
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    generate: GenerateSettings = Field(default_factory=GenerateSettings)
+    generate_openai: OpenAIGenerateSettings = Field(default_factory=OpenAIGenerateSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    trainer: TrainerSettings = Field(default_factory=TrainerSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    def sections(self) -> dict[str, Section]:
+        return {name: getattr(self, name) for name in type(self).model_fields}
+
+
+def known_variables() -> dict[str, str]:
+    """Every ``KASPER_*`` variable something reads, with what reads it."""
+    known = {}
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        prefix = section.model_config["env_prefix"]
+        known.update({f"{prefix}{key}".upper(): f"settings.{name}.{key}" for key in section.model_fields})
+    return {**known, **OTHER_VARIABLES}
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per ``KASPER_*`` variable in ``environ`` (default: ``os.environ``) that
+    nothing reads, with the closest accepted name: a misspelt setting would otherwise
+    be ignored and its default used without a word."""
+    environ = os.environ if environ is None else environ
+    known = known_variables()
+    lines = []
+    for name in sorted(environ):
+        if not name.upper().startswith("KASPER_") or name.upper() in known:
+            continue
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        lines.append(f"{name} is not a kasper setting and is ignored{hint}")
+    return lines
 
 
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
@@ -223,5 +361,9 @@ def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment on first use."""
-    return Settings()
+    """The process-wide settings, read from the environment on first use; each unknown
+    ``KASPER_*`` variable is logged as a warning (:func:`unknown_variables`)."""
+    settings = Settings()
+    for line in unknown_variables():
+        log.warning(line)
+    return settings

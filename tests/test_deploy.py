@@ -120,12 +120,11 @@ def test_workers_run_every_role_exactly_once(compose):
 # --- settings, ports, topics --------------------------------------------------------
 
 def settings_env_names() -> set[str]:
-    from kasper.agents.runtime.generate_settings import GenerateSettings, OpenAIGenerateSettings
     from kasper.streams import settings
 
     classes = [settings.KafkaSettings, settings.RegistrySettings, settings.BrokerSettings,
                settings.ModelSettings, settings.JudgeSettings, settings.TrainerSettings,
-               settings.ObservabilitySettings, GenerateSettings, OpenAIGenerateSettings]
+               settings.ObservabilitySettings, settings.GenerateSettings, settings.OpenAIGenerateSettings]
     return {cls.model_config["env_prefix"] + field.upper() for cls in classes for field in cls.model_fields}
 
 
@@ -142,7 +141,6 @@ def test_every_kasper_variable_is_a_settings_field_and_parses(compose, monkeypat
     used = {k for svc in compose["services"].values() for k in env_of(svc) if k.startswith("KASPER_")}
     used |= set(dockerfile_env())
     assert used and not used - known, f"not a settings field: {sorted(used - known)}"
-    from kasper.agents.runtime.generate_settings import GenerateSettings
     from kasper.streams.settings import Settings
 
     for name, svc in {**workers(compose), "topics": compose["services"]["topics"]}.items():
@@ -152,7 +150,6 @@ def test_every_kasper_variable_is_a_settings_field_and_parses(compose, monkeypat
             if value is not None:  # null: taken from the operator's shell, if set
                 monkeypatch.setenv(key, str(value))
         settings = Settings()  # raises on a value that does not parse
-        GenerateSettings()
         assert settings.kafka.bootstrap_servers == "kafka:9092", name
         assert settings.registry.url == "http://schema-registry:8081", name
         assert settings.observability.metrics_host == "0.0.0.0", name

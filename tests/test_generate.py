@@ -23,12 +23,11 @@ from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.co
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import GenerationError, GenResult
 from kasper.agents.runtime.mlx_backend import MLXBackend
-from kasper.agents.runtime.generate_settings import GenerateSettings
 from kasper.agents.runtime.hot_swap import SWAPS, VersionSwitcher
 from kasper.agents.generation import GenerationFailed, Generator, derive_seed, insight_id
 from kasper.agents.quality.prompts import PromptRejected
 from kasper.schemas.samples import sample_record
-from kasper.streams.settings import ModelSettings
+from kasper.streams.settings import GenerateSettings, ModelSettings
 from kasper.streams.synthetic_prompts import synthetic_prompt
 
 pytestmark = pytest.mark.model
@@ -103,7 +102,7 @@ def test_insight_id_is_a_uuid_of_prompt_attempt_and_model_version():
 def test_settings_take_worker_options_over_the_environment(monkeypatch):
     monkeypatch.setenv("KASPER_GENERATE_MAX_TOKENS", "99")
     monkeypatch.setenv("KASPER_GENERATE_BATCH_SIZE", "4")
-    s = GenerateSettings.from_options({"batch_size": 16, "stream_tokens": True, "max_attempts": 3})
+    s = GenerateSettings().with_options({"batch_size": 16, "stream_tokens": True, "max_attempts": 3})
     assert (s.max_tokens, s.batch_size, s.stream_tokens) == (99, 16, True)
 
 

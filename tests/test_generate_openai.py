@@ -15,9 +15,8 @@ from kasper.agents.runtime.blas import server_command, server_env
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import BackendUnavailable
 from kasper.agents.runtime.openai_backend import OpenAIBackend
-from kasper.agents.runtime.generate_settings import GenerateSettings, OpenAIGenerateSettings
 from kasper.agents.generation import GenerationFailed, Generator, insight_id
-from kasper.streams.settings import ModelSettings
+from kasper.streams.settings import GenerateSettings, ModelSettings, OpenAIGenerateSettings
 from kasper.streams.synthetic_prompts import synthetic_prompt
 
 from conftest import free_port

@@ -12,11 +12,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from kasper.agents.judge import JudgeRole, judge_until_answered
-from kasper.agents.judging.client import (JudgeClient, JudgeConfig, JudgeRefused, JudgeRequest,
-                                        JudgeRequestError, JudgeUnavailable, JudgeUnparseable)
+from kasper.agents.judging.client import JudgeClient
+from kasper.agents.judging.errors import JudgeRefused, JudgeRequestError, JudgeUnavailable, JudgeUnparseable
+from kasper.agents.judging.request import JudgeRequest
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
+from kasper.streams.settings import JudgeSettings
 from kasper.streams.stage import Stage
 
 from judge_fault_server import FaultServer
@@ -34,10 +36,10 @@ def server():
         yield running
 
 
-def config(server: FaultServer, **overrides) -> JudgeConfig:
+def config(server: FaultServer, **overrides) -> JudgeSettings:
     values = dict(base_url=server.base_url, model="fault-model", api_key=KEY, timeout_s=0.5,
                   backoff_base_s=0.01, backoff_max_s=0.05, max_retries=4, cache_path=None)
-    return JudgeConfig(**{**values, **overrides})
+    return JudgeSettings(**{**values, **overrides})
 
 
 def judge(server: FaultServer, *texts: str, **overrides):
@@ -229,7 +231,7 @@ def test_a_judge_failing_one_request_in_three_loses_no_insight(server):
 def test_an_embedded_judge_that_cannot_start_is_an_outage_not_bad_input(tmp_path):
     from kasper.streams.settings import ModelSettings
 
-    role = JudgeRole(JudgeConfig(base_url=None, cache_path=None), ModelSettings(model=tmp_path, cache_dir=tmp_path))
+    role = JudgeRole(JudgeSettings(base_url=None, cache_path=None), ModelSettings(model=tmp_path, cache_dir=tmp_path))
     with pytest.raises(JudgeUnavailable) as caught:  # held by the role, never dead-lettered
         asyncio.run(role.judge(JudgeRequest("a text")))
     assert caught.value.reason == "embedded_start" and "KASPER_MODEL" in str(caught.value)

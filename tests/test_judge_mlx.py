@@ -19,11 +19,12 @@ import pytest
 
 from kasper.agents.runtime import model_store
 from kasper.agents.judge import JudgeRole
-from kasper.agents.judging.client import JudgeClient, JudgeConfig, JudgeRequest
+from kasper.agents.judging.client import JudgeClient
+from kasper.agents.judging.request import JudgeRequest
 from kasper.agents.judging.server import EmbeddedJudgeServer, JudgeServerError
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
-from kasper.streams.settings import ModelSettings
+from kasper.streams.settings import JudgeSettings, ModelSettings
 
 pytestmark = pytest.mark.model
 
@@ -63,8 +64,8 @@ def server(model_dir):
     assert not alive(running._proc.pid if running._proc else 0)
 
 
-def local_config(server: EmbeddedJudgeServer, **overrides) -> JudgeConfig:
-    return server.judge_config(JudgeConfig(cache_path=None, timeout_s=120, **overrides))
+def local_config(server: EmbeddedJudgeServer, **overrides) -> JudgeSettings:
+    return server.judge_settings(JudgeSettings(cache_path=None, timeout_s=120, **overrides))
 
 
 def test_the_server_runs_the_prepared_model_on_loopback(server, model_dir):
@@ -97,7 +98,7 @@ def test_with_no_judge_configured_the_role_starts_and_stops_the_embedded_one(mod
     grade = sample_record("Grade")
 
     async def run():
-        role = JudgeRole(JudgeConfig(base_url=None, cache_path=None, score_mode="text"), model_settings)
+        role = JudgeRole(JudgeSettings(base_url=None, cache_path=None, score_mode="text"), model_settings)
         try:
             outputs = await role.process(grade)
             return outputs, role._server.pid

@@ -10,11 +10,14 @@ from email.utils import formatdate
 import pytest
 from prometheus_client import REGISTRY
 
-from kasper.agents.judging import client as jc
 from kasper.agents.judge import (JudgeInputError, judge_request, rubric_verdict, verdict_record)
-from kasper.agents.judging.client import (JudgeAnswer, JudgeConfig, JudgeRefused, JudgeRequest,
-                                        JudgeResult, JudgeUnparseable, RateLimiter, VerdictCache,
-                                        backoff_delay, decide, interpret, parse_answer, retry_after_s)
+from kasper.agents.judging.client import JudgeClient, api_key
+from kasper.agents.judging.decision import JudgeResult, decide
+from kasper.agents.judging.errors import JudgeRefused, JudgeUnparseable
+from kasper.agents.judging.limits import RateLimiter, VerdictCache, backoff_delay, retry_after_s
+from kasper.agents.judging.logprobs import _byte_decoder
+from kasper.agents.judging.parse import JudgeAnswer, interpret, parse_answer
+from kasper.agents.judging.request import CRITERIA, JudgeRequest
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import JudgeSettings
@@ -46,7 +49,7 @@ def test_answer_shapes_parse_to_the_same_scores(content):
     assert answer.scores == {"authenticity": 8, "practical_wisdom": 7, "emotional_resonance": 9,
                              "clarity": 8, "originality": 6}
     assert answer.recommendation == "APPROVE"
-    assert set(offsets) == set(jc.CRITERIA)
+    assert set(offsets) == set(CRITERIA)
 
 
 def test_truncated_rambling_answer_of_a_small_model_parses():
@@ -102,7 +105,7 @@ def _mlx_position(chosen: str, others: dict[str, float], p_chosen: float) -> dic
 
 
 def _mlx_body(pieces: list[tuple[str, dict[str, float], float]]) -> dict:
-    decoder = jc._byte_decoder()
+    decoder = _byte_decoder()
     content = b"".join(bytes(decoder[c] for c in tok) for tok, _, _ in pieces).decode()
     positions = [_mlx_position(tok, others, p) for tok, others, p in pieces]
     return {"choices": [{"message": {"content": content}, "logprobs": {"content": positions}}]}
@@ -115,7 +118,7 @@ def _score_tokens(key: str, digit: str, spread: dict[str, float], p: float = 0.6
 
 def test_logprob_scores_renormalise_over_score_tokens_in_mlx_shaped_answers():
     pieces = []
-    for key in jc.CRITERIA:
+    for key in CRITERIA:
         # The model's top-k mixes digits with words ("The", "ĠI"): only digits count.
         pieces += _score_tokens(key, "7", {"6": math.log(0.2), "The": math.log(0.1), "ĠI": -3.0})
     body = _mlx_body(pieces)
@@ -128,7 +131,7 @@ def test_ten_written_as_two_digit_tokens_is_split_by_the_next_token():
     pieces = _score_tokens("authenticity", "1", {"9": math.log(0.3)}, p=0.6)
     pieces[-1] = ("0", {"Ġ": math.log(0.2)}, 0.8)  # after "1": "0" with p=0.8 -> 10
     pieces.append((",", {}, 0.9))
-    for key in jc.CRITERIA[1:]:
+    for key in CRITERIA[1:]:
         pieces += _score_tokens(key, "5", {})
     answer = interpret(_mlx_body(pieces), want_logprobs=True)
     p10, p1, p9 = 0.6 * 0.8, 0.6 * 0.2, 0.3
@@ -143,14 +146,14 @@ def test_criteria_without_score_tokens_fall_back_to_their_text_value():
              for w in content.replace(" ", " \0").split("\0")]  # word-sized tokens: digits never alone
     answer = interpret({"choices": [{"message": {"content": content}, "logprobs": {"content": words}}]}, True)
     assert answer.score_mode == "text" and answer.scores["authenticity"] == 8
-    assert metric("kasper_judge_logprob_fallbacks_total") - before == len(jc.CRITERIA)
+    assert metric("kasper_judge_logprob_fallbacks_total") - before == len(CRITERIA)
 
 
 # --- decisions, backoff, rate limits ---------------------------------------------
 
 
 def _answer(*scores: float, said: str | None = None, notes: str | None = None) -> JudgeAnswer:
-    return JudgeAnswer(dict(zip(jc.CRITERIA, scores)), said, "why", notes)
+    return JudgeAnswer(dict(zip(CRITERIA, scores)), said, "why", notes)
 
 
 def test_approve_at_threshold_else_revise_or_the_models_reject():
@@ -190,18 +193,21 @@ def test_rate_limiter_paces_requests_and_tokens():
 # --- config, cache, records ---------------------------------------------------------
 
 
-def test_config_reads_settings_it_knows_and_defaults_the_rest(tmp_path):
+def test_the_client_takes_the_judge_settings_and_derives_its_cache_file(tmp_path):
     settings = JudgeSettings(base_url="http://127.0.0.1:1/v1", model="gpt-5", api_key="sk-test-abcdef",
                              timeout_s=5)
-    config = JudgeConfig.from_settings(settings, cache_dir=tmp_path)
-    assert config.timeout_s == 5 and config.approve_threshold == 7.0 and config.concurrency == 4
-    assert config.cache_path == tmp_path / "judge" / "verdicts.sqlite"
-    assert "sk-test-abcdef" not in repr(config) and config.secret() == "sk-test-abcdef"
+    assert settings.cache_file(tmp_path) == tmp_path / "judge" / "verdicts.sqlite"
+    assert settings.cache_file(None) is None  # nowhere to put it: memory only
+    assert settings.updated(persist_cache=False).cache_file(tmp_path) is None
+    assert settings.updated(cache_path=tmp_path / "v.sqlite").cache_file(tmp_path) == tmp_path / "v.sqlite"
+    assert "sk-test-abcdef" not in repr(settings) and api_key(settings) == "sk-test-abcdef"
 
-    class Later:  # what JudgeSettings looks like once the judge fields are added
-        approve_threshold, concurrency, score_mode, persist_cache = 6.5, 2, "text", False
-    later = JudgeConfig.from_settings(Later(), cache_dir=tmp_path)
-    assert (later.approve_threshold, later.concurrency, later.score_mode, later.cache_path) == (6.5, 2, "text", None)
+    async def opened() -> JudgeClient:
+        async with JudgeClient(settings.updated(concurrency=2), cache_dir=tmp_path) as client:
+            return client
+    client = asyncio.run(opened())
+    assert client.settings.concurrency == 2 and client.settings.timeout_s == 5
+    assert (tmp_path / "judge" / "verdicts.sqlite").exists()
 
 
 def test_request_sends_short_context_only_and_keys_the_cache_on_model_and_rubric():

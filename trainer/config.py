@@ -1,9 +1,11 @@
 """Trainer configuration: frozen dataclasses with per-tier training settings.
 
-This is the one place the defaults live. :meth:`TrainerConfig.from_settings`
-derives the paths from ``ModelSettings.cache_dir`` and applies the operator
-knobs that are set in ``TrainerSettings`` (``KASPER_TRAINER_*``); tests and
-benchmarks use ``dataclasses.replace`` for everything else.
+The operator knobs (``KASPER_TRAINER_*``) and their defaults are the ``trainer``
+section of :mod:`kasper.streams.settings`; the policies below take their defaults
+from there. :meth:`TrainerConfig.from_settings` builds the config the trainer runs
+with: paths under ``ModelSettings.cache_dir``, the knobs, and the per-tier training
+shapes that live here (they are not settings); tests and benchmarks use
+``dataclasses.replace`` for everything else.
 
 Training defaults are sized for CPU (2 cores, float32 + OpenBLAS, ~150 training
 tok/s for SmolLM2-135M): a 200-record window trains in minutes, not hours.
@@ -18,9 +20,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from kasper.agents.quality.prompts import DEFAULT_TEMPLATE
+from kasper.streams.settings import DEFAULT_TEMPLATE, Settings, TrainerSettings, get_settings
 
 TIERS = ("lite", "standard", "pro")
+
+
+def _knob(name: str) -> Any:
+    """The default of a ``KASPER_TRAINER_*`` knob, kept once, in ``TrainerSettings``."""
+    return TrainerSettings.model_fields[name].default
 
 
 @dataclass(frozen=True)
@@ -61,10 +68,10 @@ _TIER_DEFAULTS = MappingProxyType({
 class WindowPolicy:
     """When a window closes and what goes into its dataset."""
 
-    approved_count: int = 200  # N approved records close a window ...
-    feedback_count: int = 1000  # ... or M feedback points (the original design's figure)
-    max_age_s: float = 3600.0  # ... or this much time after its first record
-    feedback_wait_s: float = 600.0  # feedback before its insight waits this long, then DLQ
+    approved_count: int = _knob("approved_count")  # N approved records close a window ...
+    feedback_count: int = _knob("feedback_count")  # ... or M feedback points
+    max_age_s: float = _knob("max_age_s")  # ... or this much time after its first record
+    feedback_wait_s: float = _knob("feedback_wait_s")  # feedback before its insight waits this long, then DLQ
     min_score: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({"lite": 0.7, "standard": 0.8, "pro": 0.9}))
     split: tuple[float, float] = (0.8, 0.9)  # train below 0.8, valid below 0.9, test above
@@ -76,9 +83,9 @@ class WindowPolicy:
 class PromotionPolicy:
     """When a new adapter replaces the serving one."""
 
-    min_improvement: float = 0.05  # relative test-loss improvement over the serving model
+    min_improvement: float = _knob("min_improvement")  # relative test-loss improvement over the serving model
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
-    probe_count: int = 6  # how many prompts of the fixed probe set (0 turns probes off)
+    probe_count: int = _knob("probe_count")  # how many prompts of the fixed probe set (0 turns probes off)
     probe_max_tokens: int = 120
 
 
@@ -99,20 +106,14 @@ class TrainerConfig:
     crash_after: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any = None, **overrides: Any) -> "TrainerConfig":
-        """Paths under ``ModelSettings.cache_dir`` (``windows/``, ``adapters/``).
-
-        ``settings`` is a ``Settings``, a ``ModelSettings`` or None (from the environment).
-        """
-        from kasper.streams.settings import ModelSettings
-
-        model = settings if hasattr(settings, "cache_dir") else getattr(settings, "model", None)
-        root = Path((model or ModelSettings()).cache_dir).expanduser()
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> "TrainerConfig":
+        """The config for ``settings`` (None: the process's): paths under
+        ``ModelSettings.cache_dir`` (``windows/``, ``adapters/``), the ``trainer`` knobs,
+        then ``overrides``."""
+        settings = settings if settings is not None else get_settings()
+        root = Path(settings.model.cache_dir).expanduser()
         base = cls(windows_dir=root / "windows", adapters_dir=root / "adapters")
-        trainer = getattr(settings, "trainer", None)
-        if trainer is not None:
-            base = _with_operator_settings(base, trainer)
-        return dataclasses.replace(base, **overrides)
+        return dataclasses.replace(_with_operator_settings(base, settings.trainer), **overrides)
 
     def tier(self, tier: str) -> TierTraining:
         """The training settings of ``tier``; ``KeyError`` names the known tiers."""
@@ -126,19 +127,20 @@ class TrainerConfig:
         return self.windows_dir / "state.sqlite"
 
 
-def _with_operator_settings(config: TrainerConfig, trainer: Any) -> TrainerConfig:
-    """``config`` with the ``KASPER_TRAINER_*`` values that are set (``TrainerSettings``)."""
-    def given(*names: str) -> dict[str, Any]:
-        return {n: getattr(trainer, n) for n in names if getattr(trainer, n) is not None}
-
-    window = dataclasses.replace(config.window, **given(
-        "approved_count", "feedback_count", "max_age_s", "feedback_wait_s"))
+def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> TrainerConfig:
+    """``config`` with the ``KASPER_TRAINER_*`` knobs; the per-tier ones only where set."""
+    window = dataclasses.replace(
+        config.window, approved_count=trainer.approved_count, feedback_count=trainer.feedback_count,
+        max_age_s=trainer.max_age_s, feedback_wait_s=trainer.feedback_wait_s)
     if trainer.min_score is not None:
         window = dataclasses.replace(window, min_score=MappingProxyType(
             {tier: trainer.min_score for tier in window.min_score}))
-    promotion = dataclasses.replace(config.promotion, **given("min_improvement", "probe_count"))
+    promotion = dataclasses.replace(config.promotion, min_improvement=trainer.min_improvement,
+                                    probe_count=trainer.probe_count)
     config = dataclasses.replace(config, window=window, promotion=promotion)
-    per_tier = given("iters", "steps_per_report")
+    per_tier = {name: value for name, value in (("iters", trainer.iters),
+                                                ("steps_per_report", trainer.steps_per_report))
+                if value is not None}
     for tier in TIERS if per_tier else ():
         config = with_tier(config, tier, **per_tier)
     return config

@@ -7,28 +7,18 @@ not configured per vendor: a 400 naming an optional parameter (``response_format
 ``logprobs``, ``temperature``, ``max_tokens``) drops or renames it for the
 rest of the client's life.
 
-What is sent and how the answer is read, scored (text or logprobs) and decided is in
-:mod:`kasper.agents.judging.parse`; the verdict cache, rate limiter and backoff helpers
-are in :mod:`kasper.agents.judging.limits`.  This module holds the configuration, the
-errors and the client, and re-exports the names callers import from it.
+What is sent is in :mod:`~kasper.agents.judging.request`; how the answer is read and
+scored (text or logprobs) in :mod:`~kasper.agents.judging.parse`, the decision and its
+cost in :mod:`~kasper.agents.judging.decision`; the verdict cache, rate limiter and
+backoff helpers in :mod:`~kasper.agents.judging.limits`.  Its settings are the
+``judge`` section of :mod:`kasper.streams.settings` (``KASPER_JUDGE_*``), taken as is.
 
-Error policy (every error is a ``KasperError``; messages never contain the API key:
-server text is scrubbed, and HTTP errors are raised ``from None`` because the openai
-exception's body may echo request headers)::
+Error policy (the error tree is in :mod:`~kasper.agents.judging.errors`; messages never
+contain the API key: server text is scrubbed, and HTTP errors are raised ``from None``
+because the openai exception's body may echo request headers).
 
-    KasperError
-    └── JudgeError                 no verdict for this request
-        ├── JudgeUnavailable           the judge cannot be used now: retries on 408/409/429/5xx,
-        │                              timeouts, closed connections, non-JSON bodies exhausted,
-        │                              or 401/403/404 (key, model). Not the record's fault.
-        ├── JudgeRequestError          any other 4xx: the server refused this request
-        ├── JudgeRefused               the model refused (refusal field, content filter, "I can't")
-        └── JudgeUnparseable           no usable scores after re-asking (empty, prose, out of range)
-
-``JudgeError``, ``JudgeRefused`` and ``JudgeUnparseable`` are defined in :mod:`~kasper.agents.judging.parse`
-(which raises them) and importable from here.
-
-Retried here with jittered exponential backoff: the transient failures above;
+Retried here with jittered exponential backoff: 408/409/429/5xx, timeouts, closed
+connections and non-JSON bodies (``JudgeUnavailable`` once exhausted);
 ``Retry-After``/``retry-after-ms`` is honoured and pauses every request of the client.
 Re-asked ``parse_retries`` times, a little warmer: unparseable or empty answers.
 Not retried: refusals and other 4xx.  What the caller does with each error is the
@@ -42,24 +32,19 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import openai
 from prometheus_client import Counter, Gauge, Histogram
-from pydantic import SecretStr
 
+from kasper.agents.judging.decision import JudgeResult, cost_usd, decide
+from kasper.agents.judging.errors import JudgeError, JudgeRefused, JudgeRequestError, JudgeUnavailable
 from kasper.agents.judging.limits import RateLimiter, VerdictCache, backoff_delay, retry_after_s
-from kasper.agents.judging.parse import (RESPONSE_FORMAT, JudgeAnswer, JudgeError, JudgeRefused, JudgeRequest,
-                                       JudgeResult, build_messages, cost_usd, decide, interpret)
+from kasper.agents.judging.parse import JudgeAnswer, interpret
+from kasper.agents.judging.request import RESPONSE_FORMAT, JudgeRequest, build_messages
 from kasper.streams.logs import get_logger
-
-# Not used here: re-exported for the callers and tests that import them from this module.
-from kasper.agents.judging.limits import CACHE  # noqa: F401
-from kasper.agents.judging.parse import (CRITERIA, DECISIONS, EXAMPLES, FALLBACKS,  # noqa: F401
-                                       RUBRIC_VERSION, SYSTEM_PROMPT, JudgeUnparseable, _byte_decoder,
-                                       logprob_scores, parse_answer)
+from kasper.streams.settings import JudgeSettings
 
 log = get_logger(__name__)
 
@@ -74,65 +59,12 @@ IN_FLIGHT = Gauge("kasper_judge_in_flight", "Judge HTTP calls in flight.")
 THROTTLED = Counter("kasper_judge_throttled_seconds_total", "Time spent waiting on the rate limiter.")
 
 
-class JudgeUnavailable(JudgeError):
-    """The judge server cannot be used now (outage, rate limit, auth, unknown model)."""
-
-
-class JudgeRequestError(JudgeError):
-    """The server rejected this request (4xx other than 408/409/429/401/403/404)."""
-
-
-# --- configuration -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JudgeConfig:
-    """Everything the judge needs; ``from_settings`` reads ``KASPER_JUDGE_*`` settings."""
-
-    base_url: str | None = None  # None: the embedded mlx_lm.server
-    model: str = "gpt-5"
-    api_key: SecretStr | None = field(default=None, repr=False)
-    timeout_s: float = 60.0
-    input_usd_per_mtok: float = 0.0
-    output_usd_per_mtok: float = 0.0
-    requests_per_minute: float = 0.0  # 0: no limit
-    tokens_per_minute: float = 0.0
-    concurrency: int = 4
-    max_retries: int = 6
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
-    parse_retries: int = 2
-    approve_threshold: float = 7.0
-    score_mode: str = "logprobs"  # or "text"
-    structured_output: bool = True
-    max_tokens: int = 1024  # reasoning models spend completion tokens before answering
-    top_logprobs: int = 10  # mlx_lm.server allows up to 11, OpenAI 20
-    temperature: float = 0.0
-    cache_size: int = 10_000
-    cache_path: Path | None = None  # sqlite file; None: in-process cache only
-    outage_backoff_max_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.api_key, str):  # keep the key out of reprs and logs from the start
-            object.__setattr__(self, "api_key", SecretStr(self.api_key))
-        if self.score_mode not in ("logprobs", "text"):
-            raise ValueError(f"judge score_mode must be 'logprobs' or 'text', not {self.score_mode!r}")
-
-    @classmethod
-    def from_settings(cls, settings: Any, *, cache_dir: Path | None = None,
-                      **overrides: Any) -> JudgeConfig:
-        """Read every field from ``settings`` by name, defaulting what it does not define."""
-        values = {f.name: getattr(settings, f.name, f.default) for f in fields(cls)}
-        if values["cache_path"] is None and cache_dir is not None and getattr(settings, "persist_cache", True):
-            values["cache_path"] = Path(cache_dir).expanduser() / "judge" / "verdicts.sqlite"
-        values.update(overrides)
-        return cls(**values)
-
-    def secret(self) -> str:
-        """The API key for the client: the setting, else ``OPENAI_API_KEY``, else a placeholder."""
-        if self.api_key is not None and self.api_key.get_secret_value():
-            return self.api_key.get_secret_value()
-        return os.environ.get("OPENAI_API_KEY") or "no-key"  # local servers ignore it
+def api_key(settings: JudgeSettings) -> str:
+    """The key to send: ``KASPER_JUDGE_API_KEY``, else ``OPENAI_API_KEY``, else a placeholder
+    (local servers ignore it, the openai client insists on one)."""
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        return settings.api_key.get_secret_value()
+    return os.environ.get("OPENAI_API_KEY") or "no-key"
 
 
 # --- the client --------------------------------------------------------------
@@ -159,18 +91,21 @@ class _Unsupported(Exception):
 class JudgeClient:
     """Judges insights over an OpenAI-compatible API: rate-limited, bounded, retried, cached.
 
-    ``async with JudgeClient(config) as judge: result = await judge.judge(request)``.
+    ``async with JudgeClient(settings.judge, cache_dir=...) as judge: result = await judge.judge(request)``;
+    verdicts persist under ``cache_dir`` (:meth:`JudgeSettings.cache_file`), else in memory only.
     """
 
-    def __init__(self, config: JudgeConfig, *, cache: VerdictCache | None = None) -> None:
-        self.config = config
-        self.cache = cache if cache is not None else VerdictCache(config.cache_size, config.cache_path)
-        self._secret = config.secret()
-        self._api = openai.AsyncOpenAI(base_url=config.base_url, api_key=self._secret,
-                                       timeout=config.timeout_s, max_retries=0)
+    def __init__(self, settings: JudgeSettings, *, cache_dir: Path | None = None,
+                 cache: VerdictCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache if cache is not None else VerdictCache(settings.cache_size,
+                                                                  settings.cache_file(cache_dir))
+        self._secret = api_key(settings)
+        self._api = openai.AsyncOpenAI(base_url=settings.base_url, api_key=self._secret,
+                                       timeout=settings.timeout_s, max_retries=0)
         self._host = self._api.base_url.host + (f":{self._api.base_url.port}" if self._api.base_url.port else "")
-        self._limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute)
-        self._slots = asyncio.Semaphore(max(1, config.concurrency))
+        self._limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
+        self._slots = asyncio.Semaphore(max(1, settings.concurrency))
         self._dropped: set[str] = set()
         self._inflight: dict[str, asyncio.Future] = {}
 
@@ -192,7 +127,7 @@ class JudgeClient:
     async def judge(self, request: JudgeRequest) -> JudgeResult:
         """The verdict for ``request``: from the cache, else from the model (see module docstring)."""
         started = time.perf_counter()
-        key = request.cache_key(self.config.model, "logprobs" if self._wants_logprobs() else "text")
+        key = request.cache_key(self.settings.model, "logprobs" if self._wants_logprobs() else "text")
         while (answer := self.cache.get(key)) is None and key in self._inflight:
             await asyncio.wait([self._inflight[key]])  # the same input is being judged: share it
         if answer is not None:
@@ -207,13 +142,13 @@ class JudgeClient:
 
     def _result(self, answer: JudgeAnswer, started: float, usage: tuple[int, int],
                 cached: bool = False) -> JudgeResult:
-        overall, decision, notes = decide(answer, self.config.approve_threshold)
-        return JudgeResult(answer, overall, decision, notes, self.config.model, usage[0], usage[1],
-                           cost_usd(self.config, *usage), (time.perf_counter() - started) * 1000, cached)
+        overall, decision, notes = decide(answer, self.settings.approve_threshold)
+        return JudgeResult(answer, overall, decision, notes, self.settings.model, usage[0], usage[1],
+                           cost_usd(self.settings, *usage), (time.perf_counter() - started) * 1000, cached)
 
     async def _ask(self, request: JudgeRequest) -> tuple[JudgeAnswer, tuple[int, int]]:
         used = (0, 0)
-        for attempt in range(self.config.parse_retries + 1):
+        for attempt in range(self.settings.parse_retries + 1):
             want_logprobs = self._wants_logprobs()
             body, usage = await self._complete(request, warmer=attempt > 0)
             used = (used[0] + usage[0], used[1] + usage[1])
@@ -221,7 +156,7 @@ class JudgeClient:
                 return interpret(body, want_logprobs), used
             except JudgeError as exc:
                 ERRORS.labels(exc.reason).inc()
-                if isinstance(exc, JudgeRefused) or attempt == self.config.parse_retries:
+                if isinstance(exc, JudgeRefused) or attempt == self.settings.parse_retries:
                     raise
                 RETRIES.labels(exc.reason).inc()
                 log.info("judge answer unusable, asking again", reason=exc.reason, attempt=attempt + 1)
@@ -236,11 +171,11 @@ class JudgeClient:
                 self._drop(exc.param)
             except _Transient as exc:
                 ERRORS.labels(exc.reason).inc()
-                if failures >= self.config.max_retries:
+                if failures >= self.settings.max_retries:
                     ERRORS.labels("unavailable").inc()
                     raise JudgeUnavailable(f"judge unavailable after {failures + 1} attempts; last: {exc}",
                                            reason=exc.reason) from None
-                delay = backoff_delay(failures, self.config.backoff_base_s, self.config.backoff_max_s,
+                delay = backoff_delay(failures, self.settings.backoff_base_s, self.settings.backoff_max_s,
                                       exc.retry_after)
                 if exc.retry_after is not None:
                     self._limiter.pause(delay)
@@ -251,7 +186,7 @@ class JudgeClient:
                 await asyncio.sleep(delay)
 
     async def _call(self, params: dict[str, Any]) -> tuple[dict, tuple[int, int]]:
-        estimate = sum(len(m["content"]) for m in params["messages"]) / 4 + self.config.max_tokens
+        estimate = sum(len(m["content"]) for m in params["messages"]) / 4 + self.settings.max_tokens
         THROTTLED.inc(await self._limiter.acquire(estimate))
         async with self._slots:
             IN_FLIGHT.inc()
@@ -286,15 +221,15 @@ class JudgeClient:
             completion = int(len(content or "") / 4)
         TOKENS.labels("prompt").inc(prompt)
         TOKENS.labels("completion").inc(completion)
-        COST.inc(cost_usd(self.config, prompt, completion))
+        COST.inc(cost_usd(self.settings, prompt, completion))
         self._limiter.settle(estimate, prompt + completion)
         return prompt, completion
 
     def _wants_logprobs(self) -> bool:
-        return self.config.score_mode == "logprobs" and "logprobs" not in self._dropped
+        return self.settings.score_mode == "logprobs" and "logprobs" not in self._dropped
 
     def _params(self, request: JudgeRequest, warmer: bool) -> dict[str, Any]:
-        c, dropped = self.config, self._dropped
+        c, dropped = self.settings, self._dropped
         params: dict[str, Any] = {"model": c.model, "messages": build_messages(request)}
         limit = "max_completion_tokens" if "max_tokens" in dropped else "max_tokens"
         if limit not in dropped:
@@ -317,7 +252,7 @@ class JudgeClient:
 
     def _translate(self, exc: openai.APIError) -> Exception:
         if isinstance(exc, openai.APITimeoutError):
-            return _Transient("timeout", f"the judge ({self._host}) did not answer within {self.config.timeout_s}s")
+            return _Transient("timeout", f"the judge ({self._host}) did not answer within {self.settings.timeout_s}s")
         if not isinstance(exc, openai.APIStatusError):
             return _Transient("connection", f"cannot reach the judge ({self._host}): {type(exc).__name__}")
         status, headers = exc.status_code, exc.response.headers

@@ -5,7 +5,7 @@ the shipped SmolLM2-135M behind ``mlx_lm.server``, reached through the same open
 client as GPT-5: the production code path with a weak judge::
 
     with EmbeddedJudgeServer(resolve_model_dir()) as server:
-        config = server.judge_config(JudgeConfig.from_settings(settings.judge))
+        judge = server.judge_settings(settings.judge)
 
 Lifecycle: ``start`` picks a free loopback port, runs ``python -m kasper.agents.runtime.blas``
 (mlx_lm.server after the OpenBLAS setup, :func:`fastcpu.server_command`), waits until
@@ -32,16 +32,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from kasper.agents.judging.client import JudgeConfig
 from kasper.schemas.errors import KasperError
 from kasper.streams.processes import die_with_parent
 from kasper.streams.logs import get_logger
+from kasper.streams.settings import JudgeSettings
 
 # The 135M model writes the five scores within ~40 tokens and then rambles: stop early.
 EMBEDDED_MAX_TOKENS = 64
@@ -94,16 +93,16 @@ class EmbeddedJudgeServer:
         return self._proc is not None and self._proc.poll() is None
 
     def overrides(self) -> dict[str, Any]:
-        """The ``JudgeConfig`` fields that point a judge here: model, no prices, short answers.
+        """The ``JudgeSettings`` fields that point a judge here: model, no prices, short answers.
 
         For an in-process worker: ``build_app(roles, judge_overrides=server.overrides())``.
         """
         return {"base_url": self.base_url, "model": self.model, "input_usd_per_mtok": 0.0,
                 "output_usd_per_mtok": 0.0, "max_tokens": EMBEDDED_MAX_TOKENS, "top_logprobs": 10}
 
-    def judge_config(self, base: JudgeConfig) -> JudgeConfig:
+    def judge_settings(self, base: JudgeSettings) -> JudgeSettings:
         """``base`` pointed at this server (see :meth:`overrides`)."""
-        return replace(base, **self.overrides())
+        return base.updated(**self.overrides())
 
     def env(self) -> dict[str, str]:
         """The same as ``KASPER_JUDGE_*`` variables, for worker processes."""

@@ -19,8 +19,9 @@ from importlib import resources
 from typing import Any
 
 from kasper.schemas.errors import KasperError
+# The name is a setting (KASPER_GENERATE_TEMPLATE_VERSION's default); template() checks it exists.
+from kasper.streams.settings import DEFAULT_TEMPLATE
 
-DEFAULT_TEMPLATE = "insight-v1"
 MAX_CONTEXT_VALUE_CHARS = 1_000
 MAX_CONTEXT_CHARS = 4_000
 MAX_INSTRUCTIONS_CHARS = 500

@@ -28,11 +28,10 @@ from kasper.agents.runtime.backend import (
     Served,
 )
 from kasper.agents.runtime.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
-from kasper.agents.runtime.generate_settings import GenerateSettings
 from kasper.agents.runtime.blas import MLXThread
 from kasper.agents.runtime.model_store import ModelError
 from kasper.streams.logs import get_logger
-from kasper.streams.settings import ModelSettings
+from kasper.streams.settings import GenerateSettings, ModelSettings
 
 ADAPTER_WEIGHTS = "adapters.safetensors"
 TIERS = ("lite", "standard", "pro")

@@ -35,8 +35,8 @@ from kasper.agents.runtime.backend import (
     OnDelta,
     Served,
 )
-from kasper.agents.runtime.generate_settings import OpenAIGenerateSettings
 from kasper.streams.logs import get_logger
+from kasper.streams.settings import OpenAIGenerateSettings
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 20.0
