@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
-from kasper.agents import model_store, prompts as templates
+from kasper.agents.quality import prompts as templates
+from kasper.agents.runtime import model_store
 from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.streams.settings import GenerateSettings
 from kasper.agents.generation import Generator

@@ -59,3 +59,20 @@ def test_grade_offline_prints_one_grade_per_line_and_flags_bad_lines():
 def test_worker_rejects_an_unknown_role():
     result = CliRunner().invoke(main, ["worker", "--agents", "grade,dance"])
     assert result.exit_code == 2 and "dance" in result.output
+
+
+def test_settings_names_an_unknown_variable_and_fails(monkeypatch):
+    monkeypatch.setenv("KASPER_JUDGE_MODLE", "gpt-5")
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code == 1
+    assert "KASPER_JUDGE_MODLE" in result.output and "KASPER_JUDGE_MODEL" in result.output
+    assert '"judge"' in result.output  # the settings are still printed
+
+
+def test_settings_prints_every_section(monkeypatch):
+    result = CliRunner().invoke(main, ["settings"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    for section in ("kafka", "broker", "model", "generate", "generate_openai", "judge", "trainer"):
+        assert section in shown, section
+    assert shown["generate"]["batch_size"] > 0 and shown["trainer"]

@@ -39,7 +39,7 @@ from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before ml
 from kasper.agents.runtime import model_store
 from kasper.streams.logs import get_logger
 
-import mlx.optimizers as optim  # noqa: E402  (after fastcpu on purpose)
+import mlx.optimizers as optim  # noqa: E402  (after runtime.blas on purpose)
 from mlx.utils import tree_flatten, tree_map_with_path  # noqa: E402
 from mlx_lm.tuner.callbacks import TrainingCallback  # noqa: E402
 from mlx_lm.tuner.datasets import load_local_dataset  # noqa: E402

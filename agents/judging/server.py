@@ -8,7 +8,7 @@ client as GPT-5: the production code path with a weak judge::
         judge = server.judge_settings(settings.judge)
 
 Lifecycle: ``start`` picks a free loopback port, runs ``python -m kasper.agents.runtime.blas``
-(mlx_lm.server after the OpenBLAS setup, :func:`fastcpu.server_command`), waits until
+(mlx_lm.server after the OpenBLAS setup, :func:`kasper.agents.runtime.blas.server_command`), waits until
 ``/v1/models`` answers 200 (only the status: mlx_lm.server 0.32 sends an empty body when
 no Hugging Face cache directory exists), then sends one tiny completion so that the
 model is loaded before the first verdict (mlx_lm.server loads it lazily).  ``stop`` sends SIGTERM,
@@ -162,7 +162,7 @@ class EmbeddedJudgeServer:
     # --- internals -----------------------------------------------------------
 
     def _launch(self, fixed_port: int) -> None:
-        # Imported here: fastcpu loads MLX on import, which a judge pointed at GPT-5 never needs.
+        # Imported here: blas loads MLX on import, which a judge pointed at GPT-5 never needs.
         from kasper.agents.runtime.blas import server_command, server_env
 
         self.stop()
