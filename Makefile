@@ -1,14 +1,16 @@
-# The two commands a newcomer needs (see README):
+# The commands a newcomer needs (see README):
 #   make up     set up, then run the main job on the embedded default
-#   make test   set up, then run the test suite
-# Both create .venv with everything they need; nothing has to be installed by hand.
+#   make test   set up, then run the whole test suite
+#   make check  set up, then run the tests that need no broker and no model (the edit-test loop)
+# Each creates .venv with everything it needs; nothing has to be installed by hand.
+# The tests' system tools (Prometheus) come from tests/setup_system.sh, run here as root.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: up test bench clean
+.PHONY: up test check system bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +23,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 up: $(VENV)/.installed
 	$(BIN)/kasper up
 
-test: $(VENV)/.installed
+system:
+	sh tests/setup_system.sh
+
+test: $(VENV)/.installed system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(VENV)/.installed system
+	$(BIN)/python -m pytest -m "not broker and not model" $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_produce.py

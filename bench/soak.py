@@ -18,9 +18,13 @@ dead-lettered: must be 0) and records duplicated in windows (must be 0). Exit 1 
 either is not 0, or a prompt ended two ways, or an insight was approved with two
 contents.
 
-    python bench/soak.py [-n 120] [--kills 4] [--bad 200] [--seed 7] [--json]
+Run from the repo root::
 
-Shared helpers live in tests/chaos.py (the crash and fault tests use the same ones).
+    .venv/bin/python bench/soak.py [-n 120] [--kills 4] [--bad 200] [--seed 7] [--json]
+
+Shared helpers come from the test suite's ``tests`` package (tests/chaos.py, the
+crash and fault tests use the same ones; tests/judge_fault_server.py), so the repo
+root goes first on ``sys.path``: a script's own directory is all Python adds.
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-import chaos  # noqa: E402
-from judge_fault_server import FaultServer  # noqa: E402
+from tests import chaos  # noqa: E402
+from tests.helpers import fresh_broker  # noqa: E402
+from tests.judge_fault_server import FaultServer  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 from kasper.schemas import Codec  # noqa: E402
 from kasper.schemas.samples import sample_record  # noqa: E402
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> dict:
     bad = bad_values(args.bad, rng)
     started = time.monotonic()
     figures: dict = {"work_dir": str(work), "seed": args.seed}
-    with chaos.fresh_broker() as broker, FaultServer() as judge:
+    with fresh_broker() as broker, FaultServer() as judge:
         judge.cycle("slow:0.5", "slow:0.5", "reject")  # slow enough that the events land mid-run
         judge.script(*FAULTS)  # the first judge calls fail: served for sure, while work is pending
         env = chaos.base_env(broker.address, cache, judge.base_url, KASPER_JUDGE_CONCURRENCY="1",

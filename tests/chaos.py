@@ -1,4 +1,5 @@
-"""Chaos helpers shared by tests/test_crash.py, tests/test_faults.py and bench/soak.py.
+# Long: the one copy of the chaos plumbing (workers, kills, snapshots, checks) for tests and bench/soak.py.
+"""Chaos helpers shared by tests/test_crash.py, tests/test_faults.py, tests/test_scaling.py and bench/soak.py.
 
 Real parts only: an embedded broker of our own on a free port, ``kasper worker``
 processes (or a trainer worker script with a tiny LoRA config), the loopback
@@ -10,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,41 +31,24 @@ from kasper.schemas import Codec
 from kasper.schemas.errors import CodecError
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
-from kasper.streams.admin import create_topics
-from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer
 from kasper.streams.cli.progress import Tally
 from kasper.streams.settings import KafkaSettings, Settings
 from kasper.trainer.files import read_manifest
 
-KASPER = str(Path(sys.executable).parent / "kasper")
+from tests.helpers import KASPER, clean_env, free_port
+
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
 PIPELINE = (topics.PROMPTS, topics.INSIGHTS, topics.GRADES, topics.VERDICTS, topics.APPROVED, topics.DLQ)
 TRAINING = (topics.APPROVED, topics.TRAINING_WINDOWS, topics.MODELS, topics.DLQ)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def fresh_broker() -> Iterator[EmbeddedBroker]:
-    """An embedded broker of our own on a free port, every catalog topic created."""
-    with EmbeddedBroker(f"127.0.0.1:{free_port()}") as broker:
-        asyncio.run(create_topics(KafkaSettings(bootstrap_servers=broker.address)))
-        yield broker
-
-
 def base_env(address: str, cache: Path, judge_url: str, **extra: str) -> dict[str, str]:
     """The environment of every process of one scenario (no KASPER_* leaks from the session)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KASPER_")}
-    return {**env, "KASPER_BOOTSTRAP_SERVERS": address, "KASPER_CACHE_DIR": str(cache),
-            "KASPER_REBALANCE_TIMEOUT_S": "3", "KASPER_SESSION_TIMEOUT_S": "6",
-            "KASPER_JUDGE_BASE_URL": judge_url, "KASPER_JUDGE_MODEL": "fault-model",
-            "KASPER_JUDGE_API_KEY": "sk-chaos-test", "KASPER_WORKER_SHUTDOWN_TIMEOUT_S": "20",
-            **extra}
+    return clean_env(KASPER_BOOTSTRAP_SERVERS=address, KASPER_CACHE_DIR=str(cache),
+                     KASPER_REBALANCE_TIMEOUT_S="3", KASPER_SESSION_TIMEOUT_S="6",
+                     KASPER_JUDGE_BASE_URL=judge_url, KASPER_JUDGE_MODEL="fault-model",
+                     KASPER_JUDGE_API_KEY="sk-chaos-test", KASPER_WORKER_SHUTDOWN_TIMEOUT_S="20", **extra)
 
 
 # --- worker processes that can be killed and restarted -------------------------------

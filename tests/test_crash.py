@@ -27,11 +27,10 @@ from pathlib import Path
 
 import pytest
 
-import chaos
-from judge_fault_server import FaultServer
-from kasper.agents.runtime import model_store
+from tests import chaos
+from tests.helpers import fresh_broker
+from tests.judge_fault_server import FaultServer
 from kasper.streams import topics
-from kasper.streams.settings import ModelSettings
 from kasper.trainer.synthetic_records import synthetic_approved
 
 pytestmark = [pytest.mark.broker]
@@ -42,7 +41,7 @@ def test_a_worker_killed_at_random_moments_ends_every_prompt_once(tmp_path):
     rng = random.Random(SEED)
     insights = chaos.premade_insights(60, f"crash-{SEED}")
     wanted = {i["prompt_id"] for i in insights}
-    with chaos.fresh_broker() as broker, FaultServer() as judge:
+    with fresh_broker() as broker, FaultServer() as judge:
         judge.cycle("slow:0.6", "slow:0.6", "reject")
         env = chaos.base_env(broker.address, tmp_path / "cache", judge.base_url,
                              KASPER_JUDGE_CONCURRENCY="1")
@@ -72,13 +71,6 @@ def test_a_worker_killed_at_random_moments_ends_every_prompt_once(tmp_path):
           f"approved repeated by redelivery (same content): {repeats}")
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    # Same cache as tests/test_generate.py and tests/test_scaling.py: prepared once per session.
-    return model_store.prepare(ModelSettings(cache_dir=tmp_path_factory.getbasetemp() / "generate-cache",
-                                             model=None))
-
-
 PER_WINDOW = 6
 
 
@@ -94,11 +86,11 @@ def windows_and_versions(address: str) -> tuple[list[str], dict[str, dict]]:
 
 
 @pytest.mark.model
-def test_the_trainer_killed_mid_window_and_mid_training_loses_and_doubles_nothing(tmp_path, model_dir):
+def test_the_trainer_killed_mid_window_and_mid_training_loses_and_doubles_nothing(tmp_path, shipped_model):
     cache = tmp_path / "cache"
     windows_dir = cache / "windows"
-    with chaos.fresh_broker() as broker:
-        env = trainer_env(broker.address, cache, model_dir)
+    with fresh_broker() as broker:
+        env = trainer_env(broker.address, cache, shipped_model)
         worker = chaos.trainer_worker(env, tmp_path, iters=6)
         first = synthetic_approved(PER_WINDOW, seed=SEED, tier="standard", score=0.9)
         second = synthetic_approved(PER_WINDOW, seed=SEED + 1, tier="standard", score=0.9)

@@ -24,8 +24,8 @@ import yaml
 from kasper.streams.cli.worker_cmd import ROLES, parse_roles
 from kasper.streams import topics
 
-from prometheus_setup import (ALERTS, DASHBOARDS, DEPLOY, REPO, alert_rules, dashboard_queries,
-                              ensure_prometheus)
+from tests.prometheus_setup import (ALERTS, DASHBOARDS, DEPLOY, REPO, alert_rules, dashboard_queries,
+                                    prometheus_tools)
 
 COMPOSE = REPO / "docker-compose.yml"
 PROMETHEUS_YML = DEPLOY / "prometheus" / "prometheus.yml"
@@ -49,8 +49,9 @@ def compose() -> dict:
 def compose_schema(tmp_path_factory) -> dict:
     dest = tmp_path_factory.mktemp("compose-spec")
     name, version = SPEC_WHEEL
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary",
-                    ":all:", "--dest", str(dest), f"{name}=={version}"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-cache-dir", "--no-deps",
+                    "--only-binary", ":all:", "--dest", str(dest), f"{name}=={version}"],
+                   check=True, capture_output=True)
     [wheel] = dest.glob("docker_compose-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         return json.loads(archive.read(SPEC_MEMBER))
@@ -262,7 +263,7 @@ def test_every_metric_in_alerts_and_dashboards_is_exported_by_the_code():
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    return ensure_prometheus()[1]
+    return prometheus_tools()[1]
 
 
 def test_promtool_accepts_the_config_and_the_rules(promtool):

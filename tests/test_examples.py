@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from tests.helpers import free_port
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 
-import chaos
-from judge_fault_server import FaultServer
+from tests import chaos
+from tests.helpers import fresh_broker
+from tests.judge_fault_server import FaultServer
 from kasper.streams import topics
 from kasper.trainer.synthetic_records import synthetic_approved
 
@@ -53,7 +54,7 @@ def test_a_failing_judge_holds_records_and_every_grade_gets_a_verdict(tmp_path):
     insights = chaos.premade_insights(24, "judge-fault")
     wanted = {i["prompt_id"] for i in insights}
     stretch = ["429:0.2"] * 4 + ["status:500"] * 4 + ["slow:3"] * 3 + ["close"] * 4 + ["status:503"] * 3
-    with chaos.fresh_broker() as broker, FaultServer() as judge:
+    with fresh_broker() as broker, FaultServer() as judge:
         judge.script(*stretch)
         env = chaos.base_env(broker.address, tmp_path / "cache", judge.base_url,
                              KASPER_JUDGE_CONCURRENCY="1", KASPER_JUDGE_TIMEOUT_S="1",
@@ -84,7 +85,7 @@ def test_a_failing_judge_holds_records_and_every_grade_gets_a_verdict(tmp_path):
 def test_a_frozen_broker_comes_back_and_the_worker_resumes_by_itself(tmp_path):
     insights = chaos.premade_insights(30, "broker-fault")
     wanted = {i["prompt_id"] for i in insights}
-    with chaos.fresh_broker() as broker, FaultServer() as judge:
+    with fresh_broker() as broker, FaultServer() as judge:
         judge.cycle("slow:1", "slow:1", "reject")  # slow: the freeze must come mid-run
         # Requests time out (5 s) during the 15 s freeze, as they would with a broker gone.
         env = chaos.base_env(broker.address, tmp_path / "cache", judge.base_url,
@@ -153,7 +154,7 @@ PER_WINDOW = 6
 def test_a_full_disk_commits_nothing_unwritten_and_the_window_is_written_once_space_is_back(tmp_path):
     cache = tmp_path / "cache"
     records = synthetic_approved(PER_WINDOW, seed=4242, tier="lite", score=0.9)
-    with chaos.fresh_broker() as broker, tiny_disk(cache / "windows") as windows_dir:
+    with fresh_broker() as broker, tiny_disk(cache / "windows") as windows_dir:
         # No model: the training loop only loads one when a window is announced,
         # and this test stops before training matters.
         env = chaos.base_env(broker.address, cache, "http://127.0.0.1:9/v1",

@@ -1,3 +1,4 @@
+# Long: generators for eight kinds of bad record and the readers that check every letter (one test).
 """Fuzzing: thousands of generated bad records on every input topic, read by real workers.
 
 Three ``kasper worker`` processes run on the embedded broker: ``generate`` (OpenAI-
@@ -23,7 +24,6 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,11 +40,10 @@ from kasper.streams import topics
 from kasper.streams.records import MAX_DEAD_LETTER_BYTES
 from kasper.streams.settings import get_settings
 
-from conftest import free_port
-from judge_fault_server import FaultServer
+from tests.helpers import KASPER, free_port
+from tests.judge_fault_server import FaultServer
 
 pytestmark = pytest.mark.broker
-KASPER = str(Path(sys.executable).parent / "kasper")
 SEED = 20261125
 CODEC = Codec()
 

@@ -1,7 +1,8 @@
+# Long: the generate stage in process and as a worker share the model, adapters and topic readers.
 """The generate stage on the real shipped model (short outputs), then as a Faust worker.
 
-The model is prepared once in a temporary cache shared by ``test_generate_*.py``
-(~5 s), away from the user's own. Outputs are capped at ``MAX_TOKENS`` tokens.
+The model is the session's ``shipped_model`` (tests/conftest.py), away from the
+user's own cache. Outputs are capped at ``MAX_TOKENS`` tokens.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
-from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import GenerationError, GenResult
 from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.agents.runtime.hot_swap import SWAPS, VersionSwitcher
@@ -30,15 +29,10 @@ from kasper.schemas.samples import sample_record
 from kasper.streams.settings import GenerateSettings, ModelSettings
 from kasper.streams.synthetic_prompts import synthetic_prompt
 
+from tests.helpers import KASPER, free_port
+
 pytestmark = pytest.mark.model
 MAX_TOKENS = 24
-KASPER = str(Path(sys.executable).parent / "kasper")
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    cache = tmp_path_factory.getbasetemp() / "generate-cache"
-    return model_store.prepare(ModelSettings(cache_dir=cache, model=None))
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +41,8 @@ def settings() -> GenerateSettings:
 
 
 @pytest.fixture(scope="module")
-def backend(model_dir, settings):
-    backend = MLXBackend(ModelSettings(model=model_dir), settings)
+def backend(shipped_model, settings):
+    backend = MLXBackend(ModelSettings(model=shipped_model), settings)
     asyncio.run(backend.start())
     yield backend
     asyncio.run(backend.close())
@@ -180,8 +174,8 @@ def test_generation_errors_and_empty_texts_are_retried_once_then_dead_lettered(b
 
 
 def test_model_versions_swap_a_tier_between_batches_and_bad_ones_keep_the_current(
-        backend, settings, model_dir, tmp_path):
-    sha = make_adapter(model_dir, tmp_path / "pro-0001")
+        backend, settings, shipped_model, tmp_path):
+    sha = make_adapter(shipped_model, tmp_path / "pro-0001")
     letters: list[tuple] = []
 
     async def dead_letter(exc, value, key, where):
@@ -288,13 +282,11 @@ def _wait_metric(port: int, line_start: str, at_least: float, timeout_s: float =
 
 
 @pytest.fixture
-def worker(broker, model_dir, tmp_path):
-    from conftest import free_port
-
+def worker(broker, shipped_model, tmp_path):
     asyncio.run(_skip_backlog())
     metrics_port = free_port()
     env = {**os.environ, "KASPER_WEB_PORT": str(free_port()), "KASPER_METRICS_PORT": str(metrics_port),
-           "KASPER_MODEL": str(model_dir), "KASPER_GENERATE_MAX_TOKENS": str(MAX_TOKENS),
+           "KASPER_MODEL": str(shipped_model), "KASPER_GENERATE_MAX_TOKENS": str(MAX_TOKENS),
            "KASPER_GENERATE_BATCH_SIZE": "8", "KASPER_GENERATE_BATCH_WINDOW_S": "0.5",
            "KASPER_GENERATE_STREAM_TOKENS": "true", "KASPER_GENERATE_MODELS_WAIT_S": "15"}
     log = tmp_path / "worker.log"
@@ -311,7 +303,7 @@ def worker(broker, model_dir, tmp_path):
 
 
 @pytest.mark.broker
-def test_worker_generates_streams_tokens_swaps_adapters_and_dead_letters(worker, model_dir, tmp_path):
+def test_worker_generates_streams_tokens_swaps_adapters_and_dead_letters(worker, shipped_model, tmp_path):
     from kasper.streams import topics
 
     proc, metrics_port = worker
@@ -325,7 +317,7 @@ def test_worker_generates_streams_tokens_swaps_adapters_and_dead_letters(worker,
     insights = _read(topics.INSIGHTS.name, mine, len(first))
 
     # Swap lite to an adapter mid-stream; a broken pro version is dead-lettered, pro keeps its model.
-    sha = make_adapter(model_dir, tmp_path / "lite-0001")
+    sha = make_adapter(shipped_model, tmp_path / "lite-0001")
     swapped = _metric(metrics_port, 'kasper_generate_model_swaps_total{outcome="swapped",tier="lite"}')
     asyncio.run(_send([(topics.MODELS, model_version("lite", f"lite-{run}", tmp_path / "lite-0001", sha)),
                        (topics.MODELS, model_version("pro", f"pro-{run}", tmp_path / "nope", None))]))

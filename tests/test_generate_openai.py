@@ -6,21 +6,19 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from kasper.agents.runtime.blas import server_command, server_env
-from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import BackendUnavailable
 from kasper.agents.runtime.openai_backend import OpenAIBackend
 from kasper.agents.generation import GenerationFailed, Generator, insight_id
-from kasper.streams.settings import GenerateSettings, ModelSettings, OpenAIGenerateSettings
+from kasper.streams.settings import GenerateSettings, OpenAIGenerateSettings
 from kasper.streams.synthetic_prompts import synthetic_prompt
 
-from conftest import free_port
-from judge_fault_server import FaultServer
+from tests.helpers import free_port
+from tests.judge_fault_server import FaultServer
 
 MAX_TOKENS = 24
 SETTINGS = GenerateSettings(max_tokens=MAX_TOKENS, backend="openai")
@@ -40,9 +38,8 @@ def run(backend: OpenAIBackend, batch: list[dict], on_delta=None):
 
 
 @pytest.fixture(scope="module")
-def mlx_server(tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "generate-cache"  # shared with test_generate.py
-    model_dir = model_store.prepare(ModelSettings(cache_dir=cache, model=None))
+def mlx_server(tmp_path_factory, shipped_model):
+    model_dir = shipped_model
     port = free_port()
     log = tmp_path_factory.mktemp("mlx-server") / "server.log"
     with open(log, "w") as out:  # a file, not a pipe: a full pipe would block the server

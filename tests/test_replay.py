@@ -1,3 +1,4 @@
+# Long: each replay mode (ranges, live groups, windows, re-grading) needs its own topics and readers.
 """``kasper replay`` on the real embedded broker: ranges, live groups, windows, re-grading.
 
 Each test writes to topics of its own (or scopes by time), so records of other

@@ -1,3 +1,4 @@
+# Long: rubric, gates, originality and the grade record are tested against one shared labeled set.
 """The rubric grader, hard gates and originality memory, on plain functions (no Kafka)."""
 
 from __future__ import annotations

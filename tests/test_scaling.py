@@ -1,3 +1,4 @@
+# Long: two multi-process scenarios, with the worker and snapshot plumbing only they use.
 """Scaling by role: ``kasper worker --agents ...`` processes sharing work through consumer groups.
 
 Real processes on real embedded brokers. Each scenario starts its own broker on a
@@ -32,7 +33,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -42,20 +42,18 @@ from pathlib import Path
 
 import pytest
 
-from kasper.agents.runtime import model_store
 from kasper.agents.route import ROUTER_PREFIX
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
 from kasper.streams.producer import Producer
-from kasper.streams.settings import KafkaSettings, ModelSettings, Settings
+from kasper.streams.settings import KafkaSettings, Settings
 from kasper.streams.synthetic_prompts import record_id
 
-import chaos
-from conftest import free_port
-from judge_fault_server import FaultServer
+from tests import chaos
+from tests.helpers import KASPER, free_port, fresh_broker
+from tests.judge_fault_server import FaultServer
 
 pytestmark = [pytest.mark.broker]
-KASPER = str(Path(sys.executable).parent / "kasper")
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
 PIPELINE = chaos.PIPELINE
 
@@ -155,16 +153,9 @@ def wait_for_outcomes(address: str, wanted: set[str], live: list[Worker], timeou
 N_PROMPTS, SEED, MAX_TOKENS = 8, 20261202, 64
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    # Same cache as tests/test_generate.py: prepared once per session (~5 s).
-    cache = tmp_path_factory.getbasetemp() / "generate-cache"
-    return model_store.prepare(ModelSettings(cache_dir=cache, model=None))
-
-
 def run_synthetic(tmp: Path, model_dir: Path, *role_sets: str) -> tuple[Snapshot, list[dict]]:
     """The synthetic run on a fresh broker through workers with ``role_sets``; (snapshot, records_in)."""
-    with chaos.fresh_broker() as broker, FaultServer() as judge:
+    with fresh_broker() as broker, FaultServer() as judge:
         address = broker.address
         env = chaos.base_env(address, tmp / "cache", judge.base_url, KASPER_MODEL=str(model_dir),
                        KASPER_GENERATE_MAX_TOKENS=str(MAX_TOKENS))
@@ -197,10 +188,10 @@ def summary(snap: Snapshot) -> dict:
 
 
 @pytest.mark.model
-def test_two_workers_with_disjoint_roles_end_the_run_as_one_worker_does(tmp_path, model_dir):
+def test_two_workers_with_disjoint_roles_end_the_run_as_one_worker_does(tmp_path, shipped_model):
     started = time.monotonic()
-    one, one_seen = run_synthetic(tmp_path / "one", model_dir, "generate,grade,judge,route")
-    two, two_seen = run_synthetic(tmp_path / "two", model_dir, "generate", "grade,judge,route")
+    one, one_seen = run_synthetic(tmp_path / "one", shipped_model, "generate,grade,judge,route")
+    two, two_seen = run_synthetic(tmp_path / "two", shipped_model, "generate", "grade,judge,route")
     a, b = summary(one), summary(two)
 
     assert len(a["outcomes"]) == N_PROMPTS, a["outcomes"]
@@ -285,7 +276,7 @@ def test_a_killed_worker_hands_its_partitions_to_the_other_and_every_record_ends
     accepted only when the repeats are the same insight id with the same text, prompt,
     rubric pass/fail and judge recommendation (timestamps and latencies may differ).
     """
-    with chaos.fresh_broker() as broker, FaultServer() as judge:
+    with fresh_broker() as broker, FaultServer() as judge:
         address = broker.address
         judge.cycle("slow:1")
         env = chaos.base_env(address, tmp_path / "cache", judge.base_url, KASPER_JUDGE_CONCURRENCY="1")

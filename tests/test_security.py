@@ -1,3 +1,4 @@
+# Long: SASL/SSL clients, redaction and a real worker share one set of fake servers and secrets.
 """Security: Kafka SASL/SSL reaches every client, secrets and personal data stay out of
 logs, metrics, letters, windows and reports, and every endpoint binds loopback.
 
@@ -20,7 +21,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -42,11 +42,10 @@ from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import KafkaSettings, RegistrySettings, Settings, get_settings, redacted
 
-from conftest import free_port
-from judge_fault_server import FaultServer
-from test_registry import FakeRegistry
+from tests.helpers import KASPER, free_port
+from tests.judge_fault_server import FaultServer
+from tests.test_registry import FakeRegistry
 
-KASPER = str(Path(sys.executable).parent / "kasper")
 RUN = uuid.uuid4().hex[:8]
 JUDGE_KEY = f"sk-judge-MARKER-{RUN}-0123456789"
 REGISTRY_USER = "kasper-registry"
@@ -337,6 +336,7 @@ def _collect(prefix: str, codec: Codec, want, timeout_s: float, since) -> dict[s
 
 
 @pytest.mark.broker
+@pytest.mark.model
 def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(own_broker, tmp_path, shipped_model):
     prefix = f"sec-{RUN}-"
     registry = FakeRegistry(credentials=(REGISTRY_USER, REGISTRY_PASSWORD))
@@ -476,6 +476,7 @@ def test_sft_and_preference_files_hold_no_personal_data(tmp_path):
     assert sum(content.manifest["personal_data_redacted"].values()) >= 3 * len(approved)
 
 
+@pytest.mark.model
 def test_embedded_judge_server_binds_loopback(tmp_path, shipped_model):
     from kasper.agents.judging.server import EmbeddedJudgeServer
 

@@ -14,7 +14,7 @@ from kasper.streams.app import broker_credentials, create_app
 from kasper.streams.settings import (KafkaSettings, ObservabilitySettings, RegistrySettings,
                                      Settings, redacted)
 
-from conftest import free_port
+from tests.helpers import free_port
 
 SECRET = "hunter2-very-secret"
 

@@ -10,15 +10,14 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-import chaos
-from conftest import free_port
+from tests import chaos
+from tests.helpers import KASPER, free_port
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
@@ -29,7 +28,6 @@ from kasper.streams.settings import Settings
 from kasper.streams.shutdown import EXIT_FORCED
 
 pytestmark = pytest.mark.broker
-KASPER = str(Path(sys.executable).parent / "kasper")
 
 
 def start_worker(address: str, tmp_path: Path, roles: str = "grade",

@@ -20,8 +20,8 @@ from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import get_settings
 
-from conftest import free_port
-from faust_echo_app import SINK, SOURCE
+from tests.helpers import free_port
+from tests.faust_echo_app import SINK, SOURCE
 
 pytestmark = pytest.mark.broker
 APP = Path(__file__).with_name("faust_echo_app.py")

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,10 +21,9 @@ from kasper.streams.errors import BrokerStartError, BrokerUnavailable
 from kasper.streams.producer import KasperClient, Producer
 from kasper.streams.settings import get_settings
 
-from conftest import free_port
+from tests.helpers import KASPER, free_port
 
 pytestmark = pytest.mark.broker
-KASPER = str(Path(sys.executable).parent / "kasper")
 
 
 def kasper(*args: str, input: bytes | None = None, env: dict | None = None,

@@ -30,6 +30,9 @@ from kasper.trainer.pipeline import model_version_record, train_window
 from kasper.trainer.adapters import Registry
 from kasper.trainer.synthetic_records import synthetic_approved
 
+from tests.helpers import cache_holding, free_port
+from tests.test_windows_kafka import position_at_end, produce
+
 pytestmark = pytest.mark.model
 TINY = TierTraining(rank=4, num_layers=2, iters=6, batch_size=1, max_seq_length=352,
                     learning_rate=1e-3, steps_per_report=2, save_every=2, val_batches=1)
@@ -37,13 +40,9 @@ PROBES = PromotionPolicy(probe_count=1, probe_max_tokens=16, probe_tolerance=1.0
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("kasper-trainer-cache")
-
-
-@pytest.fixture(scope="module")
-def model_dir(cache) -> Path:
-    return model_store.prepare(ModelSettings(cache_dir=cache, model=None))
+def cache(tmp_path_factory, shipped_model) -> Path:
+    """The module's kasper cache (adapters, windows), holding the session's prepared model."""
+    return cache_holding(tmp_path_factory.mktemp("kasper-trainer-cache"), shipped_model)
 
 
 def make_window(directory: Path, count: int, seed: int, tier: str = "standard", score: float = 0.9) -> Path:
@@ -64,15 +63,15 @@ def config_for(root: Path | None = None, settings: Settings | None = None, **pro
     return with_tier(config, "standard", **dataclasses.asdict(TINY))
 
 
-def test_lora_lowers_the_training_loss_and_resumes_after_an_interruption(model_dir, window_dir, tmp_path):
+def test_lora_lowers_the_training_loss_and_resumes_after_an_interruption(shipped_model, window_dir, tmp_path):
     work = tmp_path / "work"
     seen: list[tuple[int, float]] = []
     with pytest.raises(TrainingInterrupted, match="step 4"):
-        train_adapter(model_dir, window_dir, work, TINY, should_stop=lambda: len(seen) >= 2,
+        train_adapter(shipped_model, window_dir, work, TINY, should_stop=lambda: len(seen) >= 2,
                       progress=lambda step, info: seen.append((step, info["train_loss"])))
     state = json.loads((work / "checkpoint" / "state.json").read_text())
     assert state["step"] == 4
-    result = train_adapter(model_dir, window_dir, work, TINY,
+    result = train_adapter(shipped_model, window_dir, work, TINY,
                            progress=lambda step, info: seen.append((step, info["train_loss"])))
     assert result.resumed_from == 4 and result.iterations == 6
     assert [s for s, _ in seen] == [2, 4, 6]  # steps 1-4 once, then 5-6 after the resume
@@ -81,26 +80,26 @@ def test_lora_lowers_the_training_loss_and_resumes_after_an_interruption(model_d
     assert (work / "adapters.safetensors").exists() and not (work / "checkpoint").exists()
     config = json.loads((work / "adapter_config.json").read_text())
     assert config["num_layers"] == 2 and config["lora_parameters"]["rank"] == 4
-    model_store.load(model_dir, adapter_path=work)  # mlx-lm loads the result
+    model_store.load(shipped_model, adapter_path=work)  # mlx-lm loads the result
 
 
-def test_a_diverging_run_is_recorded_unpromoted_and_the_serving_model_stays(model_dir, window_dir, tmp_path):
+def test_a_diverging_run_is_recorded_unpromoted_and_the_serving_model_stays(shipped_model, window_dir, tmp_path):
     config = with_tier(config_for(tmp_path), "standard", learning_rate=1e30, steps_per_report=1, iters=4)
     registry = Registry(config.adapters_dir)
     registry.root.mkdir(parents=True)
     registry.set_serving("standard", "standard-0042")
-    entry = train_window(window_dir, config, model_dir)
+    entry = train_window(window_dir, config, shipped_model)
     assert not entry["promoted"] and entry["adapter_path"] is None
     assert "training diverged" in entry["reason"] and "nan" in entry["reason"].lower()
     assert registry.serving() == {"standard": "standard-0042"}
     validate("ModelVersion", model_version_record(entry))
-    assert train_window(window_dir, config, model_dir)["version"] == entry["version"]  # not again
+    assert train_window(window_dir, config, shipped_model)["version"] == entry["version"]  # not again
 
 
-def test_promotion_and_rejection_happen_for_the_right_reasons(model_dir, window_dir, cache, tmp_path):
+def test_promotion_and_rejection_happen_for_the_right_reasons(shipped_model, window_dir, cache, tmp_path):
     settings = Settings(model=ModelSettings(cache_dir=cache, model=None))
     config = config_for(settings=settings, min_improvement=0.05)
-    first = train_window(window_dir, config, model_dir)
+    first = train_window(window_dir, config, shipped_model)
     assert first["promoted"], first["reason"]
     assert re.match(r"promoted: (test|valid) loss [\d.]+ vs [\d.]+ of the base model", first["reason"])
     m = first["metrics"]
@@ -141,19 +140,19 @@ def test_decide_weighs_loss_probes_and_missing_data():
     assert "no held-out examples" in decide(empty, empty, policy).reason
 
 
-def test_corrupt_and_empty_windows_are_refused_before_training(model_dir, tmp_path):
+def test_corrupt_and_empty_windows_are_refused_before_training(shipped_model, tmp_path):
     config = config_for(tmp_path)
     corrupt = make_window(tmp_path / "a", 6, seed=9)
     (corrupt / "train.jsonl").write_text('{"messages": []}\n')
     with pytest.raises(CorruptDatasetError, match="sha256"):
-        train_window(corrupt, config, model_dir)
+        train_window(corrupt, config, shipped_model)
     empty = make_window(tmp_path / "b", 6, seed=10, score=0.5)  # all below the 0.8 minimum
     with pytest.raises(EmptyWindowError):
-        train_window(empty, config, model_dir)
+        train_window(empty, config, shipped_model)
     assert Registry(config.adapters_dir).versions() == []
 
 
-def test_train_command_refuses_a_corrupt_window_with_one_line(model_dir, cache, tmp_path, monkeypatch):
+def test_train_command_refuses_a_corrupt_window_with_one_line(shipped_model, cache, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from kasper.streams.cli.main import main
@@ -197,7 +196,7 @@ app.main()
 
 @pytest.mark.broker
 def test_the_train_role_turns_approved_records_into_a_model_version_and_stops_cleanly(
-        broker, model_dir, cache, tmp_path):
+        broker, shipped_model, cache, tmp_path):
     import asyncio
     import os
     import signal
@@ -205,9 +204,6 @@ def test_the_train_role_turns_approved_records_into_a_model_version_and_stops_cl
     import sys
     import time
     import uuid
-
-    from conftest import free_port
-    from test_windows_kafka import position_at_end, produce
 
     from kasper.schemas import Codec
     from kasper.streams import topics

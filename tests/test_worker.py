@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,10 +20,9 @@ from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import get_settings
 
-from conftest import free_port
+from tests.helpers import KASPER, free_port
 
 pytestmark = pytest.mark.broker
-KASPER = str(Path(sys.executable).parent / "kasper")
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
 
 
