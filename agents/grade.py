@@ -1,4 +1,4 @@
-"""The grade role: insights -> grades, with the rubric of ``agents/rubric.py``.
+"""The grade role: insights -> grades, with the rubric of ``agents/quality/rubric.py``.
 
 Error policy:
 - an insight that does not decode, or carries no text -> DLQ (by ``Stage``);

@@ -3,7 +3,7 @@
     python examples/approved_consumer.py --group my-app [--limit N]
 
 Only aiokafka and kasper's codec are needed (any Avro library with the `.avsc`
-files does the same in another language: see "Wire format" in the README).
+files does the same in another language: see docs/contracts.md).
 """
 
 from __future__ import annotations

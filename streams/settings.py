@@ -24,8 +24,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kasper.schemas.errors import KasperError
 
 # stdlib logging, not kasper.streams.logs (which imports this module): before
 # logs.configure() a warning still reaches stderr, never a command's stdout.
@@ -359,11 +361,42 @@ def redacted(settings: Settings) -> dict[str, dict[str, Any]]:
     return out
 
 
+class SettingsError(KasperError):
+    """A ``KASPER_*`` variable holds a value its setting cannot take."""
+
+
+def read_settings() -> Settings:
+    """The settings from the environment; a value that does not parse is a
+    :class:`SettingsError` naming the variable (never a secret's value)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    sections = {field.annotation.__name__: field.annotation for field in Settings.model_fields.values()}
+    section = sections.get(exc.title)
+    problems = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        if section is None:
+            problems.append(f"{key}: {error['msg']}")
+            continue
+        name = f"{section.model_config['env_prefix']}{key}".upper()
+        field = section.model_fields.get(key)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        shown = "(secret)" if secret else repr(error.get("input"))
+        problems.append(f"{name}={shown}: {error['msg']}")
+    return "invalid setting(s): " + "; ".join(problems)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment on first use; each unknown
-    ``KASPER_*`` variable is logged as a warning (:func:`unknown_variables`)."""
-    settings = Settings()
+    """The process-wide settings, read from the environment on first use
+    (:func:`read_settings`); each unknown ``KASPER_*`` variable is logged as a warning
+    (:func:`unknown_variables`)."""
+    settings = read_settings()
     for line in unknown_variables():
         log.warning(line)
     return settings

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kasper.streams.cli.main import main
@@ -76,3 +77,27 @@ def test_settings_prints_every_section(monkeypatch):
     for section in ("kafka", "broker", "model", "generate", "generate_openai", "judge", "trainer"):
         assert section in shown, section
     assert shown["generate"]["batch_size"] > 0 and shown["trainer"]
+
+
+def test_a_value_that_does_not_parse_is_one_error_line_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("KASPER_GENERATE_BATCH_SIZE", "abc")
+    monkeypatch.setenv("KASPER_JUDGE_API_KEY", "sk-never-printed")
+    from kasper.streams.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        for args in (["settings"], ["topics", "list"]):
+            result = CliRunner().invoke(main, args)
+            assert result.exit_code == 1, result.output
+            assert "KASPER_GENERATE_BATCH_SIZE='abc'" in result.output
+            assert "Traceback" not in result.output and "sk-never-printed" not in result.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_read_settings_raises_our_error_for_a_bad_value(monkeypatch):
+    from kasper.streams.settings import SettingsError, read_settings
+
+    monkeypatch.setenv("KASPER_WORKER_SHUTDOWN_TIMEOUT_S", "soon")
+    with pytest.raises(SettingsError, match="KASPER_WORKER_SHUTDOWN_TIMEOUT_S='soon'"):
+        read_settings()

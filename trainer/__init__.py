@@ -9,12 +9,15 @@ Modules (small, one job each; the docstring of each states its error policy):
 - :mod:`.window_loop`  Kafka: approved + feedback -> windows (crash analysis in its docstring)
 - :mod:`.lora`         LoRA through mlx-lm's tuner API: resumable, NaN detection, metrics
 - :mod:`.evaluate`     held-out loss/perplexity, rubric-scored probes, the promotion decision
-- :mod:`.registry`     adapter versions on disk and which one serves each tier
+- :mod:`.adapters`     adapter versions on disk and which one serves each tier
 - :mod:`.pipeline`     one window -> one recorded version (shared by the loop and the CLI)
 - :mod:`.train_loop`   Kafka: TrainingWindow -> train -> ModelVersion
 - :mod:`.agent`        the ``train`` role of ``kasper worker`` (thin Faust wiring)
 - :mod:`.commands`     functions behind ``kasper train``, ``kasper models list``, replay
-- :mod:`.replay`       rebuild a window from its offsets and compare sha256s
+- :mod:`.config`       the trainer's per-tier config, derived from ``settings.trainer``
+- :mod:`.kafka_io`     the trainer's group consumers
+- :mod:`.synthetic_records` deterministic approved/feedback records for tests and benchmarks
+- :mod:`.rebuild`      rebuild a window from its offsets and compare sha256s
 
 Importing this package has no side effects; modules that train import
 ``kasper.agents.runtime.blas`` first (OpenBLAS before mlx).

@@ -1,6 +1,6 @@
 """Plain functions behind ``kasper train``, ``kasper models list`` and ``kasper windows replay``.
 
-The CLI (``streams/cli.py``) only parses options and prints; every error is a
+The CLI (``streams/cli/training_cmd.py``, ``models_cmd.py``) only parses options and prints; every error is a
 ``KasperError`` with a readable message.
 """
 

@@ -2,7 +2,7 @@
 
 The trainer builds SFT records with exactly these messages, so a model is
 trained on the prompts it will be served with. Templates are data
-(``agents/templates/*.json``); the version travels in every Insight.
+(``agents/quality/templates/*.json``); the version travels in every Insight.
 
 What upstream services wrote (journal snippets, instructions) is quoted as the
 person's words, never spliced in as instructions, and a prompt that tries to

@@ -8,15 +8,15 @@ import click
 
 from kasper.schemas import compat
 from kasper.schemas.errors import KasperError
-from kasper.streams.settings import Settings, redacted, unknown_variables
+from kasper.streams.settings import read_settings, redacted, unknown_variables
 
 
 @click.command("settings")
 def show_settings() -> None:
     """Print the effective settings as JSON, secrets redacted; fail on unknown KASPER_* variables."""
-    # Settings() rather than get_settings(): the latter would also log each unknown
+    # read_settings() rather than get_settings(): the latter would also log each unknown
     # variable, and this command reports them itself.
-    click.echo(json.dumps(redacted(Settings()), indent=2))
+    click.echo(json.dumps(redacted(read_settings()), indent=2))
     unknown = unknown_variables()
     for line in unknown:
         click.echo(f"unknown: {line}", err=True)
