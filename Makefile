@@ -9,6 +9,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# make test: two pytest workers, a whole module each at a time (see tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: up test check system bench clean
 
@@ -27,7 +29,7 @@ system:
 	sh tests/setup_system.sh
 
 test: $(VENV)/.installed system
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 check: $(VENV)/.installed system
 	$(BIN)/python -m pytest -m "not broker and not model" $(PYTEST_ARGS)

@@ -65,6 +65,57 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
+# --- two workers (make test: pytest -n 2) -----------------------------------------------
+
+# Their tests assert on the one pipeline_run, so they share an xdist scope: it runs once.
+SHARED_RUN_MODULES = ("tests/test_prometheus.py", "tests/test_up.py")
+
+
+def _xdist_scope(nodeid: str) -> str:
+    """A test's unit of xdist scheduling: its module, or the shared run's modules together."""
+    module = nodeid.split("::", 1)[0]
+    return "pipeline_run" if module in SHARED_RUN_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Whole modules to one worker each (module fixtures such as a judge server or a trained
+    window start once), in collection order (``pytest_collection_modifyitems``).
+
+    xdist's own ``--dist loadgroup`` cannot do this on pytest 9: it renames node ids
+    through an attribute pytest 9 no longer reads.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_scope(nodeid)
+
+    config.option.loadscopereorder = False  # keep the longest-first order below
+    return ByModule(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Order the scheduling units longest-first, roughly, so two workers finish together:
+    the pipeline run, then modules with model tests, then broker tests, then the rest.
+
+    Most of the suite waits on processes, brokers and timeouts rather than computing,
+    so two workers share 2 cores well. Serially only the order changes.
+    """
+    def rank(item: pytest.Item) -> int:
+        scope = _xdist_scope(item.nodeid)
+        return (0 if scope == "pipeline_run" else 1 if item.get_closest_marker("model") else
+                2 if item.get_closest_marker("broker") else 3)
+
+    best: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        scope = _xdist_scope(item.nodeid)
+        best[scope] = min(best.get(scope, 3), rank(item))
+        first.setdefault(scope, i)
+    items.sort(key=lambda item: (best[_xdist_scope(item.nodeid)], first[_xdist_scope(item.nodeid)]))
+
+
 # --- markers ---------------------------------------------------------------------------
 
 BROKER_FIXTURES = {"broker", "own_broker", "pipeline_run"}
@@ -81,6 +132,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if missing:
         pytest.fail("; ".join(f"{item.nodeid} uses {', '.join(names)} but is not marked "
                               f"@pytest.mark.{marker}" for marker, names in missing), pytrace=False)
+    if "pipeline_run" in used and _xdist_scope(item.nodeid) != "pipeline_run":
+        pytest.fail(f"{item.nodeid} uses pipeline_run: add its module to SHARED_RUN_MODULES in "
+                    "tests/conftest.py, or under make test the run happens twice", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

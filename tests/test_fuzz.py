@@ -360,6 +360,7 @@ def _window_ids(windows_dir: Path) -> tuple[set[str], set[str]]:
     return insights, feedback
 
 
+@pytest.mark.model  # the train worker is given the prepared model (it trains nothing)
 def test_fuzzed_input_is_dead_lettered_and_good_records_flow(own_broker, tmp_path, servers, shipped_model):
     judge, generator = servers
     run = f"fz{uuid.uuid4().hex[:8]}"
