@@ -211,8 +211,9 @@ def run_pipeline(tmp: Path) -> Iterator[PipelineRun]:
                                          "--run-dir", str(run_dir)], env=env, stdout=out,
                                         stderr=subprocess.STDOUT, text=True)
             try:
-                # By then the broker answers and the topics exist.
-                wait_for_line(log, proc, "started worker pid", timeout_s=300)
+                # Sent once kasper up follows every topic from its end (it reads nothing
+                # older): then the broker is up and the report counts all of our records.
+                wait_for_line(log, proc, "synthetic prompt events", timeout_s=300)
                 staged, poison = stage_records(run)
                 window = window_records()
                 asyncio.run(send(address, window + staged, poison))

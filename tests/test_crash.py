@@ -42,7 +42,10 @@ def test_a_worker_killed_at_random_moments_ends_every_prompt_once(tmp_path):
     insights = chaos.premade_insights(60, f"crash-{SEED}")
     wanted = {i["prompt_id"] for i in insights}
     with fresh_broker() as broker, FaultServer() as judge:
-        judge.cycle("slow:0.6", "slow:0.6", "reject")
+        # Most insights fail the rubric and end at once, and repeated texts hit the verdict
+        # cache: the judge's slow answers are what keep work pending through all three kills
+        # (at 0.6 s the backlog once drained before the third, on a loaded machine).
+        judge.cycle("slow:1.5", "slow:1.5", "reject")
         env = chaos.base_env(broker.address, tmp_path / "cache", judge.base_url,
                              KASPER_JUDGE_CONCURRENCY="1")
         worker = chaos.Worker(env, tmp_path, roles="grade,judge,route", args=("--max-attempts", "1"))

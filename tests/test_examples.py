@@ -10,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
 from kasper.streams import topics
-from kasper.streams.admin import create_topics
-from kasper.streams.broker import EmbeddedBroker
 from kasper.streams.producer import Producer
 from kasper.streams.settings import Settings
 from kasper.trainer.synthetic_records import synthetic_approved
@@ -22,34 +19,31 @@ pytestmark = pytest.mark.broker
 EXAMPLE = Path(__file__).parents[1] / "examples" / "approved_consumer.py"
 
 
-def test_the_approved_consumer_prints_every_insight_and_reports_a_bad_record(monkeypatch):
+def test_the_approved_consumer_prints_every_insight_and_reports_a_bad_record(own_broker):
     # Its own broker: the session broker's kasper.approved holds other tests' records.
-    address = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("KASPER_BOOTSTRAP_SERVERS", address)
+    address = own_broker.address
     settings = Settings()
     approved = synthetic_approved(3, seed=11)
 
     async def produce() -> None:
-        await create_topics(settings.kafka)
         async with Producer(settings) as producer:
             await producer.send(topics.APPROVED, approved[0])
             await producer.send_raw(topics.APPROVED.name, b"\x00garbage", b"poison")
             for record in approved[1:]:
                 await producer.send(topics.APPROVED, record)
 
-    with EmbeddedBroker(address):
-        asyncio.run(produce())
-        env = {**os.environ, "KASPER_BOOTSTRAP_SERVERS": address}
-        first = consume(env, limit=4)
-        assert first.returncode == 0, first.stderr[-2000:]
-        for record in approved:
-            assert record["insight_id"] in first.stdout and record["insight"]["text"] in first.stdout
-        assert "skipping kasper.approved[" in first.stdout and "@" in first.stdout
-        # Committed after each record: the group resumes after what it handled.
-        asyncio.run(_send_one(settings, synthetic_approved(1, seed=12)[0]))
-        second = consume(env, limit=1)
-        assert second.returncode == 0, second.stderr[-2000:]
-        assert approved[0]["insight_id"] not in second.stdout and second.stdout.count("\n") == 1
+    asyncio.run(produce())
+    env = {**os.environ, "KASPER_BOOTSTRAP_SERVERS": address}
+    first = consume(env, limit=4)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for record in approved:
+        assert record["insight_id"] in first.stdout and record["insight"]["text"] in first.stdout
+    assert "skipping kasper.approved[" in first.stdout and "@" in first.stdout
+    # Committed after each record: the group resumes after what it handled.
+    asyncio.run(_send_one(settings, synthetic_approved(1, seed=12)[0]))
+    second = consume(env, limit=1)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert approved[0]["insight_id"] not in second.stdout and second.stdout.count("\n") == 1
 
 
 def consume(env: dict[str, str], limit: int) -> subprocess.CompletedProcess:
