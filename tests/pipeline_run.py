@@ -9,7 +9,7 @@ everything. A real Prometheus scrapes that worker for the whole run.
 Running it once costs minutes on 2 cores, so tests/test_up.py (the run and its
 report) and tests/test_prometheus.py (every alert rule and dashboard query against
 what was scraped) assert on the same run. To give every panel data, the run also
-gets what ``kasper up`` alone never produces, sent to its broker once it is up:
+gets what ``kasper up`` alone never produces, sent to its broker once it follows its topics:
 
 - the judge is the loopback fault server (one call in three answers 500, so
   retries and errors have data; its answers cost money at the configured prices);
