@@ -42,7 +42,8 @@ def grade_insight(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
     text = insight.get("text") or ""
     if not text.strip():
         raise GradeError(f"insight {insight['insight_id']}: empty text")
-    result = rubric.grade(text, insight.get("domain"))
+    prompt = insight.get("prompt") or {}
+    result = rubric.grade(text, insight.get("domain"), prompt.get("context"))
     grade = to_record(result, insight["insight_id"], insight["prompt_id"], records.now())
     grade["insight"] = insight
     return grade

@@ -38,12 +38,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from kasper.agents.quality import coherence, criteria_v2, relevance
 from kasper.agents.quality.criteria import WEIGHTS, WORD_BAND, _criteria, _recommendations
 from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.originality import Originality
+from kasper.agents.quality.prompts import template
 
-GRADER_VERSION = "rubric-1.0"
+GRADER_VERSION = "rubric-2.0"
+GRADER_VERSIONS = ("rubric-1.0", "rubric-2.0")
+# Lexicon lists whose hits say nothing about stuffing: numbers are content, and the
+# negative lists (clichés, buzzwords...) are penalised by the criteria themselves.
+_NOT_STUFFING = frozenset({"numbers", "cliches", "buzzwords", "grandiose", "absolutes", "vague", "harsh"})
 LETTER_CUTOFFS = ((0.85, "A"), (0.75, "B"), (0.60, "C"), (0.45, "D"))
 
 
@@ -71,35 +77,66 @@ class Rubric:
 
     ``pass_threshold``: the final score a text needs to pass (0.6). ``originality``: the memory
     of recently approved texts (a fresh, empty :class:`Originality` by default; restore one
-    from a state store with :meth:`Originality.from_state`).
+    from a state store with :meth:`Originality.from_state`). ``version``: one of
+    ``GRADER_VERSIONS`` (the newest by default; ``rubric-1.0`` stays for comparisons).
     """
 
-    def __init__(self, pass_threshold: float = 0.6, originality: Originality | None = None) -> None:
+    def __init__(self, pass_threshold: float = 0.6, originality: Originality | None = None,
+                 version: str = GRADER_VERSION) -> None:
         if not 0.0 <= pass_threshold <= 1.0:
             raise ValueError(f"pass_threshold must be within 0-1, got {pass_threshold}")
+        if version not in GRADER_VERSIONS:
+            raise ValueError(f"unknown grader version {version!r}; known: {', '.join(GRADER_VERSIONS)}")
         self.pass_threshold = pass_threshold
+        self.version = version
         self.originality = originality if originality is not None else Originality()
         self.lexicon = load_lexicon()
         self._matcher = Matcher(self.lexicon)
+        self._labels = template()["context_labels"]
+        self._stop = frozenset(self.lexicon["stopwords"]) | coherence.FUNCTION_WORDS
 
     def features(self, text: str, domain: str | None = None) -> Features:
         """The features the criteria are computed from (for debugging and tests)."""
         return extract(text, self._matcher, domain)
 
-    def grade(self, text: str, domain: str | None = None) -> GradeResult:
-        """Score ``text`` on the six criteria, apply the hard gates, recommend fixes."""
+    def evidence(self, text: str, domain: str | None = None,
+                 context: Mapping[str, str] | None = None
+                 ) -> tuple[Features, coherence.Coherence, relevance.Relevance]:
+        """The features, coherence and relevance evidence rubric v2 scores ``text`` by."""
         f = extract(text, self._matcher, domain)
-        dup_score, similarity, templates = self.originality.explain(text, f.words)
-        criteria = _criteria(f, dup_score, similarity, templates)
-        scores = {name: round(score, 4) for name, (score, _) in criteria.items()}
-        raw = sum(WEIGHTS[k] * v for k, v in scores.items()) * _length_fit(f.n)
+        positions = {i + k for category, hits in f.hits.items() if category not in _NOT_STUFFING
+                     for phrase, i in hits for k in range(phrase.count(" ") + 1)}
+        coh = coherence.assess(f.words, f.sentences, positions)
+        rel = relevance.assess(f.words, text, criteria_v2.domain_grounding(f), context,
+                               self._labels, self._stop)
+        return f, coh, rel
+
+    def grade(self, text: str, domain: str | None = None,
+              context: Mapping[str, str] | None = None) -> GradeResult:
+        """Score ``text`` on the six criteria, apply the hard gates, recommend fixes.
+
+        ``context``: the prompt's context (card, sign, journal snippet...), when known;
+        rubric v2 rewards taking it up and spots copying it.
+        """
+        if self.version == "rubric-1.0":
+            f = extract(text, self._matcher, domain)
+            dup_score, similarity, templates = self.originality.explain(text, f.words)
+            scored = _criteria(f, dup_score, similarity, templates)
+            factor = 1.0
+        else:
+            f, coh, rel = self.evidence(text, domain, context)
+            dup_score, similarity, templates = self.originality.explain(text, f.words)
+            scored = criteria_v2.criteria(f, coh, rel, dup_score, similarity, templates)
+            factor = _coherence_factor(coh.score) * _relevance_factor(rel.score, domain, context)
+        scores = {name: round(score, 4) for name, (score, _) in scored.items()}
+        raw = sum(WEIGHTS[k] * v for k, v in scores.items()) * _length_fit(f.n) * factor
         gates = check_gates(text, f.counts)
         final = 0.0 if gates else round(raw, 4)
         return GradeResult(
             scores=scores, final_score=final, letter=letter_for(final),
             passed=not gates and final >= self.pass_threshold, gate_failures=gates,
-            recommendations=_recommendations(criteria, gates, f.n),
-            grader_version=GRADER_VERSION, word_count=f.n,
+            recommendations=_recommendations(scored, gates, f.n),
+            grader_version=self.version, word_count=f.n,
         )
 
     def remember(self, text: str) -> None:
@@ -107,12 +144,25 @@ class Rubric:
         self.originality.add(text)
 
 
+def _coherence_factor(score: float) -> float:
+    # Incoherent text (salad, shuffles, loops) loses up to 70% of its score whatever its
+    # criteria say: no amount of lexicon can make up for not being prose.
+    return min(1.0, 0.3 + 0.7 * score / 0.8)
+
+
+def _relevance_factor(score: float, domain: str | None, context: Mapping[str, str] | None) -> float:
+    # The more we know about the prompt, the more an off-topic text can lose: with the
+    # context 45%, with only the domain 35%, with nothing (a bare text) 20%.
+    weight = 0.45 if context else 0.35 if domain else 0.2
+    return 1.0 - weight * (1.0 - score)
+
+
 def grade_records(records: Iterable[Mapping[str, Any]], rubric: Rubric | None = None,
                   created_at: Any = None, remember_passed: bool = False) -> Iterator[dict[str, Any]]:
     """Grade insight records offline (``kasper grade``): one Grade record (see :func:`to_record`) each.
 
-    A record needs ``text``; ``insight_id``, ``prompt_id``, ``domain`` and ``created_at`` are
-    optional. A missing ``insight_id`` becomes ``"sha256:<16 hex>"`` of the text, so grading the
+    A record needs ``text``; ``insight_id``, ``prompt_id``, ``domain``, ``context`` (or a
+    carried ``prompt`` with its context) and ``created_at`` are optional. A missing ``insight_id`` becomes ``"sha256:<16 hex>"`` of the text, so grading the
     same file twice gives the same keys; a missing ``prompt_id`` becomes ``""`` (the Grade
     schema has no null for it). A missing ``created_at`` takes ``created_at`` (default:
     now, UTC, one value for the whole run). With ``remember_passed``, texts that pass feed the
@@ -125,7 +175,10 @@ def grade_records(records: Iterable[Mapping[str, Any]], rubric: Rubric | None = 
         text = record.get("text")
         if not isinstance(text, str):
             raise ValueError(f"record {i}: 'text' must be a string, got {type(text).__name__}")
-        result = rubric.grade(text, record.get("domain"))
+        prompt = record.get("prompt") if isinstance(record.get("prompt"), Mapping) else {}
+        context = record.get("context") or prompt.get("context")
+        result = rubric.grade(text, record.get("domain") or prompt.get("domain"),
+                              context if isinstance(context, Mapping) else None)
         if remember_passed and result.passed:
             rubric.remember(text)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,133 @@
+"""Relevance evidence for rubric v2: is the text an insight written to this reader, about their prompt?
+
+- **context mentions**: which of the prompt's context fields (card, sign, number,
+  moon phase, mood, focus, journal snippet) the text takes up. A number counts as
+  a digit or a word ("7" or "seven"); longer words match on their stem, so
+  "anxious" is taken up by "anxiety".
+- **domain grounding**: distinct words of the prompt's domain (the card's names,
+  the planets...), from the rubric lexicon, capped at three.
+- **voice**: an insight speaks to the reader as "you". An assistant's offer ("I'd be
+  happy to help", "here's a rewritten version"), a first-person diary or a narrator
+  writing about "they" is not an insight, however fluent.
+- **echo**: the prompt's field labels ("Sun sign:", "What they wrote:") or a long
+  verbatim stretch of the user's own snippet in the text: the model copied its
+  prompt instead of answering it.
+
+:func:`assess` returns the figures and a combined ``score`` in 0-1. With no context
+(``kasper grade`` on bare texts) only the domain, or any domain, and the voice count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                 "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "i'll"})
+_SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "you're", "you've", "you'll", "you'd"})
+_THIRD_PERSON = frozenset({"they", "them", "their", "he", "she", "him", "her", "his"})
+_ASSISTANT = re.compile(
+    r"\b(?:i'?d be (?:happy|glad) to|happy to help|here(?:'s| is) (?:a|an|the|your|my)\b"
+    r"|as an ai\b|as a language model|i hope this helps|let me know if|feel free to ask"
+    r"|rewritten version|revised version|certainly!|sure!|i can help you|the user\b"
+    r"|this insight (?:is|was)|(?:my|this) response)",
+    re.IGNORECASE,
+)
+_SNIPPET_RUN = 8  # words copied verbatim from the user's snippet that make an echo
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """Relevance figures of one text; ``score`` combines them (1 = on topic, to the reader)."""
+
+    context_fields: int  # fields in the prompt's context that carry a term
+    mentioned: tuple[str, ...]  # the fields the text takes up
+    grounding: float  # domain words, 0-1
+    voice: float  # 1 = written to "you"; lower for an assistant, diary or narrator
+    echo: tuple[str, ...]  # what the text copied from its prompt
+    score: float
+
+
+def _stem(word: str) -> str:
+    return word[:5] if len(word) >= 6 else word
+
+
+def _terms(key: str, value: str, stop: frozenset[str]) -> set[str]:
+    words = [w for w in _WORD.findall(value.lower()) if w not in stop]
+    terms = set()
+    for w in words:
+        if w.isdigit():
+            terms.add(w)
+            n = int(w)
+            if n < len(_NUMBER_WORDS):
+                terms.add(_NUMBER_WORDS[n])
+        elif len(w) >= 3:
+            terms.add(_stem(w))
+    if key == "journal_snippet":  # a snippet is taken up by its content, not one word
+        return {t for t in terms if len(t) >= 4}
+    return terms
+
+
+def _mentioned(key: str, terms: set[str], stems: set[str]) -> bool:
+    found = terms & stems
+    if key == "journal_snippet":
+        return len(found) >= min(2, len(terms))
+    return bool(found)
+
+
+def _echo(text_lower: str, words: list[str], context: Mapping[str, str],
+          labels: Mapping[str, str]) -> tuple[str, ...]:
+    echoed = [f"label '{label}'" for key, label in labels.items()
+              if f"{label.lower()}:" in text_lower]
+    snippet = _WORD.findall(str(context.get("journal_snippet", "")).lower())
+    if len(snippet) >= _SNIPPET_RUN:
+        runs = {tuple(snippet[i:i + _SNIPPET_RUN]) for i in range(len(snippet) - _SNIPPET_RUN + 1)}
+        if any(tuple(words[i:i + _SNIPPET_RUN]) in runs for i in range(len(words) - _SNIPPET_RUN + 1)):
+            echoed.append("the journal snippet verbatim")
+    return tuple(echoed)
+
+
+def _voice(words: list[str], text: str) -> float:
+    n = max(1, len(words))
+    second = sum(w in _SECOND_PERSON for w in words)
+    first = sum(w in _FIRST_PERSON for w in words)
+    third = sum(w in _THIRD_PERSON for w in words)
+    voice = 1.0
+    if _ASSISTANT.search(text):
+        voice -= 0.6
+    if first > max(2, second):
+        voice -= 0.5  # a diary: the writer talks about themselves
+    if third > max(3, second):
+        voice -= 0.5  # a narrator talks about the reader
+    if second / n < 0.02:
+        voice -= 0.3
+    return max(0.0, voice)
+
+
+def assess(words: list[str], text: str, domain_grounding: float,
+           context: Mapping[str, str] | None, labels: Mapping[str, str],
+           stop: frozenset[str]) -> Relevance:
+    """The relevance of a text (its ``words`` and raw ``text``) to its prompt.
+
+    ``domain_grounding``: 0-1 from the domain's lexicon words; ``context``: the
+    prompt's context (None or empty when unknown); ``labels``: the prompt
+    template's field labels, to spot an echo; ``stop``: words never taken as terms.
+    """
+    context = {k: str(v) for k, v in (context or {}).items() if v}
+    stems = {_stem(w) for w in words} | set(words)
+    fields = {k: t for k, v in context.items() if (t := _terms(k, v, stop))}
+    mentioned = tuple(k for k, t in fields.items() if _mentioned(k, t, stems))
+    echo = _echo(text.lower(), words, context, labels)
+    voice = _voice(words, text)
+    if fields:
+        taken = min(1.0, len(mentioned) / min(2, len(fields)))
+        topical = 0.6 * taken + 0.4 * domain_grounding
+    else:
+        topical = domain_grounding
+    score = topical * (0.5 + 0.5 * voice) * (0.2 if echo else 1.0)
+    return Relevance(len(fields), mentioned, round(domain_grounding, 4), round(voice, 4), echo,
+                     round(score, 4))
