@@ -7,7 +7,7 @@ from typing import IO
 
 import click
 
-from kasper.agents.quality.rubric import Rubric, grade_records
+from kasper.agents.quality.rubric import GRADER_VERSION, GRADER_VERSIONS, Rubric, grade_records
 from kasper.schemas import to_json
 from kasper.schemas.errors import KasperError
 
@@ -15,10 +15,13 @@ from kasper.schemas.errors import KasperError
 @click.command("grade")
 @click.argument("source", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="One Grade record per line as JSON.")
-@click.option("--pass-threshold", type=float, default=0.6, show_default=True)
-def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float) -> None:
-    """Grade insight records from SOURCE (JSONL with at least `text`) without Kafka."""
-    rubric, bad = Rubric(pass_threshold=pass_threshold), 0
+@click.option("--pass-threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True)
+@click.option("--rubric", "version", type=click.Choice(GRADER_VERSIONS), default=GRADER_VERSION,
+              show_default=True, help="Rubric version (an older one, to compare).")
+def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float, version: str) -> None:
+    """Grade insight records from SOURCE (JSONL with at least `text`; `domain` and `context`,
+    or a carried `prompt`, make the relevance evidence count) without Kafka."""
+    rubric, bad = Rubric(pass_threshold=pass_threshold, version=version), 0
     for number, raw in enumerate(source, start=1):
         if not raw.strip():
             continue

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kasper.agents.grade import GradeError, grade_insight
-from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
+from kasper.agents.quality.rubric import Rubric
 from kasper.schemas import Codec
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
@@ -78,7 +78,7 @@ async def regrade(settings: Settings, codec: Codec, name: str, request: Range, *
     """
     spec = topics.replay_grades(name)
     rubric = rubric or Rubric()
-    report = RegradeReport(spec.name, GRADER_VERSION, rubric.pass_threshold)
+    report = RegradeReport(spec.name, rubric.version, rubric.pass_threshold)
     await create_topics(settings.kafka, [spec])
     seen: set[str] = set()
     oldest_ms: int | None = None

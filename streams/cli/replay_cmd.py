@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import click
 
-from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
+from kasper.agents.quality.rubric import GRADER_VERSION, GRADER_VERSIONS, Rubric
 from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.cli.training_cmd import windows_replay
@@ -178,24 +178,20 @@ def _replay_name(_ctx: Any, _param: Any, value: str) -> str:
 @click.option("--grades-topic", default=topics.GRADES.name, show_default=True,
               help="The original grades to compare with.")
 @click.option("--no-compare", is_flag=True, help="Do not read the original grades.")
-@click.option("--rubric", "rubric_version", default=None,
-              help="Rubric version to grade with (must be the one this installation implements).")
+@click.option("--rubric", "rubric_version", type=click.Choice(GRADER_VERSIONS), default=GRADER_VERSION,
+              show_default=True, help="Rubric version to grade with (an older one, to compare).")
 @click.option("--pass-threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True)
 @range_options
 def replay_regrade(name: str, topic: str, grades_topic: str, no_compare: bool,
-                   rubric_version: str | None, pass_threshold: float, request: Any, idle: float) -> None:
+                   rubric_version: str, pass_threshold: float, request: Any, idle: float) -> None:
     """Grade the insights in the range again into kasper.grades.replay.NAME and compare.
 
     Prints a JSON summary: pass rate and mean score, new and original, and the
     letter and pass/fail changes per insight that has an original grade.
     """
-    if rubric_version is not None and rubric_version != GRADER_VERSION:
-        raise click.BadParameter(f"this installation grades with {GRADER_VERSION} only; install "
-                                 f"the kasper version that implements {rubric_version}",
-                                 param_hint="--rubric")
     settings = get_settings()
     report = _run(regrade(settings, _codec(settings), name, request,
-                          rubric=Rubric(pass_threshold=pass_threshold), insights_topic=topic,
+                          rubric=Rubric(pass_threshold=pass_threshold, version=rubric_version), insights_topic=topic,
                           grades_topic=None if no_compare else grades_topic, idle_timeout_s=idle))
     for line in report.undecodable:
         click.echo(f"undecodable {line}", err=True)
