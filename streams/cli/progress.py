@@ -13,11 +13,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from kasper.agents.quality.agreement import grade_decision, thumbs_decision
 from kasper.schemas import Codec
 from kasper.schemas.errors import CodecError
 from kasper.streams import topics
 from kasper.streams.consumer import open_consumer
 from kasper.streams.settings import KafkaSettings
+
+# kasper.agents.route.ROUTER_PREFIX: the router's own final REJECTs, read back from the
+# verdicts topic, are its decision and not the judge's. Spelled out here because
+# importing the route role would load Faust into every CLI command (test_report
+# checks the two agree).
+ROUTER_PREFIX = "router: "
 
 
 def prompt_id_of(codec: Codec, topic: str, record: dict[str, Any]) -> str | None:
@@ -58,11 +65,17 @@ class Tally:
     generation_seconds: float = 0.0
     judge_cost_usd: float = 0.0
     dlq_by_stage: Counter = field(default_factory=Counter)
-    # What the run report draws: rubric criterion scores of every grade, (rubric final
-    # score, judge overall, decision) of every verdict the LLM judged, the windows
+    # What the run report draws: rubric criterion scores of every grade, the windows
     # announced and the model versions trained (window id -> version, or the DLQ reason).
     criterion_scores: dict[str, list[float]] = field(default_factory=dict)
-    judged: list[tuple[float, float, str]] = field(default_factory=list)
+    # Its calibration section, per insight id: (grader_version, rubric decision) of the
+    # grade; (judge rubric_version, judge decision, rubric final score, judge overall)
+    # when the LLM judged it; per feedback id, (insight id, thumbs decision or None).
+    # First record wins: a redelivered record is the same record (delivery is at least
+    # once), and only ids and decisions are kept, never a comment or a user.
+    rubric: dict[str, tuple[str, str]] = field(default_factory=dict)
+    llm_verdicts: dict[str, tuple[str, str, float, float]] = field(default_factory=dict)
+    thumbs: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_windows: dict[str, str] = field(default_factory=dict)
@@ -79,16 +92,17 @@ class Tally:
             self.counts["grades_passed"] += record["passed"]
             for criterion, score in record["scores"].items():
                 self.criterion_scores.setdefault(criterion, []).append(score)
+            self.rubric.setdefault(record["insight_id"], (record["grader_version"], grade_decision(record)))
         elif topic == topics.VERDICTS.name:
             self.counts[f"verdict_{record['recommendation']}"] += 1
             self.judge_cost_usd += record["cost_usd"]
-            if record["grade"]["passed"]:  # the others got the rubric's REVISE, no LLM call
-                self.judged.append((record["grade"]["final_score"], record["overall"],
-                                    record["recommendation"]))
+            self._verdict(record)
             if record["recommendation"] == "REJECT":
                 self._final(pid, "rejected")
         elif topic == topics.APPROVED.name:
             self._final(pid, "approved")
+        elif topic == topics.FEEDBACK.name:
+            self.thumbs.setdefault(record["feedback_id"], (record["insight_id"], thumbs_decision(record)))
         elif topic == topics.TRAINING_WINDOWS.name:
             self.windows[record["window_id"]] = record
         elif topic == topics.MODELS.name and record["window_id"]:
@@ -100,6 +114,23 @@ class Tally:
                 self.failed_windows[window_id] = record["reason"]
             else:
                 self._final(pid, "dead-lettered")
+
+    def _verdict(self, verdict: dict[str, Any]) -> None:
+        grade = verdict.get("grade")
+        if grade is None:  # written before verdicts carried their grade: nothing to pair
+            return
+        insight_id = verdict["insight_id"]
+        self.rubric.setdefault(insight_id, (grade["grader_version"], grade_decision(grade)))
+        # A failed grade got the rubric's own REVISE (no LLM call), and a router REJECT
+        # repeats a verdict already counted: neither is the judge's opinion.
+        if grade["passed"] and not verdict["rationale"].startswith(ROUTER_PREFIX):
+            self.llm_verdicts.setdefault(insight_id, (verdict["rubric_version"], verdict["recommendation"],
+                                                      grade["final_score"], verdict["overall"]))
+
+    @property
+    def judged(self) -> list[tuple[float, float, str]]:
+        """(rubric final score, judge overall, judge decision) of every insight the LLM judged."""
+        return [(final, overall, decision) for _, decision, final, overall in self.llm_verdicts.values()]
 
     def windows_pending(self) -> list[str]:
         """Windows announced but neither trained nor dead-lettered yet."""
@@ -119,7 +150,7 @@ class Tally:
 
 
 FOLLOWED = (topics.PROMPTS, topics.INSIGHTS, topics.GRADES, topics.VERDICTS, topics.APPROVED,
-            topics.DLQ, topics.TRAINING_WINDOWS, topics.MODELS)
+            topics.FEEDBACK, topics.DLQ, topics.TRAINING_WINDOWS, topics.MODELS)
 
 
 async def follow(kafka: KafkaSettings, codec: Codec, tally: Tally, spec: topics.TopicSpec,

@@ -1,11 +1,13 @@
-"""The run report of ``kasper up``: one HTML page and its figures as PNG files.
+"""The run report of ``kasper up``: one HTML page, its figures as PNG files, and
+``calibration.json``.
 
 Everything comes from what the run saw on the topics (:class:`Tally`), the
 samples of its counts taken while it ran, and the trainer's "train step" log
 lines: the funnel, rubric score distributions, the judge against the rubric,
 the loss curves, the adapter against the model it would replace, throughput
-over time. ``write_report`` is a plain function of those, so a test can draw a
-report from records it made.
+over time, and the calibration section (:func:`calibration`: how the rubric, the
+LLM judge and people's thumbs agree, per rubric version). ``write_report`` is a
+plain function of those, so a test can draw a report from records it made.
 
 Figures are drawn with matplotlib's Agg backend (no display needed).
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,9 @@ matplotlib.use("Agg")  # before pyplot: files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from kasper.agents.quality.agreement import (  # noqa: E402
+    DECISIONS, cohen_kappa, confusion, spearman, weighted_kappa,
+)
 from kasper.streams import topics  # noqa: E402
 from kasper.streams.cli.progress import Tally  # noqa: E402
 
@@ -59,34 +64,93 @@ def train_steps(lines: Iterable[str]) -> list[dict[str, Any]]:
     return out
 
 
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
-    """Rank correlation (ties get their mean rank); NaN below 3 points or without spread."""
-    if len(xs) < 3:
-        return math.nan
-    rx, ry = _ranks(xs), _ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
-    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
-    return cov / (sx * sy) if sx and sy else math.nan
+# The router's gauge is the only live agreement figure: feedback never reaches the router.
+METRICS_NOTE = ("/metrics carries kasper_quality_agreement_kappa{pair=\"rubric_judge\"}, the route role's "
+                "rubric-judge kappa over its last verdicts; agreement with people's thumbs is measured here "
+                "only, since feedback never reaches the router.")
 
 
-def _ranks(values: Sequence[float]) -> list[float]:
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+def calibration(tally: Tally) -> dict[str, Any]:
+    """How the rubric, the LLM judge and people's thumbs agree, per version pair.
+
+    One section per (grade ``grader_version``, verdict ``rubric_version``) with its
+    rubric-judge pairs (insights the LLM judged): the decision counts and confusion
+    table, Cohen's kappa, linear weighted kappa on REJECT < REVISE < APPROVE, and the
+    Spearman correlation of rubric final score and judge overall; then, when the run
+    saw Feedback, rubric-thumbs and judge-thumbs kappas (thumbs up = APPROVE, down =
+    REJECT; each feedback is one pair).  Insights the LLM did not judge form a section
+    with ``judge_rubric_version`` None, only when someone rated them.  JSON-ready:
+    whatever could not be measured is None.
+    """
+    thumbs: dict[str, list[str]] = {}
+    for insight_id, decision in tally.thumbs.values():
+        if decision is not None:
+            thumbs.setdefault(insight_id, []).append(decision)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for insight_id, (grader, _) in tally.rubric.items():
+        judged = tally.llm_verdicts.get(insight_id)
+        groups.setdefault((grader, judged[0] if judged else ""), []).append(insight_id)
+    # Per rubric version, its judged sections first and then the one of insights not judged.
+    order = sorted(groups, key=lambda key: (key[0], not key[1], key[1]))
+    sections = [_section(tally, grader, judge, groups[grader, judge], thumbs) for grader, judge in order
+                if any(i in tally.llm_verdicts or i in thumbs for i in groups[grader, judge])]
+    rated = sum(len(v) for v in thumbs.values())
+    return {"feedback": len(tally.thumbs), "feedback_with_thumbs": rated,
+            "thumbs_on_insights_not_seen": sum(len(v) for i, v in thumbs.items() if i not in tally.rubric),
+            "sections": sections, "metrics": METRICS_NOTE}
+
+
+def _section(tally: Tally, grader: str, judge_version: str, ids: list[str],
+             thumbs: dict[str, list[str]]) -> dict[str, Any]:
+    judged = [i for i in ids if i in tally.llm_verdicts]
+    rubric = [tally.rubric[i][1] for i in judged]
+    judge = [tally.llm_verdicts[i][1] for i in judged]
+    section: dict[str, Any] = {
+        "rubric_version": grader, "judge_rubric_version": judge_version or None, "pairs": len(judged),
+        "rubric_decisions": _counts(rubric), "judge_decisions": _counts(judge),
+        "confusion_rubric_by_judge": confusion(rubric, judge),
+        "kappa": _finite(cohen_kappa(rubric, judge, DECISIONS)),
+        "weighted_kappa_linear": _finite(weighted_kappa(rubric, judge)),
+        "spearman": _finite(spearman([tally.llm_verdicts[i][2] for i in judged],
+                                     [tally.llm_verdicts[i][3] for i in judged])),
+        "notes": [],
+    }
+    if not judged:
+        section["notes"].append("the LLM judged none of these insights")
+    elif len(set(rubric)) == 1:
+        # Only grades that passed reach the LLM, so this is the usual case, and kappa
+        # cannot credit agreement with a rater that never changes its answer.
+        section["notes"].append(
+            f"the rubric says {rubric[0]} on all {len(judged)} pairs (only grades that pass reach the LLM "
+            "judge), so kappa is 0 whenever the judge differs at all and 1 when it never does: "
+            "read the judge's decision counts and the Spearman correlation instead")
+    rubric_thumbs = [(tally.rubric[i][1], t) for i in ids for t in thumbs.get(i, [])]
+    judge_thumbs = [(tally.llm_verdicts[i][1], t) for i in judged for t in thumbs.get(i, [])]
+    section["rubric_thumbs"], section["judge_thumbs"] = _paired(rubric_thumbs), _paired(judge_thumbs)
+    if not tally.thumbs:
+        section["notes"].append("no feedback yet")
+    elif not rubric_thumbs:
+        section["notes"].append("no thumbs up or down on these insights")
+    return section
+
+
+def _paired(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    return {"pairs": len(pairs), "agree": sum(x == y for x, y in pairs),
+            "kappa": _finite(cohen_kappa(a, b, DECISIONS)), "weighted_kappa_linear": _finite(weighted_kappa(a, b))}
+
+
+def _counts(decisions: list[str]) -> dict[str, int]:
+    return {d: decisions.count(d) for d in DECISIONS}
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
 
 
 def write_report(run_dir: Path, data: RunData) -> Path:
-    """Draw every figure into ``run_dir`` and write ``report.html``; returns its path."""
+    """Draw every figure into ``run_dir``, write ``calibration.json`` and ``report.html``;
+    returns the page's path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     figures = [
         ("funnel.png", "From prompts to approved insights", _funnel),
@@ -105,9 +169,47 @@ def write_report(run_dir: Path, data: RunData) -> Path:
         plt.close(fig)
         sections.append(f"<h2>{html.escape(title)}</h2><img src=\"{name}\" alt=\"{html.escape(title)}\">"
                         + (f"<p>{html.escape(note)}</p>" if note else ""))
+    calib = calibration(data.tally)
+    (run_dir / "calibration.json").write_text(json.dumps(calib, indent=2), encoding="utf-8")
+    sections.append(_calibration_html(calib))
     path = run_dir / "report.html"
     path.write_text(_page(data, sections), encoding="utf-8")
     return path
+
+
+def _calibration_html(calib: dict[str, Any]) -> str:
+    head = ("<tr><th>rubric</th><th>judge rubric</th><th>pairs</th><th>rubric decisions</th>"
+            "<th>judge decisions</th><th>kappa</th><th>weighted kappa</th><th>Spearman</th>"
+            "<th>judge vs thumbs</th><th>rubric vs thumbs</th></tr>")
+    rows, notes = [], []
+    for s in calib["sections"]:
+        cells = [s["rubric_version"], s["judge_rubric_version"] or "not judged", s["pairs"],
+                 _decisions(s["rubric_decisions"]), _decisions(s["judge_decisions"]), _stat(s["kappa"]),
+                 _stat(s["weighted_kappa_linear"]), _stat(s["spearman"]),
+                 _thumbs(s["judge_thumbs"]), _thumbs(s["rubric_thumbs"])]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        notes += [f"{s['rubric_version']} / {s['judge_rubric_version'] or 'not judged'}: {n}." for n in s["notes"]]
+    body = (f"<table>{head}{''.join(rows)}</table>" if rows else
+            "<p>nothing to compare: no verdict from the LLM judge and no feedback in this run.</p>")
+    feedback = (f"{calib['feedback']} feedback records, {calib['feedback_with_thumbs']} with thumbs"
+                f" ({calib['thumbs_on_insights_not_seen']} on insights this run did not grade)."
+                if calib["feedback"] else "No feedback yet: the run saw no record on the feedback topic.")
+    notes += [feedback, calib["metrics"], "Decisions on REJECT < REVISE < APPROVE (thumbs up = APPROVE, "
+              "down = REJECT); weighted kappa is linear; the numbers are also in calibration.json."]
+    return ("<h2>Calibration: rubric, judge and people</h2>" + body
+            + "".join(f"<p>{html.escape(n)}</p>" for n in notes))
+
+
+def _stat(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"
+
+
+def _decisions(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {d}" for d, n in counts.items() if n) or "-"
+
+
+def _thumbs(paired: dict[str, Any]) -> str:
+    return f"{_stat(paired['kappa'])} ({paired['agree']}/{paired['pairs']} agree)" if paired["pairs"] else "-"
 
 
 def _empty(ax: Any, text: str) -> str:
