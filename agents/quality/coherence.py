@@ -99,11 +99,10 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) 
     for length in sentences:
         at += length
         ends.add(at)
-    function = sum(w in FUNCTION_WORDS for w in words)
-    ratio = function / n
-    pairs = 100 * _impossible_pairs(words, ends) / n
     content = [i for i, w in enumerate(words) if w not in FUNCTION_WORDS]
-    density = sum(i in lexicon_positions for i in content) / max(1, len(content))
+    ratio = 1 - len(content) / n
+    pairs = 100 * _impossible_pairs(words, ends) / n
+    density = len(lexicon_positions.intersection(content)) / max(1, len(content))
     trigrams = list(zip(words, words[1:], words[2:]))
     repeated = 1 - len(set(trigrams)) / len(trigrams) if trigrams else 0.0
     starts = [0]

@@ -34,9 +34,8 @@ _ASSISTANT = re.compile(
     r"\b(?:i'?d be (?:happy|glad) to|happy to help|here(?:'s| is) (?:a|an|the|your|my)\b"
     r"|as an ai\b|as a language model|i hope this helps|let me know if|feel free to ask"
     r"|rewritten version|revised version|certainly!|sure!|i can help you|the user\b"
-    r"|this insight (?:is|was)|(?:my|this) response)",
-    re.IGNORECASE,
-)
+    r"|this insight (?:is|was)|(?:my|this) response)"
+)  # matched against the lowercased text: IGNORECASE would cost more than the lowercasing
 _SNIPPET_RUN = 8  # words copied verbatim from the user's snippet that make an echo
 
 
@@ -79,10 +78,10 @@ def _mentioned(key: str, terms: set[str], stems: set[str]) -> bool:
     return bool(found)
 
 
-def _echo(text_lower: str, words: list[str], context: Mapping[str, str],
+def _echo(lower: str, words: list[str], context: Mapping[str, str],
           labels: Mapping[str, str]) -> tuple[str, ...]:
     echoed = [f"label '{label}'" for key, label in labels.items()
-              if f"{label.lower()}:" in text_lower]
+              if f"{label.lower()}:" in lower]
     snippet = _WORD.findall(str(context.get("journal_snippet", "")).lower())
     if len(snippet) >= _SNIPPET_RUN:
         runs = {tuple(snippet[i:i + _SNIPPET_RUN]) for i in range(len(snippet) - _SNIPPET_RUN + 1)}
@@ -91,13 +90,13 @@ def _echo(text_lower: str, words: list[str], context: Mapping[str, str],
     return tuple(echoed)
 
 
-def _voice(words: list[str], text: str) -> float:
+def _voice(words: list[str], counts: Mapping[str, int], lower: str) -> float:
     n = max(1, len(words))
-    second = sum(w in _SECOND_PERSON for w in words)
-    first = sum(w in _FIRST_PERSON for w in words)
-    third = sum(w in _THIRD_PERSON for w in words)
+    second = sum(counts.get(w, 0) for w in _SECOND_PERSON)
+    first = sum(counts.get(w, 0) for w in _FIRST_PERSON)
+    third = sum(counts.get(w, 0) for w in _THIRD_PERSON)
     voice = 1.0
-    if _ASSISTANT.search(text):
+    if _ASSISTANT.search(lower):
         voice -= 0.6
     if first > max(2, second):
         voice -= 0.5  # a diary: the writer talks about themselves
@@ -108,21 +107,22 @@ def _voice(words: list[str], text: str) -> float:
     return max(0.0, voice)
 
 
-def assess(words: list[str], text: str, domain_grounding: float,
+def assess(words: list[str], counts: Mapping[str, int], text: str, domain_grounding: float,
            context: Mapping[str, str] | None, labels: Mapping[str, str],
            stop: frozenset[str]) -> Relevance:
-    """The relevance of a text (its ``words`` and raw ``text``) to its prompt.
+    """The relevance of a text (its ``words``, their ``counts`` and the raw ``text``) to its prompt.
 
     ``domain_grounding``: 0-1 from the domain's lexicon words; ``context``: the
     prompt's context (None or empty when unknown); ``labels``: the prompt
     template's field labels, to spot an echo; ``stop``: words never taken as terms.
     """
     context = {k: str(v) for k, v in (context or {}).items() if v}
-    stems = {_stem(w) for w in words} | set(words)
     fields = {k: t for k, v in context.items() if (t := _terms(k, v, stop))}
+    stems = {_stem(w) for w in counts} | set(counts) if fields else set()
     mentioned = tuple(k for k, t in fields.items() if _mentioned(k, t, stems))
-    echo = _echo(text.lower(), words, context, labels)
-    voice = _voice(words, text)
+    lower = text.lower().replace("\u2019", "'")  # "I’d be happy" is "i'd be happy"
+    echo = _echo(lower, words, context, labels)
+    voice = _voice(words, counts, lower)
     if fields:
         taken = min(1.0, len(mentioned) / min(2, len(fields)))
         topical = 0.6 * taken + 0.4 * domain_grounding

@@ -107,7 +107,7 @@ class Rubric:
         positions = {i + k for category, hits in f.hits.items() if category not in _NOT_STUFFING
                      for phrase, i in hits for k in range(phrase.count(" ") + 1)}
         coh = coherence.assess(f.words, f.sentences, positions)
-        rel = relevance.assess(f.words, text, criteria_v2.domain_grounding(f), context,
+        rel = relevance.assess(f.words, f.counts, text, criteria_v2.domain_grounding(f), context,
                                self._labels, self._stop)
         return f, coh, rel
 
