@@ -11,6 +11,13 @@
 Every output is a function of the verdict alone (timestamps included), so a
 redelivered verdict produces identical records: consumers dedupe by id.
 
+Calibration on /metrics: for each verdict the LLM judged (its grade passed), the
+rubric's decision (:func:`~kasper.agents.quality.agreement.grade_decision`) and the
+judge's are counted, and Cohen's kappa over the last ``AGREEMENT_WINDOW`` such pairs
+is a gauge per version pair (:class:`AgreementWindow`).  A redelivered verdict counts
+again there.  Agreement with people's thumbs is not here: feedback never reaches
+the router (the run report measures it).
+
 Error policy: a verdict without its carried grade/insight/prompt cannot be
 routed -> DLQ (``RouteError``); anything else is a bug and propagates.
 """
@@ -21,8 +28,9 @@ import bisect
 from collections import deque
 from typing import Any
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
+from kasper.agents.quality.agreement import DECISIONS, cohen_kappa, grade_decision, verdict_decision
 from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.app import topic
@@ -39,6 +47,19 @@ AGREEMENT = Counter(
     "Judge verdicts against rubric grades, per grader version (calibration).",
     ["grader_version", "rubric_passed", "judge_recommendation"],
 )
+# rubric_version is the grade's grader_version (the rubric's side of the pair),
+# judge_rubric_version the verdict's rubric_version (the judge prompt's).
+AGREEMENT_KAPPA = Gauge(
+    "kasper_quality_agreement_kappa",
+    "Cohen's kappa of two raters' APPROVE/REVISE/REJECT decisions over a rolling window of pairs.",
+    ["pair", "rubric_version", "judge_rubric_version"],
+)
+AGREEMENT_PAIRS = Counter(
+    "kasper_quality_agreement_pairs_total",
+    "Decision pairs behind kasper_quality_agreement_kappa, by each rater's decision.",
+    ["pair", "rubric_version", "judge_rubric_version", "rubric_decision", "judge_decision"],
+)
+AGREEMENT_WINDOW = 500
 
 
 class RouteError(KasperError):
@@ -63,6 +84,31 @@ class TopFraction:
         # Rank among the window: admitted when fewer than fraction*n scores beat it.
         better = len(self._sorted) - bisect.bisect_right(self._sorted, score)
         return better < max(1, round(self.fraction * len(self._sorted)))
+
+
+class AgreementWindow:
+    """The last ``size`` (rubric, judge) decision pairs per version pair, and their kappa."""
+
+    def __init__(self, size: int = AGREEMENT_WINDOW) -> None:
+        if size < 1:
+            raise ValueError(f"agreement window must hold at least one pair, got {size}")
+        self.size = size
+        self._pairs: dict[tuple[str, str], deque[tuple[str, str]]] = {}
+
+    def add(self, versions: tuple[str, str], rubric: str, judge: str) -> float:
+        """Add one pair under ``versions`` and return the kappa of that window."""
+        window = self._pairs.setdefault(versions, deque(maxlen=self.size))
+        window.append((rubric, judge))
+        # A full recount per verdict: a few hundred pairs, cheap beside a judge call.
+        return cohen_kappa([r for r, _ in window], [j for _, j in window], DECISIONS)
+
+
+def observe_agreement(window: AgreementWindow, grade: dict[str, Any], verdict: dict[str, Any]) -> None:
+    """Count the rubric-judge pair of an LLM-judged verdict and update its kappa gauge."""
+    versions = (grade["grader_version"], verdict["rubric_version"])
+    rubric, judge = grade_decision(grade), verdict_decision(verdict)
+    AGREEMENT_PAIRS.labels("rubric_judge", *versions, rubric, judge).inc()
+    AGREEMENT_KAPPA.labels("rubric_judge", *versions).set(window.add(versions, rubric, judge))
 
 
 def carried(verdict: dict[str, Any]) -> tuple[dict, dict, dict]:
@@ -101,13 +147,20 @@ def rejected(verdict: dict[str, Any], why: str) -> dict[str, Any]:
 
 
 def route(verdict: dict[str, Any], max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-          top: TopFraction | None = None) -> list[Output]:
-    """The records ``verdict`` leads to (see the module docstring)."""
+          top: TopFraction | None = None, agreement: AgreementWindow | None = None) -> list[Output]:
+    """The records ``verdict`` leads to (see the module docstring); with ``agreement``,
+    an LLM-judged verdict also updates the rubric-judge agreement metrics."""
     grade, _insight, prompt = carried(verdict)
     decision = verdict["recommendation"]
     if decision == "REJECT" and verdict["rationale"].startswith(ROUTER_PREFIX):
         return []  # our own final rejection, read back: already counted
     AGREEMENT.labels(grade["grader_version"], str(grade["passed"]).lower(), decision).inc()
+    # A failed grade got the rubric's own REVISE without an LLM call (the judge role):
+    # pairing it would be the rubric agreeing with itself. The codec reads unknown
+    # recommendations as REJECT; the membership test only keeps a metric from ever
+    # turning a routable verdict into a dead letter.
+    if agreement is not None and grade["passed"] and decision in DECISIONS:
+        observe_agreement(agreement, grade, verdict)
     if decision == "APPROVE":
         if top is not None and not top.admit(verdict["overall"]):
             ROUTED.labels("rejected_not_top").inc()
@@ -129,10 +182,11 @@ def register(app: Any, ctx: Any) -> None:
     max_attempts = int(ctx.options.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
     fraction = ctx.options.get("approve_top_fraction")
     top = TopFraction(float(fraction)) if fraction else None
+    agreement = AgreementWindow()
     stage = Stage("route", topics.VERDICTS, ctx.codec, ctx.send)
 
     async def process(verdict: dict[str, Any]) -> list[Output]:
-        return route(verdict, max_attempts, top)
+        return route(verdict, max_attempts, top, agreement)
 
     @app.agent(topic(app, topics.VERDICTS), name="kasper.route")
     async def route_agent(stream: Any) -> None:

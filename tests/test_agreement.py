@@ -1,16 +1,20 @@
-"""Agreement statistics against values worked out by hand, ties, and degenerate input."""
+"""Agreement statistics against values worked out by hand, ties, and degenerate input;
+the route role's rubric-judge agreement metrics."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kasper.agents.quality.agreement import (
     DECISIONS, AgreementError, cohen_kappa, confusion, grade_decision, ranks, spearman,
     thumbs_decision, verdict_decision, weighted_kappa,
 )
+from kasper.agents.route import AgreementWindow, rejected, route
 from kasper.schemas.errors import KasperError
+from kasper.schemas.samples import sample_record
 
 
 def _table(yy: int, yn: int, ny: int, nn: int) -> tuple[list[str], list[str]]:
@@ -124,3 +128,55 @@ def test_grades_verdicts_and_thumbs_map_onto_one_scale():
     assert thumbs_decision({"rating": "up"}) == "APPROVE"
     assert thumbs_decision({"rating": "down"}) == "REJECT"
     assert thumbs_decision({"rating": "none", "stars": 5}) is None
+
+
+# The route role's gauge and counter: real metrics in the process registry, read back.
+
+def _verdict(decision: str, passed: bool, grader: str, judge: str = "judge-test") -> dict:
+    record = sample_record("Verdict")
+    record["recommendation"], record["rubric_version"] = decision, judge
+    record["grade"]["passed"], record["grade"]["grader_version"] = passed, grader
+    record["grade"]["gate_failures"] = []
+    return record
+
+
+def _kappa(grader: str, judge: str = "judge-test") -> float | None:
+    return REGISTRY.get_sample_value("kasper_quality_agreement_kappa", {
+        "pair": "rubric_judge", "rubric_version": grader, "judge_rubric_version": judge})
+
+
+def _pairs(grader: str, rubric: str, judge: str) -> float | None:
+    return REGISTRY.get_sample_value("kasper_quality_agreement_pairs_total", {
+        "pair": "rubric_judge", "rubric_version": grader, "judge_rubric_version": "judge-test",
+        "rubric_decision": rubric, "judge_decision": judge})
+
+
+def test_the_router_gauges_rubric_judge_kappa_on_llm_judged_verdicts_only():
+    window = AgreementWindow(size=10)
+    for decision in ("APPROVE", "APPROVE", "REVISE"):
+        route(_verdict(decision, True, "rubric-gauge"), agreement=window)
+    # The rubric's own REVISE of a failed grade and the router's final REJECT are no pairs.
+    route(_verdict("REVISE", False, "rubric-gauge"), agreement=window)
+    route(rejected(_verdict("REVISE", True, "rubric-gauge"), "still REVISE"), agreement=window)
+    assert _pairs("rubric-gauge", "APPROVE", "APPROVE") == 2.0
+    assert _pairs("rubric-gauge", "APPROVE", "REVISE") == 1.0
+    assert _pairs("rubric-gauge", "REVISE", "REVISE") is None
+    assert _kappa("rubric-gauge") == 0.0  # the rubric is APPROVE on every judged pair
+
+
+def test_the_agreement_window_keeps_the_last_pairs_per_version_pair():
+    window = AgreementWindow(size=3)
+    assert window.add(("r", "j"), "APPROVE", "REVISE") == 0.0
+    for _ in range(3):
+        kappa = window.add(("r", "j"), "APPROVE", "APPROVE")
+    assert kappa == 1.0  # the disagreement left the window
+    assert window.add(("r2", "j"), "REVISE", "REJECT") == 0.0  # another version: its own window
+    route(_verdict("APPROVE", True, "rubric-window"), agreement=window)
+    assert _kappa("rubric-window") == 1.0
+    with pytest.raises(ValueError):
+        AgreementWindow(size=0)
+
+
+def test_route_without_a_window_leaves_the_gauge_alone():
+    route(_verdict("APPROVE", True, "rubric-none"))
+    assert _kappa("rubric-none") is None and _pairs("rubric-none", "APPROVE", "APPROVE") is None
