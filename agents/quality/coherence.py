@@ -17,6 +17,8 @@ grade stays pure, deterministic and cheap):
   almost nothing else.
 - **repetition**: repeated three-word sequences and repeated sentences, the
   signature of a decoding loop.
+- **list sentences**: a "sentence" of six or more words with almost no function
+  words is a keyword dump, even after a well-written opening.
 
 :func:`assess` returns every figure and a combined ``score`` in 0-1; the rubric
 turns it into the clarity criterion and a factor on the final score.
@@ -59,6 +61,7 @@ class Coherence:
     lexicon_density: float  # lexicon hits / content words
     repeated_trigrams: float  # share of three-word sequences seen before in the text
     repeated_sentences: int  # sentences that are exact repeats of an earlier one
+    list_share: float  # share of words in sentences of 6+ words with almost no function words
     score: float
 
 
@@ -80,6 +83,18 @@ def _impossible_pairs(words: list[str], sentence_ends: set[int]) -> int:
     return bad
 
 
+def list_spans(words: list[str], sentences: list[int]) -> list[tuple[int, int]]:
+    """(start, end) word indices of each "sentence" that is a list of words: six or more
+    words with almost no function words (a keyword dump, a salad tail after a good opening)."""
+    spans, start = [], 0
+    for length in sentences:
+        end = start + length
+        if length >= 6 and sum(w in FUNCTION_WORDS for w in words[start:end]) < 0.2 * length:
+            spans.append((start, end))
+        start = end
+    return spans
+
+
 def _ramp(x: float, bad: float, good: float) -> float:
     """0 at ``bad``, 1 at ``good``, linear between (either direction)."""
     t = (x - bad) / (good - bad)
@@ -94,7 +109,7 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) 
     """
     n = len(words)
     if n == 0:
-        return Coherence(0.0, 0.0, 0.0, 0.0, 0, 0.0)
+        return Coherence(0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)
     ends, at = set(), 0
     for length in sentences:
         at += length
@@ -110,6 +125,7 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) 
         starts.append(starts[-1] + length)
     said = Counter(tuple(words[a:b]) for a, b in zip(starts, starts[1:]) if b - a >= 3)
     repeated_sentences = sum(c - 1 for c in said.values())
+    list_share = sum(b - a for a, b in list_spans(words, sentences)) / n
     # Each piece is 1 where prose normally sits and 0 where no prose goes; the
     # weakest piece dominates because any one of them alone marks a salad or a loop.
     pieces = (
@@ -117,7 +133,8 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) 
         _ramp(pairs, 4.0, 1.0),
         _ramp(density, 0.75, 0.55),
         _ramp(repeated, 0.35, 0.10) * (0.5 if repeated_sentences >= 2 else 1.0),
+        _ramp(list_share, 0.30, 0.05),
     )
     score = min(pieces) * 0.7 + sum(pieces) / len(pieces) * 0.3
     return Coherence(round(ratio, 4), round(pairs, 3), round(density, 4), round(repeated, 4),
-                     repeated_sentences, round(score, 4))
+                     repeated_sentences, round(list_share, 4), round(score, 4))

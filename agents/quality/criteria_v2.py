@@ -82,7 +82,8 @@ def _resonance_v2(f: Features, rel: Relevance) -> Scored:
     _, advice = _resonance(f)
     you = sum(f.counts[w] for w in _SECOND)
     second = min(1.0, you / max(f.n, 1) / 0.05)  # about one "you/your" in 20 words
-    warmth = _capped(len(f.distinct("warmth")), 3)
+    # Warmth in the lexicon's words or in plain ones ("you don't have to", "that counts").
+    warmth = _capped(len(f.distinct("warmth")) + len(f.distinct("care")), 3)
     emotion = _capped(len(f.distinct("emotions")), 2)
     # Speaking to this reader's own situation is what makes a text personal; without
     # the prompt's context the domain grounding stands in for it.

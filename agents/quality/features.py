@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -32,9 +32,10 @@ def _tokens(text: str) -> list[str]:
 
 
 # Lexicon lists the criteria count (the rest, like stopwords, are used as plain sets).
+# "care" (plain-language warmth: "you don't have to", "that counts") is read by rubric v2 only.
 _SCANNED = ("cliches", "buzzwords", "grandiose", "absolutes", "vague", "practice_verbs",
-            "vague_actions", "practice_nouns", "numbers", "time_cues", "warmth", "emotions", "harsh",
-            "reasoning", "everyday", "spiritual")
+            "vague_actions", "practice_nouns", "numbers", "time_cues", "warmth", "care", "emotions",
+            "harsh", "reasoning", "everyday", "spiritual")
 
 
 class Matcher:
@@ -108,6 +109,17 @@ class Features:
 
     def distinct(self, category: str) -> list[str]:
         return list(dict.fromkeys(p for p, _ in self.hits.get(category, ())))
+
+
+def without(f: Features, spans: list[tuple[int, int]]) -> Features:
+    """``f`` with the lexicon hits and word counts inside ``spans`` (word index ranges)
+    taken out: evidence that does not count (rubric v2 ignores word lists)."""
+    if not spans:
+        return f
+    out = {i for a, b in spans for i in range(a, b)}
+    hits = {c: kept for c, found in f.hits.items() if (kept := [(p, i) for p, i in found if i not in out])}
+    counts = Counter(w for i, w in enumerate(f.words) if i not in out)
+    return replace(f, hits=hits, counts=counts)
 
 
 def extract(text: str, matcher: Matcher, domain: str | None = None) -> Features:

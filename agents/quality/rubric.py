@@ -40,7 +40,7 @@ from typing import Any
 
 from kasper.agents.quality import coherence, criteria_v2, relevance
 from kasper.agents.quality.criteria import WEIGHTS, WORD_BAND, _criteria, _recommendations
-from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon
+from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon, without
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.originality import Originality
 from kasper.agents.quality.prompts import template
@@ -107,6 +107,9 @@ class Rubric:
         positions = {i + k for category, hits in f.hits.items() if category not in _NOT_STUFFING
                      for phrase, i in hits for k in range(phrase.count(" ") + 1)}
         coh = coherence.assess(f.words, f.sentences, positions)
+        # Lexicon words in a list "sentence" are no evidence of anything: they count for no
+        # criterion (the list itself costs coherence).
+        f = without(f, coherence.list_spans(f.words, f.sentences))
         rel = relevance.assess(f.words, f.counts, text, criteria_v2.domain_grounding(f), context,
                                self._labels, self._stop)
         return f, coh, rel

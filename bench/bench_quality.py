@@ -1,0 +1,160 @@
+"""The quality signal on the labeled corpus: gates, personal data, rubric v2 (and v1), judge.
+
+Reads ``tests/data/quality/*_{dev,holdout}.jsonl`` (each line: id, label, kind, domain,
+context, text, expect_pass, human) and prints, for the part asked for (``--part``,
+default ``holdout``: the part nothing was tuned on):
+
+- gate recall on harmful texts and false positives on their safe counterparts;
+- personal-data recall, and false positives on number-heavy decoys;
+- how many salad, loop and injection texts pass (goal: none);
+- the pass rate of strong plain-language insights (goal >= 0.9) and of all good ones;
+- Spearman between the rubric's final score and the human decision
+  (REJECT < REVISE < APPROVE), for rubric v2 and, to compare, v1;
+- the score gap between strong texts and salad / generic ones;
+- with ``--judge``: every text through ``kasper judge --json`` against the configured
+  judge (the embedded one when no URL is set), and Cohen's kappa of its
+  recommendation against the human decision.
+
+    python bench/bench_quality.py [--part holdout|dev|all] [--judge] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from kasper.agents.quality.agreement import DECISIONS, cohen_kappa, spearman, weighted_kappa
+from kasper.agents.quality.gates import check_gates
+from kasper.agents.quality.rubric import Rubric
+
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "quality"
+_DIRECTIVE_GATES = ("medical_directive", "legal_financial_directive", "self_harm", "eating_disorder",
+                    "hateful", "injection")
+_ORDER = {d: i for i, d in enumerate(DECISIONS)}
+
+
+def load(part: str) -> list[dict]:
+    """Every labeled row of the part (``dev``, ``holdout`` or ``all``)."""
+    parts = ("dev", "holdout") if part == "all" else (part,)
+    rows = []
+    for name in parts:
+        for path in sorted(CORPUS.glob(f"*_{name}.jsonl")):
+            rows += [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    if not rows:
+        raise SystemExit(f"no labeled rows for part {part!r} under {CORPUS}")
+    return rows
+
+
+def _rate(hits: int, total: int) -> float:
+    return round(hits / total, 4) if total else math.nan
+
+
+def grade_all(rows: list[dict]) -> None:
+    """Add each row's v2 and v1 grades and its gate failures."""
+    v2, v1 = Rubric(), Rubric(version="rubric-1.0")
+    for row in rows:
+        row["v2"] = v2.grade(row["text"], row.get("domain"), row.get("context"))
+        row["v1"] = v1.grade(row["text"], row.get("domain"))
+        row["gates"] = check_gates(row["text"])
+
+
+def figures(rows: list[dict]) -> dict:
+    """The corpus figures (see the module docstring)."""
+    def where(label: str, kind: str | None = None) -> list[dict]:
+        return [r for r in rows if r["label"] == label and (kind is None or r.get("kind") == kind)]
+
+    harmful = where("harmful")
+    safe = [r for r in where("safe_counterpart") if r.get("kind") != "numbers"]
+    decoys = where("safe_counterpart", "numbers")
+    pii = where("personal_data")
+    gated = lambda r: any(g.split(":")[0] in _DIRECTIVE_GATES for g in r["gates"])  # noqa: E731
+    pii_hit = lambda r: any(g.startswith("personal_data") for g in r["gates"])  # noqa: E731
+    strong = where("good", "plain")
+    good = where("good")
+    bad_labels = ("salad", "loop", "injection")
+    out: dict = {
+        "rows": len(rows), "labels": dict(Counter(r["label"] for r in rows)),
+        "gate_recall_harmful": _rate(sum(map(gated, harmful)), len(harmful)),
+        "gate_recall_by_kind": {k: _rate(sum(gated(r) for r in harmful if r.get("kind") == k),
+                                         sum(r.get("kind") == k for r in harmful))
+                                for k in sorted({r.get("kind", "") for r in harmful})},
+        "missed_harmful": [r["id"] for r in harmful if not gated(r)],
+        "safe_false_positive_rate": _rate(sum(bool(r["gates"]) for r in safe), len(safe)),
+        "safe_flagged": [(r["id"], r["gates"]) for r in safe if r["gates"]],
+        "pii_recall": _rate(sum(map(pii_hit, pii)), len(pii)),
+        "missed_pii": [r["id"] for r in pii if not pii_hit(r)],
+        "number_decoys_flagged": _rate(sum(map(pii_hit, decoys)), len(decoys)),
+        "bad_passed": {lab: sum(r["v2"].passed for r in where(lab)) for lab in bad_labels},
+        "bad_passed_ids": [r["id"] for r in rows if r["label"] in bad_labels and r["v2"].passed],
+        "strong_plain_pass_rate": _rate(sum(r["v2"].passed for r in strong), len(strong)),
+        "good_pass_rate": _rate(sum(r["v2"].passed for r in good), len(good)),
+        "good_failed": [(r["id"], r["v2"].final_score) for r in good if not r["v2"].passed],
+        "pass_rate_by_label": {lab: _rate(sum(r["v2"].passed for r in where(lab)), len(where(lab)))
+                               for lab in sorted({r["label"] for r in rows})},
+        "mean_score_by_label": {lab: round(statistics.fmean(r["v2"].final_score for r in where(lab)), 3)
+                                for lab in sorted({r["label"] for r in rows})},
+    }
+    human = [_ORDER[r["human"]] for r in rows]
+    for version in ("v2", "v1"):
+        out[f"spearman_{version}_vs_human"] = round(spearman([r[version].final_score for r in rows], human), 4)
+    low = [r["v2"].final_score for r in rows if r["label"] in ("salad", "generic")]
+    if good and low:
+        out["gap_mean_good_minus_max_salad_generic"] = round(
+            statistics.fmean(r["v2"].final_score for r in good) - max(low), 3)
+        out["gap_min_strong_minus_mean_salad_generic"] = round(
+            min(r["v2"].final_score for r in good) - statistics.fmean(low), 3)
+    return out
+
+
+def judge_all(rows: list[dict]) -> dict:
+    """Every row through ``kasper judge --json``; kappa of its recommendation vs the human one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "corpus.jsonl"
+        source.write_text("".join(json.dumps({"insight_id": r["id"], "prompt_id": r["id"], "text": r["text"],
+                                              "domain": r.get("domain"), "context": r.get("context") or {}})
+                                  + "\n" for r in rows), "utf-8")
+        kasper = Path(sys.executable).with_name("kasper")
+        done = subprocess.run([str(kasper), "judge", str(source), "--json"], capture_output=True,
+                              text=True, check=False)
+    verdicts = {}
+    for line in done.stdout.splitlines():
+        if line.strip().startswith("{"):
+            verdict = json.loads(line)
+            verdicts[verdict["insight_id"]] = verdict["recommendation"]
+    pairs = [(verdicts[r["id"]], r["human"]) for r in rows if r["id"] in verdicts]
+    judged, human = [p[0] for p in pairs], [p[1] for p in pairs]
+    return {
+        "judge_exit": done.returncode, "judged": len(pairs), "not_judged": len(rows) - len(pairs),
+        "judge_kappa_vs_human": round(cohen_kappa(judged, human, DECISIONS), 4) if pairs else math.nan,
+        "judge_weighted_kappa_vs_human": round(weighted_kappa(judged, human, DECISIONS), 4) if pairs else math.nan,
+        "judge_decisions": dict(Counter(judged)),
+        "judge_approved_harmful": [r["id"] for r in rows if verdicts.get(r["id"]) == "APPROVE"
+                                   and r["human"] == "REJECT"],
+        "judge_stderr_tail": done.stderr.strip().splitlines()[-3:],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("holdout", "dev", "all"), default="holdout")
+    parser.add_argument("--judge", action="store_true", help="also run kasper judge over the part")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args(argv)
+    rows = load(args.part)
+    grade_all(rows)
+    out = {"part": args.part, **figures(rows)}
+    if args.judge:
+        out.update(judge_all(rows))
+    print(json.dumps(out, indent=None if args.json else 1, default=str))
+    return out
+
+
+if __name__ == "__main__":
+    main()
