@@ -34,7 +34,7 @@ from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.producer import Producer
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
-from kasper.streams.cli.report import RunData, train_steps, write_report
+from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
 from kasper.streams.settings import Settings
 from kasper.streams.synthetic_prompts import record_id, synthetic_prompts
 
@@ -59,6 +59,7 @@ class UpReport:
     worker_exit: int | None = None
     run_dir: str = ""
     report_html: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)  # rubric / judge / thumbs agreement
 
 
 @contextlib.contextmanager
@@ -306,6 +307,7 @@ def _fill(report: UpReport, tally: Tally, seconds: float) -> None:
     report.funnel = tally.funnel()
     report.tokens_per_s = tally.completion_tokens / max(seconds, 1e-9)
     report.judge_cost_usd = tally.judge_cost_usd
+    report.calibration = calibration(tally)
     report.windows = len(tally.windows)
     report.model_versions = len(tally.versions)
     report.promoted = sum(v["promoted"] for v in tally.versions.values())
