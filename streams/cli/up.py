@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kasper.agents.runtime.model_store import resolve_model_dir
 from kasper.streams import topics
