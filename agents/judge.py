@@ -1,7 +1,10 @@
 """The judge role: grades -> verdicts, each carrying its grade so the router needs no join.
 
 - A grade that passed the rubric is judged by the LLM (:mod:`kasper.agents.judging.client`),
-  reading the text from the grade's carried insight (event-carried state, no join).
+  reading the text from the grade's carried insight (event-carried state, no join).  The
+  decision is ours (:mod:`kasper.agents.judging.decision`): the model's REJECT or a safety
+  flag is never outvoted by scores; the verdict says why (``decision_reason``) and carries
+  the flag (``safety``).
 - A grade that failed the rubric is not sent to the LLM: it gets a REVISE verdict from
   the rubric itself (``judge_model`` ``"rubric"``, the gate failures and
   recommendations as revise notes, cost 0); the router revises it up to its maximum
@@ -37,7 +40,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from kasper.agents.judging.client import JudgeClient
-from kasper.agents.judging.decision import JudgeResult
+from kasper.agents.judging.decision import JudgeResult, with_reason
 from kasper.agents.judging.errors import JudgeError, JudgeUnavailable
 from kasper.agents.judging.request import JudgeRequest
 from kasper.agents.judging.server import EmbeddedJudgeServer
@@ -79,16 +82,24 @@ def judge_request(grade: dict[str, Any]) -> JudgeRequest:
 
 
 def verdict_record(grade: dict[str, Any], result: JudgeResult) -> dict[str, Any]:
-    """The Verdict for an LLM-judged grade."""
+    """The Verdict for an LLM-judged grade, carrying the grade."""
+    return llm_verdict(grade["insight_id"], grade["prompt_id"], result, grade)
+
+
+def llm_verdict(insight_id: str, prompt_id: str, result: JudgeResult,
+                grade: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Verdict for an LLM-judged insight; ``grade`` is carried when there is one
+    (``kasper judge`` also judges bare insights)."""
     return {
-        "insight_id": grade["insight_id"], "prompt_id": grade["prompt_id"],
+        "insight_id": insight_id, "prompt_id": prompt_id,
         "judge_model": result.model, "scores": dict(result.answer.scores), "overall": result.overall,
         "recommendation": result.recommendation, "rationale": result.answer.rationale,
         "revise_notes": result.revise_notes, "score_mode": result.answer.score_mode,
         "rubric_version": result.rubric_version,
         "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens},
         "cost_usd": result.cost_usd, "cached": result.cached, "latency_ms": round(result.latency_ms, 3),
-        "created_at": records.now(), "grade": grade,
+        "created_at": records.now(), "grade": grade, "decision_reason": result.decision_reason,
+        "safety": result.answer.safety,
     }
 
 
@@ -109,6 +120,7 @@ def rubric_verdict(grade: dict[str, Any]) -> dict[str, Any]:
         "score_mode": "text", "rubric_version": grade["grader_version"],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0}, "cost_usd": 0.0, "cached": False,
         "latency_ms": 0.0, "created_at": records.now(), "grade": grade,
+        "decision_reason": f"rubric: {why}", "safety": None,
     }
 
 
@@ -176,7 +188,8 @@ class JudgeRole:
             return self._client
 
     async def judge(self, request: JudgeRequest) -> JudgeResult:
-        return await (await self.client()).judge(request)
+        """The client's verdict on ``request``, with the reason for its decision."""
+        return with_reason(await (await self.client()).judge(request), self.settings.approve_threshold)
 
     async def _start_embedded(self, settings: JudgeSettings) -> JudgeSettings:
         model_dir = await asyncio.to_thread(resolve_model_dir, self._model_settings)

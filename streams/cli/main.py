@@ -18,6 +18,7 @@ from kasper.streams.cli import (
     events_cmd,
     grade_cmd,
     inspect_cmd,
+    judge_cmd,
     models_cmd,
     replay_cmd,
     training_cmd,
@@ -39,7 +40,7 @@ def main(bootstrap_servers: str | None) -> None:
         get_settings.cache_clear()
 
 
-for _module in (broker_cmd, events_cmd, up_cmd, worker_cmd, grade_cmd, inspect_cmd,
+for _module in (broker_cmd, events_cmd, up_cmd, worker_cmd, grade_cmd, judge_cmd, inspect_cmd,
                 models_cmd, training_cmd, replay_cmd):
     for _command in _module.COMMANDS:
         main.add_command(_command)
