@@ -19,6 +19,11 @@ grade stays pure, deterministic and cheap):
   signature of a decoding loop.
 - **list sentences**: a "sentence" of six or more words with almost no function
   words is a keyword dump, even after a well-written opening.
+- **run-ons**: written clauses rarely run past thirty words without a comma or a
+  full stop; a salad or a loop runs on for fifty or more.
+- **lexicon chains**: "a sacred candle of communication that journals the
+  intuition of the moon": stuffing that keeps its grammar links lexicon words
+  with "of" again and again.
 
 :func:`assess` returns every figure and a combined ``score`` in 0-1; the rubric
 turns it into the clarity criterion and a factor on the final score.
@@ -62,6 +67,8 @@ class Coherence:
     repeated_trigrams: float  # share of three-word sequences seen before in the text
     repeated_sentences: int  # sentences that are exact repeats of an earlier one
     list_share: float  # share of words in sentences of 6+ words with almost no function words
+    lexicon_chains: float  # "<lexicon word> of (the) <lexicon word>" per 100 words
+    longest_clause: int  # most words between two punctuation marks
     score: float
 
 
@@ -83,6 +90,17 @@ def _impossible_pairs(words: list[str], sentence_ends: set[int]) -> int:
     return bad
 
 
+def _lexicon_chains(words: list[str], lexicon: set[int]) -> int:
+    # "a sacred candle of communication", "the intuition of the moon": stuffing that keeps
+    # the grammar strings lexicon words together with "of"; written text rarely does it twice.
+    chains = 0
+    for i in range(1, len(words) - 1):
+        if words[i] == "of" and i - 1 in lexicon:
+            j = i + 2 if words[i + 1] in _DETERMINERS else i + 1
+            chains += j in lexicon
+    return chains
+
+
 def list_spans(words: list[str], sentences: list[int]) -> list[tuple[int, int]]:
     """(start, end) word indices of each "sentence" that is a list of words: six or more
     words with almost no function words (a keyword dump, a salad tail after a good opening)."""
@@ -101,15 +119,17 @@ def _ramp(x: float, bad: float, good: float) -> float:
     return 0.0 if t <= 0 else 1.0 if t >= 1 else t
 
 
-def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) -> Coherence:
+def assess(words: list[str], sentences: list[int], lexicon_positions: set[int],
+           clause_starts: set[int] | None = None) -> Coherence:
     """The coherence of a text given its words, sentence lengths and lexicon positions.
 
     ``lexicon_positions``: indices of the words that the rubric lexicon's lists
-    matched (the caller has scanned them already).
+    matched (the caller has scanned them already); ``clause_starts``: indices of
+    the words that follow a punctuation mark (sentence starts when not given).
     """
     n = len(words)
     if n == 0:
-        return Coherence(0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0)
+        return Coherence(0.0, 0.0, 0.0, 0.0, 0, 0.0, 0.0, 0, 0.0)
     ends, at = set(), 0
     for length in sentences:
         at += length
@@ -126,6 +146,9 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) 
     said = Counter(tuple(words[a:b]) for a, b in zip(starts, starts[1:]) if b - a >= 3)
     repeated_sentences = sum(c - 1 for c in said.values())
     list_share = sum(b - a for a, b in list_spans(words, sentences)) / n
+    chains = 100 * _lexicon_chains(words, lexicon_positions) / n
+    marks = sorted({0, n, *(clause_starts if clause_starts is not None else starts)})
+    longest = max(b - a for a, b in zip(marks, marks[1:]))
     # Each piece is 1 where prose normally sits and 0 where no prose goes; the
     # weakest piece dominates because any one of them alone marks a salad or a loop.
     pieces = (
@@ -134,7 +157,9 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int]) 
         _ramp(density, 0.75, 0.55),
         _ramp(repeated, 0.35, 0.10) * (0.5 if repeated_sentences >= 2 else 1.0),
         _ramp(list_share, 0.30, 0.05),
+        _ramp(chains, 4.0, 2.0),
+        _ramp(longest, 45, 32),
     )
     score = min(pieces) * 0.7 + sum(pieces) / len(pieces) * 0.3
     return Coherence(round(ratio, 4), round(pairs, 3), round(density, 4), round(repeated, 4),
-                     repeated_sentences, round(list_share, 4), round(score, 4))
+                     repeated_sentences, round(list_share, 4), round(chains, 3), longest, round(score, 4))

@@ -38,10 +38,23 @@ def _capped(count: int, enough: int) -> float:
     return 1 - (1 - x) ** 2
 
 
+def concreteness(f: Features) -> float:
+    """0-1: concrete things the text names (objects of the day, counts, numbers, times),
+    four or more is full marks. Platitudes name none."""
+    found = (len(f.distinct("everyday")) + len(f.distinct("practice_nouns")) + f.count("numbers")
+             + f.digits + len(f.distinct("time_cues")))
+    return min(1.0, found / 4)
+
+
 def domain_grounding(f: Features) -> float:
-    """Distinct words of the text's domain (of any domain when unknown), 0-1."""
-    domains = [f.domain] if f.domain in _LEX["domains"] else list(_LEX["domains"])
-    return max(_capped(len(f.distinct(f"domain:{d}")), 3) for d in domains)
+    """Distinct words of the text's domain, 0-1; words of the other domains count for less
+    (the domain lists are short, and a career text may speak of the moon)."""
+    def grounding(domain: str) -> float:
+        return _capped(len(f.distinct(f"domain:{domain}")), 3)
+    best = max(grounding(d) for d in _LEX["domains"])
+    if f.domain not in _LEX["domains"]:
+        return best
+    return max(grounding(f.domain), 0.5 * best)
 
 
 def _authenticity(f: Features, rel: Relevance) -> Scored:

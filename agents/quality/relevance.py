@@ -29,7 +29,8 @@ _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", 
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "i'll"})
 _SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "you're", "you've", "you'll", "you'd"})
-_THIRD_PERSON = frozenset({"they", "them", "their", "he", "she", "him", "her", "his"})
+# "they" only: a card's figure or a planet is "he" or "she" in a good insight.
+_THIRD_PERSON = frozenset({"they", "them", "their", "they're", "themselves"})
 _ASSISTANT = re.compile(
     r"\b(?:i'?d be (?:happy|glad) to|happy to help|here(?:'s| is) (?:a|an|the|your|my)\b"
     r"|as an ai\b|as a language model|i hope this helps|let me know if|feel free to ask"
@@ -37,11 +38,14 @@ _ASSISTANT = re.compile(
     r"|this insight (?:is|was)|(?:my|this) response)"
 )  # matched against the lowercased text: IGNORECASE would cost more than the lowercasing
 _SNIPPET_RUN = 8  # words copied verbatim from the user's snippet that make an echo
+# What the prompt is about counts double: the card, the sign, the number, the person's own words.
+_LIGHT_FIELDS = frozenset({"mood", "focus"})
 
 
 @dataclass(frozen=True)
 class Relevance:
-    """Relevance figures of one text; ``score`` combines them (1 = on topic, to the reader)."""
+    """Relevance figures of one text; ``score`` (1 = on topic) combines the context, the
+    domain and the echo; the ``voice`` is scored on its own."""
 
     context_fields: int  # fields in the prompt's context that carry a term
     mentioned: tuple[str, ...]  # the fields the text takes up
@@ -52,7 +56,8 @@ class Relevance:
 
 
 def _stem(word: str) -> str:
-    return word[:5] if len(word) >= 6 else word
+    # "anxious" / "anxiety", "nervous" / "nerves": a short stem, only for longer words.
+    return word[:4] if len(word) >= 6 else word
 
 
 def _terms(key: str, value: str, stop: frozenset[str]) -> set[str]:
@@ -64,7 +69,7 @@ def _terms(key: str, value: str, stop: frozenset[str]) -> set[str]:
             n = int(w)
             if n < len(_NUMBER_WORDS):
                 terms.add(_NUMBER_WORDS[n])
-        elif len(w) >= 3:
+        elif len(w) >= (5 if key == "focus" else 3):  # a focus's "work" or "life" is no evidence
             terms.add(_stem(w))
     if key == "journal_snippet":  # a snippet is taken up by its content, not one word
         return {t for t in terms if len(t) >= 4}
@@ -100,8 +105,8 @@ def _voice(words: list[str], counts: Mapping[str, int], lower: str) -> float:
         voice -= 0.6
     if first > max(2, second):
         voice -= 0.5  # a diary: the writer talks about themselves
-    if third > max(3, second):
-        voice -= 0.5  # a narrator talks about the reader
+    if third > 3 and second / n < 0.03:
+        voice -= 0.5  # a narrator talks about the reader as "they"
     if second / n < 0.02:
         voice -= 0.3
     return max(0.0, voice)
@@ -118,16 +123,18 @@ def assess(words: list[str], counts: Mapping[str, int], text: str, domain_ground
     """
     context = {k: str(v) for k, v in (context or {}).items() if v}
     fields = {k: t for k, v in context.items() if (t := _terms(k, v, stop))}
-    stems = {_stem(w) for w in counts} | set(counts) if fields else set()
+    # A stem is the first four letters of a longer word: "guilty" is taken up by "guilt".
+    stems = set(counts) | {w[:4] for w in counts if len(w) >= 4} if fields else set()
     mentioned = tuple(k for k, t in fields.items() if _mentioned(k, t, stems))
     lower = text.lower().replace("\u2019", "'")  # "I’d be happy" is "i'd be happy"
     echo = _echo(lower, words, context, labels)
     voice = _voice(words, counts, lower)
     if fields:
-        taken = min(1.0, len(mentioned) / min(2, len(fields)))
+        weight = {k: 1 if k in _LIGHT_FIELDS else 2 for k in fields}
+        taken = min(1.0, sum(weight[k] for k in mentioned) / min(2, sum(weight.values())))
         topical = 0.6 * taken + 0.4 * domain_grounding
     else:
         topical = domain_grounding
-    score = topical * (0.5 + 0.5 * voice) * (0.2 if echo else 1.0)
+    score = topical * (0.2 if echo else 1.0)
     return Relevance(len(fields), mentioned, round(domain_grounding, 4), round(voice, 4), echo,
                      round(score, 4))

@@ -106,7 +106,7 @@ class Rubric:
         f = extract(text, self._matcher, domain)
         positions = {i + k for category, hits in f.hits.items() if category not in _NOT_STUFFING
                      for phrase, i in hits for k in range(phrase.count(" ") + 1)}
-        coh = coherence.assess(f.words, f.sentences, positions)
+        coh = coherence.assess(f.words, f.sentences, positions, f.clause_starts)
         # Lexicon words in a list "sentence" are no evidence of anything: they count for no
         # criterion (the list itself costs coherence).
         f = without(f, coherence.list_spans(f.words, f.sentences))
@@ -130,7 +130,8 @@ class Rubric:
             f, coh, rel = self.evidence(text, domain, context)
             dup_score, similarity, templates = self.originality.explain(text, f.words)
             scored = criteria_v2.criteria(f, coh, rel, dup_score, similarity, templates)
-            factor = _coherence_factor(coh.score) * _relevance_factor(rel.score, domain, context)
+            factor = (_coherence_factor(coh.score) * _relevance_factor(rel.score, context)
+                      * _voice_factor(rel.voice) * _concrete_factor(criteria_v2.concreteness(f)))
         scores = {name: round(score, 4) for name, (score, _) in scored.items()}
         raw = sum(WEIGHTS[k] * v for k, v in scores.items()) * _length_fit(f.n) * factor
         gates = check_gates(text, f.counts)
@@ -153,10 +154,21 @@ def _coherence_factor(score: float) -> float:
     return min(1.0, 0.3 + 0.7 * score / 0.8)
 
 
-def _relevance_factor(score: float, domain: str | None, context: Mapping[str, str] | None) -> float:
-    # The more we know about the prompt, the more an off-topic text can lose: with the
-    # context 45%, with only the domain 35%, with nothing (a bare text) 20%.
-    weight = 0.45 if context else 0.35 if domain else 0.2
+def _voice_factor(voice: float) -> float:
+    # An assistant's offer, a diary or a narration is not an insight however good its words.
+    return 0.55 + 0.45 * voice
+
+
+def _concrete_factor(concrete: float) -> float:
+    # Platitudes fit every reader and so help none: without one concrete thing (a time,
+    # a count, an object of the reader's day) a text loses up to 35% of its score.
+    return 0.65 + 0.35 * concrete
+
+
+def _relevance_factor(score: float, context: Mapping[str, str] | None) -> float:
+    # Off-topic is only knowable against the prompt: with its context an off-topic text
+    # loses up to 45%; with the domain alone or nothing (offline grading) 20%.
+    weight = 0.45 if context else 0.2
     return 1.0 - weight * (1.0 - score)
 
 
