@@ -1,0 +1,644 @@
+"""Personal data in free text: one detector for the hard gate, the trainer's audit and redaction.
+
+Kinds found: ``email address``, ``phone number``, ``card number``, ``national id number``,
+``street address``, ``postcode``. :func:`personal_data_spans` is the detector;
+:func:`find_personal_data` (the gate and the audit) and :func:`redact_personal_data` (the
+trainer) are views of it, so what the gate fails is exactly what redaction removes.
+
+Unicode. Matching runs on a folded copy of the text: NFKC per character (fullwidth
+``＠``, mathematical digits), every decimal digit as ASCII (Arabic-Indic, Devanagari),
+dashes as ``-``, spaces as `` `` and format/combining characters (zero-width space,
+joiners, soft hyphen, bidi marks) dropped. Spans are mapped back to the ORIGINAL text:
+redaction must change only the personal data, never the rest of an insight, and a span
+covers any invisible characters inside it, so nothing of the data survives.
+
+Precision. Insights are full of numbers that are not personal data: angel numbers
+(444, 1111), "11:11", "life path 7", dates, times, durations, years, verses, prices,
+percentages, public helplines ("988", "116 123", "1-800-273-8255", "0800 1111"). So:
+
+- a phone number needs phone-like grouping (or a cue word such as "call"), 8-15 digits
+  and no date inside it; toll-free prefixes and a short list of published helplines
+  are public, not personal;
+- card numbers need a card issuer's first digits and the Luhn check; an Aadhaar
+  number the Verhoeff check; a French social security number its key;
+- a US SSN needs separators (``123-45-6789``, ``123 45 6789``, ``123.45.6789``); bare
+  9-digit ids count only after a cue ("SSN", "passport number", ...);
+- street addresses need a house number beside a street word (``742 Evergreen Terrace``,
+  ``Hauptstraße 5``, ``12 rue de la Paix``); continental postcodes count only right
+  after such an address; UK and Canadian postcodes and "CA 94110" count anywhere.
+
+Obfuscated emails need both an "at" token (``@``, ``[at]``, ``(at)``, `` at ``, ...) and a
+"dot" token (``.``, ``[dot]``, `` dot ``, ...) between word-like parts. Bracketed tokens
+and ``@`` are strong. Bare words are weak, because they are ordinary English:
+
+- a bare `` dot `` needs a top-level domain that is not an English word (``com``, ``org``,
+  ``net``, ...; never ``in``/``me``/``us``/``it``), and with a bare `` at `` no part may be a
+  pronoun or article: "look at the dot com era" and "look at the moon. dot your i's" pass;
+- "stay at home dot com" IS flagged: a word, "at", a word, "dot com" is the spelled-out
+  address layout itself, and an insight has no reason to write "dot com";
+- a bare `` at `` before a plain domain ("calm sessions at insighttimer.com") is a website,
+  not an address, unless the domain is a mail provider ("jane at gmail.com"), the local
+  part looks like a handle ("j.doe at example.net") or an email cue precedes ("email
+  jane at example.com").
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
+from functools import lru_cache
+
+# --- Unicode folding --------------------------------------------------------------------
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# Characters NFKC leaves alone that still read as an email's "." or a phone's separator.
+_FOLD_EXTRA = {"\u3002": ".", "\uff61": ".", "\u2212": "-", "\u00b7": ".", "\u2027": "."}
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    if ch in _FOLD_EXTRA:
+        return _FOLD_EXTRA[ch]
+    category = unicodedata.category(ch)
+    if category in ("Cf", "Mn", "Me"):  # zero-width, joiners, soft hyphen, bidi, combining marks
+        return ""
+    if category == "Zs":
+        return " "
+    if category == "Pd":
+        return "-"
+    digit = unicodedata.decimal(ch, None)
+    if digit is not None:
+        return str(digit)
+    folded = unicodedata.normalize("NFKC", ch)
+    return "".join(_fold_char(c) if not c.isascii() and c != ch else c for c in folded)
+
+
+class _OffsetMap:
+    """Maps offsets in the folded text back to the original text.
+
+    Each folded character is one original character, or part of the replacement of one
+    original character; ``starts`` holds, in pairs, where each replacement begins and
+    where the unchanged text after it resumes (folded and original offsets alike).
+    """
+
+    def __init__(self, folded_starts: list[int], original_starts: list[int]):
+        self.folded_starts = folded_starts
+        self.original_starts = original_starts
+
+    def _char(self, pos: int) -> int:
+        k = bisect_right(self.folded_starts, pos) - 1
+        if k < 0:
+            return pos
+        if k % 2 == 0:  # inside a replacement: its one original character
+            return self.original_starts[k]
+        return self.original_starts[k] + pos - self.folded_starts[k]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        return self._char(start), self._char(end - 1) + 1
+
+
+def _fold(text: str) -> tuple[str, _OffsetMap | None]:
+    if text.isascii():  # the usual case: nothing to fold
+        return text, None
+    pieces: list[str] = []
+    folded_starts: list[int] = []
+    original_starts: list[int] = []
+    last = folded_pos = 0
+    for m in _NON_ASCII.finditer(text):
+        ch = m.group()
+        replacement = _fold_char(ch)
+        if replacement == ch:
+            continue
+        i = m.start()
+        pieces.append(text[last:i])
+        folded_pos += i - last
+        folded_starts.append(folded_pos)
+        original_starts.append(i)
+        pieces.append(replacement)
+        folded_pos += len(replacement)
+        last = i + 1
+        folded_starts.append(folded_pos)
+        original_starts.append(last)
+    if not folded_starts:
+        return text, None
+    pieces.append(text[last:])
+    return "".join(pieces), _OffsetMap(folded_starts, original_starts)
+
+
+# --- email addresses ---------------------------------------------------------------------
+
+_PART = r"[^\W_](?:[\w+-]{0,62}[^\W_])?"
+_AT_WEAK = r"\s{1,3}at\s{1,3}|\s{0,3}[-_]at[-_]\s{0,3}"
+# "jane @ example.com" but not "tag @jane.doe": a space before "@" needs one after it.
+_AT = (r"(?:@|&\#0*64;|&\#x0*40;|&commat;|%40)\s{0,3}|\s{1,3}(?:@|&\#0*64;|&commat;)\s{0,3}"
+       r"|\s{0,3}[\[({<]\s{0,2}(?:at|@)\s{0,2}[\])}>]\s{0,3}|[\[(]a[\])]|" + _AT_WEAK)
+_DOT = (r"(?:\.|&\#0*46;|&\#x0*2e;|&period;|%2e"
+        r"|\s{0,3}[\[({<]\s{0,2}(?:dot|\.)\s{0,2}[\])}>]\s{0,3}"
+        r"|\s{1,3}dot\s{1,3}|\s{0,3}[-_]dot[-_]\s{0,3}|\s{1,2}\.\s{1,2})")
+_EMAIL = re.compile(
+    rf"(?<![\w.+-])(?P<local>{_PART}(?:{_DOT}{_PART}){{0,4}})(?P<at>{_AT})"
+    rf"(?P<domain>{_PART}(?:{_DOT}{_PART}){{0,4}}){_DOT}(?P<tld>[^\W\d_]{{2,24}})"
+    r"(?![^\W_]|[-+]\w|@)",
+    re.IGNORECASE,
+)
+_WEAK_AT = re.compile(_AT_WEAK, re.IGNORECASE)
+_WEAK_DOT = re.compile(r"\bdot\b|\s\.\s", re.IGNORECASE)  # once bracketed tokens are removed
+_BRACKET_DOT = re.compile(r"[\[({<]\s*(?:dot|\.)\s*[\])}>]", re.IGNORECASE)
+_LABEL = re.compile(r"[^\W_][\w+-]*")
+_HANDLE = re.compile(r"[\d._+]")
+# Where an email can start: an "at" token, then (within reach) a "dot" token.
+_AT_HINT = re.compile(r"@|&#|&commat;|%40|\bat\b|[\[(]a[\])]", re.IGNORECASE)
+_DOT_HINT = re.compile(r"\bdot\b|[^\W_]\.[^\W\d_]|\s\.\s|[\[({<]\s*\.|&#|&period;|%2e", re.IGNORECASE)
+_DOT_LITERAL = re.compile(r"\.(?:[^\W\d_]|\s{0,2}[\])}>]|(?<=\s\.)\s)")
+_DOT_WORD = re.compile(r"\bdot\b", re.IGNORECASE)
+_EMAIL_CUE = re.compile(r"\b(?:e-?mail|mail|write|wrote|reach|contact|address|message|inbox)\b",
+                        re.IGNORECASE)
+# Top-level domains that are not English words, for the spelled-out "dot" layouts.
+_SAFE_TLDS = frozenset(
+    "com org net edu gov mil int io co uk de fr ca au nz ie es nl ch se dk fi pl ru jp cn br "
+    "mx ar za eu info biz app dev xyz online email".split())
+_MAIL_PROVIDERS = frozenset(
+    "gmail googlemail yahoo ymail hotmail outlook msn icloud aol proton protonmail gmx "
+    "yandex zoho fastmail tutanota tuta wanadoo laposte libero btinternet virginmedia "
+    "rediffmail comcast verizon sbcglobal bigpond naver hanmail".split())
+# Words that make "<word> at <word> dot com" ordinary English, not an address.
+_EMAIL_STOP = frozenset(
+    "the a an my your our their his her its this that these those me you us him them it we "
+    "i they she he one all some any each every no least most first last once".split())
+
+
+def _email_ok(m: re.Match[str], text: str) -> bool:
+    local, domain = m.group("local"), m.group("domain")
+    after_at = text[m.end("at"):m.end()]
+    bracket_dot = bool(_BRACKET_DOT.search(local) or _BRACKET_DOT.search(after_at))
+    weak_dot = bool(_WEAK_DOT.search(_BRACKET_DOT.sub(" ", local))
+                    or _WEAK_DOT.search(_BRACKET_DOT.sub(" ", after_at)))
+    if weak_dot and m.group("tld").lower() not in _SAFE_TLDS:
+        return False
+    at = m.group("at")
+    words = [w.lower() for w in _LABEL.findall(domain) if w.lower() != "dot"]
+    if at[:1].isspace() and at.endswith("@"):  # "jane @gmail.com", but "tag @jane.doe" is a handle
+        return bool(words) and words[0] in _MAIL_PROVIDERS
+    if not _WEAK_AT.fullmatch(at):
+        return True
+    local_words = [w.lower() for w in _LABEL.findall(local) if w.lower() != "dot"]
+    if not words or not local_words or _EMAIL_STOP.intersection(words + local_words[-1:]):
+        return False
+    if weak_dot or bracket_dot:
+        return True
+    # "<word> at example.com": a website unless it looks like someone's address.
+    return (words[0] in _MAIL_PROVIDERS or bool(_HANDLE.search(local))
+            or bool(_EMAIL_CUE.search(text, max(0, m.start() - 40), m.start())))
+
+
+def _may_hold_email(text: str) -> bool:
+    # Every address has a "dot" token. Most insights have none (a sentence's "." is followed
+    # by a space), so these literal-first checks skip the rest for almost every text.
+    if _DOT_LITERAL.search(text) or "&#" in text:
+        return True
+    low = text.lower()
+    return ("dot" in low and _DOT_WORD.search(text) is not None) or "&period;" in low or "%2e" in low
+
+
+def _email_spans(text: str, out: list[tuple[int, str, int, int]]) -> None:
+    if not _may_hold_email(text):
+        return
+    windows: list[list[int]] = []
+    for hint in _AT_HINT.finditer(text):
+        p = hint.start()
+        if not _DOT_HINT.search(text, p, p + 160):
+            continue
+        lo, hi = max(0, p - 100), p + 160
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = hi
+        else:
+            windows.append([lo, hi])
+    for lo, hi in windows:
+        pos = lo
+        while (m := _EMAIL.search(text, pos, hi)) is not None:
+            if _email_ok(m, text):
+                out.append((0, "email address", m.start(), m.end()))
+                pos = m.end()
+            else:  # a rejected match may hide a real address inside it
+                pos = m.start() + 1
+
+
+# --- card and national id numbers -------------------------------------------------------
+
+_CARD = re.compile(
+    r"(?<![\w.,/+-])(?<!\d[ .-])(?:"
+    r"\d{4}(?P<s>\s?[.-]\s?|\s)\d{4}(?P=s)\d{4}(?P=s)\d{4}(?:(?P=s)\d{1,3})?"  # 4-4-4-4(-3)
+    r"|\d{4}(?P<a>[ -])\d{6}(?P=a)\d{4,5}"  # Amex 4-6-5, Diners 4-6-4
+    r"|\d{13,19}|\d{3,6}(?:[ -]\d{3,6}){1,5}"  # bare, or loosely grouped (validator: 13-19)
+    r")(?![\w-]|[.,]\d)"
+)
+# Issuer prefixes: Visa 4, Mastercard 51-55 / 22-27, Amex 34/37, Diners/JCB 30/35/36/38/39,
+# Discover/UnionPay/Maestro 6. Years ("2020 2021 ...") and ISBNs (978...) start elsewhere.
+_CARD_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[0456789]|6")
+
+_SSN = re.compile(
+    r"(?<![\w.,/+-])(?<!\d[ .-])(?!000|666)\d{3}(?P<s>\s?[.-]\s?|\s)(?!00)\d{2}(?P=s)(?!0000)\d{4}"
+    r"(?![\w-]|[ .,-]\d)"
+)
+_UK_NINO = re.compile(r"(?<![\w-])(?P<p>[A-Z]{2})\s?(?:\d\s?){5}\d\s?[A-D](?![\w-])", re.IGNORECASE)
+_NINO_STOP = frozenset("is at in on of to by as or an be do go if it me my no so up us we he".split())
+_INDIA_PAN = re.compile(r"(?<![\w-])[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w-])")
+_AADHAAR = re.compile(r"(?<![\w.,/+-])(?<!\d[ .-])[2-9]\d{3}(?P<s>[ -]?)\d{4}(?P=s)\d{4}(?![\w-]|[ .,-]\d)")
+_FR_NIR = re.compile(
+    r"(?<![\w.,/+-])(?<!\d[ .-])[12]\s?\d{2}\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d{2}|2[AB])\s?\d{3}\s?\d{3}"
+    r"\s?\d{2}(?![\w-]|[.,]\d)", re.IGNORECASE)
+_ID_CUE = (
+    r"ssn|social\s+security|national\s+insurance|ni\s+(?:number|no)|nino|passport|driver'?s\s+"
+    r"licen[cs]e|licen[cs]e\s+(?:number|no)|id\s+(?:number|no|\#)|identity\s+(?:card\s+)?number"
+    r"|tax\s+(?:id|number|file\s+number|code)|itin|sin|social\s+insurance|aadhaar|pan\s+card"
+    r"|steuer-?id|steuernummer|personalausweis(?:nummer)?|insee|bsn|dni|nie|nif|codice\s+fiscale"
+    r"|medicare|nhs\s+(?:number|no)|health\s+card"
+)
+_ID_CONTEXT = re.compile(
+    rf"\b(?:{_ID_CUE})\b(?:\s+(?:number|no|num|\#))?[\s:#.-]{{0,6}}(?:(?:is|was|of)\s+)?"
+    r"(?P<id>[A-Z]{0,2}\d(?:[ -]?\d){4,17}[A-Z]?)(?![\w-]|[.,]\d)",
+    re.IGNORECASE,
+)
+
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3), (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0))
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4), (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7), (9, 4, 5, 3, 1, 2, 6, 8, 7, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8))
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when a digit string passes the Luhn checksum used by payment cards."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _verhoeff_valid(digits: str) -> bool:
+    check = 0
+    for i, ch in enumerate(reversed(digits)):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[i % 8][ord(ch) - 48]]
+    return check == 0
+
+
+_GROUPS = re.compile(r"\d+")
+
+
+def _digits(s: str) -> str:
+    return "".join(ch for ch in s if ch.isdigit())
+
+
+def _motif(candidate: str) -> bool:
+    """Repeating-number motifs, not data: "4444 4444 4444 4444", "1212 1212 ...",
+    "1234 1234 ...", "222 333 444 555 666" (every group one repeated digit)."""
+    digits = _digits(candidate)
+    if any(digits == (digits[:n] * (len(digits) // n + 1))[:len(digits)] for n in (1, 2, 3, 4)):
+        return True
+    groups = _GROUPS.findall(candidate)
+    return len(groups) > 1 and all(len(set(g)) == 1 for g in groups)
+
+
+def _card_ok(m: re.Match[str], _text: str) -> bool:
+    digits = _digits(m.group())
+    # "4444 3333 2222 1111" without its spaces: blocks of one repeated digit are a motif too.
+    blocks = {len(set(digits[i:i + 4])) for i in range(0, len(digits) - 3, 4)}
+    return (13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) is not None
+            and not _motif(m.group()) and blocks != {1} and luhn_valid(digits))
+
+
+def _aadhaar_ok(m: re.Match[str], _text: str) -> bool:
+    return not _motif(m.group()) and _verhoeff_valid(_digits(m.group()))
+
+
+def _nir_ok(m: re.Match[str], _text: str) -> bool:
+    raw = re.sub(r"\s", "", m.group()).upper()
+    body, key = raw[:-2], int(raw[-2:])
+    # Corsica: 2A / 2B stand for 19 / 18 in the key's arithmetic.
+    number = int(body.replace("2A", "19").replace("2B", "18"))
+    return key == 97 - number % 97
+
+
+def _nino_ok(m: re.Match[str], _text: str) -> bool:
+    return m.group("p").lower() not in _NINO_STOP
+
+
+def _id_context_ok(m: re.Match[str], _text: str) -> bool:
+    digits = _digits(m.group("id"))
+    return 5 <= len(digits) and not _motif(m.group("id")) and not _DATE.search(m.group("id"))
+
+
+# --- phone numbers -----------------------------------------------------------------------
+
+_PHONE = re.compile(
+    r"(?<![\w+/.,-])(?<!\d[ .-])(?:"  # never from the middle of a digit group
+    r"(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}"  # international: +44 7700 900123
+    r"|(?:1[ .-]?)?\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
+    r"|(?:1[ .-])?\d{3}(?P<s>\s-\s|[ ./-])\d{3}(?P=s)\d{4}"  # 555-123-4567, 555.123.4567
+    r"|\(0\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]?\d{2,4}){1,4}"  # (030) 1234567, (02) 9876 5432
+    r"|0\d{1,4}(?:[ /.-]|\s-\s)?\d{2,4}(?:[ .-]?\d{2,4}){0,4}"  # trunk 0: 07700 900123, 06 12 34 56 78
+    r"|[6-9]\d{4}[ -]\d{5}"  # India: 98765 43210
+    r"|[679]\d{2} \d{2} \d{2} \d{2}"  # Spain: 612 34 56 78
+    r"|\(\d{2}\)\s?\d{4,5}-\d{4}"  # Brazil: (11) 91234-5678
+    r")(?![\w-]|[ .,-]\d|:\d)"  # nor stop inside a longer run of numbers ("04 15 23 42 08 16")
+)
+_PHONE_CUE = (r"call|calling|ring|dial|phone|telephone|tel|text|sms|whatsapp|signal|telegram"
+              r"|mobile|cell|cellphone|fax|number\s+is|number:|reach\s+(?:me|her|him|them|us)"
+              r"|contact\s+(?:me|her|him|them|us)")
+_PHONE_CONTEXT = re.compile(
+    rf"\b(?:{_PHONE_CUE})\b[^\d\n+]{{0,20}}(?P<phone>\+?\d(?:(?:[ .-]|\s-\s)?\d){{6,14}})"
+    r"(?![\w-]|[.,]\d|:\d)",
+    re.IGNORECASE,
+)
+# A date or a date-and-time inside a digit group is never a phone number.
+_DATE = re.compile(r"(?<!\d)(?:\d{1,2}([./ -])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./ -])\d{1,2}\2\d{1,2})"
+                   r"(?!\d)")
+# Toll-free and shared-cost prefixes (public services, crisis lines), national layouts.
+_TOLL_FREE_US = ("800", "833", "844", "855", "866", "877", "888")
+_TOLL_FREE = ("0800", "0808", "0805", "1800", "1300")
+# Published helplines outside toll-free ranges (national significant numbers, no trunk 0).
+_HELPLINES = frozenset((
+    "3001233393", "3003047000",  # UK: Mind infoline, SANEline
+    "972394050",  # France: SOS Amitié
+    "9152987821", "9999666555",  # India: iCall, Vandrevala Foundation
+))
+
+
+def _toll_free_or_helpline(digits: str, international: bool) -> bool:
+    candidates = [digits]
+    if international:  # strip a 1-3 digit country code, whichever it is
+        candidates = [digits[n:] for n in (1, 2, 3)]
+    for national in candidates:
+        us = national[1:] if len(national) == 11 and national[0] == "1" else national
+        if len(us) == 10 and us.startswith(_TOLL_FREE_US):
+            return True
+        trunk = national if national.startswith("0") else "0" + national
+        if trunk.startswith(_TOLL_FREE) or national.startswith(_TOLL_FREE):
+            return True
+        if national.lstrip("0") in _HELPLINES:
+            return True
+    return False
+
+
+_COUNT_UP, _COUNT_DOWN = "0123456789" * 3, "9876543210" * 3
+
+
+def _phone_digits_ok(candidate: str) -> bool:
+    international = candidate.startswith(("+", "00"))
+    digits = _digits(candidate)
+    if international and candidate.startswith("00"):
+        digits = digits[2:]
+    if not 8 <= len(digits) <= 15 or _motif(candidate) or _DATE.search(candidate):
+        return False
+    if candidate == digits and (digits in _COUNT_UP or digits in _COUNT_DOWN):
+        return False  # "0123456789" counts; "98765 43210", with its grouping, is a number
+    groups = _GROUPS.findall(candidate)
+    if len(groups) >= 4 and all(len(g) <= 2 for g in groups):
+        steps = {int(b) - int(a) for a, b in zip(groups, groups[1:])}
+        if len(steps) == 1:  # "01 02 03 04 05", "05 10 15 20 25": a count, not a number
+            return False
+    return not _toll_free_or_helpline(digits, international)
+
+
+def _phone_ok(m: re.Match[str], _text: str) -> bool:
+    candidate = m.group()
+    if candidate.startswith("0") and not candidate.startswith("00"):
+        # National numbers with a trunk 0 have 9-12 digits in at most 5 groups
+        # ("06 12 34 56 78"); "04 15 23 42 08 16" is a row of lucky numbers.
+        if not 9 <= len(_digits(candidate)) <= 12 or len(_GROUPS.findall(candidate)) > 5:
+            return False
+    return _phone_digits_ok(candidate)
+
+
+def _phone_context_ok(m: re.Match[str], _text: str) -> bool:
+    candidate = m.group("phone")
+    digits = _digits(candidate)
+    if len(digits) == 7:  # "call 555-0132": a local number, only with a cue word
+        return (not _DATE.search(candidate) and not _motif(candidate)
+                and not _toll_free_or_helpline(digits, False))
+    return _phone_digits_ok(candidate)
+
+
+# --- street addresses and postcodes ------------------------------------------------------
+
+_STREET_SUFFIX = (
+    r"Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl"
+    r"|Terrace|Tce|Close|Crescent|Cres|Square|Sq|Highway|Hwy|Parkway|Pkwy|Alley|Circle|Cir"
+    r"|Row|Mews|Gardens|Grove|Trail|Trl|Loop|Plaza|Wharf|Quay|Embankment|Esplanade|Broadway"
+    r"|Causeway|Crossing|Expressway|Freeway|Turnpike|Pike"
+)
+_NAME = r"(?:[A-Z](?:'[A-Z])?[a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th)|[NSEW]\.?|St\.|Mt\.)"
+_UNIT = r"(?:,?\s(?i:apt|apartment|unit|suite|ste|flat|floor|fl|room|rm)\.?\s?\#?\w{1,5}|,?\s\#\w{1,5})"
+# Number first (US, UK, Canada, Australia): "742 Evergreen Terrace", "221B Baker Street".
+_STREET_EN = re.compile(
+    rf"(?<![\w.,/:$-])\d{{1,5}}(?:[A-Za-z](?![\w']))?(?:[-/]\d{{1,4}}[A-Za-z]?)?,?\s"
+    rf"(?P<name>(?:{_NAME}\s){{1,3}})(?i:{_STREET_SUFFIX})\b\.?(?:\s(?:[NS][EW]?|[EW])\b\.?)?{_UNIT}?"
+)
+_STREET_NAME_STOP = frozenset(
+    "the a an and of to in on for your my our their his her its this that step steps day days "
+    "week weeks minute minutes hour hours time times year years breath breaths simple easy "
+    "quick small best better good true new old friends people things ones hearts souls angels "
+    "stars cards numbers doors paths dreams wishes moments chakras wise men am pm january february "
+    "march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split())
+# "742 evergreen terrace": lowercase names only after an address cue and before the end of
+# the address, because "walk 2 miles down the road" is English.
+_STREET_EN_LOWER = re.compile(
+    r"\b(?:at|address(?:\s+is)?|live[sd]?\s+(?:at|on)|moved?\s+to|visit)\s+"
+    r"(?P<num>\d{1,5}[a-z]?)\s(?P<name>(?:[a-z][a-z'-]+\s){1,3})"
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
+    r"|crescent|place|highway|hwy|parkway|pkwy)\b\.?"
+    r"(?=\s*(?:[,;:)!?\n]|\.(?:\s|$)|$|and\b|in\b|apt|unit|suite|flat))",
+    re.IGNORECASE,
+)
+_PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?\s?Box|Post(?:al)?\s+Office\s+Box|Postfach)\s+\d{1,6}(?:\s\d{2}){0,2}\b",
+                     re.IGNORECASE)
+# Postcode with a town after a continental address: ", 10115 Berlin", ", 1012 AB Amsterdam".
+_TOWN_TAIL = r"(?P<tail>(?:,\s?|\s)(?P<pc>(?:[A-Z]-)?\d{5}|\d{4}(?:\s?[A-Z]{2}|-\d{3})?)\s[A-ZÄÖÜÉ][\w'’-]+)"
+# Name first (Germany, Austria, Switzerland, Netherlands): "Hauptstraße 5", "Berliner Str. 12".
+_STREET_DE = re.compile(
+    r"(?<![\w-])(?:[A-ZÄÖÜ][\w'’.-]*?(?:stra(?:ss|ß)e|str\.|weg|platz|allee|gasse|damm|ufer"
+    r"|chaussee|steig|pfad|markt|straat|gracht|laan|plein|kade|dijk)"
+    r"|(?:[A-ZÄÖÜ][\w'’-]*\s){1,3}(?:Stra(?:ss|ß)e|Str\.|Weg|Platz|Allee|Gasse|Damm|Ufer|Chaussee))"
+    rf"\s?\d{{1,4}}(?:\s?[a-zA-Z](?!\w))?(?:[-/]\d{{1,4}}[a-z]?)?(?![\w,.]?\d)(?:{_TOWN_TAIL})?"
+)
+_STREET_NAME_FIRST_HINT = re.compile(
+    r"stra(?:ss|ß)e|str\.|weg|platz|allee|gasse|damm|ufer|chaussee|steig|pfad|markt|straat"
+    r"|gracht|laan|plein|kade|dijk|via|viale|piazza|corso|calle|carrer|avenida|rua|travessa"
+    r"|largo|paseo", re.IGNORECASE)
+# Name first (Italy, Spain, Portugal, Brazil): "Via Roma 10", "Calle Mayor 5, 28013 Madrid".
+_STREET_SOUTH = re.compile(
+    r"(?<![\w-])(?:Via|Viale|Piazza|Corso|Calle|Carrer|Avenida|Rua|Travessa|Largo|Paseo)\s"
+    r"(?:(?:de|del|della|dei|di|da|do|dos|das|la|las|los)\s)*[A-ZÁÉÍÓÚ][\w'’-]+"
+    r"(?:\s[A-ZÁÉÍÓÚ][\w'’-]+){0,2},?\s\d{1,4}[a-zA-Z]?"
+    rf"(?:{_TOWN_TAIL}|(?=\s*(?:[,;)\n]|\.(?:\s|$)|$)))"
+)
+# Number first (France, Belgium, Quebec): "12 rue de la Paix, 75002 Paris".
+_STREET_FR = re.compile(
+    r"(?<![\w.,/:$-])\d{1,4}(?:\s?(?:bis|ter|[a-dA-D]))?,?\s"
+    r"(?i:rue|avenue|av\.|boulevard|bd|place|pl\.|allée|allee|chemin|impasse|quai|route|rte"
+    r"|cours|passage|square|faubourg|sentier)\s"
+    r"(?:(?:de\s+la|de\s+l['’]|du|des|de|d['’]|la|le|les|l['’])\s*)?[A-ZÉÈÀÂÊÎÔÛÇ][\w'’-]+"
+    r"(?:\s(?:(?:de|du|des|la|le|les|et|d['’]|l['’])\s*)?[A-ZÉÈÀÂÊÎÔÛÇ][\w'’-]+){0,3}"
+    rf"(?:{_TOWN_TAIL})?"
+)
+_UK_POSTCODE = re.compile(
+    r"(?<![\w-])[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}(?![\w-])")
+_CA_POSTCODE = re.compile(r"(?<![\w-])[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d(?![\w-])")
+_US_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ"
+    "|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+_REGION_POSTCODE = re.compile(
+    rf"(?<![\w-])(?:(?:{_US_STATES})\s\d{{5}}(?:-\d{{4}})?"
+    r"|(?P<au>NSW|VIC|QLD|TAS|ACT|NT|SA|WA)\s\d{4})"
+    r"(?![\w-]|[.,]\d)")
+
+
+_TOWN_BEFORE = re.compile(r"([A-Za-z]+),?\s$")
+_NOT_A_TOWN = frozenset("the a an your my our their this that in on at for of and or to by".split())
+
+
+def _region_ok(m: re.Match[str], text: str) -> bool:
+    if m.group("au") is None:
+        return True
+    # Australia needs its town first ("Sydney NSW 2000"): "the ACT 2026 exam" is a year.
+    town = _TOWN_BEFORE.search(text, max(0, m.start() - 25), m.start())
+    return town is not None and town.group(1)[0].isupper() and town.group(1).lower() not in _NOT_A_TOWN
+
+
+def _street_ok(m: re.Match[str], _text: str) -> bool:
+    names = m.group("name").split()
+    return not any(w.lower().rstrip(".") in _STREET_NAME_STOP for w in names)
+
+
+# --- the detector ------------------------------------------------------------------------
+
+Validator = Callable[[re.Match[str], str], bool]
+_PLACEHOLDERS = {"email address": "[EMAIL]", "card number": "[CARD]", "national id number": "[ID]",
+                 "phone number": "[PHONE]", "street address": "[ADDRESS]", "postcode": "[POSTCODE]"}
+# (priority, kind, pattern, validator): where spans overlap the lower priority wins, so a
+# Luhn-valid card is not also a phone number and an Aadhaar number not a card.
+_NUMERIC: tuple[tuple[int, str, re.Pattern[str], Validator | None], ...] = (
+    (1, "national id number", _FR_NIR, _nir_ok),
+    (1, "card number", _CARD, _card_ok),
+    (1, "national id number", _AADHAAR, _aadhaar_ok),
+    (3, "national id number", _SSN, None),
+    (4, "phone number", _PHONE, _phone_ok),
+)
+_NUMBER_RUN = re.compile(r"\d[\d ()./-]*")
+
+
+def _add(out: list[tuple[int, str, int, int]], priority: int, kind: str, pattern: re.Pattern[str],
+         ok: Validator | None, text: str, lo: int, hi: int, group: int | str = 0) -> None:
+    for m in pattern.finditer(text, max(0, lo), hi):
+        if ok is None or ok(m, text):
+            out.append((priority, kind, m.start(group), m.end(group)))
+
+
+def _street_end(m: re.Match[str]) -> int:
+    # A continental address ends where its ", 10115 Berlin" begins: the postcode is its own span.
+    return m.start("tail") if "tail" in m.groupdict() and m.group("tail") is not None else m.end()
+
+
+def _town_postcode(m: re.Match[str], out: list[tuple[int, str, int, int]]) -> None:
+    if "pc" in m.groupdict() and m.group("pc") is not None:
+        out.append((6, "postcode", m.start("pc"), m.end("pc")))
+
+
+def _addresses(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) -> None:
+    # Number first: the address starts at this digit run, so an anchored match is enough.
+    for pattern, ok in ((_STREET_EN, _street_ok), (_STREET_FR, None)):
+        m = pattern.match(text, s)
+        if m is not None and (ok is None or ok(m, text)):
+            out.append((5, "street address", s, _street_end(m)))
+            _town_postcode(m, out)
+            return
+    m = _STREET_EN_LOWER.search(text, max(0, s - 24), e + 80)
+    if m is not None and m.start("num") == s and _street_ok(m, text):
+        out.append((5, "street address", s, m.end()))
+        return
+    # Name first: the street word comes before the number.
+    if _STREET_NAME_FIRST_HINT.search(text, max(0, s - 45), s):
+        for pattern in (_STREET_DE, _STREET_SOUTH):
+            for m in pattern.finditer(text, max(0, s - 60), e + 40):
+                if m.start() <= s < m.end():
+                    out.append((5, "street address", m.start(), _street_end(m)))
+                    _town_postcode(m, out)
+    if text[max(0, s - 12):s].rstrip().lower().endswith(("box", "postfach")):
+        _add(out, 5, "street address", _PO_BOX, None, text, s - 24, e + 2)
+
+
+def _scan(text: str) -> list[tuple[str, int, int]]:
+    out: list[tuple[int, str, int, int]] = []
+    _email_spans(text, out)
+    # Everything else contains a digit. Scanning for digit runs is fast; the detailed
+    # patterns then run only in small windows around each run, never over the whole text.
+    for run in _NUMBER_RUN.finditer(text):
+        s, e = run.span()
+        ndigits = sum(ch.isdigit() for ch in run.group())
+        if ndigits >= 7:  # cards, ids and phones: "22", "444", "2026", "116 123" never
+            for priority, kind, pattern, ok in _NUMERIC:
+                _add(out, priority, kind, pattern, ok, text, s - 3, e + 2)
+            _add(out, 4, "phone number", _PHONE_CONTEXT, _phone_context_ok, text, s - 45, e + 2, "phone")
+        if ndigits >= 5:
+            _add(out, 1, "national id number", _ID_CONTEXT, _id_context_ok, text, s - 60, e + 2, "id")
+        if ndigits >= 4:  # ids with letters around their digits: "QQ 12 34 56 C", "ABCPE1234F"
+            _add(out, 1, "national id number", _INDIA_PAN, None, text, s - 6, e + 3)
+            _add(out, 3, "national id number", _UK_NINO, _nino_ok, text, s - 4, e + 4)
+        if ndigits <= 6:
+            _addresses(text, s, e, out)
+        if any(ch.isupper() for ch in text[max(0, s - 4):s]):  # postcodes have letters first
+            _add(out, 6, "postcode", _UK_POSTCODE, None, text, s - 3, e + 5)
+            _add(out, 6, "postcode", _CA_POSTCODE, None, text, s - 2, e + 6)
+            _add(out, 6, "postcode", _REGION_POSTCODE, _region_ok, text, s - 5, e + 6)
+    return _drop_overlaps(out)
+
+
+def _drop_overlaps(spans: list[tuple[int, str, int, int]]) -> list[tuple[str, int, int]]:
+    kept: list[tuple[int, str, int, int]] = []
+    for span in sorted(spans, key=lambda sp: (sp[0], sp[2], sp[2] - sp[3])):
+        if all(span[3] <= k[2] or span[2] >= k[3] for k in kept):
+            kept.append(span)
+    return [(kind, start, end) for _, kind, start, end in sorted(kept, key=lambda sp: sp[2])]
+
+
+def personal_data_spans(text: str) -> list[tuple[str, int, int]]:
+    """(kind, start, end) of every piece of personal data, non-overlapping, in order.
+
+    Offsets refer to ``text`` as given, even when matching needed its Unicode folded
+    (fullwidth characters, invisible characters inside an address or a number).
+    """
+    folded, offsets = _fold(text)
+    spans = _scan(folded)
+    if offsets is None:
+        return spans
+    return [(kind, *offsets.span(start, end)) for kind, start, end in spans]
+
+
+def find_personal_data(text: str) -> list[str]:
+    """Kinds of personal data found in ``text`` ("email address", ...), each once, in order."""
+    return list(dict.fromkeys(kind for kind, _, _ in personal_data_spans(text)))
+
+
+def redact_personal_data(text: str) -> str:
+    """``text`` with each piece of personal data replaced by a placeholder like ``[EMAIL]``.
+
+    Placeholders: [EMAIL], [PHONE], [CARD], [ID], [ADDRESS], [POSTCODE]. Everything else
+    in ``text`` is kept exactly, Unicode included.
+    """
+    out, last = [], 0
+    for kind, start, end in personal_data_spans(text):
+        out.append(text[last:start])
+        out.append(_PLACEHOLDERS[kind])
+        last = end
+    out.append(text[last:])
+    return "".join(out)
