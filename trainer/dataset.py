@@ -58,7 +58,7 @@ from typing import Any
 
 import fastavro
 
-from kasper.agents.quality.gates import find_personal_data, redact_personal_data
+from kasper.agents.quality.personal_data import find_personal_data, redact_personal_data
 from kasper.agents.quality.prompts import PromptRejected, build_messages
 from kasper.schemas import standalone_schema
 
