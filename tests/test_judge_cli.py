@@ -86,16 +86,19 @@ def test_the_policy_holds_through_the_command(tmp_path, monkeypatch, content, re
 def test_grade_lines_are_judged_with_their_grade_carried_and_a_table_without_json(tmp_path):
     grade = to_json(sample_record("Grade"))
     bare = {key: value for key, value in grade.items() if key != "insight"} | {"insight": None}
+    partial = {"insight_id": "half", "insight": grade["insight"]}
     with FaultServer() as server:
         server.cycle("ok")
-        table = run_judge(server.base_url, [json.dumps(grade), json.dumps(bare)], tmp_path)
+        table = run_judge(server.base_url, [json.dumps(grade), json.dumps(bare), json.dumps(partial)], tmp_path)
         as_json = run_judge(server.base_url, [json.dumps(grade)], tmp_path, "--json")
     assert table.returncode == 1
     [row] = table.stdout.splitlines()
     assert row.split("\t")[0] == grade["insight_id"] and row.split("\t")[2:4] == ["APPROVE", "none"]
     assert "line 2: " in table.stderr and "no insight text carried" in table.stderr
-    [verdict] = verdicts(as_json.stdout)
-    assert verdict["grade"]["insight"]["text"] == grade["insight"]["text"] and verdict["cached"]
+    assert "line 3: a line with 'insight' must be a Grade record: Grade." in table.stderr
+    [verdict] = verdicts(as_json.stdout)  # the second run is served by the verdict cache file
+    assert verdict["grade"]["insight"]["text"] == grade["insight"]["text"]
+    assert verdict["cached"] and verdict["safety"] == "none" and verdict["decision_reason"]
 
 
 def test_a_judge_that_is_down_is_one_clear_error_and_exit_1(tmp_path):

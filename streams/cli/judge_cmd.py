@@ -49,8 +49,11 @@ def parse_line(raw: bytes | str) -> Parsed:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     if "insight" in record:
-        grade = from_json("Grade", record)
-        validate("Grade", grade)
+        try:
+            grade = from_json("Grade", record)
+            validate("Grade", grade)
+        except KasperError as exc:
+            raise ValueError(f"a line with 'insight' must be a Grade record: {exc}") from None
         return judge_request(grade), grade["insight_id"], grade["prompt_id"], grade
     text, domain, context = record.get("text"), record.get("domain"), record.get("context") or {}
     if not isinstance(text, str) or not text.strip():
