@@ -114,6 +114,8 @@ _VERDICT = {
     "cached": False,
     "latency_ms": 912.25,
     "created_at": _at(4.0),
+    "decision_reason": "mean 7.9 >= 7.0; model recommended APPROVE",
+    "safety": "none",
 }
 
 # Each stage carries the record it worked on forward (event-carried state);

@@ -39,7 +39,7 @@ def configure(settings: ObservabilitySettings | None = None) -> None:
     root.setLevel(level)
     # One INFO line per HTTP call (judge, registry) or per subscription change
     # (every consumer, every rebalance) drowns the stage logs.
-    for noisy in ("httpx", "httpcore", "aiokafka.consumer.subscription_state"):
+    for noisy in ("httpx", "httpx2", "httpcore", "aiokafka.consumer.subscription_state"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
