@@ -128,6 +128,8 @@ def _fold(text: str) -> tuple[str, _OffsetMap | None]:
 
 
 # --- email addresses ---------------------------------------------------------------------
+# The email and cue-word patterns run on the lowercased text: re.IGNORECASE makes these
+# alternations several times slower.
 
 _PART = r"[^\W_](?:[\w+-]{0,62}[^\W_])?"
 _AT_WEAK = r"\s{1,3}at\s{1,3}|\s{0,3}[-_]at[-_]\s{0,3}"
@@ -137,24 +139,22 @@ _AT = (r"(?:@|&\#0*64;|&\#x0*40;|&commat;|%40)\s{0,3}|\s{1,3}(?:@|&\#0*64;|&comm
 _DOT = (r"(?:\.|&\#0*46;|&\#x0*2e;|&period;|%2e"
         r"|\s{0,3}[\[({<]\s{0,2}(?:dot|\.)\s{0,2}[\])}>]\s{0,3}"
         r"|\s{1,3}dot\s{1,3}|\s{0,3}[-_]dot[-_]\s{0,3}|\s{1,2}\.\s{1,2})")
-_EMAIL = re.compile(
-    rf"(?<![\w.+-])(?P<local>{_PART}(?:{_DOT}{_PART}){{0,4}})(?P<at>{_AT})"
-    rf"(?P<domain>{_PART}(?:{_DOT}{_PART}){{0,4}}){_DOT}(?P<tld>[^\W\d_]{{2,24}})"
-    r"(?![^\W_]|[-+]\w|@)",
-    re.IGNORECASE,
+# An address is matched from its "at" token outwards: the domain forwards, then the local
+# part backwards (a search that must end where the "at" token starts).
+_AT_DOMAIN = re.compile(
+    rf"(?P<at>{_AT})(?P<domain>{_PART}(?:{_DOT}{_PART}){{0,4}}){_DOT}(?P<tld>[^\W\d_]{{2,24}})"
+    r"(?![^\W_]|[-+]\w|@)"
 )
-_WEAK_AT = re.compile(_AT_WEAK, re.IGNORECASE)
-_WEAK_DOT = re.compile(r"\bdot\b|\s\.\s", re.IGNORECASE)  # once bracketed tokens are removed
-_BRACKET_DOT = re.compile(r"[\[({<]\s*(?:dot|\.)\s*[\])}>]", re.IGNORECASE)
+_LOCAL = re.compile(rf"(?<![\w.+-]){_PART}(?:{_DOT}{_PART}){{0,4}}\Z")
+_WEAK_AT = re.compile(_AT_WEAK)
+_WEAK_DOT = re.compile(r"\bdot\b|\s\.\s")  # once bracketed tokens are removed
+_BRACKET_DOT = re.compile(r"[\[({<]\s*(?:dot|\.)\s*[\])}>]")
 _LABEL = re.compile(r"[^\W_][\w+-]*")
 _HANDLE = re.compile(r"[\d._+]")
-# Where an email can start: an "at" token, then (within reach) a "dot" token.
-_AT_HINT = re.compile(r"@|&#|&commat;|%40|\bat\b|[\[(]a[\])]", re.IGNORECASE)
-_DOT_HINT = re.compile(r"\bdot\b|[^\W_]\.[^\W\d_]|\s\.\s|[\[({<]\s*\.|&#|&period;|%2e", re.IGNORECASE)
+_AT_HINT = re.compile(r"@|&#|&commat;|%40|\bat\b|[\[(]a[\])]")
 _DOT_LITERAL = re.compile(r"\.(?:[^\W\d_]|\s{0,2}[\])}>]|(?<=\s\.)\s)")
-_DOT_WORD = re.compile(r"\bdot\b", re.IGNORECASE)
-_EMAIL_CUE = re.compile(r"\b(?:e-?mail|mail|write|wrote|reach|contact|address|message|inbox)\b",
-                        re.IGNORECASE)
+_DOT_WORD = re.compile(r"\bdot\b")
+_EMAIL_CUE = re.compile(r"\b(?:e-?mail|mail|write|wrote|reach|contact|address|message|inbox)\b")
 # Top-level domains that are not English words, for the spelled-out "dot" layouts.
 _SAFE_TLDS = frozenset(
     "com org net edu gov mil int io co uk de fr ca au nz ie es nl ch se dk fi pl ru jp cn br "
@@ -169,8 +169,8 @@ _EMAIL_STOP = frozenset(
     "i they she he one all some any each every no least most first last once".split())
 
 
-def _email_ok(m: re.Match[str], text: str) -> bool:
-    local, domain = m.group("local"), m.group("domain")
+def _email_ok(local: str, m: re.Match[str], text: str, start: int) -> bool:
+    domain = m.group("domain")
     after_at = text[m.end("at"):m.end()]
     bracket_dot = bool(_BRACKET_DOT.search(local) or _BRACKET_DOT.search(after_at))
     weak_dot = bool(_WEAK_DOT.search(_BRACKET_DOT.sub(" ", local))
@@ -190,39 +190,33 @@ def _email_ok(m: re.Match[str], text: str) -> bool:
         return True
     # "<word> at example.com": a website unless it looks like someone's address.
     return (words[0] in _MAIL_PROVIDERS or bool(_HANDLE.search(local))
-            or bool(_EMAIL_CUE.search(text, max(0, m.start() - 40), m.start())))
+            or bool(_EMAIL_CUE.search(text, max(0, start - 40), start)))
 
 
-def _may_hold_email(text: str) -> bool:
+def _may_hold_email(low: str) -> bool:
     # Every address has a "dot" token. Most insights have none (a sentence's "." is followed
     # by a space), so these literal-first checks skip the rest for almost every text.
-    if _DOT_LITERAL.search(text) or "&#" in text:
-        return True
-    low = text.lower()
-    return ("dot" in low and _DOT_WORD.search(text) is not None) or "&period;" in low or "%2e" in low
+    return (_DOT_LITERAL.search(low) is not None or "&#" in low or "&period;" in low or "%2e" in low
+            or ("dot" in low and _DOT_WORD.search(low) is not None))
 
 
 def _email_spans(text: str, out: list[tuple[int, str, int, int]]) -> None:
+    """Emails in ``text``, which is lowercased."""
     if not _may_hold_email(text):
         return
-    windows: list[list[int]] = []
+    done = 0
     for hint in _AT_HINT.finditer(text):
         p = hint.start()
-        if not _DOT_HINT.search(text, p, p + 160):
+        if p < done:
             continue
-        lo, hi = max(0, p - 100), p + 160
-        if windows and lo <= windows[-1][1]:
-            windows[-1][1] = hi
-        else:
-            windows.append([lo, hi])
-    for lo, hi in windows:
-        pos = lo
-        while (m := _EMAIL.search(text, pos, hi)) is not None:
-            if _email_ok(m, text):
-                out.append((0, "email address", m.start(), m.end()))
-                pos = m.end()
-            else:  # a rejected match may hide a real address inside it
-                pos = m.start() + 1
+        # The "at" token may start a few characters before the hint: " [ at ]", "  @".
+        for q in range(max(done, p - 6), p + 1):
+            m = _AT_DOMAIN.match(text, q)
+            local = m and _LOCAL.search(text, max(0, q - 100), q)
+            if m and local and _email_ok(local.group(), m, text, local.start()):
+                out.append((0, "email address", local.start(), m.end()))
+                done = m.end()
+                break
 
 
 # --- card and national id numbers -------------------------------------------------------
@@ -256,10 +250,10 @@ _ID_CUE = (
     r"|steuer-?id|steuernummer|personalausweis(?:nummer)?|insee|bsn|dni|nie|nif|codice\s+fiscale"
     r"|medicare|nhs\s+(?:number|no)|health\s+card"
 )
+_ID_CUE_WORD = re.compile(rf"\b(?:{_ID_CUE})\b")
 _ID_CONTEXT = re.compile(
     rf"\b(?:{_ID_CUE})\b(?:\s+(?:number|no|num|\#))?[\s:#.-]{{0,6}}(?:(?:is|was|of)\s+)?"
-    r"(?P<id>[A-Z]{0,2}\d(?:[ -]?\d){4,17}[A-Z]?)(?![\w-]|[.,]\d)",
-    re.IGNORECASE,
+    r"(?P<id>[a-z]{0,2}\d(?:[ -]?\d){4,17}[a-z]?)(?![\w-]|[.,]\d)",
 )
 
 _VERHOEFF_D = (
@@ -354,10 +348,10 @@ _PHONE = re.compile(
 _PHONE_CUE = (r"call|calling|ring|dial|phone|telephone|tel|text|sms|whatsapp|signal|telegram"
               r"|mobile|cell|cellphone|fax|number\s+is|number:|reach\s+(?:me|her|him|them|us)"
               r"|contact\s+(?:me|her|him|them|us)")
+_PHONE_CUE_WORD = re.compile(rf"\b(?:{_PHONE_CUE})\b")
 _PHONE_CONTEXT = re.compile(
     rf"\b(?:{_PHONE_CUE})\b[^\d\n+]{{0,20}}(?P<phone>\+?\d(?:(?:[ .-]|\s-\s)?\d){{6,14}})"
     r"(?![\w-]|[.,]\d|:\d)",
-    re.IGNORECASE,
 )
 # A date or a date-and-time inside a digit group is never a phone number.
 _DATE = re.compile(r"(?<!\d)(?:\d{1,2}([./ -])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./ -])\d{1,2}\2\d{1,2})"
@@ -453,13 +447,13 @@ _STREET_NAME_STOP = frozenset(
 # "742 evergreen terrace": lowercase names only after an address cue and before the end of
 # the address, because "walk 2 miles down the road" is English.
 _STREET_EN_LOWER = re.compile(
-    r"\b(?:at|address(?:\s+is)?|live[sd]?\s+(?:at|on)|moved?\s+to|visit)\s+"
-    r"(?P<num>\d{1,5}[a-z]?)\s(?P<name>(?:[a-z][a-z'-]+\s){1,3})"
+    r"\d{1,5}[a-z]?\s(?P<name>(?:[a-z][a-z'-]+\s){1,3})"
     r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|terrace"
     r"|crescent|place|highway|hwy|parkway|pkwy)\b\.?"
     r"(?=\s*(?:[,;:)!?\n]|\.(?:\s|$)|$|and\b|in\b|apt|unit|suite|flat))",
     re.IGNORECASE,
 )
+_ADDRESS_CUE_WORDS = frozenset(("at", "is", "on", "to", "visit", "address", "address:"))
 _PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?\s?Box|Post(?:al)?\s+Office\s+Box|Postfach)\s+\d{1,6}(?:\s\d{2}){0,2}\b",
                      re.IGNORECASE)
 # Postcode with a town after a continental address: ", 10115 Berlin", ", 1012 AB Amsterdam".
@@ -471,10 +465,12 @@ _STREET_DE = re.compile(
     r"|(?:[A-ZÄÖÜ][\w'’-]*\s){1,3}(?:Stra(?:ss|ß)e|Str\.|Weg|Platz|Allee|Gasse|Damm|Ufer|Chaussee))"
     rf"\s?\d{{1,4}}(?:\s?[a-zA-Z](?!\w))?(?:[-/]\d{{1,4}}[a-z]?)?(?![\w,.]?\d)(?:{_TOWN_TAIL})?"
 )
-_STREET_NAME_FIRST_HINT = re.compile(
-    r"stra(?:ss|ß)e|str\.|weg|platz|allee|gasse|damm|ufer|chaussee|steig|pfad|markt|straat"
-    r"|gracht|laan|plein|kade|dijk|via|viale|piazza|corso|calle|carrer|avenida|rua|travessa"
-    r"|largo|paseo", re.IGNORECASE)
+# Words, in the few words before a number, that can start a name-first address.
+_NAME_FIRST_ENDINGS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "damm", "ufer",
+                       "chaussee", "steig", "pfad", "markt", "straat", "gracht", "laan", "plein",
+                       "kade", "dijk")
+_NAME_FIRST_WORDS = frozenset(
+    "via viale piazza corso calle carrer avenida rua travessa largo paseo".split())
 # Name first (Italy, Spain, Portugal, Brazil): "Via Roma 10", "Calle Mayor 5, 28013 Madrid".
 _STREET_SOUTH = re.compile(
     r"(?<![\w-])(?:Via|Viale|Piazza|Corso|Calle|Carrer|Avenida|Rua|Travessa|Largo|Paseo)\s"
@@ -562,12 +558,15 @@ def _addresses(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) 
             out.append((5, "street address", s, _street_end(m)))
             _town_postcode(m, out)
             return
-    m = _STREET_EN_LOWER.search(text, max(0, s - 24), e + 80)
-    if m is not None and m.start("num") == s and _street_ok(m, text):
-        out.append((5, "street address", s, m.end()))
-        return
-    # Name first: the street word comes before the number.
-    if _STREET_NAME_FIRST_HINT.search(text, max(0, s - 45), s):
+    before = text[max(0, s - 45):s].lower().split()[-4:]
+    if before and before[-1] in _ADDRESS_CUE_WORDS:  # "live at 742 evergreen terrace"
+        m = _STREET_EN_LOWER.match(text, s)
+        if m is not None and _street_ok(m, text):
+            out.append((5, "street address", s, m.end()))
+            return
+    # Name first: the street word ends just before the number ("Berliner Straße 12") or
+    # starts a few words before it ("Carrer de Mallorca 401").
+    if before and (before[-1].endswith(_NAME_FIRST_ENDINGS) or not _NAME_FIRST_WORDS.isdisjoint(before)):
         for pattern in (_STREET_DE, _STREET_SOUTH):
             for m in pattern.finditer(text, max(0, s - 60), e + 40):
                 if m.start() <= s < m.end():
@@ -577,38 +576,74 @@ def _addresses(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) 
         _add(out, 5, "street address", _PO_BOX, None, text, s - 24, e + 2)
 
 
+def _cued(text: str, cue: re.Pattern[str], pattern: re.Pattern[str], ok: Validator, kind: str,
+          priority: int, group: str, out: list[tuple[int, str, int, int]]) -> None:
+    # One pass for the cue words, then an anchored match at each: cheaper than a search
+    # around every digit run of a number-heavy text.
+    for c in cue.finditer(text):
+        m = pattern.match(text, c.start())
+        if m is not None and ok(m, text):
+            out.append((priority, kind, m.start(group), m.end(group)))
+
+
+def _lower(text: str) -> str:
+    low = text.lower()
+    # A few characters lowercase to two ("İ"); offsets must not move, so lower ASCII only.
+    return low if len(low) == len(text) else text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
+
+
 def _scan(text: str) -> list[tuple[str, int, int]]:
     out: list[tuple[int, str, int, int]] = []
-    _email_spans(text, out)
+    low = _lower(text)
+    _email_spans(low, out)
     # Everything else contains a digit. Scanning for digit runs is fast; the detailed
     # patterns then run only in small windows around each run, never over the whole text.
+    long_run = mid_run = False
     for run in _NUMBER_RUN.finditer(text):
         s, e = run.span()
-        ndigits = sum(ch.isdigit() for ch in run.group())
+        ndigits = (e - s) - sum(map(run.group().count, " ()./-"))
         if ndigits >= 7:  # cards, ids and phones: "22", "444", "2026", "116 123" never
             for priority, kind, pattern, ok in _NUMERIC:
                 _add(out, priority, kind, pattern, ok, text, s - 3, e + 2)
-            _add(out, 4, "phone number", _PHONE_CONTEXT, _phone_context_ok, text, s - 45, e + 2, "phone")
+            long_run = True
         if ndigits >= 5:
-            _add(out, 1, "national id number", _ID_CONTEXT, _id_context_ok, text, s - 60, e + 2, "id")
-        if ndigits >= 4:  # ids with letters around their digits: "QQ 12 34 56 C", "ABCPE1234F"
+            mid_run = True
+        # Postcodes and some ids have letters just before their digits.
+        before = text[max(0, s - 4):s]
+        upper_before = before != low[max(0, s - 4):s]
+        if ndigits >= 4 and s and text[s - 1].isalpha():  # "ABCPE1234F"
             _add(out, 1, "national id number", _INDIA_PAN, None, text, s - 6, e + 3)
+        if ndigits >= 4 and (upper_before or before != before.upper()):  # "QQ 12 34 56 C"
             _add(out, 3, "national id number", _UK_NINO, _nino_ok, text, s - 4, e + 4)
         if ndigits <= 6:
             _addresses(text, s, e, out)
-        if any(ch.isupper() for ch in text[max(0, s - 4):s]):  # postcodes have letters first
+        if upper_before:
             _add(out, 6, "postcode", _UK_POSTCODE, None, text, s - 3, e + 5)
             _add(out, 6, "postcode", _CA_POSTCODE, None, text, s - 2, e + 6)
             _add(out, 6, "postcode", _REGION_POSTCODE, _region_ok, text, s - 5, e + 6)
+    # Bare numbers count after a cue word: "her number is 4155550132", "SSN 123456789".
+    if long_run:
+        _cued(low, _PHONE_CUE_WORD, _PHONE_CONTEXT, _phone_context_ok, "phone number", 4, "phone", out)
+    if mid_run:
+        _cued(low, _ID_CUE_WORD, _ID_CONTEXT, _id_context_ok, "national id number", 1, "id", out)
     return _drop_overlaps(out)
 
 
 def _drop_overlaps(spans: list[tuple[int, str, int, int]]) -> list[tuple[str, int, int]]:
+    # Best priority first, then leftmost, then longest; a span overlapping a kept one goes.
+    # Kept spans never overlap each other, so only the neighbours of a new one can collide.
+    starts: list[int] = []
     kept: list[tuple[int, str, int, int]] = []
     for span in sorted(spans, key=lambda sp: (sp[0], sp[2], sp[2] - sp[3])):
-        if all(span[3] <= k[2] or span[2] >= k[3] for k in kept):
-            kept.append(span)
-    return [(kind, start, end) for _, kind, start, end in sorted(kept, key=lambda sp: sp[2])]
+        i = bisect_right(starts, span[2])
+        if (i and kept[i - 1][3] > span[2]) or (i < len(kept) and kept[i][2] < span[3]):
+            continue
+        starts.insert(i, span[2])
+        kept.insert(i, span)
+    return [(kind, start, end) for _, kind, start, end in kept]
 
 
 def personal_data_spans(text: str) -> list[tuple[str, int, int]]:
