@@ -7,6 +7,9 @@ three ways: its kind is found, redaction gives exactly the sentence with placeho
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from kasper.agents.quality.personal_data import (
@@ -15,6 +18,8 @@ from kasper.agents.quality.personal_data import (
     personal_data_spans,
     redact_personal_data,
 )
+
+LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
 
 # One sentence per kind; "{}" is where the data goes.
 SENTENCES = {
@@ -40,7 +45,9 @@ POSITIVES = [
     ("email address", "JANE AT EXAMPLE DOT COM", None),
     ("email address", "jane-at-example-dot-com", None),
     ("email address", "jane at gmail.com", None),
+    ("email address", "jane at proton dot me", None),
     ("email address", "jane @ example . com", None),
+    ("email address", "jane @gmail.com", None),
     ("email address", "jane@example[.]com", None),
     ("email address", "jane&#64;example.com", None),
     ("email address", "jane@\u200bexample.com", None),  # zero-width space
@@ -68,6 +75,8 @@ POSITIVES = [
     ("phone number", "+61 412 345 678", None),
     ("phone number", "(02) 9876 5432", None),
     ("phone number", "03-1234-5678", None),
+    ("phone number", "+49 80 5248449", None),  # not toll-free: 0805 is French
+    ("phone number", "08051 12345", None),  # a German area code, not 0805
     ("phone number", "\uff15\uff15\uff15\uff0d\uff11\uff12\uff13\uff0d\uff14\uff15\uff16\uff17", None),  # fullwidth
     ("phone number", "555\u2013123\u20134567", None),  # en dashes
     ("phone number", "\u0665\u0665\u0665-\u0661\u0662\u0663-\u0664\u0665\u0666\u0667", None),  # Arabic-Indic
@@ -173,6 +182,7 @@ DECOYS = [
     "Mind's infoline is 0300 123 3393; SOS Amitié listens on 09 72 39 40 50.",
     "Lifeline is on 13 11 14 and Beyond Blue on 1300 22 4636; text HOME to 741741.",
     "Kids Help Phone: 1-800-668-6868 or +1 800 273 8255, free from any phone.",
+    "From abroad, Childline is +44 800 1111 and the line (800) 273-8255 stays free.",
     "The retreat costs $1,250 or €1.250,00, about 45% less than last year's $2,199.99.",
     "Take 10,000 steps, then 1,000,000 small kindnesses will follow over 365 days.",
     "Fibonacci speaks of growth: 1 1 2 3 5 8 13 21 34 55 89 144.",
@@ -233,6 +243,9 @@ def test_redaction_works_on_the_original_text_and_keeps_its_unicode():
     assert redact_personal_data(text) == "Café ☕ — write to [EMAIL] — and call [PHONE] ✨"
     spans = personal_data_spans(text)
     assert [text[s:e] for _, s, e in spans] == ["jane@\u200bexample.com", "５５５-１２３-４５６７"]
+    # "İ" lowercases to two characters: offsets must not move.
+    text = "İstanbul İSTANBUL: write to JANE@EXAMPLE.COM or call 555-123-4567."
+    assert redact_personal_data(text) == "İstanbul İSTANBUL: write to [EMAIL] or call [PHONE]."
 
 
 def test_spans_are_ordered_non_overlapping_and_kinds_listed_once():
@@ -250,6 +263,13 @@ def test_spans_are_ordered_non_overlapping_and_kinds_listed_once():
 
 def test_a_card_number_is_not_also_a_phone_or_an_id():
     assert find_personal_data("Card 4539 1488 0343 6467 tonight.") == ["card number"]
+
+
+def test_the_labeled_insights_agree_with_their_labels():
+    rows = [json.loads(line) for line in LABELED.read_text().splitlines() if line.strip()]
+    flagged = {row["id"] for row in rows if find_personal_data(row["text"])}
+    assert flagged == {row["id"] for row in rows if row["label"] == "personal_data"}
+    assert flagged
 
 
 def test_luhn():

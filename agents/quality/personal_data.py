@@ -40,6 +40,12 @@ and ``@`` are strong. Bare words are weak, because they are ordinary English:
   not an address, unless the domain is a mail provider ("jane at gmail.com"), the local
   part looks like a handle ("j.doe at example.net") or an email cue precedes ("email
   jane at example.com").
+
+Not caught, by choice or for now: digits spelled out ("five five five") or swapped for
+letters ("O7700"); a comma for the dot ("jane@gmail,com"); bare 10-12 digit numbers
+without a cue word; streets without a street word ("Unter den Linden 77"); a continental
+postcode on its own ("75002 Paris"). A row of five two-digit numbers starting with 0
+("04 15 23 42 08") reads as a French phone number and is flagged.
 """
 
 from __future__ import annotations
@@ -79,8 +85,8 @@ class _OffsetMap:
     """Maps offsets in the folded text back to the original text.
 
     Each folded character is one original character, or part of the replacement of one
-    original character; ``starts`` holds, in pairs, where each replacement begins and
-    where the unchanged text after it resumes (folded and original offsets alike).
+    original character. The two lists hold, in pairs, where each replacement begins and
+    where the unchanged text after it resumes, as folded and as original offsets.
     """
 
     def __init__(self, folded_starts: list[int], original_starts: list[int]):
@@ -133,7 +139,8 @@ def _fold(text: str) -> tuple[str, _OffsetMap | None]:
 
 _PART = r"[^\W_](?:[\w+-]{0,62}[^\W_])?"
 _AT_WEAK = r"\s{1,3}at\s{1,3}|\s{0,3}[-_]at[-_]\s{0,3}"
-# "jane @ example.com" but not "tag @jane.doe": a space before "@" needs one after it.
+# A space before "@" and none after it ("tag @jane.doe") is a social handle unless the
+# domain is a mail provider ("jane @gmail.com"): see _email_ok.
 _AT = (r"(?:@|&\#0*64;|&\#x0*40;|&commat;|%40)\s{0,3}|\s{1,3}(?:@|&\#0*64;|&commat;)\s{0,3}"
        r"|\s{0,3}[\[({<]\s{0,2}(?:at|@)\s{0,2}[\])}>]\s{0,3}|[\[(]a[\])]|" + _AT_WEAK)
 _DOT = (r"(?:\.|&\#0*46;|&\#x0*2e;|&period;|%2e"
@@ -170,20 +177,23 @@ _EMAIL_STOP = frozenset(
 
 
 def _email_ok(local: str, m: re.Match[str], text: str, start: int) -> bool:
+    # text is lowercased; m matched the "at" token onwards, local ends where it starts.
     domain = m.group("domain")
     after_at = text[m.end("at"):m.end()]
     bracket_dot = bool(_BRACKET_DOT.search(local) or _BRACKET_DOT.search(after_at))
     weak_dot = bool(_WEAK_DOT.search(_BRACKET_DOT.sub(" ", local))
                     or _WEAK_DOT.search(_BRACKET_DOT.sub(" ", after_at)))
-    if weak_dot and m.group("tld").lower() not in _SAFE_TLDS:
-        return False
     at = m.group("at")
-    words = [w.lower() for w in _LABEL.findall(domain) if w.lower() != "dot"]
+    words = [w for w in _LABEL.findall(domain) if w != "dot"]
+    # A spelled-out " dot " before an English-word ending ("the dot in") is not an address,
+    # unless the domain is a mail provider ("jane at proton dot me").
+    if weak_dot and m.group("tld") not in _SAFE_TLDS and not (words and words[0] in _MAIL_PROVIDERS):
+        return False
     if at[:1].isspace() and at.endswith("@"):  # "jane @gmail.com", but "tag @jane.doe" is a handle
         return bool(words) and words[0] in _MAIL_PROVIDERS
     if not _WEAK_AT.fullmatch(at):
         return True
-    local_words = [w.lower() for w in _LABEL.findall(local) if w.lower() != "dot"]
+    local_words = [w for w in _LABEL.findall(local) if w != "dot"]
     if not words or not local_words or _EMAIL_STOP.intersection(words + local_words[-1:]):
         return False
     if weak_dot or bracket_dot:
@@ -236,13 +246,15 @@ _SSN = re.compile(
     r"(?<![\w.,/+-])(?<!\d[ .-])(?!000|666)\d{3}(?P<s>\s?[.-]\s?|\s)(?!00)\d{2}(?P=s)(?!0000)\d{4}"
     r"(?![\w-]|[ .,-]\d)"
 )
-_UK_NINO = re.compile(r"(?<![\w-])(?P<p>[A-Z]{2})\s?(?:\d\s?){5}\d\s?[A-D](?![\w-])", re.IGNORECASE)
+_UK_NINO = re.compile(r"(?<![\w-])(?P<p>[A-Z]{2})\s?(?:\d\s?){5}\d\s?[A-D](?![\w-])",
+                      re.IGNORECASE)
 _NINO_STOP = frozenset("is at in on of to by as or an be do go if it me my no so up us we he".split())
 _INDIA_PAN = re.compile(r"(?<![\w-])[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z](?![\w-])")
-_AADHAAR = re.compile(r"(?<![\w.,/+-])(?<!\d[ .-])[2-9]\d{3}(?P<s>[ -]?)\d{4}(?P=s)\d{4}(?![\w-]|[ .,-]\d)")
+_AADHAAR = re.compile(
+    r"(?<![\w.,/+-])(?<!\d[ .-])[2-9]\d{3}(?P<s>[ -]?)\d{4}(?P=s)\d{4}(?![\w-]|[ .,-]\d)")
 _FR_NIR = re.compile(
-    r"(?<![\w.,/+-])(?<!\d[ .-])[12]\s?\d{2}\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d{2}|2[AB])\s?\d{3}\s?\d{3}"
-    r"\s?\d{2}(?![\w-]|[.,]\d)", re.IGNORECASE)
+    r"(?<![\w.,/+-])(?<!\d[ .-])[12]\s?\d{2}\s?(?:0[1-9]|1[0-2]|[2-9]\d)\s?(?:\d{2}|2[AB])"
+    r"\s?\d{3}\s?\d{3}\s?\d{2}(?![\w-]|[.,]\d)", re.IGNORECASE)
 _ID_CUE = (
     r"ssn|social\s+security|national\s+insurance|ni\s+(?:number|no)|nino|passport|driver'?s\s+"
     r"licen[cs]e|licen[cs]e\s+(?:number|no)|id\s+(?:number|no|\#)|identity\s+(?:card\s+)?number"
@@ -293,13 +305,16 @@ def _digits(s: str) -> str:
 
 
 def _motif(candidate: str) -> bool:
-    """Repeating-number motifs, not data: "4444 4444 4444 4444", "1212 1212 ...",
-    "1234 1234 ...", "222 333 444 555 666" (every group one repeated digit)."""
+    """Repeating-number motifs and year lists, not data: "4444 4444 4444 4444", "1212 1212 ...",
+    "1234 1234 ...", "222 333 444 555 666" (every group one repeated digit), "2019 2020 2021"."""
     digits = _digits(candidate)
     if any(digits == (digits[:n] * (len(digits) // n + 1))[:len(digits)] for n in (1, 2, 3, 4)):
         return True
     groups = _GROUPS.findall(candidate)
-    return len(groups) > 1 and all(len(set(g)) == 1 for g in groups)
+    if len(groups) > 1 and all(len(set(g)) == 1 for g in groups):
+        return True
+    # "2019 2020 2021": a list of years.
+    return len(groups) > 1 and all(len(g) == 4 and g.startswith(("19", "20")) for g in groups)
 
 
 def _card_ok(m: re.Match[str], _text: str) -> bool:
@@ -354,11 +369,16 @@ _PHONE_CONTEXT = re.compile(
     r"(?![\w-]|[.,]\d|:\d)",
 )
 # A date or a date-and-time inside a digit group is never a phone number.
-_DATE = re.compile(r"(?<!\d)(?:\d{1,2}([./ -])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./ -])\d{1,2}\2\d{1,2})"
-                   r"(?!\d)")
-# Toll-free and shared-cost prefixes (public services, crisis lines), national layouts.
-_TOLL_FREE_US = ("800", "833", "844", "855", "866", "877", "888")
-_TOLL_FREE = ("0800", "0808", "0805", "1800", "1300")
+_DATE = re.compile(r"(?<!\d)(?:\d{1,2}([./ -])\d{1,2}\1(?:19|20)\d\d"
+                   r"|(?:19|20)\d\d([./ -])\d{1,2}\2\d{1,2})(?!\d)")
+# Toll-free prefixes (public services, crisis lines), as the first group of a national
+# number or the group after a country code: "0800 1111", "1-800-273-8255", "+44 800 1111".
+_TOLL_FREE = frozenset(("800", "833", "844", "855", "866", "877", "888", "0800", "0808", "0805",
+                        "1800", "1300"))
+# The same written without any grouping, by country code ("" for national layouts).
+_TOLL_FREE_BARE = {"": ("800", "833", "844", "855", "866", "877", "888", "1800", "0800", "0808"),
+                   "1": ("800", "833", "844", "855", "866", "877", "888"), "44": ("800", "808"),
+                   "49": ("800",), "33": ("800", "805"), "61": ("1800", "1300"), "91": ("1800",)}
 # Published helplines outside toll-free ranges (national significant numbers, no trunk 0).
 _HELPLINES = frozenset((
     "3001233393", "3003047000",  # UK: Mind infoline, SANEline
@@ -367,20 +387,21 @@ _HELPLINES = frozenset((
 ))
 
 
-def _toll_free_or_helpline(digits: str, international: bool) -> bool:
-    candidates = [digits]
-    if international:  # strip a 1-3 digit country code, whichever it is
-        candidates = [digits[n:] for n in (1, 2, 3)]
-    for national in candidates:
-        us = national[1:] if len(national) == 11 and national[0] == "1" else national
-        if len(us) == 10 and us.startswith(_TOLL_FREE_US):
+def _toll_free_or_helpline(candidate: str, digits: str, international: bool) -> bool:
+    groups = [g for g in _GROUPS.findall(candidate) if g != "0"]  # "+44 (0) 800 ..."
+    if international:
+        groups = groups[1:]
+    elif groups and groups[0] == "1" and len(groups) > 1:  # "1-800-273-8255"
+        groups = groups[1:]
+    if len(groups) > 1 and groups[0] in _TOLL_FREE:
+        return True
+    if len(groups) == 1:
+        codes = ("1", "44", "49", "33", "61", "91") if international else ("",)
+        if any(digits.startswith(cc) and digits[len(cc):].lstrip("0").startswith(
+                tuple(p.lstrip("0") for p in _TOLL_FREE_BARE[cc])) for cc in codes):
             return True
-        trunk = national if national.startswith("0") else "0" + national
-        if trunk.startswith(_TOLL_FREE) or national.startswith(_TOLL_FREE):
-            return True
-        if national.lstrip("0") in _HELPLINES:
-            return True
-    return False
+    # Helplines: the digits after a 1-3 digit country code, or after the trunk 0.
+    return any(digits[n:].lstrip("0") in _HELPLINES for n in ((1, 2, 3) if international else (0,)))
 
 
 _COUNT_UP, _COUNT_DOWN = "0123456789" * 3, "9876543210" * 3
@@ -400,7 +421,7 @@ def _phone_digits_ok(candidate: str) -> bool:
         steps = {int(b) - int(a) for a, b in zip(groups, groups[1:])}
         if len(steps) == 1:  # "01 02 03 04 05", "05 10 15 20 25": a count, not a number
             return False
-    return not _toll_free_or_helpline(digits, international)
+    return not _toll_free_or_helpline(candidate, digits, international)
 
 
 def _phone_ok(m: re.Match[str], _text: str) -> bool:
@@ -418,7 +439,7 @@ def _phone_context_ok(m: re.Match[str], _text: str) -> bool:
     digits = _digits(candidate)
     if len(digits) == 7:  # "call 555-0132": a local number, only with a cue word
         return (not _DATE.search(candidate) and not _motif(candidate)
-                and not _toll_free_or_helpline(digits, False))
+                and not _toll_free_or_helpline(candidate, digits, False))
     return _phone_digits_ok(candidate)
 
 
@@ -430,7 +451,8 @@ _STREET_SUFFIX = (
     r"|Row|Mews|Gardens|Grove|Trail|Trl|Loop|Plaza|Wharf|Quay|Embankment|Esplanade|Broadway"
     r"|Causeway|Crossing|Expressway|Freeway|Turnpike|Pike"
 )
-_NAME = r"(?:[A-Z](?:'[A-Z])?[a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th)|[NSEW]\.?|St\.|Mt\.)"
+_NAME = (r"(?:[A-Z](?:'[A-Z])?[a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}|\d{1,3}(?:st|nd|rd|th)|[NSEW]\.?"
+         r"|St\.|Mt\.)")
 _UNIT = r"(?:,?\s(?i:apt|apartment|unit|suite|ste|flat|floor|fl|room|rm)\.?\s?\#?\w{1,5}|,?\s\#\w{1,5})"
 # Number first (US, UK, Canada, Australia): "742 Evergreen Terrace", "221B Baker Street".
 _STREET_EN = re.compile(
@@ -443,7 +465,10 @@ _STREET_NAME_STOP = frozenset(
     "quick small best better good true new old friends people things ones hearts souls angels "
     "stars cards numbers doors paths dreams wishes moments chakras wise men am pm january february "
     "march april may june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday".split())
+    "wednesday thursday friday saturday sunday ways truths keys habits lessons rules signs gifts "
+    "secrets pillars principles practices questions reasons tips tools rituals affirmations "
+    "blessings prayers mantras intentions laws powers stages phases levels layers elements "
+    "directions seasons colors colours".split())
 # "742 evergreen terrace": lowercase names only after an address cue and before the end of
 # the address, because "walk 2 miles down the road" is English.
 _STREET_EN_LOWER = re.compile(
@@ -454,10 +479,12 @@ _STREET_EN_LOWER = re.compile(
     re.IGNORECASE,
 )
 _ADDRESS_CUE_WORDS = frozenset(("at", "is", "on", "to", "visit", "address", "address:"))
-_PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?\s?Box|Post(?:al)?\s+Office\s+Box|Postfach)\s+\d{1,6}(?:\s\d{2}){0,2}\b",
-                     re.IGNORECASE)
+_PO_BOX = re.compile(
+    r"\b(?:P\.?\s?O\.?\s?Box|Post(?:al)?\s+Office\s+Box|Postfach)\s+\d{1,6}(?:\s\d{2}){0,2}\b",
+    re.IGNORECASE)
 # Postcode with a town after a continental address: ", 10115 Berlin", ", 1012 AB Amsterdam".
-_TOWN_TAIL = r"(?P<tail>(?:,\s?|\s)(?P<pc>(?:[A-Z]-)?\d{5}|\d{4}(?:\s?[A-Z]{2}|-\d{3})?)\s[A-ZÄÖÜÉ][\w'’-]+)"
+_TOWN_TAIL = (r"(?P<tail>(?:,\s?|\s)(?P<pc>(?:[A-Z]-)?\d{5}|\d{4}(?:\s?[A-Z]{2}|-\d{3})?)"
+              r"\s[A-ZÄÖÜÉ][\w'’-]+)")
 # Name first (Germany, Austria, Switzerland, Netherlands): "Hauptstraße 5", "Berliner Str. 12".
 _STREET_DE = re.compile(
     r"(?<![\w-])(?:[A-ZÄÖÜ][\w'’.-]*?(?:stra(?:ss|ß)e|str\.|weg|platz|allee|gasse|damm|ufer"
@@ -489,7 +516,8 @@ _STREET_FR = re.compile(
 )
 _UK_POSTCODE = re.compile(
     r"(?<![\w-])[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}(?![\w-])")
-_CA_POSTCODE = re.compile(r"(?<![\w-])[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d(?![\w-])")
+_CA_POSTCODE = re.compile(
+    r"(?<![\w-])[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d(?![\w-])")
 _US_STATES = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ"
     "|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
