@@ -42,7 +42,8 @@ and ``@`` are strong. Bare words are weak, because they are ordinary English:
   jane at example.com").
 
 Not caught, by choice or for now: digits spelled out ("five five five") or swapped for
-letters ("O7700"); a comma for the dot ("jane@gmail,com"); bare 10-12 digit numbers
+letters ("O7700"); letter-spaced addresses ("j a n e @ ..."); a line break inside a
+number; a comma for the dot ("jane@gmail,com"); bare 10-12 digit numbers
 without a cue word; streets without a street word ("Unter den Linden 77"); a continental
 postcode on its own ("75002 Paris"). A row of five two-digit numbers starting with 0
 ("04 15 23 42 08") reads as a French phone number and is flagged.
@@ -158,7 +159,11 @@ _WEAK_DOT = re.compile(r"\bdot\b|\s\.\s")  # once bracketed tokens are removed
 _BRACKET_DOT = re.compile(r"[\[({<]\s*(?:dot|\.)\s*[\])}>]")
 _LABEL = re.compile(r"[^\W_][\w+-]*")
 _HANDLE = re.compile(r"[\d._+]")
-_AT_HINT = re.compile(r"@|&#|&commat;|%40|\bat\b|[\[(]a[\])]")
+_AT_LEAD = frozenset(" \t\n\r[({<-_")
+# Where an "at" token can be. The word "at" is searched alone: a pattern that starts with
+# a literal is scanned for far faster than an alternation.
+_AT_WORD = re.compile(r"at(?![^\W_])(?<![^\W_]at)")
+_AT_SIGN = re.compile(r"@|&#|&commat;|%40|[\[(]a[\])]")
 _DOT_LITERAL = re.compile(r"\.(?:[^\W\d_]|\s{0,2}[\])}>]|(?<=\s\.)\s)")
 _DOT_WORD = re.compile(r"\bdot\b")
 _EMAIL_CUE = re.compile(r"\b(?:e-?mail|mail|write|wrote|reach|contact|address|message|inbox)\b")
@@ -214,13 +219,18 @@ def _email_spans(text: str, out: list[tuple[int, str, int, int]]) -> None:
     """Emails in ``text``, which is lowercased."""
     if not _may_hold_email(text):
         return
+    hints = [m.start() for m in _AT_WORD.finditer(text)]
+    if "@" in text or "&" in text or "%40" in text or "a)" in text or "a]" in text:
+        hints = sorted(hints + [m.start() for m in _AT_SIGN.finditer(text)])
     done = 0
-    for hint in _AT_HINT.finditer(text):
-        p = hint.start()
+    for p in hints:
         if p < done:
             continue
         # The "at" token may start a few characters before the hint: " [ at ]", "  @".
-        for q in range(max(done, p - 6), p + 1):
+        q = p
+        while q > max(done, p - 6) and text[q - 1] in _AT_LEAD:
+            q -= 1
+        for q in (q, p) if q != p else (p,):
             m = _AT_DOMAIN.match(text, q)
             local = m and _LOCAL.search(text, max(0, q - 100), q)
             if m and local and _email_ok(local.group(), m, text, local.start()):
@@ -301,7 +311,7 @@ _GROUPS = re.compile(r"\d+")
 
 
 def _digits(s: str) -> str:
-    return "".join(ch for ch in s if ch.isdigit())
+    return "".join(_GROUPS.findall(s))
 
 
 def _motif(candidate: str) -> bool:
@@ -604,11 +614,11 @@ def _addresses(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) 
         _add(out, 5, "street address", _PO_BOX, None, text, s - 24, e + 2)
 
 
-def _cued(text: str, cue: re.Pattern[str], pattern: re.Pattern[str], ok: Validator, kind: str,
-          priority: int, group: str, out: list[tuple[int, str, int, int]]) -> None:
-    # One pass for the cue words, then an anchored match at each: cheaper than a search
-    # around every digit run of a number-heavy text.
-    for c in cue.finditer(text):
+def _cued(text: str, s: int, reach: int, cue: re.Pattern[str], pattern: re.Pattern[str],
+          ok: Validator, kind: str, priority: int, group: str,
+          out: list[tuple[int, str, int, int]]) -> None:
+    # A cue word within reach before the digit run at s, then an anchored match from it.
+    for c in cue.finditer(text, max(0, s - reach), s):
         m = pattern.match(text, c.start())
         if m is not None and ok(m, text):
             out.append((priority, kind, m.start(group), m.end(group)))
@@ -629,22 +639,24 @@ def _scan(text: str) -> list[tuple[str, int, int]]:
     _email_spans(low, out)
     # Everything else contains a digit. Scanning for digit runs is fast; the detailed
     # patterns then run only in small windows around each run, never over the whole text.
-    long_run = mid_run = False
     for run in _NUMBER_RUN.finditer(text):
         s, e = run.span()
         ndigits = (e - s) - sum(map(run.group().count, " ()./-"))
         if ndigits >= 7:  # cards, ids and phones: "22", "444", "2026", "116 123" never
             for priority, kind, pattern, ok in _NUMERIC:
                 _add(out, priority, kind, pattern, ok, text, s - 3, e + 2)
-            long_run = True
-        if ndigits >= 5:
-            mid_run = True
+            # A bare number counts after a cue word: "her number is 4155550132".
+            _cued(low, s, 36, _PHONE_CUE_WORD, _PHONE_CONTEXT, _phone_context_ok, "phone number", 4,
+                  "phone", out)
+        if ndigits >= 5:  # "SSN 123456789", "passport number X1234567"
+            _cued(low, s, 52, _ID_CUE_WORD, _ID_CONTEXT, _id_context_ok, "national id number", 1,
+                  "id", out)
         # Postcodes and some ids have letters just before their digits.
         before = text[max(0, s - 4):s]
         upper_before = before != low[max(0, s - 4):s]
-        if ndigits >= 4 and s and text[s - 1].isalpha():  # "ABCPE1234F"
+        if ndigits == 4 and s and text[s - 1].isalpha():  # "ABCPE1234F"
             _add(out, 1, "national id number", _INDIA_PAN, None, text, s - 6, e + 3)
-        if ndigits >= 4 and (upper_before or before != before.upper()):  # "QQ 12 34 56 C"
+        if ndigits == 6 and (upper_before or before != before.upper()):  # "QQ 12 34 56 C"
             _add(out, 3, "national id number", _UK_NINO, _nino_ok, text, s - 4, e + 4)
         if ndigits <= 6:
             _addresses(text, s, e, out)
@@ -652,11 +664,6 @@ def _scan(text: str) -> list[tuple[str, int, int]]:
             _add(out, 6, "postcode", _UK_POSTCODE, None, text, s - 3, e + 5)
             _add(out, 6, "postcode", _CA_POSTCODE, None, text, s - 2, e + 6)
             _add(out, 6, "postcode", _REGION_POSTCODE, _region_ok, text, s - 5, e + 6)
-    # Bare numbers count after a cue word: "her number is 4155550132", "SSN 123456789".
-    if long_run:
-        _cued(low, _PHONE_CUE_WORD, _PHONE_CONTEXT, _phone_context_ok, "phone number", 4, "phone", out)
-    if mid_run:
-        _cued(low, _ID_CUE_WORD, _ID_CONTEXT, _id_context_ok, "national id number", 1, "id", out)
     return _drop_overlaps(out)
 
 
