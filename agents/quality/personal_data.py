@@ -227,10 +227,10 @@ def _email_spans(text: str, out: list[tuple[int, str, int, int]]) -> None:
         if p < done:
             continue
         # The "at" token may start a few characters before the hint: " [ at ]", "  @".
-        q = p
-        while q > max(done, p - 6) and text[q - 1] in _AT_LEAD:
-            q -= 1
-        for q in (q, p) if q != p else (p,):
+        lead = p
+        while lead > max(done, p - 6) and text[lead - 1] in _AT_LEAD:
+            lead -= 1
+        for q in (lead, p) if lead != p else (p,):
             m = _AT_DOMAIN.match(text, q)
             local = m and _LOCAL.search(text, max(0, q - 100), q)
             if m and local and _email_ok(local.group(), m, text, local.start()):
@@ -624,13 +624,13 @@ def _cued(text: str, s: int, reach: int, cue: re.Pattern[str], pattern: re.Patte
             out.append((priority, kind, m.start(group), m.end(group)))
 
 
+_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
+
+
 def _lower(text: str) -> str:
     low = text.lower()
     # A few characters lowercase to two ("İ"); offsets must not move, so lower ASCII only.
     return low if len(low) == len(text) else text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(65, 91)}
 
 
 def _scan(text: str) -> list[tuple[str, int, int]]:
