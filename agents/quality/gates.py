@@ -6,20 +6,21 @@ Each failure is a string ``"<gate>: <reason>"``:
   number, street address, postcode). The matched data itself is never echoed: the
   reason ends up on Kafka topics and in logs.
 - ``medical_directive: '<phrase>'``, ``legal_financial_directive: '<phrase>'``,
-  ``self_harm: '<phrase>'``, ``hateful: '<phrase>'``.
+  ``eating_disorder: '<phrase>'``, ``self_harm: '<phrase>'``, ``hateful: '<phrase>'``,
+  ``injection: <what>`` (described, never echoed). How directives are told from safe
+  advice is explained in :mod:`kasper.agents.quality.directives`.
 
 The patterns are deliberately narrow. Insights are full of numbers that are not
 personal data ("life path 7", "11:11", "22 minutes", angel number 444, dates), so a
 phone number needs phone-like grouping and a card number must pass the Luhn check.
-Directives are flagged only when they tell the reader to act; the same words
-negated ("never stop your medication on your own") or deferred to a professional
-("before you change your dose, talk to your doctor") pass.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
+
+from kasper.agents.quality.directives import find_harm
 
 # --- personal data ------------------------------------------------------------------
 
@@ -154,148 +155,21 @@ def redact_personal_data(text: str) -> str:
     return "".join(out)
 
 
-# --- directives and harmful content ---------------------------------------------------
-
-_MEDS_ALT = (
-    r"medications?|meds|medicines?|pills|prescriptions?|antidepressants?|insulin|chemo(?:therapy)?"
-    r"|treatments?|therapy|dose|dosage|inhaler|lithium|statins?|blood thinners?|ssris?|antibiotics?"
-)
-_MEDS = f"(?:{_MEDS_ALT})"
-_MEDICAL = re.compile(
-    r"\b(?:(?:stop|quit|skip|discontinue|ditch|drop|come off|get off|throw (?:away|out)|flush"
-    r"|double|halve|cut back on|cut down on|taper)\s+(?:taking\s+|using\s+)?"
-    r"(?:all\s+|your\s+|the\s+|those\s+)*" + _MEDS +
-    r"|(?:replace|swap)\s+(?:your\s+)?" + _MEDS + r"\s+(?:with|for)"
-    r"|(?:instead of|rather than)\s+(?:taking\s+|seeing\s+)?(?:your\s+|a\s+)?(?:" + _MEDS_ALT +
-    r"|doctor|therapist|psychiatrist)"
-    r"|(?:(?:don't|do not)(?:\s+need\s+to)?|no need to|never)\s+(?:see|visit|call|listen to|trust)\s+"
-    r"(?:a|your|the)\s+(?:doctor|therapist|psychiatrist|physician|gp)s?"
-    r"|(?:skip|cancel)\s+(?:your\s+)?(?:next\s+)?(?:doctor's|therapy|medical)\s+appointments?"
-    r"|(?:crystals?|prayer|meditation|this ritual|essential oils?)\s+(?:will|can)\s+(?:heal|cure)"
-    r"|cures?\s+(?:your\s+)?(?:cancer|depression|diabetes|anxiety|illness|disease|infection))",
-    re.IGNORECASE,
-)
-_LEGAL_FINANCIAL = re.compile(
-    r"\b(?:(?:put|invest|move|pour|bet|stake|gamble)\s+(?:all\s+(?:of\s+)?)?(?:your\s+)?"
-    r"(?:savings|life savings|retirement|pension|401k|rent money|paycheck)(?:\s+(?:in|into|on)\b)?"
-    r"|(?:bet|stake|gamble)\s+(?:everything|it all|the house)"
-    r"|(?:buy|invest in)\s+(?:some\s+|more\s+)?"
-    r"(?:bitcoin|crypto(?:currency)?|lottery tickets|penny stocks|shares of)"
-    r"|(?:cash out|drain|empty)\s+(?:your\s+)?(?:401k|pension|retirement|savings)"
-    r"|take out (?:a|another) (?:loan|second mortgage)|max out (?:your|a) credit cards?"
-    r"|(?:stop|don't|do not) (?:paying|pay) (?:your\s+)?(?:taxes|rent|mortgage|child support|debts?)"
-    r"|(?:ignore|tear up|throw away) (?:the|that|your) "
-    r"(?:summons|subpoena|court order|eviction notice|tax bill)"
-    r"|(?:don't|do not|no need to) (?:hire|call|see|talk to) (?:a|your) (?:lawyer|attorney|solicitor)"
-    r"|sign (?:the|that) (?:contract|lease|agreement) without reading"
-    r"|lie (?:on|to) (?:your\s+)?(?:taxes|tax return|insurance|the court|the judge))",
-    re.IGNORECASE,
-)
-_SELF_HARM = re.compile(
-    r"\b(?:kill yourself|end your (?:own )?life|take your (?:own )?life|hurt yourself|harm yourself"
-    r"|cut yourself|starve yourself(?! of)|punish your body|you(?:'d| would) be better off dead"
-    r"|better off without you|no reason to (?:keep )?liv(?:e|ing)|not worth living|want to die"
-    r"|you deserve (?:to suffer|pain|to be hurt))",
-    re.IGNORECASE,
-)
-_GROUPS = (
-    r"(?:women|men|jews|muslims|christians|hindus|immigrants|refugees|foreigners|gay people|gays"
-    r"|lesbians|trans people|black people|white people|asians|arabs|mexicans|disabled people|the poor)"
-)
-_HATEFUL = re.compile(
-    r"\b(?:(?:all|those|these)\s+" + _GROUPS + r"\s+are\s+"
-    r"(?:evil|vermin|animals|subhuman|inferior|disgusting|parasites|the problem|a disease|trash)"
-    r"|" + _GROUPS + r"\s+(?:don't|do not)\s+deserve\s+(?:rights|to live|respect)"
-    r"|inferior races?|(?:exterminate|get rid of)\s+(?:all\s+)?(?:the\s+)?" + _GROUPS + r")",
-    re.IGNORECASE,
-)
-# Words just before a directive that turn it into safe advice.
-_SAFE_BEFORE = re.compile(
-    r"(?:\b(?:never|not|don't|do not|before you|before|without first|only with"
-    r"|ask (?:your|a) \w+ (?:before|whether)|talk to your \w+ (?:before|about)"
-    r"|nobody should|no one should))\W*(?:\w+\W+){0,2}$",
-    re.IGNORECASE,
-)
-# Each directive pattern needs one of its trigger word groups (all words of the group in
-# the text): checking those against the text's word set first skips the slow,
-# alternation-heavy regexes on almost every text. The first word of a group is its anchor
-# (pick the rarest); keep these in step with the patterns above.
-_TRIGGER_GROUPS = {
-    "medical_directive": (
-        "medication", "medications", "meds", "medicine", "medicines", "pills", "prescription",
-        "prescriptions", "antidepressant", "antidepressants", "insulin", "chemo", "chemotherapy",
-        "treatment", "treatments", "therapy", "dose", "dosage", "inhaler", "lithium", "statin",
-        "statins", "thinner", "thinners", "ssri", "ssris", "antibiotic", "antibiotics", "doctor",
-        "doctors", "therapist", "therapists", "psychiatrist", "psychiatrists", "physician",
-        "physicians", "gp", "gps", "heal", "cure", "cures", "appointment", "appointments"),
-    "legal_financial_directive": (
-        "savings", "retirement", "pension", "401k", "rent", "paycheck", "bet", "stake", "gamble",
-        "bitcoin", "crypto", "cryptocurrency", "lottery", "stocks", "shares", "loan", "mortgage",
-        "credit card", "credit cards", "taxes", "tax", "support child", "debt", "debts", "summons",
-        "subpoena", "court", "eviction", "lawyer", "attorney", "solicitor", "contract reading",
-        "lease reading", "agreement reading", "insurance lie", "judge lie"),
-    "self_harm": (
-        "kill yourself", "hurt yourself", "harm yourself", "cut yourself", "starve yourself",
-        "punish body", "end life", "take life", "dead", "die", "better without", "reason live",
-        "reason living", "worth living", "suffer", "deserve pain", "deserve hurt"),
-    "hateful": (
-        "evil", "vermin", "animals", "subhuman", "inferior", "disgusting", "parasites", "problem are",
-        "disease are", "trash", "deserve rights", "deserve respect", "deserve live", "exterminate",
-        "rid"),
-}
-_TRIGGERS: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {}
-for _gate, _groups in _TRIGGER_GROUPS.items():
-    _table: dict[str, list[tuple[str, ...]]] = {}
-    for _group in _groups:
-        _anchor, *_rest = _group.split()
-        _table.setdefault(_anchor, []).append(tuple(_rest))
-    _TRIGGERS[_gate] = {k: tuple(v) for k, v in _table.items()}
-
-
-def _triggered(gate: str, words: Collection[str]) -> bool:
-    table = _TRIGGERS[gate]
-    if table.keys().isdisjoint(words):
-        return False
-    return any(all(w in words for w in rest)
-               for anchor in table if anchor in words for rest in table[anchor])
-
-
-_DIRECTIVE_GATES: tuple[tuple[str, re.Pattern[str], bool], ...] = (
-    # (gate, pattern, whether a preceding negation makes it safe)
-    ("medical_directive", _MEDICAL, True),
-    ("legal_financial_directive", _LEGAL_FINANCIAL, True),
-    ("self_harm", _SELF_HARM, True),
-    ("hateful", _HATEFUL, False),
-)
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-
-def _directive_hits(text: str, pattern: re.Pattern[str], negatable: bool) -> list[str]:
-    hits = []
-    for m in pattern.finditer(text):
-        phrase = m.group().lower()
-        # "don't pay your taxes"/"don't see a doctor" are themselves the harmful directive.
-        starts_negated = phrase.startswith(("don't", "do not", "no need", "never", "stop paying"))
-        safe = _SAFE_BEFORE.search(text, max(0, m.start() - 40), m.start())
-        if negatable and not starts_negated and safe:
-            continue
-        hits.append(phrase)
-    return hits
+# --- directives, harmful content, injection ------------------------------------------------
+# The rules live in :mod:`kasper.agents.quality.directives`; this module only joins them
+# with the personal-data gate.
 
 
 def check_gates(text: str, words: Collection[str] | None = None) -> list[str]:
     """Every hard-gate failure in ``text`` as ``"gate: reason"``; empty when the text is clean.
 
-    ``words``: the text's lowercase word tokens, when the caller has them already.
+    Gates, in this order: ``personal_data``, then :data:`directives.GATES`
+    (``medical_directive``, ``legal_financial_directive``, ``eating_disorder``,
+    ``self_harm``, ``hateful``, ``injection``). ``words``: the text's lowercase word
+    tokens, when the caller has them already.
     """
     if "\u2019" in text:
         text = text.replace("\u2019", "'")  # curly apostrophes: "don’t" must match "don't"
-    if words is None:
-        words = set(_WORD.findall(text.lower()))
     failures = [f"personal_data: {kind}" for kind in find_personal_data(text)]
-    for gate, pattern, negatable in _DIRECTIVE_GATES:
-        if not _triggered(gate, words):
-            continue
-        for phrase in dict.fromkeys(_directive_hits(text, pattern, negatable)):
-            failures.append(f"{gate}: '{phrase}'")
+    failures += [f"{gate}: {reason}" for gate, reason in find_harm(text, words)]
     return failures
