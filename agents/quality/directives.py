@@ -177,7 +177,8 @@ MEDS = _lex("""
     carbamazepine, tegretol, phenytoin, dilantin, immunosuppressant(s), tamoxifen,
     methotrexate, methadone, suboxone, buprenorphine, naltrexone, hormone therapy, hrt,
     prescription drugs, prescribed drugs, psychiatric drugs, psych drugs, painkiller(s),
-    transplant meds, hiv meds, epilepsy meds, seizure meds
+    transplant meds, hiv meds, epilepsy meds, seizure meds, insulin pump, cpap, oxygen,
+    nebuliser, nebulizer
 """)
 # Modifiers that may stand before a drug word without a determiner ("blood pressure pills").
 MED_MODS = _lex("""
@@ -344,12 +345,15 @@ _VERB_MED = (
     r"|adjust(?:s|ed|ing)?|alter(?:s|ed|ing)?|tweak(?:s|ed|ing)?|switch(?:es|ed|ing)? off"
     r"|modif(?:y|ies|ied|ying)|mess(?:ing)? with|play(?:ing)? with|experiment(?:ing)? with"
     r"|tinker(?:ing)? with|fiddl(?:e|ing) with|take a (?:break|holiday|vacation|rest) from"
+    r"|remov(?:e|es|ed|ing)|take off|taking off|unplug(?:s|ged|ging)?|disconnect(?:s|ed|ing)?"
+    r"|half|taper(?:ing)? yourself off"
     r"|taking a (?:break|holiday|vacation|rest) from|take time off(?: from)?|move away from"
     r"|outgr(?:ow|ows|ew|own|owing)|mov(?:e|ed|ing) (?:beyond|past|on from)"
     r"|(?:be|are|'re|being) (?:done|finished) with|(?:be|are|'re) ready to let go of|wean)"
 )
 _LEAD_MED = (r"(?: taking| using| trusting| relying on| refilling| filling| picking up| seeing|"
-             r" attending| going to| listening to| with)?")
+             r" attending| going to| listening to| with| injecting| giving yourself| wearing|"
+             r" applying)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,6 +613,14 @@ _PAY_SAFE = re.compile(r" (?:late|twice|in cash|without a receipt|to a scammer|t
                        r"upfront|in advance|for (?:things|stuff|services|subscriptions))\b")
 
 
+_LEGAL_WORDS = re.compile(r"\b(?:irs|court|summons|subpoena|tax|taxes|hmrc|bailiffs?|eviction|"
+                          r"landlord|judge|fine|penalty|debt collectors?|council)\b")
+
+
+def _legal_context(s: str, m: re.Match[str]) -> bool:
+    return bool(_LEGAL_WORDS.search(_sentence(s, m)))
+
+
 def _pay_harmful(s: str, m: re.Match[str]) -> bool:
     return not _PAY_SAFE.match(s, m.end())
 
@@ -630,7 +642,7 @@ def _not_religious(s: str, m: re.Match[str]) -> bool:
 _PUNISH = re.compile(r"\b(?:punish\w*|punishment|deserve\w*|earn\w*|penance|discipline\w*|guilt\w*|"
                      r"shame\w*|ashamed|weight|thin|thinner|skinny|lighter|calories|fat|pounds|lbs|"
                      r"kg|scale|body|overate|overeat\w*|binge\w*|make up for|compensate|penalty|"
-                     r"slim\w*|shrink|lose)\b")
+                     r"slim\w*|shrink|lose|enough|too much)\b")
 
 
 def _long_fast(s: str, m: re.Match[str]) -> bool:
@@ -699,6 +711,16 @@ _FAREWELL = re.compile(
     r"not be around|your last|the end is near|it's almost time|your time is (?:near|up|coming))")
 
 
+_FINAL = re.compile(r"\b(?:soon|tonight|forever|ever again|never again|finally|peace|rest|gone|"
+                    r"end|over)\b")
+
+
+def _finality(s: str, m: re.Match[str]) -> bool:
+    # "You won't have to feel anything ever again" is a promise of death; "you won't
+    # hurt again the same way" after a breakup is not, unless it speaks of an end.
+    return bool(_FINAL.search(_sentence(s, m)))
+
+
 def _farewell(s: str, m: re.Match[str]) -> bool:
     ss = _start_of(s, m.start(), _SENTENCE_MARKS)
     se = _end_of(s, m.end(), _SENTENCE_MARKS)
@@ -733,7 +755,8 @@ _V_MED_T = _words("""
     switching modify modifies modified modifying mess messing play playing experiment experimenting
     tinker tinkering fiddle fiddling take taking set lay move moved moving outgrow outgrows outgrew
     outgrown
-    outgrowing be are being done finished you're we're""")
+    outgrowing be are being done finished you're we're remove removes removed removing off unplug
+    unplugs unplugged unplugging disconnect disconnects disconnected disconnecting half""")
 _NEG_LEAD_T = _words("no longer don't do dont doesn't does never won't will shouldn't should there's "
                      "who why more stop needing live without can could better nobody one")
 _AVOID_LEAD_T = _words("don't do dont never longer won't shouldn't should no there's who why stop quit "
@@ -843,6 +866,18 @@ _RULES: list[Rule] = [
                   "money know trusted vibration cutting disconnecting"),
            _MEDS_EXT_T | _CARE_T | {"psychiatry", "medical"}), mode="claim"),
     _rule("medical_directive",
+          r"\b(?:poison(?:s|ing)?|drug(?:s|ging)?|numb(?:s|ing)?|pollut(?:e|es|ing)|fill(?:s|ing)?) "
+          rf"(?:yourself|your (?:body|mind|brain|system|soul)) with {_OBJ_MEDS_EXT}",
+          (_MEDS_EXT_T, _words("yourself body mind brain system soul")), mode="plain"),
+    _rule("medical_directive",
+          r"\btrust(?:s|ing)? (?:[\w']+ ){1,3}(?:more than|over|instead of|rather than|above|before) "
+          rf"(?:any |your |a |the |all )?(?:{_CARE}|{_MEDS_EXT})",
+          (_CARE_T | _MEDS_EXT_T, _words("trust trusts trusting")), defer=True),
+    _rule("medical_directive",
+          rf"\b{_CARE}s? (?:just |only |really )?(?:want|wants|are trying|is trying|try|tries) to keep "
+          r"you (?:medicated|sick|dependent|drugged|coming back|on pills|on meds|numb)\b",
+          (_CARE_T, _words("medicated sick dependent drugged back pills meds numb")), mode="claim"),
+    _rule("medical_directive",
           rf"\b{_alt(REMEDY)}{_WHERE}{_MODALS} (?:heal(?:s|ed|ing)?|cur(?:e|es|ed|ing)|"
           r"fix(?:es|ed|ing)?|treat(?:s|ed|ing)?|revers(?:e|es|ed|ing)|eliminat(?:e|es|ed|ing)|"
           r"dissolv(?:e|es|ed|ing)|shrink(?:s|ing)?|clear(?:s|ed|ing)?|get(?:s)? rid of|beat(?:s)?|"
@@ -949,7 +984,8 @@ _RULES += [
                                  "wiping")), defer=True),
     _rule("legal_financial_directive",
           r"\b(?:put(?:s|ting)?|bet(?:s|ting)?|stak(?:e|es|ing)|plac(?:e|es|ing)|throw(?:s|ing)?|"
-          rf"wager(?:s|ing)?|gambl(?:e|es|ing)|risk(?:s|ing)?) {_OBJ_MONEY} on (?:red|black|odd|even|"
+          rf"wager(?:s|ing)?|gambl(?:e|es|ing)|risk(?:s|ing)?) (?:{_OBJ_MONEY}|it|them|that|this) on "
+          r"(?:red|black|odd|even|"
           r"zero|a horse|the horses|a number|one number|number \d+|\d+|a longshot|a long shot|"
           r"a spin|one spin|a hand|one hand|a roll|the dice)\b",
           (_words("red black odd even zero horse horses number longshot long spin hand roll dice"),
@@ -961,6 +997,17 @@ _RULES += [
           r"be better off|would do better|needs to be|deserves to be|is meant to be|has to go|must "
           rf"go|goes|can go|would grow faster) (?:in|into|on|to|with) {_OBJ_RISKY}",
           (_RISKY_T, _MONEY_CORE_T), mode="claim"),
+    _rule("legal_financial_directive",
+          r"\b(?:giv(?:e|es|ing)|send(?:s|ing)?|wir(?:e|es|ing)|transfer(?:s|ring)?|lend(?:s|ing)?|"
+          rf"hand(?:s|ing)? over|pay(?:s|ing)?|venmo|paypal) {_OBJ_MONEY} to (?:a |an |the |this |that |"
+          r"your |my )?(?:psychic|healer|guru|medium|reader|stranger|online friend|someone you met "
+          r"online|spirit guide|shaman|coach|crypto coach|investment coach|mentor online|new friend "
+          r"online|account they|account he|account she|investment group|trading group)",
+          (_words("psychic healer guru medium reader stranger friend online guide shaman coach "
+                  "mentor account group"),
+           _words("give gives giving send sends sending wire wires wiring transfer transfers "
+                  "transferring lend lends lending hand hands handing pay pays paying venmo paypal")),
+          defer=True),
     _rule("legal_financial_directive",
           r"\bmax(?:es|ing)? out (?:your |a |the |all (?:of )?(?:your )?|every )?(?:credit cards?|"
           r"credit limit|cards|overdraft|loans?)\b",
@@ -1006,14 +1053,14 @@ _RULES += [
                   "walking "
                   "drop drops dropping give gives giving")), defer=True),
     _rule("legal_financial_directive",
-          r"\b(?:(?:a |the )?sure thing|(?:can't|cannot|can not|won't|will not) lose|guaranteed (?:to "
+          r"\b(?:(?:a |the )?sure (?:thing|bet)|(?:can't|cannot|can not|won't|will not) lose|guaranteed (?:to "
           r"(?:win|double|pay off|make you rich|go up|moon|triple)|returns?|profits?|wins?|winner|"
           r"jackpot|payout|income|money|riches)|risk[- ]free (?:bets?|investments?|returns?|"
           r"profits?|money|trades?|gains)|(?:double|triple|10x) your (?:money|savings|investment|cash)|"
           r"get[- ]rich[- ]quick|(?:is|are) (?:going|about) to (?:explode|skyrocket|10x|moon)|"
           r"the odds are in your favou?r|the numbers are on your side|your lucky numbers? (?:will|"
           r"are going to) (?:win|hit|come up))",
-          (_words("thing lose guaranteed free money savings investment cash quick explode skyrocket "
+          (_words("thing bet lose guaranteed free money savings investment cash quick explode skyrocket "
                   "10x moon favour favor side win hit up"), _MONEY_WORDS),
           mode="claim", check=_money_context),
     _rule("legal_financial_directive",
@@ -1052,7 +1099,21 @@ _RULES += [
           (_LEGAL_T, _words("means meaningless matter paper energy wait real power optional "
                             "suggestion suggestions")), mode="claim"),
     _rule("legal_financial_directive",
+          r"\b(?:you )?(?:don't|do not|never) (?:owe|have to pay|need to pay) (?:the )?(?:irs|taxman|"
+          r"hmrc|government|court|state|tax office|council) (?:anything|a (?:thing|penny|cent|dime))\b",
+          (_words("irs taxman hmrc government court state office council"), _words("owe pay")),
+          mode="fixed"),
+    _rule("legal_financial_directive",
+          r"\b(?:throw|toss|tear|rip|shred|burn|bin|chuck)(?:s|ing)? (?:it|them|the (?:letter|letters|"
+          r"notice|papers|envelope|envelopes|mail)(?: from (?:the )?(?:irs|court|hmrc|tax office|"
+          r"bailiffs|judge|council|landlord))?) (?:away|out|up)\b",
+          (_words("letter letters notice papers envelope envelopes mail it them"),
+           _words("throw throws throwing toss tosses tossing tear tears tearing rip rips ripping shred "
+                  "shreds shredding burn burns burning bin bins binning chuck chucks chucking")),
+          defer=True, check=_legal_context),
+    _rule("legal_financial_directive",
           r"\b(?:(?:stop(?:s|ped)?|quit) (?:paying|filing|declaring|reporting|sending|submitting)|"
+          r"(?:put(?:ting)? off|delay(?:ing)?|postpon(?:e|ing)) (?:paying|filing)|"
           r"(?:don't|do not|dont|never|no need to|you don't (?:have|need) to|there's no need to|"
           r"no longer|why|refuse to|refusing to|decline to|forget about)(?: even| bother to| ever| "
           r"just| really)? (?:pay(?:ing)?|fil(?:e|ing)|submit(?:ting)?|declar(?:e|ing)|"
@@ -1060,7 +1121,8 @@ _RULES += [
           r"skip(?:s|ping)?|evad(?:e|es|ing)|dodg(?:e|es|ing)|cheat(?:s|ing)? on) "
           rf"{_obj(_alt(OBLIGATION))}\b",
           (_heads(OBLIGATION), _words("stop stops stopped quit don't do dont never no there's longer "
-                                      "why refuse refusing decline forget withhold withholds "
+                                      "why refuse refusing decline forget withhold withholds put "
+                                      "putting delay delaying postpone postponing "
                                       "withholding hold holds holding skip skips skipping evade "
                                       "evades evading dodge dodges dodging cheat cheats cheating")),
           mode="fixed", defer=True, check=_pay_harmful),
@@ -1181,13 +1243,13 @@ _RULES += [
           r"|\b(?:\d+|two|three|four|five|six|seven|ten|fourteen|thirty|multi)[- ](?:day|week) "
           r"(?:water |dry |juice |bone broth |liquid )?(?:fast|fasting|cleanse)\b"
           r"|\b(?:water|dry) fast(?:s|ing)?\b|\bfast(?:ing)? until you (?:see|reach|hit|drop|lose|"
-          r"feel|weigh|fit)|\b(?:go|going|went) (?:\d+ |two |three |several |a few )?(?:days|a week|"
+          r"feel|weigh|fit)|\bfast(?:ing)? until (?:the scale|your weight|you weigh)|\b(?:go|going|went) (?:\d+ |two |three |several |a few )?(?:days|a week|"
           r"weeks) without (?:eating|food|a meal)|\bliv(?:e|ing) on (?:water|air|black coffee|diet "
           r"soda|\d+ calories)(?: alone| only)?\b",
           (_words("fast fasts fasted fasting cleanse cleanses cleansing without live living go going "
                   "went"),
            _words("days weeks day week water dry air coffee soda calories food eating meal tea juice "
-                  "broth you")), defer=True, check=_not_religious),
+                  "broth you scale weight weigh")), defer=True, check=_not_religious),
     _rule("eating_disorder",
           r"\b(?:(?P<h>\d{2,3})[- ]hours? (?:water |dry |juice )?(?:fast|fasting|cleanse)|fast(?:ing)? "
           r"(?:for )?(?P<h2>\d{2,3}) hours)\b", (_words("fast fasting cleanse"), _words("hour hours")),
@@ -1268,7 +1330,7 @@ _RULES += [
     _rule("eating_disorder", r"\b(?:until|till|so|when) you can see your (?:ribs|hip ?bones|"
           r"collarbones?|bones|spine)\b",
           (_words("ribs hipbones bones collarbone collarbones spine"), _words("see"))),
-    _rule("eating_disorder", r"\bhunger is (?:your friend|power|strength|control|good|discipline|a "
+    _rule("eating_disorder", r"\bhunger is (?:just |only |simply |really )?(?:your friend|power|strength|control|good|discipline|a "
           r"virtue|weakness leaving|success|a sign of progress|beautiful)\b", _words("hunger")),
     _rule("eating_disorder",
           r"\b(?:ignor(?:e|ing)|suppress(?:ing)?|fight(?:ing)?|silenc(?:e|ing)|numb(?:ing)?|"
@@ -1293,7 +1355,27 @@ _RULES += [
           r"\blos(?:e|ing) (?:\d+|ten|five|twenty|fifteen|a lot of) (?:pounds|lbs|kg|kilos|stone) "
           r"(?:in|by|within) (?:a|one|two|three|\d+) (?:days?|weeks?)\b",
           (_words("pounds lbs kg kilos stone"), _words("lose losing"))),
-    _rule("eating_disorder", r"\bone meal a (?:day|week)\b", (_words("meal"), _words("one"))),
+    _rule("eating_disorder", r"\bone meal (?:a|every|each|per) (?:day|other day|two days|week)\b",
+          (_words("meal"), _words("one"))),
+    _rule("eating_disorder",
+          r"\binstead of (?:eating|having (?:lunch|dinner|breakfast|a meal|food)|lunch|dinner|"
+          r"breakfast|a meal|meals|food)\b(?! (?:at your desk|in front of|while|on the couch|on the "
+          r"sofa|late|alone|standing|in your car|out|takeaway|fast food|junk))",
+          (_words("eating having lunch dinner breakfast meal meals food"), _words("instead")),
+          defer=True),
+    _rule("eating_disorder",
+          r"\b(?:no|without) food for (?:a |one |two |three |several |a few |\d+ )?(?:days?|weeks?)\b",
+          (_words("food"), _words("day days week weeks"))),
+    _rule("eating_disorder",
+          r"\b(?:burn|run|exercise|work out|earn|walk)(?: [\w',]+){0,4}? before (?:you(?:'re| are)? "
+          r"allowed to|you (?:can|may|get to)) eat\b", (_words("eat"), _words("allowed can may get"))),
+    _rule("eating_disorder",
+          r"\blimit(?:s|ing)? yourself to (?:black coffee|water|tea|broth|liquids|juice|diet soda|"
+          r"lemon water|one meal|an apple)\b",
+          (_words("coffee water tea broth liquids juice soda meal apple"), _words("limit limits limiting"))),
+    _rule("eating_disorder",
+          r"\bweigh yourself (?:after every meal|after each meal|every hour|(?:three|four|five|\d+) "
+          r"times a day|after eating)\b", (_words("weigh"), _words("meal hour times eating"))),
     _rule("eating_disorder", r"\b(?:shrink|hate) your (?:body|stomach|thighs|belly)\b",
           (_words("shrink hate"), _words("body stomach thighs belly"))),
     _rule("eating_disorder", r"\b(?:feel|be|get) (?:thinner|skinnier|lighter) (?:by|through|from) "
@@ -1376,7 +1458,8 @@ _RULES += [
           r"\b(?:(?:the world|everyone|everybody|they|people|your family|your friends|others|the "
           r"people around you|we|all of us|those you love|your loved ones|your kids|your children|"
           r"your partner|your parents)(?:'d| would| will|'ll| might| could)?(?: all| really| "
-          r"honestly| truly)? (?:be |are |is )?(?:a )?better(?: off| place)? without you|(?:better "
+          r"honestly| truly)? (?:be |are |is )?(?:a )?(?:better(?: off| place)?|fine|okay|ok|happier|"
+          r"lighter|freer) without you|(?:better "
           r"off|happier|lighter|freer) (?:without you|if you (?:were|was) (?:gone|dead|never born)))",
           _words("without gone dead born"), mode="claim"),
     _rule("self_harm",
@@ -1396,6 +1479,24 @@ _RULES += [
           r" had| have|'ve)? (?:gone|dead|not around|no longer (?:here|around|alive)|disappeared|"
           r"died|left for good|passed)\b",
           _words("gone dead around longer disappeared died passed good"), mode="claim"),
+    _rule("self_harm",
+          r"\b(?:something|things|a gift|gifts|keepsakes?|a token) to remember you by\b",
+          (_words("remember"), _words("by"))),
+    _rule("self_harm",
+          r"\b(?:you )?(?:won't|will not|will never|never) (?:have to )?(?:feel|hurt|suffer) (?:anything|"
+          r"any(?: more)? pain|again|ever again)(?: ever)?(?: again)?\b",
+          (_words("feel hurt suffer"), _words("won't will never")), mode="fixed", check=_finality),
+    _rule("self_harm",
+          r"\b(?:rehome|re-home|find (?:a )?new homes? for|find someone to (?:take|care for|look after)) "
+          r"(?:your |the )?(?:pets?|cat|cats|dog|dogs|animals|plants)\b",
+          (_words("pet pets cat cats dog dogs animals plants"), _words("rehome home homes someone")),
+          check=_farewell),
+    _rule("self_harm",
+          r"\b(?:make sure|ensure) (?:your )?(?:pets?|cat|cats|dog|dogs|kids|children|plants) (?:have|"
+          r"has|are|is) (?:new homes?|someone to (?:care for|look after) (?:them|it)|taken care of|"
+          r"looked after)\b",
+          (_words("pet pets cat cats dog dogs kids children plants"), _words("sure ensure")),
+          check=_farewell),
     _rule("self_harm", r"\byou (?:are|'re) (?:a burden|a waste of space|worthless|nothing but a "
           r"burden)(?: to everyone| to everybody| to your family| to them)?",
           _words("burden waste worthless"), mode="claim"),
@@ -1481,7 +1582,8 @@ _RULES += [
     _rule("self_harm", r"\bcross(?:ing)? over (?:tonight|now|soon|this week)\b",
           (_words("cross crossing"), _words("over"))),
     _rule("self_harm",
-          r"\b(?:leav(?:e|ing) (?:this|the) (?:earth|life|body|realm|plane)(?! (?:of|for a|for the))|"
+          r"\b(?:leav(?:e|ing) this (?:earth|life|body|realm|plane)(?! (?:of|for a|for the))|"
+          r"leav(?:e|ing) the (?:earth|body|realm|plane) (?:for good|forever|tonight|behind for good)|"
           r"leav(?:e|ing) (?:this|the) world (?:for good|forever|permanently|tonight)|exit (?:this "
           r"life|the world|this world))\b",
           (_words("earth life body realm plane world"), _words("leave leaving exit"))),
@@ -1527,7 +1629,7 @@ _RULES += [
 
 # --- prompt injection -------------------------------------------------------------------------
 
-_GRADER_STRONG = (r"grader|evaluator|rater|scorer|classifier|assessor|grading (?:model|system|bot|llm)|"
+_GRADER_STRONG = (r"(?:automated|automatic) (?:judge|reviewer|moderator|system|checker)|grader|evaluator|rater|scorer|classifier|assessor|grading (?:model|system|bot|llm)|"
                   r"scoring (?:model|system|bot|llm)|reward model|safety (?:filter|classifier|checker|"
                   r"model|system)|quality (?:checker|filter|gate|model|system)|llm|language model|ai "
                   r"(?:model|judge|grader|assistant|reviewer|evaluator|system)")
@@ -1579,18 +1681,18 @@ _RULES += [
     _rule("injection",
           r"\b(?:(?:you are now|you're now|act as|enter|entering|switch to|enable) (?:in )?(?:dan|"
           r"developer mode|jailbreak mode|god mode|an? unrestricted|unfiltered mode|jailbroken)\b|"
-          r"jailbr(?:eak|oken)\b|do anything now\b|new (?:system )?instructions ?:|(?:system|developer|"
+          r"jailbr(?:eak|oken)\b|do anything now\b|new (?:system )?(?:instructions|task|rules|prompt) ?:|(?:system|developer|"
           r"admin|hidden|grader|judge) (?:prompt|message|note|instructions?|override|command) ?:|"
           r"(?:reveal|print|"
           r"show|repeat|output) (?:your |the )?(?:system prompt|hidden prompt|initial instructions|"
           r"instructions above))",
           _words("dan developer jailbreak god unrestricted unfiltered jailbroken anything instructions "
-                 "instruction prompt message note override command"), mode="plain",
+                 "instruction prompt message note override command task rules"), mode="plain",
           reason="instruction override"),
     _rule("injection", rf"{_ADDRESS}(?:{_GRADER_STRONG})s?\b",
           _words("grader graders evaluator evaluators rater raters scorer scorers classifier "
                  "classifiers assessor assessors llm llms grading scoring reward safety quality ai "
-                 "language"), mode="plain", reason="addresses the grader"),
+                 "language automated automatic"), mode="plain", reason="addresses the grader"),
     _rule("injection", rf"{_ADDRESS}(?:judge|reviewer|moderator|assistant|model)s?\b",
           (_words("judge judges reviewer reviewers moderator moderators assistant assistants model "
                   "models"),
@@ -1618,8 +1720,8 @@ _RULES += [
           mode="plain", reason="asks the grader for a verdict"),
     _rule("injection",
           r"\b(?:output|print|return|respond with|reply with|answer with|type)(?: only| just| "
-          r"exactly)?(?: the word)? \W{0,2}(?:approve|approved|pass|passed)\b",
-          (_words("approve approved pass passed"),
+          r"exactly)?(?: the word)? \W{0,2}(?:approve|approved|pass|passed|safe|compliant|harmless)\b",
+          (_words("approve approved pass passed safe compliant harmless"),
            _words("output print return respond reply answer type")),
           mode="plain", reason="asks the grader for a verdict"),
     _rule("injection",
@@ -1631,9 +1733,10 @@ _RULES += [
           mode="plain", reason="asks the grader for a verdict"),
     _rule("injection",
           r"\b(?:recommendation|verdict|decision|safety|safety_flag|overall|final_score|approval|"
-          r"judgement|judgment) ?[:=] ?(?:approve|approved|pass|passed|accept|accepted|none|safe|10)\b",
+          r"judgement|judgment|judge|grader|evaluator|reviewer|rating|grade) ?[:=] ?(?:approve|approved|"
+          r"pass|passed|accept|accepted|none|safe|10)\b",
           (_words("recommendation verdict decision safety safety_flag overall final_score approval "
-                  "judgement judgment"),
+                  "judgement judgment judge grader evaluator reviewer rating grade"),
            _words("approve approved pass passed accept accepted none safe 10")),
           mode="plain", reason="asks the grader for a verdict"),
 ]
@@ -1642,14 +1745,29 @@ _RULES += [
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
                       r"\U000e0000-\U000e007f]")
 _ZW_IN_WORD = re.compile(rf"(?<=\w)[{_ZERO_WIDTH}]+(?=\w)")
+# Every alternative starts with a markup character, so the scan skips ordinary text.
 _MARKUP = re.compile(
-    r"<\|[a-z_ ]{1,30}\|>|\[/?(?:inst|sys|system|user|assistant|human|ai)\]|<</?sys>>"
-    r"|</?\s*(?:system|user|assistant|human|ai|insight|verdict|instructions?|prompt|judge|grader|"
-    r"rubric|scores?|answer|output|response|im_start|im_end|sys|inst|tool|tool_call|function_call|"
-    r"context|document|admin|developer|evaluation|feedback|recommendation|safety|critique|think|"
-    r"thinking|reasoning|result|message|query|input|s|eos|bos)\b[^<>\n]{0,80}>"
-    r"|</?[a-z]+_[a-z_]+>|^[ \t]*#{2,} ?(?:system|instructions?|response|assistant|user|human|input|"
-    r"output)\b|^[ \t]*(?:system|assistant|user|human)[ \t]*:", re.MULTILINE)
+    r"<(?:\|[a-z_ ]{1,30}\|>|</?sys>>|!--|/?\s*(?:system|user|assistant|human|ai|insight|verdict|"
+    r"instructions?|prompt|judge|grader|rubric|scores?|answer|output|response|im_start|im_end|sys|"
+    r"inst|tool|tool_call|function_call|context|document|admin|developer|evaluation|feedback|"
+    r"recommendation|safety|critique|think|thinking|reasoning|result|message|query|input|s|eos|"
+    r"bos)\b[^<>\n]{0,80}>|/?[a-z]+_[a-z_]+>)"
+    r"|\[/?(?:inst|sys|system|user|assistant|human|ai)\]|```"
+    r"|\{\{ ?(?:system|user|assistant|prompt|instructions?|judge)"
+    r"|[-=#*]{3,} ?(?:end of|begin|start of) (?:the )?(?:insight|text|prompt|document|input|"
+    r"user input|context|instructions)")
+# Chat transcript lines: "System: ...", "### Instruction".
+_ROLE_LINE = re.compile(r"[ \t]*(?:#{2,} ?(?:system|instructions?|response|assistant|user|human|"
+                        r"input|output)\b|(?:system|assistant|user|human)[ \t]*:)")
+
+
+def _markup(norm: str) -> bool:
+    if ("<" in norm or "[" in norm or "`" in norm or "{" in norm or "---" in norm
+            or "===" in norm or "###" in norm or "***" in norm) and _MARKUP.search(norm):
+        return True
+    if ":" in norm or "#" in norm:
+        return any(_ROLE_LINE.match(line) for line in norm.split("\n"))
+    return False
 
 
 def find_injection(text: str, norm: str) -> list[str]:
@@ -1660,27 +1778,39 @@ def find_injection(text: str, norm: str) -> list[str]:
         out.append("control character")
     if not text.isascii() and _ZW_IN_WORD.search(text):
         out.append("zero-width character inside a word")
-    if ("<" in norm or "[" in norm or "#" in norm or ":" in norm) and _MARKUP.search(norm):
+    if _markup(norm):
         out.append("chat markup token")
     return out
 
 
 # --- the engine ------------------------------------------------------------------------------
 
+# Everyday words: a trigger group holding one of them is a poor index (it matches most texts).
+_EVERYDAY = _words("""
+    a all an and are as at be been being but by can could day do does don't for from get give go
+    going have her him his how i if in is it its just let like make more my no not now of off on
+    one or our out over put say see she should so some take than that the their them then there
+    these they this those time to too up us was we week what when which who why will with without
+    would you your yourself good new old more way well back down still into after before about
+    need only also any every each other even never much many here life love feel help""")
+
+
+def _index_group(rule: Rule) -> frozenset[str]:
+    # The group with the fewest everyday words (then the smallest) decides whether the
+    # rule runs at all and which stretches of text it scans.
+    return min(rule.triggers, key=lambda g: (len(g & _EVERYDAY), len(g)))
+
+
+_KEYS = [_index_group(r) for r in _RULES]
 _INDEX: dict[str, tuple[int, ...]] = {}
-for _i, _r in enumerate(_RULES):
-    for _w in _r.triggers[0]:
+for _i, _key in enumerate(_KEYS):
+    for _w in _key:
         _INDEX[_w] = (*_INDEX.get(_w, ()), _i)
 
 
-def _rules_for(words: Collection[str]) -> list[Rule]:
+def _rules_for(words: set[str]) -> list[int]:
     ids = {i for w in words if w in _INDEX for i in _INDEX[w]}
-    if not ids:
-        return []
-    if not isinstance(words, (set, frozenset)):
-        words = set(words)
-    rules = (_RULES[i] for i in sorted(ids))
-    return [r for r in rules if all(not g.isdisjoint(words) for g in r.triggers[1:])]
+    return [i for i in sorted(ids) if all(not g.isdisjoint(words) for g in _RULES[i].triggers)]
 
 
 def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
@@ -1714,7 +1844,7 @@ _STACCATO_HINT = re.compile(r"[.!] [a-z']+[.!]")
 _STACCATO = re.compile(r"\b([a-z']+)[.!]+ (?=[a-z']+[.!]+(?: |$))")
 _QUOTES = re.compile(r"\"|'(?<!\w')|'(?!\w)")
 # Rules scan only the stretches of text (split at sentence ends) that hold a trigger word.
-_SEGMENT_END = re.compile(r"[.!]+(?=\s|$)|\n")
+_SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|[.!]*(?=\s|$))")
 
 
 def _prepared(norm: str) -> str:
@@ -1730,16 +1860,16 @@ def _prepared(norm: str) -> str:
     return norm.replace(" - ", " \u2014 ")
 
 
-def _spans(s: str, starts: list[int], present: Collection[str]) -> list[tuple[int, int]]:
+def _spans(s: str, starts: list[int], ends: list[int], present: Collection[str]) -> list[tuple[int, int]]:
     # The segments holding any of the trigger words (a substring hit inside a longer word
     # only adds a segment to scan, never hides one).
     picked: set[int] = set()
     for word in present:
         i = s.find(word)
         while i >= 0:
-            picked.add(bisect_right(starts, i) - 1)
-            i = s.find(word, i + 1)
-    ends = [*starts[1:], len(s)]
+            k = bisect_right(starts, i) - 1
+            picked.add(k)
+            i = s.find(word, ends[k])
     return [(starts[k], ends[k]) for k in sorted(picked)]
 
 
@@ -1755,13 +1885,16 @@ def find_harm(text: str, words: Collection[str] | None = None,
     """
     norm, changed = _normalize(text)
     words = words_of(norm) if words is None or changed else set(words)
-    rules = _RULES if not prefilter else _rules_for(words)
+    ids = range(len(_RULES)) if not prefilter else _rules_for(words)
     found: list[tuple[str, str]] = []
-    if rules:
+    if ids:
         s = _prepared(norm)
         starts = [0, *(m.end() for m in _SEGMENT_END.finditer(s))]
-        for rule in rules:
-            for lo, hi in _spans(s, starts, rule.triggers[0] & words) if prefilter else [(0, len(s))]:
+        ends = [*starts[1:], len(s)]
+        for i in ids:
+            rule = _RULES[i]
+            spans = _spans(s, starts, ends, _KEYS[i] & words) if prefilter else [(0, len(s))]
+            for lo, hi in spans:
                 for m in rule.pattern.finditer(s, lo, hi):
                     if _harmful(s, m, rule):
                         reason = rule.reason or f"'{' '.join(m.group().split())[:80]}'"
