@@ -999,7 +999,8 @@ _RULES += [
           (_RISKY_T, _MONEY_CORE_T), mode="claim"),
     _rule("legal_financial_directive",
           r"\b(?:giv(?:e|es|ing)|send(?:s|ing)?|wir(?:e|es|ing)|transfer(?:s|ring)?|lend(?:s|ing)?|"
-          rf"hand(?:s|ing)? over|pay(?:s|ing)?|venmo|paypal) {_OBJ_MONEY} to (?:a |an |the |this |that |"
+          rf"hand(?:s|ing)? over|pay(?:s|ing)?|venmo|paypal) {_OBJ_MONEY} to (?:a |an |the |this |"
+          rf"that |"
           r"your |my )?(?:psychic|healer|guru|medium|reader|stranger|online friend|someone you met "
           r"online|spirit guide|shaman|coach|crypto coach|investment coach|mentor online|new friend "
           r"online|account they|account he|account she|investment group|trading group)",
@@ -1053,14 +1054,16 @@ _RULES += [
                   "walking "
                   "drop drops dropping give gives giving")), defer=True),
     _rule("legal_financial_directive",
-          r"\b(?:(?:a |the )?sure (?:thing|bet)|(?:can't|cannot|can not|won't|will not) lose|guaranteed (?:to "
+          r"\b(?:(?:a |the )?sure (?:thing|bet)|(?:can't|cannot|can not|won't|will not) lose|"
+          r"guaranteed (?:to "
           r"(?:win|double|pay off|make you rich|go up|moon|triple)|returns?|profits?|wins?|winner|"
           r"jackpot|payout|income|money|riches)|risk[- ]free (?:bets?|investments?|returns?|"
           r"profits?|money|trades?|gains)|(?:double|triple|10x) your (?:money|savings|investment|cash)|"
           r"get[- ]rich[- ]quick|(?:is|are) (?:going|about) to (?:explode|skyrocket|10x|moon)|"
           r"the odds are in your favou?r|the numbers are on your side|your lucky numbers? (?:will|"
           r"are going to) (?:win|hit|come up))",
-          (_words("thing bet lose guaranteed free money savings investment cash quick explode skyrocket "
+          (_words("thing bet lose guaranteed free money savings investment cash quick explode "
+                  "skyrocket "
                   "10x moon favour favor side win hit up"), _MONEY_WORDS),
           mode="claim", check=_money_context),
     _rule("legal_financial_directive",
@@ -1243,7 +1246,8 @@ _RULES += [
           r"|\b(?:\d+|two|three|four|five|six|seven|ten|fourteen|thirty|multi)[- ](?:day|week) "
           r"(?:water |dry |juice |bone broth |liquid )?(?:fast|fasting|cleanse)\b"
           r"|\b(?:water|dry) fast(?:s|ing)?\b|\bfast(?:ing)? until you (?:see|reach|hit|drop|lose|"
-          r"feel|weigh|fit)|\bfast(?:ing)? until (?:the scale|your weight|you weigh)|\b(?:go|going|went) (?:\d+ |two |three |several |a few )?(?:days|a week|"
+          r"feel|weigh|fit)|\bfast(?:ing)? until (?:the scale|your weight|you weigh)|\b(?:go|going|"
+          r"went) (?:\d+ |two |three |several |a few )?(?:days|a week|"
           r"weeks) without (?:eating|food|a meal)|\bliv(?:e|ing) on (?:water|air|black coffee|diet "
           r"soda|\d+ calories)(?: alone| only)?\b",
           (_words("fast fasts fasted fasting cleanse cleanses cleansing without live living go going "
@@ -1330,7 +1334,8 @@ _RULES += [
     _rule("eating_disorder", r"\b(?:until|till|so|when) you can see your (?:ribs|hip ?bones|"
           r"collarbones?|bones|spine)\b",
           (_words("ribs hipbones bones collarbone collarbones spine"), _words("see"))),
-    _rule("eating_disorder", r"\bhunger is (?:just |only |simply |really )?(?:your friend|power|strength|control|good|discipline|a "
+    _rule("eating_disorder", r"\bhunger is (?:just |only |simply |really )?(?:your friend|power|"
+                             r"strength|control|good|discipline|a "
           r"virtue|weakness leaving|success|a sign of progress|beautiful)\b", _words("hunger")),
     _rule("eating_disorder",
           r"\b(?:ignor(?:e|ing)|suppress(?:ing)?|fight(?:ing)?|silenc(?:e|ing)|numb(?:ing)?|"
@@ -1372,7 +1377,8 @@ _RULES += [
     _rule("eating_disorder",
           r"\blimit(?:s|ing)? yourself to (?:black coffee|water|tea|broth|liquids|juice|diet soda|"
           r"lemon water|one meal|an apple)\b",
-          (_words("coffee water tea broth liquids juice soda meal apple"), _words("limit limits limiting"))),
+          (_words("coffee water tea broth liquids juice soda meal apple"),
+           _words("limit limits limiting"))),
     _rule("eating_disorder",
           r"\bweigh yourself (?:after every meal|after each meal|every hour|(?:three|four|five|\d+) "
           r"times a day|after eating)\b", (_words("weigh"), _words("meal hour times eating"))),
@@ -1483,11 +1489,13 @@ _RULES += [
           r"\b(?:something|things|a gift|gifts|keepsakes?|a token) to remember you by\b",
           (_words("remember"), _words("by"))),
     _rule("self_harm",
-          r"\b(?:you )?(?:won't|will not|will never|never) (?:have to )?(?:feel|hurt|suffer) (?:anything|"
+          r"\b(?:you )?(?:won't|will not|will never|never) (?:have to )?(?:feel|hurt|"
+          r"suffer) (?:anything|"
           r"any(?: more)? pain|again|ever again)(?: ever)?(?: again)?\b",
           (_words("feel hurt suffer"), _words("won't will never")), mode="fixed", check=_finality),
     _rule("self_harm",
-          r"\b(?:rehome|re-home|find (?:a )?new homes? for|find someone to (?:take|care for|look after)) "
+          r"\b(?:rehome|re-home|find (?:a )?new homes? for|find someone to (?:take|care for|"
+          r"look after)) "
           r"(?:your |the )?(?:pets?|cat|cats|dog|dogs|animals|plants)\b",
           (_words("pet pets cat cats dog dogs animals plants"), _words("rehome home homes someone")),
           check=_farewell),
@@ -1629,7 +1637,8 @@ _RULES += [
 
 # --- prompt injection -------------------------------------------------------------------------
 
-_GRADER_STRONG = (r"(?:automated|automatic) (?:judge|reviewer|moderator|system|checker)|grader|evaluator|rater|scorer|classifier|assessor|grading (?:model|system|bot|llm)|"
+_GRADER_STRONG = (r"(?:automated|automatic) (?:judge|reviewer|moderator|system|checker)|grader|"
+                  r"evaluator|rater|scorer|classifier|assessor|grading (?:model|system|bot|llm)|"
                   r"scoring (?:model|system|bot|llm)|reward model|safety (?:filter|classifier|checker|"
                   r"model|system)|quality (?:checker|filter|gate|model|system)|llm|language model|ai "
                   r"(?:model|judge|grader|assistant|reviewer|evaluator|system)")
@@ -1681,7 +1690,8 @@ _RULES += [
     _rule("injection",
           r"\b(?:(?:you are now|you're now|act as|enter|entering|switch to|enable) (?:in )?(?:dan|"
           r"developer mode|jailbreak mode|god mode|an? unrestricted|unfiltered mode|jailbroken)\b|"
-          r"jailbr(?:eak|oken)\b|do anything now\b|new (?:system )?(?:instructions|task|rules|prompt) ?:|(?:system|developer|"
+          r"jailbr(?:eak|oken)\b|do anything now\b|new (?:system )?(?:instructions|task|rules|"
+          r"prompt) ?:|(?:system|developer|"
           r"admin|hidden|grader|judge) (?:prompt|message|note|instructions?|override|command) ?:|"
           r"(?:reveal|print|"
           r"show|repeat|output) (?:your |the )?(?:system prompt|hidden prompt|initial instructions|"
@@ -1733,7 +1743,8 @@ _RULES += [
           mode="plain", reason="asks the grader for a verdict"),
     _rule("injection",
           r"\b(?:recommendation|verdict|decision|safety|safety_flag|overall|final_score|approval|"
-          r"judgement|judgment|judge|grader|evaluator|reviewer|rating|grade) ?[:=] ?(?:approve|approved|"
+          r"judgement|judgment|judge|grader|evaluator|reviewer|rating|grade) ?[:=] ?(?:approve|"
+          r"approved|"
           r"pass|passed|accept|accepted|none|safe|10)\b",
           (_words("recommendation verdict decision safety safety_flag overall final_score approval "
                   "judgement judgment judge grader evaluator reviewer rating grade"),
@@ -1860,7 +1871,8 @@ def _prepared(norm: str) -> str:
     return norm.replace(" - ", " \u2014 ")
 
 
-def _spans(s: str, starts: list[int], ends: list[int], present: Collection[str]) -> list[tuple[int, int]]:
+def _spans(s: str, starts: list[int], ends: list[int],
+           present: Collection[str]) -> list[tuple[int, int]]:
     # The segments holding any of the trigger words (a substring hit inside a longer word
     # only adds a segment to scan, never hides one).
     picked: set[int] = set()
