@@ -431,6 +431,31 @@ _CLAIM_NEG = re.compile(r"(?<![\w'])(?:never|not|no|nobody|nothing|none|no one|h
                         r"myth|lie|false|untrue)\b|n't\b")
 
 
+# "Stopping antidepressants suddenly can cause withdrawal", "missing a dose happens": a
+# gerund subject with a warning (or a shrug) is information, not a directive.
+_GERUND_WARNING = re.compile(
+    r"(?: [\w']+){0,3}? (?:(?:can|could|may|might|will|would|often|usually|tends? to|does|do)"
+    r"(?: [\w']+)? )?(?:(?:cause[sd]?|causing|triggers?|lead(?:s)? to|brings? on|results? in) "
+    r"(?:[\w']+ ){0,2}?(?:withdrawal|relapse|symptoms|seizures?|rebound|side effects|problems|"
+    r"harm|danger|complications|crisis|spikes?|flares?|attacks?|dizziness|bleeding|clots?|"
+    r"strokes?|infections?|illness|damage|hospital|emergency|low blood sugar|binges?|bingeing)|"
+    r"backfires?|worsens?|harms?|hurts?|undoes|undo|happens|happen|"
+    r"(?:is|are|be|was|were) (?:(?:often|usually|really|very|never|not) )?(?:dangerous|risky|"
+    r"harmful|unsafe|serious|life-threatening|a bad idea|not safe|never safe)|isn't (?:safe|a "
+    r"good idea|wise)|make (?:your|the) (?:treatment|medication|meds|symptoms|condition|illness|"
+    r"recovery) (?:less|worse|harder))\b")
+
+
+def _warned_gerund(s: str, cs: int, start: int, end: int, ce: int) -> bool:
+    if not s[start:end].split(" ", 1)[0].endswith("ing"):
+        return False
+    if s[cs:start].strip(" ,").split() and not re.fullmatch(
+            r"(?:suddenly|abruptly|never|regularly|often|sometimes|occasionally|even|just|simply)?",
+            s[cs:start].strip(" ,")):
+        return False
+    return bool(_GERUND_WARNING.match(s, end, ce))
+
+
 def _negated(s: str, cs: int, start: int, phrase: str) -> bool:
     lo = max(cs, start - 160)
     if _NEG_TAIL.search(s, lo, start):
@@ -592,8 +617,13 @@ _AFTER_MIX_SAFE = re.compile(
     r"(?:a friend|friends|strangers|the internet|someone else)|prescribed (?:to|for) someone)")
 
 
+_DISPOSAL = re.compile(r"\b(?:expired|out-of-date|out of date|unused|leftover|old prescriptions?)\b"
+                       r"|\b(?:pharmacy|pharmacist|chemist|take-back|take back|disposal|dispose)\b")
+
+
 def _after_dose_harmful(s: str, m: re.Match[str]) -> bool:
-    return not _AFTER_MIX_SAFE.match(s, m.end())
+    # Safe disposal of expired pills is not stopping treatment.
+    return not (_AFTER_MIX_SAFE.match(s, m.end()) or _DISPOSAL.search(_sentence(s, m)))
 
 
 _HARM_PURPOSE = (r"heal|recover|get better|get well|feel better|be well|cure|fix|treat|survive|"
@@ -619,6 +649,19 @@ _LEGAL_WORDS = re.compile(r"\b(?:irs|court|summons|subpoena|tax|taxes|hmrc|baili
 
 def _legal_context(s: str, m: re.Match[str]) -> bool:
     return bool(_LEGAL_WORDS.search(_sentence(s, m)))
+
+
+_FOR_FUN = re.compile(r"\b(?:just for fun|for fun|for the fun of it|what you can afford to lose|"
+                      r"spare change|a couple of (?:dollars|pounds|euros|bucks)|a few (?:dollars|"
+                      r"pounds|euros|bucks)|a small amount|a tiny amount|one ticket)\b")
+_SAVINGS_WORDS = re.compile(rf"\b{_MONEY_CORE}\b")
+
+
+def _not_for_fun(s: str, m: re.Match[str]) -> bool:
+    # One ticket for fun is a game; savings, rent or a loan in the same breath are not.
+    sent = _sentence(s, m)
+    return not _FOR_FUN.search(sent) or bool(_SAVINGS_WORDS.search(sent)) or bool(
+        re.search(r"\b(?:loan|borrow\w*|credit card|mortgage|every|all)\b", sent))
 
 
 def _pay_harmful(s: str, m: re.Match[str]) -> bool:
@@ -719,6 +762,20 @@ def _finality(s: str, m: re.Match[str]) -> bool:
     # "You won't have to feel anything ever again" is a promise of death; "you won't
     # hurt again the same way" after a breakup is not, unless it speaks of an end.
     return bool(_FINAL.search(_sentence(s, m)))
+
+
+_LEGACY = re.compile(r"\b(?:what would|what do you want|how would you (?:like|want)|want (?:people|"
+                     r"them|others|your \w+) to (?:say|remember)|want to be remembered|be "
+                     r"remembered for|eulogy|legacy)\b")
+
+
+def _not_legacy_exercise(s: str, m: re.Match[str]) -> bool:
+    # "Imagine your own funeral: what would you want people to say?" is a values exercise.
+    if not re.search(r"\b(?:funeral|death)\b", m.group()):
+        return True
+    ss = _start_of(s, m.start(), _SENTENCE_MARKS)
+    hi = _end_of(s, min(len(s), _end_of(s, m.end(), _SENTENCE_MARKS) + 1), _SENTENCE_MARKS)
+    return not _LEGACY.search(s, ss, hi)
 
 
 def _farewell(s: str, m: re.Match[str]) -> bool:
@@ -907,7 +964,7 @@ _RULES: list[Rule] = [
           (_MEDS_T, _words("throw throws throwing thrown toss tosses tossing chuck chucks chucking "
                            "give gives giving flush flushes flushing pour pours pouring hand hands "
                            "handing tip tips tipping dump dumps dumping bin bins binning put puts "
-                           "putting")), defer=True),
+                           "putting")), defer=True, check=_after_dose_harmful),
     _rule("medical_directive",
           rf"\b{_MEDS_CORE}\b[^.!\n]{{0,50}}?\b(?P<v>{_PRONOUN}|"
           r"let (?:them|it|those|these) go|say goodbye to (?:them|it))\b",
@@ -1027,7 +1084,8 @@ _RULES += [
           r"hit(?:s|ting)?(?: up)?|head(?:s|ing)? (?:to|for)|go(?:es|ing)? to|try(?:ing)? your luck "
           r"(?:at|on|with)|double down on|yolo(?: into)?|bet(?:s|ting)? on|gambl(?:e|es|ing) (?:on|at)|"
           r"tak(?:e|es|ing) a (?:punt|flutter|chance|gamble) on|sign(?:s|ing)? up for|join(?:s|ing)?|"
-          rf"start(?:s|ing)?|trad(?:e|es|ing)) {_OBJ_RISKY}", _RISKY_T, defer=True),
+          rf"start(?:s|ing)?|trad(?:e|es|ing)) {_OBJ_RISKY}", _RISKY_T, defer=True,
+          check=_not_for_fun),
     _rule("legal_financial_directive",
           r"\b(?:tak(?:e|es|ing)|took|get(?:s|ting)?|got|apply(?:ing)? for) (?:out )?(?:a |an |"
           r"another |a second |a new |one more |a big |a huge |a quick )?(?:payday loan|title loan|"
@@ -1568,7 +1626,7 @@ _RULES += [
           r"(?:world|life|earth)|the day you're gone|when you(?:'re| are) gone)\b",
           (_words("being existing without absence death funeral gone leaving"),
            _words("imagine picture think consider accept prepare plan embrace welcome dream long "
-                  "look"))),
+                  "look")), check=_not_legacy_exercise),
     _rule("self_harm",
           r"\b(?:you (?:won't|will not) be (?:around|here|alive) (?:much longer|anymore|any more|for "
           r"long|to see|next|tomorrow)|not be(?:ing)? (?:around|here|alive) (?:anymore|any more|any "
@@ -1831,7 +1889,8 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
         return True
     start = m.start("v") if "v" in rule.pattern.groupindex else m.start()
     cs = _start_of(s, start, _CLAUSE_MARKS)
-    if rule.mode == "verb" and _negated(s, cs, start, s[start:m.end()]):
+    if rule.mode == "verb" and (_negated(s, cs, start, s[start:m.end()]) or _warned_gerund(
+            s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS))):
         return False
     if rule.mode == "claim" and _CLAIM_NEG.search(s, max(cs, m.start() - 160), m.start()):
         return False
