@@ -35,8 +35,10 @@ mention is safe only as a mention ("if you are thinking about ending your life")
 next to a crisis resource. When in doubt the gates fail: a harmful object with a
 harmful verb is flagged.
 
-Speed: every rule lists trigger words, one of which any match must contain; a text runs
-only the rules whose triggers are among its words, so most texts run none.
+Speed: every rule lists groups of trigger words, each group holding a word of every
+possible match. A text runs only the rules whose groups all meet its words, and each
+rule scans only the sentences holding a word of its least common group, so a typical
+insight runs a handful of rules over a sentence or two.
 """
 
 from __future__ import annotations
@@ -60,9 +62,14 @@ _FOLD = str.maketrans({
     **{c: "-" for c in "\u2010\u2011\u2012"},
     **{c: None for c in _ZERO_WIDTH},
     # Cyrillic and Greek letters that look Latin ("kіll" with a Cyrillic і).
-    **dict(zip("\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0455\u0458"
-               "\u04bb\u0501\u03bf\u03b1\u03b9\u03ba\u03bd\u03c1\u03c4\u03c5",
-               "aeopcyxisjhdoaikvptu")),
+    **dict(zip("\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0455\u0458\u04bb\u0501\u043c"
+               "\u0442\u043a\u043d\u0432\u051b\u051d"
+               "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0406"
+               "\u0405\u0408"
+               "\u03bf\u03b1\u03b9\u03ba\u03bd\u03c1\u03c4\u03c5\u03b5\u03b7\u03c9\u03c7"
+               "\u03b3\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1"
+               "\u03a4\u03a5\u03a7",
+               "aeopcyxisjhdmtkhbqwabekmhopctxisjoaikvptuenwxyabezhikmnoptyx")),
 })
 # Digits and symbols standing for letters inside a word ("m3ds", "p!lls", "$avings",
 # "k1ll"): only between letters, or a leading $/@ and a trailing 5/$, so numbers,
@@ -82,11 +89,18 @@ _ABBREVS = ("dr.", "mr.", "mrs.", "ms.", "st.", "vs.", "etc.", "approx.", "e.g."
 _ABBREV = re.compile(r"\b(dr|mr|mrs|ms|st|vs|etc|approx|e\.g|i\.e)\.")
 
 
+# A line break inside a sentence (after a letter or comma, before a lower-case letter) is a
+# soft wrap, not a clause end: "stop taking\nyour meds" is one directive.
+_SOFT_WRAP = re.compile(r"(?<=[^\W\d_,]|,)[ \t]*\n[ \t]*(?=[^\W\d_A-Z])")
+
+
 def _normalize(text: str) -> tuple[str, bool]:
     # (normalised text, whether its words may differ from those of text.lower()).
     changed = not text.isascii()
     if changed:
         text = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    if "\n" in text:
+        text = _SOFT_WRAP.sub(" ", text)
     text = text.lower()
     if _LEET.search(text):
         text = _LEET.sub(lambda m: _LEET_MAP[m.group()], text)
@@ -1830,12 +1844,13 @@ _ROLE_LINE = re.compile(r"[ \t]*(?:#{2,} ?(?:system|instructions?|response|assis
                         r"input|output)\b|(?:system|assistant|user|human)[ \t]*:)")
 
 
-def _markup(norm: str) -> bool:
+def _markup(text: str, norm: str) -> bool:
     if ("<" in norm or "[" in norm or "`" in norm or "{" in norm or "---" in norm
             or "===" in norm or "###" in norm or "***" in norm) and _MARKUP.search(norm):
         return True
-    if ":" in norm or "#" in norm:
-        return any(_ROLE_LINE.match(line) for line in norm.split("\n"))
+    if ":" in text or "#" in text:
+        # On the raw lines: soft-wrap joining in normalize() must not hide "\nSystem:".
+        return any(_ROLE_LINE.match(line) for line in text.lower().split("\n"))
     return False
 
 
@@ -1847,7 +1862,7 @@ def find_injection(text: str, norm: str) -> list[str]:
         out.append("control character")
     if not text.isascii() and _ZW_IN_WORD.search(text):
         out.append("zero-width character inside a word")
-    if _markup(norm):
+    if _markup(text, norm):
         out.append("chat markup token")
     return out
 
