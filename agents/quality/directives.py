@@ -363,7 +363,8 @@ _VERB_MED = (
     r"|half|taper(?:ing)? yourself off"
     r"|taking a (?:break|holiday|vacation|rest) from|take time off(?: from)?|move away from"
     r"|outgr(?:ow|ows|ew|own|owing)|mov(?:e|ed|ing) (?:beyond|past|on from)"
-    r"|(?:be|are|'re|being) (?:done|finished) with|(?:be|are|'re) ready to let go of|wean)"
+    r"|(?:be|are|you're|we're|being) (?:done|finished) with|(?:be|are|you're|we're) ready to let "
+    r"go of|wean)"
 )
 _LEAD_MED = (r"(?: taking| using| trusting| relying on| refilling| filling| picking up| seeing|"
              r" attending| going to| listening to| with| injecting| giving yourself| wearing|"
@@ -400,6 +401,10 @@ def _rule(gate: str, pattern: str, triggers: _Groups | tuple[_Groups, ...], mode
           reason: str | None = None) -> Rule:
     groups = triggers if isinstance(triggers, tuple) else (triggers,)
     sets = tuple(_words(g) if isinstance(g, str) else frozenset(g) for g in groups)
+    if pattern.startswith(r"\b"):
+        # Same start as \b before a letter (and not inside "don't"), and the scan runs
+        # markedly faster over long alternations.
+        pattern = r"(?<![\w'])" + pattern[2:]
     return Rule(gate, re.compile(pattern), sets, mode, defer, check, reason)
 
 
