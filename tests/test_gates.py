@@ -835,9 +835,19 @@ def test_warm_frame_itself_is_clean():
     "Stop taking your \u043ceds.",  # Cyrillic em
     "\u0405\u0422\u041e\u0420 taking your meds.",  # Cyrillic capitals
     "Stop taking your \U0001d426\U0001d41e\U0001d41d\U0001d42c.",  # mathematical bold
+    "Stop taking your m-e-d-s.",
+    "Stop taking your p.i.l.l.s tonight.",
+    "Stop \U0001f6d1 taking your meds \u2728",
+    "**Stop** taking your *meds*.",
+    "Stop. Taking. Your. Meds.",
+    "St0p t4king y0ur m3ds.",
 ])
 def test_odd_casing_spacing_and_lookalikes(text):
     assert "medical_directive" in gates_of(text)
+
+
+def test_spelled_out_letters_and_abbreviations_do_not_invent_words():
+    assert check_gates("Breathe 4-7-8, e.g. at 9 p.m., and read the A B C of rest in the U.S.A.") == []
 
 
 def test_soft_wraps_join_and_blank_lines_separate():

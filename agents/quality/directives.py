@@ -94,16 +94,26 @@ _ABBREV = re.compile(r"\b(dr|mr|mrs|ms|st|vs|etc|approx|e\.g|i\.e)\.")
 _SOFT_WRAP = re.compile(r"(?<=[^\W\d_,]|,)[ \t]*\n[ \t]*(?=[^\W\d_A-Z])")
 
 
+# Pictographs between words ("stop \U0001f6d1 taking") are dropped.
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0e\ufe0f]+")
+# Spelled-out words: "m-e-d-s", "p.i.l.l.s", "k i l l" (three or four letters at least).
+_SPELLED_HINT = re.compile(r"[a-z][-.*_][a-z][-.*_][a-z]|(?<![\w'])[a-z] [a-z] [a-z] [a-z](?![\w'])")
+_SPELLED = re.compile(r"(?<![\w'])(?:[a-z][-.*_]){2,}[a-z](?![\w'])|(?<![\w'])(?:[a-z] ){3,}[a-z](?![\w'])")
+
+
 def _normalize(text: str) -> tuple[str, bool]:
     # (normalised text, whether its words may differ from those of text.lower()).
     changed = not text.isascii()
     if changed:
-        text = unicodedata.normalize("NFKC", text).translate(_FOLD)
+        text = _EMOJI.sub("", unicodedata.normalize("NFKC", text).translate(_FOLD))
     if "\n" in text:
         text = _SOFT_WRAP.sub(" ", text)
     text = text.lower()
     if _LEET.search(text):
         text = _LEET.sub(lambda m: _LEET_MAP[m.group()], text)
+        changed = True
+    if _SPELLED_HINT.search(text):
+        text = _SPELLED.sub(lambda m: re.sub(r"[-.*_ ]", "", m.group()), text)
         changed = True
     if "  " in text or "\t" in text or "\r" in text or "\f" in text or "\v" in text:
         text = _SPACES.sub(" ", text)
@@ -1932,6 +1942,7 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
 # One-word sentences in a row ("Stop. Taking. Your. Meds.") are one clause.
 _STACCATO_HINT = re.compile(r"[.!] [a-z']+[.!]")
 _STACCATO = re.compile(r"\b([a-z']+)[.!]+ (?=[a-z']+[.!]+(?: |$))")
+_EMPHASIS = str.maketrans("", "", "*_~`")
 _QUOTES = re.compile(r"\"|'(?<!\w')|'(?!\w)")
 # Rules scan only the stretches of text (split at sentence ends) that hold a trigger word.
 _SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|[.!]*(?=\s|$))")
@@ -1945,6 +1956,9 @@ def _prepared(norm: str) -> str:
     if '"' in norm or "'" in norm:
         # Quotes around a word ("meds", 'pills') would split a verb from its object.
         norm = _QUOTES.sub("", norm)
+    if "*" in norm or "_" in norm or "~" in norm or "`" in norm:
+        # Markdown emphasis: "**stop** taking your *meds*".
+        norm = norm.translate(_EMPHASIS)
     if _STACCATO_HINT.search(norm):
         norm = _STACCATO.sub(r"\1 ", norm)
     return norm.replace(" - ", " \u2014 ")
