@@ -944,3 +944,13 @@ def test_empty_and_huge_texts_do_not_crash():
     assert time.perf_counter() - start < 5.0
     assert isinstance(check_gates("\x00" * 100_000), list)
     assert isinstance(check_gates("<" * 50_000 + "|" * 50_000), list)
+
+
+@pytest.mark.parametrize("run", ["-", "=", "*", "#", ".", "!", "<", "m3", "a ", "stop ", "never, "])
+def test_100kb_of_one_repeated_pattern_stays_linear(run):
+    # A regex that backtracks over a run of the same character is quadratic: 100 KB of
+    # "-" would take minutes.
+    text = run * (100_000 // len(run)) + "x"
+    start = time.perf_counter()
+    check_gates(text)
+    assert time.perf_counter() - start < 2.0

@@ -98,7 +98,8 @@ _SOFT_WRAP = re.compile(r"(?<=[^\W\d_,]|,)[ \t]*\n[ \t]*(?=[^\W\d_A-Z])")
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0e\ufe0f]+")
 # Spelled-out words: "m-e-d-s", "p.i.l.l.s", "k i l l" (three or four letters at least).
 _SPELLED_HINT = re.compile(r"[a-z][-.*_][a-z][-.*_][a-z]|(?<![\w'])[a-z] [a-z] [a-z] [a-z](?![\w'])")
-_SPELLED = re.compile(r"(?<![\w'])(?:[a-z][-.*_]){2,}[a-z](?![\w'])|(?<![\w'])(?:[a-z] ){3,}[a-z](?![\w'])")
+_SPELLED = re.compile(r"(?<![\w'])(?:[a-z][-.*_]){2,}[a-z](?![\w'])"
+                      r"|(?<![\w'])(?:[a-z] ){3,}[a-z](?![\w'])")
 
 
 def _normalize(text: str) -> tuple[str, bool]:
@@ -1852,7 +1853,7 @@ _MARKUP = re.compile(
     r"bos)\b[^<>\n]{0,80}>|/?[a-z]+_[a-z_]+>)"
     r"|\[/?(?:inst|sys|system|user|assistant|human|ai)\]|```"
     r"|\{\{ ?(?:system|user|assistant|prompt|instructions?|judge)"
-    r"|[-=#*]{3,} ?(?:end of|begin|start of) (?:the )?(?:insight|text|prompt|document|input|"
+    r"|(?<![-=#*])[-=#*]{3,}+ ?(?:end of|begin|start of) (?:the )?(?:insight|text|prompt|document|input|"
     r"user input|context|instructions)")
 # Chat transcript lines: "System: ...", "### Instruction".
 _ROLE_LINE = re.compile(r"[ \t]*(?:#{2,} ?(?:system|instructions?|response|assistant|user|human|"
@@ -1945,7 +1946,7 @@ _STACCATO = re.compile(r"\b([a-z']+)[.!]+ (?=[a-z']+[.!]+(?: |$))")
 _EMPHASIS = str.maketrans("", "", "*_~`")
 _QUOTES = re.compile(r"\"|'(?<!\w')|'(?!\w)")
 # Rules scan only the stretches of text (split at sentence ends) that hold a trigger word.
-_SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|[.!]*(?=\s|$))")
+_SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|(?<![.!].)[.!]*+(?=\s|$))")
 
 
 def _prepared(norm: str) -> str:
