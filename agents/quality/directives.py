@@ -1853,7 +1853,8 @@ _MARKUP = re.compile(
     r"bos)\b[^<>\n]{0,80}>|/?[a-z]+_[a-z_]+>)"
     r"|\[/?(?:inst|sys|system|user|assistant|human|ai)\]|```"
     r"|\{\{ ?(?:system|user|assistant|prompt|instructions?|judge)"
-    r"|(?<![-=#*])[-=#*]{3,}+ ?(?:end of|begin|start of) (?:the )?(?:insight|text|prompt|document|input|"
+    r"|(?<![-=#*])[-=#*]{3,}+ ?(?:end of|begin|start of) (?:the )?(?:insight|text|prompt|"
+    r"document|input|"
     r"user input|context|instructions)")
 # Chat transcript lines: "System: ...", "### Instruction".
 _ROLE_LINE = re.compile(r"[ \t]*(?:#{2,} ?(?:system|instructions?|response|assistant|user|human|"
