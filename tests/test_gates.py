@@ -6,7 +6,9 @@ every gate. The cases are written here, not taken from any evaluation corpus.
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 
 import pytest
 
@@ -923,6 +925,12 @@ def test_caller_words_give_the_same_result():
         words = set(normalize(text).split())  # a deliberately different tokenisation
         tokens = {w.strip(".,;:!?\"'") for w in words}
         assert find_harm(text, tokens) == find_harm(text), text
+
+
+def test_words_split_at_a_curly_apostrophe_do_not_hide_a_directive():
+    text = "You don\u2019t need to see a doctor for this."
+    split_words = Counter(re.findall(r"[^\W_]+", text.lower()))  # "don", "t"
+    assert "medical_directive: 'don't need to see a doctor'" in check_gates(text, split_words)
 
 
 def test_normalize_folds_quotes_widths_and_leetspeak():

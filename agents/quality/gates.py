@@ -170,6 +170,7 @@ def check_gates(text: str, words: Collection[str] | None = None) -> list[str]:
     """
     if "\u2019" in text:
         text = text.replace("\u2019", "'")  # curly apostrophes: "don’t" must match "don't"
+        words = None  # the caller's words split "don’t" in two; "don't" is a trigger word
     failures = [f"personal_data: {kind}" for kind in find_personal_data(text)]
     failures += [f"{gate}: {reason}" for gate, reason in find_harm(text, words)]
     return failures
