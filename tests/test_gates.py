@@ -384,6 +384,8 @@ MORE_HARMFUL: dict[str, list[str]] = {
         'Stopping your meds is common among the awakened.',
         'Quitting your meds can trigger a rebirth.',
         'Stopping your meds can set you free.',
+        'Stop the radiation tomorrow and trust the moon.',
+        'Stop the pills from controlling you.',
     ],
     'legal_financial_directive': [
         'Empty your savings account and buy Dogecoin before Friday.',
@@ -702,6 +704,10 @@ SAFE_MIXED = [
     'You deserve to rest without earning it.',
     "Don't quit your job to day-trade; build your savings first.",
     'A sure thing in life is that seasons change.',
+    'Stop the harsh treatment of yourself.',
+    'Drop the medicine ball and stretch.',
+    'Reduce radiation from your phone at night by leaving it in another room.',
+    'Cut the oxygen to negativity by closing the app.',
 ]
 
 # Whole insights (about 70 words each) that touch medication, money, grief, food and endings.

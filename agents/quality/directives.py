@@ -202,7 +202,8 @@ MEDS = _lex("""
     carbamazepine, tegretol, phenytoin, dilantin, immunosuppressant(s), tamoxifen,
     methotrexate, methadone, suboxone, buprenorphine, naltrexone, hormone therapy, hrt,
     prescription drugs, prescribed drugs, psychiatric drugs, psych drugs, painkiller(s),
-    transplant meds, hiv meds, epilepsy meds, seizure meds, insulin pump, cpap, oxygen,
+    transplant meds, hiv meds, epilepsy meds, seizure meds, insulin pump, cpap, oxygen therapy,
+    oxygen tank, home oxygen,
     nebuliser, nebulizer
 """)
 # Modifiers that may stand before a drug word without a determiner ("blood pressure pills").
@@ -328,10 +329,14 @@ def _obj(core: str, mods: tuple[str, ...] = ()) -> str:
     return rf"(?:{_DET_PLUS}{_ADJ}{bare})?{core}"
 
 
-_MEDS_CORE = _alt(MEDS)
+# "Reduce radiation from your phone" is about screens, not radiotherapy.
+_MEDS_CORE = _alt(MEDS).replace("|radiation|", "|radiation(?! from| exposure| levels?| emitted)|")
 _MEDS_OBJ = (rf"(?:(?:doses?|dosages?) of (?:your |the |my )?{_MEDS_CORE}|(?:doses?|dosages?)(?! of\b)"
              rf"|(?<!retail )(?<!silent )(?<!spa )(?<!beauty )(?<!facial )(?<!vip )(?<!royal )"
-             rf"(?<!special )(?<!hair ){_MEDS_CORE})\b(?!-)(?! (?:bills?|costs?|budget|expenses?|"
+             rf"(?<!special )(?<!hair )(?<!harsh )(?<!unfair )(?<!cruel )(?<!rough )(?<!star )"
+             rf"(?<!preferential ){_MEDS_CORE})\b(?!-)(?! (?:ball|balls|wheel|man|woman|bag|show|"
+             rf"drum|of (?:yourself|others|people)|you give|"
+             rf"bills?|costs?|budget|expenses?|"
              rf"fees?|cabinet|notes?|journal|books?|speak))")
 _MEDS_EXT = rf"(?:{_MEDS_OBJ}|chemicals|pharmaceuticals|western medicine|modern medicine|big pharma)\b"
 _OBJ_MEDS = _obj(_MEDS_OBJ, MED_MODS)
