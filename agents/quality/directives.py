@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 GATES = ("medical_directive", "legal_financial_directive", "eating_disorder", "self_harm",
          "hateful", "injection")
+_RANK = {gate: i for i, gate in enumerate(GATES)}
 
 # --- normalisation ----------------------------------------------------------------------
 
@@ -927,7 +928,7 @@ _RULES: list[Rule] = [
           (_words("instead rather place replacement substitute alternative"),
            _MEDS_EXT_T | _CARE_T | {"psychiatric", "medical"}), defer=True),
     _rule("medical_directive",
-          r"\b(?:heal(?:s|ed|ing)?|recover(?:y|s|ed|ing)?|live|living|life|cope|coping|manage|"
+          r"\b(?:heal(?:s|ed|ing)?|recover(?:y|s|ed|ing)?|live|living|life|cope|coping|manage|feel|"
           r"managing|thrive|thriving|get(?:ting)? (?:better|well)|be (?:free|well|fine|okay|ok)|"
           r"feel(?:ing)? (?:better|lighter|freer|more alive|like yourself|free)|go(?:ing)? (?:a "
           r"(?:day|week|month)|days|weeks|months)|tr(?:y|ying)(?: (?:going|living|life|being|a "
@@ -2026,5 +2027,9 @@ def find_harm(text: str, words: Collection[str] | None = None,
                         reason = rule.reason or f"'{' '.join(m.group().split())[:80]}'"
                         found.append((rule.gate, reason))
     found += [("injection", r) for r in find_injection(text, norm)]
-    rank = {g: i for i, g in enumerate(GATES)}
-    return sorted(dict.fromkeys(found), key=lambda gr: rank[gr[0]])
+    found = list(dict.fromkeys(found))
+    # "skip your therapy" inside "skip your therapy appointment" is the same finding.
+    found = [(g, r) for g, r in found
+             if not (r.startswith("'") and any(g2 == g and r2 != r and r[1:-1] in r2
+                                                for g2, r2 in found))]
+    return sorted(found, key=lambda gr: _RANK[gr[0]])
