@@ -1718,7 +1718,8 @@ _SINGULAR = (r"(?:jew|muslim|christian|hindu|sikh|immigrant|migrant|refugee|fore
 _DEMEANING = (r"(?:evil|vermin|animals|subhuman|inferior|disgusting|parasites|the problem|a disease|"
               r"trash|filth|savages|a plague|cockroaches|rats|an infestation|criminals|terrorists|"
               r"rapists|thieves|scum|a cancer|a virus|worthless|less than human|"
-              r"not (?:real )?(?:people|human)|lazy|stupid|dirty|dangerous|the enemy|ruining (?:everything|this country|our "
+              r"not (?:real )?(?:people|human)|lazy|stupid|dirty|dangerous|the enemy|"
+              r"ruining (?:everything|this country|our "
               r"country|society|the world)|destroying (?:everything|this country|our country|society)|"
               r"invading|taking over|replacing us)")
 _RULES += [
