@@ -452,12 +452,17 @@ _SKIP = (r"ever|even|just|simply|suddenly|abruptly|really|entirely|completely|fu
          r"(?:ever )?(?:a )?(?:good|great|wise|smart|safe|advisable|okay|ok|recommended|necessary|"
          r"helpful|healthy|right) (?:idea )?to|going to|gonna|do|try|attempt|start|go on|begin|a|an|"
          r"any|get|plan to|intend to|think about|consider|considering|think of|go|"
-         r"let (?:anyone|anybody|someone|them|people) (?:talk|push|pressure|convince) you into")
+         r"let (?:anyone|anybody|someone|them|people) (?:talk|push|pressure|convince) you into|"
+         r"under any circumstances|at any point|whatever happens|no matter what|for any reason|"
+         r"in any case|(?:tell|ask|advise|want|encourage|urge) you to|suggest (?:that )?you|"
+         r"recommend (?:that )?you|ever tell you to")
 _NEG_TAIL = re.compile(
     r"(?:(?<![\w'])(?<!why )(?:never|not|don't|dont|do not|doesn't|does not|didn't|did not|won't|"
     r"will not|wouldn't|would not|shouldn't|should not|mustn't|must not|can't|cannot|can not|"
     r"nobody|no one|nothing|none|no need to|without|avoid|avoiding|refuse to|instead of|"
-    r"rather than|no longer need to|isn't|aren't|wasn't|against)|(?<![\w'])no(?= ))"
+    r"rather than|no longer need to|isn't|aren't|wasn't|against|(?:unwise|dangerous|risky|"
+    r"unsafe|harmful|reckless|a mistake|a bad idea|inadvisable|not advisable) to|resist the "
+    r"(?:urge|temptation) to|avoid the temptation to)|(?<![\w'])no(?= ))"
     rf"(?:[ ,]+(?:{_SKIP}))*[ ,]*$")
 # "Stop hurting yourself", "quit skipping meals": the match itself is a gerund.
 _GERUND_NEG = re.compile(r"(?<![\w'])(?:stop|stops|stopped|stopping|quit|quitting|no more|avoid|"
