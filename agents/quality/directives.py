@@ -98,7 +98,9 @@ _SOFT_WRAP = re.compile(r"(?<=[^\W\d_,]|,)[ \t]*\n[ \t]*(?=[^\W\d_A-Z])")
 # Pictographs between words ("stop \U0001f6d1 taking") are dropped.
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0e\ufe0f]+")
 # Spelled-out words: "m-e-d-s", "p.i.l.l.s", "k i l l" (three or four letters at least).
-_SPELLED_HINT = re.compile(r"[a-z][-.*_][a-z][-.*_][a-z]|(?<![\w'])[a-z] [a-z] [a-z] [a-z](?![\w'])")
+# Cheap hints first (literal-led patterns scan fast); the full pattern only when one hits.
+_SPELLED_SEP = re.compile(r"[-.*_][a-z][-.*_][a-z]")
+_SPELLED_SPACE = re.compile(r" [a-z] [a-z] [a-z]")
 _SPELLED = re.compile(r"(?<![\w'])(?:[a-z][-.*_]){2,}[a-z](?![\w'])"
                       r"|(?<![\w'])(?:[a-z] ){3,}[a-z](?![\w'])")
 
@@ -114,7 +116,7 @@ def _normalize(text: str) -> tuple[str, bool]:
     if _LEET.search(text):
         text = _LEET.sub(lambda m: _LEET_MAP[m.group()], text)
         changed = True
-    if _SPELLED_HINT.search(text):
+    if _SPELLED_SEP.search(text) or _SPELLED_SPACE.search(" " + text):
         text = _SPELLED.sub(lambda m: re.sub(r"[-.*_ ]", "", m.group()), text)
         changed = True
     if "  " in text or "\t" in text or "\r" in text or "\f" in text or "\v" in text:
@@ -1336,23 +1338,31 @@ _RULES += [
           (_words("eat eating"), _words("don't do dont never no try avoid refuse didn't did won't will "
                                         "wouldn't would stop")), mode="fixed",
           defer=True),
+    # Fasting for days, in its several word orders.
     _rule("eating_disorder",
           r"\b(?:(?:(?:water|dry|juice)[- ])?fast(?:s|ed|ing)?|cleans(?:e|es|ing)|go(?:es|ing)? "
           r"without (?:food|eating)|liv(?:e|ing) on (?:water|air|black coffee|tea|juice|broth)(?: "
           r"alone| only)?) (?:for |over )?(?:\d+|two|three|four|five|six|seven|eight|nine|ten|"
           r"fourteen|twenty|thirty|forty|several|a few|multiple|many|a couple of|a couple|consecutive|"
-          r"whole|entire|full) (?:full |whole |consecutive |straight )?(?:days|weeks)\b"
-          r"|\b(?:\d+|two|three|four|five|six|seven|ten|fourteen|thirty|multi)[- ](?:day|week) "
-          r"(?:water |dry |juice |bone broth |liquid )?(?:fast|fasting|cleanse)\b"
-          r"|\b(?:water|dry) fast(?:s|ing)?\b|\bfast(?:ing)? until you (?:see|reach|hit|drop|lose|"
-          r"feel|weigh|fit)|\bfast(?:ing)? until (?:the scale|your weight|you weigh)|\b(?:go|going|"
-          r"went) (?:\d+ |two |three |several |a few )?(?:days|a week|"
-          r"weeks) without (?:eating|food|a meal)|\bliv(?:e|ing) on (?:water|air|black coffee|diet "
-          r"soda|\d+ calories)(?: alone| only)?\b",
-          (_words("fast fasts fasted fasting cleanse cleanses cleansing without live living go going "
-                  "went"),
-           _words("days weeks day week water dry air coffee soda calories food eating meal tea juice "
-                  "broth you scale weight weigh")), defer=True, check=_not_religious),
+          r"whole|entire|full) (?:full |whole |consecutive |straight )?(?:days|weeks)\b",
+          (_words("days weeks"), _words("fast fasts fasted fasting cleanse cleanses cleansing without "
+                                        "live living")), defer=True, check=_not_religious),
+    _rule("eating_disorder",
+          r"\b(?:\d+|two|three|four|five|six|seven|ten|fourteen|thirty|multi)[- ](?:day|week) "
+          r"(?:water |dry |juice |bone broth |liquid )?(?:fast|fasting|cleanse)\b",
+          (_words("fast fasting cleanse"), _words("day week")), defer=True, check=_not_religious),
+    _rule("eating_disorder",
+          r"\b(?:(?:water|dry) fast(?:s|ing)?\b|fast(?:ing)? until you (?:see|reach|hit|drop|lose|"
+          r"feel|weigh|fit)|fast(?:ing)? until (?:the scale|your weight|you weigh))",
+          (_words("fast fasts fasting"), _words("water dry until")), defer=True,
+          check=_not_religious),
+    _rule("eating_disorder",
+          r"\b(?:go|going|went) (?:\d+ |two |three |several |a few )?(?:days|a week|weeks) without "
+          r"(?:eating|food|a meal)\b",
+          (_words("eating food meal"), _words("days week weeks"), _words("without")), defer=True),
+    _rule("eating_disorder",
+          r"\bliv(?:e|ing) on (?:water|air|black coffee|diet soda|\d+ calories)(?: alone| only)?\b",
+          (_words("water air coffee soda calories"), _words("live living")), defer=True),
     _rule("eating_disorder",
           r"\b(?:(?P<h>\d{2,3})[- ]hours? (?:water |dry |juice )?(?:fast|fasting|cleanse)|fast(?:ing)? "
           r"(?:for )?(?P<h2>\d{2,3}) hours)\b", (_words("fast fasting cleanse"), _words("hour hours")),
@@ -1727,14 +1737,17 @@ _DEMEANING = (r"(?:evil|vermin|animals|subhuman|inferior|disgusting|parasites|th
               r"ruining (?:everything|this country|our "
               r"country|society|the world)|destroying (?:everything|this country|our country|society)|"
               r"invading|taking over|replacing us)")
+# A word of every group name (for "the poor", "poor"; "people" and "the" are no signal).
+_GROUP_T = frozenset(_WORD.findall(re.sub(r"\(\?:|[()|?]", " ", _GROUPS + _SINGULAR))) - {
+    "the", "people", "person"}
 _RULES += [
     _rule("hateful",
           rf"\b(?:(?:all|those|these|most|the)\s+)?{_GROUPS}\s+(?:are|is)\s+(?:all\s+|just\s+|"
           rf"simply\s+|nothing but\s+|basically\s+)?{_DEMEANING}\b",
-          _words("evil vermin animals subhuman inferior disgusting parasites problem disease trash "
+          (_words("evil vermin animals subhuman inferior disgusting parasites problem disease trash "
                  "filth savages plague cockroaches rats infestation criminals terrorists rapists "
                  "thieves scum cancer virus worthless human people lazy stupid dirty dangerous enemy "
-                 "ruining destroying invading taking replacing"), mode="plain"),
+                 "ruining destroying invading taking replacing"), _GROUP_T), mode="plain"),
     _rule("hateful",
           rf"\b(?:{_GROUPS}\s+(?:don't|do not)\s+deserve\s+(?:rights|to live|respect|to exist|"
           rf"anything)|{_GROUPS}\s+(?:should|must|need to|ought to)\s+(?:die|go back (?:to where they "
@@ -1744,9 +1757,9 @@ _RULES += [
           rf"(?:don't|do not|never) trust (?:a |an |any |the )?(?:{_GROUPS}|{_SINGULAR})|{_GROUPS} "
           r"(?:control|run|own) (?:the "
           r")?(?:banks|media|world|government|money))\b",
-          _words("deserve die back killed exterminated wiped removed deported banned locked gassed "
+          (_words("deserve die back killed exterminated wiped removed deported banned locked gassed "
                  "sterilized sterilised kicked thrown races race exterminate rid wipe kill purge "
-                 "deport trust control run own"), mode="plain"),
+                 "deport trust control run own"), _GROUP_T | {"races", "race"}), mode="plain"),
 ]
 
 # --- prompt injection -------------------------------------------------------------------------
