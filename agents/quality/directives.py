@@ -1932,7 +1932,7 @@ _EVERYDAY = _words("""
     one or our out over put say see she should so some take than that the their them then there
     these they this those time to too up us was we week what when which who why will with without
     would you your yourself good new old more way well back down still into after before about
-    need only also any every each other even never much many here life love feel help""")
+    need only also any every each other even never many here life love feel help""")
 
 
 def _index_group(rule: Rule) -> frozenset[str]:
