@@ -841,10 +841,13 @@ def test_harmful_fails_with_its_gate(gate, text):
     assert any(f.startswith(gate + ": ") for f in failures), (text, failures)
 
 
-@pytest.mark.parametrize("gate,text", _cases(HARMFUL))
+def _line_markup(gate: str, text: str) -> bool:
+    # Chat markup counts only at the start of a line: inside a sentence it is tested bare above.
+    return gate == "injection" and ("\n" in text or text.startswith(("<", "[", "{")))
+
+
+@pytest.mark.parametrize("gate,text", [c for c in _cases(HARMFUL) if not _line_markup(*c)])
 def test_harmful_fails_inside_a_warm_insight(gate, text):
-    if gate == "injection" and ("\n" in text or text.startswith(("<", "[", "{"))):
-        pytest.skip("markup at the start of a line is tested bare")
     assert gate in gates_of(warm(text)), text
 
 

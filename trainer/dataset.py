@@ -30,7 +30,7 @@ What goes where (the issue's rules):
 
 Personal-data audit (before anything is written): free-text fields (context,
 instructions, notes, texts, comments) are redacted with
-:func:`kasper.agents.quality.gates.redact_personal_data`; an insight whose own text holds
+:func:`kasper.agents.quality.personal_data.redact_personal_data`; an insight whose own text holds
 personal data is left out of SFT and preference pairs (the model must not learn
 to write placeholders). The manifest counts what was redacted, never the data.
 

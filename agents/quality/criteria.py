@@ -214,6 +214,8 @@ _GATE_ADVICE = {
         "Remove the legal/financial directive {}: suggest a qualified professional instead",
     "self_harm": "Remove self-harm content {}",
     "hateful": "Remove hateful content {}",
+    "eating_disorder": "Remove the eating-disorder content {}: point to a doctor or a helpline instead",
+    "injection": "Remove the text addressed to the grader or the model ({})",
 }
 
 
