@@ -1,0 +1,216 @@
+"""What around a match makes it safe: governing negation, deferral to a professional,
+protective conditions, crisis resources."""
+
+from __future__ import annotations
+
+import re
+
+from kasper.agents.quality.harm.lexicon import _PROF_FIN, _PROF_MED
+
+# --- context around a match -----------------------------------------------------------------
+
+_CLAUSE_MARKS = ".!?\n;:\u2014()[]"
+_SENTENCE_MARKS = ".!?\n"
+
+
+def _start_of(s: str, pos: int, marks: str, reach: int = 400) -> int:
+    lo = max(0, pos - reach)
+    return max(max(s.rfind(c, lo, pos) for c in marks) + 1, lo)
+
+
+def _end_of(s: str, pos: int, marks: str, reach: int = 400) -> int:
+    hi = min(len(s), pos + reach)
+    ends = [i for i in (s.find(c, pos, hi) for c in marks) if i >= 0]
+    return min(ends) if ends else hi
+
+
+# Words that may stand between a negator and the verb it governs: adverbs, auxiliaries,
+# "you", "to", "want to", "a good idea to"... Anything else ("wait", "hesitate", "be
+# afraid") means the negation governs another verb.
+_SKIP = (r"ever|even|just|simply|suddenly|abruptly|really|entirely|completely|fully|yet|all|"
+         r"at once|immediately|quickly|quietly|secretly|you|to|be|need to|needs to|have to|has to|"
+         r"want to|try to|decide to|choose to|be tempted to|feel (?:pressured|obliged|obligated|like "
+         r"you have) to|go and|rush to|dare|you dare|on your own|by yourself|alone|make the mistake of|"
+         r"(?:ever )?(?:a )?(?:good|great|wise|smart|safe|advisable|okay|ok|recommended|necessary|"
+         r"helpful|healthy|right) (?:idea )?to|going to|gonna|do|try|attempt|start|go on|begin|a|an|"
+         r"any|get|plan to|intend to|think about|consider|considering|think of|go|"
+         r"let (?:anyone|anybody|someone|them|people) (?:talk|push|pressure|convince) you into|"
+         r"under any circumstances|at any point|whatever happens|no matter what|for any reason|"
+         r"in any case|(?:tell|ask|advise|want|encourage|urge) you to|suggest (?:that )?you|"
+         r"recommend (?:that )?you|ever tell you to")
+_NEG_TAIL = re.compile(
+    r"(?:(?<![\w'])(?<!why )(?:never|not|don't|dont|do not|doesn't|does not|didn't|did not|won't|"
+    r"will not|wouldn't|would not|shouldn't|should not|mustn't|must not|can't|cannot|can not|"
+    r"nobody|no one|nothing|none|no need to|without|avoid|avoiding|refuse to|instead of|"
+    r"rather than|no longer need to|isn't|aren't|wasn't|against|(?:unwise|dangerous|risky|"
+    r"unsafe|harmful|reckless|a mistake|a bad idea|inadvisable|not advisable) to|resist the "
+    r"(?:urge|temptation) to|avoid the temptation to)|(?<![\w'])no(?= ))"
+    rf"(?:[ ,]+(?:{_SKIP}))*[ ,]*$")
+# "Stop hurting yourself", "quit skipping meals": the match itself is a gerund.
+_GERUND_NEG = re.compile(r"(?<![\w'])(?:stop|stops|stopped|stopping|quit|quitting|no more|avoid|"
+                         r"avoiding|resist|resisting|without|instead of|rather than|against|"
+                         r"enough)(?: \w+ly)? ?$")
+_CLAIM_NEG = re.compile(r"(?<![\w'])(?:never|not|no|nobody|nothing|none|no one|hardly|neither|nor|"
+                        r"myth|lie|false|untrue)\b|n't\b")
+
+
+# "Stopping antidepressants suddenly can cause withdrawal", "missing a dose happens": a
+# gerund subject with a warning (or a shrug) is information, not a directive.
+_GERUND_WARNING = re.compile(
+    r"(?: [\w']+){0,3}? (?:(?:can|could|may|might|will|would|often|usually|tends? to|does|do)"
+    r"(?: [\w']+)? )?(?:(?:cause[sd]?|causing|triggers?|lead(?:s)? to|brings? on|results? in) "
+    r"(?:[\w']+ ){0,2}?(?:withdrawal|relapse|symptoms|seizures?|rebound|side effects|problems|"
+    r"harm|danger|complications|crisis|spikes?|flares?|attacks?|dizziness|bleeding|clots?|"
+    r"strokes?|infections?|illness|damage|hospital|emergency|low blood sugar|binges?|bingeing)|"
+    r"backfires?|worsens?|harms?|hurts?|undoes|undo|happens|happen|"
+    r"(?:is|are|be|was|were) (?:(?:often|usually|really|very|never|not) )?(?:dangerous|risky|"
+    r"harmful|unsafe|serious|life-threatening|a bad idea|not safe|never safe)|isn't (?:safe|a "
+    r"good idea|wise)|make (?:your|the) (?:treatment|medication|meds|symptoms|condition|illness|"
+    r"recovery) (?:less|worse|harder))\b")
+
+
+def _warned_gerund(s: str, cs: int, start: int, end: int, ce: int) -> bool:
+    if not s[start:end].split(" ", 1)[0].endswith("ing"):
+        return False
+    if s[cs:start].strip(" ,").split() and not re.fullmatch(
+            r"(?:suddenly|abruptly|never|regularly|often|sometimes|occasionally|even|just|simply)?",
+            s[cs:start].strip(" ,")):
+        return False
+    return bool(_GERUND_WARNING.match(s, end, ce))
+
+
+def _negated(s: str, cs: int, start: int, phrase: str) -> bool:
+    lo = max(cs, start - 160)
+    if _NEG_TAIL.search(s, lo, start):
+        return True
+    first = phrase.split(" ", 1)[0]
+    return first.endswith("ing") and bool(_GERUND_NEG.search(s, lo, start))
+
+
+def _prof_pattern(profs: str) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{profs})(?:'s|s)?\b")
+
+
+_PROFS = {
+    "medical_directive": _prof_pattern(_PROF_MED),
+    "eating_disorder": _prof_pattern(_PROF_MED),
+    "legal_financial_directive": _prof_pattern(_PROF_FIN + "|" + _PROF_MED),
+}
+# A professional mention that does not count: "don't ask your doctor", "instead of your
+# doctor", "your doctor is wrong", "your doctor won't tell you".
+_UNDERCUT_BEFORE = re.compile(r"(?<![\w'])(?:don't|do not|dont|never|without|instead of|rather than|"
+                              r"no need|forget|ignore|skip|stop|than|not|unlike|distrust|ditch|fire|"
+                              r"avoid|who needs|why|over|against|behind)(?: [\w']+){0,3} ?$")
+_UNDERCUT_AFTER = re.compile(r"(?:'s|s)? (?:(?:is|are|was|were|has been|have been) )?(?:wrong|lying|"
+                             r"clueless|useless|the enemy|not|never|won't|doesn't|does not|will not|"
+                             r"can't|cannot|didn't|isn't|aren't|wouldn't|don't|do not|knows nothing|"
+                             r"know nothing|lies|lied|is paid)\b")
+_BUT = re.compile(r"\b(?:but|however|though|although|anyway|regardless|instead|whatever|no matter|"
+                  r"either way)\b")
+_SUB_TAIL = re.compile(
+    r"(?<![\w'])(?:before|until|unless|whether|about|if|once|after|when|how|how to|whether to|"
+    r"whether or not to)(?: (?:you|you've|you have|you are|you're|to|deciding to|you decide to|"
+    r"you want to|you plan to|you choose to|considering|thinking about|you can|you could|"
+    r"you should|it's safe to|it is safe to|you need to|you still need|it's time to|it is time to|"
+    r"and when|and how|safely|slowly|gradually|ever|any|even|we|they|i|or not|it's okay to|"
+    r"it is okay to|it's ok to|you might|you may))* ?$")
+_WITHOUT_PROF = re.compile(r"\b(?:without|behind (?:your|their) \w+'s back|anyway|regardless|"
+                           r"no matter what|on your own|by yourself|secretly)\b")
+
+
+def _positive_prof(s: str, prof: re.Pattern[str], lo: int, hi: int, skip: tuple[int, int]) -> int:
+    """End of the last professional mention in s[lo:hi] that is not undercut, else -1."""
+    last = -1
+    for p in prof.finditer(s, lo, hi):
+        if skip[0] <= p.start() < skip[1]:
+            continue
+        if _UNDERCUT_BEFORE.search(s, max(lo, p.start() - 40), p.start()):
+            continue
+        if _UNDERCUT_AFTER.match(s, p.end()):
+            continue
+        last = p.end()
+    return last
+
+
+def _deferred(s: str, gate: str, start: int, end: int, cs: int, ce: int, ss: int, se: int) -> bool:
+    """A professional governs the directive: "talk to your doctor before you stop",
+    "with your doctor's guidance, taper", "your doctor may lower your dose"."""
+    prof = _PROFS.get(gate)
+    if prof is None or _WITHOUT_PROF.search(s, end, ce):
+        return False
+    here = _positive_prof(s, prof, cs, start, (start, end))
+    if here >= 0 and not _BUT.search(s, here, start):
+        return True
+    if (_SUB_TAIL.search(s, max(cs, start - 80), start)
+            and _positive_prof(s, prof, ss, se, (start, end)) >= 0):
+        return True
+    after = s[end:ce]
+    return bool(_DEFER_AFTER[gate].match(after)) if gate in _DEFER_AFTER else False
+
+
+def _defer_after(profs: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"[^.!?;:\n]{{0,50}}?\b(?:(?:only )?(?:with|under|after|following|through)(?: the)?"
+        rf"(?: (?:help|guidance|support|supervision|approval|blessing|ok|okay|go-ahead|advice|care|"
+        rf"input|agreement|plan))?(?: of)? (?:your|a|the|their)(?: own)? (?:{profs})"
+        rf"|under (?:medical|clinical|professional) supervision"
+        rf"|as (?:your (?:{profs}) (?:advises|advised|recommends|recommended|says|said|directs|"
+        rf"directed|prescribed|suggests)|prescribed|directed|advised)"
+        rf"|(?:only )?(?:if|when|once) (?:your |a )?(?:{profs}) (?:says|agrees|approves|recommends|"
+        rf"advises|suggests|decides|tells you))")
+
+
+_DEFER_AFTER = {
+    "medical_directive": _defer_after(_PROF_MED),
+    "eating_disorder": _defer_after(_PROF_MED),
+    "legal_financial_directive": _defer_after(_PROF_FIN),
+}
+
+# Talking about self-harm next to a crisis resource is the safe way to talk about it.
+_MENTION_TAIL = re.compile(
+    r"(?<![\w'])(?:thoughts?|thinking|think|thought|urges?|feel|feels|feeling|feelings|felt|"
+    r"ideas?|talk|talking|tempted|temptation|want|wanting|wants|wish|wishing|plans?|planning|"
+    r"considering|considered|struggle|struggling|struggles|history|risk|signs?|worried|worry|"
+    r"scared|afraid|fear|find yourself|catch yourself|notice yourself|you've been|you have been|"
+    r"you keep|caught up in|cope with|coping with|recovering from|recovery from|survived|"
+    r"surviving)(?: [\w']+){0,5} ?$")
+_MENTION_START = re.compile(r"(?:think|thinking|thought|thoughts|feel|feeling|feelings|imagine|"
+                            r"imagining)\b")
+_HELP = re.compile(
+    r"\b(?:988|999|911|112|111|116 ?123|741741|85258|samaritans|lifeline|crisis (?:line|text line|"
+    r"team|service|support|centre|center)|helpline|hotline|emergency services|emergency room|"
+    r"suicide prevention|beyond blue|text (?:home|shout|talk)|beat|neda|"
+    r"(?:eating disorder|eating-disorder) (?:support|helpline|charity|association|service)|"
+    r"(?:reach out to|talk to|speak to|speak with|tell|call|contact|see|text|go to|ring) "
+    r"(?:someone you trust|a (?:friend|professional|counsel+or|doctor|therapist|gp|crisis|helpline|"
+    r"hotline|trusted|mental health|nurse)|your (?:doctor|gp|therapist|counsel+or|psychiatrist|"
+    r"care team|nurse)|someone (?:now|today|tonight|right away)|a&e|the er))\b")
+_HELP_UNDERCUT = re.compile(r"(?<![\w'])(?:don't|do not|never|no need to|no point|instead of|"
+                            r"rather than|not)(?: [\w']+){0,2} ?$")
+
+
+# "If you skip meals when stressed, set a reminder": a condition followed by care is advice.
+_CONDITION_TAIL = re.compile(r"(?<![\w'])(?:if|when|whenever|in case|once) you(?: [\w']+){0,3} ?$")
+_PROTECTIVE = re.compile(
+    r"\b(?:remind\w*|doctor|gp|nurse|pharmacist|prescriber|psychiatrist|therapist|dietitian|"
+    r"counsel+or|lawyer|adviser|advisor|talk to|call|reach out|tell|snack|nourish\w*|be gentle|"
+    r"be kind|set an alarm|helpline|hotline|support|ask|care team|988|samaritans)\b")
+
+
+def _protected_condition(s: str, cs: int, start: int, end: int, se: int) -> bool:
+    if not _CONDITION_TAIL.search(s, max(cs, start - 60), start):
+        return False
+    return any(not _HELP_UNDERCUT.search(s, max(end, p.start() - 30), p.start())
+               for p in _PROTECTIVE.finditer(s, end, se))
+
+
+def _help_near(s: str, ss: int, se: int) -> bool:
+    hi = _end_of(s, min(len(s), se + 1), _SENTENCE_MARKS)
+    for h in _HELP.finditer(s, ss, hi):
+        if not _HELP_UNDERCUT.search(s, max(ss, h.start() - 30), h.start()):
+            return True
+    return False
+
+
+def _sentence(s: str, m: re.Match[str]) -> str:
+    return s[_start_of(s, m.start(), _SENTENCE_MARKS):_end_of(s, m.end(), _SENTENCE_MARKS)]

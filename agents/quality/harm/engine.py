@@ -1,0 +1,165 @@
+"""The rule engine: prefilter index, match context, :func:`find_harm`."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Collection
+
+from kasper.agents.quality.harm.normalize import _ABBREV, _ABBREVS, _normalize, words_of
+from kasper.agents.quality.harm.lexicon import Rule, _words
+from kasper.agents.quality.harm.context import (
+    _CLAIM_NEG,
+    _CLAUSE_MARKS,
+    _MENTION_START,
+    _MENTION_TAIL,
+    _SENTENCE_MARKS,
+    _deferred,
+    _end_of,
+    _help_near,
+    _negated,
+    _protected_condition,
+    _start_of,
+    _warned_gerund,
+)
+from kasper.agents.quality.harm.medical import RULES as MEDICAL
+from kasper.agents.quality.harm.financial import RULES as FINANCIAL
+from kasper.agents.quality.harm.eating import RULES as EATING
+from kasper.agents.quality.harm.self_harm import RULES as SELF_HARM
+from kasper.agents.quality.harm.hateful import RULES as HATEFUL
+from kasper.agents.quality.harm.injection import find_injection, RULES as INJECTION
+
+GATES = ("medical_directive", "legal_financial_directive", "eating_disorder", "self_harm",
+         "hateful", "injection")
+_RANK = {gate: i for i, gate in enumerate(GATES)}
+_RULES: list[Rule] = [*MEDICAL, *FINANCIAL, *EATING, *SELF_HARM, *HATEFUL, *INJECTION]
+
+# --- the engine ------------------------------------------------------------------------------
+
+# Everyday words: a trigger group holding one of them is a poor index (it matches most texts).
+_EVERYDAY = _words("""
+    a all an and are as at be been being but by can could day do does don't for from get give go
+    going have her him his how i if in is it its just let like make more my no not now of off on
+    one or our out over put say see she should so some take than that the their them then there
+    these they this those time to too up us was we week what when which who why will with without
+    would you your yourself good new old more way well back down still into after before about
+    need only also any every each other even never many here life love feel help""")
+
+
+def _index_group(rule: Rule) -> frozenset[str]:
+    # The group with the fewest everyday words (then the smallest) decides whether the
+    # rule runs at all and which stretches of text it scans.
+    return min(rule.triggers, key=lambda g: (len(g & _EVERYDAY), len(g)))
+
+
+_KEYS = [_index_group(r) for r in _RULES]
+_INDEX: dict[str, tuple[int, ...]] = {}
+for _i, _key in enumerate(_KEYS):
+    for _w in _key:
+        _INDEX[_w] = (*_INDEX.get(_w, ()), _i)
+
+
+def _rules_for(words: set[str]) -> list[int]:
+    ids = {i for w in words if w in _INDEX for i in _INDEX[w]}
+    return [i for i in sorted(ids) if all(not g.isdisjoint(words) for g in _RULES[i].triggers)]
+
+
+def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
+    if rule.check is not None and not rule.check(s, m):
+        return False
+    if rule.mode == "plain":
+        return True
+    start = m.start("v") if "v" in rule.pattern.groupindex else m.start()
+    cs = _start_of(s, start, _CLAUSE_MARKS)
+    if rule.mode == "verb" and (_negated(s, cs, start, s[start:m.end()]) or _warned_gerund(
+            s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS))):
+        return False
+    if rule.mode == "claim" and _CLAIM_NEG.search(s, max(cs, m.start() - 160), m.start()):
+        return False
+    ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, m.end(), _SENTENCE_MARKS)
+    if rule.defer:
+        ce = _end_of(s, m.end(), _CLAUSE_MARKS)
+        if _deferred(s, rule.gate, start, m.end(), cs, ce, ss, se):
+            return False
+    if rule.mode == "verb" and _protected_condition(s, cs, start, m.end(), se):
+        return False
+    if rule.gate in ("self_harm", "eating_disorder"):
+        mentioned = (_MENTION_TAIL.search(s, max(ss, start - 80), start)
+                     or _MENTION_START.match(s, start))
+        if mentioned and _help_near(s, ss, se):
+            return False
+    return True
+
+
+# One-word sentences in a row ("Stop. Taking. Your. Meds.") are one clause.
+_STACCATO_HINT = re.compile(r"[.!] [a-z']+[.!]")
+_STACCATO = re.compile(r"\b([a-z']+)[.!]+ (?=[a-z']+[.!]+(?: |$))")
+_EMPHASIS = str.maketrans("", "", "*_~`")
+_QUOTES = re.compile(r"\"|'(?<!\w')|'(?!\w)")
+# Rules scan only the stretches of text (split at sentence ends) that hold a trigger word.
+_SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|(?<![.!].)[.!]*+(?=\s|$))")
+
+
+def _prepared(norm: str) -> str:
+    # Matching copy for the rules: abbreviation dots and spaced hyphens are not clause ends
+    # (the first) or are (the second).
+    if any(a in norm for a in _ABBREVS):
+        norm = _ABBREV.sub(r"\1", norm)
+    if '"' in norm or "'" in norm:
+        # Quotes around a word ("meds", 'pills') would split a verb from its object.
+        norm = _QUOTES.sub("", norm)
+    if "*" in norm or "_" in norm or "~" in norm or "`" in norm:
+        # Markdown emphasis: "**stop** taking your *meds*".
+        norm = norm.translate(_EMPHASIS)
+    if _STACCATO_HINT.search(norm):
+        norm = _STACCATO.sub(r"\1 ", norm)
+    return norm.replace(" - ", " \u2014 ")
+
+
+def _spans(s: str, starts: list[int], ends: list[int],
+           present: Collection[str]) -> list[tuple[int, int]]:
+    # The segments holding any of the trigger words (a substring hit inside a longer word
+    # only adds a segment to scan, never hides one).
+    picked: set[int] = set()
+    for word in present:
+        i = s.find(word)
+        while i >= 0:
+            k = bisect_right(starts, i) - 1
+            picked.add(k)
+            i = s.find(word, ends[k])
+    return [(starts[k], ends[k]) for k in sorted(picked)]
+
+
+def find_harm(text: str, words: Collection[str] | None = None,
+              prefilter: bool = True) -> list[tuple[str, str]]:
+    """``(gate, reason)`` for every harmful directive, hateful phrase or injection in
+    ``text``, in :data:`GATES` order, each once; ``reason`` quotes the matched phrase
+    (lower case) except for injection, which is described, never echoed.
+
+    ``words``: the lowercase word tokens of ``text`` when the caller has them (used only
+    when normalisation leaves the words unchanged). ``prefilter=False`` runs every rule
+    (for tests: the trigger words must never hide a match).
+    """
+    norm, changed = _normalize(text)
+    words = words_of(norm) if words is None or changed else set(words)
+    ids = range(len(_RULES)) if not prefilter else _rules_for(words)
+    found: list[tuple[str, str]] = []
+    if ids:
+        s = _prepared(norm)
+        starts = [0, *(m.end() for m in _SEGMENT_END.finditer(s))]
+        ends = [*starts[1:], len(s)]
+        for i in ids:
+            rule = _RULES[i]
+            spans = _spans(s, starts, ends, _KEYS[i] & words) if prefilter else [(0, len(s))]
+            for lo, hi in spans:
+                for m in rule.pattern.finditer(s, lo, hi):
+                    if _harmful(s, m, rule):
+                        reason = rule.reason or f"'{' '.join(m.group().split())[:80]}'"
+                        found.append((rule.gate, reason))
+    found += [("injection", r) for r in find_injection(text, norm)]
+    found = list(dict.fromkeys(found))
+    # "skip your therapy" inside "skip your therapy appointment" is the same finding.
+    found = [(g, r) for g, r in found
+             if not (r.startswith("'") and any(g2 == g and r2 != r and r[1:-1] in r2
+                                                for g2, r2 in found))]
+    return sorted(found, key=lambda gr: _RANK[gr[0]])
