@@ -205,6 +205,7 @@ class TrainerSettings(Section):
     feedback_wait_s: float = 600.0  # feedback before its insight waits this long, then DLQ
     min_improvement: float = 0.05  # relative test-loss gain over the serving model needed to promote
     probe_count: int = 6  # rubric-scored probe prompts per evaluation (0: off)
+    probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     # Unset: each tier keeps its own value (they differ by tier); set: every tier.
     iters: int | None = None  # training iterations
     steps_per_report: int | None = None  # steps between loss reports (and NaN checks)

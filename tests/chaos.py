@@ -204,7 +204,8 @@ def premade_insights(n: int, run: str) -> list[dict]:
         insight = sample_record("Insight")
         ident = f"{run}-{i:04d}"
         insight.update(insight_id=ident, prompt_id=f"{ident}-p", text=row["text"], domain=row["domain"])
-        insight["prompt"].update(prompt_id=f"{ident}-p", domain=row["domain"])
+        # The labeled texts were written for their domain alone, not the sample context.
+        insight["prompt"].update(prompt_id=f"{ident}-p", domain=row["domain"], context={})
         out.append(insight)
     return out
 

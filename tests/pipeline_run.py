@@ -98,9 +98,10 @@ def up_env(tmp: Path, judge_url: str, metrics_port: int) -> dict[str, str]:
         KASPER_JUDGE_BASE_URL=judge_url, KASPER_JUDGE_MODEL="fault-model", KASPER_JUDGE_API_KEY="sk-test",
         KASPER_JUDGE_BACKOFF_BASE_S="0.05", KASPER_JUDGE_INPUT_USD_PER_MTOK="1.25",
         KASPER_JUDGE_OUTPUT_USD_PER_MTOK="10",
-        # One window of our APPROVED lite records, 4 steps, 1 probe, promoted whatever its loss.
+        # One window of our APPROVED lite records, 4 steps, 1 probe, promoted whatever its loss and probe score.
         KASPER_TRAINER_APPROVED_COUNT=str(APPROVED), KASPER_TRAINER_ITERS="4",
-        KASPER_TRAINER_PROBE_COUNT="1", KASPER_TRAINER_MIN_IMPROVEMENT="-1000")
+        KASPER_TRAINER_PROBE_COUNT="1", KASPER_TRAINER_MIN_IMPROVEMENT="-1000",
+        KASPER_TRAINER_PROBE_TOLERANCE="1000")
 
 
 def prometheus_config(path: Path, metrics_port: int) -> Path:
@@ -138,7 +139,9 @@ def stage_records(run: str) -> tuple[list[tuple[topics.TopicSpec, dict]], list[t
         if labeled["expect_pass"] and len(out) < 4:  # passes the rubric: approved, no revision
             insight = sample_record("Insight") | {"insight_id": f"{run}-i{i}", "prompt_id": f"{run}-ip{i}",
                                                   "text": labeled["text"], "domain": labeled["domain"]}
-            insight["prompt"] = insight["prompt"] | {"prompt_id": insight["prompt_id"], "domain": labeled["domain"]}
+            # Written for its domain alone: no sample context for rubric v2 to grade it against.
+            insight["prompt"] = insight["prompt"] | {"prompt_id": insight["prompt_id"], "domain": labeled["domain"],
+                                                     "context": {}}
             out.append((topics.INSIGHTS, insight))
     for i in range(3):
         grade = sample_record("Grade")

@@ -240,7 +240,8 @@ def feed_insights(address: str) -> list[dict]:
             insight = sample_record("Insight")
             ident = f"kill-{copy}-{n:02d}"
             insight.update(insight_id=ident, prompt_id=f"{ident}-p", text=row["text"], domain=row["domain"])
-            insight["prompt"].update(prompt_id=f"{ident}-p", domain=row["domain"])
+            # The labeled texts were written for their domain alone, not the sample context.
+            insight["prompt"].update(prompt_id=f"{ident}-p", domain=row["domain"], context={})
             insights.append(insight)
 
     async def send() -> None:

@@ -53,7 +53,10 @@ def _insights() -> list[dict]:
     for i, line in enumerate(LABELED.read_text().splitlines()):
         labeled = json.loads(line)
         insight = sample_record("Insight")
-        insight.update(insight_id=f"w-{i}", text=labeled["text"])
+        insight.update(insight_id=f"w-{i}", text=labeled["text"], domain=labeled["domain"])
+        # The labeled texts were written for their domain alone, not for the sample's context
+        # (rubric v2 grades against the context the insight carries).
+        insight["prompt"] = insight["prompt"] | {"domain": labeled["domain"], "context": {}}
         out.append((insight, labeled["expect_pass"]))
     return out
 

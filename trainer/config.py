@@ -136,7 +136,8 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
         window = dataclasses.replace(window, min_score=MappingProxyType(
             {tier: trainer.min_score for tier in window.min_score}))
     promotion = dataclasses.replace(config.promotion, min_improvement=trainer.min_improvement,
-                                    probe_count=trainer.probe_count)
+                                    probe_count=trainer.probe_count,
+                                    probe_tolerance=trainer.probe_tolerance)
     config = dataclasses.replace(config, window=window, promotion=promotion)
     per_tier = {name: value for name, value in (("iters", trainer.iters),
                                                 ("steps_per_report", trainer.steps_per_report))

@@ -120,7 +120,7 @@ def probe_scores(model: Any, tokenizer: Any, policy: PromotionPolicy,
                for p in prompts]
     texts = batch_generate(model, tokenizer, encoded, max_tokens=policy.probe_max_tokens).texts
     rubric = Rubric()
-    grades = [rubric.grade(text, p["domain"]) for text, p in zip(texts, prompts)]
+    grades = [rubric.grade(text, p["domain"], p.get("context")) for text, p in zip(texts, prompts)]
     mean = sum(g.final_score for g in grades) / len(grades)
     return mean, sum(g.passed for g in grades) / len(grades), len(grades)
 
