@@ -149,9 +149,9 @@ class Rubric:
 
 
 def _coherence_factor(score: float) -> float:
-    # Incoherent text (salad, shuffles, loops) loses up to 70% of its score whatever its
+    # Incoherent text (salad, shuffles, loops) loses up to 85% of its score whatever its
     # criteria say: no amount of lexicon can make up for not being prose.
-    return min(1.0, 0.3 + 0.7 * score / 0.8)
+    return min(1.0, 0.15 + 0.85 * score / 0.8)
 
 
 def _voice_factor(voice: float) -> float:
