@@ -12,6 +12,7 @@ import random
 
 import pytest
 
+from kasper.agents.quality.coherence import abstract
 from kasper.agents.quality.coherence import assess as coherence
 from kasper.agents.quality.rubric import GRADER_VERSION, GRADER_VERSIONS, Rubric
 
@@ -163,3 +164,156 @@ def test_grading_is_deterministic_and_survives_odd_input(rubric):
     for odd in ("", " ", "\x00\x01", "é" * 10_000, "word " * 50_000, "\ud800 broken surrogate"):
         grade = rubric.grade(odd, "journal", {"journal_snippet": odd[:100]})
         assert not grade.passed and 0.0 <= grade.final_score <= 1.0
+
+
+# Salad that keeps the look of prose: capitals, full stops, grammatical frames, a good
+# opening, lists and padding. Each one strings salad vocabulary together and says nothing.
+SALAD = {
+    "frames": (
+        "You feel the sacred because the intuition aligns the soul. The gratitude opens the heart "
+        "when the energy holds the light. You breathe the wisdom, and the journey carries the "
+        "presence. Your spirit trusts the healing because the universe honours the stillness. The "
+        "candle remembers the truth, and the soul receives the grace of the moment. Tonight you "
+        "feel the peace because the ritual awakens the breath, and the moon teaches the love of "
+        "your path."),
+    "good_start": (
+        "Moving to a new city at thirty can be lonely in a way people rarely admit out loud, and "
+        "it makes sense that evenings feel long right now. Your soul aligns the gratitude because "
+        "the sacred journey heals the energy. The intuition breathes light into the presence of "
+        "your heart. Stillness manifests the wisdom of the universe, and your spirit honours the "
+        "ritual of the moon. Feel the vibration of healing so that your grace awakens the truth "
+        "of your sacred path tonight."),
+    "imperatives": (
+        "Breathe the gratitude gently tonight. Align the intuition with the sacred moon and honour "
+        "the soul of your energy. Write three lines of healing light so that the universe receives "
+        "your warmth. Trust the vibration, release the candle, and let the stillness hold your "
+        "heart. Tomorrow, whisper your intention to the breath and feel the presence of the "
+        "ritual. Open your spirit to the wisdom of the journey and let the peace awaken your soul."),
+    "adjectives": (
+        "Sacred, luminous intuition flows through radiant gratitude tonight. Divine and tender, "
+        "your breath awakens abundant healing within the soul. Gentle, mindful presence nourishes "
+        "the infinite wisdom of your heart. Cosmic warmth embraces the serene energy of the moon, "
+        "and a peaceful vibration blossoms into luminous clarity. Your sacred spirit glows with "
+        "grateful stillness, so the healing light of the universe can hold your tender journey."),
+    "you_are": (
+        "You are the light of the soul. You are the breath of the sacred and the warmth of the "
+        "moon. You are the gratitude of the journey, and you are the stillness of the heart. "
+        "Tonight you are the intuition of the universe, and your energy is the healing of the "
+        "candle. You are the presence of the ritual, the wisdom of the breath and the peace of "
+        "the spirit. You are the vibration of love, the grace of the path and your sacred self."),
+    "padded_and": (
+        "And the soul is in the light, and the gratitude is with the breath of the energy, so the "
+        "heart is on the journey of the moon. And the sacred is in your intuition, and the peace "
+        "is with the candle, so the spirit is in the healing of the stillness. And your wisdom is "
+        "on the path, and the presence is with the ritual, so the love is in the warmth of the "
+        "universe and the grace is with the truth of your soul tonight."),
+    "bullets": (
+        "Tonight's sacred practice:\n- gratitude breath intuition\n- soul candle moon energy\n"
+        "- healing light warmth stillness\n- journal three lines sacred presence\n- align manifest "
+        "heal release\n- heart wisdom journey peace\n- ten minutes of sacred breath\nYou deserve "
+        "the warmth of the universe because your soul is the light of gratitude."),
+    "comma_list": (
+        "Breathe, align, manifest, heal. Trust, receive, glow, awaken. Gratitude, intuition, sacred "
+        "breath, candle light. Soul, spirit, moon, energy, warmth. Tonight, three lines, ten "
+        "minutes, journal, presence. Release, surrender, honour, allow. Peace, wisdom, journey, "
+        "healing, love. You feel, you heal, you shine, you rise. Stillness, ritual, grace, light."),
+    "everyday_frames": (
+        "Your desk aligns the sacred abundance of your purpose because the energy of success "
+        "breathes through your intuition. The Tower card manifests the gratitude of your soul, and "
+        "your coffee holds the light of the universe. Each meeting awakens the healing vibration of "
+        "your worth, so the inbox of intention carries the wisdom of your path. Tomorrow, let the "
+        "notebook of presence honour the journey of your spirit and feel the peace of the tower."),
+}
+# Plain-language insights on other prompts than STRONG's: they must pass.
+PLAIN = [
+    ("career", {"focus": "a new manager", "mood": "uneasy"},
+     "A new manager changes the small rules you had stopped noticing, like who gets copied on "
+     "emails and how fast a reply is expected, so feeling uneasy this month is a reasonable "
+     "response, not a flaw. Instead of guessing, ask for fifteen minutes on Thursday and bring two "
+     "questions: what a good week looks like to them, and how they prefer to hear bad news. Write "
+     "the answers on one page and keep it by your keyboard. Knowing the rules usually takes the "
+     "edge off the unease."),
+    ("numerology", {"life_path": "4", "mood": "stuck"},
+     "As a life path 4 you tend to build things slowly and properly, which is a strength until the "
+     "plan gets so careful that nothing moves. Feeling stuck often means the next step is too big "
+     "to start on a tired evening. Tonight, take the project you keep postponing and cut it into "
+     "pieces that each fit in twenty minutes. Do only the first piece tomorrow before breakfast. "
+     "Fours trust what they can see growing, so tick it off on paper where you will notice it."),
+    ("journal", {"journal_snippet": "I snapped at my son this morning over his shoes and felt "
+                                    "awful all day."},
+     "Snapping at your son over his shoes and then carrying it all day shows how much you care "
+     "about being the parent you want to be. Mornings squeeze everyone, and a short temper at 7:40 "
+     "says more about the clock than about your love for him. This evening, tell him plainly that "
+     "you were rushed and shouldn't have snapped. Kids learn repair from watching it. Then put his "
+     "shoes by the door tonight, so tomorrow starts with one less thing to argue about."),
+    ("daily_card", {"card": "The Hermit", "mood": "withdrawn"},
+     "The Hermit holds up a lantern on a dark mountain path, and feeling withdrawn today may be "
+     "your own way of stepping back to see more clearly. Pulling away is not the same as giving "
+     "up; the card suggests solitude with a purpose. This afternoon, take a twenty-minute walk "
+     "without your phone and carry one question with you, such as what you have been avoiding "
+     "deciding. When you get home, write down whatever answer showed up, even if it is only half "
+     "an answer."),
+]
+
+
+def shuffle_within_sentences(text: str, seed: int) -> str:
+    """Each sentence's words in a random order, recapitalised and full-stopped: every
+    word, count and sentence length stays, only the order goes."""
+    rng = random.Random(seed)
+    out = []
+    for sentence in (s.strip() for s in text.split(".") if s.strip()):
+        words = sentence.split()
+        rng.shuffle(words)
+        out.append(" ".join(words).capitalize() + ".")
+    return " ".join(out)
+
+
+def test_plain_insights_on_other_prompts_pass(rubric):
+    for domain, ctx, text in PLAIN:
+        grade = rubric.grade(text, domain, ctx)
+        assert grade.passed and grade.final_score >= 0.7, (text[:40], grade)
+
+
+@pytest.mark.parametrize("name", sorted(SALAD))
+def test_fluent_looking_salad_fails_far_below_strong_texts(rubric, name):
+    floor = strong_floor(rubric)
+    for domain, ctx in (("daily_card", TOWER), ("career", None), (None, None)):
+        grade = rubric.grade(SALAD[name], domain, ctx)
+        assert not grade.passed, (name, domain, grade)
+        assert grade.final_score <= floor - 0.2, (name, domain, grade.final_score, floor)
+    assert rubric.evidence(SALAD[name], "daily_card", TOWER)[1].score < 0.5
+
+
+def test_words_shuffled_within_each_sentence_fail(rubric):
+    floor = strong_floor(rubric)
+    for k, (domain, ctx, text) in enumerate(STRONG + PLAIN):
+        for seed in range(4):
+            shuffled = shuffle_within_sentences(text, 10 * k + seed)
+            grade = rubric.grade(shuffled, domain, ctx)
+            assert not grade.passed, (shuffled, grade)
+            assert grade.final_score <= floor - 0.2, (shuffled, grade.final_score)
+
+
+def test_word_order_separates_prose_from_the_same_words_shuffled(rubric):
+    for k, (domain, ctx, text) in enumerate(STRONG + PLAIN):
+        prose = rubric.evidence(text, domain, ctx)[1]
+        assert prose.word_order > 0.05 and prose.impossible_pairs < 1.5, (text[:40], prose)
+        shuffled = rubric.evidence(shuffle_within_sentences(text, k), domain, ctx)[1]
+        assert shuffled.word_order < prose.word_order - 0.1, (text[:40], shuffled)
+    assert coherence(["the", "a"], [2], set()).word_order < 0 < \
+        coherence(["you", "can", "write", "it", "down"], [5], set()).word_order
+
+
+def test_a_good_opening_does_not_carry_the_salad_after_it(rubric):
+    opening = PLAIN[2][2].split(". ")[0] + ". "
+    salad = SALAD["frames"]
+    grade = rubric.grade(opening + salad, "journal", PLAIN[2][1])
+    assert not grade.passed and grade.final_score <= strong_floor(rubric) - 0.2, grade
+    assert rubric.evidence(opening + salad, "journal")[1].salad_sentences >= 0.4
+
+
+def test_salad_vocabulary_is_recognised_inflected(rubric):
+    for word in ("soul", "aligns", "awakening", "healed", "radiantly", "blossoms", "manifests"):
+        assert abstract(word), word
+    for word in ("kitchen", "meeting", "sister", "wrote", "shoes", "the", "aligned_not"):
+        assert not abstract(word), word

@@ -1,29 +1,38 @@
 """Coherence evidence for rubric v2: does the text read as connected English prose?
 
-Keyword stuffing buys lexicon hits, not syntax. Four kinds of evidence that a
-lexicon cannot supply, all computed from the word sequence alone (no model, so a
-grade stays pure, deterministic and cheap):
+Keyword stuffing buys lexicon hits, not syntax. Evidence that a lexicon cannot
+supply, all computed from the word sequence alone (no learned model at grading
+time, so a grade stays pure, deterministic and cheap):
 
 - **function words**: English prose is held together by closed-class words
   (the, of, to, and, you, is...). Lists and salads of content words have few.
 - **impossible word pairs**: sequences that English grammar does not produce
-  ("the of", "your the", "and but", "they the", a sentence ending in "the").
+  ("the of", "your the", "a it", "an star", "and but", "they the", "to is", a
+  sentence ending in "the").
   Prepositions are left out: a stranded one ("the feelings you sit with in the
   evening") makes legal pairs of almost anything. Shuffled text
   and function-word padding ("the sacred of the and to your intuition") are full
   of them; written text almost never has one.
-- **lexicon density**: the share of content words that are rubric lexicon hits.
-  Natural writing mixes them with the words of its own subject; stuffing is
-  almost nothing else.
+- **word order**: a table of English word-class bigrams (closed-class roles,
+  content words by their ending) predicts prose far better than chance and a
+  shuffle not at all, although a shuffle keeps every word and so every count.
+- **lexicon density**: the share of content words that are rubric lexicon hits
+  or salad vocabulary (``ABSTRACT``: the inner-life words of spiritual and
+  self-help writing, inflected or not). Natural writing mixes them with the
+  words of its own subject; stuffing is almost nothing else.
+- **salad sentences**: sentences whose content words are (almost) all of that
+  kind, so that a good opening cannot carry the salad after it.
+- **frames**: "the intuition aligns the soul": salad vocabulary acting on salad
+  vocabulary through a verb, the grammar of a sentence with nothing in it.
 - **repetition**: repeated three-word sequences and repeated sentences, the
   signature of a decoding loop.
 - **list sentences**: a "sentence" of six or more words with almost no function
   words is a keyword dump, even after a well-written opening.
 - **run-ons**: written clauses rarely run past thirty words without a comma or a
   full stop; a salad or a loop runs on for fifty or more.
-- **lexicon chains**: "a sacred candle of communication that journals the
-  intuition of the moon": stuffing that keeps its grammar links lexicon words
-  with "of" again and again.
+- **lexicon chains**: "the candle of gratitude that journals the intuition of
+  the moon": stuffing that keeps its grammar links lexicon words with "of"
+  again and again.
 
 :func:`assess` returns every figure and a combined ``score`` in 0-1; the rubric
 turns it into the clarity criterion and a factor on the final score.
@@ -112,14 +121,16 @@ def _impossible_pairs(words: list[str], sentence_ends: set[int], clause_starts: 
     return bad
 
 
-def _lexicon_chains(words: list[str], lexicon: set[int]) -> int:
-    # "a sacred candle of communication", "the intuition of the moon": stuffing that keeps
+def _lexicon_chains(words: list[str], lexicon: set[int], inner: set[int]) -> int:
+    # "the sacred candle of gratitude", "the intuition of the moon": stuffing that keeps
     # the grammar strings lexicon words together with "of"; written text rarely does it twice.
+    # One side must be salad vocabulary (``inner``): "the Page of Wands" or "a cup of tea"
+    # join two lexicon words too.
     chains = 0
     for i in range(1, len(words) - 1):
         if words[i] == "of" and i - 1 in lexicon:
             j = i + 2 if words[i + 1] in _DETERMINERS else i + 1
-            chains += j in lexicon
+            chains += j in lexicon and (j in inner or i - 1 in inner)
     return chains
 
 
@@ -333,14 +344,15 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int],
     pairs = 100 * _impossible_pairs(words, ends, set(marks)) / n
     seen = _SEEN.get
     classes = [seen(w) or _classify(w) for w in words]
-    salad = lexicon_positions.union([i for i in content if classes[i][1]])
+    inner = {i for i in content if classes[i][1]}
+    salad = lexicon_positions | inner
     density = len(salad.intersection(content)) / max(1, len(content))
     trigrams = list(zip(words, words[1:], words[2:]))
     repeated = 1 - len(set(trigrams)) / len(trigrams) if trigrams else 0.0
     said = Counter(tuple(words[a:b]) for a, b in zip(starts, starts[1:]) if b - a >= 3)
     repeated_sentences = sum(c - 1 for c in said.values())
     list_share = sum(b - a for a, b in list_spans(words, sentences)) / n
-    chains = 100 * _lexicon_chains(words, salad) / n
+    chains = 100 * _lexicon_chains(words, salad, inner) / n
     frames = 100 * _frames(words, salad) / n
     salad_share = _salad_sentences(words, sentences, salad) / n
     order = _order([role for role, _ in classes], sentences)
