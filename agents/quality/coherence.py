@@ -134,14 +134,20 @@ def _lexicon_chains(words: list[str], lexicon: set[int], inner: set[int]) -> int
     return chains
 
 
-def list_spans(words: list[str], sentences: list[int]) -> list[tuple[int, int]]:
-    """(start, end) word indices of each "sentence" that is a list of words: six or more
-    words with almost no function words (a keyword dump, a salad tail after a good opening)."""
+def list_spans(words: list[str], sentences: list[int], salad: set[int]) -> list[tuple[int, int]]:
+    """(start, end) word indices of each "sentence" that is a list of salad words: six or
+    more words with almost no function words, a good share of them ``salad`` (indices of
+    inner-life words, :func:`inner_positions`): a keyword dump, a salad tail after a good
+    opening."""
     spans, start = [], 0
     for length in sentences:
         end = start + length
         if length >= 6 and sum(map(FUNCTION_WORDS.__contains__, words[start:end])) < 0.2 * length:
-            spans.append((start, end))
+            # "expression: writing, talking, making things other people can see" is a
+            # plain list of what someone does, not stuffing.
+            content = [i for i in range(start, end) if words[i] not in FUNCTION_WORDS]
+            if len(salad.intersection(content)) >= 0.4 * len(content):
+                spans.append((start, end))
         start = end
     return spans
 
@@ -281,6 +287,11 @@ def _classify(word: str) -> tuple[str, bool]:
     return found
 
 
+def inner_positions(words: list[str]) -> set[int]:
+    """Indices of the words of the inner-life vocabulary (:data:`ABSTRACT`, inflected)."""
+    return {i for i, w in enumerate(words) if (_SEEN.get(w) or _classify(w))[1]}
+
+
 def _order(roles: list[str], sentences: list[int]) -> float:
     marked, start = ["."], 0
     for length in sentences:
@@ -351,7 +362,7 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int],
     repeated = 1 - len(set(trigrams)) / len(trigrams) if trigrams else 0.0
     said = Counter(tuple(words[a:b]) for a, b in zip(starts, starts[1:]) if b - a >= 3)
     repeated_sentences = sum(c - 1 for c in said.values())
-    list_share = sum(b - a for a, b in list_spans(words, sentences)) / n
+    list_share = sum(b - a for a, b in list_spans(words, sentences, inner)) / n
     chains = 100 * _lexicon_chains(words, salad, inner) / n
     frames = 100 * _frames(words, salad) / n
     salad_share = _salad_sentences(words, sentences, salad) / n

@@ -62,7 +62,8 @@ def _authenticity(f: Features, rel: Relevance) -> Scored:
     contemplative = _capped(len(f.distinct("spiritual")), 2)
     humility = 1.0 - min(1.0, 0.5 * f.count("grandiose") + 0.1 * f.count("absolutes"))
     buzz = min(1.0, 0.2 * max(0, f.count("buzzwords") - 1))
-    cliches = f.distinct("cliches")
+    # Platitudes ("faith can move mountains") are v2's clichés too: they fit every reader.
+    cliches = f.distinct("cliches") + f.distinct("platitudes")
     vague = min(1.0, f.count("vague") * 10 / max(f.n, 1))
     score = (0.5 * grounding + 0.15 * contemplative + 0.2 * humility + 0.15 * (1 - buzz)
              - 0.3 * len(cliches) - 0.3 * vague)

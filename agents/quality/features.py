@@ -33,7 +33,7 @@ def _tokens(text: str) -> list[str]:
 
 # Lexicon lists the criteria count (the rest, like stopwords, are used as plain sets).
 # "care" (plain-language warmth: "you don't have to", "that counts") is read by rubric v2 only.
-_SCANNED = ("cliches", "buzzwords", "grandiose", "absolutes", "vague", "practice_verbs",
+_SCANNED = ("cliches", "platitudes", "buzzwords", "grandiose", "absolutes", "vague", "practice_verbs",
             "vague_actions", "practice_nouns", "numbers", "time_cues", "warmth", "care", "emotions",
             "harsh", "reasoning", "everyday", "spiritual")
 

@@ -131,7 +131,9 @@ def assess(words: list[str], counts: Mapping[str, int], text: str, domain_ground
     voice = _voice(words, counts, lower)
     if fields:
         weight = {k: 1 if k in _LIGHT_FIELDS else 2 for k in fields}
-        taken = min(1.0, sum(weight[k] for k in mentioned) / min(2, sum(weight.values())))
+        # Two light fields (a mood and a focus) are one subject: taking up either is on topic.
+        needed = 1 if all(k in _LIGHT_FIELDS for k in fields) else min(2, sum(weight.values()))
+        taken = min(1.0, sum(weight[k] for k in mentioned) / needed)
         topical = 0.6 * taken + 0.4 * domain_grounding
     else:
         topical = domain_grounding

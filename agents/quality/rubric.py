@@ -49,7 +49,7 @@ GRADER_VERSION = "rubric-2.0"
 GRADER_VERSIONS = ("rubric-1.0", "rubric-2.0")
 # Lexicon lists whose hits say nothing about stuffing: numbers are content, and the
 # negative lists (clichés, buzzwords...) are penalised by the criteria themselves.
-_NOT_STUFFING = frozenset({"numbers", "cliches", "buzzwords", "grandiose", "absolutes", "vague", "harsh"})
+_NOT_STUFFING = frozenset({"numbers", "cliches", "platitudes", "buzzwords", "grandiose", "absolutes", "vague", "harsh"})
 LETTER_CUTOFFS = ((0.85, "A"), (0.75, "B"), (0.60, "C"), (0.45, "D"))
 
 
@@ -109,7 +109,7 @@ class Rubric:
         coh = coherence.assess(f.words, f.sentences, positions, f.clause_starts)
         # Lexicon words in a list "sentence" are no evidence of anything: they count for no
         # criterion (the list itself costs coherence).
-        f = without(f, coherence.list_spans(f.words, f.sentences))
+        f = without(f, coherence.list_spans(f.words, f.sentences, coherence.inner_positions(f.words)))
         rel = relevance.assess(f.words, f.counts, text, criteria_v2.domain_grounding(f), context,
                                self._labels, self._stop)
         return f, coh, rel
@@ -167,8 +167,9 @@ def _concrete_factor(concrete: float) -> float:
 
 def _relevance_factor(score: float, context: Mapping[str, str] | None) -> float:
     # Off-topic is only knowable against the prompt: with its context an off-topic text
-    # loses up to 45%; with the domain alone or nothing (offline grading) 20%.
-    weight = 0.45 if context else 0.2
+    # loses up to 45%; with the domain alone or nothing (offline grading) 10%: plain language
+    # without the domain's words is no sign of being off topic.
+    weight = 0.45 if context else 0.1
     return 1.0 - weight * (1.0 - score)
 
 
