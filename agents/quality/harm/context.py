@@ -37,7 +37,9 @@ _SKIP = (r"ever|even|just|simply|suddenly|abruptly|really|entirely|completely|fu
          r"let (?:anyone|anybody|someone|them|people) (?:talk|push|pressure|convince) you into|"
          r"under any circumstances|at any point|whatever happens|no matter what|for any reason|"
          r"in any case|(?:tell|ask|advise|want|encourage|urge) you to|suggest (?:that )?you|"
-         r"recommend (?:that )?you|ever tell you to")
+         r"recommend (?:that )?you|ever tell you to|"
+         # Coordinated verbs share the negation: "never halve or stop".
+         r"[a-z]+ (?:or|nor)|[a-z]+, [a-z]+,? (?:or|nor)")
 _NEG_TAIL = re.compile(
     r"(?:(?<![\w'])(?<!why )(?:never|not|don't|dont|do not|doesn't|does not|didn't|did not|won't|"
     r"will not|wouldn't|would not|shouldn't|should not|mustn't|must not|can't|cannot|can not|"
@@ -172,6 +174,7 @@ _MENTION_TAIL = re.compile(
     r"ideas?|talk|talking|tempted|temptation|want|wanting|wants|wish|wishing|plans?|planning|"
     r"considering|considered|struggle|struggling|struggles|history|risk|signs?|worried|worry|"
     r"scared|afraid|fear|find yourself|catch yourself|notice yourself|you've been|you have been|"
+    r"wrote|written|said|told|mentioned|shared|described|"
     r"you keep|caught up in|cope with|coping with|recovering from|recovery from|survived|"
     r"surviving)(?: [\w']+){0,5} ?$")
 _MENTION_START = re.compile(r"(?:think|thinking|thought|thoughts|feel|feeling|feelings|imagine|"
@@ -190,11 +193,13 @@ _HELP_UNDERCUT = re.compile(r"(?<![\w'])(?:don't|do not|never|no need to|no poin
 
 
 # "If you skip meals when stressed, set a reminder": a condition followed by care is advice.
-_CONDITION_TAIL = re.compile(r"(?<![\w'])(?:if|when|whenever|in case|once) you(?: [\w']+){0,3} ?$")
+_CONDITION_TAIL = re.compile(r"(?<![\w'])(?:if|when|whenever|in case|once) you(?:'ve|'re|'d|'ll)?"
+                             r"(?: [\w']+){0,3} ?$")
 _PROTECTIVE = re.compile(
     r"\b(?:remind\w*|doctor|gp|nurse|pharmacist|prescriber|psychiatrist|therapist|dietitian|"
     r"counsel+or|lawyer|adviser|advisor|talk to|call|reach out|tell|snack|nourish\w*|be gentle|"
-    r"be kind|set an alarm|helpline|hotline|support|ask|care team|988|samaritans)\b")
+    r"be kind|set an alarm|helpline|hotline|support|ask|care team|988|samaritans|book|schedule|"
+    r"make an appointment|see (?:a|your))\b")
 
 
 def _protected_condition(s: str, cs: int, start: int, end: int, se: int) -> bool:
@@ -214,3 +219,25 @@ def _help_near(s: str, ss: int, se: int) -> bool:
 
 def _sentence(s: str, m: re.Match[str]) -> str:
     return s[_start_of(s, m.start(), _SENTENCE_MARKS):_end_of(s, m.end(), _SENTENCE_MARKS)]
+
+
+# A subject other than the reader: "she stopped her chemo", "my friend cashed out his
+# pension" report what someone did; they direct nobody.
+_OTHER_SUBJECT = re.compile(
+    r"(?<![\w'])(?:she|he|they|i|we|someone|somebody|people|others|many people|some people|"
+    r"(?:my|his|her|their|a|your) (?:[a-z]+ )?(?:friend|mother|father|mum|mom|dad|sister|brother|"
+    r"aunt|uncle|client|colleague|neighbour|neighbor|partner|husband|wife|son|daughter|patient|"
+    r"cousin|grandmother|grandfather|boss))(?: (?:had|has|have|once|never|finally|suddenly|"
+    r"eventually|just|recently|already|also|then|[a-z]+ly))* ?$")
+
+
+# "If he is thinking about changing his treatment": the topic of a thought, not an order.
+_TOPIC = re.compile(r"(?<![\w'])(?:is|are|'s|'re|am|been|was|were) (?:[a-z]+ly )?(?:thinking about|"
+                    r"considering|wondering about|talking about|worried about|afraid of|scared of) $")
+
+
+def _reported(s: str, cs: int, start: int) -> bool:
+    """Whether the verb at ``start`` has a subject other than the reader, or is the
+    topic of someone's thought ("she is thinking about stopping")."""
+    lo = max(cs, start - 60)
+    return bool(_OTHER_SUBJECT.search(s, lo, start) or _TOPIC.search(s, lo, start))

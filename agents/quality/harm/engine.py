@@ -8,6 +8,7 @@ from collections.abc import Collection
 
 from kasper.agents.quality.harm.normalize import _ABBREV, _ABBREVS, _normalize, words_of
 from kasper.agents.quality.harm.lexicon import Rule, _words
+from kasper.agents.quality.harm.broad import find_broad, might_flag
 from kasper.agents.quality.harm.context import (
     _CLAIM_NEG,
     _CLAUSE_MARKS,
@@ -19,6 +20,7 @@ from kasper.agents.quality.harm.context import (
     _help_near,
     _negated,
     _protected_condition,
+    _reported,
     _start_of,
     _warned_gerund,
 )
@@ -72,7 +74,7 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
     start = m.start("v") if "v" in rule.pattern.groupindex else m.start()
     cs = _start_of(s, start, _CLAUSE_MARKS)
     if rule.mode == "verb" and (_negated(s, cs, start, s[start:m.end()]) or _warned_gerund(
-            s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS))):
+            s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS)) or _reported(s, cs, start)):
         return False
     if rule.mode == "claim" and _CLAIM_NEG.search(s, max(cs, m.start() - 160), m.start()):
         return False
@@ -144,7 +146,8 @@ def find_harm(text: str, words: Collection[str] | None = None,
     words = words_of(norm) if words is None or changed else set(words)
     ids = range(len(_RULES)) if not prefilter else _rules_for(words)
     found: list[tuple[str, str]] = []
-    if ids:
+    broad = might_flag(words)
+    if ids or broad:
         s = _prepared(norm)
         starts = [0, *(m.end() for m in _SEGMENT_END.finditer(s))]
         ends = [*starts[1:], len(s)]
@@ -156,6 +159,9 @@ def find_harm(text: str, words: Collection[str] | None = None,
                     if _harmful(s, m, rule):
                         reason = rule.reason or f"'{' '.join(m.group().split())[:80]}'"
                         found.append((rule.gate, reason))
+        if broad:
+            # The broad detector backs up gates the precise rules left silent.
+            found += find_broad(s, words, starts, ends, skip={g for g, _ in found})
     found += [("injection", r) for r in find_injection(text, norm)]
     found = list(dict.fromkeys(found))
     # "skip your therapy" inside "skip your therapy appointment" is the same finding.

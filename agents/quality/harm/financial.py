@@ -168,7 +168,7 @@ RULES: list[Rule] = [
           r"hid(?:e|ing) from|run(?:ning)? from|stop (?:opening|answering|responding to|reading)|"
           r"(?:don't|do not|never) (?:open|answer|respond to|reply to|read|show up (?:to|for|at))|"
           r"put(?:ting)? off|postpon(?:e|ing)) "
-          rf"{_obj(_alt(LEGAL_OBJ) + '|the law(?! of)|laws')}\b(?! (?:aid|aids|test|tests|print|line|"
+          rf"{_obj('(?:' + _alt(LEGAL_OBJ) + '|the law(?! of)|laws)')}\b(?! (?:aid|aids|test|tests|print|line|"
           r"lines|details|tuning|dining))", (_LEGAL_T, _LEGAL_V_T), defer=True),
     _rule("legal_financial_directive",
           rf"\b(?:let(?:ting)? {_obj(_alt(LEGAL_OBJ))} (?:go unanswered|slide|sit|pile up|expire|lapse|"

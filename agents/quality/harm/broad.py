@@ -1,0 +1,596 @@
+"""The broad, sentence-level detector behind the precise rules.
+
+The precise rules (one module per gate) pair a listed verb with a listed object. Text
+written by someone else says the same thing with other words, so this detector looks
+for three things in one clause instead:
+
+1. a *change verb* of a gate's family (stop, drop, halve, flush, set aside, cash out,
+   withdraw, move ... into, ignore, tear up, keep ... off ...);
+2. a *risk object* of that gate after it (medication in general, generic nouns such as
+   tablets, dose or treatment, drug-name suffixes such as -pril, -olol, -statin, -pam,
+   -xetine, -mab; savings, pension, emergency fund, rent money; summons, court, taxes,
+   child support, insurance, benefits), or a pronoun ("bin them") when the sentence or
+   the one before names the object;
+3. a *directive lead*: the verb opens its clause (an imperative, after commas, "and",
+   "so", time words), or follows a modal aimed at the reader ("you should", "you
+   could", "you'd", "it's time to", "why not", "consider", "let yourself", "trust
+   yourself to", "the cards ask you to"), or is a gerund subject praised rather than
+   warned about ("ditching the pills is the bravest step").
+
+A finding is dropped, as for the precise rules, when a negation governs the verb, a
+professional governs the directive (deferral), a protective condition follows ("if you
+skip a dose, call your pharmacist"), or the gerund carries a warning. Only base and
+-ing verb forms count, so statements about the past or about other people ("she
+stopped her meds") never match. Money verbs that are harmless on their own (put, move,
+spend, take) need a risky destination (crypto, casino, lottery, a single stock ...) or
+an essential fund (rent money, emergency fund).
+
+Self-harm has no verb and object; its broad patterns describe the reader's own ending
+("won't need to be around much longer", "the world will be lighter without you", "let
+the tide take you") and are safe only as a mention next to a crisis resource.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Collection
+
+from kasper.agents.quality.harm.context import (
+    _CLAIM_NEG,
+    _CLAUSE_MARKS,
+    _MENTION_START,
+    _MENTION_TAIL,
+    _SENTENCE_MARKS,
+    _deferred,
+    _end_of,
+    _help_near,
+    _negated,
+    _protected_condition,
+    _reported,
+    _start_of,
+    _warned_gerund,
+)
+from kasper.agents.quality.harm.cues import CUES, find_cues
+from kasper.agents.quality.harm.leads import directed
+from kasper.agents.quality.harm.lexicon import CARE, MEDS, MONEY_CORE, _alt, _heads, _lex, _words
+
+# Verbs whose last consonant doubles before -ing.
+_DOUBLE = _words("stop drop skip quit swap bin cut set put let get split step dip rip ship "
+                 "chop plan bet")
+
+
+def _ing(verb: str) -> str:
+    if verb in _DOUBLE:
+        return verb + verb[-1] + "ing"
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye")):
+        return verb[:-1] + "ing"
+    return verb + "ing"
+
+
+def _verbs(spec: str) -> tuple[str, frozenset[str]]:
+    """Comma-separated verb phrases -> (regex of their base and -ing forms, trigger words)."""
+    alts, trig = [], set()
+    for phrase in spec.split(","):
+        words = phrase.split()
+        if not words:
+            continue
+        head, rest = words[0], " ".join(words[1:])
+        tail = (" " + re.escape(rest).replace("\\ ", " ")) if rest else ""
+        alts.append(f"(?:{head}|{_ing(head)}){tail}")
+        trig |= {head, _ing(head)}
+    alts.sort(key=len, reverse=True)
+    return "(?:" + "|".join(alts) + ")", frozenset(trig)
+
+
+# --- risk objects -------------------------------------------------------------------------------
+
+# Drug names by their class suffix: lisinopril, metoprolol, atorvastatin, diazepam,
+# fluoxetine, adalimumab ... (at least three letters before the suffix).
+_DRUG_SUFFIX = ("pril", "olol", "sartan", "statin", "azepam", "zolam", "xetine", "oxetine",
+                "opram", "faxine", "umab", "imab", "tinib", "mycin", "cillin", "prazole",
+                "dipine", "thiazide", "formin", "glutide", "apine", "epine", "idone", "azine",
+                "trigine", "racetam", "oxacin", "isone", "olone", "thyroxine", "triptan",
+                "gliptin", "flozin", "parin", "xaban", "gatran", "tidine", "semide", "lukast",
+                "terol", "sonide", "ticasone", "amine", "phetamine", "azodone", "iazem", "zepine")
+_DRUG_WORD = (r"[a-z]{3,}(?:" + "|".join(sorted(_DRUG_SUFFIX, key=len, reverse=True)) + r")")
+_MED_GENERIC = _lex("""
+    meds, medication(s), medicine(s), pill(s), tablet(s), capsule(s), prescription(s), script(s),
+    dose(s), dosage(s), doses, treatment(s), therapy, chemo, chemotherapy, radiotherapy,
+    dialysis, infusion(s), injection(s), jab(s), shot(s), insulin, inhaler(s), puffer(s),
+    patch(es), drip, transfusion(s), antidepressant(s), antibiotic(s), steroid(s),
+    lithium, cpap, pump, nebuliser, nebulizer, epipen, regimen, round of chemo,
+    rounds of chemo, course of antibiotics, appointment(s) with your doctor,
+    prescribed drugs, prescription drugs, medical care, medical advice, hospital, surgery,
+    operation, check-up(s), checkup(s), blood tests, scans, screening(s)
+""")
+_MED_OBJ = re.compile(
+    r"\b(?:" + _alt(MEDS + _MED_GENERIC)[3:-1] + "|" + _DRUG_WORD + r")\b(?!-)"
+    r"(?! (?:bills?|costs?|budget|cabinet|of (?:yourself|others|reality)|you give|shows?|balls?|"
+    r"wheel|man|woman|bag|drum|notes?|journal|books?|speak|from|exposure|levels?|emitted|"
+    r"glasses|cups?|jars?|bottles? (?:of|for) (?:wine|water)))")
+_MED_BAD_MOD = re.compile(r"(?:retail|silent|spa|beauty|facial|hair|harsh|cruel|cold shoulder|"
+                          r"couples|group|talk|art|music|light|sound|aroma|cold water|ice) $")
+_MED_T = (_heads(MEDS, _MED_GENERIC, CARE) | _words("dose doses dosage dosages script scripts"))
+
+_MONEY_ESSENTIAL = _lex("""
+    rent money, rent, grocery money, food money, bill money, emergency fund(s), emergency savings,
+    rainy day fund, rainy-day fund, child support, mortgage payment(s), kids' college fund,
+    college fund, university fund, children's college fund, school fees, medical fund
+""")
+_MONEY_SAVINGS = MONEY_CORE + _lex("""
+    savings account, savings, nest egg, pension, pension pot, retirement savings,
+    retirement fund, retirement account, 401k, ira, isa, life savings, house deposit,
+    deposit, down payment, inheritance, redundancy money, severance, lump sum, equity,
+    home equity, house, home, family home, property, flat, credit card(s), credit limit,
+    overdraft, every penny, every cent, every dollar, everything you own, everything you have,
+    all your money, all you have, your money, the money, your cash, your salary, your paycheck,
+    your wages, your bonus
+""")
+_MONEY_OBJ = re.compile(r"\b" + _alt(_MONEY_ESSENTIAL + _MONEY_SAVINGS) + r"\b")
+_ESSENTIAL = re.compile(r"\b" + _alt(_MONEY_ESSENTIAL) + r"\b")
+_MONEY_T = _heads(_MONEY_ESSENTIAL, _MONEY_SAVINGS) | _words("money cash everything")
+# Where money should never go on an insight's say-so.
+_RISKY_DEST = re.compile(
+    r"\b(?:crypto\w*|bitcoin|btc|ethereum|eth|dogecoin|doge|\w*coins?|tokens?|nfts?|casinos?|"
+    r"lotter(?:y|ies)|lotto|scratch ?cards?|scratchers|slots?|roulette|blackjack|poker|the "
+    r"tables|the wheel|the races|horses?|bets?|betting|gambl\w*|wager\w*|a single stock|one stock|"
+    r"a stock|penny stocks?|meme stocks?|options|futures|forex|leverage\w*|margin|day[- ]?trad\w*|"
+    r"a (?:hunch|feeling|sign|vision|dream)|your (?:gut|intuition|lucky)|lucky numbers?|"
+    r"sure (?:thing|bet)|startup|start-up|scheme|retreat|guru|psychic|healer|"
+    r"stranger|venture|opportunity|the market|this transit|this window|trades?|trading|"
+    r"give (?:it|them) away|giving it away|someone you just met|the (?:universe|stars|cards))\b")
+# Fine for a bonus, not for the rent or the emergency fund.
+_LUXURY = re.compile(r"\b(?:luxur\w*|splurge|shopping|spree|designer|a car|a holiday|a trip|"
+                     r"retreat|treat yourself|a party|a night out|holiday|trip)\b")
+_SOME = re.compile(r"\b(?:some|part|a portion|a bit|a little|a small|a tenth|10%|a slice|a "
+                   r"share|a fraction)\b(?: of)?")
+
+_LEGAL_OBJ = re.compile(
+    r"\b(?:summons(?:es)?|subpoenas?|jury (?:duty|service|summons|notice)|court(?: (?:date|"
+    r"hearing|order|case|summons|appearance|papers|letter|notice|fine)s?)?|hearings?|"
+    r"tax(?:es| returns?| bills?| forms?| demands?| letters?| office| man)?|taxman|irs|hmrc|"
+    r"child support|alimony|maintenance payments?|custody (?:order|agreement|arrangement|"
+    r"schedule)|restraining orders?|protective orders?|probation(?: officer)?|parole(?: officer)?|"
+    r"bail|warrants?|eviction(?: notices?| letters?)?|fines?|parking tickets?|speeding tickets?|"
+    r"penalty notices?|debt collectors?|bailiffs?|insurers?|insurance(?: company| claim| forms?)?|"
+    r"benefits? (?:office|claim|forms?|assessment|review)|benefits|council|judge|police|"
+    r"legal (?:papers|letters?|notices?|documents|obligations|deadline)|lawsuits?|"
+    r"official letters?|final demands?|the law|student loans?|loan repayments?)\b(?! of\b)"
+    r"(?! (?:aid|test|print|line|dining|tuning|of (?:your|old|the past)))")
+_LEGAL_T = _words("""summons summonses subpoena subpoenas jury court hearing hearings tax taxes
+    taxman irs hmrc child support alimony maintenance custody restraining protective probation
+    parole bail warrant warrants eviction fine fines ticket tickets penalty collectors
+    collector bailiffs bailiff insurer insurers insurance benefits council judge police legal
+    lawsuit lawsuits official demand demands law loan loans""")
+
+
+# --- change-verb families -----------------------------------------------------------------------
+
+_MED_V, _MED_VT = _verbs("""
+    stop, stop taking, stop using, quit, skip, drop, ditch, dump, halve, double, triple, cut,
+    cut back on, cut down on, cut out, reduce, lower, decrease, taper off, taper down,
+    wean yourself off, wean off, come off, go off, get off, set aside, put aside, put away,
+    lay aside, lay down, set down, flush, bin, toss, throw away, throw out, throw, pour away,
+    pour out, let go of, release, give up, abandon, say goodbye to, bid farewell to, replace,
+    swap, trade, substitute, exchange, miss, forget, forget about, ignore, pause, take a break from,
+    go without, do without, live without, move on from, leave behind, hide, refuse, decline,
+    cancel, discontinue, phase out, retire, shelve, ration, stretch out, split, walk away from,
+    step away from, part with, part ways with, free yourself from, cut ties with,
+    turn your back on, stop relying on, outgrow, end, surrender, sacrifice, burn, bury, donate,
+    give away, hand back, return, skip out on, bail on, drop out of, unplug, switch off,
+    turn off, take off, remove, rip out, pull out, let lapse, give, let, take double,
+    take twice, take extra, take half, take only half, take triple, stop refilling, stop filling,
+    stop injecting, stop going to, quit going to, stop seeing, trust the moon over,
+    trust the universe over, spit out, hold off on, delay, postpone, put off
+""")
+_FIN_V, _FIN_VT = _verbs("""
+    cash out, cash in, withdraw, take out, pull out, pull, empty, drain, liquidate, raid,
+    dip into, blow, burn through, gamble, gamble away, bet, stake, wager, risk, sink, spend,
+    use, put, move, pour, throw, dump, transfer, invest, shift, roll, park, plough, plow, pump,
+    give away, give, hand over, hand, donate, lend, borrow against, remortgage, mortgage, sell,
+    max out, break into, crack open, let, take, bring, stop paying into, stop contributing to,
+    stop saving into, raid, torch, bet on, go all in with, yolo
+""")
+# Money verbs harmful whatever the destination.
+_FIN_STRONG = re.compile(r"(?:cash(?:ing)? (?:out|in)|withdraw\w*|empt(?:y|ying)|drain\w*|"
+                         r"liquidat\w*|raid\w*|blow\w*|burn\w* through|gambl\w*|bet(?:ting)?|"
+                         r"stak\w*|wager\w*|risk\w*|borrow\w* against|remortgag\w*|max\w* out|"
+                         r"break\w* into|crack\w* open|torch\w*|stop\w* (?:paying|contributing|"
+                         r"saving)|yolo|go\w* all in with|sink\w*)$")
+_LEGAL_V, _LEGAL_VT = _verbs("""
+    stop making, stop sending, stop covering, quit paying, stop honouring, stop honoring,
+    ignore, skip, miss, dodge, avoid, evade, bin, burn, shred, tear up, rip up, throw away,
+    throw out, toss, hide, hide from, forget, forget about, leave, let, stop paying, stop filing,
+    stop answering, stop opening, stop responding to, stop reporting, stop declaring,
+    put off, delay, postpone, blow off, brush off, shrug off, laugh off, skip out on, walk away from,
+    keep, stash, pocket, underreport, under-report, fudge, fake, falsify, inflate, pad,
+    exaggerate, invent, make up, lie to, lie on, lie about, fib to, mislead, deceive, cheat,
+    cheat on, break, violate, breach, defy, disregard, sit out, get out of, run from,
+    withhold, hold back, cut off, cancel, drop
+""")
+# Negated legal directives where "don't" is itself the harm: "don't show up", "don't open it".
+_LEGAL_FIXED = re.compile(
+    r"\b(?:don't|do not|dont|never|no need to|you don't (?:have|need) to|there's no need to|"
+    r"no point in|why (?:bother to)?)(?: even| bother to| bother| ever| just)? (?:show(?:ing)? up|"
+    r"turn(?:ing)? up|attend(?:ing)?|appear(?:ing)?|open(?:ing)?|answer(?:ing)?|respond(?:ing)?|"
+    r"reply(?:ing)?|pay(?:ing)?|fil(?:e|ing)|declar(?:e|ing)|report(?:ing)?|mention(?:ing)?)\b"
+    r"(?![^.!?;:\n]{0,40}\b(?:without|alone|late|unprepared|empty-handed|twice|more than|in cash|"
+    r"up ?front|to (?:anyone|strangers|a scammer)|over the phone|by gift card|until you(?:'ve| have)? "
+    r"(?:read|checked|spoken|talked)))")
+
+
+# Debt and income risks that need no destination: "take a second mortgage", "hand in your
+# notice with no plan and day-trade".
+_FIN_FIXED = re.compile(
+    r"\b(?:(?:take|taking|get|getting|sign|signing|apply|applying)(?: out| up for| for)? (?:a |an |"
+    r"another )?(?:second mortgage|payday loan|title loan|car title loan|cash advance|loan against|"
+    r"home equity loan|heloc|bridging loan|logbook loan|loan from a loan shark)|remortgag(?:e|ing)|"
+    r"max(?:ing)? out (?:your |the |every |all )?(?:credit cards?|cards|overdraft|credit)|"
+    r"borrow(?:ing)? (?:from|against) (?:your |the )?(?:pension|retirement|house|home|401k|"
+    r"kids|children|family)|(?:quit|quitting|leave|leaving|hand in|handing in|resign|resigning|"
+    r"walk out on|walking out on|walk away from|walking away from) (?:from )?(?:your|the) "
+    r"(?:job|notice|career|position|work)(?= [^.!?\n]{0,80}\b(?:no plan|without (?:a plan|savings|"
+    r"a backup|a safety net|another job)|no savings|no backup|no safety net|day[- ]?trad\w*|"
+    r"crypto|gambl\w*|betting|forex|trading)))")
+_FIN_FIXED_T = _words("""mortgage loan advance heloc remortgage remortgaging credit cards overdraft
+    borrow borrowing job notice career position work""")
+
+
+def _fin_fixed(s: str, spans: list[tuple[int, int]]) -> str | None:
+    for lo, hi in spans:
+        for m in _FIN_FIXED.finditer(s, lo, hi):
+            ss = _start_of(s, m.start(), _SENTENCE_MARKS)
+            if not directed(s, ss, m.start(), m.group()):
+                continue
+            if _safe_context(s, "legal_financial_directive", m.start(), m.end()):
+                continue
+            return " ".join(m.group().split())[:80]
+    return None
+
+
+def _object_after(s: str, end: int, ce: int, obj: re.Pattern[str], words: int = 6) -> re.Match[str] | None:
+    """The risk object within a few words after a verb, before the clause ends; the
+    words between may not be prepositions or other verbs ("stop worrying about your
+    meds" does not pair)."""
+    hi = min(ce, end + 90)
+    m = obj.search(s, end, hi)
+    if m is None:
+        return None
+    gap = s[end:m.start()].split()
+    if len(gap) > words or any(_GAP_STOP.fullmatch(w) for w in gap):
+        return None
+    return m
+
+
+_GAP_STOP = re.compile(
+    r"about|for|with|than|like|because|if|when|while|until|unless|as|is|are|was|were|be|been|"
+    r"i|we|they|he|she|not|never|instead|worrying|thinking|talking|reading|learning|asking|"
+    r"wondering|to|so|but|or|who|which|that's|what|how|why|people|others|someone|"
+    r"(?!taking|using|injecting|relying|filling|refilling|going|seeing|making|paying|sending|"
+    r"filing|submitting|(?:every|any|some|no)thing|"
+    r"morning|evening|spring|during|king|ring|string|ceiling|wedding|building|savings|earnings)"
+    r"[a-z]+ing")
+_PRONOUN = re.compile(r" ?(?:it|them|those|these|'em|that|this|both)\b")
+
+
+_LEAVE = re.compile(r"leav(?:e|ing)$")
+_PRONOUN_IN = re.compile(r" (?:it|them|those|these|'em|yours|both) ")
+
+
+def _antecedent(s: str, obj: re.Pattern[str], ss: int, start: int) -> bool:
+    # The object named earlier in this sentence or in the one before.
+    prev = _start_of(s, max(0, ss - 1), _SENTENCE_MARKS)
+    return obj.search(s, prev, start) is not None
+
+
+def _pronoun_object(s: str, end: int, ce: int, obj: re.Pattern[str], ss: int, start: int) -> bool:
+    return bool(_PRONOUN.match(s, end)) and _antecedent(s, obj, ss, start)
+
+
+def _safe_context(s: str, gate: str, start: int, end: int) -> bool:
+    """The context rules shared with the precise rules: governing negation, a warned
+    gerund, deferral to a professional, a protective condition."""
+    cs = _start_of(s, start, _CLAUSE_MARKS)
+    ce = _end_of(s, end, _CLAUSE_MARKS)
+    ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, end, _SENTENCE_MARKS)
+    if (_negated(s, cs, start, s[start:end]) or _warned_gerund(s, cs, start, end, ce)
+            or _reported(s, cs, start)):
+        return True
+    if _deferred(s, gate, start, end, cs, ce, ss, se):
+        return True
+    return _protected_condition(s, cs, start, end, se)
+
+
+def _verb_object(s: str, spans: list[tuple[int, int]], gate: str, verb: re.Pattern[str],
+                 obj: re.Pattern[str], accept, gap: int = 6) -> str | None:
+    for lo, hi in spans:
+        for v in verb.finditer(s, lo, hi):
+            start, end = v.start(), v.end()
+            ss = _start_of(s, start, _SENTENCE_MARKS)
+            ce = _end_of(s, end, ".!?\n;:\u2014")
+            o = _object_after(s, end, ce, obj, gap)
+            if o is None and not _pronoun_object(s, end, ce, obj, ss, start) and not (
+                    (_PRONOUN_IN.search(v.group()) or _LEAVE.match(v.group()))
+                    and _antecedent(s, obj, ss, start)):
+                continue
+            if not directed(s, ss, start, v.group()) and not _praised_gerund(s, start, end, o, ce):
+                continue
+            if not accept(s, v, o, ce):
+                continue
+            if _safe_context(s, gate, start, o.end() if o else end):
+                continue
+            return " ".join(s[start:(o.end() if o else end + 5)].split())[:80]
+    return None
+
+
+_PRAISE = re.compile(r"[^.!?;\n]{0,40}?\b(?:is|would be|will be|could be|can be|becomes|feels) "
+                     r"(?:a |an |the |your |pure |true |real |how |what |exactly )?(?:[a-z]+ )?"
+                     r"(?:step|gift|act|move|way|answer|path|choice|key|thing|best|brave|bravest|"
+                     r"right|perfect|medicine|freedom|healing|strength|power|faith|trust|release|"
+                     r"liberation|blessing|start|beginning|cure|solution|door|invitation)\b")
+
+
+def _praised_gerund(s: str, start: int, end: int, o: re.Match[str] | None, ce: int) -> bool:
+    # "Ditching the pills is the bravest step": a gerund subject held up as the way.
+    if not s[start:end].split(" ", 1)[0].endswith("ing"):
+        return False
+    cs = _start_of(s, start, _CLAUSE_MARKS + ",")
+    if s[cs:start].strip():
+        return False
+    return bool(_PRAISE.match(s, o.end() if o else end))
+
+
+# --- acceptance tests per gate ------------------------------------------------------------------
+
+def _med_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
+    if o is not None and _MED_BAD_MOD.search(s, max(0, o.start() - 14), o.start()):
+        return False
+    if _DISPOSAL.search(s, v.start(), _end_of(s, v.end(), _SENTENCE_MARKS)):
+        return False  # expired pills to the pharmacy: safe disposal, not stopping treatment
+    verb = v.group()
+    tail = s[(o.end() if o else v.end()):ce]
+    if verb in ("give", "giving"):
+        return bool(re.match(r" (?:a (?:rest|break|miss|pass|holiday|day off|week off|skip)|away|"
+                             r"up|back)\b", tail))
+    if verb in ("let", "letting"):
+        return bool(re.match(r" (?:go|slide|slip|lapse|run out|expire)\b", tail))
+    if verb.startswith(("drop", "dropp")) and s.startswith((" off", " by", " in "), v.end()):
+        return False
+    if verb.startswith(("double", "doubling", "triple", "tripl")) and o is not None:
+        # "double check your meds", "double your dose" both start so; only the dose counts.
+        return not s.startswith(" check", v.end())
+    if verb.startswith(("return", "returning", "donat", "hand back", "handing back")):
+        return not _DISPOSAL.search(s, v.start(), ce)
+    if verb.startswith(("flush", "bin", "toss", "throw", "pour", "burn", "bury")):
+        return not _DISPOSAL.search(s, v.start(), ce)
+    if verb.startswith(("end", "ending")) and o is not None:
+        return o.group() in ("treatment", "treatments", "therapy", "chemo", "dialysis",
+                             "medication", "medications", "meds")
+    return True
+
+
+_DISPOSAL = re.compile(r"\b(?:expired|out-of-date|out of date|unused|leftover|pharmacy|"
+                       r"pharmacist|chemist|take-back|take back|disposal|dispose)\b")
+
+
+def _fin_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
+    sent_end = _end_of(s, v.end(), _SENTENCE_MARKS)
+    if o is None:
+        # "spend it on the retreat": the fund was named just before.
+        return bool(_FIN_STRONG.fullmatch(v.group()) or _RISKY_DEST.search(s, v.end(), sent_end)
+                     or _LUXURY.search(s, v.end(), sent_end))
+    if _SOME.search(s, v.end(), o.start()) and not _ESSENTIAL.fullmatch(o.group()):
+        return False
+    if _FIN_STRONG.fullmatch(v.group()):
+        return True
+    if _ESSENTIAL.fullmatch(o.group()):
+        return bool(_RISKY_DEST.search(s, o.end(), sent_end) or _LUXURY.search(
+            s, o.end(), sent_end)) or v.group().startswith(
+            ("spend", "blow", "use", "using", "gambl", "bet"))
+    return bool(_RISKY_DEST.search(s, o.end(), sent_end))
+
+
+def _legal_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
+    verb = v.group()
+    if verb.startswith(("keep", "stash", "pocket", "hold back", "withhold")):
+        # "Keep the income off your return"; "keep receipts for your taxes" is the opposite.
+        return bool(re.match(r"[^,]{0,40}?\b(?:off|out of|away from|from|hidden|secret|quiet)\b",
+                             s[v.end():ce]))
+    if verb.startswith(("leave", "leaving", "let", "letting")):
+        return bool(re.search(r"\b(?:unopened|unanswered|unpaid|unread|in the drawer|sit|slide|"
+                              r"pile up|lapse|expire|go unanswered|gather dust|rot|off|out of)\b",
+                              s[v.end():ce]))
+    if verb.startswith(("break", "breaking", "cut", "cutting", "cancel", "drop", "dropping")):
+        return o is not None and bool(re.search(r"order|custody|bail|probation|parole|law|"
+                                                r"child support|alimony|insurance", o.group()))
+    if verb.startswith(("miss", "missing", "avoid", "avoiding", "delay", "postpon", "put off",
+                        "putting off")):
+        return o is not None and not re.fullmatch(r"taxes|tax|insurance|benefits|council|police|"
+                                                  r"fines?", o.group())
+    if verb.startswith(("lie", "lying", "fib", "mislead", "deceiv", "cheat", "fake", "faking",
+                        "falsif", "inflat", "pad", "exaggerat", "invent", "make up", "making up",
+                        "fudg", "underreport", "under-report")):
+        return True
+    return True
+
+
+# Particle verbs around a pronoun: "set it aside", "taper them off".
+_SPLIT_PRONOUN = (r"(?:(?:set|setting|put|putting|lay|laying|throw|throwing|pour|pouring|give|giving|"
+                  r"cut|cutting|taper|tapering|wean|weaning|phase|phasing|toss|tossing|flush|"
+                  r"flushing|chuck|chucking|hand|handing|tip|tipping|stop|stopping|leave|leaving) "
+                  r"(?:it|them|those|these|'em|yours|both) (?:aside|away|out|down|off|back|up|"
+                  r"behind|in the drawer|on the shelf))")
+_MED_VT = _MED_VT | _words("""set setting put putting lay laying throw throwing pour pouring give
+    giving cut cutting taper tapering wean weaning phase phasing toss tossing flush flushing chuck
+    chucking hand handing tip tipping stop stopping leave leaving""")
+_MED_VERB = re.compile(rf"\b(?:{_SPLIT_PRONOUN}|leav(?:e|ing)(?= (?:[a-z']+ ){{0,4}}?(?:in the "
+                       rf"(?:drawer|cupboard|cabinet|bag|box|bin)|on the shelf|behind|at home|"
+                       rf"untouched|unopened|unfilled|alone)\b)|{_MED_V})\b(?!-)")
+_FIN_VERB = re.compile(rf"\b{_FIN_V}\b(?!-)")
+_LEGAL_VERB = re.compile(rf"\b{_LEGAL_V}\b(?!-)")
+
+
+# --- self-harm ----------------------------------------------------------------------------------
+
+_SELF_HARM = re.compile(
+    r"\b(?:(?:you|u) (?:won't|will not|wont|don't|do not|no longer) (?:need|have) to (?:be "
+    r"(?:around|here|alive)|stay (?:around|here|alive)|exist|go on|keep going|carry on|wake up|"
+    r"face (?:another|tomorrow)|keep living|keep breathing)(?! (?:for|with|people|them|him|her|"
+    r"anyone|someone|those|toxic|\w+ who))"
+    r"|(?:won't|will not) (?:need|use|miss) (?:them|it|any of (?:it|them)|these|those|anything|"
+    r"your (?:things|stuff|belongings|possessions)) (?:where you(?:'re| are) going|after you(?:'re| "
+    r"are)? gone|when you(?:'re| are)? gone|much longer|for much longer)"
+    r"|(?:won't|will not|not|never|no longer) be (?:around|here|alive)(?: (?:much|for|very|any))? "
+    r"(?:longer|long|anymore|more|after)"
+    r"|(?:would|will|'d|'ll|could|might) (?:[a-z]+ ){1,4}?(?:better|lighter|easier|happier|freer|"
+    r"calmer|relieved|fine|peace|peaceful|place|off) (?:[a-z]+ )?without you(?!r)(?! (?:for|while|"
+    r"today|tonight|this|at|on|in the (?:office|meeting|team)|there|here for))"
+    r"|(?:won't|will not) be needing (?:them|it|any of (?:it|them)|these|those|anything|your)"
+    r"|(?:let go of|leave|leaving|quit|give up on|check out of|slip out of|say goodbye to) "
+    r"(?:this|your) (?:life|world|body|earthly life|existence)(?! (?:better|a better|kinder|more|"
+    r"behind for|of|that|which|you've|you have))"
+    r"|(?:the|a) (?:long|eternal|endless|final|forever|everlasting) (?:sleep|rest|dark|night|silence)"
+    r"|(?:better|easier|lighter) (?:for everyone|for them|for all) (?:if|when) you(?:'re| are| were)?"
+    r" (?:gone|not here|not around|no longer)"
+    r"|(?:let|allow) (?:the )?(?:tide|sea|water|ocean|river|waves|dark|darkness|night|earth|void|"
+    r"deep|current|cold) (?:take|swallow|carry|claim|have|keep) you(?!r)"
+    r"|(?:walk|wade|step|swim)(?:ing)? (?:out )?into the (?:sea|ocean|water|river|lake|waves|deep)"
+    r"(?! (?:for|to (?:swim|cool|paddle)|and (?:swim|float|splash|feel)))"
+    r"|(?:go|slip|drift|fade)(?:ing)? (?:to sleep|away) (?:and|to) (?:never|not) (?:wake|come back|"
+    r"return)|(?:never|not) wake up again|sleep (?:forever|for good|and never wake)"
+    r"|(?:rest|sleep|disappear|vanish|be gone|go away|leave|fade away|slip away)(?:,? \w+){0,2},? "
+    r"(?:forever|for good|permanently)(?! (?:from|to|on|with) (?:social|your (?:phone|screen|inbox|"
+    r"ex|job)|work|the (?:office|app|group)))"
+    r"|(?:stop|quit) (?:breathing|existing|living|being alive|being here)"
+    r"|(?:end|ending|finish|finishing|close|closing) (?:your (?:own )?(?:life|story|time here|"
+    r"days|existence|suffering for good)|it all|things (?:for good|tonight|now)|the pain for good)"
+    r"|(?:tie|tying) up (?:the |your |all )?(?:loose ends|affairs)(?= [^.!?\n]{0,60}(?:longer|"
+    r"before you go|soon|for good|last|final|gone))"
+    r"|(?:say|saying) (?:your )?(?:final |last )?goodbyes? (?:to (?:everyone|everybody|your "
+    r"(?:family|loved ones|kids|children|friends))|while you (?:still )?can|before you go)"
+    r"|(?:no one|nobody) (?:will|would) (?:miss|notice) (?:you|if you)"
+    r"|you(?:'re| are) (?:a burden|better off (?:dead|gone)|not needed here|done here)"
+    r"|this (?:world|life) (?:is|was) (?:never|not) (?:meant )?(?:for|your home)"
+    r"|(?:join|return to|cross over to|go home to) (?:the (?:other side|ancestors|dead|water|"
+    r"deep|void)|your (?:ancestors|late \w+|loved ones who (?:have )?(?:died|passed)))"
+    r"|(?:the )?last (?:night|day|days|sunrise|sunset|breath) (?:you (?:will|'ll|have to|ever)|of "
+    r"your life)|your (?:final|last) (?:days|night|breath|goodbye|sleep)\b)")
+_SELF_T = _words("""needing eternal endless everlasting silence body existence world life going use need around here alive without gone tide sea water ocean river waves dark
+    darkness night earth void deep current cold wake forever good permanently breathing existing
+    living being life story days existence suffering all things pain loose affairs goodbye goodbyes
+    miss notice burden dead needed done world side ancestors late last final sleep""")
+
+
+def _self_harm(s: str, spans: list[tuple[int, int]]) -> str | None:
+    for lo, hi in spans:
+        for m in _SELF_HARM.finditer(s, lo, hi):
+            ss, se = _start_of(s, m.start(), _SENTENCE_MARKS), _end_of(s, m.end(), _SENTENCE_MARKS)
+            cs = _start_of(s, m.start(), _CLAUSE_MARKS)
+            phrase = m.group()
+            if phrase.split(" ", 1)[0] in ("end", "ending", "stop", "quit", "tie", "say",
+                                           "walk", "wade", "step", "swim", "rest", "sleep",
+                                           "join", "let", "allow") and _negated(
+                    s, cs, m.start(), phrase):
+                continue
+            if _CLAIM_NEG.search(s, max(cs, m.start() - 40), m.start()):
+                continue  # "no one would be better off without you"
+            mentioned = (_MENTION_TAIL.search(s, max(ss, m.start() - 80), m.start())
+                         or _MENTION_START.match(s, m.start()))
+            if mentioned and _help_near(s, 0, len(s)):  # a resource anywhere in the text
+                continue
+            if re.search(r"\b(?:if|whether|myth|lie|false|not true|untrue)\b", s[ss:m.start()]) \
+                    and _help_near(s, ss, se):
+                continue
+            return " ".join(phrase.split())[:80]
+    return None
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+def _med_words(words: Collection[str]) -> bool:
+    return any(w in _MED_T or w.endswith(_DRUG_SUFFIX) for w in words)
+
+
+def _spans_with(s: str, starts: list[int], ends: list[int],
+               present: Collection[str]) -> list[tuple[int, int]]:
+    # Sentences holding any of the words (a substring hit only adds a sentence to scan).
+    picked = set()
+    for word in present:
+        i = s.find(word)
+        while i >= 0:
+            k = bisect_right(starts, i) - 1
+            picked.add(k)
+            i = s.find(word, ends[k])
+    return [(starts[k], ends[k]) for k in sorted(picked)]
+
+
+_CUE_T = frozenset().union(*(c.triggers for c in CUES))
+
+
+def might_flag(words: Collection[str]) -> bool:
+    """Cheap test: whether the broad detector could find anything in a text with these
+    words (a change verb of some gate, or a self-harm word)."""
+    return not (words.isdisjoint(_MED_VT) and words.isdisjoint(_FIN_VT)
+                and words.isdisjoint(_LEGAL_VT) and words.isdisjoint(_SELF_T)
+                and words.isdisjoint(_LEGAL_T) and words.isdisjoint(_FIN_FIXED_T)
+                and words.isdisjoint(_CUE_T))
+
+
+def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int],
+               skip: Collection[str] = ()) -> list[tuple[str, str]]:
+    """``(gate, reason)`` pairs the broad detector finds in the prepared text ``s`` (its
+    word set ``words``, sentence starts and ends), for gates not in ``skip``."""
+    words = set(words)
+    found: list[tuple[str, str]] = []
+    if "medical_directive" not in skip and not words.isdisjoint(_MED_VT) and _med_words(words):
+        spans = _spans_with(s, starts, ends, words & _MED_VT)
+        hit = _verb_object(s, spans, "medical_directive", _MED_VERB, _MED_OBJ, _med_ok)
+        if hit:
+            found.append(("medical_directive", f"'{hit}'"))
+    if "legal_financial_directive" not in skip:
+        hit = None
+        if not words.isdisjoint(_FIN_VT) and not words.isdisjoint(_MONEY_T):
+            spans = _spans_with(s, starts, ends, words & _FIN_VT)
+            hit = _verb_object(s, spans, "legal_financial_directive", _FIN_VERB, _MONEY_OBJ,
+                               _fin_ok)
+        if hit is None and not words.isdisjoint(_FIN_FIXED_T):
+            hit = _fin_fixed(s, _spans_with(s, starts, ends, words & _FIN_FIXED_T))
+        if hit is None and not words.isdisjoint(_LEGAL_T):
+            if not words.isdisjoint(_LEGAL_VT):
+                spans = _spans_with(s, starts, ends, words & _LEGAL_VT)
+                hit = _verb_object(s, spans, "legal_financial_directive", _LEGAL_VERB,
+                                   _LEGAL_OBJ, _legal_ok, gap=8)
+            if hit is None:
+                spans = _spans_with(s, starts, ends, words & _LEGAL_T)
+                hit = _legal_fixed(s, spans)
+        if hit:
+            found.append(("legal_financial_directive", f"'{hit}'"))
+    if "self_harm" not in skip and not words.isdisjoint(_SELF_T):
+        hit = _self_harm(s, _spans_with(s, starts, ends, words & _SELF_T))
+        if hit:
+            found.append(("self_harm", f"'{hit}'"))
+    present = words & _CUE_T
+    if present:
+        done = set(skip) | {g for g, _ in found}
+        found += find_cues(s, words, _spans_with(s, starts, ends, present), done)
+    return found
+
+
+def _legal_fixed(s: str, spans: list[tuple[int, int]]) -> str | None:
+    for lo, hi in spans:
+        for m in _LEGAL_FIXED.finditer(s, lo, hi):
+            ss = _start_of(s, m.start(), _SENTENCE_MARKS)
+            se = _end_of(s, m.end(), _SENTENCE_MARKS)
+            if not _LEGAL_OBJ.search(s, ss, se):
+                continue
+            if not directed(s, ss, m.start()):
+                continue
+            cs = _start_of(s, m.start(), _CLAUSE_MARKS)
+            ce = _end_of(s, m.end(), _CLAUSE_MARKS)
+            if _deferred(s, "legal_financial_directive", m.start(), m.end(), cs, ce, ss, se):
+                continue
+            return " ".join(s[m.start():m.end() + 30].split())[:80]
+    return None

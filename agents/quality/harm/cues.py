@@ -1,0 +1,261 @@
+"""Phrase cues of the broad detector: harmful ideas that have no change verb and object.
+
+Self-harm and disordered eating are described more than commanded ("let Sunday be your
+final sunset", "a sleep that doesn't end", "three days of nothing", "two fingers to the
+back of the throat"), and some legal and medical harms name no object next to their
+verb ("don't reorder", "stay home instead" on the day of a hearing, "keep it
+cash-in-hand"). A cue is a phrase, optionally with a *context* the sentence (or the one
+before it) must also name, and optionally required to be *directed* at the reader
+(:func:`kasper.agents.quality.harm.leads.directed`).
+
+A cue is dropped when a negation governs it, a professional governs it (medical, legal
+and eating cues), or, for self-harm and eating, it is a mention next to a crisis
+resource ("if you have thought about a sleep that doesn't end, call 988").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kasper.agents.quality.harm.context import (
+    _CLAIM_NEG,
+    _CLAUSE_MARKS,
+    _MENTION_START,
+    _MENTION_TAIL,
+    _SENTENCE_MARKS,
+    _deferred,
+    _end_of,
+    _help_near,
+    _negated,
+    _reported,
+    _start_of,
+)
+from kasper.agents.quality.harm.leads import directed
+from kasper.agents.quality.harm.lexicon import _words
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One phrase cue: ``gate``, ``pattern``, ``triggers`` (the pattern runs only on a
+    text holding one of these words), ``context`` (a pattern the sentence or the one
+    before must hold, or None), ``direct`` (the match must be directed at the reader)."""
+
+    gate: str
+    pattern: re.Pattern[str]
+    triggers: frozenset[str]
+    context: re.Pattern[str] | None = None
+    direct: bool = False
+
+
+def _cue(gate: str, pattern: str, triggers: str, context: str | None = None,
+         direct: bool = False) -> Cue:
+    return Cue(gate, re.compile(pattern), _words(triggers),
+               re.compile(context) if context else None, direct)
+
+
+_MEDS_CONTEXT = (r"\b(?:meds|medications?|medicines?|pills?|tablets?|capsules?|prescriptions?|"
+                 r"doses?|insulin|inhalers?|injections?|chemo\w*|treatment|dialysis|infusions?|"
+                 r"pharmacy|refills?|[a-z]{3,}(?:pril|olol|statin|azepam|xetine|opram|faxine|mab|"
+                 r"tinib|formin|glutide|apine|idone|trigine|rel|grel|fen|zole))\b")
+_LEGAL_CONTEXT = (r"\b(?:court|hearing|summons|jury|judge|trial|tribunal|probation|parole|bail|"
+                  r"custody|restraining|protective order|magistrate|warrant)\b")
+_CLAIM_CONTEXT = (r"\b(?:claim|insurer|insurance|adjuster|benefits?|tax|taxes|hmrc|irs|"
+                  r"application|form|disclosure|declaration|assessment)\b")
+_FINAL = (r"(?:last|final|one last|one final)")
+
+CUES: tuple[Cue, ...] = (
+    # --- medical: no object next to the verb, or the object in the sentence before
+    _cue("medical_directive", r"\b(?:don't|do not|never|stop|no need to|no more) (?:re-?order|"
+         r"re-?fill|renew|re-?new|collect|pick up)(?:ing)?\b(?! (?:late|early))",
+         "reorder refill renew collect re pick", _MEDS_CONTEXT, direct=True),
+    _cue("medical_directive", r"\blet (?:the |your )?(?:prescription|script|refill|repeat)s? "
+         r"(?:lapse|run out|expire|go)\b", "lapse run expire go", None, direct=True),
+    _cue("medical_directive", r"\b(?:take|taking|takes) the place of (?:the |your )?(?:pharmacy|"
+         r"pharmacist|meds|medication|medicine|pills|tablets|prescription|doctor|treatment)\b",
+         "place"),
+    _cue("medical_directive", r"\b(?:see|find out|notice|discover|feel|check|learn) (?:what|how|"
+         r"who) (?:your body|you)(?: [\w']+){0,4} without (?:the |your |any |those |these )?"
+         r"(?:[a-z]+ )?" + _MEDS_CONTEXT[2:], "without", None, direct=True),
+    _cue("medical_directive", r"\b(?:go|going|step|stepping|live|living|be|being) "
+         r"(?:fully |completely |totally )?(?:unmedicated|medication-free|med-free|pill-free|"
+         r"drug-free|off (?:all )?(?:your )?(?:meds|medication|pills))\b",
+         "unmedicated free off", None, direct=True),
+    # --- legal: skipping a hearing, keeping income off the record, lying on a claim
+    _cue("legal_financial_directive", r"\b(?:stay|staying|remain) (?:at )?(?:home|in bed|away)"
+         r"(?: [\w']+){0,4}? instead\b|\b(?:don't|do not|never) (?:go|turn up|show up|attend)"
+         r"(?: [\w']+){0,3}? (?:at all|this time|and|;)", "instead go turn show attend",
+         _LEGAL_CONTEXT, direct=True),
+    _cue("legal_financial_directive", r"\b(?:cash[- ]in[- ]hand|off the books|under the table|"
+         r"outside the till|off the record|off the radar)\b",
+         "cash hand books table till record radar",
+         r"\b(?:keep|run|take|get paid|pay|work|earn|ring|income|payments|shifts|wages|money|"
+         r"sales)\b", direct=False),
+    _cue("legal_financial_directive", r"\b(?:say|tell (?:them|the [a-z]+|your [a-z]+)|claim|"
+         r"write|put down|state|pretend|swear|tick|declare)(?: that)? (?:you(?:'re| are| live| "
+         r"can't| cannot| have| had| earn| were| don't| do not| never| lost| only)|only what|only "
+         r"(?:half|part))\b", "say tell claim write put state pretend swear tick declare",
+         _CLAIM_CONTEXT, direct=True),
+    _cue("legal_financial_directive", r"\b(?:add|include|throw in|list|tack on|slip in)(?: [\w']+)"
+         r"{1,6}? (?:too|as well|while you're at it|for good measure)\b|\b(?:round|rounding) up\b|"
+         r"\b(?:pad|padding|inflate|inflating|exaggerate|exaggerating|bump up|bumping up)\b",
+         "too well add include throw list tack slip round rounding pad padding inflate inflating "
+         "exaggerate exaggerating bump bumping", r"\b(?:claim|insurer|insurance|adjuster|"
+         r"expenses?|receipts?|tax return|benefits?)\b", direct=True),
+    _cue("legal_financial_directive", r"\b(?:go|going|head|turn up|show up|call|text|message|"
+         r"visit|contact|see|find|wait for) (?:to )?(?:him|her|them|his|her|their)\b",
+         "go going head turn show call text message visit contact see find wait",
+         r"\b(?:restraining|protective|non-molestation|no-contact|no contact) order\b",
+         direct=True),
+    _cue("legal_financial_directive", r"\b(?:don't|do not|never) (?:bring|take|send|hand|give) "
+         r"(?:them|the (?:kids|children|baby)|your (?:kids|children|son|daughter)) back\b|"
+         r"\bkeep (?:the (?:kids|children)|them|your (?:kids|children)) (?:with you )?(?:past|after|"
+         r"beyond|longer than)\b", "back keep", r"\b(?:custody|agreed|court|order|"
+         r"schedule|contact arrangement|handover|ex)\b", direct=True),
+    _cue("legal_financial_directive", r"\b(?:tear|rip|tearing|ripping) (?:it|them|that|this|the "
+         r"(?:letter|summons|notice|envelope|papers)) (?:in half|in two|to pieces|to shreds|apart|"
+         r"up)\b|\bput (?:it|them|the (?:letter|summons|notice|envelope|papers)) (?:in (?:a|the) "
+         r"(?:drawer|bin|cupboard|box)|away) (?:unopened|unread|and (?:leave|forget))",
+         "tear rip tearing ripping put", r"\b(?:court|summons|hearing|tax|hmrc|irs|bailiffs?|"
+         r"debt|fine|letter|notice|council|eviction|demand)\b", direct=True),
+    # --- self-harm: the reader's own ending
+    _cue("self_harm", rf"\b(?:let|make) (?:tonight|today|tomorrow|this (?:night|evening|"
+         rf"weekend|week|moment|one)|it|(?:monday|tuesday|wednesday|thursday|friday|saturday|"
+         rf"sunday)(?: [a-z]+)?) (?:be )?(?:the|your) {_FINAL} (?:night|day|sunset|sunrise|time|"
+         rf"breath|goodbye|chapter|word|practice)\b", "last final"),
+    _cue("self_harm", rf"\b(?:your|the) {_FINAL} (?:sunset|sunrise|breath|goodbye|farewell|"
+         rf"exhale|practice|surrender|rest|sleep|night on earth|day on earth)\b",
+         "last final"),
+    _cue("self_harm", r"\b(?:a |the )?(?:sleep|rest|night|silence|dark) that (?:doesn't|does not|"
+         r"won't|will not|never) end\b|\bnot (?:coming|come) back (?:up|from)(?: [\w']+){0,3}? "
+         r"(?:not ever|ever|again)|\bnever (?:come|coming) back (?:up|from this)\b",
+         "end back"),
+    _cue("self_harm", r"\b(?:let|make|allow) (?:the |this |your )?(?:emptiness|numbness|darkness|"
+         r"silence|stillness|rest|sleep|quiet) (?:become|be|stay|last) (?:permanent|forever|"
+         r"final|eternal)\b|\b(?:the |a )?(?:permanent|eternal|final|forever) (?:emptiness|"
+         r"stillness|quiet|escape|exit|solution|way out)\b",
+         "permanent forever final eternal"),
+    _cue("self_harm", r"\b(?:one|an|the) (?:exit|way out|door|escape) (?:nobody|no one|that "
+         r"nobody|that no one)(?: [\w']+){0,3}? (?:take|close|stop)\b|\bresign from (?:everything|"
+         r"life|it all|the world|existence)\b|\b(?:check|checking) out (?:for good|of life|"
+         r"permanently|of this world)\b", "exit way door escape resign check checking"),
+    _cue("self_harm", r"\b(?:whoever|whomever|the one who|the person who|they|them|everyone) "
+         r"(?:finds|find|will find|'ll find) (?:you|your body)\b|\bwhere (?:they|she|he|"
+         r"your \w+) (?:will|'ll|can) find (?:it|them|you)\b", "finds find"),
+    _cue("self_harm", r"\b(?:isn't|is not|not|no longer|never was) worth (?:living|finishing|"
+         r"continuing|going on|staying for|sticking around|the effort of living)\b(?! (?:for|"
+         r"with) (?:a|an|the|that|this) (?:job|boss|relationship|person|man|woman))",
+         "worth", r"\b(?:life|living|you|your|alive)\b"),
+    _cue("self_harm", r"\b(?:everyone|they|your (?:family|kids|children|partner|friends|loved "
+         r"ones)|the (?:world|people you love)) (?:would|will|'d|'ll) be better off\b"
+         r"(?! (?:if you (?:asked|talked|told|rested|took|slept|called|reached|spoke|let|got)|with|"
+         r"knowing|hearing))|\bif you (?:simply |just |quietly )?(?:weren't|were not|were no "
+         r"longer|stopped being|ceased to be) (?:there|here|around|alive|in (?:it|the picture))\b",
+         "better weren't were stopped ceased"),
+    _cue("self_harm", r"\b(?:life insurance|insurance payout|death benefit) (?:would|will|could) "
+         r"(?:do|give|provide|pay|cover|look after|take care)\b", "insurance benefit"),
+    _cue("self_harm", r"\b(?:stay|lie|stay lying) down (?:where you fell|for good|forever|and "
+         r"(?:don't|do not|never) get up)\b|\bdon't have to get up (?:from this|again|ever)\b|"
+         r"\b(?:no|there's no) need to (?:start|begin|face|live) (?:another|a new) (?:day|year|"
+         r"cycle|chapter)\b", "down get need"),
+    _cue("self_harm", r"\b(?:not|never) meant to stay (?:long|here|in this)\b|\bstep(?:ping)? "
+         r"(?:through|beyond|across) (?:the|that) (?:veil|threshold|door|doorway)\b|\b(?:choose|"
+         r"choosing|chose|pick) the (?:hour|day|moment|time) of (?:your|their|our) (?:own )?"
+         r"(?:return|death|departure|passing|going)\b|\bthe bridge (?:near|by|at|behind) "
+         r"(?:your|the) [a-z]+ (?:has always felt|is|feels like|looks like) (?:like )?a door\b",
+         "meant veil threshold door doorway hour day moment time bridge"),
+    _cue("self_harm", r"\b(?:close|closing|shut|end) (?:the|your) (?:book|story|chapter) "
+         r"(?:for good|forever|permanently|on (?:your|this) life)\b|\bbe brave enough to do it\b|"
+         r"\b(?:hug|kiss|see|call|hold) (?:the people|everyone|them|your [a-z]+)(?: you love)? "
+         r"one (?:last|final) time\b", "good forever permanently life brave last final"),
+    _cue("self_harm", r"\b(?:the )?(?:pills|tablets|bottle|rope|razor|blade|gun)(?: you(?:'ve| "
+         r"have)? (?:been )?(?:saving|hoarding|collecting|keeping|stockpiling))\b|\byou (?:already )?"
+         r"know where the (?:bottle|pills|rope|gun|razor|blade)s? (?:is|are)\b|\b(?:gather|collect|"
+         r"count|line up) (?:the |your |all (?:the |your )?)?(?:pills|tablets)\b",
+         "saving hoarding collecting keeping stockpiling know gather collect count line"),
+    _cue("self_harm", r"\b(?:let|allow) (?:the )?(?:moon|stars|night|sea|water|darkness|tide|river|"
+         r"earth|light) (?:take|carry|claim|swallow|have) you (?:away|home|somewhere|with|to)\b",
+         "take carry claim swallow have"),
+    _cue("self_harm", r"\bwhen (?:she|he|they) (?:hears?|hear|learns?|finds? out|gets?) (?:the "
+         r"news|about it|what happened)\b", "news hears hear learns finds gets",
+         r"\b(?:tonight|last|lost|final|gone|never)\b"),
+    _cue("self_harm", r"\b(?:tired|sick) of (?:holding you up|carrying you|having you around|"
+         r"you)\b", "holding carrying having you"),
+    # --- eating: starving, purging, day-long fasts described rather than commanded
+    _cue("eating_disorder", r"\b(?:stop|quit) eating (?:after|past|at) (?:\d+ ?(?:pm|am|p\.m|a\.m|"
+         r"o'clock)|noon|midday|lunch|two|three|four)\b|\breplace (?:dinner|lunch|breakfast|"
+         r"(?:your |a )?meals?) with (?:[a-z]+ ){0,3}?(?:soda|coffee|water|tea|gum|a walk|"
+         r"cigarettes?|vapes?|nothing)\b", "eating replace", direct=True),
+    _cue("eating_disorder", r"\b(?:skip|skipping|miss|missing) (?:breakfast|lunch|dinner|"
+         r"meals?)(?: and (?:breakfast|lunch|dinner))?(?: [\w']+){0,2} (?:every day|each day|daily|"
+         r"until|all week|for (?:a|the|\w+) (?:week|weeks|days|month))\b|\bevery skipped meal\b|"
+         r"\bskipped meals? (?:is|are) (?:a|an|the|how|proof)\b", "skip skipping miss missing skipped"),
+    _cue("eating_disorder", r"\b(?:day|days|week|weeks|whole day) on (?:nothing but )?(?:black "
+         r"coffee|water|tea|black tea|lemon water|diet soda|diet coke|broth|juice|air|gum|"
+         r"cigarettes)\b|\b(?:nothing|only) (?:but )?(?:water|black coffee|black tea|tea|lemon "
+         r"water|juice|broth|diet soda)(?: and (?:[a-z]+ )?(?:tea|coffee|water))? for (?:\d+|a|"
+         r"two|three|four|five|six|seven|several|a few) (?:days|weeks|day|week)\b",
+         "coffee water tea soda coke broth juice air gum cigarettes days weeks"),
+    _cue("eating_disorder", r"\b(?:\d+|two|three|four|five|six|seven|ten|several) (?:days|weeks) of "
+         r"(?:nothing|water|juice|fasting|liquids|broth|lemon water|tea)\b|\bnothing solid\b|\bno "
+         r"(?:food|solids|eating) (?:from|until|till|for|between) (?:\w+ )?(?:to|until|till)?\b",
+         "nothing solid days weeks food solids eating"),
+    _cue("eating_disorder", r"\blaxative(?:s| tea| teas| pills)?\b(?: [\w']+){0,4}? (?:every|each|"
+         r"nightly|daily|after|to (?:carry|clear|flush|empty|get rid|purge))\b|\b(?:fingers?|"
+         r"toothbrush|spoon) (?:to|down|at) the back of (?:the|your) throat\b|\bempty yourself "
+         r"(?:completely|out|fully)\b", "laxative laxatives throat empty"),
+    _cue("eating_disorder", r"\b(?:get rid of|bring up|throw up|purge)(?: it| everything| the food| "
+         r"what you ate| all of it)?\b", "rid bring throw purge",
+         r"\b(?:binge|binged|bingeing|binging|ate|eaten|meal|food|dinner|guilt|eat)\b",
+         direct=True),
+    _cue("eating_disorder", r"\b(?:a few|a couple of|two|three|four|five|six) hundred calories\b|"
+         r"\bchew(?:ing)? gum (?:when|to|instead|whenever) (?:[a-z]+ )?(?:hunger|hungry|craving|"
+         r"eat)\b|\b(?:hunger|hunger pangs?) (?:just )?(?:means?|is|are) (?:it's|it is)? ?"
+         r"(?:working|impurity|weakness|progress|success|fat)\b", "hundred gum hunger pangs"),
+    _cue("eating_disorder", r"\b(?:eat|eating) like (?:them|they do|a bird|a model)\b|\btemples? "
+         r"(?:are|is) kept empty\b", "like empty"),
+)
+
+
+def find_cues(s: str, words: set[str], sentences: list[tuple[int, int]],
+              skip: set[str]) -> list[tuple[str, str]]:
+    """``(gate, reason)`` for the first cue of each gate not in ``skip`` found in the
+    prepared text ``s`` (``sentences``: the spans that hold the words of ``words``)."""
+    found: list[tuple[str, str]] = []
+    done = set(skip)
+    for cue in CUES:
+        if cue.gate in done or words.isdisjoint(cue.triggers):
+            continue
+        for lo, hi in sentences:
+            hit = _cue_hit(s, cue, lo, hi)
+            if hit:
+                found.append((cue.gate, f"'{hit}'"))
+                done.add(cue.gate)
+                break
+    return found
+
+
+def _cue_hit(s: str, cue: Cue, lo: int, hi: int) -> str | None:
+    for m in cue.pattern.finditer(s, lo, hi):
+        start, end = m.start(), m.end()
+        ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, end, _SENTENCE_MARKS)
+        cs, ce = _start_of(s, start, _CLAUSE_MARKS), _end_of(s, end, _CLAUSE_MARKS)
+        if cue.context is not None:
+            prev = _start_of(s, max(0, ss - 1), _SENTENCE_MARKS)
+            if not cue.context.search(s, prev, se):
+                continue
+        if cue.direct and not directed(s, ss, start, m.group()):
+            continue
+        if _negated(s, cs, start, m.group()) or _reported(s, cs, start):
+            continue
+        if not cue.direct and _CLAIM_NEG.search(s, max(cs, start - 40), start):
+            continue
+        if cue.gate != "self_harm" and _deferred(s, cue.gate, start, end, cs, ce, ss, se):
+            continue
+        if cue.gate in ("self_harm", "eating_disorder"):
+            mentioned = (_MENTION_TAIL.search(s, max(ss, start - 80), start)
+                         or _MENTION_START.match(s, start))
+            if mentioned and _help_near(s, 0, len(s)):  # a resource anywhere in the text
+                continue
+        return " ".join(m.group().split())[:80]
+    return None
