@@ -80,7 +80,7 @@ async def _rewind(consumer: Any, capacity: int) -> None:
 
 def register(app: Any, ctx: Any) -> None:
     """Declare the grade agent and the originality follower on ``app``."""
-    rubric = Rubric(pass_threshold=float(ctx.options.get("pass_threshold", 0.6)))
+    rubric = Rubric(pass_threshold=float(ctx.options.get("pass_threshold", ctx.settings.grade.pass_threshold)))
     stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
     process = make_process(rubric)
 

@@ -189,6 +189,14 @@ class JudgeSettings(Section):
         return Path(cache_dir).expanduser() / "judge" / "verdicts.sqlite" if cache_dir is not None else None
 
 
+class GradeSettings(Section):
+    """The grade stage (and the offline graders' default)."""
+
+    model_config = _config("KASPER_GRADE_")
+
+    pass_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric final score a grade needs to pass
+
+
 class TrainerSettings(Section):
     """The trainer's operator knobs, the only place their defaults live.
 
@@ -290,6 +298,7 @@ class Settings(BaseModel):
     - ``model`` (``KASPER_MODEL``, ``KASPER_CACHE_DIR``): model store, trainer paths, judge cache
     - ``generate`` (``KASPER_GENERATE_*``): the generate role
     - ``generate_openai`` (``KASPER_GENERATE_OPENAI_*``): its OpenAI-compatible backend
+    - ``grade`` (``KASPER_GRADE_*``): the grade role
     - ``judge`` (``KASPER_JUDGE_*``): the judge role and client
     - ``trainer`` (``KASPER_TRAINER_*``): the trainer
     - ``observability`` (``KASPER_LOG_*``, ``KASPER_METRICS_*``, ``KASPER_WEB_*``): logs, metrics, web
@@ -304,6 +313,7 @@ class Settings(BaseModel):
     model: ModelSettings = Field(default_factory=ModelSettings)
     generate: GenerateSettings = Field(default_factory=GenerateSettings)
     generate_openai: OpenAIGenerateSettings = Field(default_factory=OpenAIGenerateSettings)
+    grade: GradeSettings = Field(default_factory=GradeSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

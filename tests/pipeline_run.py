@@ -55,8 +55,9 @@ from tests.helpers import KASPER, clean_env, free_port
 from tests.judge_fault_server import FaultServer
 from tests.prometheus_setup import ALERTS, Prometheus, prometheus_tools
 
-PROMPTS, SEED = 4, 7  # kasper up's own: seed 7 gets approvals at 110 tokens
+PROMPTS, SEED = 4, 7  # kasper up's own: seed 7 gets approvals at 110 tokens and PASS_THRESHOLD
 MAX_TOKENS = 110  # long enough for some insights to pass the rubric and reach the judge
+PASS_THRESHOLD = 0.3
 APPROVED = 24  # synthetic lite records: one window
 RATE_INTERVAL_S = 10  # what Grafana's $__rate_interval is for a 1 s scrape interval, rounded up
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
@@ -101,7 +102,10 @@ def up_env(tmp: Path, judge_url: str, metrics_port: int) -> dict[str, str]:
         # One window of our APPROVED lite records, 4 steps, 1 probe, promoted whatever its loss and probe score.
         KASPER_TRAINER_APPROVED_COUNT=str(APPROVED), KASPER_TRAINER_ITERS="4",
         KASPER_TRAINER_PROBE_COUNT="1", KASPER_TRAINER_MIN_IMPROVEMENT="-1000",
-        KASPER_TRAINER_PROBE_TOLERANCE="1000")
+        KASPER_TRAINER_PROBE_TOLERANCE="1000",
+        # The 135M model's drafts seldom reach rubric v2's 0.6 (docs/quality.md); this run is
+        # about the plumbing, so a lower bar sends some of kasper up's own insights to the judge.
+        KASPER_GRADE_PASS_THRESHOLD=str(PASS_THRESHOLD))
 
 
 def prometheus_config(path: Path, metrics_port: int) -> Path:

@@ -157,8 +157,10 @@ def run_synthetic(tmp: Path, model_dir: Path, *role_sets: str) -> tuple[Snapshot
     """The synthetic run on a fresh broker through workers with ``role_sets``; (snapshot, records_in)."""
     with fresh_broker() as broker, FaultServer() as judge:
         address = broker.address
+        # The 135M model's 64-token drafts seldom reach rubric v2's 0.6: a lower bar lets some
+        # reach the judge and be approved, so the comparison has approvals to compare.
         env = chaos.base_env(address, tmp / "cache", judge.base_url, KASPER_MODEL=str(model_dir),
-                       KASPER_GENERATE_MAX_TOKENS=str(MAX_TOKENS))
+                             KASPER_GENERATE_MAX_TOKENS=str(MAX_TOKENS), KASPER_GRADE_PASS_THRESHOLD="0.3")
         with workers(env, tmp, *role_sets, args=("--max-attempts", "2")) as started:
             produced = subprocess.run([KASPER, "produce", "prompts", "--synthetic", str(N_PROMPTS),
                                        "--seed", str(SEED)], env=env, capture_output=True, text=True,

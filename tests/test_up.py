@@ -37,7 +37,7 @@ def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(pipeline
     assert all(n >= 0 for n in own.values()) and sum(own.values()) == PROMPTS, (own, report)
     assert report["counts"]["kasper.insights"] >= PROMPTS + run.injected_insights
     assert report["counts"]["kasper.verdicts"] >= PROMPTS + run.injected_insights + run.injected_grades
-    # Seed 7 at 110 tokens: some of kasper up's own insights pass the rubric and are approved.
+    # Seed 7 at 110 tokens, pass threshold 0.3: some of kasper up's own insights pass the rubric and are approved.
     assert own["approved"] >= 1, (own, report)
     # Every window the run saw was trained before it stopped.
     assert report["windows"] >= 1 and report["model_versions"] == report["windows"], report

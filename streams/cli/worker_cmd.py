@@ -86,12 +86,12 @@ def consumer_groups(app: faust.App, roles: list[str], ctx: WorkerContext) -> lis
               help="route: attempts per prompt before a REVISE becomes a REJECT.")
 @click.option("--approve-top-fraction", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="route: approve only this top fraction of recent judge scores (e.g. 0.15).")
-@click.option("--pass-threshold", type=float, default=0.6, show_default=True,
-              help="grade: rubric final score needed to pass.")
+@click.option("--pass-threshold", type=click.FloatRange(0, 1), default=None,
+              help="grade: rubric final score needed to pass (default: KASPER_GRADE_PASS_THRESHOLD, 0.6).")
 @click.option("--stream-tokens", is_flag=True, default=None,
               help="generate: also send token deltas to kasper.tokens while insights are written.")
 def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
-           pass_threshold: float, stream_tokens: bool | None) -> None:
+           pass_threshold: float | None, stream_tokens: bool | None) -> None:
     """Run a Faust worker with the given roles until Ctrl-C or SIGTERM."""
     try:
         chosen = parse_roles(roles)
@@ -100,6 +100,8 @@ def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
     settings = get_settings()
     logs.configure(settings.observability)
     host, port = metrics.serve(settings.observability)
+    if pass_threshold is None:
+        pass_threshold = settings.grade.pass_threshold
     app, _ctx = build_app(chosen, settings, max_attempts=max_attempts, pass_threshold=pass_threshold,
                           approve_top_fraction=approve_top_fraction, stream_tokens=stream_tokens)
     click.echo(f"worker {app.conf.id}: roles {','.join(chosen)}, metrics http://{host}:{port}/metrics",
