@@ -37,14 +37,10 @@ from bisect import bisect_right
 from collections.abc import Collection
 
 from kasper.agents.quality.harm.context import (
-    _CLAIM_NEG,
     _CLAUSE_MARKS,
-    _MENTION_START,
-    _MENTION_TAIL,
     _SENTENCE_MARKS,
     _deferred,
     _end_of,
-    _help_near,
     _negated,
     _protected_condition,
     _reported,
@@ -113,7 +109,9 @@ _MED_OBJ = re.compile(
     r"glasses|cups?|jars?|bottles? (?:of|for) (?:wine|water)))")
 _MED_BAD_MOD = re.compile(r"(?:retail|silent|spa|beauty|facial|hair|harsh|cruel|cold shoulder|"
                           r"couples|group|talk|art|music|light|sound|aroma|cold water|ice) $")
-_MED_T = (_heads(MEDS, _MED_GENERIC, CARE) | _words("dose doses dosage dosages script scripts"))
+# Heads too common to stand for a medication ("up" of "check-up", "help" of "medical help").
+_MED_T = (_heads(MEDS, _MED_GENERIC, CARE) | _words("dose doses dosage dosages script scripts")) - _words(
+    "up ups help care advice attention") | _words("pharmacy pharmacies pharmacist chemist")
 
 _MONEY_ESSENTIAL = _lex("""
     rent money, rent, grocery money, food money, bill money, emergency fund(s), emergency savings,
@@ -131,7 +129,8 @@ _MONEY_SAVINGS = MONEY_CORE + _lex("""
 """)
 _MONEY_OBJ = re.compile(r"\b" + _alt(_MONEY_ESSENTIAL + _MONEY_SAVINGS) + r"\b")
 _ESSENTIAL = re.compile(r"\b" + _alt(_MONEY_ESSENTIAL) + r"\b")
-_MONEY_T = _heads(_MONEY_ESSENTIAL, _MONEY_SAVINGS) | _words("money cash everything")
+_MONEY_T = (_heads(_MONEY_ESSENTIAL, _MONEY_SAVINGS) | _words("money cash everything")) - _words(
+    "have own limit food")
 # Where money should never go on an insight's say-so.
 _RISKY_DEST = re.compile(
     r"\b(?:crypto\w*|bitcoin|btc|ethereum|eth|dogecoin|doge|\w*coins?|tokens?|nfts?|casinos?|"
@@ -236,7 +235,11 @@ _FIN_FIXED = re.compile(
     r"a backup|a safety net|another job)|no savings|no backup|no safety net|day[- ]?trad\w*|"
     r"crypto|gambl\w*|betting|forex|trading)))")
 _FIN_FIXED_T = _words("""mortgage loan advance heloc remortgage remortgaging credit cards overdraft
-    borrow borrowing job notice career position work""")
+    borrow borrowing""")
+# Quitting a job is a money risk only with a gamble or no plan in the same sentence.
+_JOB_T = _words("job notice career position work")
+_JOB_RISK_T = _words("""plan savings backup net trade trading day daytrade daytrading crypto gambling
+    betting forex""")
 
 
 def _fin_fixed(s: str, spans: list[tuple[int, int]]) -> str | None:
@@ -304,25 +307,43 @@ def _safe_context(s: str, gate: str, start: int, end: int) -> bool:
     return _protected_condition(s, cs, start, end, se)
 
 
-def _verb_object(s: str, spans: list[tuple[int, int]], gate: str, verb: re.Pattern[str],
+def _positions(s: str, present: Collection[str]) -> list[int]:
+    """Where the words ``present`` start as whole words in ``s``: the verb patterns are
+    tried only there, not scanned over whole sentences."""
+    out = set()
+    n = len(s)
+    for w in present:
+        k = len(w)
+        i = s.find(w)
+        while i >= 0:
+            if (i == 0 or not (s[i - 1].isalnum() or s[i - 1] == "'")) and (
+                    i + k == n or not s[i + k].isalnum()):
+                out.add(i)
+            i = s.find(w, i + k)
+    return sorted(out)
+
+
+def _verb_object(s: str, positions: list[int], gate: str, verb: re.Pattern[str],
                  obj: re.Pattern[str], accept, gap: int = 6) -> str | None:
-    for lo, hi in spans:
-        for v in verb.finditer(s, lo, hi):
-            start, end = v.start(), v.end()
-            ss = _start_of(s, start, _SENTENCE_MARKS)
-            ce = _end_of(s, end, ".!?\n;:\u2014")
-            o = _object_after(s, end, ce, obj, gap)
-            if o is None and not _pronoun_object(s, end, ce, obj, ss, start) and not (
-                    (_PRONOUN_IN.search(v.group()) or _LEAVE.match(v.group()))
-                    and _antecedent(s, obj, ss, start)):
-                continue
-            if not directed(s, ss, start, v.group()) and not _praised_gerund(s, start, end, o, ce):
-                continue
-            if not accept(s, v, o, ce):
-                continue
-            if _safe_context(s, gate, start, o.end() if o else end):
-                continue
-            return " ".join(s[start:(o.end() if o else end + 5)].split())[:80]
+    for pos in positions:
+        v = verb.match(s, pos)
+        if v is None:
+            continue
+        start, end = v.start(), v.end()
+        ss = _start_of(s, start, _SENTENCE_MARKS)
+        ce = _end_of(s, end, ".!?\n;:\u2014")
+        o = _object_after(s, end, ce, obj, gap)
+        if o is None and not _pronoun_object(s, end, ce, obj, ss, start) and not (
+                (_PRONOUN_IN.search(v.group()) or _LEAVE.match(v.group()))
+                and _antecedent(s, obj, ss, start)):
+            continue
+        if not directed(s, ss, start, v.group()) and not _praised_gerund(s, start, end, o, ce):
+            continue
+        if not accept(s, v, o, ce):
+            continue
+        if _safe_context(s, gate, start, o.end() if o else end):
+            continue
+        return " ".join(s[start:(o.end() if o else end + 5)].split())[:80]
     return None
 
 
@@ -433,85 +454,12 @@ _FIN_VERB = re.compile(rf"\b{_FIN_V}\b(?!-)")
 _LEGAL_VERB = re.compile(rf"\b{_LEGAL_V}\b(?!-)")
 
 
-# --- self-harm ----------------------------------------------------------------------------------
-
-_SELF_HARM = re.compile(
-    r"\b(?:(?:you|u) (?:won't|will not|wont|don't|do not|no longer) (?:need|have) to (?:be "
-    r"(?:around|here|alive)|stay (?:around|here|alive)|exist|go on|keep going|carry on|wake up|"
-    r"face (?:another|tomorrow)|keep living|keep breathing)(?! (?:for|with|people|them|him|her|"
-    r"anyone|someone|those|toxic|\w+ who))"
-    r"|(?:won't|will not) (?:need|use|miss) (?:them|it|any of (?:it|them)|these|those|anything|"
-    r"your (?:things|stuff|belongings|possessions)) (?:where you(?:'re| are) going|after you(?:'re| "
-    r"are)? gone|when you(?:'re| are)? gone|much longer|for much longer)"
-    r"|(?:won't|will not|not|never|no longer) be (?:around|here|alive)(?: (?:much|for|very|any))? "
-    r"(?:longer|long|anymore|more|after)"
-    r"|(?:would|will|'d|'ll|could|might) (?:[a-z]+ ){1,4}?(?:better|lighter|easier|happier|freer|"
-    r"calmer|relieved|fine|peace|peaceful|place|off) (?:[a-z]+ )?without you(?!r)(?! (?:for|while|"
-    r"today|tonight|this|at|on|in the (?:office|meeting|team)|there|here for))"
-    r"|(?:won't|will not) be needing (?:them|it|any of (?:it|them)|these|those|anything|your)"
-    r"|(?:let go of|leave|leaving|quit|give up on|check out of|slip out of|say goodbye to) "
-    r"(?:this|your) (?:life|world|body|earthly life|existence)(?! (?:better|a better|kinder|more|"
-    r"behind for|of|that|which|you've|you have))"
-    r"|(?:the|a) (?:long|eternal|endless|final|forever|everlasting) (?:sleep|rest|dark|night|silence)"
-    r"|(?:better|easier|lighter) (?:for everyone|for them|for all) (?:if|when) you(?:'re| are| were)?"
-    r" (?:gone|not here|not around|no longer)"
-    r"|(?:let|allow) (?:the )?(?:tide|sea|water|ocean|river|waves|dark|darkness|night|earth|void|"
-    r"deep|current|cold) (?:take|swallow|carry|claim|have|keep) you(?!r)"
-    r"|(?:walk|wade|step|swim)(?:ing)? (?:out )?into the (?:sea|ocean|water|river|lake|waves|deep)"
-    r"(?! (?:for|to (?:swim|cool|paddle)|and (?:swim|float|splash|feel)))"
-    r"|(?:go|slip|drift|fade)(?:ing)? (?:to sleep|away) (?:and|to) (?:never|not) (?:wake|come back|"
-    r"return)|(?:never|not) wake up again|sleep (?:forever|for good|and never wake)"
-    r"|(?:rest|sleep|disappear|vanish|be gone|go away|leave|fade away|slip away)(?:,? \w+){0,2},? "
-    r"(?:forever|for good|permanently)(?! (?:from|to|on|with) (?:social|your (?:phone|screen|inbox|"
-    r"ex|job)|work|the (?:office|app|group)))"
-    r"|(?:stop|quit) (?:breathing|existing|living|being alive|being here)"
-    r"|(?:end|ending|finish|finishing|close|closing) (?:your (?:own )?(?:life|story|time here|"
-    r"days|existence|suffering for good)|it all|things (?:for good|tonight|now)|the pain for good)"
-    r"|(?:tie|tying) up (?:the |your |all )?(?:loose ends|affairs)(?= [^.!?\n]{0,60}(?:longer|"
-    r"before you go|soon|for good|last|final|gone))"
-    r"|(?:say|saying) (?:your )?(?:final |last )?goodbyes? (?:to (?:everyone|everybody|your "
-    r"(?:family|loved ones|kids|children|friends))|while you (?:still )?can|before you go)"
-    r"|(?:no one|nobody) (?:will|would) (?:miss|notice) (?:you|if you)"
-    r"|you(?:'re| are) (?:a burden|better off (?:dead|gone)|not needed here|done here)"
-    r"|this (?:world|life) (?:is|was) (?:never|not) (?:meant )?(?:for|your home)"
-    r"|(?:join|return to|cross over to|go home to) (?:the (?:other side|ancestors|dead|water|"
-    r"deep|void)|your (?:ancestors|late \w+|loved ones who (?:have )?(?:died|passed)))"
-    r"|(?:the )?last (?:night|day|days|sunrise|sunset|breath) (?:you (?:will|'ll|have to|ever)|of "
-    r"your life)|your (?:final|last) (?:days|night|breath|goodbye|sleep)\b)")
-_SELF_T = _words("""needing eternal endless everlasting silence body existence world life going use need around here alive without gone tide sea water ocean river waves dark
-    darkness night earth void deep current cold wake forever good permanently breathing existing
-    living being life story days existence suffering all things pain loose affairs goodbye goodbyes
-    miss notice burden dead needed done world side ancestors late last final sleep""")
-
-
-def _self_harm(s: str, spans: list[tuple[int, int]]) -> str | None:
-    for lo, hi in spans:
-        for m in _SELF_HARM.finditer(s, lo, hi):
-            ss, se = _start_of(s, m.start(), _SENTENCE_MARKS), _end_of(s, m.end(), _SENTENCE_MARKS)
-            cs = _start_of(s, m.start(), _CLAUSE_MARKS)
-            phrase = m.group()
-            if phrase.split(" ", 1)[0] in ("end", "ending", "stop", "quit", "tie", "say",
-                                           "walk", "wade", "step", "swim", "rest", "sleep",
-                                           "join", "let", "allow") and _negated(
-                    s, cs, m.start(), phrase):
-                continue
-            if _CLAIM_NEG.search(s, max(cs, m.start() - 40), m.start()):
-                continue  # "no one would be better off without you"
-            mentioned = (_MENTION_TAIL.search(s, max(ss, m.start() - 80), m.start())
-                         or _MENTION_START.match(s, m.start()))
-            if mentioned and _help_near(s, 0, len(s)):  # a resource anywhere in the text
-                continue
-            if re.search(r"\b(?:if|whether|myth|lie|false|not true|untrue)\b", s[ss:m.start()]) \
-                    and _help_near(s, ss, se):
-                continue
-            return " ".join(phrase.split())[:80]
-    return None
-
-
 # --- entry point --------------------------------------------------------------------------------
 
 def _med_words(words: Collection[str]) -> bool:
-    return any(w in _MED_T or w.endswith(_DRUG_SUFFIX) for w in words)
+    # Drug names by suffix are seven letters at least ("ramipril").
+    return not _MED_T.isdisjoint(words) or any(
+        len(w) > 6 and w.endswith(_DRUG_SUFFIX) for w in words)
 
 
 def _spans_with(s: str, starts: list[int], ends: list[int],
@@ -534,8 +482,8 @@ def might_flag(words: Collection[str]) -> bool:
     """Cheap test: whether the broad detector could find anything in a text with these
     words (a change verb of some gate, or a self-harm word)."""
     return not (words.isdisjoint(_MED_VT) and words.isdisjoint(_FIN_VT)
-                and words.isdisjoint(_LEGAL_VT) and words.isdisjoint(_SELF_T)
-                and words.isdisjoint(_LEGAL_T) and words.isdisjoint(_FIN_FIXED_T)
+                and words.isdisjoint(_LEGAL_VT)
+                and words.isdisjoint(_LEGAL_T) and words.isdisjoint(_FIN_FIXED_T | _JOB_T)
                 and words.isdisjoint(_CUE_T))
 
 
@@ -545,37 +493,43 @@ def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int
     word set ``words``, sentence starts and ends), for gates not in ``skip``."""
     words = set(words)
     found: list[tuple[str, str]] = []
-    if "medical_directive" not in skip and not words.isdisjoint(_MED_VT) and _med_words(words):
-        spans = _spans_with(s, starts, ends, words & _MED_VT)
-        hit = _verb_object(s, spans, "medical_directive", _MED_VERB, _MED_OBJ, _med_ok)
+    meds = _med_words(words)
+    if "medical_directive" not in skip and meds and not words.isdisjoint(_MED_VT):
+        hit = _verb_object(s, _positions(s, words & _MED_VT), "medical_directive", _MED_VERB,
+                           _MED_OBJ, _med_ok)
         if hit:
             found.append(("medical_directive", f"'{hit}'"))
     if "legal_financial_directive" not in skip:
         hit = None
         if not words.isdisjoint(_FIN_VT) and not words.isdisjoint(_MONEY_T):
-            spans = _spans_with(s, starts, ends, words & _FIN_VT)
-            hit = _verb_object(s, spans, "legal_financial_directive", _FIN_VERB, _MONEY_OBJ,
-                               _fin_ok)
-        if hit is None and not words.isdisjoint(_FIN_FIXED_T):
-            hit = _fin_fixed(s, _spans_with(s, starts, ends, words & _FIN_FIXED_T))
+            hit = _verb_object(s, _positions(s, words & _FIN_VT), "legal_financial_directive",
+                               _FIN_VERB, _MONEY_OBJ, _fin_ok)
+        fixed = words & _FIN_FIXED_T
+        if not words.isdisjoint(_JOB_T) and not words.isdisjoint(_JOB_RISK_T):
+            fixed |= words & _JOB_T
+        if hit is None and fixed:
+            hit = _fin_fixed(s, _spans_with(s, starts, ends, fixed))
         if hit is None and not words.isdisjoint(_LEGAL_T):
             if not words.isdisjoint(_LEGAL_VT):
-                spans = _spans_with(s, starts, ends, words & _LEGAL_VT)
-                hit = _verb_object(s, spans, "legal_financial_directive", _LEGAL_VERB,
-                                   _LEGAL_OBJ, _legal_ok, gap=8)
+                hit = _verb_object(s, _positions(s, words & _LEGAL_VT),
+                                   "legal_financial_directive", _LEGAL_VERB, _LEGAL_OBJ,
+                                   _legal_ok, gap=8)
             if hit is None:
                 spans = _spans_with(s, starts, ends, words & _LEGAL_T)
                 hit = _legal_fixed(s, spans)
         if hit:
             found.append(("legal_financial_directive", f"'{hit}'"))
-    if "self_harm" not in skip and not words.isdisjoint(_SELF_T):
-        hit = _self_harm(s, _spans_with(s, starts, ends, words & _SELF_T))
-        if hit:
-            found.append(("self_harm", f"'{hit}'"))
-    present = words & _CUE_T
-    if present:
+    if not words.isdisjoint(_CUE_T):
         done = set(skip) | {g for g, _ in found}
-        found += find_cues(s, words, _spans_with(s, starts, ends, present), done)
+        cache: dict[frozenset[str], list[tuple[int, int]]] = {}
+
+        def spans(present: set[str]) -> list[tuple[int, int]]:
+            key = frozenset(present)
+            if key not in cache:
+                cache[key] = _spans_with(s, starts, ends, present)
+            return cache[key]
+
+        found += find_cues(s, words, spans, done, meds)
     return found
 
 

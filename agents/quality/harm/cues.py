@@ -16,6 +16,7 @@ resource ("if you have thought about a sleep that doesn't end, call 988").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kasper.agents.quality.harm.context import (
@@ -39,19 +40,57 @@ from kasper.agents.quality.harm.lexicon import _words
 class Cue:
     """One phrase cue: ``gate``, ``pattern``, ``triggers`` (the pattern runs only on a
     text holding one of these words), ``context`` (a pattern the sentence or the one
-    before must hold, or None), ``direct`` (the match must be directed at the reader)."""
+    before must hold, or None), ``direct`` (the match must be directed at the reader), ``needs`` and ``also`` (word
+    groups the text must meet too: cheap tests before any scan)."""
 
     gate: str
     pattern: re.Pattern[str]
     triggers: frozenset[str]
     context: re.Pattern[str] | None = None
     direct: bool = False
+    needs: frozenset[str] = frozenset()
+    also: tuple[frozenset[str], ...] = ()
+
+
+def _unanchored(pattern: str) -> str:
+    """``pattern`` without the ``\\b`` that opens it or any of its top-level branches: a
+    pattern whose branches all open with a letter is scanned by its first letters, many
+    times faster; :func:`_cue_hit` checks the word boundary instead."""
+    out, depth, i, at_start = [], 0, 0, True
+    while i < len(pattern):
+        if at_start and pattern.startswith("\\b", i):
+            i += 2
+            at_start = False
+            continue
+        c = pattern[i]
+        at_start = False
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            at_start = True
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _cue(gate: str, pattern: str, triggers: str, context: str | None = None,
          direct: bool = False) -> Cue:
-    return Cue(gate, re.compile(pattern), _words(triggers),
-               re.compile(context) if context else None, direct)
+    # The context's plain words are a cheap test before any scan; a context holding
+    # patterns (drug suffixes) adds none.
+    needs = frozenset()
+    if context and not re.search(r"\[a-z]|\{|\[", context.replace("\\b", "")):
+        plain = re.sub(r"([a-z]+)s\?", r"\1|\1s", re.sub(r"\?:", "", context))
+        needs = frozenset(re.findall(r"[a-z][a-z'-]*", plain))
+    first, *more = triggers.split("/")
+    return Cue(gate, re.compile(_unanchored(pattern)), _words(first),
+               re.compile(context) if context else None, direct, needs,
+               tuple(_words(g) for g in more))
 
 
 _MEDS_CONTEXT = (r"\b(?:meds|medications?|medicines?|pills?|tablets?|capsules?|prescriptions?|"
@@ -70,10 +109,12 @@ CUES: tuple[Cue, ...] = (
          r"re-?fill|renew|re-?new|collect|pick up)(?:ing)?\b(?! (?:late|early))",
          "reorder refill renew collect re pick", _MEDS_CONTEXT, direct=True),
     _cue("medical_directive", r"\blet (?:the |your )?(?:prescription|script|refill|repeat)s? "
-         r"(?:lapse|run out|expire|go)\b", "lapse run expire go", None, direct=True),
+         r"(?:lapse|run out|expire|go)\b", "prescription prescriptions script scripts refill refills repeat repeats", None,
+         direct=True),
     _cue("medical_directive", r"\b(?:take|taking|takes) the place of (?:the |your )?(?:pharmacy|"
          r"pharmacist|meds|medication|medicine|pills|tablets|prescription|doctor|treatment)\b",
-         "place"),
+         "place / pharmacy pharmacist meds medication medicine pills tablets prescription "
+         "doctor treatment"),
     _cue("medical_directive", r"\b(?:see|find out|notice|discover|feel|check|learn) (?:what|how|"
          r"who) (?:your body|you)(?: [\w']+){0,4} without (?:the |your |any |those |these )?"
          r"(?:[a-z]+ )?" + _MEDS_CONTEXT[2:], "without", None, direct=True),
@@ -119,6 +160,61 @@ CUES: tuple[Cue, ...] = (
          "tear rip tearing ripping put", r"\b(?:court|summons|hearing|tax|hmrc|irs|bailiffs?|"
          r"debt|fine|letter|notice|council|eviction|demand)\b", direct=True),
     # --- self-harm: the reader's own ending
+    _cue("self_harm", r"\b(?:you|u) (?:won't|will not|wont|don't|do not|no longer) (?:need|have) "
+         r"to (?:be (?:around|here|alive)|stay (?:around|here|alive)|exist|keep going|carry "
+         r"on|wake up|face (?:another|tomorrow)|keep living|keep breathing)(?! (?:for|with|people|"
+         r"them|him|her|anyone|someone|those|toxic|\w+ who))",
+         "around here alive exist going carry wake face living breathing / "
+         "won't will wont don't do longer"),
+    _cue("self_harm", r"\b(?:won't|will not) (?:need|use|miss) (?:them|it|any of (?:it|them)|these|"
+         r"those|anything|your (?:things|stuff|belongings|possessions)) (?:where you(?:'re| are) "
+         r"going|after you(?:'re| are)? gone|when you(?:'re| are)? gone|much longer|for much "
+         r"longer)|\b(?:won't|will not) be needing (?:them|it|any of (?:it|them)|these|those|"
+         r"anything|your)", "going gone longer needing"),
+    _cue("self_harm", r"\b(?:won't|will not|not|never|no longer) be (?:around|here|alive)(?: (?:much|"
+         r"for|very|any))? (?:longer|long|anymore|more|after)\b", "around here alive"),
+    _cue("self_harm", r"\b(?:would|will|'d|'ll|could|might) (?:[a-z]+ ){1,4}?(?:better|lighter|"
+         r"easier|happier|freer|calmer|relieved|fine|peace|peaceful|place|off) (?:[a-z]+ )?without "
+         r"you(?!r)(?! (?:for|while|today|tonight|this|at|on|in the (?:office|meeting|team)|there|"
+         r"here for))|\b(?:better|easier|lighter) (?:for everyone|for them|for all) (?:if|when) "
+         r"you(?:'re| are| were)? gone", "without gone"),
+    _cue("self_harm", r"\b(?:let go of|leave|leaving|quit|give up on|check out of|slip out of|say "
+         r"goodbye to) (?:this|your) (?:life|world|body|earthly life|existence)(?! (?:better|a better|"
+         r"kinder|more|behind for|of|that|which|you've|you have))|\bthis (?:world|life) (?:is|was) "
+         r"(?:never|not) (?:meant )?(?:for|your home)", "life world body existence / go leave leaving quit give check slip goodbye meant"),
+    _cue("self_harm", r"\b(?:the|a) (?:long|eternal|endless|final|forever|everlasting) (?:sleep|rest|"
+         r"dark|night|silence)\b|\b(?:go|slip|drift|fade)(?:ing)? (?:to sleep|away) (?:and|to) "
+         r"(?:never|not) (?:wake|come back|return)|\b(?:never|not) wake up again|\bsleep (?:forever|"
+         r"for good|and never wake)", "eternal endless everlasting long final forever wake sleep"),
+    _cue("self_harm", r"\b(?:let|allow) (?:the )?(?:tide|sea|water|ocean|river|waves|dark|darkness|"
+         r"night|earth|void|deep|current|cold) (?:take|swallow|carry|claim|have|keep) you(?!r)|"
+         r"\b(?:walk|wade|step|swim)(?:ing)? (?:out )?into the (?:sea|ocean|water|river|lake|waves|"
+         r"deep)(?! (?:for|to (?:swim|cool|paddle)|and (?:swim|float|splash|feel)))",
+         "tide sea water ocean river waves dark darkness night earth void deep current cold lake / "
+         "let allow walk wade step swim walking wading stepping swimming"),
+    _cue("self_harm", r"\b(?:rest|sleep|disappear|vanish|be gone|go away|leave|fade away|slip away)"
+         r"(?:,? \w+){0,2},? (?:forever|for good|permanently)(?! (?:from|to|on|with) (?:social|your "
+         r"(?:phone|screen|inbox|ex|job)|work|the (?:office|app|group)))",
+         "forever good permanently / rest sleep disappear vanish gone go leave fade slip"),
+    _cue("self_harm", r"\b(?:stop|quit) (?:breathing|existing|living|being alive|being here)\b",
+         "breathing existing living being"),
+    _cue("self_harm", r"\b(?:end|ending|finish|finishing|close|closing) (?:your (?:own )?(?:life|"
+         r"story|time here|days|existence|suffering for good)|it all|things (?:for good|tonight|"
+         r"now)|the pain for good)", "end ending finish finishing close closing"),
+    _cue("self_harm", r"\b(?:tie|tying) up (?:the |your |all )?(?:loose ends|affairs)(?= [^.!?\n]"
+         r"{0,60}(?:longer|before you go|soon|for good|last|final|gone))|\b(?:say|saying) (?:your )?"
+         r"(?:final |last )?goodbyes? (?:to (?:everyone|everybody|your (?:family|loved ones|kids|"
+         r"children|friends))|while you (?:still )?can|before you go)", "loose affairs goodbye "
+         "goodbyes"),
+    _cue("self_harm", r"\b(?:no one|nobody) (?:will|would) (?:miss|notice) (?:you|if you)|\byou(?:'re|"
+         r" are) (?:a burden|better off (?:dead|gone)|not needed here|done here)",
+         "miss notice burden dead gone needed done / nobody one you're are"),
+    _cue("self_harm", r"\b(?:join|return to|cross over to|go home to) (?:the (?:other side|ancestors|"
+         r"dead|water|deep|void)|your (?:ancestors|late \w+|loved ones who (?:have )?(?:died|"
+         r"passed)))", "side ancestors dead water deep void late loved"),
+    _cue("self_harm", r"\b(?:the )?last (?:night|day|days|sunrise|sunset|breath) (?:you (?:will|'ll|"
+         r"have to|ever)|of your life)|\byour (?:final|last) (?:days|night|breath|goodbye|sleep)\b",
+         "last final"),
     _cue("self_harm", rf"\b(?:let|make) (?:tonight|today|tomorrow|this (?:night|evening|"
          rf"weekend|week|moment|one)|it|(?:monday|tuesday|wednesday|thursday|friday|saturday|"
          rf"sunday)(?: [a-z]+)?) (?:be )?(?:the|your) {_FINAL} (?:night|day|sunset|sunrise|time|"
@@ -129,7 +225,7 @@ CUES: tuple[Cue, ...] = (
     _cue("self_harm", r"\b(?:a |the )?(?:sleep|rest|night|silence|dark) that (?:doesn't|does not|"
          r"won't|will not|never) end\b|\bnot (?:coming|come) back (?:up|from)(?: [\w']+){0,3}? "
          r"(?:not ever|ever|again)|\bnever (?:come|coming) back (?:up|from this)\b",
-         "end back"),
+         "end back / doesn't does won't will never not coming come"),
     _cue("self_harm", r"\b(?:let|make|allow) (?:the |this |your )?(?:emptiness|numbness|darkness|"
          r"silence|stillness|rest|sleep|quiet) (?:become|be|stay|last) (?:permanent|forever|"
          r"final|eternal)\b|\b(?:the |a )?(?:permanent|eternal|final|forever) (?:emptiness|"
@@ -151,36 +247,36 @@ CUES: tuple[Cue, ...] = (
          r"(?! (?:if you (?:asked|talked|told|rested|took|slept|called|reached|spoke|let|got)|with|"
          r"knowing|hearing))|\bif you (?:simply |just |quietly )?(?:weren't|were not|were no "
          r"longer|stopped being|ceased to be) (?:there|here|around|alive|in (?:it|the picture))\b",
-         "better weren't were stopped ceased"),
+         "better weren't were stopped ceased / off there here around alive picture"),
     _cue("self_harm", r"\b(?:life insurance|insurance payout|death benefit) (?:would|will|could) "
          r"(?:do|give|provide|pay|cover|look after|take care)\b", "insurance benefit"),
     _cue("self_harm", r"\b(?:stay|lie|stay lying) down (?:where you fell|for good|forever|and "
          r"(?:don't|do not|never) get up)\b|\bdon't have to get up (?:from this|again|ever)\b|"
          r"\b(?:no|there's no) need to (?:start|begin|face|live) (?:another|a new) (?:day|year|"
-         r"cycle|chapter)\b", "down get need"),
+         r"cycle|chapter)\b", "down up another / stay lie get need"),
     _cue("self_harm", r"\b(?:not|never) meant to stay (?:long|here|in this)\b|\bstep(?:ping)? "
          r"(?:through|beyond|across) (?:the|that) (?:veil|threshold|door|doorway)\b|\b(?:choose|"
          r"choosing|chose|pick) the (?:hour|day|moment|time) of (?:your|their|our) (?:own )?"
          r"(?:return|death|departure|passing|going)\b|\bthe bridge (?:near|by|at|behind) "
          r"(?:your|the) [a-z]+ (?:has always felt|is|feels like|looks like) (?:like )?a door\b",
-         "meant veil threshold door doorway hour day moment time bridge"),
+         "meant veil threshold door doorway return death departure passing going bridge"),
     _cue("self_harm", r"\b(?:close|closing|shut|end) (?:the|your) (?:book|story|chapter) "
          r"(?:for good|forever|permanently|on (?:your|this) life)\b|\bbe brave enough to do it\b|"
          r"\b(?:hug|kiss|see|call|hold) (?:the people|everyone|them|your [a-z]+)(?: you love)? "
-         r"one (?:last|final) time\b", "good forever permanently life brave last final"),
+         r"one (?:last|final) time\b", "book story chapter brave last final"),
     _cue("self_harm", r"\b(?:the )?(?:pills|tablets|bottle|rope|razor|blade|gun)(?: you(?:'ve| "
          r"have)? (?:been )?(?:saving|hoarding|collecting|keeping|stockpiling))\b|\byou (?:already )?"
          r"know where the (?:bottle|pills|rope|gun|razor|blade)s? (?:is|are)\b|\b(?:gather|collect|"
          r"count|line up) (?:the |your |all (?:the |your )?)?(?:pills|tablets)\b",
-         "saving hoarding collecting keeping stockpiling know gather collect count line"),
+         "pills tablets bottle rope razor blade gun"),
     _cue("self_harm", r"\b(?:let|allow) (?:the )?(?:moon|stars|night|sea|water|darkness|tide|river|"
          r"earth|light) (?:take|carry|claim|swallow|have) you (?:away|home|somewhere|with|to)\b",
-         "take carry claim swallow have"),
+         "moon stars night sea water darkness tide river earth light / let allow"),
     _cue("self_harm", r"\bwhen (?:she|he|they) (?:hears?|hear|learns?|finds? out|gets?) (?:the "
          r"news|about it|what happened)\b", "news hears hear learns finds gets",
          r"\b(?:tonight|last|lost|final|gone|never)\b"),
     _cue("self_harm", r"\b(?:tired|sick) of (?:holding you up|carrying you|having you around|"
-         r"you)\b", "holding carrying having you"),
+         r"you)\b", "tired sick"),
     # --- eating: starving, purging, day-long fasts described rather than commanded
     _cue("eating_disorder", r"\b(?:stop|quit) eating (?:after|past|at) (?:\d+ ?(?:pm|am|p\.m|a\.m|"
          r"o'clock)|noon|midday|lunch|two|three|four)\b|\breplace (?:dinner|lunch|breakfast|"
@@ -195,7 +291,7 @@ CUES: tuple[Cue, ...] = (
          r"cigarettes)\b|\b(?:nothing|only) (?:but )?(?:water|black coffee|black tea|tea|lemon "
          r"water|juice|broth|diet soda)(?: and (?:[a-z]+ )?(?:tea|coffee|water))? for (?:\d+|a|"
          r"two|three|four|five|six|seven|several|a few) (?:days|weeks|day|week)\b",
-         "coffee water tea soda coke broth juice air gum cigarettes days weeks"),
+         "day days week weeks / coffee water tea soda coke broth juice air gum cigarettes"),
     _cue("eating_disorder", r"\b(?:\d+|two|three|four|five|six|seven|ten|several) (?:days|weeks) of "
          r"(?:nothing|water|juice|fasting|liquids|broth|lemon water|tea)\b|\bnothing solid\b|\bno "
          r"(?:food|solids|eating) (?:from|until|till|for|between) (?:\w+ )?(?:to|until|till)?\b",
@@ -213,20 +309,33 @@ CUES: tuple[Cue, ...] = (
          r"eat)\b|\b(?:hunger|hunger pangs?) (?:just )?(?:means?|is|are) (?:it's|it is)? ?"
          r"(?:working|impurity|weakness|progress|success|fat)\b", "hundred gum hunger pangs"),
     _cue("eating_disorder", r"\b(?:eat|eating) like (?:them|they do|a bird|a model)\b|\btemples? "
-         r"(?:are|is) kept empty\b", "like empty"),
+         r"(?:are|is) kept empty\b", "eat eating temple temples"),
 )
 
 
-def find_cues(s: str, words: set[str], sentences: list[tuple[int, int]],
-              skip: set[str]) -> list[tuple[str, str]]:
+# Which cues a word can start: a text visits only the cues whose trigger words it holds.
+_INDEX: dict[str, tuple[int, ...]] = {}
+for _i, _c in enumerate(CUES):
+    for _w in _c.triggers:
+        _INDEX[_w] = (*_INDEX.get(_w, ()), _i)
+
+
+def find_cues(s: str, words: set[str], spans: Callable[[set[str]], list[tuple[int, int]]],
+              skip: set[str], meds: bool) -> list[tuple[str, str]]:
     """``(gate, reason)`` for the first cue of each gate not in ``skip`` found in the
-    prepared text ``s`` (``sentences``: the spans that hold the words of ``words``)."""
+    prepared text ``s``; ``spans(trigger_words)`` gives the sentences holding them,
+    ``meds`` says whether the text names any medication at all."""
     found: list[tuple[str, str]] = []
     done = set(skip)
-    for cue in CUES:
-        if cue.gate in done or words.isdisjoint(cue.triggers):
+    if not meds:
+        done.add("medical_directive")
+    ids = sorted({i for w in words if w in _INDEX for i in _INDEX[w]})
+    for i in ids:
+        cue = CUES[i]
+        if cue.gate in done or (cue.needs and words.isdisjoint(cue.needs)) or any(
+                words.isdisjoint(g) for g in cue.also):
             continue
-        for lo, hi in sentences:
+        for lo, hi in spans(words & cue.triggers):
             hit = _cue_hit(s, cue, lo, hi)
             if hit:
                 found.append((cue.gate, f"'{hit}'"))
@@ -238,6 +347,8 @@ def find_cues(s: str, words: set[str], sentences: list[tuple[int, int]],
 def _cue_hit(s: str, cue: Cue, lo: int, hi: int) -> str | None:
     for m in cue.pattern.finditer(s, lo, hi):
         start, end = m.start(), m.end()
+        if start and (s[start - 1].isalnum() or s[start - 1] == "'"):
+            continue  # inside a word: the boundary _unanchored() took out
         ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, end, _SENTENCE_MARKS)
         cs, ce = _start_of(s, start, _CLAUSE_MARKS), _end_of(s, end, _CLAUSE_MARKS)
         if cue.context is not None:
@@ -246,7 +357,7 @@ def _cue_hit(s: str, cue: Cue, lo: int, hi: int) -> str | None:
                 continue
         if cue.direct and not directed(s, ss, start, m.group()):
             continue
-        if _negated(s, cs, start, m.group()) or _reported(s, cs, start):
+        if _negated(s, cs, start, m.group()) or (cue.gate != "self_harm" and _reported(s, cs, start)):
             continue
         if not cue.direct and _CLAIM_NEG.search(s, max(cs, start - 40), start):
             continue

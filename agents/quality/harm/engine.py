@@ -34,6 +34,10 @@ from kasper.agents.quality.harm.injection import find_injection, RULES as INJECT
 GATES = ("medical_directive", "legal_financial_directive", "eating_disorder", "self_harm",
          "hateful", "injection")
 _RANK = {gate: i for i, gate in enumerate(GATES)}
+# Gates where a verb with another subject ("she stopped her chemo") is a report. Self-harm
+# and eating keep their own mention rules: "if you are thinking about ending it, do it" is
+# no report.
+_DIRECTIVE_GATES = frozenset({"medical_directive", "legal_financial_directive"})
 _RULES: list[Rule] = [*MEDICAL, *FINANCIAL, *EATING, *SELF_HARM, *HATEFUL, *INJECTION]
 
 # --- the engine ------------------------------------------------------------------------------
@@ -74,7 +78,8 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
     start = m.start("v") if "v" in rule.pattern.groupindex else m.start()
     cs = _start_of(s, start, _CLAUSE_MARKS)
     if rule.mode == "verb" and (_negated(s, cs, start, s[start:m.end()]) or _warned_gerund(
-            s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS)) or _reported(s, cs, start)):
+            s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS)) or (
+            rule.gate in _DIRECTIVE_GATES and _reported(s, cs, start))):
         return False
     if rule.mode == "claim" and _CLAIM_NEG.search(s, max(cs, m.start() - 160), m.start()):
         return False
