@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 from kasper.agents.quality.harm.normalize import _ZERO_WIDTH
@@ -24,7 +26,8 @@ _APPROVAL = re.compile(
     r"respond with|reply with|answer with|say|write|type)(?: only| just| exactly)?(?: the word)? "
     r"\W{0,2}(?:approve|approved|pass|passed)\b|(?:score|rate|grade|mark|rank) (?:this|it|me)\b|"
     r"10/10|10 out of 10|ten out of ten|full marks|perfect score|top marks|highest (?:score|rating)|"
-    r"maximum score|(?:mark|flag|classify|label) (?:this|it) as)")
+    r"maximum score|(?:mark|flag|classify|label) (?:this|it) as|pass (?:this|it|me)\b|let (?:this|it|"
+    r"me) (?:pass|through)|i know you(?:'re| are) reading this)")
 
 
 def _asks_for_approval(s: str, m: re.Match[str]) -> bool:
@@ -40,6 +43,18 @@ _OVERRIDE_V_T = _words("ignore ignoring disregard disregarding forget forgetting
                        "bypass bypassing skip skipping drop dropping discard discarding neglect "
                        "neglecting abandon abandoning")
 RULES: list[Rule] = [
+    _rule("injection",
+          r"\b(?:(?:safety|content|moderation|quality) (?:checks?|filters?|reviews?|screening|gates?|"
+          r"guardrails|rules) (?:are|is|have been|has been|were|was) (?:now |hereby |temporarily )?"
+          r"(?:disabled|off|turned off|switched off|suspended|bypassed|waived|lifted|not required|not "
+          r"needed|unnecessary)|(?:skip|skips|skipping|bypass|bypassing|disable|disabling|turn off|"
+          r"waive|suspend) (?:the |your |any |all |its )?(?:safety|content|moderation) (?:review|"
+          r"reviews|check|checks|filter|filters|screening|gate|gates)|new instructions (?:for|to) "
+          r"(?:the |all )?(?:model|models|ai|assistant|grader|judge|reviewer|evaluator|llm|system)|"
+          r"you are now [a-z]+bot|decode (?:and|then|it and) (?:follow|obey|execute|run|apply|do))\b",
+          _words("disabled off suspended bypassed waived lifted required needed unnecessary skip "
+                 "skips skipping bypass bypassing disable disabling turn waive suspend new now "
+                 "decode"), mode="plain", reason="instruction override"),
     _rule("injection",
           rf"\b(?:{_OVERRIDE_V})(?: (?:all|any|every|each|of|the|your|my|these|those|this|that))* "
           r"(?:(?:previous|prior|above|earlier|preceding|foregoing|original|initial|system|developer|"
@@ -116,11 +131,13 @@ RULES: list[Rule] = [
           mode="plain", reason="asks the grader for a verdict"),
     _rule("injection",
           r"\b(?:recommendation|verdict|decision|safety|safety_flag|overall|final_score|approval|"
-          r"judgement|judgment|judge|grader|evaluator|reviewer|rating|grade) ?[:=] ?(?:approve|"
+          r"judgement|judgment|judge|grader|evaluator|reviewer|rating|grade|status|label|result|"
+          r"outcome|classification) ?[:=] ?(?:approve|"
           r"approved|"
           r"pass|passed|accept|accepted|none|safe|10)\b",
           (_words("recommendation verdict decision safety safety_flag overall final_score approval "
-                  "judgement judgment judge grader evaluator reviewer rating grade"),
+                  "judgement judgment judge grader evaluator reviewer rating grade status label "
+                  "result outcome classification"),
            _words("approve approved pass passed accept accepted none safe 10")),
           mode="plain", reason="asks the grader for a verdict"),
 ]
@@ -136,14 +153,18 @@ _MARKUP = re.compile(
     r"inst|tool|tool_call|function_call|context|document|admin|developer|evaluation|feedback|"
     r"recommendation|safety|critique|think|thinking|reasoning|result|message|query|input|s|eos|"
     r"bos)\b[^<>\n]{0,80}>|/?[a-z]+_[a-z_]+>)"
-    r"|\[/?(?:inst|sys|system|user|assistant|human|ai)\]|```"
+    r"|\[/?(?:inst|sys|system|user|assistant|human|ai|developer|admin)(?:[ _-][a-z]+){0,2}\]|```"
+    # HTML has no place in an insight; hidden spans carry instructions.
+    r"|</?(?:span|div|p|font|b|i|u|em|strong|small|sub|sup|a|img|br|hr|script|style|meta|iframe|"
+    r"table|td|tr|section|article|label|input|details|summary|noscript)\b[^<>\n]{0,160}>"
     r"|\{\{ ?(?:system|user|assistant|prompt|instructions?|judge)"
     r"|(?<![-=#*])[-=#*]{3,}+ ?(?:end of|begin|start of) (?:the )?(?:insight|text|prompt|"
     r"document|input|"
     r"user input|context|instructions)")
 # Chat transcript lines: "System: ...", "### Instruction".
 _ROLE_LINE = re.compile(r"[ \t]*(?:#{2,} ?(?:system|instructions?|response|assistant|user|human|"
-                        r"input|output)\b|(?:system|assistant|user|human)[ \t]*:)")
+                        r"input|output|developer|admin|end)\b|(?:system|assistant|user|human|"
+                        r"developer|admin)[ \t]*:)")
 
 
 def _markup(text: str, norm: str) -> bool:
@@ -166,4 +187,27 @@ def find_injection(text: str, norm: str) -> list[str]:
         out.append("zero-width character inside a word")
     if _markup(text, norm):
         out.append("chat markup token")
+    if _encoded(text):
+        out.append("encoded instructions")
     return out
+
+
+# A long base64 run that decodes to words: instructions hidden from a reader.
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=])")
+
+
+def _encoded(text: str) -> bool:
+    if max(map(len, text.split()), default=0) < 24:
+        return False  # no token long enough: skip the scan
+    for m in _BASE64.finditer(text):
+        blob = m.group()
+        if blob.isalpha() and (blob.islower() or blob.isupper()):
+            continue  # a long plain word, not an encoding
+        try:
+            decoded = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if decoded.isascii() and sum(c == 32 for c in decoded) >= 2 and decoded.decode(
+                "ascii").isprintable():
+            return True
+    return False
