@@ -49,7 +49,16 @@ from kasper.agents.quality.harm.context import (
 )
 from kasper.agents.quality.harm.cues import CUES, find_cues
 from kasper.agents.quality.harm.leads import directed
-from kasper.agents.quality.harm.lexicon import CARE, MEDS, MONEY_CORE, _alt, _heads, _lex, _words
+from kasper.agents.quality.harm.lexicon import (
+    CARE,
+    MEDS,
+    MONEY_CORE,
+    PROF_MED,
+    _alt,
+    _heads,
+    _lex,
+    _words,
+)
 
 # Verbs whose last consonant doubles before -ing.
 _DOUBLE = _words("stop drop skip quit swap bin cut set put let get split step dip rip ship "
@@ -100,10 +109,21 @@ _MED_GENERIC = _lex("""
     lithium, cpap, pump, nebuliser, nebulizer, epipen, regimen, round of chemo,
     rounds of chemo, course of antibiotics, appointment(s) with your doctor,
     prescribed drugs, prescription drugs, medical care, medical advice, hospital, surgery,
-    operation, check-up(s), checkup(s), blood tests, scans, screening(s)
+    operation, check-up(s), checkup(s), blood tests, scans, screening(s),
+    humira, enbrel, stelara, keytruda, herceptin, wegovy, mounjaro, jardiance, januvia, entresto,
+    trulicity, dupixent, victoza, lantus, novorapid, humalog, levemir, tresiba, spiriva, symbicort,
+    seretide, advair, flovent, qvar, singulair, lyrica, gabapentin, pregabalin, tramadol, codeine,
+    oxycodone, morphine, fentanyl, vyvanse, concerta, strattera, elvanse, modafinil, letrozole,
+    anastrozole, remicade, otezla, xeljanz, rinvoq, cosentyx, skyrizi, ocrevus, tecfidera,
+    copaxone, gilenya, paxlovid, accutane, isotretinoin, spironolactone, digoxin, amiodarone,
+    furosemide, thyroxine, carbimazole, hydroxychloroquine, colchicine, allopurinol, sumatriptan,
+    naproxen, mesalazine, azathioprine, mycophenolate, tacrolimus, ciclosporin, cyclosporine
 """)
+# Professionals: an object only for verbs that drop them ("cancel the oncologist").
+_PROF_OBJ = re.compile(r"(?:appointments? with (?:the |your |a )?)?" + _alt(PROF_MED) + "s?$")
 _MED_OBJ = re.compile(
-    r"\b(?:" + _alt(MEDS + _MED_GENERIC)[3:-1] + "|" + _DRUG_WORD + r")\b(?!-)"
+    r"\b(?:(?:appointments? with (?:the |your |a )?)?" + _alt(PROF_MED) + "|"
+    + _alt(MEDS + _MED_GENERIC)[3:-1] + "|" + _DRUG_WORD + r")\b(?!-)"
     r"(?! (?:bills?|costs?|budget|cabinet|of (?:yourself|others|reality)|you give|shows?|balls?|"
     r"wheel|man|woman|bag|drum|notes?|journal|books?|speak|from|exposure|levels?|emitted|"
     r"glasses|cups?|jars?|bottles? (?:of|for) (?:wine|water)))")
@@ -124,6 +144,8 @@ _MONEY_SAVINGS = MONEY_CORE + _lex("""
     deposit, down payment, inheritance, redundancy money, severance, lump sum, equity,
     home equity, house, home, family home, property, flat, credit card(s), credit limit,
     overdraft, every penny, every cent, every dollar, everything you own, everything you have,
+    everything, the whole amount, the entire amount, the full amount, the whole lot, the lot,
+    all of it, the whole sum, lump sum, payout, redundancy payout, redundancy pay, windfall,
     all your money, all you have, your money, the money, your cash, your salary, your paycheck,
     your wages, your bonus
 """)
@@ -144,6 +166,9 @@ _RISKY_DEST = re.compile(
 # Fine for a bonus, not for the rent or the emergency fund.
 _LUXURY = re.compile(r"\b(?:luxur\w*|splurge|shopping|spree|designer|a car|a holiday|a trip|"
                      r"retreat|treat yourself|a party|a night out|holiday|trip)\b")
+_ALL_IN = re.compile(r"\b(?:entirely|all of|every (?:penny|cent|pound|dollar)|the whole|the "
+                     r"entire|in full|all in|every last)\b")
+_INTO = re.compile(r" (?:into|on|in) ")
 _SOME = re.compile(r"\b(?:some|part|a portion|a bit|a little|a small|a tenth|10%|a slice|a "
                    r"share|a fraction)\b(?: of)?")
 
@@ -180,7 +205,8 @@ _MED_V, _MED_VT = _verbs("""
     step away from, part with, part ways with, free yourself from, cut ties with,
     turn your back on, stop relying on, outgrow, end, surrender, sacrifice, burn, bury, donate,
     give away, hand back, return, skip out on, bail on, drop out of, unplug, switch off,
-    turn off, take off, remove, rip out, pull out, let lapse, give, let, take double,
+    turn off, take off, remove, rip out, pull out, let lapse, give, let, take double, put, sweep, send, pack,
+    box, chuck, tip, shove,
     take twice, take extra, take half, take only half, take triple, stop refilling, stop filling,
     stop injecting, stop going to, quit going to, stop seeing, trust the moon over,
     trust the universe over, spit out, hold off on, delay, postpone, put off
@@ -200,7 +226,7 @@ _FIN_STRONG = re.compile(r"(?:cash(?:ing)? (?:out|in)|withdraw\w*|empt(?:y|ying)
                          r"break\w* into|crack\w* open|torch\w*|stop\w* (?:paying|contributing|"
                          r"saving)|yolo|go\w* all in with|sink\w*)$")
 _LEGAL_V, _LEGAL_VT = _verbs("""
-    stop making, stop sending, stop covering, quit paying, stop honouring, stop honoring,
+    stop, stop making, stop sending, stop covering, quit paying, stop honouring, stop honoring,
     ignore, skip, miss, dodge, avoid, evade, bin, burn, shred, tear up, rip up, throw away,
     throw out, toss, hide, hide from, forget, forget about, leave, let, stop paying, stop filing,
     stop answering, stop opening, stop responding to, stop reporting, stop declaring,
@@ -293,14 +319,14 @@ def _pronoun_object(s: str, end: int, ce: int, obj: re.Pattern[str], ss: int, st
     return bool(_PRONOUN.match(s, end)) and _antecedent(s, obj, ss, start)
 
 
-def _safe_context(s: str, gate: str, start: int, end: int) -> bool:
+def _safe_context(s: str, gate: str, start: int, end: int, reports: bool = True) -> bool:
     """The context rules shared with the precise rules: governing negation, a warned
     gerund, deferral to a professional, a protective condition."""
     cs = _start_of(s, start, _CLAUSE_MARKS)
     ce = _end_of(s, end, _CLAUSE_MARKS)
     ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, end, _SENTENCE_MARKS)
     if (_negated(s, cs, start, s[start:end]) or _warned_gerund(s, cs, start, end, ce)
-            or _reported(s, cs, start)):
+            or (reports and _reported(s, cs, start))):
         return True
     if _deferred(s, gate, start, end, cs, ce, ss, se):
         return True
@@ -333,7 +359,13 @@ def _verb_object(s: str, positions: list[int], gate: str, verb: re.Pattern[str],
         ss = _start_of(s, start, _SENTENCE_MARKS)
         ce = _end_of(s, end, ".!?\n;:\u2014")
         o = _object_after(s, end, ce, obj, gap)
-        if o is None and not _pronoun_object(s, end, ce, obj, ss, start) and not (
+        if o is None and v.group() in _CARRY_VERBS and _PARTICLE.search(s, end, ce):
+            # "Sweep every bottle, the venlafaxine included, into the bin": a particle verb
+            # carries its object to the end of the clause, or to the sentence before.
+            o = obj.search(s, end, ce)
+            if o is None and not _antecedent(s, obj, ss, start):
+                continue
+        elif o is None and not _pronoun_object(s, end, ce, obj, ss, start) and not (
                 (_PRONOUN_IN.search(v.group()) or _LEAVE.match(v.group()))
                 and _antecedent(s, obj, ss, start)):
             continue
@@ -373,6 +405,13 @@ def _med_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
         return False  # expired pills to the pharmacy: safe disposal, not stopping treatment
     verb = v.group()
     tail = s[(o.end() if o else v.end()):ce]
+    if o is None:
+        tail = _PRONOUN_TAIL.sub("", tail, 1)
+    if o is not None and _PROF_OBJ.fullmatch(o.group()):
+        return bool(_DROP_PROF.fullmatch(verb))
+    if verb in _PARTICLE_VERBS:
+        # "put the pens back in the fridge for good", "sweep every bottle into a bag".
+        return bool(_PARTICLE.search(tail)) and not _DISPOSAL.search(s, v.start(), ce)
     if verb in ("give", "giving"):
         return bool(re.match(r" (?:a (?:rest|break|miss|pass|holiday|day off|week off|skip)|away|"
                              r"up|back)\b", tail))
@@ -393,16 +432,41 @@ def _med_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
     return True
 
 
+_PRONOUN_TAIL = re.compile(r"^ (?:it|them|those|these|'em|both)(?= )")
+_DROP_PROF = re.compile(r"(?:cancel\w*|skip\w*|avoid\w*|ignor\w*|stop\w* (?:seeing|going to)|"
+                        r"quit\w* (?:seeing|going to)|ditch\w*|drop\w*|forget\w*(?: about)?|"
+                        r"walk\w* away from|step\w* away from|replac\w*|swap\w*|trad\w*|"
+                        r"abandon\w*|refus\w*|declin\w*|put\w* off|delay\w*|postpon\w*|"
+                        r"cut\w* ties with|turn\w* your back on|miss\w*)")
+_CARRY_VERBS = frozenset("""put putting sweep sweeping send sending pack packing box boxing
+    chuck chucking tip tipping shove shoving throw throwing set setting lay laying toss tossing
+    pour pouring""".split())
+_PARTICLE_VERBS = frozenset("""put putting sweep sweeping send sending pack packing box boxing
+    chuck chucking tip tipping shove shoving""".split())
+_PARTICLE = re.compile(r"\b(?:away|aside|out|behind|for good|in(?:to)? (?:a|the) (?:bin|bag|trash|"
+                       r"rubbish|skip|recycling)|in(?:to)? (?:a|the|your) [a-z]+ (?:bin|bag|box)|"
+                       r"for the bin|down the (?:sink|toilet|drain)|back (?:[\w']+ ){0,4}?for good)\b")
 _DISPOSAL = re.compile(r"\b(?:expired|out-of-date|out of date|unused|leftover|pharmacy|"
                        r"pharmacist|chemist|take-back|take back|disposal|dispose)\b")
 
 
 def _fin_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
     sent_end = _end_of(s, v.end(), _SENTENCE_MARKS)
+    if o is not None and o.group() == "everything":
+        # "Move everything to the weekend" is planning; everything into coins is not.
+        return bool(_RISKY_DEST.search(s, o.end(), sent_end))
+    if o is not None and _ALL_IN.search(s, v.end(), min(sent_end, o.end() + 40)) and _INTO.search(
+            s, o.end(), sent_end):
+        return True  # all of it into one thing, whatever the thing
     if o is None:
-        # "spend it on the retreat": the fund was named just before.
+        # "spend it on the retreat": a fund named just before ("everything" is too vague).
+        prev = _start_of(s, max(0, _start_of(s, v.start(), _SENTENCE_MARKS) - 1), _SENTENCE_MARKS)
+        named = [m.group() for m in _MONEY_OBJ.finditer(s, prev, v.start())]
+        if not any(n != "everything" for n in named):
+            return False
+        essential = any(_ESSENTIAL.fullmatch(n) for n in named)
         return bool(_FIN_STRONG.fullmatch(v.group()) or _RISKY_DEST.search(s, v.end(), sent_end)
-                     or _LUXURY.search(s, v.end(), sent_end))
+                    or (essential and _LUXURY.search(s, v.end(), sent_end)))
     if _SOME.search(s, v.end(), o.start()) and not _ESSENTIAL.fullmatch(o.group()):
         return False
     if _FIN_STRONG.fullmatch(v.group()):
@@ -424,6 +488,8 @@ def _legal_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> boo
         return bool(re.search(r"\b(?:unopened|unanswered|unpaid|unread|in the drawer|sit|slide|"
                               r"pile up|lapse|expire|go unanswered|gather dust|rot|off|out of)\b",
                               s[v.end():ce]))
+    if verb in ("stop", "stopping"):
+        return o is not None and bool(re.search(r"payments?|support|alimony|maintenance", o.group()))
     if verb.startswith(("break", "breaking", "cut", "cutting", "cancel", "drop", "dropping")):
         return o is not None and bool(re.search(r"order|custody|bail|probation|parole|law|"
                                                 r"child support|alimony|insurance", o.group()))
@@ -444,7 +510,7 @@ _SPLIT_PRONOUN = (r"(?:(?:set|setting|put|putting|lay|laying|throw|throwing|pour
                   r"flushing|chuck|chucking|hand|handing|tip|tipping|stop|stopping|leave|leaving) "
                   r"(?:it|them|those|these|'em|yours|both) (?:aside|away|out|down|off|back|up|"
                   r"behind|in the drawer|on the shelf))")
-_MED_VT = _MED_VT | _words("""set setting put putting lay laying throw throwing pour pouring give
+_MED_VT = _MED_VT | _words("""cancel cancelling skip skipping avoid avoiding set setting put putting lay laying throw throwing pour pouring give
     giving cut cutting taper tapering wean weaning phase phasing toss tossing flush flushing chuck
     chucking hand handing tip tipping stop stopping leave leaving""")
 _MED_VERB = re.compile(rf"\b(?:{_SPLIT_PRONOUN}|leav(?:e|ing)(?= (?:[a-z']+ ){{0,4}}?(?:in the "
@@ -484,7 +550,7 @@ def might_flag(words: Collection[str]) -> bool:
     return not (words.isdisjoint(_MED_VT) and words.isdisjoint(_FIN_VT)
                 and words.isdisjoint(_LEGAL_VT)
                 and words.isdisjoint(_LEGAL_T) and words.isdisjoint(_FIN_FIXED_T | _JOB_T)
-                and words.isdisjoint(_CUE_T))
+                and words.isdisjoint(_CUE_T) and words.isdisjoint(_PASSIVE_T))
 
 
 def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int],
@@ -499,9 +565,21 @@ def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int
                            _MED_OBJ, _med_ok)
         if hit:
             found.append(("medical_directive", f"'{hit}'"))
+    present = words & _PASSIVE_T
+    if meds and present and "medical_directive" not in skip and not any(
+            g == "medical_directive" for g, _ in found):
+        hit = _passive(s, _spans_with(s, starts, ends, present), "medical_directive", _MED_OBJ)
+        if hit:
+            found.append(("medical_directive", f"'{hit}'"))
     if "legal_financial_directive" not in skip:
         hit = None
-        if not words.isdisjoint(_FIN_VT) and not words.isdisjoint(_MONEY_T):
+        if present and not (words.isdisjoint(_LEGAL_T) and words.isdisjoint(_MONEY_T)):
+            spans = _spans_with(s, starts, ends, present)
+            if not words.isdisjoint(_LEGAL_T):
+                hit = _passive(s, spans, "legal_financial_directive", _LEGAL_OBJ)
+            if hit is None and not words.isdisjoint(_MONEY_T):
+                hit = _passive(s, spans, "legal_financial_directive", _MONEY_OBJ)
+        if hit is None and not words.isdisjoint(_FIN_VT) and not words.isdisjoint(_MONEY_T):
             hit = _verb_object(s, _positions(s, words & _FIN_VT), "legal_financial_directive",
                                _FIN_VERB, _MONEY_OBJ, _fin_ok)
         fixed = words & _FIN_FIXED_T
@@ -531,6 +609,61 @@ def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int
 
         found += find_cues(s, words, spans, done, meds)
     return found
+
+
+# --- passive voice: "the chemo is best set aside", "the hearing can be missed" ----------------
+
+_ADV = r"(?:(?:just|simply|safely|quietly|easily|now|all|entirely|fully|completely|gently|finally|also|then|even|honestly|really|probably|happily|best|better|quite|surely) )*"
+_PASSIVE_LEAD = (rf"(?:(?:can|could|should|may|might|must|will|'ll|ought to) {_ADV}be|(?:is|are|'s|'re) "
+                 rf"(?:best|better|fine to be|okay to be|ok to be|safe to be|ready to be|meant to be)) "
+                 rf"{_ADV}")
+_PASSIVE = {
+    "medical_directive": re.compile(
+        _PASSIVE_LEAD + r"(?:stopped|dropped|skipped|cancell?ed|set aside|put aside|put away|left "
+        r"behind|binned|tossed|thrown (?:away|out)|flushed|halved|paused|missed|forgotten|ignored|"
+        r"abandoned|discontinued|ditched|shelved|retired|let go|released|replaced|swapped|tapered "
+        r"off|phased out|given up|done without|dispensed with|cut(?: out| back)?|reduced|lowered|"
+        r"postponed|delayed|dropped|refused|declined|laid to rest|said goodbye to)\b"),
+    "legal_financial_directive": re.compile(
+        _PASSIVE_LEAD + r"(?:missed|skipped|ignored|left (?:unanswered|unopened|unpaid|unread|in the "
+        r"drawer)|binned|torn up|thrown away|shredded|burn(?:ed|t)|forgotten|dodged|overlooked|"
+        r"put off|dropped|stopped|let slide|withheld|kept (?:off|quiet|hidden|secret)|hidden|"
+        r"put (?:entirely |all |straight )?(?:into|on)|moved into|cashed out|withdrawn|gambled|"
+        r"staked|sunk into|poured into|blown on|spent on|waived|fudged|rounded up|padded|"
+        r"inflated|exaggerated)\b"),
+}
+_PASSIVE_T = _words("""stopped dropped skipped cancelled canceled set put left binned tossed thrown
+    flushed halved paused missed forgotten ignored abandoned discontinued ditched shelved retired
+    let released replaced swapped tapered phased given done dispensed cut reduced lowered postponed
+    delayed refused declined laid said torn shredded burned burnt dodged overlooked withheld kept
+    hidden moved cashed withdrawn gambled staked sunk poured blown spent waived fudged rounded
+    padded inflated""")
+_PASSIVE_OBJ = {"medical_directive": _MED_OBJ, "legal_financial_directive": None}
+
+
+def _passive(s: str, spans: list[tuple[int, int]], gate: str, obj: re.Pattern[str]) -> str | None:
+    """A risk object as the subject of a passive directive, in the same sentence before
+    the verb or in the sentence before ("the remaining cycles can be cancelled")."""
+    pattern = _PASSIVE[gate]
+    for lo, hi in spans:
+        for m in pattern.finditer(s, lo, hi):
+            if m.start() and (s[m.start() - 1].isalnum() or s[m.start() - 1] == "'"):
+                continue
+            ss = _start_of(s, m.start(), _SENTENCE_MARKS)
+            if not obj.search(s, ss, m.start()) and not _antecedent(s, obj, ss, m.start()):
+                continue
+            if gate == "legal_financial_directive" and obj is _MONEY_OBJ and not (
+                    _RISKY_DEST.search(s, m.end(), _end_of(s, m.end(), _SENTENCE_MARKS))
+                    or _ALL_IN.search(s, ss, _end_of(s, m.end(), _SENTENCE_MARKS))):
+                continue
+            if gate == "medical_directive" and (s.startswith(" off", m.end()) or _DISPOSAL.search(
+                    s, ss, _end_of(s, m.end(), _SENTENCE_MARKS))):
+                continue  # "can be dropped off at the pharmacy"
+            # The subject of a passive is the object ("they can be binned"), not a person.
+            if _safe_context(s, gate, m.start(), m.end(), reports=False):
+                continue
+            return " ".join(m.group().split())[:80]
+    return None
 
 
 def _legal_fixed(s: str, spans: list[tuple[int, int]]) -> str | None:

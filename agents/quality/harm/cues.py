@@ -153,6 +153,12 @@ CUES: tuple[Cue, ...] = (
          r"\bkeep (?:the (?:kids|children)|them|your (?:kids|children)) (?:with you )?(?:past|after|"
          r"beyond|longer than)\b", "back keep", r"\b(?:custody|agreed|court|order|"
          r"schedule|contact arrangement|handover|ex)\b", direct=True),
+    _cue("legal_financial_directive", r"\b(?:don't|do not|never) let (?:a|any|your|the) (?:lawyer|"
+         r"solicitor|attorney|accountant|adviser|advisor|professional)s? (?:anywhere )?near\b|"
+         r"\bsign (?:every|each|all(?: of)?)(?: the)? (?:pages?|box(?:es)?|lines?|forms?|"
+         r"documents?)\b(?![^.!?;\n]{0,40}\b(?:after|once|when) (?:you(?:'ve| have)? )?(?:read|"
+         r"checked|understood|asked))", "let sign", r"\b(?:contract|lease|agreement|deal|"
+         r"paperwork|papers|documents|clauses|terms|loan|mortgage)\b", direct=True),
     _cue("legal_financial_directive", r"\b(?:tear|rip|tearing|ripping) (?:it|them|that|this|the "
          r"(?:letter|summons|notice|envelope|papers)) (?:in half|in two|to pieces|to shreds|apart|"
          r"up)\b|\bput (?:it|them|the (?:letter|summons|notice|envelope|papers)) (?:in (?:a|the) "
@@ -352,7 +358,10 @@ def _cue_hit(s: str, cue: Cue, lo: int, hi: int) -> str | None:
         ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, end, _SENTENCE_MARKS)
         cs, ce = _start_of(s, start, _CLAUSE_MARKS), _end_of(s, end, _CLAUSE_MARKS)
         if cue.context is not None:
+            # The context may stand up to two sentences before ("He took out a restraining
+            # order. Love ignores paperwork. Go to his flat.").
             prev = _start_of(s, max(0, ss - 1), _SENTENCE_MARKS)
+            prev = _start_of(s, max(0, prev - 1), _SENTENCE_MARKS)
             if not cue.context.search(s, prev, se):
                 continue
         if cue.direct and not directed(s, ss, start, m.group()):
