@@ -424,8 +424,9 @@ def _phone_digits_ok(candidate: str) -> bool:
         digits = digits[2:]
     if not 8 <= len(digits) <= 15 or _motif(candidate) or _DATE.search(candidate):
         return False
-    if candidate == digits and (digits in _COUNT_UP or digits in _COUNT_DOWN):
-        return False  # "0123456789" counts; "98765 43210", with its grouping, is a number
+    if candidate == digits and (digits in _COUNT_UP or digits in _COUNT_DOWN
+                                or _BARE_DATE.match(digits) or _BARE_DATE.match(digits[-8:])):
+        return False  # "0123456789" counts and "050620261130" is a date; "98765 43210" a number
     groups = _GROUPS.findall(candidate)
     if len(groups) >= 4 and all(len(g) <= 2 for g in groups):
         steps = {int(b) - int(a) for a, b in zip(groups, groups[1:])}
@@ -451,6 +452,133 @@ def _phone_context_ok(m: re.Match[str], _text: str) -> bool:
         return (not _DATE.search(candidate) and not _motif(candidate)
                 and not _toll_free_or_helpline(candidate, digits, False))
     return _phone_digits_ok(candidate)
+
+
+# Bare 11-12 digit numbers after a country code, with no cue word: "447700900123",
+# "14155550132". The national part never starts with 0; ten digits after a code are left
+# alone, because ISBN-10s and order numbers look the same.
+_BARE_COUNTRY_CODES = ("1", "7", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43",
+                       "44", "45", "46", "47", "48", "49", "52", "54", "55", "56", "57", "60", "61",
+                       "62", "63", "64", "65", "66", "81", "82", "84", "90", "91", "92", "351", "352",
+                       "353", "354", "358", "359", "370", "371", "372", "380", "420", "421", "852",
+                       "886", "966", "971", "972")
+# A date at either end of a bare number: ddmmyyyy, mmddyyyy, yyyymmdd (+ a time).
+_BARE_DATE = re.compile(
+    r"(?:(?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))"
+    r"(?:19|20)[0-9]{2}|(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
+# "#447700900123", "$14155550132", "v1.14155550132": an order, a price, a version.
+_BARE_NOT_AFTER = frozenset("#$€£¥.,/-_:@&=") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NANP_FICTIONAL = re.compile(r"[2-9][0-9]{2}555[0-9]{4}")  # 415 555 0132, the films' range
+
+
+def _bare_phone_ok(digits: str, low: str, s: int) -> bool:
+    """A run of 10-12 digits with no separators and no cue word: phone-like first digits
+    (trunk 0 then a non-zero, or a country code), no date inside, no motif or count."""
+    n = len(digits)
+    if not 10 <= n <= 12 or _motif(digits) or digits in _COUNT_UP or digits in _COUNT_DOWN:
+        return False
+    if max(map(digits.count, set(digits))) > 0.6 * n:  # "07777777771": an angel-number row
+        return False
+    if _BARE_DATE.match(digits) or _BARE_DATE.match(digits[-8:]) or "isbn" in low[max(0, s - 12):s]:
+        return False
+    if digits[0] == "0":
+        return digits[1] != "0" and not _toll_free_or_helpline(digits, digits, False)
+    if n == 10:
+        return _NANP_FICTIONAL.fullmatch(digits) is not None
+    return any(digits.startswith(cc) and digits[len(cc)] != "0"
+               and not _toll_free_or_helpline(digits, digits[len(cc):], False)
+               for cc in _BARE_COUNTRY_CODES)
+
+
+# Letters typed for digits: "O7700 9OO123", "O2O 7946 O958". Only whole tokens of digits
+# and O/o/I/l with at least one real digit are read as numbers.
+_LOOKALIKE_TOKEN = re.compile(r"(?<![^\W\d])[0-9OoIl]*[0-9][0-9OoIl]*(?![^\W\d])")
+_LOOKALIKE_TABLE = str.maketrans("OoIl", "0011")
+_LOOKALIKE_AFTER = re.compile(r"[OoIl][0-9OoIl]*(?![^\W\d])")
+
+# A line break inside a number ("07700\n900123") reads as a space, unless a new number
+# starts on the next line ("116 123\n0800 1111" is a list of helplines).
+_NUMBER_BREAK = re.compile(r"(?<=[0-9])\n(?![ \t]*(?:\+|0[0-9]{2,4}[ .-][0-9]))(?=[ \t]*[0-9(])")
+
+# Digits spelled out: "five five five, one two three, four five six seven", "oh seven
+# seven double oh nine ...". A search for a rare-letter digit word followed by another
+# digit word is the cheap first step (a run of seven digits without a five, six, seven,
+# zero, two or double before its last word is rare); the whole run is then read and needs
+# 7+ digits and a cue word, or 10+ digits.
+_DIGIT_WORD_VALUES = {"zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0", "one": "1",
+                      "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+                      "eight": "8", "nine": "9"}
+_DIGIT_WORDS = "zero|oh|nought|nil|one|two|three|four|five|six|seven|eight|nine|o"
+# The hint starts at a rarer letter (v, x, z, w, b) and checks the word behind it: a
+# search led by a small character set is several times faster than one led by the words.
+_SPELLED_HINT = re.compile(
+    r"(?:v(?:(?<=\bfiv)e|(?<=\bsev)en)|x(?<=\bsix)|z(?<=\bz)ero|w(?<=\btw)o|b(?<=\bdou)le)"
+    rf"[ ,-]{{1,3}}(?:{_DIGIT_WORDS}|double|triple)(?![\w'’])")
+_SPELLED_SEP = r"(?:[ \t]{1,3}|[ \t]{0,2}[,\n-][ \t]{0,2})"
+_SPELLED_RUN = re.compile(
+    rf"(?<![\w'’])(?:(?:double|triple){_SPELLED_SEP})?(?:{_DIGIT_WORDS})(?![\w'’])"
+    rf"(?:{_SPELLED_SEP}(?:(?:double|triple){_SPELLED_SEP})?(?:{_DIGIT_WORDS})(?![\w'’])){{3,}}")
+_SPELLED_PIECE = re.compile(rf"[,\n-]|(?:double|triple|{_DIGIT_WORDS})(?![\w'’])")
+_SPELLED_CUE = re.compile(r"\b(?:call|calling|called|text|texting|phone|number|reach|ring|whatsapp"
+                          r"|mobile|cell|dial|tel|contact|landline)\b")
+
+
+_SAME_DIGITS = re.compile(r"([0-9])\1*")
+
+
+def _spelled_digits(run: str) -> tuple[str, list[str]]:
+    """The digits a spelled run stands for, and its groups (split at commas and hyphens)."""
+    digits, groups, times = [], [""], 1
+    for m in _SPELLED_PIECE.finditer(run):
+        word = m.group()
+        if word in ",\n-":
+            groups.append("")
+        elif word in ("double", "triple"):
+            times = 2 if word == "double" else 3
+        else:
+            d = _DIGIT_WORD_VALUES[word] * times
+            digits.append(d)
+            groups[-1] += d
+            times = 1
+    return "".join(digits), [g for g in groups if g]
+
+
+def _spelled_ok(m: re.Match[str], low: str) -> bool:
+    digits, groups = _spelled_digits(m.group())
+    if not 7 <= len(digits) <= 15 or _motif(" ".join(groups)) or _motif(digits):
+        return False
+    if digits in _COUNT_UP or digits in _COUNT_DOWN:  # "one, two, three, ... seven"
+        return False
+    # "one one one two two two three three three": rows of a repeated digit are angel numbers.
+    if all(len(r.group()) >= 3 for r in _SAME_DIGITS.finditer(digits)):
+        return False
+    if len(digits) >= 10:
+        return True
+    return _SPELLED_CUE.search(low, max(0, m.start() - 40), min(len(low), m.end() + 25)) is not None
+
+
+def _spelled_spans(low: str, out: list[tuple[int, str, int, int]]) -> None:
+    done = 0
+    for hint in _SPELLED_HINT.finditer(low):
+        if hint.start() < done:
+            continue
+        for m in _SPELLED_RUN.finditer(low, max(done, hint.start() - 120), hint.end() + 160):
+            if m.start() <= hint.start() < m.end():
+                if _spelled_ok(m, low):
+                    out.append((4, "phone number", m.start(), m.end()))
+                done = m.end()
+                break
+
+
+def _lookalike_spans(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) -> None:
+    # Reads O/o/I/l as digits in the tokens around a digit run and scans that window again.
+    lo, hi = max(0, s - 24), min(len(text), e + 24)
+    window = _LOOKALIKE_TOKEN.sub(lambda t: t.group().translate(_LOOKALIKE_TABLE), text[lo:hi])
+    if window == text[lo:hi]:
+        return
+    fixed = text[:lo] + window + text[hi:]
+    for priority, kind, pattern, ok in _NUMERIC:
+        _add(out, priority, kind, pattern, ok, fixed, lo, hi)
 
 
 # --- street addresses and postcodes ------------------------------------------------------
@@ -568,7 +696,8 @@ _NUMERIC: tuple[tuple[int, str, re.Pattern[str], Validator | None], ...] = (
     (3, "national id number", _SSN, None),
     (4, "phone number", _PHONE, _phone_ok),
 )
-_NUMBER_RUN = re.compile(r"\d[\d ()./-]*")
+# Digits are ASCII once folded, and "[0-9]" is scanned for faster than "\d".
+_NUMBER_RUN = re.compile(r"[0-9][0-9 ()./-]*")
 
 
 def _add(out: list[tuple[int, str, int, int]], priority: int, kind: str, pattern: re.Pattern[str],
@@ -635,8 +764,11 @@ def _lower(text: str) -> str:
 
 def _scan(text: str) -> list[tuple[str, int, int]]:
     out: list[tuple[int, str, int, int]] = []
+    if "\n" in text:  # same length: offsets stay put
+        text = _NUMBER_BREAK.sub(" ", text)
     low = _lower(text)
     _email_spans(low, out)
+    _spelled_spans(low, out)
     # Everything else contains a digit. Scanning for digit runs is fast; the detailed
     # patterns then run only in small windows around each run, never over the whole text.
     for run in _NUMBER_RUN.finditer(text):
@@ -648,9 +780,15 @@ def _scan(text: str) -> list[tuple[str, int, int]]:
             # A bare number counts after a cue word: "her number is 4155550132".
             _cued(low, s, 36, _PHONE_CUE_WORD, _PHONE_CONTEXT, _phone_context_ok, "phone number", 4,
                   "phone", out)
+            bare = run.group().rstrip(" ()./-")
+            if (10 <= len(bare) <= 12 and bare.isdigit() and not (s and text[s - 1] in _BARE_NOT_AFTER)
+                    and _bare_phone_ok(bare, low, s)):
+                out.append((4, "phone number", s, s + len(bare)))
         if ndigits >= 5:  # "SSN 123456789", "passport number X1234567"
             _cued(low, s, 52, _ID_CUE_WORD, _ID_CONTEXT, _id_context_ok, "national id number", 1,
                   "id", out)
+        if (s and text[s - 1] in "OoIl") or _LOOKALIKE_AFTER.match(text, e):  # "O7700 9OO123"
+            _lookalike_spans(text, s, e, out)
         # Postcodes and some ids have letters just before their digits.
         before = text[max(0, s - 4):s]
         upper_before = before != low[max(0, s - 4):s]
