@@ -75,19 +75,36 @@ def _ing(verb: str) -> str:
     return verb + "ing"
 
 
-def _verbs(spec: str) -> tuple[str, frozenset[str]]:
-    """Comma-separated verb phrases -> (regex of their base and -ing forms, trigger words)."""
-    alts, trig = [], set()
+def _verbs(spec: str) -> frozenset[str]:
+    """Comma-separated verb phrases -> their trigger words (first word, base and -ing)."""
+    return frozenset(form for phrase in spec.split(",") if phrase.split()
+                     for form in (phrase.split()[0], _ing(phrase.split()[0])))
+
+
+def _verb_table(spec: str, extra: dict[str, str] | None = None) -> dict[str, re.Pattern[str]]:
+    """Comma-separated verb phrases -> one small pattern per first word (base and -ing
+    form): a verb is matched where its first word stands, against only the phrases that
+    start with it, not against one alternation of every phrase."""
+    tails: dict[str, set[str]] = {}
     for phrase in spec.split(","):
         words = phrase.split()
         if not words:
             continue
-        head, rest = words[0], " ".join(words[1:])
-        tail = (" " + re.escape(rest).replace("\\ ", " ")) if rest else ""
-        alts.append(f"(?:{head}|{_ing(head)}){tail}")
-        trig |= {head, _ing(head)}
-    alts.sort(key=len, reverse=True)
-    return "(?:" + "|".join(alts) + ")", frozenset(trig)
+        rest = " ".join(words[1:])
+        for form in (words[0], _ing(words[0])):
+            tails.setdefault(form, set()).add(rest)
+    table = {}
+    for form, rests in tails.items():
+        alts = sorted((re.escape(r).replace("\\ ", " ") for r in rests if r), key=len, reverse=True)
+        tail = f"(?: (?:{'|'.join(alts)}))" + ("?" if "" in rests else "") if alts else ""
+        own = f"{form}{tail}"
+        if extra and form in extra:
+            own = f"(?:{extra[form]}|{own})"
+        table[form] = re.compile(rf"{own}\b(?!-)")
+    for form, pattern in (extra or {}).items():
+        if form not in table:
+            table[form] = re.compile(rf"(?:{pattern})\b(?!-)")
+    return table
 
 
 # --- risk objects -------------------------------------------------------------------------------
@@ -152,7 +169,7 @@ _MONEY_SAVINGS = MONEY_CORE + _lex("""
 _MONEY_OBJ = re.compile(r"\b" + _alt(_MONEY_ESSENTIAL + _MONEY_SAVINGS) + r"\b")
 _ESSENTIAL = re.compile(r"\b" + _alt(_MONEY_ESSENTIAL) + r"\b")
 _MONEY_T = (_heads(_MONEY_ESSENTIAL, _MONEY_SAVINGS) | _words("money cash everything")) - _words(
-    "have own limit food")
+    "have own limit food it lot pay")
 # Where money should never go on an insight's say-so.
 _RISKY_DEST = re.compile(
     r"\b(?:crypto\w*|bitcoin|btc|ethereum|eth|dogecoin|doge|\w*coins?|tokens?|nfts?|casinos?|"
@@ -188,12 +205,12 @@ _LEGAL_T = _words("""summons summonses subpoena subpoenas jury court hearing hea
     taxman irs hmrc child support alimony maintenance custody restraining protective probation
     parole bail warrant warrants eviction fine fines ticket tickets penalty collectors
     collector bailiffs bailiff insurer insurers insurance benefits council judge police legal
-    lawsuit lawsuits official demand demands law loan loans""")
+    lawsuit lawsuits official demand demands law loan loans benefit repayments""")
 
 
 # --- change-verb families -----------------------------------------------------------------------
 
-_MED_V, _MED_VT = _verbs("""
+_MED_SPEC = """
     stop, stop taking, stop using, quit, skip, drop, ditch, dump, halve, double, triple, cut,
     cut back on, cut down on, cut out, reduce, lower, decrease, taper off, taper down,
     wean yourself off, wean off, come off, go off, get off, set aside, put aside, put away,
@@ -210,22 +227,24 @@ _MED_V, _MED_VT = _verbs("""
     take twice, take extra, take half, take only half, take triple, stop refilling, stop filling,
     stop injecting, stop going to, quit going to, stop seeing, trust the moon over,
     trust the universe over, spit out, hold off on, delay, postpone, put off
-""")
-_FIN_V, _FIN_VT = _verbs("""
+"""
+_MED_VT = _verbs(_MED_SPEC)
+_FIN_SPEC = """
     cash out, cash in, withdraw, take out, pull out, pull, empty, drain, liquidate, raid,
     dip into, blow, burn through, gamble, gamble away, bet, stake, wager, risk, sink, spend,
     use, put, move, pour, throw, dump, transfer, invest, shift, roll, park, plough, plow, pump,
     give away, give, hand over, hand, donate, lend, borrow against, remortgage, mortgage, sell,
     max out, break into, crack open, let, take, bring, stop paying into, stop contributing to,
     stop saving into, raid, torch, bet on, go all in with, yolo
-""")
+"""
+_FIN_VT = _verbs(_FIN_SPEC)
 # Money verbs harmful whatever the destination.
 _FIN_STRONG = re.compile(r"(?:cash(?:ing)? (?:out|in)|withdraw\w*|empt(?:y|ying)|drain\w*|"
                          r"liquidat\w*|raid\w*|blow\w*|burn\w* through|gambl\w*|bet(?:ting)?|"
                          r"stak\w*|wager\w*|risk\w*|borrow\w* against|remortgag\w*|max\w* out|"
                          r"break\w* into|crack\w* open|torch\w*|stop\w* (?:paying|contributing|"
                          r"saving)|yolo|go\w* all in with|sink\w*)$")
-_LEGAL_V, _LEGAL_VT = _verbs("""
+_LEGAL_SPEC = """
     stop, stop making, stop sending, stop covering, quit paying, stop honouring, stop honoring,
     ignore, skip, miss, dodge, avoid, evade, bin, burn, shred, tear up, rip up, throw away,
     throw out, toss, hide, hide from, forget, forget about, leave, let, stop paying, stop filing,
@@ -235,7 +254,8 @@ _LEGAL_V, _LEGAL_VT = _verbs("""
     exaggerate, invent, make up, lie to, lie on, lie about, fib to, mislead, deceive, cheat,
     cheat on, break, violate, breach, defy, disregard, sit out, get out of, run from,
     withhold, hold back, cut off, cancel, drop
-""")
+"""
+_LEGAL_VT = _verbs(_LEGAL_SPEC)
 # Negated legal directives where "don't" is itself the harm: "don't show up", "don't open it".
 _LEGAL_FIXED = re.compile(
     r"\b(?:don't|do not|dont|never|no need to|you don't (?:have|need) to|there's no need to|"
@@ -285,6 +305,8 @@ def _object_after(s: str, end: int, ce: int, obj: re.Pattern[str], words: int = 
     words between may not be prepositions or other verbs ("stop worrying about your
     meds" does not pair)."""
     hi = min(ce, end + 90)
+    if not _has_heads(s, end, hi, obj):
+        return None
     m = obj.search(s, end, hi)
     if m is None:
         return None
@@ -312,7 +334,16 @@ _PRONOUN_IN = re.compile(r" (?:it|them|those|these|'em|yours|both) ")
 def _antecedent(s: str, obj: re.Pattern[str], ss: int, start: int) -> bool:
     # The object named earlier in this sentence or in the one before.
     prev = _start_of(s, max(0, ss - 1), _SENTENCE_MARKS)
-    return obj.search(s, prev, start) is not None
+    return _has_heads(s, prev, start, obj) and obj.search(s, prev, start) is not None
+
+
+def _has_heads(s: str, lo: int, hi: int, obj: re.Pattern[str]) -> bool:
+    """Whether s[lo:hi] holds a head word of ``obj``: a set test before any regex scan."""
+    heads = _OBJ_HEADS.get(obj)
+    if heads is None:
+        return True
+    toks = set(s[lo:hi].replace(",", " ").replace(".", " ").replace("?", " ").split())
+    return not heads.isdisjoint(toks) or (obj is _MED_OBJ and not _DRUG_SEEN.isdisjoint(toks))
 
 
 def _pronoun_object(s: str, end: int, ce: int, obj: re.Pattern[str], ss: int, start: int) -> bool:
@@ -333,9 +364,9 @@ def _safe_context(s: str, gate: str, start: int, end: int, reports: bool = True)
     return _protected_condition(s, cs, start, end, se)
 
 
-def _positions(s: str, present: Collection[str]) -> list[int]:
-    """Where the words ``present`` start as whole words in ``s``: the verb patterns are
-    tried only there, not scanned over whole sentences."""
+def _positions(s: str, present: Collection[str]) -> list[tuple[int, str]]:
+    """Where (and as which word) the words ``present`` start as whole words in ``s``: the
+    verb patterns are tried only there, not scanned over whole sentences."""
     out = set()
     n = len(s)
     for w in present:
@@ -344,21 +375,27 @@ def _positions(s: str, present: Collection[str]) -> list[int]:
         while i >= 0:
             if (i == 0 or not (s[i - 1].isalnum() or s[i - 1] == "'")) and (
                     i + k == n or not s[i + k].isalnum()):
-                out.add(i)
+                out.add((i, w))
             i = s.find(w, i + k)
     return sorted(out)
 
 
-def _verb_object(s: str, positions: list[int], gate: str, verb: re.Pattern[str],
-                 obj: re.Pattern[str], accept, gap: int = 6) -> str | None:
-    for pos in positions:
-        v = verb.match(s, pos)
+_CLAUSE_END = re.compile("[.!?\n;:\u2014]")
+
+
+def _verb_object(s: str, positions: list[tuple[int, str]], gate: str,
+                 verbs: dict[str, re.Pattern[str]], obj: re.Pattern[str], accept,
+                 gap: int = 6) -> str | None:
+    for pos, word in positions:
+        verb = verbs.get(word)
+        v = verb.match(s, pos) if verb is not None else None
         if v is None:
             continue
         start, end = v.start(), v.end()
-        ss = _start_of(s, start, _SENTENCE_MARKS)
-        ce = _end_of(s, end, ".!?\n;:\u2014")
+        c = _CLAUSE_END.search(s, end, end + 400)
+        ce = c.start() if c else min(len(s), end + 400)
         o = _object_after(s, end, ce, obj, gap)
+        ss = _start_of(s, start, _SENTENCE_MARKS)
         if o is None and v.group() in _CARRY_VERBS and _PARTICLE.search(s, end, ce):
             # "Sweep every bottle, the venlafaxine included, into the bin": a particle verb
             # carries its object to the end of the clause, or to the sentence before.
@@ -505,27 +542,49 @@ def _legal_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> boo
 
 
 # Particle verbs around a pronoun: "set it aside", "taper them off".
-_SPLIT_PRONOUN = (r"(?:(?:set|setting|put|putting|lay|laying|throw|throwing|pour|pouring|give|giving|"
-                  r"cut|cutting|taper|tapering|wean|weaning|phase|phasing|toss|tossing|flush|"
-                  r"flushing|chuck|chucking|hand|handing|tip|tipping|stop|stopping|leave|leaving) "
-                  r"(?:it|them|those|these|'em|yours|both) (?:aside|away|out|down|off|back|up|"
-                  r"behind|in the drawer|on the shelf))")
+_SPLIT_TAIL = (r" (?:it|them|those|these|'em|yours|both) (?:aside|away|out|down|off|back|up|"
+               r"behind|in the drawer|on the shelf)")
 _MED_VT = _MED_VT | _words("""cancel cancelling skip skipping avoid avoiding set setting put putting lay laying throw throwing pour pouring give
     giving cut cutting taper tapering wean weaning phase phasing toss tossing flush flushing chuck
     chucking hand handing tip tipping stop stopping leave leaving""")
-_MED_VERB = re.compile(rf"\b(?:{_SPLIT_PRONOUN}|leav(?:e|ing)(?= (?:[a-z']+ ){{0,4}}?(?:in the "
-                       rf"(?:drawer|cupboard|cabinet|bag|box|bin)|on the shelf|behind|at home|"
-                       rf"untouched|unopened|unfilled|alone)\b)|{_MED_V})\b(?!-)")
-_FIN_VERB = re.compile(rf"\b{_FIN_V}\b(?!-)")
-_LEGAL_VERB = re.compile(rf"\b{_LEGAL_V}\b(?!-)")
+# The words every match of an object pattern holds (drug names by suffix aside).
+_OBJ_HEADS = {
+    _MED_OBJ: _MED_T | _words("appointment appointments"),
+    _MONEY_OBJ: _MONEY_T | _words("money sum amount lot it pay"),
+    _LEGAL_OBJ: _LEGAL_T | _words("benefit"),
+}
+_LEAVE_MED = (r"leav(?:e|ing)(?= (?:[a-z']+ ){0,4}?(?:in the (?:drawer|cupboard|cabinet|bag|box|"
+              r"bin)|on the shelf|behind|at home|untouched|unopened|unfilled|alone)\b)")
+_SPLIT_HEADS = _words("""set setting put putting lay laying throw throwing pour pouring give giving
+    cut cutting taper tapering wean weaning phase phasing toss tossing flush flushing chuck
+    chucking hand handing tip tipping stop stopping leave leaving""")
+_MED_TABLE = _verb_table(_MED_SPEC, {
+    w: w + _SPLIT_TAIL + (f"|{_LEAVE_MED}" if w in ("leave", "leaving") else "")
+    for w in _SPLIT_HEADS})
+_FIN_TABLE = _verb_table(_FIN_SPEC)
+_LEGAL_TABLE = _verb_table(_LEGAL_SPEC)
 
 
 # --- entry point --------------------------------------------------------------------------------
 
-def _med_words(words: Collection[str]) -> bool:
-    # Drug names by suffix are seven letters at least ("ramipril").
-    return not _MED_T.isdisjoint(words) or any(
-        len(w) > 6 and w.endswith(_DRUG_SUFFIX) for w in words)
+# Words already tested for a drug suffix, and those that have one: insights share most of
+# their words, so after warm-up the test is two set operations in C.
+_SEEN: set[str] = set()
+_DRUG_SEEN: set[str] = set()
+
+
+def _med_words(words: set[str]) -> bool:
+    if not _MED_T.isdisjoint(words):
+        return True
+    new = words - _SEEN
+    if new:
+        if len(_SEEN) > 200_000:
+            _SEEN.clear()
+            _DRUG_SEEN.clear()
+        _SEEN.update(new)
+        # Drug names by suffix are seven letters at least ("ramipril").
+        _DRUG_SEEN.update(w for w in new if len(w) > 6 and w.endswith(_DRUG_SUFFIX))
+    return not _DRUG_SEEN.isdisjoint(words)
 
 
 def _spans_with(s: str, starts: list[int], ends: list[int],
@@ -557,40 +616,44 @@ def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int
                skip: Collection[str] = ()) -> list[tuple[str, str]]:
     """``(gate, reason)`` pairs the broad detector finds in the prepared text ``s`` (its
     word set ``words``, sentence starts and ends), for gates not in ``skip``."""
-    words = set(words)
+    words = words if isinstance(words, set) else set(words)
     found: list[tuple[str, str]] = []
     meds = _med_words(words)
     if "medical_directive" not in skip and meds and not words.isdisjoint(_MED_VT):
-        hit = _verb_object(s, _positions(s, words & _MED_VT), "medical_directive", _MED_VERB,
+        hit = _verb_object(s, _positions(s, words & _MED_VT), "medical_directive", _MED_TABLE,
                            _MED_OBJ, _med_ok)
         if hit:
             found.append(("medical_directive", f"'{hit}'"))
     present = words & _PASSIVE_T
-    if meds and present and "medical_directive" not in skip and not any(
-            g == "medical_directive" for g, _ in found):
-        hit = _passive(s, _spans_with(s, starts, ends, present), "medical_directive", _MED_OBJ)
+    legal_words = not words.isdisjoint(_LEGAL_T)
+    money_words = not words.isdisjoint(_MONEY_T)
+    need_med = meds and "medical_directive" not in skip and not found
+    need_legal = "legal_financial_directive" not in skip and (legal_words or money_words)
+    # Passives are scanned once, and only when some gate has its objects in the text.
+    passives = (_passives(s, _spans_with(s, starts, ends, present))
+                if present and (need_med or need_legal) else [])
+    if need_med and passives:
+        hit = _passive(s, passives, "medical_directive", _MED_OBJ)
         if hit:
             found.append(("medical_directive", f"'{hit}'"))
     if "legal_financial_directive" not in skip:
         hit = None
-        if present and not (words.isdisjoint(_LEGAL_T) and words.isdisjoint(_MONEY_T)):
-            spans = _spans_with(s, starts, ends, present)
-            if not words.isdisjoint(_LEGAL_T):
-                hit = _passive(s, spans, "legal_financial_directive", _LEGAL_OBJ)
-            if hit is None and not words.isdisjoint(_MONEY_T):
-                hit = _passive(s, spans, "legal_financial_directive", _MONEY_OBJ)
-        if hit is None and not words.isdisjoint(_FIN_VT) and not words.isdisjoint(_MONEY_T):
+        if passives and legal_words:
+            hit = _passive(s, passives, "legal_financial_directive", _LEGAL_OBJ)
+        if hit is None and passives and money_words:
+            hit = _passive(s, passives, "legal_financial_directive", _MONEY_OBJ)
+        if hit is None and money_words and not words.isdisjoint(_FIN_VT):
             hit = _verb_object(s, _positions(s, words & _FIN_VT), "legal_financial_directive",
-                               _FIN_VERB, _MONEY_OBJ, _fin_ok)
+                               _FIN_TABLE, _MONEY_OBJ, _fin_ok)
         fixed = words & _FIN_FIXED_T
         if not words.isdisjoint(_JOB_T) and not words.isdisjoint(_JOB_RISK_T):
             fixed |= words & _JOB_T
         if hit is None and fixed:
             hit = _fin_fixed(s, _spans_with(s, starts, ends, fixed))
-        if hit is None and not words.isdisjoint(_LEGAL_T):
+        if hit is None and legal_words:
             if not words.isdisjoint(_LEGAL_VT):
                 hit = _verb_object(s, _positions(s, words & _LEGAL_VT),
-                                   "legal_financial_directive", _LEGAL_VERB, _LEGAL_OBJ,
+                                   "legal_financial_directive", _LEGAL_TABLE, _LEGAL_OBJ,
                                    _legal_ok, gap=8)
             if hit is None:
                 spans = _spans_with(s, starts, ends, words & _LEGAL_T)
@@ -638,31 +701,41 @@ _PASSIVE_T = _words("""stopped dropped skipped cancelled canceled set put left b
     delayed refused declined laid said torn shredded burned burnt dodged overlooked withheld kept
     hidden moved cashed withdrawn gambled staked sunk poured blown spent waived fudged rounded
     padded inflated""")
-_PASSIVE_OBJ = {"medical_directive": _MED_OBJ, "legal_financial_directive": None}
+# One scan finds every modal passive; the gate patterns then test each match in place.
+_PASSIVE_ANY = re.compile(_PASSIVE_LEAD + r"[a-z]+")
 
 
-def _passive(s: str, spans: list[tuple[int, int]], gate: str, obj: re.Pattern[str]) -> str | None:
+def _passives(s: str, spans: list[tuple[int, int]]) -> list[re.Match[str]]:
+    out = []
+    for lo, hi in spans:
+        for m in _PASSIVE_ANY.finditer(s, lo, hi):
+            if not (m.start() and (s[m.start() - 1].isalnum() or s[m.start() - 1] == "'")):
+                out.append(m)
+    return out
+
+
+def _passive(s: str, found: list[re.Match[str]], gate: str, obj: re.Pattern[str]) -> str | None:
     """A risk object as the subject of a passive directive, in the same sentence before
     the verb or in the sentence before ("the remaining cycles can be cancelled")."""
     pattern = _PASSIVE[gate]
-    for lo, hi in spans:
-        for m in pattern.finditer(s, lo, hi):
-            if m.start() and (s[m.start() - 1].isalnum() or s[m.start() - 1] == "'"):
-                continue
-            ss = _start_of(s, m.start(), _SENTENCE_MARKS)
-            if not obj.search(s, ss, m.start()) and not _antecedent(s, obj, ss, m.start()):
-                continue
-            if gate == "legal_financial_directive" and obj is _MONEY_OBJ and not (
-                    _RISKY_DEST.search(s, m.end(), _end_of(s, m.end(), _SENTENCE_MARKS))
-                    or _ALL_IN.search(s, ss, _end_of(s, m.end(), _SENTENCE_MARKS))):
-                continue
-            if gate == "medical_directive" and (s.startswith(" off", m.end()) or _DISPOSAL.search(
-                    s, ss, _end_of(s, m.end(), _SENTENCE_MARKS))):
-                continue  # "can be dropped off at the pharmacy"
-            # The subject of a passive is the object ("they can be binned"), not a person.
-            if _safe_context(s, gate, m.start(), m.end(), reports=False):
-                continue
-            return " ".join(m.group().split())[:80]
+    for any_match in found:
+        m = pattern.match(s, any_match.start())
+        if m is None:
+            continue
+        ss = _start_of(s, m.start(), _SENTENCE_MARKS)
+        if not obj.search(s, ss, m.start()) and not _antecedent(s, obj, ss, m.start()):
+            continue
+        se = _end_of(s, m.end(), _SENTENCE_MARKS)
+        if obj is _MONEY_OBJ and not (_RISKY_DEST.search(s, m.end(), se)
+                                      or _ALL_IN.search(s, ss, se)):
+            continue
+        if gate == "medical_directive" and (s.startswith(" off", m.end())
+                                            or _DISPOSAL.search(s, ss, se)):
+            continue  # "can be dropped off at the pharmacy"
+        # The subject of a passive is the object ("they can be binned"), not a person.
+        if _safe_context(s, gate, m.start(), m.end(), reports=False):
+            continue
+        return " ".join(m.group().split())[:80]
     return None
 
 

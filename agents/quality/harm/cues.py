@@ -326,6 +326,16 @@ for _i, _c in enumerate(CUES):
         _INDEX[_w] = (*_INDEX.get(_w, ()), _i)
 
 
+_ALL_T = frozenset(_INDEX)
+
+
+def _meets(words: set[str], groups: tuple[frozenset[str], ...]) -> bool:
+    for group in groups:
+        if words.isdisjoint(group):
+            return False
+    return True
+
+
 def find_cues(s: str, words: set[str], spans: Callable[[set[str]], list[tuple[int, int]]],
               skip: set[str], meds: bool) -> list[tuple[str, str]]:
     """``(gate, reason)`` for the first cue of each gate not in ``skip`` found in the
@@ -335,11 +345,12 @@ def find_cues(s: str, words: set[str], spans: Callable[[set[str]], list[tuple[in
     done = set(skip)
     if not meds:
         done.add("medical_directive")
-    ids = sorted({i for w in words if w in _INDEX for i in _INDEX[w]})
+    ids = sorted({i for w in words & _ALL_T for i in _INDEX[w]})
     for i in ids:
         cue = CUES[i]
-        if cue.gate in done or (cue.needs and words.isdisjoint(cue.needs)) or any(
-                words.isdisjoint(g) for g in cue.also):
+        if cue.gate in done or (cue.needs and words.isdisjoint(cue.needs)):
+            continue
+        if cue.also and not _meets(words, cue.also):
             continue
         for lo, hi in spans(words & cue.triggers):
             hit = _cue_hit(s, cue, lo, hi)

@@ -65,9 +65,20 @@ for _i, _key in enumerate(_KEYS):
         _INDEX[_w] = (*_INDEX.get(_w, ()), _i)
 
 
+_INDEX_KEYS = frozenset(_INDEX)
+_TRIGGERS = [r.triggers for r in _RULES]
+
+
 def _rules_for(words: set[str]) -> list[int]:
-    ids = {i for w in words if w in _INDEX for i in _INDEX[w]}
-    return [i for i in sorted(ids) if all(not g.isdisjoint(words) for g in _RULES[i].triggers)]
+    ids = {i for w in _INDEX_KEYS.intersection(words) for i in _INDEX[w]}
+    out = []
+    for i in sorted(ids):
+        for group in _TRIGGERS[i]:
+            if group.isdisjoint(words):
+                break
+        else:
+            out.append(i)
+    return out
 
 
 def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:

@@ -187,7 +187,9 @@ def find_injection(text: str, norm: str) -> list[str]:
         out.append("zero-width character inside a word")
     if _markup(text, norm):
         out.append("chat markup token")
-    if _encoded(text):
+    # Base64 comes padded, with "/" or "+", or with a "decode" beside it; plain prose skips.
+    if ("=" in text or "/" in text or "+" in text or "decod" in norm or "base64" in norm) and (
+            _encoded(text)):
         out.append("encoded instructions")
     return out
 

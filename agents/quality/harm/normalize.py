@@ -36,7 +36,8 @@ _LEET = re.compile(r"[013457@$!|](?:(?<=[a-z].)(?=[a-z])|(?<=[a-z]{2}[5$])(?!\w)
 _SPACES = re.compile(r"[^\S\n]{2,}|[\t\r\f\v]")
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789'")
 # ASCII punctuation and spaces become spaces; splitting then gives the _WORD tokens.
-_TO_SPACE = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in _WORD_CHARS})
+# As a byte table: bytes.translate is a plain lookup, far faster than str.translate.
+_TO_SPACE_BYTES = bytes(c if c < 128 and chr(c) in _WORD_CHARS else 32 for c in range(256))
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # Abbreviation dots are not sentence ends ("ask Dr. Lee before you stop").
 _ABBREVS = ("dr.", "mr.", "mrs.", "ms.", "st.", "vs.", "etc.", "approx.", "e.g.", "i.e.")
@@ -87,4 +88,9 @@ def words_of(norm: str) -> set[str]:
     """The word tokens of a normalised text, as the rule triggers expect them."""
     if not norm.isascii() or "''" in norm or "_" in norm:
         return set(_WORD.findall(norm))
-    return {t.strip("'") for t in norm.translate(_TO_SPACE).split()} - {""}
+    tokens = set(norm.encode().translate(_TO_SPACE_BYTES).decode().split())
+    if "'" not in norm:
+        return tokens
+    # Quotes around a word ("'meds'") are not part of it; only those tokens need fixing.
+    quoted = {t for t in tokens if t[0] == "'" or t[-1] == "'"}
+    return ((tokens - quoted) | {t.strip("'") for t in quoted}) - {""}
