@@ -138,7 +138,8 @@ def _fold(text: str) -> tuple[str, _OffsetMap | None]:
 # The email and cue-word patterns run on the lowercased text: re.IGNORECASE makes these
 # alternations several times slower.
 
-_PART = r"[^\W_](?:[\w+-]{0,62}[^\W_])?"
+# A part is a word, or letters spaced out one by one ("j a n e @ g m a i l . c o m").
+_PART = r"(?:[^\W_](?:[\w+-]{0,62}[^\W_])?|[^\W_](?: [^\W_]){2,40}(?![^\W_]))"
 _AT_WEAK = r"\s{1,3}at\s{1,3}|\s{0,3}[-_]at[-_]\s{0,3}"
 # A space before "@" and none after it ("tag @jane.doe") is a social handle unless the
 # domain is a mail provider ("jane @gmail.com"): see _email_ok.
@@ -149,11 +150,17 @@ _DOT = (r"(?:\.|&\#0*46;|&\#x0*2e;|&period;|%2e"
         r"|\s{1,3}dot\s{1,3}|\s{0,3}[-_]dot[-_]\s{0,3}|\s{1,2}\.\s{1,2})")
 # An address is matched from its "at" token outwards: the domain forwards, then the local
 # part backwards (a search that must end where the "at" token starts).
+# A comma may stand for the last dot ("jane@gmail,com"): see _email_ok.
 _AT_DOMAIN = re.compile(
-    rf"(?P<at>{_AT})(?P<domain>{_PART}(?:{_DOT}{_PART}){{0,4}}){_DOT}(?P<tld>[^\W\d_]{{2,24}})"
+    rf"(?P<at>{_AT})(?P<domain>{_PART}(?:{_DOT}{_PART}){{0,4}})(?:{_DOT}|(?P<comma>,))"
+    r"(?P<tld>[^\W\d_]{2,24}|[^\W\d_](?: [^\W\d_]){1,23})"
     r"(?![^\W_]|[-+]\w|@)"
 )
-_LOCAL = re.compile(rf"(?<![\w.+-]){_PART}(?:{_DOT}{_PART}){{0,4}}\Z")
+# Up to a dozen dots: "j.o.h.n.a.t.h.a.n at ..." spells a name out letter by letter.
+_LOCAL = re.compile(rf"(?<![\w.+-]){_PART}(?:{_DOT}{_PART}){{0,12}}\Z")
+# The space between two single letters: "g m a i l" reads as "gmail".
+_SPACED_GAP = re.compile(r"(?<=\b[^\W_]) (?=[^\W_]\b)")
+_COMMA_TLD = re.compile(r"@[^\s@,]{1,64},[a-z]{2,6}\b")
 _WEAK_AT = re.compile(_AT_WEAK)
 _WEAK_DOT = re.compile(r"\bdot\b|\s\.\s")  # once bracketed tokens are removed
 _BRACKET_DOT = re.compile(r"[\[({<]\s*(?:dot|\.)\s*[\])}>]")
@@ -183,7 +190,11 @@ _EMAIL_STOP = frozenset(
 
 def _email_ok(local: str, m: re.Match[str], text: str, start: int) -> bool:
     # text is lowercased; m matched the "at" token onwards, local ends where it starts.
-    domain = m.group("domain")
+    domain = _SPACED_GAP.sub("", m.group("domain"))
+    tld = _SPACED_GAP.sub("", m.group("tld"))
+    local = _SPACED_GAP.sub("", local)
+    if m.group("comma") is not None:  # "jane@gmail,com": only right after a plain "@"
+        return m.group("at") == "@" and tld in _SAFE_TLDS
     after_at = text[m.end("at"):m.end()]
     bracket_dot = bool(_BRACKET_DOT.search(local) or _BRACKET_DOT.search(after_at))
     weak_dot = bool(_WEAK_DOT.search(_BRACKET_DOT.sub(" ", local))
@@ -192,7 +203,7 @@ def _email_ok(local: str, m: re.Match[str], text: str, start: int) -> bool:
     words = [w for w in _LABEL.findall(domain) if w != "dot"]
     # A spelled-out " dot " before an English-word ending ("the dot in") is not an address,
     # unless the domain is a mail provider ("jane at proton dot me").
-    if weak_dot and m.group("tld") not in _SAFE_TLDS and not (words and words[0] in _MAIL_PROVIDERS):
+    if weak_dot and tld not in _SAFE_TLDS and not (words and words[0] in _MAIL_PROVIDERS):
         return False
     if at[:1].isspace() and at.endswith("@"):  # "jane @gmail.com", but "tag @jane.doe" is a handle
         return bool(words) and words[0] in _MAIL_PROVIDERS
@@ -212,7 +223,8 @@ def _may_hold_email(low: str) -> bool:
     # Every address has a "dot" token. Most insights have none (a sentence's "." is followed
     # by a space), so these literal-first checks skip the rest for almost every text.
     return (_DOT_LITERAL.search(low) is not None or "&#" in low or "&period;" in low or "%2e" in low
-            or ("dot" in low and _DOT_WORD.search(low) is not None))
+            or ("dot" in low and _DOT_WORD.search(low) is not None)
+            or ("@" in low and _COMMA_TLD.search(low) is not None))
 
 
 def _email_spans(text: str, out: list[tuple[int, str, int, int]]) -> None:
@@ -570,15 +582,23 @@ def _spelled_spans(low: str, out: list[tuple[int, str, int, int]]) -> None:
                 break
 
 
-def _lookalike_spans(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) -> None:
-    # Reads O/o/I/l as digits in the tokens around a digit run and scans that window again.
-    lo, hi = max(0, s - 24), min(len(text), e + 24)
-    window = _LOOKALIKE_TOKEN.sub(lambda t: t.group().translate(_LOOKALIKE_TABLE), text[lo:hi])
-    if window == text[lo:hi]:
-        return
-    fixed = text[:lo] + window + text[hi:]
-    for priority, kind, pattern, ok in _NUMERIC:
-        _add(out, priority, kind, pattern, ok, fixed, lo, hi)
+def _lookalike_spans(text: str, s: int, e: int, done: int,
+                     out: list[tuple[int, str, int, int]]) -> int:
+    """Reads O/o/I/l as digits in the tokens around the digit run at s..e and scans that
+    window again; returns where the window ends, so a run inside it is not read twice."""
+    if e + 24 <= done:  # read with an earlier run, like the second run of "O7700 9OO123"
+        return done
+    lo, hi = max(0, s - 24), min(len(text), e + 48)
+    # The margins give the patterns' look-behinds and look-aheads the real neighbours.
+    base = max(0, lo - 8)
+    window = text[base:lo] + _LOOKALIKE_TOKEN.sub(
+        lambda t: t.group().translate(_LOOKALIKE_TABLE), text[lo:hi]) + text[hi:hi + 8]
+    if window != text[base:hi + 8]:
+        found: list[tuple[int, str, int, int]] = []
+        for priority, kind, pattern, ok in _NUMERIC:
+            _add(found, priority, kind, pattern, ok, window, lo - base, hi - base)
+        out.extend((priority, kind, a + base, b + base) for priority, kind, a, b in found)
+    return hi
 
 
 # --- street addresses and postcodes ------------------------------------------------------
@@ -771,6 +791,7 @@ def _scan(text: str) -> list[tuple[str, int, int]]:
     _spelled_spans(low, out)
     # Everything else contains a digit. Scanning for digit runs is fast; the detailed
     # patterns then run only in small windows around each run, never over the whole text.
+    lookalikes_done = 0
     for run in _NUMBER_RUN.finditer(text):
         s, e = run.span()
         ndigits = (e - s) - sum(map(run.group().count, " ()./-"))
@@ -788,7 +809,7 @@ def _scan(text: str) -> list[tuple[str, int, int]]:
             _cued(low, s, 52, _ID_CUE_WORD, _ID_CONTEXT, _id_context_ok, "national id number", 1,
                   "id", out)
         if (s and text[s - 1] in "OoIl") or _LOOKALIKE_AFTER.match(text, e):  # "O7700 9OO123"
-            _lookalike_spans(text, s, e, out)
+            lookalikes_done = _lookalike_spans(text, s, e, lookalikes_done, out)
         # Postcodes and some ids have letters just before their digits.
         before = text[max(0, s - 4):s]
         upper_before = before != low[max(0, s - 4):s]
