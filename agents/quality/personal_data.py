@@ -646,22 +646,25 @@ _TOWN_TAIL = (r"(?P<tail>(?:,\s?|\s)(?P<pc>(?:[A-Z]-)?\d{5}|\d{4}(?:\s?[A-Z]{2}|
 # Name first (Germany, Austria, Switzerland, Netherlands): "Hauptstraße 5", "Berliner Str. 12".
 _STREET_DE = re.compile(
     r"(?<![\w-])(?:[A-ZÄÖÜ][\w'’.-]*?(?:stra(?:ss|ß)e|str\.|weg|platz|allee|gasse|damm|ufer"
-    r"|chaussee|steig|pfad|markt|straat|gracht|laan|plein|kade|dijk)"
+    r"|chaussee|steig|pfad|markt|straat|gracht|laan|plein|kade|dijk|gatan|gata|vägen|vej|gade"
+    r"|veien|katu|utca)"
     r"|(?:[A-ZÄÖÜ][\w'’-]*\s){1,3}(?:Stra(?:ss|ß)e|Str\.|Weg|Platz|Allee|Gasse|Damm|Ufer|Chaussee))"
     rf"\s?\d{{1,4}}(?:\s?[a-zA-Z](?!\w))?(?:[-/]\d{{1,4}}[a-z]?)?(?![\w,.]?\d)(?:{_TOWN_TAIL})?"
 )
 # Words, in the few words before a number, that can start a name-first address.
 _NAME_FIRST_ENDINGS = ("straße", "strasse", "str.", "weg", "platz", "allee", "gasse", "damm", "ufer",
                        "chaussee", "steig", "pfad", "markt", "straat", "gracht", "laan", "plein",
-                       "kade", "dijk")
+                       "kade", "dijk", "gatan", "gata", "vägen", "vej", "gade", "veien", "katu", "utca")
 _NAME_FIRST_WORDS = frozenset(
-    "via viale piazza corso calle carrer avenida rua travessa largo paseo".split())
+    "via viale piazza corso calle carrer avenida rua travessa largo paseo rue avenue boulevard "
+    "chaussée ulica ul. aleja al.".split())
 # Name first (Italy, Spain, Portugal, Brazil): "Via Roma 10", "Calle Mayor 5, 28013 Madrid".
 _STREET_SOUTH = re.compile(
-    r"(?<![\w-])(?:Via|Viale|Piazza|Corso|Calle|Carrer|Avenida|Rua|Travessa|Largo|Paseo)\s"
-    r"(?:(?:de|del|della|dei|di|da|do|dos|das|la|las|los)\s)*[A-ZÁÉÍÓÚ][\w'’-]+"
-    r"(?:\s[A-ZÁÉÍÓÚ][\w'’-]+){0,2},?\s\d{1,4}[a-zA-Z]?"
-    rf"(?:{_TOWN_TAIL}|(?=\s*(?:[,;)\n]|\.(?:\s|$)|$)))"
+    r"(?<![\w-])(?:Via|Viale|Piazza|Corso|Calle|Carrer|Avenida|Rua|Travessa|Largo|Paseo|Rue|Avenue"
+    r"|Boulevard|Chaussée|Ulica|ul\.|Aleja|al\.)\s"
+    r"(?:(?:de|del|della|dei|di|da|do|dos|das|la|las|los|du|des|le|les|l['’])\s?)*[A-ZÁÉÍÓÚŁŚŻŹĆ][\w'’-]+"
+    r"(?:\s[A-ZÁÉÍÓÚŁŚŻŹĆ][\w'’-]+){0,2},?\s\d{1,4}[a-zA-Z]?"
+    rf"(?:{_TOWN_TAIL}|(?P<end>(?=\s*(?:[,;)\n]|\.(?:\s|$)|$))))?"
 )
 # Number first (France, Belgium, Quebec): "12 rue de la Paix, 75002 Paris".
 _STREET_FR = re.compile(
@@ -756,11 +759,65 @@ def _addresses(text: str, s: int, e: int, out: list[tuple[int, str, int, int]]) 
     if before and (before[-1].endswith(_NAME_FIRST_ENDINGS) or not _NAME_FIRST_WORDS.isdisjoint(before)):
         for pattern in (_STREET_DE, _STREET_SOUTH):
             for m in pattern.finditer(text, max(0, s - 60), e + 40):
-                if m.start() <= s < m.end():
+                if m.start() <= s < m.end() and _name_first_ok(m, text):
                     out.append((5, "street address", m.start(), _street_end(m)))
                     _town_postcode(m, out)
     if text[max(0, s - 12):s].rstrip().lower().endswith(("box", "postfach")):
         _add(out, 5, "street address", _PO_BOX, None, text, s - 24, e + 2)
+
+
+def _name_first_ok(m: re.Match[str], text: str) -> bool:
+    # "Via Roma 12" mid-sentence needs a town after it, the end of a clause, or an address
+    # cue before it ("lives at Via Roma 12 near the station"); "Via Zoom 10 minutes" has none.
+    if "end" not in m.groupdict() or m.group("tail") is not None or m.group("end") is not None:
+        return True
+    words = text[max(0, m.start() - 20):m.start()].lower().split()
+    return bool(words) and words[-1] in _ADDRESS_CUE_WORDS
+
+
+# A continental postcode and town on their own: ", 10115 Berlin", "\n75002 Paris",
+# "D-10115 Berlin". Sweden writes "111 51", Poland "00-950", Portugal "1000-001".
+_PC_TOWN = re.compile(
+    r"(?:[A-Z]{1,2}-)?(?P<pc>[0-9]{5}|[0-9]{4}(?:\s?[A-Z]{2}(?![\w-])|-[0-9]{3})?|[0-9]{3} [0-9]{2}"
+    r"|[0-9]{2}-[0-9]{3})\s(?P<town>[A-ZÄÖÜÅØÆÉÈŁŚŻ][a-zäöüßåøæéèàâêîôûçíóúñłśżźćń'’-]{2,}"
+    r"(?:[ -](?:am|an|im|de|la|le|sur|en)?[ -]?[A-ZÄÖÜÉ][a-zäöüßéè]+)?)(?![\w'’])")
+_NOT_A_TOWN_WORDS = _STREET_NAME_STOP | frozenset(
+    "points words miles steps hours people souls lives dollars euros pounds rupees followers likes "
+    "views members calories feet meters metres kilometres kilometers copies pages books users "
+    "readers subscribers visitors students employees participants angels breaths reps seconds "
+    "words letters pieces sessions attendees hearts lessons goals".split())
+# A name and a house number, without a street word, just before ", <postcode> <town>":
+# "Unter den Linden 77, 10117 Berlin".
+_NAME_AND_NUMBER = re.compile(
+    r"(?:[A-ZÄÖÜÉ][\w'’.-]*\s(?:(?:den|der|dem|de|la|le|del|della|di|du|des|am|an|im|zum|zur|van"
+    r"|von|op|het|los|las)\s)*){1,3}[0-9]{1,4}[a-zA-Z]?\Z")
+
+
+def _postcode_town(text: str, s: int, out: list[tuple[int, str, int, int]]) -> None:
+    # The code must follow a comma or a line break (or carry a country letter, "D-"), and
+    # a town must follow it: "in 2026 Spring" and ", 10000 Steps" are not addresses.
+    lead = s
+    if s >= 2 and text[s - 1] == "-" and text[s - 2].isupper():  # "D-10115", "CH-8001"
+        lead = s - 2 if s < 3 or not text[s - 3].isupper() else s - 3
+        if lead and text[lead - 1].isalnum():
+            return
+    k = lead - 1 if lead and text[lead - 1] == " " else lead  # just after the comma
+    if lead == s and k and (text[k - 1] not in ",\n" or (k == s and k >= 2 and text[k - 2].isdigit())):
+        return  # "1,25000 Euro" is a price
+    m = _PC_TOWN.match(text, lead)
+    if m is None or m.group("town").lower() in _NOT_A_TOWN_WORDS:
+        return
+    pc = m.group("pc")
+    if len(set(_digits(pc))) == 1 or _digits(pc) in _COUNT_UP:  # ", 11111 Light", ", 12345 Angels"
+        return
+    street_before = any(kind == "street address" and k - 3 <= end <= k for _, kind, _, end in out)
+    if len(pc) == 4 and pc[:2] in ("19", "20") and not street_before:  # ", 2026 Goals": a year
+        return
+    out.append((6, "postcode", lead, m.end("pc")))
+    if not street_before and k >= 2 and text[k - 1] == ",":
+        street = _NAME_AND_NUMBER.search(text, max(0, k - 51), k - 1)
+        if street is not None and street.group().split()[0].lower() not in _STREET_NAME_STOP:
+            out.append((5, "street address", street.start(), street.end()))
 
 
 def _cued(text: str, s: int, reach: int, cue: re.Pattern[str], pattern: re.Pattern[str],
@@ -819,6 +876,8 @@ def _scan(text: str) -> list[tuple[str, int, int]]:
             _add(out, 3, "national id number", _UK_NINO, _nino_ok, text, s - 4, e + 4)
         if ndigits <= 6:
             _addresses(text, s, e, out)
+        if 4 <= ndigits <= 5:  # after any address found at this run, so it can be seen
+            _postcode_town(text, s, out)
         if upper_before:
             _add(out, 6, "postcode", _UK_POSTCODE, None, text, s - 3, e + 5)
             _add(out, 6, "postcode", _CA_POSTCODE, None, text, s - 2, e + 6)
