@@ -339,12 +339,20 @@ def _motif(candidate: str) -> bool:
     return len(groups) > 1 and all(len(g) == 4 and g.startswith(("19", "20")) for g in groups)
 
 
-def _card_ok(m: re.Match[str], _text: str) -> bool:
+_CARD_CUE = re.compile(r"card|exp|cvv|cvc|visa|mastercard|amex|payment|billing", re.IGNORECASE)
+
+
+def _card_ok(m: re.Match[str], text: str) -> bool:
     digits = _digits(m.group())
-    # "4444 3333 2222 1111" without its spaces: blocks of one repeated digit are a motif too.
+    if not (13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) and luhn_valid(digits)):
+        return False
+    # "4444 3333 2222 1111" without its spaces: blocks of one repeated digit are a motif too,
+    # unless the text speaks of a card ("card 5555 5555 5555 4444, exp 11/27").
     blocks = {len(set(digits[i:i + 4])) for i in range(0, len(digits) - 3, 4)}
-    return (13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) is not None
-            and not _motif(m.group()) and blocks != {1} and luhn_valid(digits))
+    if not _motif(m.group()) and blocks != {1}:
+        return True
+    return (len(set(digits)) > 1
+            and _CARD_CUE.search(text, max(0, m.start() - 40), m.end() + 30) is not None)
 
 
 def _aadhaar_ok(m: re.Match[str], _text: str) -> bool:
