@@ -293,3 +293,119 @@ def test_100_kb_inputs_finish_with_the_right_answer():
     for hostile in ("1 " * 50_000, "9" * 100_000, "jane dot " * 12_000, "a@" * 50_000,
                     "at " * 33_000, "(" * 100_000, "\u200b" * 100_000, "Street 1 " * 11_000):
         assert find_personal_data(hostile) == []
+
+
+# --- layouts that were once known gaps ---------------------------------------------------------
+# (sentence, what redaction must leave): each is found and removed without a trace.
+FORMER_GAPS = [
+    # digits spelled out: 7+ digits with a cue word, or 10+ digits
+    ("Call me on five five five, one two three, four five six seven tonight.",
+     "Call me on [PHONE] tonight."),
+    ("Her mobile is oh seven seven double oh nine double oh one two three, so ring before eight.",
+     "Her mobile is [PHONE], so ring before eight."),
+    ("Text Sam on four one five - five five five - zero one three two after class.",
+     "Text Sam on [PHONE] after class."),
+    ("Save zero seven seven zero zero nine zero zero one two three in your favourites.",
+     "Save [PHONE] in your favourites."),
+    ("FIVE FIVE FIVE, ONE TWO THREE, FOUR FIVE SIX SEVEN is her number.", "[PHONE] is her number."),
+    ("The number is triple seven, double oh, one two three.", "The number is [PHONE]."),
+    # letters typed for digits
+    ("Ring him on O7700 9OO123 before noon.", "Ring him on [PHONE] before noon."),
+    ("His landline, O2O 7946 O958, rings in the hall.", "His landline, [PHONE], rings in the hall."),
+    ("Keep +44 77OO 9OOl23 for emergencies.", "Keep [PHONE] for emergencies."),
+    ("Your card 4539 l488 O343 6467 is in the drawer.", "Your card [CARD] is in the drawer."),
+    # letter-spaced and comma-dotted addresses
+    ("Write to j a n e @ g m a i l . c o m today.", "Write to [EMAIL] today."),
+    ("Write to J O H N @ E X A M P L E . O R G today.", "Write to [EMAIL] today."),
+    ("Write to j a n e at g m a i l dot c o m today.", "Write to [EMAIL] today."),
+    ("Write to j.o.h.n.a.t.h.a.n at gmail dot com today.", "Write to [EMAIL] today."),
+    ("Send the poem to jane@gmail,com tonight.", "Send the poem to [EMAIL] tonight."),
+    ("Send the CV to d.okafor@example,org, then rest.", "Send the CV to [EMAIL], then rest."),
+    # a line break inside a number
+    ("Her line is 07700\n900123 if the evening gets long.", "Her line is [PHONE] if the evening gets long."),
+    ("Ring +44 7700\n900123 on Sunday.", "Ring [PHONE] on Sunday."),
+    ("Card 4539 1488 0343\n6467 paid for the retreat.", "Card [CARD] paid for the retreat."),
+    # bare 10-12 digit numbers without a cue word
+    ("Save 447700900123 before the trip.", "Save [PHONE] before the trip."),
+    ("Save 14155550132 before the trip.", "Save [PHONE] before the trip."),
+    ("Save 33612345678 before the trip.", "Save [PHONE] before the trip."),
+    ("Save 4155550132 before the trip.", "Save [PHONE] before the trip."),
+    ("Save 0612345678 before the trip.", "Save [PHONE] before the trip."),
+    # streets without a street word, and continental postcodes on their own
+    ("Visit her at Unter den Linden 77, 10117 Berlin next week.",
+     "Visit her at [ADDRESS], [POSTCODE] Berlin next week."),
+    ("She lives at Via Roma 12 near the station.", "She lives at [ADDRESS] near the station."),
+    ("Send a card to Drottninggatan 5, 111 51 Stockholm.", "Send a card to [ADDRESS], [POSTCODE] Stockholm."),
+    ("Send a card to Vesterbrogade 12, 1620 København.", "Send a card to [ADDRESS], [POSTCODE] København."),
+    ("Send a card to ul. Marszałkowska 10, 00-001 Warszawa.", "Send a card to [ADDRESS], [POSTCODE] Warszawa."),
+    ("Send a card to Rue Neuve 123, 1000 Bruxelles.", "Send a card to [ADDRESS], [POSTCODE] Bruxelles."),
+    ("Send a card to Marie Dupont, 75002 Paris.", "Send a card to Marie Dupont, [POSTCODE] Paris."),
+    ("Write to Frau Becker, D-10115 Berlin.", "Write to Frau Becker, [POSTCODE] Berlin."),
+    ("Familie Wagner\nHauptstraße 5\n10115 Berlin", "Familie Wagner\n[ADDRESS]\n[POSTCODE] Berlin"),
+    ("Bahnhofstrasse 1, 8001 Zürich is where it starts.", "[ADDRESS], [POSTCODE] Zürich is where it starts."),
+    # a test card of repeated blocks, beside the word card
+    ("Book it with your joint card, 5555 5555 5555 4444, exp 11/27.", "Book it with your joint card, [CARD], exp 11/27."),
+]
+
+
+@pytest.mark.parametrize("text,redacted", FORMER_GAPS)
+def test_former_gaps_are_found_and_redacted(text, redacted):
+    assert personal_data_spans(text)
+    assert redact_personal_data(text) == redacted
+
+
+def test_former_gaps_map_back_to_the_original_text():
+    # Fullwidth letters and digits, zero-width joiners: spans cover the original characters.
+    text = "Ring \uff2f\uff17\uff17\uff10\uff10 9\uff2f\uff2f123 or write j a n e @ g m a i l . c o m \u2728"
+    assert redact_personal_data(text) == "Ring [PHONE] or write [EMAIL] \u2728"
+    text = "Call five five\u200b five, one two three, four five six seven \u2014 please."
+    assert redact_personal_data(text) == "Call [PHONE] \u2014 please."
+
+
+# Number-heavy and word-heavy insight text around the new layouts: none of it is personal data.
+FORMER_GAP_DECOYS = [
+    "Repeat seven seven seven as you breathe, then count one two three four five six seven.",
+    "Seven seven seven seven seven seven seven: let the number of the seeker fill the room.",
+    "Seeing one one one, two two two, three three three? Your angel numbers are speaking.",
+    "Call on the count: nine eight seven, six five four, three two one zero, and exhale.",
+    "Breathe in for four, hold for seven, out for eight; call it the four seven eight breath.",
+    "His lucky numbers are four, eight, fifteen, sixteen, twenty-three and forty-two.",
+    "Write five five five on the mirror and two two two in your journal.",
+    "Ring the bell one, two, three times, then text a friend one kind word.",
+    "In 2026 I learned that 10 lessons, 3 oaths and 1 Oak tree are enough; O 12 Oh.",
+    "Room 1O1, page lO and the I 2 l layout are typos, not numbers.",
+    "Born 05062026? Then 050620261130 is the minute you arrived, and 20260306 the day.",
+    "ISBN 3161484100 and order #447700900123 shipped; version v14155550132 is a build.",
+    "Count 0123456789 and 9876543210, or 1234567890 for the ten breaths.",
+    "Your angel row 07777777771 glows on the receipt.",
+    "Samaritans: 116 123\n0800 1111 Childline\n988 for the US.",
+    "Step 3\n4 breaths\n2026 goals\n444\n1111\n777 are your numbers.",
+    "On March 3, 2026 Spring comes; in 1999 Prince sang; by 2026, 10000 Steps a day.",
+    "Chapter 12, 2026 Goals and Psalm 23, 1999 Memories are on the shelf.",
+    "Take 10,000 Steps, then rest. Level 3, 50000 Points. Page 212, 3000 Words.",
+    "Verse 4, 12345 Angels sing. The year 2020, 2021 Brought change.",
+    "Life Path 7, 11111 Light and a price of 1,25000 Euro are not places.",
+    "Join via Zoom 10 minutes early; Via Negativa 3 is a book, Rue 5 a band.",
+    "Meet @ 7, then home, com on. Tag @jane, com and find it at calm.com.",
+    "Look at the moon, dot your i's, and let s o s @ h o m e stay a game.",
+    "Lottery picks 4 15 23 42 8 and 16 came up; 1 1 2 3 5 8 13 21 is Fibonacci.",
+    "Mind's infoline is 0300 123 3393; Lifeline 13 11 14; text HOME to 741741.",
+]
+
+
+@pytest.mark.parametrize("text", FORMER_GAP_DECOYS)
+def test_former_gap_decoys_are_not_personal_data(text):
+    assert personal_data_spans(text) == []
+
+
+def test_100_kb_inputs_with_the_new_layouts_stay_fast():
+    import time
+
+    hostile = ["j a n e " * 12_500, "a @ b . c " * 10_000, "five five five " * 7_000,
+               "seven, " * 14_000, "two oh " * 14_000, "double " * 14_000, "O7 " * 33_000,
+               "0O" * 50_000, "1\n" * 50_000, "a@b,c" * 20_000, "j." * 50_000 + "j at gmail dot com",
+               ", 10115 Berlin" * 7_000, "Unter den Linden 77, " * 5_000, "07700900123 " * 8_000]
+    for text in hostile:
+        start = time.perf_counter()
+        personal_data_spans(text)
+        assert time.perf_counter() - start < 1.0, text[:20]

@@ -24,12 +24,29 @@ percentages, public helplines ("988", "116 123", "1-800-273-8255", "0800 1111").
 - a US SSN needs separators (``123-45-6789``, ``123 45 6789``, ``123.45.6789``); bare
   9-digit ids count only after a cue ("SSN", "passport number", ...);
 - street addresses need a house number beside a street word (``742 Evergreen Terrace``,
-  ``Hauptstraße 5``, ``12 rue de la Paix``); continental postcodes count only right
-  after such an address; UK and Canadian postcodes and "CA 94110" count anywhere.
+  ``Hauptstraße 5``, ``Drottninggatan 5``, ``12 rue de la Paix``, ``Via Roma 12`` at a clause's
+  end or after an address cue); a name and a number without one count only right before
+  ", <postcode> <town>" ("Unter den Linden 77, 10117 Berlin");
+- a continental postcode counts with a capitalised town after it and a comma, a line break
+  or a country letter before it (", 75002 Paris", "D-10115 Berlin"), never as a year
+  (", 2026 Goals") or before a stop word (", 10000 Steps"); UK and Canadian postcodes and
+  "CA 94110" count anywhere;
+- a bare 10-12 digit number needs phone-like first digits (a trunk 0 then a non-zero, a
+  country code then 11-12 digits, or the fictional "555" exchange) and no date inside;
+- digits spelled out ("five five five, one two three, four five six seven", "oh seven seven
+  double oh nine ...") need 7+ digits and a cue word (call, text, phone, number, ...) close
+  by, or 10+ digits; counts ("one, two, three, ..."), one repeated digit ("seven seven
+  seven") and rows of repeated digits ("one one one, two two two, ...") never count;
+- letters typed for digits (``O7700 9OO123``) are read as digits inside tokens that hold a
+  real digit, and a line break inside a number as a space, unless a new number starts on
+  the next line (helplines listed one a line).
 
 Obfuscated emails need both an "at" token (``@``, ``[at]``, ``(at)``, `` at ``, ...) and a
-"dot" token (``.``, ``[dot]``, `` dot ``, ...) between word-like parts. Bracketed tokens
-and ``@`` are strong. Bare words are weak, because they are ordinary English:
+"dot" token (``.``, ``[dot]``, `` dot ``, ...) between word-like parts; a part may be spelled
+out letter by letter ("j a n e @ g m a i l . c o m", "j.o.h.n at ..."), and a comma may stand
+for the last dot right after a plain ``@`` before a common top-level domain
+("jane@gmail,com"). Bracketed tokens and ``@`` are strong. Bare words are weak, because
+they are ordinary English:
 
 - a bare `` dot `` needs a top-level domain that is not an English word (``com``, ``org``,
   ``net``, ...; never ``in``/``me``/``us``/``it``), and with a bare `` at `` no part may be a
@@ -41,12 +58,17 @@ and ``@`` are strong. Bare words are weak, because they are ordinary English:
   part looks like a handle ("j.doe at example.net") or an email cue precedes ("email
   jane at example.com").
 
-Not caught, by choice or for now: digits spelled out ("five five five") or swapped for
-letters ("O7700"); letter-spaced addresses ("j a n e @ ..."); a line break inside a
-number; a comma for the dot ("jane@gmail,com"); bare 10-12 digit numbers
-without a cue word; streets without a street word ("Unter den Linden 77"); a continental
-postcode on its own ("75002 Paris"). A row of five two-digit numbers starting with 0
-("04 15 23 42 08") reads as a French phone number and is flagged.
+Not caught, by choice or for now: digits spelled out in other languages, as numbers
+("seventy-seven"), fewer than 7 of them, 7-9 without a cue word, or without a five, six,
+seven, zero, two or "double" before the last word (the cheap first search looks for those);
+other lookalikes ("S" for 5, "B" for 8); letter-spacing with a spaced-out "a t" or "d o t";
+a line break inside an email address; bare 10-digit numbers without a trunk 0 (except the
+"555" exchange) and bare 10-digit numbers after a country code; a street without a street
+word and without ", <postcode> <town>" after it ("Unter den Linden 77" alone); a postcode
+and town after anything but a comma, a line break or a street ("send it to 75002 Paris").
+A row of five two-digit numbers starting with 0 ("04 15 23 42 08") reads as a French phone
+number, a card of repeated blocks beside the word "card" as a card, and "Psalm 23, 10115
+Berlin" as an address, all by design.
 """
 
 from __future__ import annotations
@@ -445,8 +467,9 @@ def _phone_digits_ok(candidate: str) -> bool:
     if not 8 <= len(digits) <= 15 or _motif(candidate) or _DATE.search(candidate):
         return False
     if candidate == digits and (digits in _COUNT_UP or digits in _COUNT_DOWN
-                                or _BARE_DATE.match(digits) or _BARE_DATE.match(digits[-8:])):
-        return False  # "0123456789" counts and "050620261130" is a date; "98765 43210" a number
+                                or _BARE_DATE.match(digits) or _BARE_DATE.match(digits[-8:])
+                                or max(map(digits.count, set(digits))) > 0.6 * len(digits)):
+        return False  # "0123456789" counts, "050620261130" is a date, "07777777771" a motif
     groups = _GROUPS.findall(candidate)
     if len(groups) >= 4 and all(len(g) <= 2 for g in groups):
         steps = {int(b) - int(a) for a, b in zip(groups, groups[1:])}
@@ -818,7 +841,8 @@ def _postcode_town(text: str, s: int, out: list[tuple[int, str, int, int]]) -> N
     pc = m.group("pc")
     if len(set(_digits(pc))) == 1 or _digits(pc) in _COUNT_UP:  # ", 11111 Light", ", 12345 Angels"
         return
-    street_before = any(kind == "street address" and k - 3 <= end <= k for _, kind, _, end in out)
+    # Spans come in text order, so a street just before is among the last few found.
+    street_before = any(kind == "street address" and k - 3 <= end <= k for _, kind, _, end in out[-3:])
     if len(pc) == 4 and pc[:2] in ("19", "20") and not street_before:  # ", 2026 Goals": a year
         return
     out.append((6, "postcode", lead, m.end("pc")))
