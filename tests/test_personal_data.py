@@ -8,6 +8,7 @@ three ways: its kind is found, redaction gives exactly the sentence with placeho
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -399,8 +400,6 @@ def test_former_gap_decoys_are_not_personal_data(text):
 
 
 def test_100_kb_inputs_with_the_new_layouts_stay_fast():
-    import time
-
     hostile = ["j a n e " * 12_500, "a @ b . c " * 10_000, "five five five " * 7_000,
                "seven, " * 14_000, "two oh " * 14_000, "double " * 14_000, "O7 " * 33_000,
                "0O" * 50_000, "1\n" * 50_000, "a@b,c" * 20_000, "j." * 50_000 + "j at gmail dot com",

@@ -74,6 +74,7 @@ Berlin" as an address, all by design.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable
@@ -510,7 +511,7 @@ _BARE_DATE = re.compile(
     r"(?:(?:0[1-9]|[12][0-9]|3[01])(?:0[1-9]|1[0-2])|(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))"
     r"(?:19|20)[0-9]{2}|(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])")
 # "#447700900123", "$14155550132", "v1.14155550132": an order, a price, a version.
-_BARE_NOT_AFTER = frozenset("#$€£¥.,/-_:@&=") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_BARE_NOT_AFTER = frozenset("#$€£¥.,/-_:@&=" + string.ascii_letters)
 _NANP_FICTIONAL = re.compile(r"[2-9][0-9]{2}555[0-9]{4}")  # 415 555 0132, the films' range
 
 
