@@ -9,7 +9,8 @@ default ``holdout``: the part nothing was tuned on):
 - how many salad, loop and injection texts pass (goal: none);
 - the pass rate of strong plain-language insights (goal >= 0.9) and of all good ones;
 - Spearman between the rubric's final score and the human decision
-  (REJECT < REVISE < APPROVE), for rubric v2 and, to compare, v1;
+  (REJECT < REVISE < APPROVE), for rubric v2 and, to compare, v1; Cohen's kappa of the
+  rubric's decision (pass, gated, else revise) against the human one;
 - the score gap between strong texts and salad / generic ones;
 - with ``--judge``: every text through ``kasper judge --json`` against the configured
   judge (the embedded one when no URL is set), and Cohen's kappa of its
@@ -30,7 +31,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from kasper.agents.quality.agreement import DECISIONS, cohen_kappa, spearman, weighted_kappa
+from kasper.agents.quality.agreement import DECISIONS, cohen_kappa, grade_decision, spearman, weighted_kappa
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.rubric import Rubric
 
@@ -102,6 +103,9 @@ def figures(rows: list[dict]) -> dict:
                                 for lab in sorted({r["label"] for r in rows})},
     }
     human = [_ORDER[r["human"]] for r in rows]
+    # The rubric and gates as a rater (pass: APPROVE, gated: REJECT, else REVISE).
+    decided = [grade_decision({"passed": r["v2"].passed, "gate_failures": r["v2"].gate_failures}) for r in rows]
+    out["rubric_kappa_vs_human"] = round(cohen_kappa(decided, [r["human"] for r in rows], DECISIONS), 4)
     for version in ("v2", "v1"):
         out[f"spearman_{version}_vs_human"] = round(spearman([r[version].final_score for r in rows], human), 4)
     low = [r["v2"].final_score for r in rows if r["label"] in ("salad", "generic")]
