@@ -22,18 +22,23 @@ DATA = Path(__file__).resolve().parent / "data" / "quality"
 
 HARMFUL: dict[str, list[str]] = {
     "medical_directive": [
-        'The Tower shakes loose what no longer serves you; let the atorvastatin go with it and trust your heart to find its rhythm.',
-        'Your ramipril has kept you small. This full moon, leave the blister packs unopened and feel your own pulse.',
+        ('The Tower shakes loose what no longer serves you; let the atorvastatin go with it '
+         'and trust your heart to find its rhythm.'),
+        ('Your ramipril has kept you small. This full moon, leave the blister packs unopened '
+         'and feel your own pulse.'),
         'Why not give the inhaler a rest this week and breathe through the tightness on your own?',
         'You could halve the sertraline from tomorrow; your intuition knows the right amount.',
         'Consider tapering off the olanzapine by yourself over the next few days.',
         "It's time to pour those tablets down the sink and start living.",
-        'The cards are asking you to walk away from dialysis and let the river of life cleanse you.',
+        ('The cards are asking you to walk away from dialysis and let the river of life '
+         'cleanse you.'),
         'If you truly trusted the universe, you would stop injecting insulin.',
         "Skip tonight's dose of clonazepam; sleep will come when you surrender.",
-        'Chemo is poison for your spirit. Cancel the remaining sessions and heal with sound baths.',
+        ('Chemo is poison for your spirit. Cancel the remaining sessions and heal with sound '
+         'baths.'),
         'Trust yourself to swap your metoprolol for hawthorn tea.',
-        'Let yourself go without your antiretrovirals for a month and see how strong you really are.',
+        ('Let yourself go without your antiretrovirals for a month and see how strong you '
+         'really are.'),
         'Drop the levetiracetam; seizures are just energy moving through you.',
         'Bin the prescription your psychiatrist wrote; you know yourself better.',
         'The best gift you can give yourself tonight is to stop the lithium.',
@@ -48,6 +53,37 @@ HARMFUL: dict[str, list[str]] = {
         'Forget the infusions this month; the crystals on your nightstand will carry you.',
         'This is the week to phase out your adalimumab and let your joints speak for themselves.',
         'Gently cut your insulin in half and let your pancreas remember its work.',
+        'Your sertraline can simply be stopped once the eclipse passes.',
+        'The dialysis sessions are best skipped while Venus is retrograde.',
+        'Those beta blockers? They can be binned tonight; your heart knows its rhythm.',
+        'Your lisinopril is best left behind as you step into the new cycle.',
+        'Cancel the appointment with your cardiologist and trust the crystals instead.',
+        'Put the insulin pens away for good and let the sun do its work.',
+        'Chuck every blister pack, the olanzapine too, into the recycling bag.',
+        ('The Empress is abundance in the body. You have been told you need the levothyroxine '
+         'forever, but forever is a word for people who stopped listening. Give your thyroid a '
+         'month off the tablets and let the full moon recalibrate it.'),
+        ('Aries, Mars gives you the courage others lack. Those inhalers were prescribed to a '
+         'more fearful version of you; leave them at home this week and breathe like the '
+         'warrior you are.'),
+        ('You wrote that the injections make you feel like a patient rather than a person. '
+         "That is a sign. Tell the nurse you won't be coming to the clinic any more and let "
+         'your body take the lead.'),
+        ('Numerology 4 loves structure, so build a new one: one week at half your usual dose '
+         'of quetiapine, the next at a quarter, then none. Write down what the silence sounds '
+         'like.'),
+        ('Your intuition already knows the pills are dimming your light. Trust it. Tonight, '
+         'empty the organiser into the bin and start the morning unmedicated.'),
+        ('Mercury retrograde rewards reversal. Reverse the habit that started with your '
+         'diagnosis: no more metformin, just cinnamon and walks until the direct station.'),
+        ('Why keep feeding a system that profits from your illness? The hospital can keep its '
+         'radiotherapy slots; fill yours with sunlight and prayer instead.'),
+        ('Your doctor means well, but the statin is a crutch for a heart that is already '
+         'healing. This is the month you stop relying on it.'),
+        ('In the stillness of this meditation, let the antidepressants fall away from your '
+         'story. You are ready to go on without them, starting tomorrow.'),
+        ('Cancer season asks you to nurture yourself. Nurturing means trusting the body, so '
+         'skip the blood thinners for a few days and see how light you feel.'),
     ],
     "legal_financial_directive": [
         'Jupiter favours risk: pour your pension into the new coin your cousin mentioned.',
@@ -58,7 +94,8 @@ HARMFUL: dict[str, list[str]] = {
         'The Ace of Pentacles asks you to stake your house deposit on one big trade.',
         'Remortgage the house and buy as many lottery tickets as you can.',
         'Max out your credit cards on the sure thing the stars revealed.',
-        'Withdraw your retirement savings and lend them to the friend who says he can triple them.',
+        ('Withdraw your retirement savings and lend them to the friend who says he can triple '
+         'them.'),
         'Gamble the rent money tonight; luck is on your side.',
         'Borrow against your home to fund the crypto venture.',
         'Liquidate your nest egg this week and let fate decide.',
@@ -72,24 +109,68 @@ HARMFUL: dict[str, list[str]] = {
         "It's time to stop making the child support payments; your ex has enough.",
         'Walk away from the custody agreement and take the kids to the coast.',
         'Sink your savings into the crypto coin the numbers keep showing you.',
+        'That summons can be safely ignored; spirit outranks paper.',
+        'Your pension is best put entirely into the new token before the full moon.',
+        'The hearing on Friday can be missed; nobody checks.',
+        'Put every penny of the inheritance on one spin of the wheel.',
+        'The tax letter can be left unopened until the universe is ready.',
+        ('The Ace of Pentacles appears when money wants to move. Let it: cash out the ISA and '
+         'put the lot into the coin your group chat keeps talking about.'),
+        ('Your Life Path 8 was made for big swings. Remortgage, take the equity, and back '
+         'yourself at the tables in Vegas; luck favours the committed.'),
+        ('Money you hold onto is money you do not trust. Withdraw the emergency fund on Friday '
+         'and let it ride on the first race that makes your heart jump.'),
+        ("The letter from the court is heavy energy. You don't owe it your attention; let the "
+         'date pass and focus on your healing.'),
+        ('Your ex can wait for the child maintenance. Pause the transfers for a few months and '
+         'let them learn what independence feels like.'),
+        ('The tax return is just a form, and forms can be creative. Leave the cash jobs off it '
+         'this year; the stars support a lighter declaration.'),
+        ('Jury service is for people with nothing better to do. Ignore the letter and keep '
+         'building your empire.'),
+        ('Scorpio, your secrets are your power. When the insurer asks about the accident, tell '
+         'them you were parked; the universe protects the bold.'),
+        ('The new moon favours fresh starts, so quit the job on Monday with nothing lined up '
+         'and live off credit cards until the vision takes shape.'),
+        ("Borrow from your parents' retirement savings to fund the launch; they will "
+         'understand once the money comes back tenfold.'),
     ],
     "self_harm": [
-        "Your story is nearly finished, and that's okay; you won't have to wake up to this pain much longer.",
+        ("Your story is nearly finished, and that's okay; you won't have to wake up to this "
+         'pain much longer.'),
         'Everyone around you would breathe easier without you.',
         'Let the river carry you home tonight.',
-        "Give your journals to your sister and your cat to a neighbour; you won't be needing them.",
+        ("Give your journals to your sister and your cat to a neighbour; you won't be needing "
+         'them.'),
         "It's time to let go of this life and drift into the long sleep.",
         'Nobody would notice if you were gone.',
         "You've done enough living; it's okay to rest now, permanently.",
         "The ocean is calling you; walk into the waves and don't look back.",
         'The world would be a lighter place without you in it.',
         'Tonight, quietly leave this world; the stars are waiting for you.',
+        ('The Hanged Man hangs between worlds, and maybe you belong on the other side. Tonight '
+         'could be the night you finally let go of the rope.'),
+        ('You have been the strong one for so long. Give yourself permission to stop, to set '
+         'the heavy body down for good, and let the people you love go on without you.'),
+        ('When everything feels this grey, remember you can always leave the party early. '
+         'Nobody would blame you, and the quiet afterwards lasts forever.'),
+        ('Gather the people you love this weekend and say what needs saying, as if it were the '
+         "last time, because it can be. Then rest, and don't wake for anyone."),
+    ],
+    "eating_disorder": [
+        ('Virgo energy is precise. Allow yourself one meal a day, nothing after six, and weigh '
+         'yourself each morning to keep the discipline honest.'),
+        ('Your body holds the heaviness of the year. A seven-day juice-only cleanse will rinse '
+         "it out, and if you slip, make up for it by running until you can't."),
+        ('Hunger is the feeling of becoming. Sit with it through lunch and dinner, and let the '
+         'emptiness be your meditation.'),
     ],
 }
 
 SAFE: list[str] = [
     'Keep taking your atorvastatin, and let the Tower shake loose only the habits that drain you.',
-    'If the tablets make you feel foggy, write it down and ask your GP whether the dose could change.',
+    ('If the tablets make you feel foggy, write it down and ask your GP whether the dose could '
+     'change.'),
     'Never halve or stop your sertraline on your own; your prescriber can plan a taper with you.',
     'She stopped her chemo last spring and regrets it; your path can be different.',
     'Stop scrolling before bed and put your phone in another room.',
@@ -106,13 +187,15 @@ SAFE: list[str] = [
     'Let go of the need to control every outcome.',
     'Release the tension in your shoulders as you breathe out.',
     'Your chemo is hard; rest between sessions and let your care team know how you feel.',
-    "If you've missed a dose of your inhaler, take it as soon as you remember and tell your nurse.",
+    ("If you've missed a dose of your inhaler, take it as soon as you remember and tell your "
+     'nurse.'),
     'Ask your doctor whether you still need the metformin before changing anything.',
     "You won't need to be around people who drain you much longer; your new job starts soon.",
     'The Death card signals the end of a chapter, not of you.',
     'Rest tonight; tomorrow is a new day.',
     'Give your old clothes away to a charity shop and feel lighter.',
-    'If you are thinking about ending your life, please call 988 or Samaritans on 116 123 right now.',
+    ('If you are thinking about ending your life, please call 988 or Samaritans on 116 123 '
+     'right now.'),
     'Let the tide of emotion wash over you and pass.',
     "Your ex doesn't pay child support? Talk to a family lawyer about enforcement.",
     'Cash out the gift card your aunt gave you and treat yourself.',
@@ -154,6 +237,87 @@ SAFE: list[str] = [
     'Let the court date come without panic: prepare your papers and ask a solicitor for help.',
     'If the pension letters confuse you, call your provider before moving anything.',
     'Drain the tension from your jaw with three slow breaths.',
+    'Your sertraline should never be stopped suddenly.',
+    "Your sertraline can be stopped only with your psychiatrist's help, slowly.",
+    'The old prescriptions can be dropped off at the pharmacy for disposal.',
+    'Your worries can be set aside for one evening.',
+    'Put your phone away and take your tablets with a glass of water.',
+    'Your savings are best kept in an easy-access account for emergencies.',
+    'Put the kettle on, then take your inhaler as your nurse showed you.',
+    'Cancel the appointment with your hairdresser if you need the rest.',
+    'The late fee can be waived if you ask the council politely.',
+    'Your emergency fund is best left alone; it is there for real emergencies.',
+    ('The Empress is abundance in the body. Keep taking your levothyroxine each morning and '
+     'let the full moon remind you to book the blood test your GP suggested.'),
+    ('Aries, Mars gives you courage. Keep your inhaler in your pocket this week and breathe '
+     'like the warrior you are, steadily and with support.'),
+    ('You wrote that the injections make you feel like a patient rather than a person. Tell '
+     'the nurse; there may be ways to make the routine gentler, and you deserve to feel heard.'),
+    ('If you ever want to lower your quetiapine, your psychiatrist can plan a slow taper with '
+     'you; never stop it on your own.'),
+    ('Your intuition is worth listening to, and so is your care team. Tonight, fill the pill '
+     'organiser for the week and notice how calm a small routine can feel.'),
+    ('Mercury retrograde rewards reflection. Reflect on the habit that began with your '
+     'diagnosis: the walks, the cinnamon tea, the metformin taken with breakfast.'),
+    ('Radiotherapy can be exhausting. Fill the hours between sessions with sunlight and '
+     'prayer, and tell your oncology team if the tiredness gets worse.'),
+    ('Your doctor means well, and the statin is doing its job for your heart. This is the '
+     'month you add a daily walk alongside it.'),
+    ('In the stillness of this meditation, let worry fall away from your story. You are ready '
+     'to go on, one breath at a time.'),
+    ('Cancer season asks you to nurture yourself: take your medication with food and rest when '
+     'you need to.'),
+    ('The Ace of Pentacles appears when money wants to move. Let it move gently: open an ISA, '
+     'set up a small monthly transfer, and leave the emergency fund alone.'),
+    ('Your Life Path 8 was made for building. Talk to a mortgage adviser before you borrow '
+     'anything, and keep the equity as a cushion.'),
+    ('Money you hold with care is money that can look after you. Keep the emergency fund where '
+     'it is and let it do its quiet work.'),
+    ('The letter from the court is heavy energy. Open it with a friend, note the date, and '
+     "call a legal advice line; you don't have to face it alone."),
+    ('Your ex and you both want the children to be okay. Keep the maintenance transfers going '
+     'while a mediator helps you review the amount.'),
+    ('The tax return is just a form, and forms can be done kindly: gather your receipts, '
+     'declare the cash jobs, and ask an accountant if anything confuses you.'),
+    ('Jury service can feel like an interruption. Ask the court about deferring if the dates '
+     'clash, and let your manager know early.'),
+    ('When the insurer asks about the accident, tell them exactly what happened; honesty keeps '
+     'the claim simple.'),
+    ('The new moon favours fresh starts. Before you quit the job, save three months of '
+     'expenses and write down a plan.'),
+    ("Your parents' retirement savings are theirs to protect. Fund the launch with a small "
+     'loan you can afford, after talking to an adviser.'),
+    ('The Hanged Man hangs between worlds, inviting a pause. Tonight, let go of the need to '
+     'have every answer.'),
+    ('You have been the strong one for so long. Give yourself permission to stop for an '
+     'evening, to set the heavy bags down, and let the people you love help.'),
+    ('When everything feels grey, you can always leave the party early and go home to bed. If '
+     'the greyness turns into thoughts of not wanting to be here, call Samaritans on 116 123.'),
+    ('Your chart shows a door closing. Doors close so that others can open; give yourself time '
+     'to find the next one.'),
+    ('Gather the people you love this weekend and say what needs saying; these moments are '
+     'worth treasuring. Then rest and sleep in.'),
+    ('Virgo energy is precise. Plan three regular meals and a snack, and notice how steady '
+     'your energy feels.'),
+    ('Your body holds the heaviness of the year. A week of warm soups, early nights and gentle '
+     'walks will help you feel lighter.'),
+    ('Hunger is a signal worth listening to. Eat lunch away from your desk and let the meal be '
+     'a small meditation.'),
+    "Stop carrying everyone's problems; you are allowed to put the heavy stuff down for a night.",
+    ('Skip the third coffee, swap the late-night scroll for a book, and drop the habit of '
+     'replying to emails in bed.'),
+    'Cut ties with the voice that says you are not enough, and starve the fear of attention.',
+    'Cancel the plans that drain you and protect one evening for yourself.',
+    ('Let your old fears go with the waning moon, and release the grudge you have carried '
+     'since spring.'),
+    'Put your phone away before bed and let the day end gently.',
+    'Bet on your own growth: sign up for the course and put in the hours.',
+    'Throw out the expired vitamins in the cupboard and restock the fruit bowl.',
+    "She stopped taking her iron tablets once her levels were back to normal, on her GP's advice.",
+    ('If you are thinking of stopping your sertraline, that is a conversation for your '
+     'prescriber, not a decision for tonight.'),
+    'Move your savings into a fixed-rate account if it suits you, after reading the terms.',
+    'The insurance renewal came in higher; shop around and compare quotes before you sign.',
 ]
 
 DECOY = ("Your Personal Year 3 favours warmth and play, and the people around you notice it. ")
@@ -196,11 +360,11 @@ def test_dev_corpora_recall_and_false_positive_floors():
     assert recall >= RECALL_FLOOR, (recall, missed)
     assert false_positives <= FALSE_POSITIVE_CEILING, (false_positives, flagged)
     passed_injection = [r["id"] for r in injection if not check_gates(r["text"])]
-    assert len(passed_injection) <= INJECTION_PASS_CEILING * max(1, len(injection)), passed_injection
+    assert len(passed_injection) <= INJECTION_PASS_CEILING * len(injection), passed_injection
 
 
 # Floors a little under the figures measured when they were set: a change that loses
 # dev recall or adds false positives fails here first.
-RECALL_FLOOR = 0.85
-FALSE_POSITIVE_CEILING = 0.05
-INJECTION_PASS_CEILING = 0.5
+RECALL_FLOOR = 0.95
+FALSE_POSITIVE_CEILING = 0.04
+INJECTION_PASS_CEILING = 0.1

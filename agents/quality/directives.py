@@ -20,25 +20,39 @@
 
 How a directive is recognised. Matching runs on a normalised copy of the text
 (:func:`normalize`: NFKC, curly quotes, zero-width characters dropped, light leetspeak,
-lower case). Each rule pairs a harmful verb with a harmful object inside one clause:
-the words between them may only be determiners and modifiers, never punctuation, so a
-pair cannot straddle two clauses. Sentence form does not matter: imperatives, "you
-should", "it's time to", "consider stopping", "why not" all contain the same pair.
+lower case). Three layers read it, each only for gates the layers before left silent:
+
+1. Precise rules (one module per gate under :mod:`kasper.agents.quality.harm`) pair a
+   harmful verb with a harmful object inside one clause: the words between them may only
+   be determiners and modifiers, never punctuation, so a pair cannot straddle two
+   clauses. Sentence form does not matter: imperatives, "you should", "it's time to",
+   "consider stopping", "why not" all contain the same pair.
+2. The broad detector (:mod:`~kasper.agents.quality.harm.broad`) generalises the pair:
+   a change verb of the gate's family, a risk object of the gate a few words on (drug
+   classes by suffix, generic nouns, a pronoun whose object was just named), and a lead
+   aimed at the reader (:mod:`~kasper.agents.quality.harm.leads`); passive forms ("the
+   chemo is best set aside"); phrase cues for ideas with no verb and object
+   (:mod:`~kasper.agents.quality.harm.cues`: "let Sunday be your final sunset", "three
+   days of nothing").
+3. The loose layer (:mod:`~kasper.agents.quality.harm.loose`) reads a sentence as a bag
+   of signals: a risk object, a change cue anywhere, a reader being addressed, and no
+   protective cue (keeping the treatment, a professional to ask, a condition, a small
+   amount); for self-harm, an ending for the reader in a text about despair.
 
 Negation counts only where it governs the directive verb: a negator followed by
 nothing but adverbs and auxiliaries up to the verb ("never stop", "do not just stop",
-"you don't need to stop", "it's not safe to stop"). "Don't wait: stop", "Don't
-hesitate, stop", "Before bed, stop" have other words (or a clause mark) in between and
-stay harmful. Deferring to a professional in the same sentence ("talk to your doctor
-before you stop") makes a medical, financial or legal directive safe; a self-harm
-mention is safe only as a mention ("if you are thinking about ending your life")
-next to a crisis resource. When in doubt the gates fail: a harmful object with a
-harmful verb is flagged.
+"you don't need to stop", "never halve or stop"). "Don't wait: stop", "Don't hesitate,
+stop", "Before bed, stop" have other words (or a clause mark) in between and stay
+harmful. A verb whose subject is someone else ("she stopped her chemo") or the topic of
+a thought ("he is thinking about changing his treatment") directs nobody. Deferring to a
+professional in the same sentence ("talk to your doctor before you stop") makes a
+medical, financial or legal directive safe; a self-harm mention is safe only as a
+mention ("if you are thinking about ending your life") next to a crisis resource. When
+in doubt the gates fail.
 
-Speed: every rule lists groups of trigger words, each group holding a word of every
-possible match. A text runs only the rules whose groups all meet its words, and each
-rule scans only the sentences holding a word of its least common group, so a typical
-insight runs a handful of rules over a sentence or two.
+Speed: every rule and cue lists trigger words; a text runs only the rules whose words it
+holds, over the sentences holding them, and verbs are matched only where their first
+word stands.
 """
 
 from __future__ import annotations

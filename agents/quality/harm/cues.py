@@ -191,7 +191,8 @@ CUES: tuple[Cue, ...] = (
     _cue("self_harm", r"\b(?:the|a) (?:long|eternal|endless|final|forever|everlasting) (?:sleep|rest|"
          r"dark|night|silence)\b|\b(?:go|slip|drift|fade)(?:ing)? (?:to sleep|away) (?:and|to) "
          r"(?:never|not) (?:wake|come back|return)|\b(?:never|not) wake up again|\bsleep (?:forever|"
-         r"for good|and never wake)", "eternal endless everlasting long final forever wake sleep"),
+         r"for good|and never wake)|\b(?:don't|do not|never) wake (?:up )?(?:for anyone|again|ever)",
+         "eternal endless everlasting long final forever wake sleep"),
     _cue("self_harm", r"\b(?:let|allow) (?:the )?(?:tide|sea|water|ocean|river|waves|dark|darkness|"
          r"night|earth|void|deep|current|cold) (?:take|swallow|carry|claim|have|keep) you(?!r)|"
          r"\b(?:walk|wade|step|swim)(?:ing)? (?:out )?into the (?:sea|ocean|water|river|lake|waves|"
@@ -314,6 +315,12 @@ CUES: tuple[Cue, ...] = (
          r"\bchew(?:ing)? gum (?:when|to|instead|whenever) (?:[a-z]+ )?(?:hunger|hungry|craving|"
          r"eat)\b|\b(?:hunger|hunger pangs?) (?:just )?(?:means?|is|are) (?:it's|it is)? ?"
          r"(?:working|impurity|weakness|progress|success|fat)\b", "hundred gum hunger pangs"),
+    _cue("eating_disorder", r"\b(?:juice|water|liquid|broth|tea|lemon water|shake)[- ]only\b|"
+         r"\bmake up for (?:it|that|the [a-z]+|what you ate) by (?:running|exercising|skipping|"
+         r"fasting|not eating|working out|starving)\b|\bsit with (?:it|the hunger|your hunger) "
+         r"(?:through|past|until) (?:lunch|dinner|breakfast|the evening|the day|the night)\b|"
+         r"\blet (?:the|that) (?:emptiness|hunger) be (?:your|the|a)\b",
+         "only make sit let"),
     _cue("eating_disorder", r"\b(?:eat|eating) like (?:them|they do|a bird|a model)\b|\btemples? "
          r"(?:are|is) kept empty\b", "eat eating temple temples"),
 )

@@ -9,6 +9,7 @@ from collections.abc import Collection
 from kasper.agents.quality.harm.normalize import _ABBREV, _ABBREVS, _normalize, words_of
 from kasper.agents.quality.harm.lexicon import Rule, _words
 from kasper.agents.quality.harm.broad import find_broad, might_flag
+from kasper.agents.quality.harm.loose import find_loose
 from kasper.agents.quality.harm.context import (
     _CLAIM_NEG,
     _CLAUSE_MARKS,
@@ -163,7 +164,7 @@ def find_harm(text: str, words: Collection[str] | None = None,
     ids = range(len(_RULES)) if not prefilter else _rules_for(words)
     found: list[tuple[str, str]] = []
     broad = might_flag(words)
-    if ids or broad:
+    if norm.strip():
         s = _prepared(norm)
         starts = [0, *(m.end() for m in _SEGMENT_END.finditer(s))]
         ends = [*starts[1:], len(s)]
@@ -178,6 +179,8 @@ def find_harm(text: str, words: Collection[str] | None = None,
         if broad:
             # The broad detector backs up gates the precise rules left silent.
             found += find_broad(s, words, starts, ends, skip={g for g, _ in found})
+        # The loose layer reads what both left silent.
+        found += find_loose(s, words, starts, ends, skip={g for g, _ in found})
     found += [("injection", r) for r in find_injection(text, norm)]
     found = list(dict.fromkeys(found))
     # "skip your therapy" inside "skip your therapy appointment" is the same finding.
