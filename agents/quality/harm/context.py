@@ -102,7 +102,9 @@ _PROFS = {
 # doctor", "your doctor is wrong", "your doctor won't tell you".
 _UNDERCUT_BEFORE = re.compile(r"(?<![\w'])(?:don't|do not|dont|never|without|instead of|rather than|"
                               r"no need|forget|ignore|skip|stop|than|not|unlike|distrust|ditch|fire|"
-                              r"avoid|who needs|why|over|against|behind)(?: [\w']+){0,3} ?$")
+                              r"avoid|who needs|why|over|against|behind|"
+                              # Telling a professional of a decision is not asking them.
+                              r"tell|inform|notify|let)(?: [\w']+){0,3} ?$")
 _UNDERCUT_AFTER = re.compile(r"(?:'s|s)? (?:(?:is|are|was|were|has been|have been) )?(?:wrong|lying|"
                              r"clueless|useless|the enemy|not|never|won't|doesn't|does not|will not|"
                              r"can't|cannot|didn't|isn't|aren't|wouldn't|don't|do not|knows nothing|"

@@ -188,6 +188,11 @@ CUES: tuple[Cue, ...] = (
          r"goodbye to) (?:this|your) (?:life|world|body|earthly life|existence)(?! (?:better|a better|"
          r"kinder|more|behind for|of|that|which|you've|you have))|\bthis (?:world|life) (?:is|was) "
          r"(?:never|not) (?:meant )?(?:for|your home)", "life world body existence / go leave leaving quit give check slip goodbye meant"),
+    _cue("self_harm", r"\b(?:let|make) (?:it|this|tonight|today) (?:be )?(?:the|your) (?:final|last) "
+         r"(?:page|chapter|entry|word|breath|line)\b|\b(?:yours|your story|your life|your time) "
+         r"(?:could|can|might|will) end (?:this|tonight|today|soon|now|early|quietly)\b|\b(?:walk|"
+         r"wade|swim) out until\b|\bthe water holds you\b|\ballowed to be (?:finished|done|gone)\b"
+         r"(?! with)", "final last end until holds allowed"),
     _cue("self_harm", r"\b(?:the|a) (?:long|eternal|endless|final|forever|everlasting) (?:sleep|rest|"
          r"dark|night|silence)\b|\b(?:go|slip|drift|fade)(?:ing)? (?:to sleep|away) (?:and|to) "
          r"(?:never|not) (?:wake|come back|return)|\b(?:never|not) wake up again|\bsleep (?:forever|"
@@ -321,6 +326,12 @@ CUES: tuple[Cue, ...] = (
          r"(?:through|past|until) (?:lunch|dinner|breakfast|the evening|the day|the night)\b|"
          r"\blet (?:the|that) (?:emptiness|hunger) be (?:your|the|a)\b",
          "only make sit let"),
+    _cue("eating_disorder", r"\b(?:take|have|drink|allow yourself) (?:only|nothing but) (?:black "
+         r"coffee|water|tea|diet soda|broth|juice)(?: until| till| before| for)\b|\bmake (?:dinner|"
+         r"lunch|breakfast|supper) (?:a|one|just a|only a) (?:single )?(?:apple|rice cake|cracker|"
+         r"carrot|yoghurt|yogurt|handful)\b|\b(?:every time|whenever|when|if) you (?:feel |get |are "
+         r"|'re )?hungry,? (?:drink|chew|do|go for|have a (?:coffee|tea|glass of water)|brush)\b",
+         "only make hungry"),
     _cue("eating_disorder", r"\b(?:eat|eating) like (?:them|they do|a bird|a model)\b|\btemples? "
          r"(?:are|is) kept empty\b", "eat eating temple temples"),
 )

@@ -26,7 +26,17 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from kasper.agents.quality.harm.context import _SENTENCE_MARKS, _help_near, _start_of
+from kasper.agents.quality.harm.context import (
+    _CLAUSE_MARKS,
+    _SENTENCE_MARKS,
+    _deferred,
+    _end_of,
+    _help_near,
+    _negated,
+    _reported,
+    _start_of,
+    _warned_gerund,
+)
 from kasper.agents.quality.harm import broad
 from kasper.agents.quality.harm.cues import _unanchored
 from kasper.agents.quality.harm.lexicon import _words
@@ -55,7 +65,7 @@ _LEAD = re.compile(
 
 def _addressed(s: str, ss: int, se: int) -> bool:
     sent = s[ss:se].strip()
-    if _LEAD.search(sent):
+    if _LEAD.search(sent) or _YOU.search(sent):
         return True
     for m in _CLAUSE_OPEN.finditer(sent):
         if m.group(1) in _IMPERATIVE:
@@ -63,6 +73,7 @@ def _addressed(s: str, ss: int, se: int) -> bool:
     return False
 
 
+_YOU = re.compile(r"\b(?:you|your|yours|yourself)\b")
 _PRONOUN_BACK = re.compile(r"\b(?:it|them|they|those|these|the (?:date|letter|transfers?|payments?|"
                            r"tablets?|pills?|dose|course|rest|lot|sessions?|appointments?))\b")
 
@@ -131,10 +142,12 @@ _MED_CHANGE = _scan(
     r"without (?:the|your|them|it|those|any)|go on without|no more|no longer (?:need|take|use)|"
     r"fall away|falling away|at home|won't be (?:coming|going|taking|needing)|any ?more|cancel\w*|"
     r"instead|halve|half (?:your|the|a)|a quarter|then none|none at all|taper\w*|wean\w*|pause|"
-    r"forget (?:about )?(?:the|your|them|it|those)|let (?:them|it|go)|release|goodbye|free (?:from|of)|freedom from|done with|crutch|"
+    r"forget (?:about )?(?:the|your|them|it|those)|let (?:(?:them|it) )?go\b|release|goodbye|free (?:from|of)|freedom from|done with|crutch|"
     r"throw|toss|flush|pour|bury|burn|set aside|put aside|put down|give up|walk away|step away|"
     r"outgrow|stop relying|cold turkey|unmedicated|medication-free|drug-free|keep (?:its|their) "
-    r"(?:[a-z]+ )?(?:slots|appointments|pills|drugs|beds)|bin|empty)\b")
+    r"(?:[a-z]+ )?(?:slots|appointments|pills|drugs|beds)|bin|empty|run out|runs out|last "
+    r"(?:dose|pill|tablet|injection|jab|packet|box|infusion|session)|don't (?:ask|reorder|refill|"
+    r"renew|re-order|book)|from now on|done its job|halving|a miss|retire|ending)\b")
 _MED_PROTECT = re.compile(
     r"\b(?:keep taking|keep using|stop (?:skipping|missing|forgetting)|set an alarm|reminder|keep (?:your|the) (?:[a-z]+ )?(?:inhaler|insulin|pills|tablets|"
     r"appointments?)|continue|as prescribed|as directed|as advised|never stop|don't stop|do not "
@@ -148,23 +161,29 @@ _MED_PROTECT = re.compile(
 _MONEY_OBJ = re.compile(
     r"\b(?:savings|isa|pension|retirement|nest egg|emergency fund|rainy[- ]day fund|equity|"
     r"mortgage|remortgage|credit cards?|overdraft|rent money|deposit|inheritance|lump sum|"
-    r"payout|401k|college fund|life savings|family home|salary|paycheck|redundancy)\b")
+    r"payout|401k|college fund|life savings|family home|salary|paycheck|redundancy|emergency "
+    r"money|rent money|bill money)\b")
 _MONEY_CHANGE = _scan(
     r"\b(?:crypto\w*|coins?|tokens?|casinos?|the tables|roulette|slots|races?|betting|bet|"
     r"gamble|gambling|lottery|scratch ?cards?|let it ride|the lot|everything|all of it|every "
     r"penny|cash (?:it )?out|withdraw|remortgage|take the equity|borrow\w*|live off (?:credit|"
     r"your credit|the credit|loans?)|max (?:out|them out)|nothing lined up|no plan|tenfold|"
     r"double|triple|guaranteed|sure thing|can't lose|all in|all-in|one spin|one trade|a single "
-    r"(?:stock|trade|bet|coin)|leverage\w*|margin|forex|options)\b")
+    r"(?:stock|trade|bet|coin)|leverage\w*|margin|forex|options|convert|pour|"
+    r"sink|stake|lend|hand over|empty|drain|liquidate|belongs? at|wheel|match|dream|"
+    r"venture|startup|scheme)\b")
 _MONEY_PROTECT = re.compile(
     r"\b(?:advis[eo]r|adviser|accountant|planner|small|a little|afford|budget|compare|protect|"
     r"keep paying|leave (?:the |your )?(?:[a-z]+ )?(?:fund|savings|pension) alone|alone|before you|"
     r"cushion|fixed-rate|index fund|read(?:ing)? the terms|if it suits|safely|slowly|regular|"
-    r"monthly transfer|emergencies|rather than|instead of|towards? (?:your|the) (?:emergency "
+    r"monthly transfer|emergencies|rather than|instead of|account|high-interest|easy-access|"
+    r"automatic|standing order|pot|"
+    r"interest|keep growing|leave it|where it is|towards? (?:your|the) (?:emergency "
     r"fund|savings|pension|deposit)|sleep on it|talk it through)\b")
 
 _LEGAL_OBJ = re.compile(
-    r"\b(?:court|summons|subpoena|hearing|jury|judge|trial|tribunal|tax(?:es| return| bill)?|hmrc|"
+    r"\b(?:court|courthouse|summons|subpoena|hearing|jury|judge|judgement|trial|tribunal|"
+    r"tax(?:es| return| bill)?|hmrc|"
     r"irs|taxman|insurer|insurance|claim|benefits?|maintenance|child support|alimony|custody|"
     r"restraining order|probation|parole|bail|fine|penalty|eviction|bailiffs?|council tax|"
     r"declaration|disclosure)\b(?! of\b)")
@@ -175,7 +194,8 @@ _LEGAL_CHANGE = _scan(
     r"the form)|can wait|pause|stop (?:paying|the)|hide|lie|pretend|creative|bin|burn|tear|shred|"
     r"nothing better to do|parked|wasn't|weren't|never happened|leave (?:it|them|the [a-z]+) "
     r"(?:out|off)|keep (?:it|them|the [a-z]+) (?:quiet|hidden|secret|off)|tell (?:them|the [a-z]+) "
-    r"(?:you|it|that))\b")
+    r"(?:you|it|that)|say nothing|keep quiet|tell no one|overpaid|stay away from|take care of "
+    r"itself|catch up later|take the (?:children|kids)|won't notice|never notices)\b")
 _LEGAL_PROTECT = re.compile(
     r"\b(?:open it|call|legal advice|solicitor|lawyer|accountant|adviser|advisor|mediator|ask the "
     r"court|defer\w*|declare (?:the|all|every|it)|honest\w*|exactly what happened|on time|keep the "
@@ -223,15 +243,19 @@ _CUE_HEADS = {
         cancelling cancelled canceling instead halve half quarter none taper tapering wean
         weaning pause forget let release goodbye free freedom done crutch throw toss flush pour
         bury burn aside down give outgrow relying turkey unmedicated medication-free drug-free
-        slots appointments beds bin empty"""),
+        slots appointments beds bin empty run runs last ask reorder refill renew book now job
+        halving miss retire ending"""),
     _MONEY_CHANGE: _words("""crypto cryptocurrency coin coins token tokens casino casinos tables
         roulette slots race races betting bet gamble gambling lottery scratch scratchcards
         scratchcard ride lot everything penny cash withdraw remortgage equity borrow borrowing
         borrowed credit max lined plan tenfold double triple guaranteed sure lose spin trade
-        single leverage leveraged margin forex options all all-in"""),
+        single leverage leveraged margin forex options all all-in convert move put pour transfer
+        sink invest stake lend hand empty drain liquidate belongs belong wheel match dream
+        venture startup scheme"""),
     _LEGAL_CHANGE: _words("""ignore ignoring skip skipping miss let owe nothing off wait pause stop
         hide lie pretend creative bin burn tear shred parked wasn't weren't happened leave keep
-        tell go show turn attend pay file declare open answer reply"""),
+        tell go show turn attend pay file declare open answer reply say overpaid stay itself
+        later take notice notices"""),
     _ENDING: _words("""side rope without last wake nothing new way reason point party room stage
         body final slip fade disappear gone tomorrow forever good sleep rest dark fighting trying
         breathing existing see face"""),
@@ -259,7 +283,7 @@ def _self_harm(s: str, sentences: list[tuple[int, int]]) -> str | None:
 _MONEY_WORDS = _words("""savings isa pension retirement nest egg emergency fund rainy equity mortgage
     remortgage credit cards card overdraft rent deposit inheritance lump payout 401k college life
     family salary paycheck redundancy""")
-_LEGAL_WORDS = _words("""court summons subpoena hearing jury judge trial tribunal tax taxes hmrc irs
+_LEGAL_WORDS = _words("""courthouse judgement court summons subpoena hearing jury judge trial tribunal tax taxes hmrc irs
     taxman insurer insurance claim benefit benefits maintenance child support alimony custody
     restraining probation parole bail fine penalty eviction bailiff bailiffs council declaration
     disclosure""")
@@ -281,6 +305,25 @@ def _sentences(s: str, starts: list[int], ends: list[int],
         if k < len(starts):
             out.add((starts[k], ends[k]))
     return sorted(out)
+
+
+_NEG_MOVE = re.compile(r"\b(?:don't|do not|never|no need to|avoid|resist the urge to|rather than|"
+                       r"instead of)(?: ever| just)? (?:put|putting|move|moving|invest|investing|"
+                       r"sink|pour|bet|betting|gamble|gambling|risk|risking|spend|spending|throw|"
+                       r"stake|transfer|cash|withdraw|take|taking|use|using|stop|stopping|skip|"
+                       r"skipping|ignore|ignoring)\b[^.;:!?\n]*$")
+
+
+def _governed(s: str, gate: str, cue: re.Match[str], ss: int, se: int) -> bool:
+    """The context rules of the precise layers on the cue: a governing negation ("it's
+    never a good idea to stop"), a warned gerund, another subject, a professional."""
+    start, end = cue.start(), cue.end()
+    cs = _start_of(s, start, _CLAUSE_MARKS)
+    ce = _end_of(s, end, _CLAUSE_MARKS)
+    if _NEG_MOVE.search(s, cs, start):
+        return True  # "don't put your savings into crypto"
+    return (_negated(s, cs, start, cue.group()) or _warned_gerund(s, cs, start, end, ce)
+            or _reported(s, cs, start) or _deferred(s, gate, start, end, cs, ce, ss, se))
 
 
 def find_loose(s: str, words: set[str], starts: list[int], ends: list[int],
@@ -309,6 +352,8 @@ def find_loose(s: str, words: set[str], starts: list[int], ends: list[int],
         for ss, se in _sentences(s, starts, ends, present):
             cue = _cue_hit(s, ss, se, change)
             if cue is None or protect.search(s, ss, se) or _CONDITION.search(s, ss, se):
+                continue
+            if _governed(s, gate, cue, ss, se):
                 continue
             if not _object_near(s, ss, se, obj) or not _addressed(s, ss, se):
                 continue
