@@ -134,7 +134,9 @@ _MED_GENERIC = _lex("""
     anastrozole, remicade, otezla, xeljanz, rinvoq, cosentyx, skyrizi, ocrevus, tecfidera,
     copaxone, gilenya, paxlovid, accutane, isotretinoin, spironolactone, digoxin, amiodarone,
     furosemide, thyroxine, carbimazole, hydroxychloroquine, colchicine, allopurinol, sumatriptan,
-    naproxen, mesalazine, azathioprine, mycophenolate, tacrolimus, ciclosporin, cyclosporine
+    naproxen, mesalazine, azathioprine, mycophenolate, tacrolimus, ciclosporin, cyclosporine,
+    oncology team, cancer team, diabetes team, renal team, transplant team, hospital team,
+    oncology nurse, diabetes nurse, heart team
 """)
 # Professionals: an object only for verbs that drop them ("cancel the oncologist").
 _PROF_OBJ = re.compile(r"(?:appointments? with (?:the |your |a )?)?" + _alt(PROF_MED) + "s?$")

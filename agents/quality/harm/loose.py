@@ -74,8 +74,9 @@ def _addressed(s: str, ss: int, se: int) -> bool:
 
 
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b")
-_PRONOUN_BACK = re.compile(r"\b(?:it|them|they|those|these|the (?:date|letter|transfers?|payments?|"
-                           r"tablets?|pills?|dose|course|rest|lot|sessions?|appointments?))\b")
+_PRONOUN_BACK = re.compile(r"\b(?:it|them|they|those|these|money|the (?:date|letter|transfers?|"
+                           r"payments?|tablets?|pills?|dose|course|rest|lot|sessions?|appointments?|"
+                           r"paperwork|kids|children|order|summons|claim|form|fund|pot))\b")
 
 
 def _object_near(s: str, ss: int, se: int, obj: re.Pattern[str]) -> bool:
