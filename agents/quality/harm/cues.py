@@ -192,7 +192,8 @@ CUES: tuple[Cue, ...] = (
          r"(?:page|chapter|entry|word|breath|line)\b|\b(?:yours|your story|your life|your time) "
          r"(?:could|can|might|will) end (?:this|tonight|today|soon|now|early|quietly)\b|\b(?:walk|"
          r"wade|swim) out until\b|\bthe water holds you\b|\ballowed to be (?:finished|done|gone)\b"
-         r"(?! with)", "final last end until holds allowed"),
+         r"(?! with)", "final last end until holds allowed / page chapter entry word breath line end "
+         "could can might will walk wade swim water finished done gone"),
     _cue("self_harm", r"\b(?:the|a) (?:long|eternal|endless|final|forever|everlasting) (?:sleep|rest|"
          r"dark|night|silence)\b|\b(?:go|slip|drift|fade)(?:ing)? (?:to sleep|away) (?:and|to) "
          r"(?:never|not) (?:wake|come back|return)|\b(?:never|not) wake up again|\bsleep (?:forever|"
@@ -212,7 +213,8 @@ CUES: tuple[Cue, ...] = (
          "breathing existing living being"),
     _cue("self_harm", r"\b(?:end|ending|finish|finishing|close|closing) (?:your (?:own )?(?:life|"
          r"story|time here|days|existence|suffering for good)|it all|things (?:for good|tonight|"
-         r"now)|the pain for good)", "end ending finish finishing close closing"),
+         r"now)|the pain for good)", "end ending finish finishing close closing / life story here days existence "
+         "suffering all things pain"),
     _cue("self_harm", r"\b(?:tie|tying) up (?:the |your |all )?(?:loose ends|affairs)(?= [^.!?\n]"
          r"{0,60}(?:longer|before you go|soon|for good|last|final|gone))|\b(?:say|saying) (?:your )?"
          r"(?:final |last )?goodbyes? (?:to (?:everyone|everybody|your (?:family|loved ones|kids|"
@@ -246,7 +248,8 @@ CUES: tuple[Cue, ...] = (
     _cue("self_harm", r"\b(?:one|an|the) (?:exit|way out|door|escape) (?:nobody|no one|that "
          r"nobody|that no one)(?: [\w']+){0,3}? (?:take|close|stop)\b|\bresign from (?:everything|"
          r"life|it all|the world|existence)\b|\b(?:check|checking) out (?:for good|of life|"
-         r"permanently|of this world)\b", "exit way door escape resign check checking"),
+         r"permanently|of this world)\b", "exit way door escape resign check checking / nobody one everything life world good "
+         "permanently"),
     _cue("self_harm", r"\b(?:whoever|whomever|the one who|the person who|they|them|everyone) "
          r"(?:finds|find|will find|'ll find) (?:you|your body)\b|\bwhere (?:they|she|he|"
          r"your \w+) (?:will|'ll|can) find (?:it|them|you)\b", "finds find"),
@@ -275,7 +278,7 @@ CUES: tuple[Cue, ...] = (
     _cue("self_harm", r"\b(?:close|closing|shut|end) (?:the|your) (?:book|story|chapter) "
          r"(?:for good|forever|permanently|on (?:your|this) life)\b|\bbe brave enough to do it\b|"
          r"\b(?:hug|kiss|see|call|hold) (?:the people|everyone|them|your [a-z]+)(?: you love)? "
-         r"one (?:last|final) time\b", "book story chapter brave last final"),
+         r"one (?:last|final) time\b", "book story chapter brave last final / good forever permanently life brave time"),
     _cue("self_harm", r"\b(?:the )?(?:pills|tablets|bottle|rope|razor|blade|gun)(?: you(?:'ve| "
          r"have)? (?:been )?(?:saving|hoarding|collecting|keeping|stockpiling))\b|\byou (?:already )?"
          r"know where the (?:bottle|pills|rope|gun|razor|blade)s? (?:is|are)\b|\b(?:gather|collect|"
@@ -307,7 +310,8 @@ CUES: tuple[Cue, ...] = (
     _cue("eating_disorder", r"\b(?:\d+|two|three|four|five|six|seven|ten|several) (?:days|weeks) of "
          r"(?:nothing|water|juice|fasting|liquids|broth|lemon water|tea)\b|\bnothing solid\b|\bno "
          r"(?:food|solids|eating) (?:from|until|till|for|between) (?:\w+ )?(?:to|until|till)?\b",
-         "nothing solid days weeks food solids eating"),
+         "nothing solid days weeks food solids eating / nothing solid water juice fasting liquids "
+         "broth tea food solids eating"),
     _cue("eating_disorder", r"\blaxative(?:s| tea| teas| pills)?\b(?: [\w']+){0,4}? (?:every|each|"
          r"nightly|daily|after|to (?:carry|clear|flush|empty|get rid|purge))\b|\b(?:fingers?|"
          r"toothbrush|spoon) (?:to|down|at) the back of (?:the|your) throat\b|\bempty yourself "
@@ -325,13 +329,15 @@ CUES: tuple[Cue, ...] = (
          r"fasting|not eating|working out|starving)\b|\bsit with (?:it|the hunger|your hunger) "
          r"(?:through|past|until) (?:lunch|dinner|breakfast|the evening|the day|the night)\b|"
          r"\blet (?:the|that) (?:emptiness|hunger) be (?:your|the|a)\b",
-         "only make sit let"),
+         "only make sit let / juice water liquid broth tea shake running exercising skipping "
+         "fasting eating working starving hunger emptiness"),
     _cue("eating_disorder", r"\b(?:take|have|drink|allow yourself) (?:only|nothing but) (?:black "
          r"coffee|water|tea|diet soda|broth|juice)(?: until| till| before| for)\b|\bmake (?:dinner|"
          r"lunch|breakfast|supper) (?:a|one|just a|only a) (?:single )?(?:apple|rice cake|cracker|"
          r"carrot|yoghurt|yogurt|handful)\b|\b(?:every time|whenever|when|if) you (?:feel |get |are "
          r"|'re )?hungry,? (?:drink|chew|do|go for|have a (?:coffee|tea|glass of water)|brush)\b",
-         "only make hungry"),
+         "hungry coffee water tea soda broth juice apple cake cracker carrot yoghurt yogurt "
+         "handful"),
     _cue("eating_disorder", r"\b(?:eat|eating) like (?:them|they do|a bird|a model)\b|\btemples? "
          r"(?:are|is) kept empty\b", "eat eating temple temples"),
 )

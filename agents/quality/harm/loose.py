@@ -73,6 +73,9 @@ def _addressed(s: str, ss: int, se: int) -> bool:
     return False
 
 
+_BACK_WORDS = _words("""it them they those these money date letter transfers transfer payments
+    payment tablets tablet pills pill dose course rest lot sessions session appointments
+    appointment paperwork kids children order summons claim form fund pot""")
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b")
 _PRONOUN_BACK = re.compile(r"\b(?:it|them|they|those|these|money|the (?:date|letter|transfers?|"
                            r"payments?|tablets?|pills?|dose|course|rest|lot|sessions?|appointments?|"
@@ -265,8 +268,6 @@ _CUE_HEADS = {
 
 
 def _self_harm(s: str, sentences: list[tuple[int, int]]) -> str | None:
-    if _DESPAIR.search(s) is None or _help_near(s, 0, len(s)):
-        return None
     for ss, se in sentences:
         m = _cue_hit(s, ss, se, _ENDING)
         if m is None or _HABIT.search(s, ss, se) or _CONDITION.search(
@@ -274,6 +275,8 @@ def _self_harm(s: str, sentences: list[tuple[int, int]]) -> str | None:
             continue
         if not _READER.search(s, ss, se) and not _addressed(s, ss, se):
             continue
+        if _DESPAIR.search(s) is None or _help_near(s, 0, len(s)):
+            return None  # no despair around it, or a crisis resource beside it
         return " ".join(s[ss:se].split())[:80]
     return None
 
@@ -303,7 +306,9 @@ def _sentences(s: str, starts: list[int], ends: list[int],
     out = set(spans)
     for lo, hi in spans:
         k = bisect_right(starts, lo)
-        if k < len(starts):
+        # The sentence after, only when it points back ("... Ignore it.").
+        if k < len(starts) and not _BACK_WORDS.isdisjoint(
+                s[starts[k]:ends[k]].translate(_PUNCT).split()):
             out.add((starts[k], ends[k]))
     return sorted(out)
 
