@@ -25,9 +25,13 @@ stopped her meds") never match. Money verbs that are harmless on their own (put,
 spend, take) need a risky destination (crypto, casino, lottery, a single stock ...) or
 an essential fund (rent money, emergency fund).
 
-Self-harm has no verb and object; its broad patterns describe the reader's own ending
-("won't need to be around much longer", "the world will be lighter without you", "let
-the tide take you") and are safe only as a mention next to a crisis resource.
+Passive directives ("the chemo is best set aside", "the hearing can be missed") count
+when the risk object is their subject, in the sentence or the one before. Ideas with no
+verb and object (self-harm, disordered eating, some legal ones) are phrase cues, in
+:mod:`kasper.agents.quality.harm.cues`.
+
+Speed: verbs are tried only where their first word stands, against the few phrases that
+start with it; an object pattern is scanned only when one of its head words is near.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The rule engine: prefilter index, match context, :func:`find_harm`."""
+"""The rule engine: prefilter index, match context, :func:`find_harm`.
+
+The precise rules run first; the broad detector (:mod:`~kasper.agents.quality.harm.broad`)
+then reads the gates they left silent, and the loose layer
+(:mod:`~kasper.agents.quality.harm.loose`) the gates both left silent. Injection and
+markup checks run on every text."""
 
 from __future__ import annotations
 
