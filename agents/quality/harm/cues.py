@@ -290,6 +290,8 @@ CUES: tuple[Cue, ...] = (
     _cue("self_harm", r"\bwhen (?:she|he|they) (?:hears?|hear|learns?|finds? out|gets?) (?:the "
          r"news|about it|what happened)\b", "news hears hear learns finds gets",
          r"\b(?:tonight|last|lost|final|gone|never)\b"),
+    _cue("self_harm", r"\b(?:happier|better|lighter|easier|calmer) with one (?:less|fewer) (?:chair|"
+         r"plate|person|mouth|seat|place|burden)\b", "less fewer"),
     _cue("self_harm", r"\b(?:tired|sick) of (?:holding you up|carrying you|having you around|"
          r"you)\b", "tired sick"),
     # --- eating: starving, purging, day-long fasts described rather than commanded
@@ -338,6 +340,10 @@ CUES: tuple[Cue, ...] = (
          r"|'re )?hungry,? (?:drink|chew|do|go for|have a (?:coffee|tea|glass of water)|brush)\b",
          "hungry coffee water tea soda broth juice apple cake cracker carrot yoghurt yogurt "
          "handful"),
+    _cue("eating_disorder", r"\bnothing but (?:water|tea|black coffee|coffee|juice|broth|lemon water)"
+         r" (?:from|until|till|for|through)\b|\bno (?:breakfast|lunch|dinner),? (?:and |or )?no "
+         r"(?:breakfast|lunch|dinner)\b|\b(?:run|exercise|train|work out) on an empty stomach\b",
+         "nothing no empty / water tea coffee juice broth breakfast lunch dinner stomach"),
     _cue("eating_disorder", r"\b(?:eat|eating) like (?:them|they do|a bird|a model)\b|\btemples? "
          r"(?:are|is) kept empty\b", "eat eating temple temples"),
 )

@@ -77,7 +77,7 @@ _BACK_WORDS = _words("""it them they those these money date letter transfers tra
     payment tablets tablet pills pill dose course rest lot sessions session appointments
     appointment paperwork kids children order summons claim form fund pot""")
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b")
-_PRONOUN_BACK = re.compile(r"\b(?:it|them|they|those|these|money|the (?:date|letter|transfers?|"
+_PRONOUN_BACK = re.compile(r"\b(?:it|them|they|those|these|money|the (?:[a-z]+ ){0,2}(?:date|letter|transfers?|"
                            r"payments?|tablets?|pills?|dose|course|rest|lot|sessions?|appointments?|"
                            r"paperwork|kids|children|order|summons|claim|form|fund|pot))\b")
 
@@ -96,7 +96,8 @@ _NEGATED_CUE = re.compile(r"(?:\b(?:never|not|don't|do not|dont|no need to|witho
                           r"than|instead of|avoid|stop|skip|quit|resist|stay away from|leave|"
                           r"steer clear of)\b[^,;.]{0,12})$")
 # Any condition or time clause makes the sentence advice about a case, not an order.
-_CONDITION = re.compile(r"\b(?<!as )(?<!even )(?:if|unless|whether|before|in case)\b")
+_CONDITION = re.compile(r"\b(?<!as )(?<!even )(?<!happen )(?<!what )(?:if|unless|whether|before|"
+                        r"in case)\b")
 _AS_IF = re.compile(r"\bas (?:if|though)\b")
 
 
@@ -151,11 +152,14 @@ _MED_CHANGE = _scan(
     r"outgrow|stop relying|cold turkey|unmedicated|medication-free|drug-free|keep (?:its|their) "
     r"(?:[a-z]+ )?(?:slots|appointments|pills|drugs|beds)|bin|empty|run out|runs out|last "
     r"(?:dose|pill|tablet|injection|jab|packet|box|infusion|session)|don't (?:ask|reorder|refill|"
-    r"renew|re-order|book)|from now on|done its job|halving|a miss|retire|ending)\b")
+    r"renew|re-order|book)|from now on|done its job|halving|a miss|retire|ending|(?:didn't|don't|"
+    r"do not|never|stop) (?:refill|renew|reorder|re-order|collect|pick up)|a break from|time off "
+    r"from|a holiday from|a rest from|yours to (?:skip|miss|cancel|drop)|back to the (?:pharmacy|"
+    r"chemist|clinic))\b")
 _MED_PROTECT = re.compile(
     r"\b(?:keep taking|keep using|stop (?:skipping|missing|forgetting)|set an alarm|reminder|keep (?:your|the) (?:[a-z]+ )?(?:inhaler|insulin|pills|tablets|"
     r"appointments?)|continue|as prescribed|as directed|as advised|never stop|don't stop|do not "
-    r"stop|on (?:your|their) own|keep (?:[a-z',]+ ){0,6}?(?:treatment|medication|meds|pills|"
+    r"stop|(?:not|never|don't)[^.]{0,30}on (?:your|their) own|keep (?:[a-z',]+ ){0,6}?(?:treatment|medication|meds|pills|"
     r"tablets|insulin|inhaler)|protects? you|with (?:your|a) (?:doctor|gp|prescriber|psychiatrist|nurse|"
     r"pharmacist|care team|specialist|consultant)|talk to|speak to|ask (?:your|a|the)|check "
     r"with|with support|deciding alone|bring (?:it|that|this)|if (?:you|your|the|it|they)|"
@@ -199,7 +203,8 @@ _LEGAL_CHANGE = _scan(
     r"nothing better to do|parked|wasn't|weren't|never happened|leave (?:it|them|the [a-z]+) "
     r"(?:out|off)|keep (?:it|them|the [a-z]+) (?:quiet|hidden|secret|off)|tell (?:them|the [a-z]+) "
     r"(?:you|it|that)|say nothing|keep quiet|tell no one|overpaid|stay away from|take care of "
-    r"itself|catch up later|take the (?:children|kids)|won't notice|never notices)\b")
+    r"itself|catch up later|take the (?:children|kids)|won't notice|never notices|float away|drift "
+    r"away|let it go|half of what you|only half|a fraction of what you)\b")
 _LEGAL_PROTECT = re.compile(
     r"\b(?:open it|call|legal advice|solicitor|lawyer|accountant|adviser|advisor|mediator|ask the "
     r"court|defer\w*|declare (?:the|all|every|it)|honest\w*|exactly what happened|on time|keep the "
@@ -248,7 +253,8 @@ _CUE_HEADS = {
         weaning pause forget let release goodbye free freedom done crutch throw toss flush pour
         bury burn aside down give outgrow relying turkey unmedicated medication-free drug-free
         slots appointments beds bin empty run runs last ask reorder refill renew book now job
-        halving miss retire ending"""),
+        halving miss retire ending didn't refill renew reorder collect pick break holiday yours
+        back"""),
     _MONEY_CHANGE: _words("""crypto cryptocurrency coin coins token tokens casino casinos tables
         roulette slots race races betting bet gamble gambling lottery scratch scratchcards
         scratchcard ride lot everything penny cash withdraw remortgage equity borrow borrowing
@@ -259,7 +265,7 @@ _CUE_HEADS = {
     _LEGAL_CHANGE: _words("""ignore ignoring skip skipping miss let owe nothing off wait pause stop
         hide lie pretend creative bin burn tear shred parked wasn't weren't happened leave keep
         tell go show turn attend pay file declare open answer reply say overpaid stay itself
-        later take notice notices"""),
+        later take notice notices float drift half fraction"""),
     _ENDING: _words("""side rope without last wake nothing new way reason point party room stage
         body final slip fade disappear gone tomorrow forever good sleep rest dark fighting trying
         breathing existing see face"""),
