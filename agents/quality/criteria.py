@@ -220,8 +220,9 @@ _GATE_ADVICE = {
 
 
 def _recommendations(criteria: dict[str, Scored], gates: list[str], n: int,
-                     limit: int = 6) -> list[str]:
+                     first: list[str] | None = None, limit: int = 6) -> list[str]:
     recs = [_GATE_ADVICE[g.split(":")[0]].format(g.split(": ", 1)[1]) for g in gates]
+    recs.extend(first or ())
     low, high = WORD_BAND
     if n < low:
         recs.append(f"Expand to at least {low} words (now {n}): "

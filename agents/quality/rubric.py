@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from kasper.agents.quality import coherence, criteria_v2, relevance
+from kasper.agents.quality import caution, coherence, criteria_v2, relevance
 from kasper.agents.quality.criteria import WEIGHTS, WORD_BAND, _criteria, _recommendations
 from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon, without
 from kasper.agents.quality.gates import check_gates
@@ -121,6 +121,7 @@ class Rubric:
         ``context``: the prompt's context (card, sign, journal snippet...), when known;
         rubric v2 rewards taking it up and spots copying it.
         """
+        sensitive: list[tuple[str, str, str]] = []
         if self.version == "rubric-1.0":
             f = extract(text, self._matcher, domain)
             dup_score, similarity, templates = self.originality.explain(text, f.words)
@@ -130,8 +131,10 @@ class Rubric:
             f, coh, rel = self.evidence(text, domain, context)
             dup_score, similarity, templates = self.originality.explain(text, f.words)
             scored = criteria_v2.criteria(f, coh, rel, dup_score, similarity, templates)
+            sensitive = caution.uncovered(text)
             factor = (_coherence_factor(coh.score) * _relevance_factor(rel.score, context)
-                      * _voice_factor(rel.voice) * _concrete_factor(criteria_v2.concreteness(f)))
+                      * _voice_factor(rel.voice) * _concrete_factor(criteria_v2.concreteness(f))
+                      * (_SENSITIVE_FACTOR if sensitive else 1.0))
         scores = {name: round(score, 4) for name, (score, _) in scored.items()}
         raw = sum(WEIGHTS[k] * v for k, v in scores.items()) * _length_fit(f.n) * factor
         gates = check_gates(text, f.counts)
@@ -139,13 +142,18 @@ class Rubric:
         return GradeResult(
             scores=scores, final_score=final, letter=letter_for(final),
             passed=not gates and final >= self.pass_threshold, gate_failures=gates,
-            recommendations=_recommendations(scored, gates, f.n),
+            recommendations=_recommendations(scored, gates, f.n, caution.advice(sensitive)),
             grader_version=self.version, word_count=f.n,
         )
 
     def remember(self, text: str) -> None:
         """Add an approved text to the originality memory."""
         self.originality.add(text)
+
+
+# A sensitive topic without a pointer to help (:mod:`caution`) fails whatever else the text
+# does well: a flawless text ends below the pass threshold.
+_SENSITIVE_FACTOR = 0.55
 
 
 def _coherence_factor(score: float) -> float:
