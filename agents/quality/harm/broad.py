@@ -37,7 +37,6 @@ start with it; an object pattern is scanned only when one of its head words is n
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Collection
 
 from kasper.agents.quality.harm.context import (
@@ -63,6 +62,7 @@ from kasper.agents.quality.harm.lexicon import (
     _lex,
     _words,
 )
+from kasper.agents.quality.harm.segments import Segments
 
 # Verbs whose last consonant doubles before -ing.
 _DOUBLE = _words("stop drop skip quit swap bin cut set put let get split step dip rip ship "
@@ -587,23 +587,13 @@ def _med_words(words: set[str]) -> bool:
         if len(_SEEN) > 200_000:
             _SEEN.clear()
             _DRUG_SEEN.clear()
+            new = set(words)  # every word of this text is unseen again
         _SEEN.update(new)
         # Drug names by suffix are seven letters at least ("ramipril").
         _DRUG_SEEN.update(w for w in new if len(w) > 6 and w.endswith(_DRUG_SUFFIX))
     return not _DRUG_SEEN.isdisjoint(words)
 
 
-def _spans_with(s: str, starts: list[int], ends: list[int],
-               present: Collection[str]) -> list[tuple[int, int]]:
-    # Sentences holding any of the words (a substring hit only adds a sentence to scan).
-    picked = set()
-    for word in present:
-        i = s.find(word)
-        while i >= 0:
-            k = bisect_right(starts, i) - 1
-            picked.add(k)
-            i = s.find(word, ends[k])
-    return [(starts[k], ends[k]) for k in sorted(picked)]
 
 
 _CUE_T = frozenset().union(*(c.triggers for c in CUES))
@@ -619,12 +609,19 @@ def might_flag(words: Collection[str]) -> bool:
 
 
 def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int],
-               skip: Collection[str] = ()) -> list[tuple[str, str]]:
+               skip: Collection[str] = (), segments: Segments | None = None,
+               meds: bool | None = None) -> list[tuple[str, str]]:
     """``(gate, reason)`` pairs the broad detector finds in the prepared text ``s`` (its
-    word set ``words``, sentence starts and ends), for gates not in ``skip``."""
+    word set ``words``, sentence starts and ends), for gates not in ``skip``.
+
+    ``segments``: the text's word-to-sentence index when the caller has one (the engine
+    shares it between the layers); ``meds``: :func:`_med_words` of ``words``, likewise."""
     words = words if isinstance(words, set) else set(words)
     found: list[tuple[str, str]] = []
-    meds = _med_words(words)
+    if segments is None:
+        segments = Segments(s, starts, ends)
+    if meds is None:
+        meds = _med_words(words)
     if "medical_directive" not in skip and meds and not words.isdisjoint(_MED_VT):
         hit = _verb_object(s, _positions(s, words & _MED_VT), "medical_directive", _MED_TABLE,
                            _MED_OBJ, _med_ok)
@@ -636,7 +633,7 @@ def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int
     need_med = meds and "medical_directive" not in skip and not found
     need_legal = "legal_financial_directive" not in skip and (legal_words or money_words)
     # Passives are scanned once, and only when some gate has its objects in the text.
-    passives = (_passives(s, _spans_with(s, starts, ends, present))
+    passives = (_passives(s, segments.spans(present))
                 if present and (need_med or need_legal) else [])
     if need_med and passives:
         hit = _passive(s, passives, "medical_directive", _MED_OBJ)
@@ -655,28 +652,20 @@ def find_broad(s: str, words: Collection[str], starts: list[int], ends: list[int
         if not words.isdisjoint(_JOB_T) and not words.isdisjoint(_JOB_RISK_T):
             fixed |= words & _JOB_T
         if hit is None and fixed:
-            hit = _fin_fixed(s, _spans_with(s, starts, ends, fixed))
+            hit = _fin_fixed(s, segments.spans(fixed))
         if hit is None and legal_words:
             if not words.isdisjoint(_LEGAL_VT):
                 hit = _verb_object(s, _positions(s, words & _LEGAL_VT),
                                    "legal_financial_directive", _LEGAL_TABLE, _LEGAL_OBJ,
                                    _legal_ok, gap=8)
             if hit is None:
-                spans = _spans_with(s, starts, ends, words & _LEGAL_T)
+                spans = segments.spans(words & _LEGAL_T)
                 hit = _legal_fixed(s, spans)
         if hit:
             found.append(("legal_financial_directive", f"'{hit}'"))
     if not words.isdisjoint(_CUE_T):
         done = set(skip) | {g for g, _ in found}
-        cache: dict[frozenset[str], list[tuple[int, int]]] = {}
-
-        def spans(present: set[str]) -> list[tuple[int, int]]:
-            key = frozenset(present)
-            if key not in cache:
-                cache[key] = _spans_with(s, starts, ends, present)
-            return cache[key]
-
-        found += find_cues(s, words, spans, done, meds)
+        found += find_cues(s, words, segments.spans, done, meds)
     return found
 
 

@@ -8,12 +8,12 @@ markup checks run on every text."""
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Collection
 
 from kasper.agents.quality.harm.normalize import _ABBREV, _ABBREVS, _normalize, words_of
 from kasper.agents.quality.harm.lexicon import Rule, _words
-from kasper.agents.quality.harm.broad import find_broad, might_flag
+from kasper.agents.quality.harm.broad import _med_words, find_broad, might_flag
+from kasper.agents.quality.harm.segments import Segments
 from kasper.agents.quality.harm.loose import find_loose
 from kasper.agents.quality.harm.context import (
     _CLAIM_NEG,
@@ -140,19 +140,6 @@ def _prepared(norm: str) -> str:
     return norm.replace(" - ", " \u2014 ")
 
 
-def _spans(s: str, starts: list[int], ends: list[int],
-           present: Collection[str]) -> list[tuple[int, int]]:
-    # The segments holding any of the trigger words (a substring hit inside a longer word
-    # only adds a segment to scan, never hides one).
-    picked: set[int] = set()
-    for word in present:
-        i = s.find(word)
-        while i >= 0:
-            k = bisect_right(starts, i) - 1
-            picked.add(k)
-            i = s.find(word, ends[k])
-    return [(starts[k], ends[k]) for k in sorted(picked)]
-
 
 def find_harm(text: str, words: Collection[str] | None = None,
               prefilter: bool = True) -> list[tuple[str, str]]:
@@ -173,19 +160,24 @@ def find_harm(text: str, words: Collection[str] | None = None,
         s = _prepared(norm)
         starts = [0, *(m.end() for m in _SEGMENT_END.finditer(s))]
         ends = [*starts[1:], len(s)]
+        # One word-to-sentence index for the rules and both later layers.
+        segments = Segments(s, starts, ends)
         for i in ids:
             rule = _RULES[i]
-            spans = _spans(s, starts, ends, _KEYS[i] & words) if prefilter else [(0, len(s))]
+            spans = segments.spans(_KEYS[i] & words) if prefilter else [(0, len(s))]
             for lo, hi in spans:
                 for m in rule.pattern.finditer(s, lo, hi):
                     if _harmful(s, m, rule):
                         reason = rule.reason or f"'{' '.join(m.group().split())[:80]}'"
                         found.append((rule.gate, reason))
+        meds = _med_words(words)
         if broad:
             # The broad detector backs up gates the precise rules left silent.
-            found += find_broad(s, words, starts, ends, skip={g for g, _ in found})
+            found += find_broad(s, words, starts, ends, skip={g for g, _ in found},
+                                segments=segments, meds=meds)
         # The loose layer reads what both left silent.
-        found += find_loose(s, words, starts, ends, skip={g for g, _ in found})
+        found += find_loose(s, words, starts, ends, skip={g for g, _ in found},
+                            segments=segments, meds=meds)
     found += [("injection", r) for r in find_injection(text, norm)]
     found = list(dict.fromkeys(found))
     # "skip your therapy" inside "skip your therapy appointment" is the same finding.

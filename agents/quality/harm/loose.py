@@ -40,6 +40,7 @@ from kasper.agents.quality.harm.context import (
 from kasper.agents.quality.harm import broad
 from kasper.agents.quality.harm.cues import _unanchored
 from kasper.agents.quality.harm.lexicon import _words
+from kasper.agents.quality.harm.segments import Segments
 
 # Verbs an instruction opens with: a clause starting with one speaks to the reader.
 _IMPERATIVE = _words("""
@@ -306,9 +307,9 @@ _ENDING_WORDS = _words("""side rope without last wake nothing new way reason poi
     existing see face""")
 
 
-def _sentences(s: str, starts: list[int], ends: list[int],
-               present: set[str]) -> list[tuple[int, int]]:
-    spans = broad._spans_with(s, starts, ends, present)
+def _sentences(s: str, segments: Segments, present: set[str]) -> list[tuple[int, int]]:
+    starts, ends = segments.starts, segments.ends
+    spans = segments.spans(present)
     out = set(spans)
     for lo, hi in spans:
         k = bisect_right(starts, lo)
@@ -339,29 +340,35 @@ def _governed(s: str, gate: str, cue: re.Match[str], ss: int, se: int) -> bool:
 
 
 def find_loose(s: str, words: set[str], starts: list[int], ends: list[int],
-               skip: set[str]) -> list[tuple[str, str]]:
+               skip: set[str], segments: Segments | None = None,
+               meds: bool | None = None) -> list[tuple[str, str]]:
     """``(gate, reason)`` for gates not in ``skip`` that some sentence of the prepared
     text ``s`` (its word set ``words``, sentence bounds ``starts``/``ends``) meets on all
-    four counts."""
+    four counts.
+
+    ``segments`` and ``meds``: the text's word-to-sentence index and whether it names a
+    medication, when the caller has them (the engine shares them between the layers)."""
+    if segments is None:
+        segments = Segments(s, starts, ends)
     found: list[tuple[str, str]] = []
     done = set(skip)
     if ("self_harm" not in done and not words.isdisjoint(_DESPAIR_WORDS)
             and not words.isdisjoint(_ENDING_WORDS)):
-        hit = _self_harm(s, _sentences(s, starts, ends, words & _ENDING_WORDS))
+        hit = _self_harm(s, _sentences(s, segments, words & _ENDING_WORDS))
         if hit:
             found.append(("self_harm", f"'{hit}'"))
     for gate, obj, change, protect in _GATES:
         if gate in done:
             continue
         if obj is _MedObject:
-            if not broad._med_words(words):
+            if not (broad._med_words(words) if meds is None else meds):
                 continue
             present = (words & broad._MED_T) | (words & broad._DRUG_SEEN)
         else:
             present = words & (_MONEY_WORDS if obj is _MONEY_OBJ else _LEGAL_WORDS)
         if not present:
             continue
-        for ss, se in _sentences(s, starts, ends, present):
+        for ss, se in _sentences(s, segments, present):
             cue = _cue_hit(s, ss, se, change)
             if cue is None or protect.search(s, ss, se) or _CONDITION.search(s, ss, se):
                 continue
