@@ -72,14 +72,15 @@ for _i, _key in enumerate(_KEYS):
 
 
 _INDEX_KEYS = frozenset(_INDEX)
-_TRIGGERS = [r.triggers for r in _RULES]
+# A rule reached through its index group meets that group already: only the others are tested.
+_OTHERS = [tuple(g for g in r.triggers if g is not key) for r, key in zip(_RULES, _KEYS)]
 
 
 def _rules_for(words: set[str]) -> list[int]:
     ids = {i for w in _INDEX_KEYS.intersection(words) for i in _INDEX[w]}
     out = []
     for i in sorted(ids):
-        for group in _TRIGGERS[i]:
+        for group in _OTHERS[i]:
             if group.isdisjoint(words):
                 break
         else:
