@@ -582,7 +582,8 @@ _DRUG_SEEN: set[str] = set()
 def _med_words(words: set[str]) -> bool:
     if not _MED_T.isdisjoint(words):
         return True
-    new = words - _SEEN
+    # Most texts bring no new word: the subset test allocates nothing.
+    new = () if _SEEN.issuperset(words) else words - _SEEN
     if new:
         if len(_SEEN) > 200_000:
             _SEEN.clear()

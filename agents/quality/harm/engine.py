@@ -123,6 +123,7 @@ _EMPHASIS = str.maketrans("", "", "*_~`")
 _QUOTES = re.compile(r"\"|'(?<!\w')|'(?!\w)")
 # Rules scan only the stretches of text (split at sentence ends) that hold a trigger word.
 _SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|(?<![.!].)[.!]*+(?=\s|$))")
+_match_end = re.Match.end
 
 
 def _prepared(norm: str) -> str:
@@ -159,7 +160,7 @@ def find_harm(text: str, words: Collection[str] | None = None,
     broad = might_flag(words)
     if norm.strip():
         s = _prepared(norm)
-        starts = [0, *(m.end() for m in _SEGMENT_END.finditer(s))]
+        starts = [0, *map(_match_end, _SEGMENT_END.finditer(s))]
         ends = [*starts[1:], len(s)]
         # One word-to-sentence index for the rules and both later layers.
         segments = Segments(s, starts, ends)

@@ -38,8 +38,12 @@ class Segments:
 
     def spans(self, present: Iterable[str]) -> list[tuple[int, int]]:
         """``(start, end)`` of the sentences holding any of the words ``present``, in order."""
+        hits = self._hits
         picked: set[int] = set()
         for word in present:
-            picked.update(self.of(word))
+            hit = hits.get(word)
+            picked.update(self.of(word) if hit is None else hit)
+        if not picked:
+            return []
         starts, ends = self.starts, self.ends
         return [(starts[k], ends[k]) for k in sorted(picked)]
