@@ -127,6 +127,7 @@ def generation_rate(count: int, max_tokens: int = 160, batch_size: int = 8) -> d
     started = time.perf_counter()
     made = asyncio.run(run())
     seconds = time.perf_counter() - started
+    asyncio.run(backend.close())  # its generation thread, before the interpreter exits
     return {"generated": made, "generate_seconds": round(seconds, 2),
             "insights_per_s": round(made / seconds, 3), "generate_max_tokens": max_tokens}
 
