@@ -42,6 +42,12 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # Abbreviation dots are not sentence ends ("ask Dr. Lee before you stop").
 _ABBREVS = ("dr.", "mr.", "mrs.", "ms.", "st.", "vs.", "etc.", "approx.", "e.g.", "i.e.")
 _ABBREV = re.compile(r"\b(dr|mr|mrs|ms|st|vs|etc|approx|e\.g|i\.e)\.")
+# Whether the text holds any of _ABBREVS: a scan from dot to dot (the literal comes first,
+# so the engine skips ahead), looking back at each.
+_ABBREV_HINT = re.compile(r"\.(?:" + "|".join(f"(?<={re.escape(a)})" for a in _ABBREVS) + ")")
+# An apostrophe opening or closing a word token (a quote around it, not "don't"): the
+# literal comes first here too.
+_EDGE_QUOTE = re.compile(r"'(?![a-z0-9'])|'(?<![a-z0-9']')")
 
 
 # A line break inside a sentence (after a letter or comma, before a lower-case letter) is a
@@ -89,7 +95,8 @@ def words_of(norm: str) -> set[str]:
     if not norm.isascii() or "''" in norm or "_" in norm:
         return set(_WORD.findall(norm))
     tokens = set(norm.encode().translate(_TO_SPACE_BYTES).decode().split())
-    if "'" not in norm:
+    if "'" not in norm or not _EDGE_QUOTE.search(norm):
+        # Apostrophes only inside words ("don't"): no token to fix.
         return tokens
     # Quotes around a word ("'meds'") are not part of it; only those tokens need fixing.
     quoted = {t for t in tokens if t[0] == "'" or t[-1] == "'"}
