@@ -4,6 +4,7 @@ protective conditions, crisis resources."""
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 from kasper.agents.quality.harm.lexicon import _PROF_FIN, _PROF_MED
 
@@ -15,13 +16,29 @@ _SENTENCE_MARKS = ".!?\n"
 
 def _start_of(s: str, pos: int, marks: str, reach: int = 400) -> int:
     lo = max(0, pos - reach)
-    return max(max(s.rfind(c, lo, pos) for c in marks) + 1, lo)
+    return max(max(map(s.rfind, marks, repeat(lo), repeat(pos))) + 1, lo)
+
+
+# One character-class scan finds the nearest mark ahead, instead of one find per mark.
+_MARK_SCANS: dict[str, re.Pattern[str]] = {}
+
+
+def _mark_scan(marks: str) -> re.Pattern[str]:
+    scan = _MARK_SCANS.get(marks)
+    if scan is None:
+        scan = _MARK_SCANS[marks] = re.compile("[" + "".join(map(re.escape, marks)) + "]")
+    return scan
 
 
 def _end_of(s: str, pos: int, marks: str, reach: int = 400) -> int:
     hi = min(len(s), pos + reach)
-    ends = [i for i in (s.find(c, pos, hi) for c in marks) if i >= 0]
-    return min(ends) if ends else hi
+    if pos < 0:
+        # str.find counts a negative start from the end; keep that reading.
+        ends = [i for i in (s.find(c, pos, hi) for c in marks) if i >= 0]
+        return min(ends) if ends else hi
+    scan = _MARK_SCANS.get(marks) or _mark_scan(marks)
+    m = scan.search(s, pos, hi)
+    return m.start() if m else hi
 
 
 # Words that may stand between a negator and the verb it governs: adverbs, auxiliaries,

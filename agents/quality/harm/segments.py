@@ -39,11 +39,22 @@ class Segments:
     def spans(self, present: Iterable[str]) -> list[tuple[int, int]]:
         """``(start, end)`` of the sentences holding any of the words ``present``, in order."""
         hits = self._hits
-        picked: set[int] = set()
+        first: tuple[int, ...] = ()
+        picked: set[int] | None = None
         for word in present:
             hit = hits.get(word)
-            picked.update(self.of(word) if hit is None else hit)
-        if not picked:
+            if hit is None:
+                hit = self.of(word)
+            if not hit:
+                continue
+            if not first:
+                # Most asks hold one word: its sentences are already in order, once each.
+                first = hit
+            else:
+                if picked is None:
+                    picked = set(first)
+                picked.update(hit)
+        if not first:
             return []
         starts, ends = self.starts, self.ends
-        return [(starts[k], ends[k]) for k in sorted(picked)]
+        return [(starts[k], ends[k]) for k in (first if picked is None else sorted(picked))]
