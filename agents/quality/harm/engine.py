@@ -8,13 +8,12 @@ markup checks run on every text."""
 from __future__ import annotations
 
 import re
-import re._constants as _sre_c
-import re._parser as _sre_p
 from collections.abc import Collection
 from dataclasses import replace
 
 from kasper.agents.quality.harm.normalize import _ABBREV, _ABBREV_HINT, _normalize, words_of
 from kasper.agents.quality.harm.lexicon import Rule, _words
+from kasper.agents.quality.harm.openings import guarded
 from kasper.agents.quality.harm.broad import _med_words, find_broad, might_flag
 from kasper.agents.quality.harm.segments import Segments
 from kasper.agents.quality.harm.loose import find_loose
@@ -79,85 +78,8 @@ _INDEX_KEYS = frozenset(_INDEX)
 _OTHERS = [tuple(g for g in r.triggers if g is not key) for r, key in zip(_RULES, _KEYS)]
 
 
-# Most rules open at a word start with a long list of verbs or nouns, and the regex engine
-# tries every entry of the list at every word of a sentence. A lookahead of the rule's
-# possible openings (the first three letters of a match, or a whole shorter word), laid out
-# as a tree of letters, turns most words away after a letter or two. It accepts every
-# position where the rule can match, so the matches are the same.
-_LEAD = "(?<![\\w'])"
-_WORD_CHAR = re.compile(r"[\w']")
-_WHOLE = "\0"
-
-
-def _openings(pattern: re.Pattern[str]) -> frozenset[str] | None:
-    # The openings of every possible match (a whole word ends in _WHOLE), or None when some
-    # match may open otherwise (not at a word start, not with literal letters).
-    if not pattern.pattern.startswith(_LEAD) or pattern.flags & re.IGNORECASE:
-        return None
-    out: set[str] = set()
-
-    def walk(items: list, acc: str) -> None:
-        if len(acc) == 3:
-            out.add(acc)
-            return
-        if len(out) > 4000 or not items:
-            raise ValueError(pattern)
-        op, av = items[0]
-        rest = items[1:]
-        if op is _sre_c.LITERAL or (op is _sre_c.IN and len(av) <= 20
-                                    and all(o is _sre_c.LITERAL for o, _ in av)):
-            for c in [chr(av)] if op is _sre_c.LITERAL else [chr(c) for _, c in av]:
-                if _WORD_CHAR.match(c):
-                    walk(rest, acc + c)
-                elif acc:
-                    out.add(acc + _WHOLE)
-                else:
-                    raise ValueError(pattern)
-        elif op is _sre_c.SUBPATTERN and not av[1] & re.IGNORECASE:
-            walk([*av[-1], *rest], acc)
-        elif op is _sre_c.BRANCH:
-            for alt in av[1]:
-                walk([*alt, *rest], acc)
-        elif op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT) and av[0] == 0 and av[1] == 1:
-            walk(rest, acc)
-            walk([*av[2], *rest], acc)
-        else:
-            raise ValueError(pattern)
-
-    try:
-        items = list(_sre_p.parse(pattern.pattern, pattern.flags))
-        # A top-level "|" would leave the other branches without the word-start test.
-        if len(items) < 2 or items[0][0] is not _sre_c.ASSERT_NOT:
-            return None
-        walk(items[1:], "")
-    except (ValueError, re.error, RecursionError):
-        return None
-    return frozenset(out)
-
-
-def _tree(openings: Collection[str]) -> str:
-    # One branch per first letter, then per next letter: the engine rejects a word after
-    # testing its letters, not every opening in turn.
-    by_first: dict[str, set[str]] = {}
-    for o in openings:
-        by_first.setdefault(o[:1], set()).add(o[1:])
-    parts = []
-    for first in sorted(by_first):
-        rests = by_first[first] - {""}
-        head = r"(?![\w'])" if first == _WHOLE else re.escape(first)
-        parts.append(head + (f"(?:{_tree(rests)})" if rests else ""))
-    return "|".join(parts)
-
-
-def _guarded(rule: Rule) -> Rule:
-    openings = _openings(rule.pattern)
-    if openings is None:
-        return rule
-    pattern = f"{_LEAD}(?={_tree(openings)}){rule.pattern.pattern[len(_LEAD):]}"
-    return replace(rule, pattern=re.compile(pattern, rule.pattern.flags))
-
-
-_RULES = [_guarded(r) for r in _RULES]
+# The rules scan with a lookahead of their openings (see openings.py): the same matches.
+_RULES = [replace(r, pattern=guarded(r.pattern)) for r in _RULES]
 
 
 def _rules_for(words: set[str]) -> list[int]:
