@@ -34,6 +34,7 @@ from kasper.agents.quality.harm.context import (
 )
 from kasper.agents.quality.harm.leads import directed
 from kasper.agents.quality.harm.lexicon import _words
+from kasper.agents.quality.harm.openings import guarded
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,7 @@ def _cue(gate: str, pattern: str, triggers: str, context: str | None = None,
         plain = re.sub(r"([a-z]+)s\?", r"\1|\1s", re.sub(r"\?:", "", context))
         needs = frozenset(re.findall(r"[a-z][a-z'-]*", plain))
     first, *more = triggers.split("/")
-    return Cue(gate, re.compile(_unanchored(pattern)), _words(first),
+    return Cue(gate, guarded(re.compile(_unanchored(pattern))), _words(first),
                re.compile(context) if context else None, direct, needs,
                tuple(_words(g) for g in more))
 

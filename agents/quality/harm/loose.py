@@ -40,6 +40,7 @@ from kasper.agents.quality.harm.context import (
 from kasper.agents.quality.harm import broad
 from kasper.agents.quality.harm.cues import _unanchored
 from kasper.agents.quality.harm.lexicon import _words
+from kasper.agents.quality.harm.openings import guarded
 from kasper.agents.quality.harm.segments import Segments
 
 # Verbs an instruction opens with: a clause starting with one speaks to the reader.
@@ -105,7 +106,7 @@ _AS_IF = re.compile(r"\bas (?:if|though)\b")
 def _scan(pattern: str) -> re.Pattern[str]:
     # Without its opening word boundary the pattern is scanned by its first letters, far
     # faster; _cue_hit() checks the boundary.
-    return re.compile(_unanchored(pattern))
+    return guarded(re.compile(_unanchored(pattern)))
 
 
 def _cue_hit(s: str, ss: int, se: int, cue: re.Pattern[str]) -> re.Match[str] | None:

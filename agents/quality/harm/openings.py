@@ -9,6 +9,7 @@ accepts every position where the pattern can match, so the matches are the same.
 from __future__ import annotations
 
 import re
+import re._compiler as _sre_compiler
 import re._constants as _sre_c
 import re._parser as _sre_p
 from collections.abc import Collection
@@ -20,9 +21,10 @@ _WHOLE = "\0"
 
 def _openings(pattern: re.Pattern[str]) -> frozenset[str] | None:
     # The openings of every possible match (a whole word ends in _WHOLE), or None when some
-    # match may open otherwise (not at a word start, not with literal letters).
-    if not pattern.pattern.startswith(_LEAD) or pattern.flags & re.IGNORECASE:
+    # match may open otherwise (not with literal letters).
+    if pattern.flags & re.IGNORECASE:
         return None
+    lead = pattern.pattern.startswith(_LEAD)
     out: set[str] = set()
 
     def walk(items: list, acc: str) -> None:
@@ -55,10 +57,12 @@ def _openings(pattern: re.Pattern[str]) -> frozenset[str] | None:
 
     try:
         items = list(_sre_p.parse(pattern.pattern, pattern.flags))
-        # A top-level "|" would leave the other branches without the word-start test.
-        if len(items) < 2 or items[0][0] is not _sre_c.ASSERT_NOT:
-            return None
-        walk(items[1:], "")
+        if lead:
+            # A top-level "|" would leave the other branches without the word-start test.
+            if len(items) < 2 or items[0][0] is not _sre_c.ASSERT_NOT:
+                return None
+            items = items[1:]
+        walk(items, "")
     except (ValueError, re.error, RecursionError):
         return None
     return frozenset(out)
@@ -78,11 +82,27 @@ def _tree(openings: Collection[str]) -> str:
     return "|".join(parts)
 
 
+def _skips_ahead(pattern: re.Pattern[str]) -> bool:
+    # Whether the compiled pattern opens with a literal or a set of first letters, which
+    # the regex engine scans for by itself (a lookahead in front would take that away).
+    parsed = _sre_p.parse(pattern.pattern, pattern.flags)
+    return bool(_sre_compiler._get_literal_prefix(parsed, pattern.flags)[0]
+                or _sre_compiler._get_charset_prefix(parsed, pattern.flags))
+
+
 def guarded(pattern: re.Pattern[str]) -> re.Pattern[str]:
     """``pattern`` with a lookahead of its possible openings after its word-start test,
     when they can be worked out; else ``pattern`` itself. Both find the same matches."""
     openings = _openings(pattern)
     if openings is None:
         return pattern
-    return re.compile(f"{_LEAD}(?={_tree(openings)}){pattern.pattern[len(_LEAD):]}",
-                      pattern.flags)
+    if pattern.pattern.startswith(_LEAD):
+        text = f"{_LEAD}(?={_tree(openings)}){pattern.pattern[len(_LEAD):]}"
+    elif _skips_ahead(pattern):
+        return pattern  # the engine already jumps from one possible first letter to the next
+    else:
+        text = f"(?={_tree(openings)})(?:{pattern.pattern})"
+    try:
+        return re.compile(text, pattern.flags)
+    except re.error:
+        return pattern  # inline flags, say, that must open the pattern
