@@ -376,14 +376,16 @@ def find_cues(s: str, words: set[str], spans: Callable[[set[str]], list[tuple[in
     done = set(skip)
     if not meds:
         done.add("medical_directive")
-    ids = sorted({i for w in words & _ALL_T for i in _INDEX[w]})
+    present = words & _ALL_T
+    ids = sorted({i for w in present for i in _INDEX[w]})
     for i in ids:
         cue = CUES[i]
         if cue.gate in done or (cue.needs and words.isdisjoint(cue.needs)):
             continue
         if cue.also and not _meets(words, cue.also):
             continue
-        for lo, hi in spans(words & cue.triggers):
+        # The cue's trigger words are all in _ALL_T: the few present ones suffice.
+        for lo, hi in spans(present & cue.triggers):
             hit = _cue_hit(s, cue, lo, hi)
             if hit:
                 found.append((cue.gate, f"'{hit}'"))

@@ -82,8 +82,11 @@ _OTHERS = [tuple(g for g in r.triggers if g is not key) for r, key in zip(_RULES
 _RULES = [replace(r, pattern=guarded(r.pattern)) for r in _RULES]
 
 
-def _rules_for(words: set[str]) -> list[int]:
-    ids = {i for w in _INDEX_KEYS.intersection(words) for i in _INDEX[w]}
+def _rules_for(words: set[str], keys: set[str] | None = None) -> list[int]:
+    # keys: the index words among ``words`` when the caller has them.
+    if keys is None:
+        keys = _INDEX_KEYS.intersection(words)
+    ids = {i for w in keys for i in _INDEX[w]}
     out = []
     for i in sorted(ids):
         for group in _OTHERS[i]:
@@ -161,7 +164,9 @@ def find_harm(text: str, words: Collection[str] | None = None,
     """
     norm, changed = _normalize(text)
     words = words_of(norm) if words is None or changed else set(words)
-    ids = range(len(_RULES)) if not prefilter else _rules_for(words)
+    # Every index group is made of index words: the few present ones stand for ``words``.
+    keys = _INDEX_KEYS.intersection(words)
+    ids = range(len(_RULES)) if not prefilter else _rules_for(words, keys)
     found: list[tuple[str, str]] = []
     broad = might_flag(words)
     if norm.strip():
@@ -172,7 +177,7 @@ def find_harm(text: str, words: Collection[str] | None = None,
         segments = Segments(s, starts, ends)
         for i in ids:
             rule = _RULES[i]
-            spans = segments.spans(_KEYS[i] & words) if prefilter else [(0, len(s))]
+            spans = segments.spans(_KEYS[i] & keys) if prefilter else [(0, len(s))]
             for lo, hi in spans:
                 for m in rule.pattern.finditer(s, lo, hi):
                     if _harmful(s, m, rule):
