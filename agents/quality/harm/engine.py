@@ -130,6 +130,8 @@ _STACCATO_HINT = re.compile(r"[.!] [a-z']+[.!]")
 _STACCATO = re.compile(r"\b([a-z']+)[.!]+ (?=[a-z']+[.!]+(?: |$))")
 _EMPHASIS = str.maketrans("", "", "*_~`")
 _QUOTES = re.compile(r"\"|'(?<!\w')|'(?!\w)")
+# The apostrophes _QUOTES takes out, found from the literal (most texts hold only "don't").
+_QUOTE_HINT = re.compile(r"'(?!\w)|'(?<!\w')")
 # Rules scan only the stretches of text (split at sentence ends) that hold a trigger word.
 _SEGMENT_END = re.compile(r"[.!\n](?:(?<=\n)|(?<![.!].)[.!]*+(?=\s|$))")
 _match_end = re.Match.end
@@ -140,7 +142,7 @@ def _prepared(norm: str) -> str:
     # (the first) or are (the second).
     if _ABBREV_HINT.search(norm):
         norm = _ABBREV.sub(r"\1", norm)
-    if '"' in norm or "'" in norm:
+    if '"' in norm or ("'" in norm and _QUOTE_HINT.search(norm)):
         # Quotes around a word ("meds", 'pills') would split a verb from its object.
         norm = _QUOTES.sub("", norm)
     if "*" in norm or "_" in norm or "~" in norm or "`" in norm:

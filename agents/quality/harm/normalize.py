@@ -44,7 +44,8 @@ _ABBREVS = ("dr.", "mr.", "mrs.", "ms.", "st.", "vs.", "etc.", "approx.", "e.g."
 _ABBREV = re.compile(r"\b(dr|mr|mrs|ms|st|vs|etc|approx|e\.g|i\.e)\.")
 # Whether the text holds any of _ABBREVS: a scan from dot to dot (the literal comes first,
 # so the engine skips ahead), looking back at each.
-_ABBREV_HINT = re.compile(r"\.(?:" + "|".join(f"(?<={re.escape(a)})" for a in _ABBREVS) + ")")
+_ABBREV_HINT = re.compile(r"\.(?<=[" + "".join(sorted({a[-2] for a in _ABBREVS})) + r"]\.)(?:"
+                          + "|".join(f"(?<={re.escape(a)})" for a in _ABBREVS) + ")")
 # An apostrophe opening or closing a word token (a quote around it, not "don't"): the
 # literal comes first here too.
 _EDGE_QUOTE = re.compile(r"'(?![a-z0-9'])|'(?<![a-z0-9']')")
