@@ -96,9 +96,9 @@ def demo_trainer_env(count: int) -> dict[str, str]:
     """Trainer knobs that let a run of ``count`` prompts close windows and train them.
 
     The production defaults (a window per 200 approved records, 40-100 steps) would
-    never close a window in a ten-minute run. Here a window closes at about one in
-    eight prompts (the embedded judge approves about half, over three tiers), trains
-    six steps with a loss report at each, and is evaluated on two probe prompts;
+    never close a window in a ten-minute run. Here a window closes at one approved
+    record per eight prompts (at least four) in a tier, trains six steps with a loss
+    report at each, and is evaluated on two probe prompts;
     every approved record may train (the rubric's pass threshold, not the tiers'
     stricter minimums). On 2 cores a window then trains and evaluates in 1-2 minutes.
     """
