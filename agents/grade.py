@@ -80,7 +80,9 @@ async def _rewind(consumer: Any, capacity: int) -> None:
 
 def register(app: Any, ctx: Any) -> None:
     """Declare the grade agent and the originality follower on ``app``."""
-    rubric = Rubric(pass_threshold=float(ctx.options.get("pass_threshold", ctx.settings.grade.pass_threshold)))
+    # None (the worker's flag not given) means the setting.
+    threshold = ctx.options.get("pass_threshold")
+    rubric = Rubric(pass_threshold=ctx.settings.grade.pass_threshold if threshold is None else float(threshold))
     stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
     process = make_process(rubric)
 

@@ -100,8 +100,6 @@ def worker(roles: str, max_attempts: int, approve_top_fraction: float | None,
     settings = get_settings()
     logs.configure(settings.observability)
     host, port = metrics.serve(settings.observability)
-    if pass_threshold is None:
-        pass_threshold = settings.grade.pass_threshold
     app, _ctx = build_app(chosen, settings, max_attempts=max_attempts, pass_threshold=pass_threshold,
                           approve_top_fraction=approve_top_fraction, stream_tokens=stream_tokens)
     click.echo(f"worker {app.conf.id}: roles {','.join(chosen)}, metrics http://{host}:{port}/metrics",
