@@ -90,6 +90,16 @@ ROLES = ("kasper.agents.generate", "kasper.agents.generation", "kasper.agents.gr
          "kasper.agents.judge", "kasper.agents.route")
 
 
+def test_every_package_folder_is_installed():
+    """A folder with an __init__.py that pyproject does not list is left out of a built wheel
+    (an editable install, as in the tests, would still find it)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {package: ROOT / folder for package, folder in config["package-dir"].items()}
+    found = {".".join([package, *init.parent.relative_to(folder).parts])
+             for package, folder in folders.items() for init in folder.rglob("__init__.py")}
+    assert found - set(config["packages"]) == set(), sorted(found - set(config["packages"]))
+
+
 def test_every_module_is_in_a_layer():
     assert len(MODULES) > 50
     for module in MODULES:
