@@ -1,0 +1,1 @@
+"""The pieces of the personal-data detector (:mod:`kasper.agents.quality.personal_data`)."""
