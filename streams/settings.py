@@ -75,6 +75,13 @@ class KafkaSettings(Section):
     ssl_keyfile: Path | None = None
     # Tansu answers InitProducerId with UnknownError; a real cluster may turn it on.
     enable_idempotence: bool = False
+    # "all": a send counts once every in-sync replica has it (idempotence requires it).
+    acks: Literal["all", "1", "0"] = "all"
+    # aiokafka retries a failed produce request itself (retry_backoff_ms apart) until
+    # request_timeout_ms has passed; a stage then sends the record again up to
+    # send_retries times before it stops the worker (exit 70) without committing.
+    retry_backoff_ms: int = Field(100, ge=0)
+    send_retries: int = Field(3, ge=0)
     request_timeout_ms: int = 30_000
     # Faust waits out the rebalance timeout on a group's first join (30 s measured
     # on the embedded broker): keep both short unless a cluster needs more.
@@ -105,6 +112,14 @@ class KafkaSettings(Section):
             )
         return kwargs
 
+
+    def producer_kwargs(self) -> dict[str, Any]:
+        """Delivery options of every producer: the CLI's, the stages' (Faust's) and the trainer's."""
+        if self.enable_idempotence and self.acks != "all":
+            raise SettingsError(f"KASPER_ENABLE_IDEMPOTENCE needs KASPER_ACKS=all, got {self.acks!r}")
+        return {"acks": self.acks if self.acks == "all" else int(self.acks),
+                "enable_idempotence": self.enable_idempotence,
+                "retry_backoff_ms": self.retry_backoff_ms}
 
     def group_kwargs(self) -> dict[str, Any]:
         """Consumer-group timeouts for aiokafka consumers that join a group."""
