@@ -20,6 +20,12 @@ error and ``where`` (topic/partition/offset) for the caller to report and count.
 
 Re-grading a range (``kasper replay regrade``) is in :mod:`kasper.streams.cli.regrade`:
 it needs the rubric, which sits above this layer.
+
+A file source: :func:`read_container` reads an Avro object container file (such
+as a ``kasper up`` run directory's ``records/<topic>.avro``) with the package's
+schema of the record type it holds, and :func:`container_topic` picks the topic
+it goes back to, so ``kasper replay load`` can send a run's records to a broker.
+A file that is not a container of a pipeline record raises :class:`FileSourceError`.
 """
 
 from __future__ import annotations
@@ -27,17 +33,22 @@ from __future__ import annotations
 import base64
 import re
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pathlib import Path
+
+import fastavro
+from fastavro.read import SchemaResolutionError
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from kasper.schemas import Codec, to_json
+from kasper.schemas import RECORD_NAMES, Codec, standalone_schema, to_json
 from kasper.schemas.errors import KasperError
 from kasper.streams.admin import check_reachable
 from kasper.streams.consumer import Received, decode_message, start_consumer
+from kasper.streams import topics
 from kasper.streams.consumer import attach_topic as attach_all
 from kasper.streams.settings import KafkaSettings
 
@@ -48,6 +59,10 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 class RangeError(KasperError):
     """A requested range is malformed or cannot be served by the topic."""
+
+
+class FileSourceError(KasperError):
+    """A file given to replay is not an Avro container of a pipeline record, or fits no topic."""
 
 
 @dataclass(frozen=True)
@@ -295,3 +310,57 @@ def record_json(received: Received) -> dict[str, Any]:
     else:
         line["value"] = to_json(received.record)
     return line
+
+
+def container_record(path: Path) -> str:
+    """The short record name an Avro object container file holds (``FileSourceError`` otherwise)."""
+    try:
+        with path.open("rb") as source:
+            name = str(fastavro.reader(source).writer_schema.get("name", ""))
+    except (OSError, ValueError, StopIteration) as exc:
+        raise FileSourceError(f"{path}: not an Avro object container file ({exc})") from None
+    short = name.rpartition(".")[2]
+    if short not in RECORD_NAMES:
+        raise FileSourceError(f"{path}: holds {name or 'an unnamed schema'}, not a pipeline record "
+                              f"({', '.join(RECORD_NAMES)})")
+    return short
+
+
+def read_container(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a container file, read with today's schema of their type (older
+    files resolve as schema evolution allows; a record that does not raises ``FileSourceError``)."""
+    record = container_record(path)
+    reader_schema = fastavro.parse_schema(standalone_schema(record), named_schemas={})
+    number = 0
+    with path.open("rb") as source:
+        try:
+            for row in fastavro.reader(source, reader_schema=reader_schema):
+                yield row
+                number += 1
+        except (ValueError, EOFError, SchemaResolutionError) as exc:
+            raise FileSourceError(f"{path}: record {number} does not read as {record}: {exc}") from None
+
+
+def container_topic(path: Path, topic: str | None = None) -> topics.TopicSpec:
+    """Where a container file goes back to: ``topic`` if given (it must carry the file's
+    record type), else the catalog topic the file is named after (``kasper.approved.avro``),
+    else the one catalog topic that carries its record type."""
+    record = container_record(path)
+    if topic is not None:
+        spec = topics.BY_NAME.get(topic)
+        if spec is None:  # a topic of one's own: keyed like the catalog topic of the same record
+            carriers = [s for s in topics.CATALOG if s.record == record]
+            if not carriers:
+                raise FileSourceError(f"{path}: no catalog topic carries {record}")
+            return topics.TopicSpec(topic, record, carriers[0].key, carriers[0].partitions,
+                                    carriers[0].cleanup_policy, carriers[0].retention_ms, carriers[0].doc)
+        if spec.record != record:
+            raise FileSourceError(f"{path} holds {record} records; {topic} carries {spec.record}")
+        return spec
+    named = topics.BY_NAME.get(path.name.removesuffix(".avro"))
+    if named is not None and named.record == record:
+        return named
+    carriers = [s for s in topics.CATALOG if s.record == record]
+    if len(carriers) != 1:
+        raise FileSourceError(f"{path}: {record} goes to {len(carriers)} catalog topics; name one with --topic")
+    return carriers[0]

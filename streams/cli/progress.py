@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kasper.agents.quality.agreement import grade_decision, thumbs_decision
 from kasper.schemas import Codec
@@ -149,13 +149,24 @@ class Tally:
                 f"dlq {c[topics.DLQ.name]}")
 
 
-FOLLOWED = (topics.PROMPTS, topics.INSIGHTS, topics.GRADES, topics.VERDICTS, topics.APPROVED,
-            topics.FEEDBACK, topics.DLQ, topics.TRAINING_WINDOWS, topics.MODELS)
+# Every catalog topic: the run directory keeps a file of each (the tokens topic has
+# records only when generate streams tokens).
+FOLLOWED = topics.CATALOG
+
+
+class Keeper(Protocol):
+    """What keeps a run's records as they arrive (``run_files.RunRecords``)."""
+
+    def record(self, topic: str, record: dict[str, Any]) -> None: ...
+
+    def undecodable(self, topic: str, partition: int, offset: int, value: bytes,
+                    error: Exception) -> None: ...
 
 
 async def follow(kafka: KafkaSettings, codec: Codec, tally: Tally, spec: topics.TopicSpec,
-                 ready: asyncio.Event, stop: asyncio.Event) -> None:
-    """Tally ``spec``'s topic from its current end (``ready`` set then) until ``stop``."""
+                 ready: asyncio.Event, stop: asyncio.Event, keeper: Keeper | None = None) -> None:
+    """Tally ``spec``'s topic from its current end (``ready`` set then) until ``stop``;
+    ``keeper`` gets every record (and every undecodable one) in the order tallied."""
     async with open_consumer(kafka, spec.name) as consumer:
         ready.set()
         while not stop.is_set():
@@ -164,7 +175,12 @@ async def follow(kafka: KafkaSettings, codec: Codec, tally: Tally, spec: topics.
                 for message in messages:
                     try:
                         record = codec.decode(message.value or b"").record
-                    except CodecError:
+                    except CodecError as exc:
                         tally.counts[f"undecodable:{spec.name}"] += 1
+                        if keeper is not None:
+                            keeper.undecodable(spec.name, message.partition, message.offset,
+                                               message.value or b"", exc)
                         continue
                     tally.observe(codec, spec.name, record)
+                    if keeper is not None:
+                        keeper.record(spec.name, record)

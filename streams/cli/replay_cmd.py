@@ -22,12 +22,16 @@ from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.cli.training_cmd import windows_replay
 from kasper.streams.cli.regrade import regrade
+from kasper.streams.producer import Producer
 from kasper.streams.replay import (
+    FileSourceError,
     Range,
     RangeError,
     ReadStats,
+    container_topic,
     parse_offsets,
     parse_time,
+    read_container,
     read_range,
     record_json,
 )
@@ -120,6 +124,39 @@ def replay_dump(topic: str, request: Any, idle: float, group: str | None, out: I
 
 
 replay_group.add_command(windows_replay, name="window")
+
+
+@replay_group.command("load")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--topic", default=None,
+              help="Send every file here (default: the topic each file is named after, e.g. "
+                   "kasper.verdicts.avro, else the catalog topic of its record type).")
+@click.option("--dry-run", is_flag=True, help="Read and check the files; send nothing.")
+def replay_load(files: tuple[Path, ...], topic: str | None, dry_run: bool) -> None:
+    """Send the records of Avro container files (a run directory's records/<topic>.avro) to a broker.
+
+    Each record is validated and sent keyed as a live producer keys it; a file that
+    is not a container of a pipeline record, or does not fit its topic, is a usage
+    error and nothing of it is sent.
+    """
+    settings = get_settings()
+    try:
+        plan = [(path, container_topic(path, topic), list(read_container(path))) for path in files]
+    except FileSourceError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    async def send() -> None:
+        async with Producer(settings, _codec(settings)) as producer:
+            for _path, spec, records in plan:
+                for record in records:
+                    await producer.send(spec, record)
+            await producer.flush()
+
+    if not dry_run:
+        asyncio.run(send())
+    for path, spec, records in plan:
+        click.echo(f"{'read' if dry_run else 'sent'} {len(records)} {spec.record} record(s) of {path} "
+                   f"{'for' if dry_run else 'to'} {spec.name}")
 
 
 @replay_group.command("windows")

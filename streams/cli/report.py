@@ -5,7 +5,9 @@ Everything comes from what the run saw on the topics (:class:`Tally`), the
 samples of its counts taken while it ran, and the trainer's "train step" log
 lines: the funnel, rubric score distributions, the judge against the rubric,
 the loss curves, the adapter against the model it would replace, throughput
-over time, and the calibration section (:func:`calibration`: how the rubric, the
+over time, the gallery of texts (:mod:`~kasper.streams.cli.gallery`: approved,
+rejected, dead-lettered and revised insights with their scores and the judge's
+words), and the calibration section (:func:`calibration`: how the rubric, the
 LLM judge and people's thumbs agree, per rubric version). ``write_report`` is a
 plain function of those, so a test can draw a report from records it made.
 
@@ -32,6 +34,8 @@ from kasper.agents.quality.agreement import (  # noqa: E402
     DECISIONS, cohen_kappa, confusion, spearman, weighted_kappa,
 )
 from kasper.streams import topics  # noqa: E402
+from kasper.streams.cli.gallery import gallery_html  # noqa: E402
+from kasper.streams.cli.outcomes import PromptHistory  # noqa: E402
 from kasper.streams.cli.progress import Tally  # noqa: E402
 
 _STAGES = (("insights", topics.INSIGHTS.name), ("grades", topics.GRADES.name),
@@ -47,6 +51,8 @@ class RunData:
     tally: Tally
     samples: list[tuple[float, dict[str, int], int]] = field(default_factory=list)  # (s, counts, tokens)
     train_steps: list[dict[str, Any]] = field(default_factory=list)  # "train step" log events
+    histories: dict[str, PromptHistory] = field(default_factory=dict)  # the gallery's prompts
+    letters: list[dict[str, Any]] = field(default_factory=list)  # every dead letter, original decoded
 
 
 def train_steps(lines: Iterable[str]) -> list[dict[str, Any]]:
@@ -160,7 +166,7 @@ def write_report(run_dir: Path, data: RunData) -> Path:
         ("loss.png", "Training loss", _loss),
         ("evaluation.png", "Adapter against the model it would replace", _evaluation),
     ]
-    sections = []
+    sections = [gallery_html(data.histories, data.letters)]
     for name, title, draw in figures:
         fig = plt.figure(figsize=(7.5, 3.8), dpi=100)
         note = draw(fig, data)
@@ -344,7 +350,8 @@ def _page(data: RunData, sections: list[str]) -> str:
             ("judge cost (USD)", f"{t.judge_cost_usd:.4f}"),
             ("dead letters by stage", ", ".join(f"{k}: {v}" for k, v in t.dlq_by_stage.items()) or "none"),
             ("windows trained", f"{len(t.versions)} of {len(t.windows)} announced"),
-            ("worker exit code", s.get("worker_exit"))]
+            ("worker exit code", s.get("worker_exit")),
+            ("files", ", ".join(f"{k} ({v})" for k, v in s.get("files", {}).items()) or "none")]
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                       for k, v in rows)
     versions = "".join(

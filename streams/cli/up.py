@@ -7,9 +7,10 @@ Starts the embedded broker when nothing answers at the (loopback) bootstrap
 address, creates the topics, prepares the model, runs every role in one
 ``kasper worker`` process (which starts the embedded judge when no judge is
 configured) and the trainer, feeds synthetic prompt events, shows the run live
-until every prompt has a final outcome and every window it closed is trained,
-writes the run report, and stops everything it started, whatever happens
-(Ctrl-C included).
+(:mod:`~kasper.streams.cli.live`) until every prompt has a final outcome and every
+window it closed is trained, writes the run's records
+(:mod:`~kasper.streams.cli.run_files`) and its report, and stops everything it
+started, whatever happens (Ctrl-C included); with ``keep``, only once that returns.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ from kasper.streams.broker import EmbeddedBroker, ping, split_address
 from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.producer import Producer
+from kasper.streams.cli.live import LiveView, status
+from kasper.streams.cli.outcomes import dead_letters, histories
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
 from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
+from kasper.streams.cli.run_files import RunRecords, write_run_files
+from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings
 from kasper.streams.synthetic_prompts import record_id, synthetic_prompts
 
@@ -60,6 +65,7 @@ class UpReport:
     worker_exit: int | None = None
     run_dir: str = ""
     report_html: str = ""
+    files: dict[str, int] = field(default_factory=dict)  # run-dir file -> records in it
     calibration: dict[str, Any] = field(default_factory=dict)  # rubric / judge / thumbs agreement
 
 
@@ -185,6 +191,8 @@ class Watch:
 
     tally: Tally
     train_log: TrainLog
+    view: LiveView
+    records: RunRecords = field(default_factory=RunRecords)
     started: float = field(default_factory=time.monotonic)
     samples: list[tuple[float, dict[str, int], int]] = field(default_factory=list)
 
@@ -204,7 +212,8 @@ async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.P
     stop = asyncio.Event()
     async with Producer(settings) as producer:
         readies = [asyncio.Event() for _ in FOLLOWED]
-        followers = [asyncio.ensure_future(follow(settings.kafka, producer.codec, watch.tally, spec, ready, stop))
+        followers = [asyncio.ensure_future(follow(settings.kafka, producer.codec, watch.tally, spec, ready, stop,
+                                                  watch.records))
                      for spec, ready in zip(FOLLOWED, readies)]
         try:
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
@@ -214,7 +223,8 @@ async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.P
             await producer.flush()
             say(f"sent {count} synthetic prompt events to {topics.PROMPTS.name}")
             wanted = {record_id(seed, i) for i in range(count)}
-            await _watch(watch, wanted, worker, timeout_s, say)
+            with watch.view:
+                await _watch(watch, wanted, worker, timeout_s, say)
         finally:
             stop.set()
             await asyncio.gather(*followers, return_exceptions=True)
@@ -227,7 +237,7 @@ def _done(tally: Tally, wanted: set[str]) -> int:
 async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeout_s: float,
                  say: Say) -> None:
     """Until every prompt has an outcome and every window announced is trained."""
-    tally, last_print, last_sample, quiet_since = watch.tally, 0.0, 0.0, None
+    tally, last_sample, quiet_since = watch.tally, 0.0, None
     while True:
         await asyncio.sleep(0.5)
         now = time.monotonic() - watch.started
@@ -236,9 +246,7 @@ async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeo
         if now - last_sample >= 2:
             last_sample = now
             watch.sample()
-        if now - last_print >= 5:
-            last_print = now
-            say(_progress_line(watch, wanted, now))
+        _show(watch, wanted, now)
         if now > timeout_s:
             say(f"timed out after {timeout_s:.0f}s with {_done(tally, wanted)}/{len(wanted)} prompts "
                 f"done and {len(tally.windows_pending())} window(s) not trained")
@@ -250,32 +258,27 @@ async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeo
         if now - quiet_since >= _SETTLE_S:
             break
     watch.sample()
-    say(_progress_line(watch, wanted, time.monotonic() - watch.started))
+    _show(watch, wanted, time.monotonic() - watch.started, final=True)
 
 
-def _progress_line(watch: Watch, wanted: set[str], elapsed: float) -> str:
-    tally = watch.tally
-    line = (f"[{elapsed:5.0f}s] done {_done(tally, wanted)}/{len(wanted)} | {tally.funnel()} | "
-            f"{tally.completion_tokens / max(elapsed, 1e-9):.1f} generated tok/s | "
-            f"judge ${tally.judge_cost_usd:.4f}")
-    if tally.windows or watch.train_log.steps:
-        promoted = sum(v["promoted"] for v in tally.versions.values())
-        line += (f" | trainer: {len(tally.windows)} windows, {len(tally.versions)} trained, "
-                 f"{promoted} promoted")
-        if watch.train_log.steps:
-            step = watch.train_log.steps[-1]
-            line += f", {step['tier']} step {step['step']} loss {step['loss']:.3f}"
-    return line
+def _show(watch: Watch, wanted: set[str], elapsed: float, final: bool = False) -> None:
+    watch.view.show(status(watch.tally, watch.samples, watch.train_log.steps, _done(watch.tally, wanted),
+                           len(wanted), elapsed), final=final)
 
 
 def run(settings: Settings, count: int, seed: int, say: Say, *,
         roles: str = "generate,grade,judge,route,train", run_dir: Path | None = None,
-        timeout_s: float = 3600) -> UpReport:
-    """Run the main job end to end and return what happened (also written to ``run_dir``)."""
+        timeout_s: float = 3600, view: LiveView | None = None,
+        keep: Callable[[UpReport], None] | None = None) -> UpReport:
+    """Run the main job end to end and return what happened (also written to ``run_dir``).
+
+    With ``keep``, the run's files and report are written while the broker and the
+    worker still run, and ``keep`` gets the report; they stop when it returns.
+    """
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     report, started = UpReport(prompts=count, run_dir=str(run_dir)), time.monotonic()
-    watch = Watch(Tally(), TrainLog(run_dir / "worker.log"))
+    watch = Watch(Tally(), TrainLog(run_dir / "worker.log"), view or LiveView(say))
     with terminate_as_interrupt(), broker_for(settings, say) as ours:
         report.embedded_broker = ours
         created = asyncio.run(create_topics(settings.kafka))
@@ -287,13 +290,28 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
                 f"and trains {env['KASPER_TRAINER_ITERS']} steps")
         with worker_process(settings, run_dir, say, roles, env) as worker:
             asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))
+            if keep is not None:
+                _finish(report, watch, run_dir, time.monotonic() - started, settings)
+                keep(report)
         report.worker_exit = worker.returncode
-    watch.train_log.poll()
-    _fill(report, watch.tally, time.monotonic() - started)
-    report.report_html = str(write_report(run_dir, RunData(asdict(report), watch.tally, watch.samples,
-                                                           watch.train_log.steps)))
-    (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
+    if keep is None:
+        _finish(report, watch, run_dir, time.monotonic() - started, settings)
+    else:  # written while the worker ran: only its exit code is new
+        (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
     return report
+
+
+def _finish(report: UpReport, watch: Watch, run_dir: Path, seconds: float, settings: Settings) -> None:
+    """The run's records, its report and report.json into ``run_dir``."""
+    watch.train_log.poll()
+    _fill(report, watch.tally, seconds)
+    codec = codec_from_settings(settings.registry)  # dead letters' originals, in the run's wire format
+    runs = histories(codec, watch.records.seen)
+    report.files = write_run_files(run_dir, watch.records, runs)
+    data = RunData(asdict(report), watch.tally, watch.samples, watch.train_log.steps, runs,
+                   dead_letters(codec, watch.records.seen))
+    report.report_html = str(write_report(run_dir, data))
+    (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
 
 
 def _prepare_model(settings: Settings, say: Say) -> None:

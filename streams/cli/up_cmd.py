@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from kasper.schemas.errors import KasperError
-from kasper.streams import logs
+from kasper.streams import logs, topics
 from kasper.streams.cli import up as up_job
 from kasper.streams.cli.common import seed_or_clock
-from kasper.streams.settings import get_settings
+from kasper.streams.cli.live import LiveView
+from kasper.streams.cli.run_files import APPROVED_FILE, OUTCOMES_FILE, RECORDS_DIR
+from kasper.streams.settings import Settings, get_settings
 
 
 @click.command("up")
@@ -20,10 +24,12 @@ from kasper.streams.settings import get_settings
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True,
               help="Give up waiting for outcomes after this many seconds.")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
-              help="Where the run's log and report go (default runs/<time>).")
-def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> None:
+              help="Where the run's log, records and report go (default runs/<time>).")
+@click.option("--keep", is_flag=True,
+              help="After the summary, keep the broker, the worker and its metrics running until Ctrl-C.")
+def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, keep: bool) -> None:
     """Run the main job: broker (embedded if none answers), topics, model, worker, prompts in,
-    a window trained, a report written.
+    a window trained, the run's records and a report written.
 
     External services: ``kasper --bootstrap-servers host:9092 up`` (or KASPER_BOOTSTRAP_SERVERS),
     KASPER_SCHEMA_REGISTRY_URL and KASPER_JUDGE_* as for ``kasper worker``.
@@ -31,16 +37,56 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None) -> 
     settings = get_settings()
     logs.configure(settings.observability)
     say = lambda line: click.echo(f"kasper up: {line}")  # noqa: E731
-    report = up_job.run(settings, count, seed_or_clock(seed), say, run_dir=run_dir, timeout_s=timeout_s)
+
+    def hold(report: up_job.UpReport) -> None:  # called while everything still runs
+        _summary(report, say)
+        _hold(settings, report, say)
+
+    report = up_job.run(settings, count, seed_or_clock(seed), say, run_dir=run_dir, timeout_s=timeout_s,
+                        view=LiveView(say), keep=hold if keep else None)
+    if not keep:
+        _summary(report, say)
+    if sum(report.outcomes.values()) < report.prompts:
+        raise KasperError(f"{report.prompts - sum(report.outcomes.values())} prompt(s) have no outcome")
+
+
+def _summary(report: up_job.UpReport, say: Callable[[str], None]) -> None:
     outcomes = ", ".join(f"{v} {k}" for k, v in report.outcomes.items())
     say(f"done in {report.seconds:.0f}s: {report.prompts} prompts -> {outcomes}")
     say(report.funnel)
     say(f"trainer: {report.windows} window(s) closed, {report.model_versions} trained, "
         f"{report.promoted} promoted" + (f", {report.windows_untrained} not trained in time"
                                          if report.windows_untrained else ""))
+    run_dir = Path(report.run_dir)
+    say(f"records: {run_dir / APPROVED_FILE} ({report.files.get(APPROVED_FILE, 0)} approved), "
+        f"{run_dir / OUTCOMES_FILE} (one row per prompt), {run_dir / RECORDS_DIR}/<topic>.avro")
     say(f"report: {report.report_html} (figures and report.json beside it)")
-    if sum(report.outcomes.values()) < report.prompts:
-        raise KasperError(f"{report.prompts - sum(report.outcomes.values())} prompt(s) have no outcome")
+
+
+def _hold(settings: Settings, report: up_job.UpReport, say: Callable[[str], None]) -> None:
+    """Print how to use the running pipeline, then wait for Ctrl-C (or SIGTERM)."""
+    address = settings.kafka.bootstrap_servers
+    obs = settings.observability
+    lines = [
+        f"kept running: broker {address}, worker metrics http://{obs.metrics_host}:{obs.metrics_port}/metrics, "
+        f"worker log {Path(report.run_dir) / 'worker.log'}",
+        "in another terminal:",
+        f"  subscribe a downstream app:  KASPER_BOOTSTRAP_SERVERS={address} "
+        "python examples/approved_consumer.py --group my-app",
+        f"  send prompts:                KASPER_BOOTSTRAP_SERVERS={address} kasper produce prompts --synthetic 5",
+        f"  send feedback:               KASPER_BOOTSTRAP_SERVERS={address} kasper produce feedback feedback.jsonl",
+        '                               (a line: {"insight_id": "<from approved.jsonl>", "user_hash": "u1", '
+        '"rating": "up"})',
+        f"  watch the topics:            KASPER_BOOTSTRAP_SERVERS={address} kasper tail {topics.APPROVED.name}",
+        "Ctrl-C stops everything" + (" (the embedded broker forgets its topics)" if report.embedded_broker else ""),
+    ]
+    for line in lines:
+        say(line)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say("stopping")
 
 
 COMMANDS = (up,)
