@@ -38,10 +38,13 @@ class Producer:
     """
 
     def __init__(self, settings: Settings | None = None, codec: Codec | None = None,
-                 *, linger_ms: int = 5, acks: str | int = "all") -> None:
+                 *, linger_ms: int = 5, acks: str | int | None = None) -> None:
         self.settings = settings or get_settings()
         self.codec = codec or codec_from_settings(self.settings.registry)
-        self._options = dict(acks=acks, linger_ms=linger_ms)
+        # acks, idempotence and backoff: the settings' (KASPER_ACKS, KASPER_ENABLE_IDEMPOTENCE).
+        self._options = dict(self.settings.kafka.producer_kwargs(), linger_ms=linger_ms)
+        if acks is not None:  # a benchmark's override
+            self._options["acks"] = acks
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future[Any]] = []
 
@@ -49,8 +52,7 @@ class Producer:
         kafka = self.settings.kafka
         check_reachable(kafka)
         producer = AIOKafkaProducer(
-            **kafka.client_kwargs(), **self._options,
-            enable_idempotence=kafka.enable_idempotence, max_request_size=16 * 1024 * 1024,
+            **kafka.client_kwargs(), **self._options, max_request_size=16 * 1024 * 1024,
         )
         try:
             await producer.start()

@@ -3,8 +3,11 @@
 Run as ``python tests/faust_echo_app.py worker``; it copies PromptEvents from
 ``test.echo.in`` to ``test.echo.out``, rejects those whose context says
 ``reject``, and fails on ``crash`` (a stand-in bug) unless ``ECHO_FIXED`` is set.
+A context with ``slow`` holds that record for so many seconds first (printing
+``slow record <id>``), so a test can take the broker away while its output is due.
 """
 
+import asyncio
 import os
 
 from kasper.schemas.errors import KasperError
@@ -22,6 +25,9 @@ stage = Stage("echo", SOURCE, codec_from_settings(get_settings().registry), faus
 
 
 async def process(record):
+    if "slow" in record["context"]:
+        print(f"slow record {record['prompt_id']}", flush=True)
+        await asyncio.sleep(float(record["context"]["slow"]))
     if "crash" in record["context"] and not os.environ.get("ECHO_FIXED"):
         raise RuntimeError("a bug in the stage")
     if "reject" in record["context"]:

@@ -114,3 +114,84 @@ def test_an_unexpected_error_exits_without_commit_and_loses_nothing(broker, tmp_
     finally:
         fixed.send_signal(signal.SIGTERM)
         assert fixed.wait(timeout=60) == 0
+
+
+# --- producer guarantees: settings reach Faust's producer; outputs acked before offsets ----
+
+
+def _committed(group: str, topic: str) -> int:
+    from tests.chaos import committed
+    return asyncio.run(committed(get_settings().kafka.bootstrap_servers, group, topic))
+
+
+def test_idempotence_from_the_settings_reaches_the_faust_producer(own_broker, tmp_path):
+    """The embedded broker refuses InitProducerId: a worker whose Faust producer asks for
+    idempotence (KASPER_ENABLE_IDEMPOTENCE) cannot start, and processes nothing."""
+    asyncio.run(create_topics(get_settings().kafka, [SOURCE, SINK]))
+    asyncio.run(_feed(3))
+    worker = _start_worker(tmp_path, KASPER_ENABLE_IDEMPOTENCE="true")
+    code = worker.wait(timeout=90)
+    log = (tmp_path / "worker.log").read_text()
+    assert code != 0, log[-2000:]
+    assert "InitProducerIdRequest" in log, log[-2000:]
+    assert _read_all(SINK.name, until=1, timeout_s=3) == []
+    assert _committed("kasper-test-echo", SOURCE.name) == 0
+
+
+async def _feed_records(*contexts: dict) -> list[str]:
+    ids = []
+    async with Producer() as producer:
+        for context in contexts:
+            record = sample_record("PromptEvent") | {"prompt_id": f"send-{len(ids)}", "context": context}
+            await producer.send(SOURCE, record)
+            ids.append(record["prompt_id"])
+    return ids
+
+
+def test_an_output_the_broker_never_acks_stops_the_worker_without_commit(own_broker, tmp_path):
+    """The broker freezes while a record's output is due: the send expires (2 s request
+    timeout), is sent once more, expires again, and the worker exits 70 with the input
+    uncommitted; restarted, it sends every output."""
+    asyncio.run(create_topics(get_settings().kafka, [SOURCE, SINK]))
+    env = dict(KASPER_REQUEST_TIMEOUT_MS="2000", KASPER_SEND_RETRIES="1")
+    worker = _start_worker(tmp_path, **env)
+    log = tmp_path / "worker.log"
+    try:
+        first = asyncio.run(_feed_records({}))
+        assert len(_read_all(SINK.name, until=1)) == 1, log.read_text()[-2000:]
+        deadline = time.monotonic() + 30
+        while _committed("kasper-test-echo", SOURCE.name) < 1:
+            assert time.monotonic() < deadline, "the first record was never committed"
+            time.sleep(0.5)
+        rest = asyncio.run(_feed_records({"slow": "3"}, {}, {}))
+        deadline = time.monotonic() + 30
+        while "slow record" not in log.read_text():
+            assert time.monotonic() < deadline and worker.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.05)
+        own_broker.process.send_signal(signal.SIGSTOP)
+        try:
+            code = worker.wait(timeout=40)
+        finally:
+            own_broker.process.send_signal(signal.SIGCONT)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    text = log.read_text()
+    assert code == 70, text[-3000:]
+    assert "outputs not acknowledged, sending them again" in text
+    assert "unexpected error, exiting without commit" in text and "SendFailed" in text
+    assert _committed("kasper-test-echo", SOURCE.name) == 1  # only the first record's offset
+    again = _start_worker(tmp_path)
+    try:
+        # The frozen broker may still have taken the sends it held once it thawed, so
+        # the outputs alone do not show the restart did the work; its commits do.
+        deadline = time.monotonic() + 60
+        while _committed("kasper-test-echo", SOURCE.name) < 4:
+            assert time.monotonic() < deadline and again.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.5)
+        got = {r.record["prompt_id"] for r in _read_all(SINK.name, until=4, timeout_s=60)}
+        assert got >= set(first + rest), got
+    finally:
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=60) == 0
