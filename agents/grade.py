@@ -7,12 +7,21 @@ Error policy:
 Originality needs the recently approved insights. They are read straight from
 the approved topic (every partition, no consumer group), the last
 ``ORIGINALITY_CAPACITY`` of them at start-up and then as they come, so every
-grade worker sees all of them: the topic is the state store.
+grade worker sees all of them: the topic is the state store. Grading waits until
+that start-up read reached the topic's end.
+
+Same record, same grade: an insight is scored against the memory as of its own
+creation (``created_at``): its own approved copy (by ``insight_id``) and anything
+approved after it was written do not count. So an insight delivered again after a
+crash, whose approved copy is by then in the memory, gets the score it got the
+first time, and the same decision (tests/test_originality_redelivery.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Histogram
@@ -37,20 +46,43 @@ class GradeError(KasperError):
     """An insight that cannot be graded (no text)."""
 
 
+def millis(when: datetime | int | None) -> int | None:
+    """Epoch milliseconds of a decoded ``timestamp-millis`` field."""
+    if when is None or isinstance(when, int):
+        return when
+    return int(when.timestamp() * 1000)
+
+
+def as_of(rubric: Rubric, insight: dict[str, Any]) -> Rubric:
+    """``rubric`` with its originality memory as ``insight`` sees it (the module docstring)."""
+    view = copy.copy(rubric)
+    view.originality = rubric.originality.as_of(exclude=insight["insight_id"],
+                                                before=millis(insight.get("created_at")))
+    return view
+
+
 def grade_insight(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
     """The Grade record for ``insight``, carrying the insight forward for the judge."""
     text = insight.get("text") or ""
     if not text.strip():
         raise GradeError(f"insight {insight['insight_id']}: empty text")
     prompt = insight.get("prompt") or {}
-    result = rubric.grade(text, insight.get("domain"), prompt.get("context"))
+    result = as_of(rubric, insight).grade(text, insight.get("domain"), prompt.get("context"))
     grade = to_record(result, insight["insight_id"], insight["prompt_id"], records.now())
     grade["insight"] = insight
     return grade
 
 
-def make_process(rubric: Rubric):
+def remember(rubric: Rubric, approved: dict[str, Any]) -> bool:
+    """Add an approved insight to the memory once, keyed and stamped; ``False`` if known."""
+    return rubric.originality.add(approved["insight"]["text"], key=approved["insight_id"],
+                                  stamp=millis(approved.get("approved_at")))
+
+
+def make_process(rubric: Rubric, ready: asyncio.Event | None = None):
     async def process(insight: dict[str, Any]) -> list[Output]:
+        if ready is not None and not ready.is_set():
+            await ready.wait()
         grade = grade_insight(rubric, insight)
         for criterion, score in (*grade["scores"].items(), ("final", grade["final_score"])):
             SCORES.labels(criterion).observe(score)
@@ -58,24 +90,36 @@ def make_process(rubric: Rubric):
     return process
 
 
-async def follow_approved(ctx: Any, rubric: Rubric, capacity: int = ORIGINALITY_CAPACITY) -> None:
-    """Feed approved texts into the rubric's originality memory, forever."""
+async def follow_approved(ctx: Any, rubric: Rubric, capacity: int = ORIGINALITY_CAPACITY,
+                          ready: asyncio.Event | None = None) -> None:
+    """Feed approved texts into the rubric's originality memory, forever; set ``ready``
+    once the records that were on the topic at start-up are in."""
+    ready = ready or asyncio.Event()
     async with open_consumer(ctx.settings.kafka, topics.APPROVED.name) as consumer:
-        await _rewind(consumer, capacity)
-        async for message in consumer:
-            received = decode_message(ctx.codec, message, expect=topics.APPROVED.record)
-            if received.record is not None:
-                rubric.remember(received.record["insight"]["text"])
+        ends = await _rewind(consumer, capacity)
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                for message in messages:
+                    received = decode_message(ctx.codec, message, expect=topics.APPROVED.record)
+                    if received.record is not None:
+                        remember(rubric, received.record)
+            if not ready.is_set():
+                positions = {tp: await consumer.position(tp) for tp in ends}
+                if all(positions[tp] >= end for tp, end in ends.items()):
+                    log.info("originality memory read", remembered=len(rubric.originality))
+                    ready.set()
 
 
-async def _rewind(consumer: Any, capacity: int) -> None:
-    """Start each partition ``capacity / partitions`` records before its end."""
+async def _rewind(consumer: Any, capacity: int) -> dict[Any, int]:
+    """Start each partition ``capacity / partitions`` records before its end; the ends."""
     assigned = list(consumer.assignment())
     ends = await consumer.end_offsets(assigned)
     starts = await consumer.beginning_offsets(assigned)
     per_partition = max(1, capacity // max(1, len(assigned)))
     for tp in assigned:
         consumer.seek(tp, max(starts[tp], ends[tp] - per_partition))
+    return ends
 
 
 def register(app: Any, ctx: Any) -> None:
@@ -84,7 +128,8 @@ def register(app: Any, ctx: Any) -> None:
     threshold = ctx.options.get("pass_threshold")
     rubric = Rubric(pass_threshold=ctx.settings.grade.pass_threshold if threshold is None else float(threshold))
     stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
-    process = make_process(rubric)
+    ready = asyncio.Event()
+    process = make_process(rubric, ready)
 
     @app.agent(topic(app, topics.INSIGHTS), name="kasper.grade")
     async def grade(stream: Any) -> None:
@@ -93,8 +138,9 @@ def register(app: Any, ctx: Any) -> None:
     @app.task
     async def originality_memory() -> None:
         try:
-            await follow_approved(ctx, rubric)
+            await follow_approved(ctx, rubric, ready=ready)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # originality degrades to "novel"; grading goes on
+        except Exception as exc:  # originality degrades to what was read; grading goes on
             log.error("originality follower stopped", error=str(exc), grader=GRADER_VERSION)
+            ready.set()

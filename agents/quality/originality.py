@@ -10,6 +10,13 @@ Shingle hashes use CRC-32 and the permutations come from BLAKE2b over a seed:
 never Python's ``hash()``, which is salted per process, so signatures persisted in
 a state store stay valid across restarts and machines.
 
+A remembered text may carry a key (the approved insight's id) and a stamp (when it
+was approved, ms). ``explain(..., exclude=key, before=stamp)`` scores against the
+memory as of one record: without that record's own approved copy and without
+anything approved after ``before``, so a record graded twice (a redelivery after a
+crash) gets the same score whatever was approved in between. A key is remembered
+once: a duplicate approval (at-least-once delivery) does not count twice.
+
 Besides near-duplicates, a template penalty catches texts that lean on the same
 cliché as many remembered ones ("trust the universe" dressed in new words): each
 cliché's share of the memory lowers the score of a new text using it.
@@ -29,7 +36,8 @@ from itertools import chain
 
 import numpy as np
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2 added keys and stamps; version 1 states load without them
+NO_STAMP = -1  # a text remembered without a stamp counts for every ``before``
 # Same word tokens as the rubric's tokenizer, so a caller can pass its tokens in.
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _SHIFT = np.uint64(32)
@@ -101,6 +109,11 @@ class Originality:
         self._matrix = np.zeros((capacity, num_perm), dtype=np.uint32)
         self._templates: Counter[str] = Counter()
         self._next_id = 0
+        # Per matrix row: the text's stamp (ms) and key; key -> its row while remembered.
+        self._stamps = np.full(capacity, NO_STAMP, dtype=np.int64)
+        self._row_keys: list[str | None] = [None] * capacity
+        self._row_used: list[tuple[str, ...]] = [()] * capacity
+        self._rows_by_key: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._items)
@@ -146,62 +159,104 @@ class Originality:
 
     # --- scoring --------------------------------------------------------------------
 
-    def _nearest(self, sig: np.ndarray) -> float:
+    def _nearest(self, sig: np.ndarray, hidden: frozenset[int] = frozenset()) -> float:
         keys = self._band_keys(sig)
         found = [rows for band, key in zip(self._bands, keys) if (rows := band.get(key))]
         if not found:
             return 0.0
         # A row found by several bands is compared several times: cheaper than deduplicating.
-        others = self._matrix.take(list(chain.from_iterable(found)), axis=0)
+        rows = list(chain.from_iterable(found))
+        if hidden:
+            rows = [row for row in rows if row not in hidden]
+            if not rows:
+                return 0.0
+        others = self._matrix.take(rows, axis=0)
         return float((others == sig).sum(axis=1).max()) / self.num_perm
+
+    def _hidden(self, exclude: str | None, before: int | None) -> frozenset[int]:
+        """Rows not in the memory as of a record: its own key's, and those stamped after ``before``."""
+        hidden: set[int] = set()
+        if before is not None:
+            hidden.update(np.flatnonzero(self._stamps > before).tolist())
+        if exclude is not None and (row := self._rows_by_key.get(exclude)) is not None:
+            hidden.add(row)
+        return frozenset(hidden)
 
     def score(self, text: str) -> float:
         """1.0 for a novel text, near 0 for a near-duplicate of (or a template shared by) memory."""
         return self.explain(text)[0]
 
-    def explain(self, text: str,
-                words: list[str] | None = None) -> tuple[float, float, tuple[str, ...]]:
+    def explain(self, text: str, words: list[str] | None = None, *, exclude: str | None = None,
+                before: int | None = None) -> tuple[float, float, tuple[str, ...]]:
         """(score, similarity to the nearest remembered text, overused templates the text uses).
 
         ``words``: the text's tokens from :func:`tokenize` (or the rubric), to skip re-tokenizing.
+        ``exclude``: a key whose text does not count (the record's own approved copy);
+        ``before``: a stamp (ms) after which remembered texts do not count.
         """
-        if not self._items:
+        hidden = self._hidden(exclude, before) if self._items else frozenset()
+        if len(self._items) <= len(hidden):
             return 1.0, 0.0, ()
         words = tokenize(text) if words is None else words
-        sim = self._nearest(self.signature(text, words))
+        sim = self._nearest(self.signature(text, words), hidden)
         # Jaccard of 3-gram shingles is already ~0.5 for a light paraphrase: saturate there.
         dup = 1.0 - min(1.0, sim / 0.5) ** 0.8
         used = self.templates(text, words)
-        factor = self._template_factor(used)
-        overused = tuple(t for t in used if self._templates[t]) if factor < 1.0 else ()
+        counts = self._template_counts(used, hidden)
+        factor = self._template_factor(used, counts, len(self._items) - len(hidden))
+        overused = tuple(t for t in used if counts[t]) if factor < 1.0 else ()
         return round(min(dup, factor), 4), round(sim, 4), overused
 
-    def _template_factor(self, used: tuple[str, ...]) -> float:
+    def as_of(self, exclude: str | None = None, before: int | None = None) -> "MemoryView":
+        """This memory as one record sees it (see :meth:`explain`), for a :class:`Rubric`."""
+        return MemoryView(self, exclude, before)
+
+    def _template_counts(self, used: tuple[str, ...], hidden: frozenset[int]) -> Counter[str]:
+        counts = Counter({t: self._templates[t] for t in used})
+        for row in hidden:
+            counts.subtract(t for t in self._row_used[row] if t in counts)
+        return counts
+
+    @staticmethod
+    def _template_factor(used: tuple[str, ...], counts: Counter[str], remembered: int) -> float:
         if not used:
             return 1.0
         # A cliché in 1 of 20 remembered texts (or in 5 of them while memory is small) is
         # saturated: the text adds nothing the recent stream has not already said.
-        saturation = max(5.0, len(self._items) / 20)
-        share = max(self._templates[t] for t in used) / saturation
+        saturation = max(5.0, remembered / 20)
+        share = max(counts[t] for t in used) / saturation
         return max(0.0, 1.0 - 0.9 * min(1.0, share))
 
     # --- memory ---------------------------------------------------------------------
 
-    def add(self, text: str) -> None:
-        """Remember an approved text, evicting the oldest when the memory is full."""
-        words = tokenize(text)
-        self._insert(self.signature(text, words), self.templates(text, words))
+    def add(self, text: str, key: str | None = None, stamp: int | None = None) -> bool:
+        """Remember an approved text, evicting the oldest when the memory is full.
 
-    def _insert(self, sig: np.ndarray, used: tuple[str, ...]) -> None:
+        ``key``: its id (a key already remembered is not added again: ``False``);
+        ``stamp``: when it was approved, ms (see :meth:`explain`'s ``before``).
+        """
+        if key is not None and key in self._rows_by_key:
+            return False
+        words = tokenize(text)
+        self._insert(self.signature(text, words), self.templates(text, words), key, stamp)
+        return True
+
+    def _insert(self, sig: np.ndarray, used: tuple[str, ...], key: str | None = None,
+                stamp: int | None = None) -> None:
         if len(self._items) >= self.capacity:
             self._evict()  # first: the new signature reuses the oldest one's row
         item_id, self._next_id = self._next_id, self._next_id + 1
         row = item_id % self.capacity
         self._items.append((item_id, used))
         self._matrix[row] = sig
-        for band, key in zip(self._bands, self._band_keys(sig)):
-            band.setdefault(key, []).append(row)
+        for band, band_key in zip(self._bands, self._band_keys(sig)):
+            band.setdefault(band_key, []).append(row)
         self._templates.update(used)
+        self._stamps[row] = NO_STAMP if stamp is None else stamp
+        self._row_keys[row] = key
+        self._row_used[row] = used
+        if key is not None:
+            self._rows_by_key[key] = row
 
     def _evict(self) -> None:
         item_id, used = self._items.popleft()
@@ -213,6 +268,11 @@ class Originality:
                 del band[key]
         self._templates.subtract(used)
         self._templates += Counter()  # drop zero counts so the counter stays bounded
+        self._stamps[row] = NO_STAMP
+        self._row_used[row] = ()
+        if (key := self._row_keys[row]) is not None:
+            self._rows_by_key.pop(key, None)
+            self._row_keys[row] = None
 
     # --- persistence ----------------------------------------------------------------
 
@@ -226,16 +286,36 @@ class Originality:
                        "seed": self.seed, "shingle": self.shingle},
             "signatures": base64.b64encode(sigs.astype("<u4").tobytes()).decode("ascii"),
             "templates": [list(used) for _, used in self._items],
+            "keys": [self._row_keys[row] for row in rows],
+            "stamps": [int(self._stamps[row]) for row in rows],
         }
 
     @classmethod
     def from_state(cls, state: dict, template_phrases: list[str] | None = None) -> "Originality":
         """Rebuild a memory from :meth:`state` output (same order, same eviction behaviour)."""
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"unsupported originality state version {state.get('version')!r}")
         memory = cls(**state["params"], template_phrases=template_phrases)
         raw = base64.b64decode(state["signatures"])
         sigs = np.frombuffer(raw, dtype="<u4").astype(np.uint32).reshape(-1, memory.num_perm)
-        for sig, used in zip(sigs, state["templates"]):
-            memory._insert(sig, tuple(used))
+        keys = state.get("keys") or [None] * len(sigs)
+        stamps = state.get("stamps") or [None] * len(sigs)
+        for sig, used, key, stamp in zip(sigs, state["templates"], keys, stamps):
+            memory._insert(sig, tuple(used), key, None if stamp == NO_STAMP else stamp)
         return memory
+
+
+class MemoryView:
+    """An :class:`Originality` memory as of one record: what a :class:`Rubric` scores against."""
+
+    def __init__(self, memory: Originality, exclude: str | None, before: int | None) -> None:
+        self.memory, self.exclude, self.before = memory, exclude, before
+
+    def __len__(self) -> int:
+        return len(self.memory)
+
+    def explain(self, text: str, words: list[str] | None = None) -> tuple[float, float, tuple[str, ...]]:
+        return self.memory.explain(text, words, exclude=self.exclude, before=self.before)
+
+    def score(self, text: str) -> float:
+        return self.explain(text)[0]
