@@ -9,7 +9,11 @@
   judge scores becomes a REJECT (the original design approves the top 15%).
 
 Every output is a function of the verdict alone (timestamps included), so a
-redelivered verdict produces identical records: consumers dedupe by id.
+redelivered verdict produces identical records: consumers dedupe by id. The
+top-fraction gate is the exception: it depends on the recent scores. It counts
+each verdict id once and answers a repeat as it did the first time, but its
+window is this process's memory and starts empty after a restart or a rebalance
+(docs/reliability.md says what is left).
 
 Calibration on /metrics: for each verdict the LLM judged (its grade passed), the
 rubric's decision (:func:`~kasper.agents.quality.agreement.grade_decision`) and the
@@ -25,7 +29,7 @@ routed -> DLQ (``RouteError``); anything else is a bug and propagates.
 from __future__ import annotations
 
 import bisect
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -67,23 +71,38 @@ class RouteError(KasperError):
 
 
 class TopFraction:
-    """Is a score within the top ``fraction`` of the last ``window`` scores seen?"""
+    """Is a score within the top ``fraction`` of the last ``window`` scores seen?
 
-    def __init__(self, fraction: float, window: int = 200) -> None:
+    With a ``key`` (the verdict's insight id), a verdict seen again gets the decision
+    it got the first time and is not counted again, for the last ``window + remember``
+    keys: a redelivered or repeated verdict does not move the window. The window
+    lives in this process: it starts empty after a restart (docs/reliability.md).
+    """
+
+    def __init__(self, fraction: float, window: int = 200, remember: int = 2000) -> None:
         if not 0 < fraction <= 1:
             raise ValueError(f"top fraction must be in (0, 1], got {fraction}")
         self.fraction = fraction
         self._recent: deque[float] = deque(maxlen=window)
         self._sorted: list[float] = []
+        self._decided: OrderedDict[str, bool] = OrderedDict()
+        self._remember = window + remember
 
-    def admit(self, score: float) -> bool:
+    def admit(self, score: float, key: str | None = None) -> bool:
+        if key is not None and (known := self._decided.get(key)) is not None:
+            return known
         if len(self._recent) == self._recent.maxlen:
             self._sorted.pop(bisect.bisect_left(self._sorted, self._recent[0]))
         self._recent.append(score)
         bisect.insort(self._sorted, score)
         # Rank among the window: admitted when fewer than fraction*n scores beat it.
         better = len(self._sorted) - bisect.bisect_right(self._sorted, score)
-        return better < max(1, round(self.fraction * len(self._sorted)))
+        admitted = better < max(1, round(self.fraction * len(self._sorted)))
+        if key is not None:
+            self._decided[key] = admitted
+            if len(self._decided) > self._remember:
+                self._decided.popitem(last=False)
+        return admitted
 
 
 class AgreementWindow:
@@ -162,7 +181,7 @@ def route(verdict: dict[str, Any], max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     if agreement is not None and grade["passed"] and decision in DECISIONS:
         observe_agreement(agreement, grade, verdict)
     if decision == "APPROVE":
-        if top is not None and not top.admit(verdict["overall"]):
+        if top is not None and not top.admit(verdict["overall"], key=verdict["insight_id"]):
             ROUTED.labels("rejected_not_top").inc()
             return [(topics.VERDICTS, rejected(verdict, f"not in the top {top.fraction:.0%} of recent scores"))]
         ROUTED.labels("approved").inc()

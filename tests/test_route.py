@@ -89,3 +89,27 @@ def test_approve_outside_the_top_fraction_becomes_reject():
     [(spec, out)] = route(verdict("APPROVE", overall=7.0), top=top)
     assert spec is topics.VERDICTS and out["recommendation"] == "REJECT"
     assert "top 50%" in out["rationale"]
+
+
+def test_a_verdict_seen_again_gets_its_first_decision_and_is_counted_once():
+    top = TopFraction(0.5, window=4)
+    first = [top.admit(score, key=f"v{i}") for i, score in enumerate([5.0, 6.0, 7.0, 8.0])]
+    # v0..v3 again, many times: same answers, and the window still holds one copy each.
+    for _ in range(3):
+        assert [top.admit(score, key=f"v{i}") for i, score in enumerate([5.0, 6.0, 7.0, 8.0])] == first
+    assert top.admit(7.5, key="v4") is True  # 7.5 beats 6, 7 in a window of 6, 7, 8, 7.5
+    unkeyed = TopFraction(0.5, window=4)
+    for _ in range(4):
+        unkeyed.admit(8.0)  # without keys, repeats of one verdict fill the window
+    assert unkeyed.admit(7.5) is False
+
+
+def test_route_counts_a_redelivered_approve_once():
+    top = TopFraction(0.5, window=10)
+    for ident, score in (("low-1", 5.0), ("low-2", 6.0)):
+        route(verdict("APPROVE", overall=score) | {"insight_id": ident}, top=top)
+    approve = verdict("APPROVE", overall=9.0)
+    outputs = [route(approve, top=top) for _ in range(5)]
+    assert all(out == outputs[0] for out in outputs) and outputs[0][0][0] is topics.APPROVED
+    # Window 5, 6, 9, 8: 8 is in the top half. Had the 9 counted five times, it would not be.
+    assert route(verdict("APPROVE", overall=8.0) | {"insight_id": "other"}, top=top)[0][0] is topics.APPROVED
