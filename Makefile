@@ -3,7 +3,8 @@
 #   make test   set up, then run the whole test suite
 #   make check  set up, then run the tests that need no broker and no model (the edit-test loop)
 # Each creates .venv with everything it needs; nothing has to be installed by hand.
-# The tests' system tools (Prometheus) come from tests/setup_system.sh, run here as root.
+# System packages pip cannot install (Prometheus for the tests; an OpenBLAS built for every
+# CPU, for MLX) come from tests/setup_system.sh, run here as root.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,6 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 up: $(VENV)/.installed
+	sh tests/setup_system.sh blas
 	$(BIN)/kasper up
 
 system:

@@ -21,7 +21,14 @@ import httpx
 import pytest
 
 # First, before anything imports mlx.core: this is what swaps in OpenBLAS.
-from kasper.agents.runtime.blas import blas_info, mx, server_command, server_env
+from kasper.agents.runtime.blas import (
+    cpu_flags,
+    blas_info,
+    missing_cpu_features,
+    mx,
+    server_command,
+    server_env,
+)
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.model_store import ModelError, ModelNotFoundError
 from kasper.schemas.errors import KasperError
@@ -253,6 +260,26 @@ def test_openblas_serves_mlx_matmuls():
     best = min(_timed(lambda: mx.eval(a @ a)) for _ in range(3))
     # Reference BLAS takes ~280 ms here, OpenBLAS ~5 ms: this proves the swap took.
     assert best < 0.06, f"1024x1024 matmul took {best * 1000:.0f} ms"
+
+
+def test_an_openblas_built_for_another_cpu_is_refused():
+    # The pip wheel is built for its build machine's CPU (not DYNAMIC_ARCH): one built for
+    # AVX-512 must not be used on a CPU without it (it dies of SIGILL at the first matmul).
+    avx2_only = frozenset({"sse4_2", "avx", "avx2", "fma"})
+    assert missing_cpu_features("OpenBLAS 0.3.31 NO_AFFINITY SKYLAKEX MAX_THREADS=4", avx2_only) == {
+        "avx512f", "avx512bw", "avx512dq", "avx512vl"}
+    assert missing_cpu_features("OpenBLAS 0.3.29 NO_AFFINITY ZEN", avx2_only) == set()
+    assert missing_cpu_features("OpenBLAS 0.3.29 NO_AFFINITY ZEN", frozenset({"sse4_2"})) == {"avx2", "fma"}
+    # Built for every CPU, or the CPU's flags unknown: nothing to refuse on.
+    assert missing_cpu_features("OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Zen", frozenset()) == set()
+    assert missing_cpu_features("OpenBLAS 0.3.31 SKYLAKEX", None) == set()
+
+
+@linux_only
+def test_the_openblas_in_use_runs_on_this_cpu():
+    info = blas_info()
+    flags = cpu_flags()
+    assert info.config and not missing_cpu_features(info.config, flags), (info, flags)
 
 
 def _timed(fn) -> float:

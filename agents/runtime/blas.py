@@ -38,6 +38,7 @@ import importlib.metadata
 import logging
 import os
 import sys
+import sysconfig
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -153,16 +154,25 @@ def _setup() -> BlasInfo:
         return _probe()
     # OpenBLAS reads its thread count once, when the library initialises.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_default_threads()))
-    lib = _dist_file("cmeel-openblas", "libopenblas.so")
-    if lib is None:
-        _LOG.warning("cmeel-openblas is not installed: MLX keeps its reference BLAS")
-        return BlasInfo("reference")
-    try:
-        _load_openblas(lib)
-    except OSError as exc:
-        _LOG.warning("could not load OpenBLAS (%s): MLX keeps its reference BLAS", exc)
-        return BlasInfo("reference")
-    return _probe()
+    for lib in _candidates():
+        try:
+            if _load_openblas(lib):
+                return _probe()
+        except OSError as exc:
+            _LOG.warning("could not load OpenBLAS from %s (%s)", lib, exc)
+    _LOG.warning("no OpenBLAS that runs on this CPU: MLX keeps its reference BLAS "
+                 "(prefill and batches ~10x slower); `sh tests/setup_system.sh` installs one")
+    return BlasInfo("reference")
+
+
+def _candidates() -> list[str]:
+    """The pip-installed OpenBLAS, then the system's (Debian's is built for every CPU)."""
+    found = [str(lib)] if (lib := _dist_file("cmeel-openblas", "libopenblas.so")) else []
+    # A full path: opened by its name, the loader would hand back the pip copy (same SONAME).
+    arch = sysconfig.get_config_var("MULTIARCH")
+    folders = ([f"/usr/lib/{arch}"] if arch else []) + ["/usr/lib64", "/usr/lib", "/usr/local/lib"]
+    system = next((Path(f) / "libopenblas.so.0" for f in folders if (Path(f) / "libopenblas.so.0").exists()), None)
+    return found + ([os.path.realpath(system)] if system else [])
 
 
 def _default_threads() -> int:
@@ -170,15 +180,60 @@ def _default_threads() -> int:
     return 1
 
 
-def _load_openblas(lib: Path) -> None:
+def _load_openblas(lib: str) -> bool:
+    """Make ``lib``'s symbols global if its kernels run on this CPU; False if they cannot.
+
+    The cmeel wheels are built for their build machine's CPU, not for every CPU: one
+    built for AVX-512 (``SKYLAKEX``) dies of SIGILL at its first matmul on a CPU
+    without it. So the library is first opened privately and asked what it was built
+    for (asking runs no kernel); only then are its symbols promoted to the global scope.
+    """
     try:
-        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+        local = ctypes.CDLL(lib, mode=ctypes.RTLD_LOCAL)
     except OSError as exc:
         if _GFORTRAN not in str(exc):
             raise
         _LOG.info("no system %s: borrowing the copy bundled with mlx-cpu", _GFORTRAN)
         _preload_bundled_gfortran()
-        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+        local = ctypes.CDLL(lib, mode=ctypes.RTLD_LOCAL)
+    local.openblas_get_config.restype = ctypes.c_char_p
+    config = local.openblas_get_config().decode()
+    missing = missing_cpu_features(config, cpu_flags())
+    if missing:
+        _LOG.info("OpenBLAS at %s (%s) needs %s, which this CPU lacks: not used",
+                     lib, config, ", ".join(sorted(missing)))
+        return False
+    ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+    return True
+
+
+# The instruction sets an OpenBLAS built for one core target (not DYNAMIC_ARCH) executes.
+_AVX512 = frozenset({"avx512f", "avx512bw", "avx512dq", "avx512vl"})
+_AVX2 = frozenset({"avx2", "fma"})
+_TARGET_NEEDS = {
+    "SKYLAKEX": _AVX512, "COOPERLAKE": _AVX512 | {"avx512_bf16"},
+    "SAPPHIRERAPIDS": _AVX512 | {"avx512_bf16"}, "HASWELL": _AVX2, "ZEN": _AVX2,
+}
+
+
+def missing_cpu_features(config: str, flags: frozenset[str] | None) -> set[str]:
+    """The CPU flags ``config``'s build target needs and ``flags`` lacks (none if unknown)."""
+    words = config.upper().split()
+    if flags is None or "DYNAMIC_ARCH" in words:
+        return set()
+    for word in words:
+        if word in _TARGET_NEEDS:
+            return set(_TARGET_NEEDS[word] - flags)
+    return set()
+
+
+def cpu_flags() -> frozenset[str] | None:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), None)
+    return frozenset(line.split(":", 1)[1].split()) if line else None
 
 
 def _preload_bundled_gfortran() -> None:
