@@ -171,6 +171,8 @@ class JudgeSettings(Section):
     base_url: str | None = None
     model: str = "gpt-5"
     api_key: SecretStr | None = None
+    # A key goes over plain http only to a loopback host unless this says otherwise.
+    allow_plaintext_key: bool = False
     timeout_s: float = 60.0
     # Prices in USD per million tokens: every verdict carries its cost.
     input_usd_per_mtok: float = 0.0
