@@ -28,6 +28,7 @@ role's policy (:mod:`kasper.agents.judge`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import re
@@ -35,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -59,12 +61,53 @@ IN_FLIGHT = Gauge("kasper_judge_in_flight", "Judge HTTP calls in flight.")
 THROTTLED = Counter("kasper_judge_throttled_seconds_total", "Time spent waiting on the rate limiter.")
 
 
-def api_key(settings: JudgeSettings) -> str:
-    """The key to send: ``KASPER_JUDGE_API_KEY``, else ``OPENAI_API_KEY``, else a placeholder
-    (local servers ignore it, the openai client insists on one)."""
+OPENAI_URL = "https://api.openai.com/v1"
+# The hosts OPENAI_API_KEY belongs to: it is never sent anywhere else.
+OPENAI_HOSTS = frozenset({"api.openai.com"})
+NO_KEY = "no-key"  # local servers ignore the key; the openai client insists on one
+
+
+class JudgeKeyRefused(JudgeError):
+    """The configured judge URL would receive the key where it must not (plain http)."""
+
+
+def judge_url(settings: JudgeSettings) -> str:
+    """Where the client sends requests: ``KASPER_JUDGE_BASE_URL``, else what the openai
+    client would pick itself (``OPENAI_BASE_URL``, else OpenAI)."""
+    return settings.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def api_key(settings: JudgeSettings, url: str | None = None) -> str:
+    """The key to send to ``url`` (default :func:`judge_url`): ``KASPER_JUDGE_API_KEY``;
+    else ``OPENAI_API_KEY`` when ``url`` is OpenAI's own host; else a placeholder.
+
+    A real key over plain http to a host that is not loopback is refused
+    (``JudgeKeyRefused``) unless ``KASPER_JUDGE_ALLOW_PLAINTEXT_KEY`` is set.
+    """
+    parsed = httpx.URL(url or judge_url(settings))
+    host = parsed.host.lower()
     if settings.api_key is not None and settings.api_key.get_secret_value():
-        return settings.api_key.get_secret_value()
-    return os.environ.get("OPENAI_API_KEY") or "no-key"
+        key, name = settings.api_key.get_secret_value(), "KASPER_JUDGE_API_KEY"
+    elif parsed.scheme == "https" and host in OPENAI_HOSTS:
+        key, name = os.environ.get("OPENAI_API_KEY") or "", "OPENAI_API_KEY"
+    else:
+        return NO_KEY
+    if not key:
+        return NO_KEY
+    if parsed.scheme != "https" and not _loopback(host) and not settings.allow_plaintext_key:
+        raise JudgeKeyRefused(
+            f"the judge at {parsed.scheme}://{host} would get {name} in clear text: use https, "
+            "or set KASPER_JUDGE_ALLOW_PLAINTEXT_KEY=true for a trusted network")
+    return key
 
 
 # --- the client --------------------------------------------------------------
@@ -100,9 +143,12 @@ class JudgeClient:
         self.settings = settings
         self.cache = cache if cache is not None else VerdictCache(settings.cache_size,
                                                                   settings.cache_file(cache_dir))
-        self._secret = api_key(settings)
-        self._api = openai.AsyncOpenAI(base_url=settings.base_url, api_key=self._secret,
-                                       timeout=settings.timeout_s, max_retries=0)
+        url = judge_url(settings)
+        self._secret = api_key(settings, url)
+        # No redirects: the key goes to the configured URL and nowhere else.
+        self._api = openai.AsyncOpenAI(
+            base_url=url, api_key=self._secret, timeout=settings.timeout_s, max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(follow_redirects=False))
         self._host = self._api.base_url.host + (f":{self._api.base_url.port}" if self._api.base_url.port else "")
         self._limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
