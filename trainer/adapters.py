@@ -13,6 +13,12 @@ complete temporary directory; ``serving.json`` is replaced atomically and only
 after the version it names exists. A run that diverged is recorded too (no
 weights, ``adapter_path`` null), so a redelivered window is not trained again.
 
+Tiers, window ids and versions name directories here, and they come from
+records: each passes :func:`~kasper.trainer.windows.checked_name` first, and an
+adapter path recorded in a version must resolve inside ``adapters_dir``
+(``UnsafePathError`` otherwise), so a forged window or ModelVersion cannot
+make the registry write or load outside its directory.
+
 Error policy: OS errors propagate (an outage; the window is retried).
 """
 
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from kasper.trainer.config import TrainerConfig
+from kasper.trainer.windows import UnsafePathError, checked_name, inside
 
 ADAPTER_FILE = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -46,7 +53,8 @@ class Registry:
         """Every recorded version (oldest first per tier), with ``serving`` set."""
         serving = self.serving()
         out = []
-        for meta in sorted(self.root.glob(f"{tier or '*'}/*/{META}")):
+        pattern = checked_name(tier, "tier") if tier is not None else "*"
+        for meta in sorted(self.root.glob(f"{pattern}/*/{META}")):
             entry = json.loads(meta.read_text())
             entry["serving"] = serving.get(entry["tier"]) == entry["version"]
             out.append(entry)
@@ -65,14 +73,26 @@ class Registry:
     def serving_entry(self, tier: str) -> dict[str, Any] | None:
         """The version serving ``tier``, or None when the base model alone serves it."""
         version = self.serving().get(tier)
-        return next((v for v in self.versions(tier) if v["version"] == version), None)
+        entry = next((v for v in self.versions(tier) if v["version"] == version), None)
+        if entry is not None and entry.get("adapter_path"):
+            self.adapter_inside(entry["adapter_path"])
+        return entry
+
+    def adapter_inside(self, adapter_path: str | Path) -> Path:
+        """``adapter_path`` resolved, if it is a version directory under this registry."""
+        if not Path(adapter_path).is_absolute():
+            raise UnsafePathError(f"adapter path {str(adapter_path)!r} is not an absolute path")
+        resolved = inside(self.root, adapter_path, "adapter path")
+        if resolved == self.root.expanduser().resolve():
+            raise UnsafePathError(f"adapter path {str(adapter_path)!r} is the adapters directory itself")
+        return resolved
 
     def work_dir(self, tier: str, window_id: str) -> Path:
-        return self.root / tier / ".work" / window_id
+        return self.root / checked_name(tier, "tier") / ".work" / checked_name(window_id, "window id")
 
     def add(self, tier: str, fields: dict[str, Any], adapter_src: Path | None) -> dict[str, Any]:
         """Record a new version of ``tier`` (moving the adapter files in); promote if it says so."""
-        tier_dir = self.root / tier
+        tier_dir = self.root / checked_name(tier, "tier")
         tier_dir.mkdir(parents=True, exist_ok=True)
         tmp = tier_dir / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
         tmp.mkdir()
@@ -109,13 +129,13 @@ class Registry:
         """Make ``version`` serve ``tier`` (None: the base model alone)."""
         serving = self.serving()
         if version is None:
-            serving.pop(tier, None)
+            serving.pop(checked_name(tier, "tier"), None)
         else:
-            serving[tier] = version
+            serving[checked_name(tier, "tier")] = checked_name(version, "version")
         _atomic_json(self.root / SERVING, serving)
 
     def mark_published(self, entry: dict[str, Any]) -> None:
-        path = self.root / entry["tier"] / entry["version"] / META
+        path = self.root / checked_name(entry["tier"], "tier") / checked_name(entry["version"], "version") / META
         data = json.loads(path.read_text())
         data["published"] = True
         _atomic_json(path, data)

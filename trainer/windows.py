@@ -21,6 +21,12 @@ store (the insight then comes into the window as a source record too, see
 :mod:`kasper.trainer.dataset`), else it waits ``feedback_wait_s`` (measured
 from when this process first saw it) and is then dead-lettered.
 
+Names from records are not paths: a window id, a tier or a file name read from a
+manifest or a topic passes :func:`checked_name` before it names anything on disk,
+and a window directory announced on a topic passes :func:`window_dir_inside`
+(the very ``<windows_dir>/<window_id>`` directory, symlinks resolved), so a forged
+record cannot make the trainer read or write outside its directories.
+
 Error policy: :meth:`Windower.offer` raises a :class:`FeedbackError` for
 feedback that must be dead-lettered (the caller sends it to the DLQ and calls
 :meth:`Windower.skip`); :meth:`Windower.expire` returns the feedback whose wait
@@ -29,9 +35,11 @@ is over. State store errors propagate (they stop the worker).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kasper.schemas.errors import Where
@@ -39,10 +47,49 @@ from kasper.schemas.errors import Where
 from . import metrics
 from .config import WindowPolicy
 from .dataset import Source, WindowContent, build_window
-from .errors import InvalidFeedbackError, UnknownInsightError
+from .errors import InvalidFeedbackError, TrainerError, UnknownInsightError
 from .state import TrainerState
 
 TP = tuple[str, int]
+# One path component: no separators, no "." or "..", nothing hidden, no control characters.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+class UnsafePathError(TrainerError):
+    """A name or path from a record that would reach outside the trainer's directories."""
+
+
+def checked_name(name: Any, what: str) -> str:
+    """``name`` if it is one safe path component (``what`` names it in the error)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise UnsafePathError(f"{what} {name!r} is not a plain name (letters, digits, '.', '_', '-')")
+    return name
+
+
+def inside(root: Path, path: Path | str, what: str) -> Path:
+    """``path`` resolved (symlinks followed) if it is ``root`` itself or under it."""
+    base = Path(root).expanduser().resolve()
+    resolved = Path(path).expanduser().resolve()
+    if resolved != base and base not in resolved.parents:
+        raise UnsafePathError(f"{what} {str(path)!r} is outside {base}")
+    return resolved
+
+
+def window_dir_inside(windows_dir: Path, directory: str | Path, window_id: str) -> Path:
+    """The announced ``directory`` of window ``window_id``, if it is ``windows_dir/<window_id>``."""
+    checked_name(window_id, "window id")
+    if not Path(directory).is_absolute():
+        raise UnsafePathError(f"window directory {str(directory)!r} is not an absolute path")
+    resolved = inside(windows_dir, directory, "window directory")
+    if resolved != Path(windows_dir).expanduser().resolve() / window_id:
+        raise UnsafePathError(f"window directory {str(directory)!r} is not the directory of "
+                              f"window {window_id} under {windows_dir}")
+    return resolved
+
+
+def window_file(window_dir: Path, name: Any) -> Path:
+    """The file ``name`` (from a manifest) of a window: a plain name, resolving inside it."""
+    return inside(window_dir, Path(window_dir) / checked_name(name, "window file name"), "window file")
 
 
 @dataclass

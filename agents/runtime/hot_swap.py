@@ -10,8 +10,14 @@ no prompt is lost or generated twice by a swap. The follower applies new version
 as soon as no batch runs (:meth:`VersionSwitcher.apply`), so an idle worker is
 ready before the next prompt arrives.
 
+The adapter path in a ModelVersion comes from a topic: it must be an absolute path
+without ``..``, and, given ``adapters_dir``, resolve (symlinks followed) inside it,
+before anything under it is opened (:func:`check_adapter_path`); the backend then
+checks the file's SHA-256 against the record.
+
 Error policy: a version that cannot be loaded (missing files, wrong SHA-256,
-shapes that do not fit the base model) leaves the tier on its current model; the
+shapes that do not fit the base model, a path outside the adapters directory)
+leaves the tier on its current model; the
 failure is logged, counted (``kasper_generate_model_swaps_total{outcome="failed"}``)
 and the ModelVersion event is dead-lettered with the reason. Unpromoted versions
 are ignored.
@@ -23,6 +29,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -41,6 +48,23 @@ SERVING = Gauge("kasper_generate_model_version", "1 for the model version servin
 DeadLetter = Callable[[BaseException, bytes, bytes | None, Where], Awaitable[None]]
 
 
+class AdapterPathError(KasperError):
+    """A ModelVersion's adapter path that points outside the adapters directory."""
+
+
+def check_adapter_path(path: Any, adapters_dir: Path | None) -> None:
+    """Refuse an adapter path that is relative, has ``..``, or resolves outside ``adapters_dir``."""
+    if path is None:
+        return
+    if not isinstance(path, str) or not Path(path).is_absolute() or ".." in Path(path).parts:
+        raise AdapterPathError(f"adapter path {path!r} is not an absolute path without '..'")
+    if adapters_dir is None:
+        return
+    root, resolved = Path(adapters_dir).expanduser().resolve(), Path(path).resolve()
+    if root not in resolved.parents:
+        raise AdapterPathError(f"adapter path {path!r} is outside the adapters directory {root}")
+
+
 @dataclass
 class Offered:
     """A ModelVersion event waiting to be applied, with its original message."""
@@ -54,9 +78,10 @@ class Offered:
 class VersionSwitcher:
     """Collects ModelVersion events and applies the latest per tier between batches."""
 
-    def __init__(self, backend: Any, dead_letter: DeadLetter) -> None:
+    def __init__(self, backend: Any, dead_letter: DeadLetter, adapters_dir: Path | None = None) -> None:
         self.backend = backend
         self._dead_letter = dead_letter
+        self.adapters_dir = adapters_dir  # None: paths are only checked for '..' and absoluteness
         self._pending: dict[str, Offered] = {}
         self._lock = asyncio.Lock()
         self.caught_up = asyncio.Event()  # the models topic was read to its end
@@ -90,6 +115,7 @@ class VersionSwitcher:
         for tier, offered in pending.items():
             before = self.backend.serving(tier)
             try:
+                check_adapter_path(offered.record.get("adapter_path"), self.adapters_dir)
                 served = await self.backend.apply_version(offered.record)
             except KasperError as exc:
                 await self._failed(tier, offered, exc)
