@@ -195,3 +195,24 @@ def test_an_output_the_broker_never_acks_stops_the_worker_without_commit(own_bro
     finally:
         again.send_signal(signal.SIGTERM)
         assert again.wait(timeout=60) == 0
+
+
+def test_the_embedded_broker_refuses_idempotent_and_transactional_producers(broker):
+    """Why the pipeline runs at least once on the embedded broker (docs/reliability.md): Tansu
+    answers InitProducerId with UnknownError, so neither idempotence nor Kafka transactions
+    (Faust's exactly_once) can start. If this fails, the broker learned them: measure again."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import UnknownError
+
+    async def start(**options) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all", enable_idempotence=True,
+                                    request_timeout_ms=5000, **options)
+        try:
+            await producer.start()
+            await producer.send_and_wait(SINK.name, b"probe")
+        finally:
+            await producer.stop()
+
+    for options in ({}, {"transactional_id": "kasper-probe"}):
+        with pytest.raises(UnknownError):
+            asyncio.run(start(**options))
