@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from datetime import datetime
 from typing import Any
 
 from prometheus_client import Histogram
 
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric, to_record
+from kasper.agents.tail import follow_tail, millis
 from kasper.schemas.errors import KasperError
 from kasper.streams import records, topics
 from kasper.streams.app import topic
-from kasper.streams.consumer import decode_message, open_consumer
 from kasper.streams.logs import get_logger
 from kasper.streams.stage import Output, Stage, run_agent
 
@@ -44,13 +43,6 @@ SCORES = Histogram("kasper_grade_score", "Rubric scores (0-1) of graded insights
 
 class GradeError(KasperError):
     """An insight that cannot be graded (no text)."""
-
-
-def millis(when: datetime | int | None) -> int | None:
-    """Epoch milliseconds of a decoded ``timestamp-millis`` field."""
-    if when is None or isinstance(when, int):
-        return when
-    return int(when.timestamp() * 1000)
 
 
 def as_of(rubric: Rubric, insight: dict[str, Any]) -> Rubric:
@@ -94,32 +86,8 @@ async def follow_approved(ctx: Any, rubric: Rubric, capacity: int = ORIGINALITY_
                           ready: asyncio.Event | None = None) -> None:
     """Feed approved texts into the rubric's originality memory, forever; set ``ready``
     once the records that were on the topic at start-up are in."""
-    ready = ready or asyncio.Event()
-    async with open_consumer(ctx.settings.kafka, topics.APPROVED.name) as consumer:
-        ends = await _rewind(consumer, capacity)
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for messages in batches.values():
-                for message in messages:
-                    received = decode_message(ctx.codec, message, expect=topics.APPROVED.record)
-                    if received.record is not None:
-                        remember(rubric, received.record)
-            if not ready.is_set():
-                positions = {tp: await consumer.position(tp) for tp in ends}
-                if all(positions[tp] >= end for tp, end in ends.items()):
-                    log.info("originality memory read", remembered=len(rubric.originality))
-                    ready.set()
-
-
-async def _rewind(consumer: Any, capacity: int) -> dict[Any, int]:
-    """Start each partition ``capacity / partitions`` records before its end; the ends."""
-    assigned = list(consumer.assignment())
-    ends = await consumer.end_offsets(assigned)
-    starts = await consumer.beginning_offsets(assigned)
-    per_partition = max(1, capacity // max(1, len(assigned)))
-    for tp in assigned:
-        consumer.seek(tp, max(starts[tp], ends[tp] - per_partition))
-    return ends
+    await follow_tail(ctx, topics.APPROVED, capacity, lambda record: remember(rubric, record),
+                      ready or asyncio.Event())
 
 
 def register(app: Any, ctx: Any) -> None:

@@ -10,10 +10,13 @@
 
 Every output is a function of the verdict alone (timestamps included), so a
 redelivered verdict produces identical records: consumers dedupe by id. The
-top-fraction gate is the exception: it depends on the recent scores. It counts
-each verdict id once and answers a repeat as it did the first time, but its
-window is this process's memory and starts empty after a restart or a rebalance
-(docs/reliability.md says what is left).
+top-fraction gate depends on the recent scores, so its state lives in Kafka:
+its decisions are the router's own outputs (an ApprovedInsight, or a
+not-in-the-top REJECT), which every route worker reads back at start-up and
+then as they come (:mod:`kasper.agents.tail`). A verdict is ranked among the
+scores decided before it (by ``created_at``), and a verdict id already decided
+gets its first answer and is not counted again, across restarts and rebalances
+(tests/test_route_gate.py; what is left is in docs/reliability.md).
 
 Calibration on /metrics: for each verdict the LLM judged (its grade passed), the
 rubric's decision (:func:`~kasper.agents.quality.agreement.grade_decision`) and the
@@ -28,22 +31,27 @@ routed -> DLQ (``RouteError``); anything else is a bug and propagates.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
 from kasper.agents.quality.agreement import DECISIONS, cohen_kappa, grade_decision, verdict_decision
+from kasper.agents.tail import follow_tail, millis
 from kasper.schemas.errors import KasperError
 from kasper.streams import topics
 from kasper.streams.app import topic
+from kasper.streams.logs import get_logger
 from kasper.streams.stage import Output, Stage, run_agent
 
 DEFAULT_MAX_ATTEMPTS = 3
 # Marks the REJECT verdicts the router itself writes; it reads them back from the
 # verdicts topic and must not count them twice.
 ROUTER_PREFIX = "router: "
+NOT_TOP = "not in the top"
+GATE_MEMORY = 2000  # decisions kept beyond the window, to answer redeliveries as before
 
 ROUTED = Counter("kasper_routed_total", "Verdicts routed, by outcome.", ["outcome"])
 AGREEMENT = Counter(
@@ -65,44 +73,75 @@ AGREEMENT_PAIRS = Counter(
 )
 AGREEMENT_WINDOW = 500
 
+log = get_logger(__name__)
+
 
 class RouteError(KasperError):
     """A verdict that cannot be routed."""
 
 
 class TopFraction:
-    """Is a score within the top ``fraction`` of the last ``window`` scores seen?
+    """Is a score within the top ``fraction`` of the ``window`` scores decided before it?
 
-    With a ``key`` (the verdict's insight id), a verdict seen again gets the decision
-    it got the first time and is not counted again, for the last ``window + remember``
-    keys: a redelivered or repeated verdict does not move the window. The window
-    lives in this process: it starts empty after a restart (docs/reliability.md).
+    Every decision is an entry (key: the verdict's insight id, stamp: its
+    ``created_at`` in ms, score, admitted). A verdict is ranked among the ``window``
+    entries stamped before it, so the answer does not depend on what was decided
+    after it; a key seen again gets its first answer and is not counted again.
+    :meth:`record` adds decisions read back from Kafka (:func:`decision_of`): a
+    restarted worker, or one taking over partitions, finds the gate as it was.
+    The newest ``window + remember`` entries are kept.
     """
 
     def __init__(self, fraction: float, window: int = 200, remember: int = 2000) -> None:
         if not 0 < fraction <= 1:
             raise ValueError(f"top fraction must be in (0, 1], got {fraction}")
         self.fraction = fraction
-        self._recent: deque[float] = deque(maxlen=window)
-        self._sorted: list[float] = []
-        self._decided: OrderedDict[str, bool] = OrderedDict()
-        self._remember = window + remember
+        self.window = window
+        self._capacity = window + remember
+        self._order: list[tuple[int, int, str]] = []  # (stamp, arrival, key), by stamp
+        self._entries: dict[str, tuple[int, int, float, bool]] = {}
+        self._arrivals = 0
 
-    def admit(self, score: float, key: str | None = None) -> bool:
-        if key is not None and (known := self._decided.get(key)) is not None:
-            return known
-        if len(self._recent) == self._recent.maxlen:
-            self._sorted.pop(bisect.bisect_left(self._sorted, self._recent[0]))
-        self._recent.append(score)
-        bisect.insort(self._sorted, score)
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def admit(self, score: float, key: str | None = None, stamp: int | None = None) -> bool:
+        if key is not None and (known := self._entries.get(key)) is not None:
+            return known[3]
+        if stamp is None:  # no time: after everything seen so far
+            stamp = self._order[-1][0] if self._order else 0
+        position = bisect.bisect_right(self._order, (stamp, self._arrivals + 1, ""))
+        earlier = [self._entries[k][2] for _, _, k in self._order[max(0, position - self.window + 1):position]]
+        scores = sorted([*earlier, score])
         # Rank among the window: admitted when fewer than fraction*n scores beat it.
-        better = len(self._sorted) - bisect.bisect_right(self._sorted, score)
-        admitted = better < max(1, round(self.fraction * len(self._sorted)))
-        if key is not None:
-            self._decided[key] = admitted
-            if len(self._decided) > self._remember:
-                self._decided.popitem(last=False)
+        better = len(scores) - bisect.bisect_right(scores, score)
+        admitted = better < max(1, round(self.fraction * len(scores)))
+        self.record(key, stamp, score, admitted)
         return admitted
+
+    def record(self, key: str | None, stamp: int, score: float, admitted: bool) -> None:
+        """Add a decision (made here, or read back from Kafka); a known key is kept as it is."""
+        self._arrivals += 1
+        key = key if key is not None else f"#{self._arrivals}"
+        if key in self._entries:
+            return
+        self._entries[key] = (stamp, self._arrivals, score, admitted)
+        bisect.insort(self._order, (stamp, self._arrivals, key))
+        if len(self._order) > self._capacity:
+            _, _, oldest = self._order.pop(0)
+            del self._entries[oldest]
+
+
+def decision_of(record: dict[str, Any]) -> tuple[str, int, float, bool] | None:
+    """(insight id, stamp, score, admitted) of a gate decision the router wrote: an
+    ApprovedInsight (admitted) or its own not-in-the-top REJECT verdict; else None."""
+    verdict = record.get("verdict") if "approved_at" in record else record
+    if verdict is None:
+        return None
+    admitted = "approved_at" in record
+    if not admitted and not verdict.get("rationale", "").startswith(ROUTER_PREFIX + NOT_TOP):
+        return None
+    return record["insight_id"], millis(verdict["created_at"]), verdict["overall"], admitted
 
 
 class AgreementWindow:
@@ -181,9 +220,10 @@ def route(verdict: dict[str, Any], max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     if agreement is not None and grade["passed"] and decision in DECISIONS:
         observe_agreement(agreement, grade, verdict)
     if decision == "APPROVE":
-        if top is not None and not top.admit(verdict["overall"], key=verdict["insight_id"]):
+        if top is not None and not top.admit(verdict["overall"], key=verdict["insight_id"],
+                                             stamp=millis(verdict["created_at"])):
             ROUTED.labels("rejected_not_top").inc()
-            return [(topics.VERDICTS, rejected(verdict, f"not in the top {top.fraction:.0%} of recent scores"))]
+            return [(topics.VERDICTS, rejected(verdict, f"{NOT_TOP} {top.fraction:.0%} of recent scores"))]
         ROUTED.labels("approved").inc()
         return [(topics.APPROVED, approved(verdict))]
     if decision == "REVISE":
@@ -203,10 +243,39 @@ def register(app: Any, ctx: Any) -> None:
     top = TopFraction(float(fraction)) if fraction else None
     agreement = AgreementWindow()
     stage = Stage("route", topics.VERDICTS, ctx.codec, ctx.send)
+    ready = [asyncio.Event(), asyncio.Event()]
 
     async def process(verdict: dict[str, Any]) -> list[Output]:
+        if top is not None and not all(r.is_set() for r in ready):
+            await asyncio.gather(*(r.wait() for r in ready))
         return route(verdict, max_attempts, top, agreement)
 
     @app.agent(topic(app, topics.VERDICTS), name="kasper.route")
     async def route_agent(stream: Any) -> None:
         await run_agent(stage, stream, process)
+
+    if top is None:
+        return
+
+    def read_back(record: dict[str, Any]) -> None:
+        if (decision := decision_of(record)) is not None:
+            top.record(*decision)
+
+    async def follow(spec: topics.TopicSpec, done: asyncio.Event) -> None:
+        # The verdicts topic holds every verdict, the gate's REJECTs a few among them.
+        capacity = top.window + GATE_MEMORY if spec is topics.APPROVED else 20 * (top.window + GATE_MEMORY)
+        try:
+            await follow_tail(ctx, spec, capacity, read_back, done)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the gate goes on with what it read
+            log.error("top-fraction follower stopped", topic=spec.name, error=str(exc)[:300])
+            done.set()
+
+    @app.task
+    async def top_fraction_approved() -> None:
+        await follow(topics.APPROVED, ready[0])
+
+    @app.task
+    async def top_fraction_rejected() -> None:
+        await follow(topics.VERDICTS, ready[1])

@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-from kasper.agents.route import ROUTER_PREFIX, RouteError, TopFraction, route
+from datetime import datetime, timedelta, timezone
+
+from kasper.agents.route import ROUTER_PREFIX, RouteError, TopFraction, decision_of, route
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
@@ -113,3 +115,38 @@ def test_route_counts_a_redelivered_approve_once():
     assert all(out == outputs[0] for out in outputs) and outputs[0][0][0] is topics.APPROVED
     # Window 5, 6, 9, 8: 8 is in the top half. Had the 9 counted five times, it would not be.
     assert route(verdict("APPROVE", overall=8.0) | {"insight_id": "other"}, top=top)[0][0] is topics.APPROVED
+
+
+T0 = datetime(2026, 12, 3, 8, 0, tzinfo=timezone.utc)
+
+
+def approve_at(ident: str, score: float, seconds: int) -> dict:
+    return verdict("APPROVE", overall=score) | {"insight_id": ident, "created_at": T0 + timedelta(seconds=seconds)}
+
+
+def test_a_verdict_is_ranked_among_the_scores_decided_before_it():
+    top = TopFraction(0.5, window=10)
+    assert top.admit(9.0, "a", 10_000) and not top.admit(8.0, "b", 20_000)
+    assert not top.admit(6.0, "late", 30_000)  # after 9 and 8: not in the top half
+    assert top.admit(6.0, "early", 5_000)  # before either: the first of its window
+    assert top.admit(6.0, "early", 40_000)  # and a repeat keeps that answer
+
+
+def test_a_gate_rebuilt_from_the_routers_outputs_decides_as_the_first_one():
+    first, rebuilt = TopFraction(0.5, window=4), TopFraction(0.5, window=4)
+    verdicts = [approve_at(f"v{i}", score, 10 * i) for i, score in enumerate([7.0, 9.0, 6.0, 8.0, 5.0, 8.5])]
+    outputs = {v["insight_id"]: route(v, top=first) for v in verdicts}
+    for [(spec, out)] in outputs.values():  # what the follower reads back from Kafka
+        CODEC.validate(spec.record, out)
+        rebuilt.record(*decision_of(CODEC.decode(CODEC.encode(spec.record, out)).record))
+    assert len(rebuilt) == len(verdicts)
+    for v in verdicts:  # redelivered after a restart: the same records
+        assert route(v, top=rebuilt) == outputs[v["insight_id"]]
+    later = approve_at("v9", 8.2, 100)
+    assert route(later, top=rebuilt) == route(later, top=first)
+
+
+def test_only_the_gates_own_decisions_are_read_back():
+    assert decision_of(verdict("REJECT")) is None
+    [(_, max_attempts)] = route(verdict("REVISE", attempt=2))
+    assert decision_of(max_attempts) is None
