@@ -10,9 +10,10 @@ the approved topic (every partition, no consumer group), the last
 grade worker sees all of them: the topic is the state store. Grading waits until
 that start-up read reached the topic's end.
 
-Same record, same grade: an insight is scored against the memory as of its own
-creation (``created_at``): its own approved copy (by ``insight_id``) and anything
-approved after it was written do not count. So an insight delivered again after a
+Same record, same grade: an insight is scored against the memory as of its
+prompt (the carried PromptEvent's ``created_at``, which a regenerated copy of the
+insight shares, unlike its own): its own approved copy (by ``insight_id``) and
+anything approved after its prompt was written do not count. So an insight delivered again after a
 crash, whose approved copy is by then in the memory, gets the score it got the
 first time, and the same decision (tests/test_originality_redelivery.py).
 """
@@ -47,9 +48,10 @@ class GradeError(KasperError):
 
 def as_of(rubric: Rubric, insight: dict[str, Any]) -> Rubric:
     """``rubric`` with its originality memory as ``insight`` sees it (the module docstring)."""
+    prompt = insight.get("prompt") or {}
     view = copy.copy(rubric)
-    view.originality = rubric.originality.as_of(exclude=insight["insight_id"],
-                                                before=millis(insight.get("created_at")))
+    view.originality = rubric.originality.as_of(
+        exclude=insight["insight_id"], before=millis(prompt.get("created_at") or insight.get("created_at")))
     return view
 
 

@@ -26,7 +26,8 @@ T0 = datetime(2026, 12, 3, 8, 0, tzinfo=timezone.utc)
 def _insight(ident: str, text: str, domain: str, created: datetime) -> dict:
     insight = sample_record("Insight")
     insight.update(insight_id=ident, prompt_id=f"{ident}-p", text=text, domain=domain, created_at=created)
-    insight["prompt"].update(prompt_id=f"{ident}-p", domain=domain, context={})
+    insight["prompt"].update(prompt_id=f"{ident}-p", domain=domain, context={},
+                             created_at=created - timedelta(seconds=1))
     return insight
 
 
@@ -68,6 +69,20 @@ def test_an_insight_graded_again_after_its_approval_gets_the_same_grade():
     plain = rubric.grade(insight["text"], insight["domain"], {})
     assert plain.scores["originality"] < first["scores"]["originality"]
     assert not plain.passed
+
+
+def test_a_regenerated_copy_of_the_insight_gets_the_same_grade():
+    """The prompt redelivered to generate: same id and text, a later created_at, and
+    meanwhile a near-copy of the text was approved for another prompt."""
+    rubric, good = _warm_rubric()
+    insight = _insight("new-1", good[0]["text"], good[0]["domain"], T0)
+    first = grade_insight(rubric, insight)
+    other = _insight("other-1", good[0]["text"] + " Today.", good[0]["domain"], T0 + timedelta(seconds=2))
+    assert remember(rubric, _approved(other, T0 + timedelta(seconds=4)))
+    again = {**insight, "created_at": T0 + timedelta(seconds=30)}
+    assert _comparable(grade_insight(rubric, again)) == _comparable(first)
+    fresh_prompt = {**again, "prompt": {**insight["prompt"], "created_at": T0 + timedelta(seconds=29)}}
+    assert grade_insight(rubric, fresh_prompt)["scores"]["originality"] < first["scores"]["originality"]
 
 
 def test_a_later_insight_still_sees_the_earlier_approval():
