@@ -240,3 +240,20 @@ def test_replay_load_sends_a_run_file_back_to_a_broker(broker, tmp_path):
     assert {r.key.decode() for r in received} == {v["insight_id"] for v in read_container(path)}
     bad = CliRunner().invoke(main, ["replay", "load", str(path), "--topic", topics.PROMPTS.name])
     assert bad.exit_code == 2 and "carries PromptEvent" in bad.output
+
+
+def test_keep_prints_how_to_plug_in_and_stops_on_ctrl_c(monkeypatch):
+    from kasper.streams.cli import up_cmd
+    from kasper.streams.cli.up import UpReport
+    from kasper.streams.settings import Settings
+
+    def interrupted(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(up_cmd.time, "sleep", interrupted)
+    lines: list[str] = []
+    up_cmd._hold(Settings(), UpReport(run_dir="runs/x", embedded_broker=True), lines.append)
+    text = "\n".join(lines)
+    assert "examples/approved_consumer.py" in text and "kasper produce feedback" in text
+    assert f"KASPER_BOOTSTRAP_SERVERS={Settings().kafka.bootstrap_servers}" in text
+    assert "/metrics" in text and lines[-1] == "stopping"

@@ -11,12 +11,17 @@ the embedded judge (the run with no judge configured, as on a fresh machine).
 from __future__ import annotations
 
 import asyncio
+import csv
+import html
+import json
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+import avro.datafile
+import avro.io
 import pytest
 
 from kasper.schemas.samples import sample_record
@@ -45,7 +50,7 @@ def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(pipeline
     html = Path(report["report_html"]).read_text()
     assert "training run(s)" in html and "no training step in this run" not in html
     assert all((run_dir / f"{n}.png").stat().st_size > 5000 for n in ("funnel", "loss", "agreement"))
-    assert "trainer: " in output and "report: " in output
+    assert "trainer: " in output and "report: " in output and "records: " in output
     assert "started the embedded broker" in output and "stopped the embedded broker" in output
     pids = children_of_run(output, run_dir)
     # The worker, and its embedded judge server if it started one (not with a judge configured).
@@ -55,6 +60,37 @@ def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(pipeline
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in pids)
+
+
+def test_up_leaves_the_runs_records_in_its_run_directory(pipeline_run):
+    """Per-topic Avro container files (read here by the Apache Avro library, from the
+    file alone), approved.jsonl and outcomes.csv, agreeing with report.json; the report's
+    gallery shows the approved texts, escaped."""
+    report, run_dir = pipeline_run.report, pipeline_run.run_dir
+    assert pipeline_run.returncode == 0, pipeline_run.output[-4000:]
+    rows = {}
+    for spec in topics.CATALOG:
+        path = run_dir / "records" / f"{spec.name}.avro"
+        with path.open("rb") as source, avro.datafile.DataFileReader(source, avro.io.DatumReader()) as reader:
+            rows[spec.name] = list(reader)
+        assert len(rows[spec.name]) == report["counts"].get(spec.name, 0) == report["files"][f"records/{spec.name}.avro"]
+    # Our records are in them: the synthetic approved ones, and the poison insight set apart.
+    assert len(rows[topics.APPROVED.name]) >= 24 and rows[topics.DLQ.name]
+    undecodable = [json.loads(line) for line in (run_dir / "records" / "undecodable.jsonl").read_text().splitlines()]
+    assert [u["topic"] for u in undecodable] == [topics.INSIGHTS.name]
+
+    approved = [json.loads(line) for line in (run_dir / "approved.jsonl").read_text().splitlines()]
+    assert len(approved) == len({r["insight_id"] for r in rows[topics.APPROVED.name]}) == report["files"]["approved.jsonl"]
+    with (run_dir / "outcomes.csv").open(encoding="utf-8") as source:
+        outcomes = list(csv.DictReader(source))
+    for outcome, count in report["outcomes"].items():
+        assert sum(r["outcome"] == outcome for r in outcomes) == count, (outcome, report["outcomes"])
+    ours = {r["prompt_id"]: r for r in outcomes if r["prompt_id"] not in pipeline_run.injected_outcomes}
+    assert len(ours) == PROMPTS and all(r["domain"] and r["tier"] and int(r["attempts"]) >= 1 for r in ours.values())
+    page = Path(report["report_html"]).read_text()
+    shown = [a for a in approved if html.escape(a["insight"]["text"]) in page]
+    assert len(shown) >= min(len(approved), 3), len(shown)  # at least the best three
+    assert "<h2>Insights</h2>" in page and "Dead letters (" in page
 
 
 def test_sigterm_mid_run_stops_the_worker_the_judge_and_the_broker(tmp_path, shipped_model):
