@@ -9,7 +9,8 @@
   judge scores becomes a REJECT (the original design approves the top 15%).
 
 Every output is a function of the verdict alone (timestamps included), so a
-redelivered verdict produces identical records: consumers dedupe by id. The
+redelivered verdict produces identical records: consumers dedupe by id. A
+revise request keeps its prompt's ``created_at`` (see :func:`revised_prompt`). The
 top-fraction gate depends on the recent scores, so its state lives in Kafka:
 its decisions are the router's own outputs (an ApprovedInsight, or a
 not-in-the-top REJECT), which every route worker reads back at start-up and
@@ -193,10 +194,12 @@ def approved(verdict: dict[str, Any]) -> dict[str, Any]:
 
 
 def revised_prompt(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The prompt again, attempt + 1, with the judge's notes. It keeps the upstream event's
+    ``created_at``: a verdict's own time changes when a grade is judged again after a
+    crash, and the grade stage reads the originality memory as of this time."""
     _grade, _insight, prompt = carried(verdict)
     notes = verdict.get("revise_notes") or verdict["rationale"]
-    return {**prompt, "attempt": prompt["attempt"] + 1, "revise_notes": notes,
-            "created_at": verdict["created_at"]}
+    return {**prompt, "attempt": prompt["attempt"] + 1, "revise_notes": notes}
 
 
 def rejected(verdict: dict[str, Any], why: str) -> dict[str, Any]:
