@@ -66,6 +66,7 @@ class UpReport:
     run_dir: str = ""
     report_html: str = ""
     files: dict[str, int] = field(default_factory=dict)  # run-dir file -> records in it
+    stopped_early: str = ""  # why the run stopped before every prompt had an outcome
     calibration: dict[str, Any] = field(default_factory=dict)  # rubric / judge / thumbs agreement
 
 
@@ -279,26 +280,42 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
     run_dir.mkdir(parents=True, exist_ok=True)
     report, started = UpReport(prompts=count, run_dir=str(run_dir)), time.monotonic()
     watch = Watch(Tally(), TrainLog(run_dir / "worker.log"), view or LiveView(say))
-    with terminate_as_interrupt(), broker_for(settings, say) as ours:
-        report.embedded_broker = ours
-        created = asyncio.run(create_topics(settings.kafka))
-        say(f"topics ready ({sum(v == 'created' for v in created.values())} created)")
-        _prepare_model(settings, say)
-        env = worker_env(settings, count)
-        if "train" in roles.split(","):
-            say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
-                f"and trains {env['KASPER_TRAINER_ITERS']} steps")
-        with worker_process(settings, run_dir, say, roles, env) as worker:
-            asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))
-            if keep is not None:
-                _finish(report, watch, run_dir, time.monotonic() - started, settings)
-                keep(report)
-        report.worker_exit = worker.returncode
+    try:
+        with terminate_as_interrupt(), broker_for(settings, say) as ours:
+            report.embedded_broker = ours
+            created = asyncio.run(create_topics(settings.kafka))
+            say(f"topics ready ({sum(v == 'created' for v in created.values())} created)")
+            _prepare_model(settings, say)
+            env = worker_env(settings, count)
+            if "train" in roles.split(","):
+                say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
+                    f"and trains {env['KASPER_TRAINER_ITERS']} steps")
+            with worker_process(settings, run_dir, say, roles, env) as worker:
+                asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))
+                if keep is not None:
+                    _finish(report, watch, run_dir, time.monotonic() - started, settings)
+                    keep(report)
+            report.worker_exit = worker.returncode
+    except BaseException as exc:  # Ctrl-C, SIGTERM, a dead worker: keep what was seen, then stop
+        if not report.report_html and watch.records.seen:
+            report.stopped_early = f"{type(exc).__name__}: {exc}"
+            _salvage(report, watch, run_dir, time.monotonic() - started, settings, say)
+        raise
     if keep is None:
         _finish(report, watch, run_dir, time.monotonic() - started, settings)
     else:  # written while the worker ran: only its exit code is new
         (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
     return report
+
+
+def _salvage(report: UpReport, watch: Watch, run_dir: Path, seconds: float, settings: Settings,
+             say: Say) -> None:
+    try:
+        _finish(report, watch, run_dir, seconds, settings)
+    except Exception as exc:  # the run's own error is the one to report
+        say(f"could not write what the run saw to {run_dir}: {type(exc).__name__}: {exc}")
+    else:
+        say(f"stopped early: what the run saw is in {run_dir} (outcome 'pending' in outcomes.csv: none yet)")
 
 
 def _finish(report: UpReport, watch: Watch, run_dir: Path, seconds: float, settings: Settings) -> None:
