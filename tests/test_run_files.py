@@ -39,6 +39,7 @@ from kasper.streams.settings import get_settings
 from kasper.streams.synthetic_prompts import synthetic_prompts
 
 HOSTILE = "<script>alert('x')</script> & <b>bold</b>"
+EMAIL = "jane.doe@example.com"
 
 
 def _insight(prompt: dict, attempt: int, text: str) -> dict:
@@ -88,7 +89,7 @@ def _made_run() -> RunRecords:
     [(spec, approved)] = route(approve)
     seen(spec, approved)
     seen(topics.APPROVED, approved)  # redelivered: the same record again
-    other = _insight(p1, 0, "Numbers decide your fate; stop your medication.")
+    other = _insight(p1, 0, f"Numbers decide your fate; stop your medication. Write to {EMAIL}.")
     seen(topics.INSIGHTS, other)
     seen(topics.GRADES, (other_grade := _grade(other, 0.7)))
     seen(topics.VERDICTS, _judged(other_grade, "REJECT", 2.0, f"Unsafe advice: {HOSTILE}"))
@@ -119,7 +120,8 @@ def test_run_files_decode_with_an_independent_avro_library_and_agree_with_the_ta
             assert fastavro.reader(source).writer_schema["name"].endswith(spec.record)
     verdicts = _avro_rows(tmp_path / "records" / "kasper.verdicts.avro")
     assert [v["recommendation"] for v in verdicts] == ["REVISE", "APPROVE", "REJECT"]
-    assert _avro_rows(tmp_path / "records" / "kasper.insights.avro")[1]["text"] == HOSTILE
+    insights = _avro_rows(tmp_path / "records" / "kasper.insights.avro")
+    assert insights[1]["text"] == HOSTILE and EMAIL in insights[2]["text"]  # the records as they were
     [bad] = [json.loads(line) for line in (tmp_path / "records" / "undecodable.jsonl").read_text().splitlines()]
     assert (bad["topic"], bad["partition"], bad["offset"]) == ("kasper.insights", 3, 17)
 
@@ -152,6 +154,7 @@ def test_gallery_shows_chains_rejections_and_dead_letters_and_escapes_every_text
     assert "Revise chains (1 of 1)" in page and "2 attempts, approved" in page
     assert "Breathe. Breathe. Breathe." in page and "Not sent to the LLM judge" in page
     assert "Unsafe advice:" in page and "stop your medication" in page  # the rejected text and why
+    assert EMAIL not in page and "Write to [EMAIL]." in page  # personal data redacted in the report only
     assert "has no template" in page and "Dead letters (1 of 1)" in page
     assert "Approved (1), best first" in page and "Warm &amp; concrete." in page
     # The report page carries it, with the rest.

@@ -7,7 +7,10 @@ scores. With the embedded default few prompts are approved, so the rejected
 texts and the revise chains carry most of what a reader learns.
 
 Every text is escaped: insights are untrusted model output, and reasons and
-rationales quote them.
+rationales quote them. Free text (insights, contexts, notes, rationales, reasons)
+also has its personal data redacted (``[EMAIL]``, ``[PHONE]``...), as in the
+trainer's window files: a report is read, and passed around, more widely than the
+topics it is drawn from. The run's record files keep the records as they were.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
+from kasper.agents.quality.personal_data import redact_personal_data
 from kasper.streams.cli.outcomes import Attempt, PromptHistory, reason
 
 SHOWN = 3  # best and worst approved, revise chains
@@ -27,6 +31,11 @@ CSS = (".card{border:1px solid #ccc;border-radius:4px;padding:.5rem .8rem;margin
        ".meta{color:#555;font-size:.85rem}.scores{font-size:.8rem;margin:.3rem 0}"
        ".scores td,.scores th{padding:.1rem .4rem}.notes{margin:.3rem 0 .3rem 1.5rem;color:#7a4f00}"
        ".approve{color:#2a7d6f}.revise{color:#9a7400}.reject{color:#c0392b}")
+
+
+def _free(text: str) -> str:
+    """Free text as HTML: personal data redacted, then escaped."""
+    return escape(redact_personal_data(text))
 
 
 def gallery_html(histories: dict[str, PromptHistory], letters: Iterable[dict[str, Any]] = ()) -> str:
@@ -99,7 +108,7 @@ def _chains(revised: list[PromptHistory]) -> str:
             shown = previous.verdict.get("revise_notes") if previous and previous.verdict else None
             if notes and notes != shown:
                 parts.append(f"<p class=\"notes\">&darr; attempt {attempt.number + 1} was asked: "
-                             f"{escape(notes)}</p>")
+                             f"{_free(notes)}</p>")
             parts.append(_card(history, attempt))
             previous = attempt
     return "".join(parts)
@@ -119,8 +128,8 @@ def _letters(letters: list[dict[str, Any]]) -> str:
         text = _text_of(letter.get("original"))
         rows.append(f"<div class=\"card\"><div class=\"meta\">stage {escape(letter['stage'])} &middot; "
                     f"{escape(letter['error_type'])} &middot; from {escape(where)}</div>"
-                    f"<p>{escape(letter['reason'])}</p>"
-                    + (f"<blockquote>{escape(text)}</blockquote>" if text else
+                    f"<p>{_free(letter['reason'])}</p>"
+                    + (f"<blockquote>{_free(text)}</blockquote>" if text else
                        "<p class=\"meta\">(the original record did not decode, or has no text)</p>")
                     + "</div>")
     return f"<h3>Dead letters ({len(rows)} of {len(letters)}), with their reasons</h3>" + "".join(rows)
@@ -144,10 +153,10 @@ def _card(history: PromptHistory, attempt: Attempt, why: str = "") -> str:
                            f"{insight.get('tier', prompt.get('tier', '?'))}",
         f"attempt {attempt.number + 1}", insight.get("adapter_version") or insight.get("model", "?")) if x)
     return ("<div class=\"card\">"
-            f"<div class=\"meta\">{meta}" + (f"<br>context: {escape(context)}" if context else "") + "</div>"
-            f"<blockquote>{escape(insight.get('text', ''))}</blockquote>"
+            f"<div class=\"meta\">{meta}" + (f"<br>context: {_free(context)}" if context else "") + "</div>"
+            f"<blockquote>{_free(insight.get('text', ''))}</blockquote>"
             + _rubric(attempt.grade) + _judge(attempt)
-            + (f"<p><b>why rejected:</b> {escape(why)}</p>" if why else "") + "</div>")
+            + (f"<p><b>why rejected:</b> {_free(why)}</p>" if why else "") + "</div>")
 
 
 def _rubric(grade: dict[str, Any] | None) -> str:
@@ -168,7 +177,7 @@ def _judge(attempt: Attempt) -> str:
     if judged is None:
         if last is None:
             return "<p class=\"meta\">no verdict seen</p>"
-        return (f"<p class=\"meta\">not judged by the LLM: {escape(last['rationale'])}</p>"
+        return (f"<p class=\"meta\">not judged by the LLM: {_free(last['rationale'])}</p>"
                 + _notes(last))
     scores = judged["scores"]
     head = "".join(f"<th>{escape(k.replace('_', ' '))}</th>" for k in scores)
@@ -177,7 +186,7 @@ def _judge(attempt: Attempt) -> str:
     return (f"<table class=\"scores\"><tr><th>judge {escape(judged['judge_model'])}</th>{head}"
             f"<th>overall</th></tr><tr><td class=\"{escape(decision.lower())}\">{escape(decision)}</td>{cells}"
             f"<td>{judged['overall']:.1f}</td></tr></table>"
-            f"<p><b>judge:</b> {escape(judged['rationale'])}</p>"
+            f"<p><b>judge:</b> {_free(judged['rationale'])}</p>"
             + (f"<p class=\"reject\">safety: {escape(judged['safety'])}</p>"
                if judged.get("safety") not in (None, "none") else "")
             + _notes(judged))
@@ -185,4 +194,4 @@ def _judge(attempt: Attempt) -> str:
 
 def _notes(verdict: dict[str, Any]) -> str:
     notes = verdict.get("revise_notes")
-    return f"<p class=\"notes\">notes: {escape(notes)}</p>" if notes and verdict["recommendation"] == "REVISE" else ""
+    return f"<p class=\"notes\">notes: {_free(notes)}</p>" if notes and verdict["recommendation"] == "REVISE" else ""
