@@ -12,6 +12,10 @@ group, so every worker sees every version) and offers each event to the
 waits (up to ``models_wait_s``) until the topic has been read to its end, so a
 restarted worker starts on the promoted adapters, not the base model.
 
+Few-shot exemplars: another task reads the approved topic from its beginning (no
+consumer group) and offers each approval to the :class:`ExemplarBook`, so a prompt
+is shown the best approved insights of its domain (``agents/quality/exemplars.py``).
+
 Error policy (details in ``generation.py`` and ``runtime/hot_swap.py``):
 
 - undecodable prompt, rejected prompt, generation failing twice -> DLQ, batch goes on;
@@ -30,6 +34,7 @@ from typing import Any
 from kasper.agents.runtime.backend import Backend
 from kasper.agents.runtime.hot_swap import VersionSwitcher, publish_serving
 from kasper.agents.generation import QUEUE_DEPTH, Generator
+from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.schemas.errors import Where
 from kasper.streams import records, topics
 from kasper.streams.app import topic
@@ -137,6 +142,19 @@ async def follow_versions(ctx: Any, switcher: VersionSwitcher) -> None:
                 await switcher.apply()
 
 
+async def follow_approvals(ctx: Any, book: ExemplarBook) -> None:
+    """Offer every ApprovedInsight, from the topic's beginning, to ``book``, forever."""
+    async with open_consumer(ctx.settings.kafka, topics.APPROVED.name, from_beginning=True) as consumer:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for messages in batches.values():
+                for message in messages:
+                    received = decode_message(ctx.codec, message, expect=topics.APPROVED.record)
+                    # Not ours to dead-letter: the approved topic's own consumers do.
+                    if received.record is not None and book.offer(received.record):
+                        log.info("exemplars changed", domain=received.record["insight"]["domain"])
+
+
 def _offer(ctx: Any, switcher: VersionSwitcher, message: Any) -> None:
     received = decode_message(ctx.codec, message, expect=topics.MODELS.record)
     if received.record is None:  # a foreign record on the models topic: not ours to dead-letter twice
@@ -155,7 +173,8 @@ def register(app: Any, ctx: Any) -> None:
     settings = ctx.settings.generate.with_options(ctx.options)
     stage = Stage(STAGE, topics.PROMPTS, ctx.codec, ctx.send)
     backend = make_backend(settings, ctx.settings)
-    generator = Generator(backend, settings)
+    book = ExemplarBook(settings.exemplars)
+    generator = Generator(backend, settings, book)
 
     async def dead_letter(exc: BaseException, value: bytes, key: bytes | None, where: Where) -> None:
         await stage.dead_letter(exc, value, key, where)
@@ -191,6 +210,17 @@ def register(app: Any, ctx: Any) -> None:
             except Exception as exc:  # the broker went away: keep serving, read again soon
                 switcher.caught_up.set()
                 log.error("model-versions follower failed, retrying in 5 s", error=str(exc)[:300])
+                await asyncio.sleep(5)
+
+    @app.task
+    async def exemplars() -> None:
+        while settings.exemplars > 0:
+            try:
+                await follow_approvals(ctx, book)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker went away: keep the exemplars, read again soon
+                log.error("approvals follower failed, retrying in 5 s", error=str(exc)[:300])
                 await asyncio.sleep(5)
 
     @app.on_before_shutdown.connect

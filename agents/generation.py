@@ -2,9 +2,16 @@
 
 No Kafka here: :class:`Generator` takes decoded PromptEvents and returns one
 :class:`Outcome` per prompt, in order; the agent (``agents/generate.py``) sends
-them. ``insight_id`` is a UUID-5 of prompt id + attempt + model version, so a
-redelivered prompt gets the same id (consumers dedupe by it) and its seed, derived
+them. ``insight_id`` is a UUID-5 of prompt id + attempt, nothing that can change
+between two deliveries of the same prompt (a hot-swapped model version does not),
+so a redelivered prompt gets the same id (consumers dedupe by it); its seed, derived
 from the id, makes the sampled text reproducible too.
+
+What helps a small model write well goes into each request (docs/stages.md): the
+few-shot exemplars of the prompt's domain (:mod:`kasper.agents.quality.exemplars`),
+counted as the cacheable prefix with the system message, and the decoding guards
+of the prompt's tier (``GenerateSettings``: repetition penalty, loop, copy and label
+stops). The exemplar set's id is recorded in the Insight.
 
 Error policy, per prompt:
 
@@ -29,7 +36,8 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from kasper.agents.runtime.backend import Backend, GenerationError, GenRequest, GenResult, Sampling, Served
-from kasper.agents.quality.prompts import PromptRejected, build_messages
+from kasper.agents.quality.exemplars import ExemplarBook
+from kasper.agents.quality.prompts import PromptRejected, build_messages, stop_labels
 from kasper.schemas.errors import KasperError
 from kasper.streams import records
 from kasper.streams.logs import get_logger
@@ -63,9 +71,25 @@ class GenerationFailed(KasperError):
     """Generation errored or returned empty text on every try."""
 
 
-def insight_id(prompt_id: str, attempt: int, model_version: str) -> str:
-    """The deterministic id of the insight for this prompt attempt and model version."""
-    return str(uuid.uuid5(INSIGHT_NAMESPACE, f"{prompt_id}\x1f{attempt}\x1f{model_version}"))
+def insight_id(prompt_id: str, attempt: int) -> str:
+    """The deterministic id of the insight for this prompt attempt."""
+    return str(uuid.uuid5(INSIGHT_NAMESPACE, f"{prompt_id}\x1f{attempt}"))
+
+
+def tier_sampling(settings: GenerateSettings, tier: str) -> Sampling:
+    """Sampling and guards for ``tier``: the settings, with the tier's overrides."""
+    s = settings
+    values: dict[str, Any] = {
+        "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+        "repetition_penalty": s.repetition_penalty, "loop_ngram": s.loop_ngram,
+        "copy_ngram": s.copy_ngram,
+    }
+    for key, value in s.tiers.get(tier, {}).items():
+        if key not in values:
+            raise KasperError(f"KASPER_GENERATE_TIERS: {tier}.{key} is not one of {sorted(values)}")
+        values[key] = type(values[key])(value)
+    labels = stop_labels(s.template_version) if s.stop_at_labels else ()
+    return Sampling(**values, stop_at_labels=labels)
 
 
 def derive_seed(ident: str, retry: int = 0) -> int:
@@ -90,17 +114,19 @@ class _Planned:
     request: GenRequest
     insight_id: str
     served: Served
+    exemplar_set: str | None = None
     first_error: str = ""
 
 
 class Generator:
     """Turns a batch of PromptEvents into Insights with a backend (see the module doc)."""
 
-    def __init__(self, backend: Backend, settings: GenerateSettings | None = None) -> None:
+    def __init__(self, backend: Backend, settings: GenerateSettings | None = None,
+                 exemplars: ExemplarBook | None = None) -> None:
         self.backend = backend
-        self.settings = settings or GenerateSettings()
-        s = self.settings
-        self.sampling = Sampling(s.temperature, s.top_p, s.max_tokens)
+        self.settings = s = settings or GenerateSettings()
+        self.exemplars = exemplars if exemplars is not None else ExemplarBook(s.exemplars)
+        self.sampling = {tier: tier_sampling(s, tier) for tier in ("lite", "standard", "pro")}
 
     async def run(self, prompts: list[dict[str, Any]], on_delta: DeltaSink | None = None) -> list[Outcome]:
         """One Outcome per prompt, in order."""
@@ -117,17 +143,19 @@ class Generator:
 
     def _plan(self, index: int, outcome: Outcome) -> _Planned | None:
         prompt = outcome.prompt
+        set_id, shown = self.exemplars.choose(prompt["domain"], prompt.get("user_hash"))
         try:
-            messages = build_messages(prompt, self.settings.template_version)
+            messages = build_messages(prompt, self.settings.template_version, shown)
         except PromptRejected as exc:
             ERRORS.labels("rejected").inc()
             outcome.error = exc
             return None
         served = self.backend.serving(prompt["tier"])
-        ident = insight_id(prompt["prompt_id"], prompt.get("attempt") or 0, served.version_key)
+        ident = insight_id(prompt["prompt_id"], prompt.get("attempt") or 0)
         seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
-        request = GenRequest(messages, prompt["tier"], self.sampling, seed)
-        return _Planned(index, request, ident, served)
+        sampling = self.sampling.get(prompt["tier"]) or tier_sampling(self.settings, prompt["tier"])
+        request = GenRequest(messages, prompt["tier"], sampling, seed, prefix_messages=1 + 2 * len(shown))
+        return _Planned(index, request, ident, served, set_id)
 
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
                         on_delta: DeltaSink | None, tries: int) -> list[_Planned]:
@@ -154,8 +182,9 @@ class Generator:
     async def _retry(self, item: _Planned, outcomes: list[Outcome], on_delta: DeltaSink | None) -> None:
         """Once more, alone and with a fresh seed; then give up with both reasons."""
         seed = derive_seed(item.insight_id, retry=1)
-        request = GenRequest(item.request.messages, item.request.tier, item.request.sampling, seed)
-        again = _Planned(item.index, request, item.insight_id, item.served)
+        request = GenRequest(item.request.messages, item.request.tier, item.request.sampling, seed,
+                             item.request.prefix_messages)
+        again = _Planned(item.index, request, item.insight_id, item.served, item.exemplar_set)
         if not await self._generate([again], outcomes, on_delta, tries=2):
             return
         ERRORS.labels("dead_lettered").inc()
@@ -174,8 +203,10 @@ class Generator:
             "model": item.served.model,
             "adapter_version": item.served.adapter_version,
             "template_version": self.settings.template_version,
+            "exemplar_set": item.exemplar_set,
             "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p,
-                         "max_tokens": sampling.max_tokens, "seed": item.request.seed},
+                         "max_tokens": sampling.max_tokens, "seed": item.request.seed,
+                         "repetition_penalty": sampling.repetition_penalty if self.backend.name == "mlx" else None},
             "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens,
             "latency_ms": round(result.latency_ms, 3),

@@ -63,12 +63,14 @@ _INSIGHT = {
     "model": "SmolLM2-135M-Instruct",
     "adapter_version": "standard-0003",
     "template_version": "numerology-v2",
-    "sampling": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 256, "seed": 1234},
+    "sampling": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 256, "seed": 1234,
+                 "repetition_penalty": 1.1},
     "prompt_tokens": 212,
     "completion_tokens": 87,
     "latency_ms": 1843.5,
     "trace_id": _TRACE_ID,
     "created_at": _at(2.5),
+    "exemplar_set": "numerology-3f9c2a1b7d40",
 }
 
 _GRADE = {

@@ -256,6 +256,17 @@ class GenerateSettings(Section):
     # None: each insight's seed is derived from its insight_id (replays reproduce it).
     seed: int | None = None
     template_version: str = DEFAULT_TEMPLATE
+    # Decoding guards (agents/runtime/guards.py, docs/stages.md): 1.0 / 0 / false turn one off.
+    repetition_penalty: float = 1.1
+    loop_ngram: int = 6
+    copy_ngram: int = 8
+    stop_at_labels: bool = True
+    # Per tier, any of temperature, top_p, max_tokens, repetition_penalty, loop_ngram,
+    # copy_ngram: KASPER_GENERATE_TIERS='{"pro": {"temperature": 0.6}}'.
+    tiers: dict[str, dict[str, float]] = {}
+    # Few-shot examples in each prompt (0: none): the best approved insights of the
+    # prompt's domain, shipped seed examples until there are enough.
+    exemplars: int = 2
     stream_tokens: bool = False
     # How long the first batch waits for the model-versions topic to be read.
     models_wait_s: float = 30.0

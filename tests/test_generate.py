@@ -24,7 +24,10 @@ from kasper.agents.runtime.backend import GenerationError, GenResult
 from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.agents.runtime.hot_swap import SWAPS, VersionSwitcher
 from kasper.agents.generation import GenerationFailed, Generator, derive_seed, insight_id
-from kasper.agents.quality.prompts import PromptRejected
+from kasper.agents.quality.exemplars import seed_exemplars
+from kasper.agents.quality.prompts import PromptRejected, build_messages
+from kasper.agents.runtime.guards import GuardSpec, RowGuard
+from kasper.agents.runtime.mlx_engine import Row
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import GenerateSettings, ModelSettings
 from kasper.streams.synthetic_prompts import synthetic_prompt
@@ -84,11 +87,12 @@ def model_version(tier: str, version: str, path: Path | None, sha: str | None, p
 # --- plain logic -------------------------------------------------------------
 
 
-def test_insight_id_is_a_uuid_of_prompt_attempt_and_model_version():
-    first = insight_id("p-1", 0, "m+base")
-    assert first == insight_id("p-1", 0, "m+base") and uuid.UUID(first).version == 5
-    assert len({first, insight_id("p-1", 1, "m+base"), insight_id("p-1", 0, "m+pro-0001"),
-                insight_id("p-2", 0, "m+base")}) == 4
+def test_insight_id_is_a_uuid_of_prompt_and_attempt_only():
+    # Nothing that can change between two deliveries of a prompt (a hot-swapped model
+    # version) enters the id: a redelivered prompt attempt keeps its insight id.
+    first = insight_id("p-1", 0)
+    assert first == insight_id("p-1", 0) and uuid.UUID(first).version == 5
+    assert len({first, insight_id("p-1", 1), insight_id("p-2", 0)}) == 3
     assert derive_seed(first) == derive_seed(first) != derive_seed(first, retry=1)
     assert 0 <= derive_seed(first) < 2**31
 
@@ -120,20 +124,83 @@ def test_a_batch_gives_one_insight_per_prompt_in_order_and_rejects_bad_input(bac
     for outcome in (outcomes[0], outcomes[5]):
         insight = outcome.insight
         assert outcome.error is None and len(insight["text"].split()) >= 3, insight["text"]
-        assert insight["insight_id"] == insight_id(insight["prompt_id"], 0, "smollm2-135m-instruct+base")
+        assert insight["insight_id"] == insight_id(insight["prompt_id"], 0)
         assert 0 < insight["completion_tokens"] <= MAX_TOKENS and insight["prompt_tokens"] > 100
         assert insight["sampling"] == {"temperature": 0.7, "top_p": 0.9, "max_tokens": MAX_TOKENS,
-                                       "seed": derive_seed(insight["insight_id"])}
+                                       "seed": derive_seed(insight["insight_id"]), "repetition_penalty": 1.1}
+        assert insight["exemplar_set"].startswith(insight["domain"] + "-")
         assert insight["latency_ms"] > 0 and insight["prompt"] == outcome.prompt
         assert (insight["model"], insight["adapter_version"]) == ("smollm2-135m-instruct", None)
         streamed = [d for d in deltas if d[0] == insight["insight_id"]]
-        assert "".join(d[3] for d in streamed).strip() == insight["text"]
+        # The stream is what the model wrote; a row stopped mid-sentence (by the token
+        # limit or a guard) ends its Insight at its last whole sentence.
+        assert "".join(d[3] for d in streamed).strip().startswith(insight["text"])
         assert [d[2] for d in streamed] == list(range(len(streamed))) and streamed[-1][4] is True
 
     # The same prompt alone: same id and seed, so the same text (sampling is per row).
     [again] = asyncio.run(Generator(backend, settings).run([batch[5]]))
     assert again.insight["insight_id"] == outcomes[5].insight["insight_id"]
     assert again.insight["text"] == outcomes[5].insight["text"]
+
+
+def _engine_rows(backend, settings, n: int):
+    """Chat-template tokens of ``n`` synthetic prompts, and the lite tier's engine."""
+    engine = backend._tiers["lite"].engine
+    batch = [build_messages(p) for p in prompts(n, seed=23)]
+    return engine, [list(engine.tokenizer.apply_chat_template(m, add_generation_prompt=True)) for m in batch]
+
+
+def test_guards_stop_a_row_where_the_model_starts_repeating_or_copying(backend, settings):
+    # Greedy rows are deterministic: the guarded row follows the unguarded one token for
+    # token until the guard fires, so where it must stop is computed from the plain run.
+    engine, [tokens] = _engine_rows(backend, settings, 1)
+    [plain] = engine.generate([Row(tokens, 48)])
+    decode = engine.tokenizer.decode
+    for n in (4, 3, 2, 1):
+        offline = RowGuard(GuardSpec(loop_ngram=n), decode)
+        hit = next((h for t in plain.tokens if (h := offline.feed(t)) is not None), None)
+        if hit is not None:
+            break
+    assert hit is not None, "48 greedy tokens without a single repeated token"
+    [looped] = engine.generate([Row(tokens, 48, guard=GuardSpec(loop_ngram=n))])
+    assert (looped.finish_reason, looped.tokens) == ("loop", plain.tokens[:hit[1]])
+
+    copied = tuple(plain.tokens[5:9])  # pretend these four tokens were in the prompt
+    [stopped] = engine.generate([Row(tokens, 48, guard=GuardSpec(copy_ngram=4, source=copied))])
+    assert (stopped.finish_reason, stopped.tokens) == ("copy", plain.tokens[:5])
+
+
+def test_a_strong_repetition_penalty_leaves_no_token_repeated(backend, settings):
+    engine, [tokens] = _engine_rows(backend, settings, 1)
+    [plain] = engine.generate([Row(tokens, 32)])
+    [penalized] = engine.generate([Row(tokens, 32, repetition_penalty=100.0)])
+    assert len(set(plain.tokens)) < len(plain.tokens)  # the plain row repeats some token
+    assert len(set(penalized.tokens)) == len(penalized.tokens), decode_all(engine, penalized.tokens)
+
+
+def decode_all(engine, tokens) -> str:
+    return engine.tokenizer.decode(tokens)
+
+
+def test_rows_with_their_own_cached_prefixes_write_what_they_write_alone(backend, settings):
+    # Two rows, each with its own prefix (as each domain's few-shot turns are), batched
+    # together, give the texts they give alone and uncached; the prefixes are then cached.
+    engine, _ = _engine_rows(backend, settings, 0)
+    rows = []
+    for i, p in enumerate(prompts(2, seed=29)):
+        shown = list(seed_exemplars()[p["domain"]][:1 + i])
+        messages = build_messages(p, exemplars=shown)
+        tokens = list(engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+        prefix = len(engine.tokenizer.apply_chat_template(messages[:1 + 2 * len(shown)]))
+        rows.append(Row(tokens, 12, prefix=prefix))
+    alone = [engine.generate([Row(r.tokens, r.max_tokens)])[0].tokens for r in rows]
+    together = engine.generate(rows)
+    assert [o.tokens for o in together] == alone
+    assert engine.last_stats.prefill_tokens >= sum(r.prefix for r in rows)  # computed once here
+    again = engine.generate(rows)
+    assert [o.tokens for o in again] == alone
+    # Only each row's own part after its prefix is computed now.
+    assert engine.last_stats.prefill_tokens == sum(len(r.tokens) - r.prefix - 1 for r in rows)
 
 
 class FlakyBackend:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -79,22 +79,46 @@ def _check_text(field: str, value: str) -> None:
         raise PromptRejected(f"{field}: tries to override the instructions ({match.group(0)[:60]!r})")
 
 
-def build_messages(prompt: Mapping[str, Any], version: str = DEFAULT_TEMPLATE) -> list[dict[str, str]]:
-    """System + user chat messages for ``prompt`` (checked with :func:`check_prompt`)."""
+def build_messages(prompt: Mapping[str, Any], version: str = DEFAULT_TEMPLATE,
+                   exemplars: Sequence[Any] = ()) -> list[dict[str, str]]:
+    """System + user chat messages for ``prompt`` (checked with :func:`check_prompt`).
+
+    ``exemplars`` (each with ``domain``, ``context`` and ``text``) go between them as
+    earlier turns: their context block as the user's, their text as the answer.
+    """
     check_prompt(prompt, version)
     tpl = template(version)
-    system = f"{tpl['persona']}\n\n{tpl['format']}"
-    lines = [tpl["domains"][prompt["domain"]], ""]
+    messages = [{"role": "system", "content": f"{tpl['persona']}\n\n{tpl['format']}"}]
+    for exemplar in exemplars:
+        messages += [{"role": "user", "content": _user_content(tpl, exemplar.domain, exemplar.context)},
+                     {"role": "assistant", "content": exemplar.text}]
+    content = _user_content(tpl, prompt["domain"], prompt["context"], prompt.get("instructions"),
+                            prompt.get("revise_notes"))
+    return messages + [{"role": "user", "content": content}]
+
+
+def stop_labels(version: str = DEFAULT_TEMPLATE) -> tuple[str, ...]:
+    """The template's field labels with their colon: a draft that writes one is copying
+    its prompt (the generator's label guard stops it there)."""
+    tpl = template(version)
+    labels = [*tpl["context_labels"].values(), tpl["instructions_label"], tpl["revise_label"]]
+    # "Their request (a wish ...)" is also copied as "Their request:".
+    short = [label.split(" (")[0] for label in labels if " (" in label]
+    return tuple(dict.fromkeys(f"{label}:" for label in labels + short))
+
+
+def _user_content(tpl: Mapping[str, Any], domain: str, context: Mapping[str, str],
+                  instructions: str | None = None, revise_notes: str | None = None) -> str:
+    lines = [tpl["domains"][domain], ""]
     labels = tpl["context_labels"]
-    context = prompt["context"]
     # Known keys in the template's order, then any others alphabetically: stable prompts.
     ordered = [k for k in labels if k in context] + sorted(k for k in context if k not in labels)
     for key in ordered:
         label = labels.get(key, key.replace("_", " ").capitalize())
         value = context[key].strip()
         lines.append(f'{label}: "{value}"' if key in tpl["quoted_fields"] else f"{label}: {value}")
-    if prompt.get("instructions"):
-        lines.append(f'{tpl["instructions_label"]}: "{prompt["instructions"].strip()}"')
-    if prompt.get("revise_notes"):
-        lines += ["", f'{tpl["revise_label"]}: "{prompt["revise_notes"].strip()}"']
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
+    if instructions:
+        lines.append(f'{tpl["instructions_label"]}: "{instructions.strip()}"')
+    if revise_notes:
+        lines += ["", f'{tpl["revise_label"]}: "{revise_notes.strip()}"']
+    return "\n".join(lines)

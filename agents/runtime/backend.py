@@ -41,6 +41,12 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.9
     max_tokens: int = 160
+    # Guards (agents/runtime/guards.py; 1.0 / 0 turn one off). Backends that cannot
+    # apply one ignore it: the OpenAI-compatible backend sends none of them.
+    repetition_penalty: float = 1.0
+    loop_ngram: int = 0
+    copy_ngram: int = 0
+    stop_at_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class GenRequest:
     tier: str
     sampling: Sampling
     seed: int
+    # How many leading messages (system + few-shot turns) are shared by many requests:
+    # a backend with a prefix cache computes them once.
+    prefix_messages: int = 0
 
 
 @dataclass(frozen=True)

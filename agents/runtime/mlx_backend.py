@@ -27,6 +27,7 @@ from kasper.agents.runtime.backend import (
     OnDelta,
     Served,
 )
+from kasper.agents.runtime.guards import GuardSpec, trim_to_sentence
 from kasper.agents.runtime.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
 from kasper.agents.runtime.blas import MLXThread
 from kasper.agents.runtime.model_store import ModelError
@@ -108,14 +109,21 @@ class MLXBackend:
             outputs = engine.generate(rows, on_delta)
         except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
             raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
-        return [GenResult(o.text, o.prompt_tokens, len(o.tokens), o.seconds * 1000.0, o.finish_reason)
-                for o in outputs]
+        return [GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens, len(o.tokens),
+                          o.seconds * 1000.0, o.finish_reason) for o in outputs]
 
     @staticmethod
     def _row(engine: Engine, request: GenRequest) -> Row:
-        tokens = engine.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True)
+        template = engine.tokenizer.apply_chat_template
+        tokens = list(template(request.messages, add_generation_prompt=True))
+        prefix = 0
+        if request.prefix_messages:
+            shared = list(template(request.messages[:request.prefix_messages]))
+            prefix = len(shared) if tokens[:len(shared)] == shared else 0
         s = request.sampling
-        return Row(list(tokens), s.max_tokens, s.temperature, s.top_p, request.seed)
+        guard = GuardSpec(s.loop_ngram, s.copy_ngram, _copy_source(engine, request), s.stop_at_labels)
+        return Row(tokens, s.max_tokens, s.temperature, s.top_p, request.seed,
+                   repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix)
 
     # --- model versions ------------------------------------------------------
 
@@ -160,6 +168,24 @@ class MLXBackend:
         # The running step finishes within a fraction of a second after cancel().
         await self._mlx.close()
         self._tiers = {}
+
+
+def _copy_source(engine: Engine, request: GenRequest) -> tuple[int, ...]:
+    """The tokens a row must not copy: every message but the system one (the context
+    block, the user's words, the few-shot examples)."""
+    if not request.sampling.copy_ngram:
+        return ()
+    encode = engine.tokenizer.encode
+    tokens: list[int] = []
+    for message in request.messages:
+        if message["role"] != "system":
+            tokens += encode(message["content"], add_special_tokens=False)
+    return tuple(tokens)
+
+
+def _finished_text(text: str, finish_reason: str) -> str:
+    """A row a guard or the token limit stopped mid-sentence ends at its last whole sentence."""
+    return text if finish_reason == "stop" else trim_to_sentence(text)
 
 
 def _check_adapter(path: Path, sha256: str | None) -> None:

@@ -31,12 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.guards import GuardSpec, RowGuard, mark_seen, penalize
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
 
 DEFAULT_TOP_K = 64
 # A shorter shared prefix is not worth a separate forward pass.
 MIN_PREFIX = 16
-MAX_PREFIXES = 4
+# One per domain's few-shot prefix, and a few more.
+MAX_PREFIXES = 16
 # Tokens per prefill forward pass (rows x columns): bigger passes measured slower.
 PREFILL_CHUNK_TOKENS = 2048
 # Called from the generation thread: (row, delta text, done).
@@ -52,6 +54,12 @@ class Row:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    # 1.0: off; see guards.penalize.
+    repetition_penalty: float = 1.0
+    guard: GuardSpec = GuardSpec()
+    # The first ``prefix`` tokens are worth caching for later batches (0: the engine finds
+    # the prefix every row of the batch shares).
+    prefix: int = 0
 
 
 @dataclass
@@ -114,8 +122,8 @@ class Engine:
 
     def _prefill(self, rows: list[Row], stats: EngineStats) -> tuple[list, mx.array]:
         """KV caches holding every prompt but its last token, and those last tokens."""
-        cache, size = self._batch_cache(rows, stats)
-        rests = [r.tokens[size:-1] for r in rows]
+        cache, sizes = self._batch_cache(rows, stats)
+        rests = [r.tokens[size:-1] for r, size in zip(rows, sizes)]
         lengths = [len(r) for r in rests]
         width = max(lengths)
         padding = [width - n for n in lengths]
@@ -135,17 +143,39 @@ class Engine:
             stats.prefill_tokens += sum(lengths)
         return cache, mx.array([r.tokens[-1] for r in rows])
 
-    def _batch_cache(self, rows: list[Row], stats: EngineStats) -> tuple[list, int]:
-        """A batch KV cache already holding the longest known prefix every row shares."""
-        prefix = self._known_prefix(rows)
-        if prefix is None and len(rows) > 1:
-            size = _shared_prefix(rows)
-            if size >= MIN_PREFIX:
-                prefix = self._compute_prefix(tuple(rows[0].tokens[:size]), stats)
-        if prefix is None:
-            return [BatchKVCache([0] * len(rows)) for _ in make_prompt_cache(self.model)], 0
-        tokens, single = prefix
-        return [c.merge([c] * len(rows)) for c in single], len(tokens)
+    def _batch_cache(self, rows: list[Row], stats: EngineStats) -> tuple[list, list[int]]:
+        """A batch KV cache already holding each row's cached prefix, and the prefix sizes.
+
+        Rows that name their prefix (``Row.prefix``: the system message and the few-shot
+        turns of their domain) get that one, computed once; otherwise every row gets
+        the longest prefix the whole batch shares.
+        """
+        if any(r.prefix for r in rows):
+            prefixes = [self._own_prefix(r, stats) for r in rows]
+        else:
+            prefix = self._known_prefix(rows)
+            if prefix is None and len(rows) > 1:
+                size = _shared_prefix(rows)
+                if size >= MIN_PREFIX:
+                    prefix = self._compute_prefix(tuple(rows[0].tokens[:size]), stats)
+            prefixes = [prefix] * len(rows)
+        if all(p is None for p in prefixes):
+            return [BatchKVCache([0] * len(rows)) for _ in make_prompt_cache(self.model)], [0] * len(rows)
+        empty = make_prompt_cache(self.model)
+        singles = [p[1] if p else empty for p in prefixes]
+        # Prefixes of different lengths are left-padded to the longest (BatchKVCache.merge).
+        cache = [BatchKVCache.merge([single[layer] for single in singles]) for layer in range(len(empty))]
+        return cache, [len(p[0]) if p else 0 for p in prefixes]
+
+    def _own_prefix(self, row: Row, stats: EngineStats) -> tuple[tuple[int, ...], list] | None:
+        if row.prefix < MIN_PREFIX or len(row.tokens) < row.prefix + 2:
+            return None
+        tokens = tuple(row.tokens[:row.prefix])
+        single = self._prefixes.get(tokens)
+        if single is None:
+            return self._compute_prefix(tokens, stats)
+        self._prefixes.move_to_end(tokens)
+        return tokens, single
 
     def _known_prefix(self, rows: list[Row]) -> tuple[tuple[int, ...], list] | None:
         best = None
@@ -201,6 +231,8 @@ class _Params:
     seeds: mx.array
     greedy: mx.array
     any_sampling: bool
+    penalty: mx.array
+    any_penalty: bool
 
     @classmethod
     def of(cls, rows: list[Row]) -> "_Params":
@@ -211,11 +243,13 @@ class _Params:
             seeds=mx.array([r.seed & 0xFFFFFFFF for r in rows], dtype=mx.uint32),
             greedy=mx.array([t <= 0 for t in temps]),
             any_sampling=any(t > 0 for t in temps),
+            penalty=mx.array([max(r.repetition_penalty, 1.0) for r in rows], dtype=mx.float32),
+            any_penalty=any(r.repetition_penalty > 1.0 for r in rows),
         )
 
     def take(self, keep: mx.array) -> "_Params":
         return _Params(self.temperature[keep], self.top_p[keep], self.seeds[keep],
-                       self.greedy[keep], self.any_sampling)
+                       self.greedy[keep], self.any_sampling, self.penalty[keep], self.any_penalty)
 
 
 class _Decode:
@@ -231,10 +265,21 @@ class _Decode:
         self.live = len(rows)
         self.out = [RowOutput("", prompt_tokens=len(r.tokens)) for r in rows]
         self.detok = [engine.tokenizer.detokenizer for _ in rows] if on_delta else []
+        decode = engine.tokenizer.decode
+        self.guards = [RowGuard(r.guard, decode) if r.guard.active else None for r in rows]
+        # Tokens each row generated (for the repetition penalty), on the device.
+        self.seen: mx.array | None = None
 
     def _forward(self, tokens: mx.array, step: int) -> mx.array:
         logits = self.engine.model(tokens[:, None], cache=self.cache)[:, -1, :]
-        return self.engine.sample(logits, self.params, step)
+        if self.params.any_penalty:
+            if self.seen is None:
+                self.seen = mx.zeros(logits.shape, dtype=mx.bool_)
+            logits = penalize(logits, self.seen, self.params.penalty[:, None])
+        sampled = self.engine.sample(logits, self.params, step)
+        if self.params.any_penalty:
+            self.seen = mark_seen(self.seen, sampled)
+        return sampled
 
     def run(self, last: mx.array) -> list[RowOutput]:
         step = 0
@@ -264,13 +309,20 @@ class _Decode:
                 continue
             out = self.out[row]
             stop = token in self.engine.eos
+            guarded = None
             if not stop:
                 out.tokens.append(token)
-            done = stop or len(out.tokens) >= self.rows[row].max_tokens
+                guard = self.guards[row]
+                guarded = guard.feed(token) if guard is not None else None
+                # A row that copied from its first token keeps what it wrote: an empty
+                # text would be dead-lettered, a copied one is graded and sent back.
+                if guarded is not None and guarded[1] > 0:
+                    del out.tokens[guarded[1]:]
+            done = stop or guarded is not None or len(out.tokens) >= self.rows[row].max_tokens
             if self.on_delta:
                 self._delta(row, None if stop else token, done)
             if done:
-                out.finish_reason = "stop" if stop else "length"
+                out.finish_reason = "stop" if stop else guarded[0] if guarded else "length"
                 out.text = self.engine.tokenizer.decode(out.tokens)
                 out.seconds = time.perf_counter() - self.started
                 self.slots[pos] = None
@@ -292,6 +344,8 @@ class _Decode:
         for c in self.cache:
             c.filter(index)
         self.params = self.params.take(index)
+        if self.seen is not None:
+            self.seen = self.seen[index]
         self.slots = [self.slots[pos] for pos in keep]
         return following[index]
 
