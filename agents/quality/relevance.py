@@ -31,6 +31,8 @@ _FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'
 _SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "you're", "you've", "you'll", "you'd"})
 # "they" only: a card's figure or a planet is "he" or "she" in a good insight.
 _THIRD_PERSON = frozenset({"they", "them", "their", "they're", "themselves"})
+# Count only in a text with no "you" at all: then "she" is the reader, told about.
+_GENDERED = frozenset({"he", "him", "his", "himself", "she", "her", "hers", "herself"})
 _ASSISTANT = re.compile(
     r"\b(?:i'?d be (?:happy|glad) to|happy to help|here(?:'s| is) (?:a|an|the|your|my)\b"
     r"|as an ai\b|as a language model|i hope this helps|let me know if|feel free to ask"
@@ -105,8 +107,9 @@ def _voice(words: list[str], counts: Mapping[str, int], lower: str) -> float:
         voice -= 0.6
     if first > max(2, second):
         voice -= 0.5  # a diary: the writer talks about themselves
-    if third > 3 and second / n < 0.03:
-        voice -= 0.5  # a narrator talks about the reader as "they"
+    gendered = sum(counts.get(w, 0) for w in _GENDERED)
+    if (third > 3 and second / n < 0.03) or (third + gendered > 3 and not second):
+        voice -= 0.5  # a narrator talks about the reader as "they" (or "she", never "you")
     if second / n < 0.02:
         voice -= 0.3
     return max(0.0, voice)
