@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -53,8 +53,11 @@ DEFAULT_MAX_ATTEMPTS = 3
 ROUTER_PREFIX = "router: "
 NOT_TOP = "not in the top"
 GATE_MEMORY = 2000  # decisions kept beyond the window, to answer redeliveries as before
+SENT_MEMORY = 20_000  # router outputs remembered so that a repeat is not sent again
 
 ROUTED = Counter("kasper_routed_total", "Verdicts routed, by outcome.", ["outcome"])
+REPEATS = Counter("kasper_route_repeats_total",
+                  "Router outputs not sent again: already on Kafka (a redelivered verdict).", ["topic"])
 AGREEMENT = Counter(
     "kasper_judge_rubric_agreement_total",
     "Judge verdicts against rubric grades, per grader version (calibration).",
@@ -239,46 +242,95 @@ def route(verdict: dict[str, Any], max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     return []
 
 
+class Sent:
+    """The router's outputs already on Kafka (read back) or sent by this process: one is
+    not sent again. The last ``capacity`` are kept."""
+
+    def __init__(self, capacity: int = SENT_MEMORY) -> None:
+        self.capacity = capacity
+        self._keys: OrderedDict[tuple, None] = OrderedDict()
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._keys
+
+    def add(self, key: tuple | None) -> None:
+        if key is None or key in self._keys:
+            return
+        self._keys[key] = None
+        if len(self._keys) > self.capacity:
+            self._keys.popitem(last=False)
+
+    def fresh(self, outputs: list[Output]) -> list[Output]:
+        """``outputs`` without those already sent; the rest now count as sent."""
+        out = []
+        for spec, record in outputs:
+            key = output_key(spec, record)
+            if key is not None and key in self._keys:
+                REPEATS.labels(spec.name).inc()
+                log.info("output already sent, not sent again", topic=spec.name, key=list(key))
+                continue
+            self.add(key)
+            out.append((spec, record))
+        return out
+
+
+def output_key(spec: topics.TopicSpec, record: dict[str, Any]) -> tuple | None:
+    """What makes a router output on ``spec`` the same one again: the approved insight,
+    the prompt attempt asked for, the insight finally rejected; None for other records."""
+    if spec is topics.APPROVED:
+        return ("approved", record["insight_id"])
+    if spec is topics.PROMPTS:
+        return ("revise", record["prompt_id"], record["attempt"]) if record["attempt"] else None
+    if spec is topics.VERDICTS and record["recommendation"] == "REJECT" \
+            and record["rationale"].startswith(ROUTER_PREFIX):
+        return ("rejected", record["insight_id"])
+    return None
+
+
 def register(app: Any, ctx: Any) -> None:
-    """Declare the route agent on ``app``."""
+    """Declare the route agent on ``app``, and the followers of its outputs (the gate's
+    decisions and the repeats it does not send again)."""
     max_attempts = int(ctx.options.get("max_attempts", DEFAULT_MAX_ATTEMPTS))
     fraction = ctx.options.get("approve_top_fraction")
     top = TopFraction(float(fraction)) if fraction else None
     agreement = AgreementWindow()
+    sent = Sent()
     stage = Stage("route", topics.VERDICTS, ctx.codec, ctx.send)
-    ready = [asyncio.Event(), asyncio.Event()]
+    followed = (topics.APPROVED, topics.VERDICTS, topics.PROMPTS)
+    ready = {spec.name: asyncio.Event() for spec in followed}
 
     async def process(verdict: dict[str, Any]) -> list[Output]:
-        if top is not None and not all(r.is_set() for r in ready):
-            await asyncio.gather(*(r.wait() for r in ready))
-        return route(verdict, max_attempts, top, agreement)
+        if not all(r.is_set() for r in ready.values()):
+            await asyncio.gather(*(r.wait() for r in ready.values()))
+        return sent.fresh(route(verdict, max_attempts, top, agreement))
 
     @app.agent(topic(app, topics.VERDICTS), name="kasper.route")
     async def route_agent(stream: Any) -> None:
         await run_agent(stage, stream, process)
 
-    if top is None:
-        return
+    def read_back(spec: topics.TopicSpec):
+        def on_record(record: dict[str, Any]) -> None:
+            sent.add(output_key(spec, record))
+            if top is not None and (decision := decision_of(record)) is not None:
+                top.record(*decision)
+        return on_record
 
-    def read_back(record: dict[str, Any]) -> None:
-        if (decision := decision_of(record)) is not None:
-            top.record(*decision)
-
-    async def follow(spec: topics.TopicSpec, done: asyncio.Event) -> None:
-        # The verdicts topic holds every verdict, the gate's REJECTs a few among them.
-        capacity = top.window + GATE_MEMORY if spec is topics.APPROVED else 20 * (top.window + GATE_MEMORY)
+    async def follow(spec: topics.TopicSpec) -> None:
+        # Prompts and verdicts hold far more than the router's outputs: read more of them.
+        capacity = SENT_MEMORY if spec is topics.APPROVED else 4 * SENT_MEMORY
         try:
-            await follow_tail(ctx, spec, capacity, read_back, done)
+            await follow_tail(ctx, spec, capacity, read_back(spec), ready[spec.name])
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the gate goes on with what it read
-            log.error("top-fraction follower stopped", topic=spec.name, error=str(exc)[:300])
-            done.set()
+        except Exception as exc:  # routing goes on with what was read
+            log.error("route output follower stopped", topic=spec.name, error=str(exc)[:300])
+            ready[spec.name].set()
 
-    @app.task
-    async def top_fraction_approved() -> None:
-        await follow(topics.APPROVED, ready[0])
+    def follower(spec: topics.TopicSpec) -> Any:
+        async def follow_outputs() -> None:
+            await follow(spec)
+        follow_outputs.__qualname__ = f"route_follows_{spec.name.replace('.', '_')}"
+        return follow_outputs
 
-    @app.task
-    async def top_fraction_rejected() -> None:
-        await follow(topics.VERDICTS, ready[1])
+    for spec in followed:
+        app.task(follower(spec))

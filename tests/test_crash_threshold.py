@@ -150,6 +150,7 @@ def test_near_the_threshold_with_three_attempts_every_prompt_ends_once(tmp_path)
             # The last restart may find nothing left to do: let it start before stopping it.
             chaos.wait_until("the last run's partitions", worker.working, 120, [worker], poll_s=0.2)
             assert worker.stop() == 0, worker.tail()
+            worker_repeats = worker.text().count("output already sent, not sent again")
             generator.stop.set()
             generator.thread.join(timeout=10)
 
@@ -173,6 +174,11 @@ def test_near_the_threshold_with_three_attempts_every_prompt_ends_once(tmp_path)
     assert kinds["approved"] and kinds["rejected"] and attempts[2], (kinds, attempts)
     mine = [a for a in approved if a["prompt"]["prompt_id"] in wanted]
     repeats = len(mine) - len({a["insight_id"] for a in mine})
+    revise_asks = Counter((p["prompt_id"], p["attempt"]) for p in final.of(topics.PROMPTS) if p["attempt"])
+    final_rejects = Counter(v["insight_id"] for v in final.of(topics.VERDICTS)
+                            if v["recommendation"] == "REJECT" and v["rationale"].startswith("router: "))
+    assert repeats == 0, "an insight approved twice on kasper.approved"
+    assert max(revise_asks.values()) == 1 and max(final_rejects.values()) == 1, (revise_asks, final_rejects)
     print(f"\nthreshold {pass_threshold:.4f}; kills after {delays}s (pending then: {pending_at_kill}); "
           f"outcomes {dict(kinds)}; revise requests by attempt {dict(attempts)}; "
-          f"answered by the generator {generator.answered}; identical approved repeats {repeats}")
+          f"answered by the generator {generator.answered}; repeats not sent again {worker_repeats}")

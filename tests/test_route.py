@@ -150,3 +150,32 @@ def test_only_the_gates_own_decisions_are_read_back():
     assert decision_of(verdict("REJECT")) is None
     [(_, max_attempts)] = route(verdict("REVISE", attempt=2))
     assert decision_of(max_attempts) is None
+
+
+def test_an_output_already_sent_or_read_back_is_not_sent_again():
+    from kasper.agents.route import Sent, output_key
+
+    sent = Sent(capacity=100)
+    approve, revise = verdict("APPROVE"), verdict("REVISE", attempt=0)
+    first = sent.fresh(route(approve)) + sent.fresh(route(revise))
+    assert [spec for spec, _ in first] == [topics.APPROVED, topics.PROMPTS]
+    assert sent.fresh(route(approve)) == [] and sent.fresh(route(revise)) == []  # redelivered
+    # A restarted router learns them from Kafka: the records it reads back.
+    restarted = Sent(capacity=100)
+    for spec, record in first:
+        restarted.add(output_key(spec, CODEC.decode(CODEC.encode(spec.record, record)).record))
+    assert restarted.fresh(route(approve)) == [] and restarted.fresh(route(revise)) == []
+    # Upstream records are not router outputs: an attempt-0 prompt, a judge's own REJECT.
+    assert output_key(topics.PROMPTS, revise["grade"]["insight"]["prompt"]) is None
+    assert output_key(topics.VERDICTS, verdict("REJECT")) is None
+    final = route(verdict("REVISE", attempt=2))
+    assert sent.fresh(final) == final and sent.fresh(final) == []
+
+
+def test_sent_keeps_the_newest_keys():
+    from kasper.agents.route import Sent
+
+    sent = Sent(capacity=2)
+    for key in ("a", "b", "c"):
+        sent.add(("approved", key))
+    assert ("approved", "a") not in sent and ("approved", "c") in sent

@@ -3,7 +3,8 @@
 The gate's decisions are read back from Kafka (kasper.approved and the router's own
 not-in-the-top REJECTs on kasper.verdicts), so a router SIGKILLed and restarted
 ranks new verdicts against the scores it decided before, and answers redelivered
-or repeated verdicts as it did the first time. With its window in memory only, the
+or repeated verdicts as it did the first time (and, those answers being on Kafka
+already, does not send them again). With its window in memory only, the
 restarted router would approve the low score below.
 """
 
@@ -67,10 +68,12 @@ def test_a_restarted_router_keeps_its_gate_and_answers_redeliveries_the_same(tmp
             chaos.wait_until("low decided", lambda: "low" in decisions(address), 90, [worker])
             # Then a repeat of the first two (an upstream redelivery).
             chaos.produce(address, topics.VERDICTS, [approve("high", 9.0, 10), approve("mid", 8.0, 20)])
-            final = chaos.wait_until("the repeats decided", lambda: len((d := decisions(address))["high"]) == 2
-                                     and len(d["mid"]) == 2 and d, 90, [worker])
+            chaos.wait_until("the repeats handled", lambda: worker.text().count(
+                "output already sent, not sent again") >= 2, 90, [worker])
+            final = decisions(address)
             assert worker.stop() == 0, worker.tail()
     assert first["high"] == ["approved"] and first["mid"] == ["not-top"]
-    assert final["high"] == ["approved"] * 2 and final["mid"] == ["not-top"] * 2
+    # The repeats got their first decisions, which were already on Kafka: not sent again.
+    assert final["high"] == ["approved"] and final["mid"] == ["not-top"]
     assert final["low"] == ["not-top"], final  # a router with an empty window would approve it
     assert "topic tail read" in worker.text()
