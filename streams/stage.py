@@ -28,10 +28,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from kasper.schemas import Codec
-from kasper.schemas.errors import CodecError, KasperError, Where
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 
+from kasper.schemas import Codec
+from kasper.schemas.errors import CodecError, KasperError, Where
 from kasper.streams import records, topics
 from kasper.streams.errors import StreamsError
 from kasper.streams.logs import get_logger
