@@ -56,8 +56,6 @@ GATE_MEMORY = 2000  # decisions kept beyond the window, to answer redeliveries a
 SENT_MEMORY = 20_000  # router outputs remembered so that a repeat is not sent again
 
 ROUTED = Counter("kasper_routed_total", "Verdicts routed, by outcome.", ["outcome"])
-REPEATS = Counter("kasper_route_repeats_total",
-                  "Router outputs not sent again: already on Kafka (a redelivered verdict).", ["topic"])
 AGREEMENT = Counter(
     "kasper_judge_rubric_agreement_total",
     "Judge verdicts against rubric grades, per grader version (calibration).",
@@ -266,7 +264,6 @@ class Sent:
         for spec, record in outputs:
             key = output_key(spec, record)
             if key is not None and key in self._keys:
-                REPEATS.labels(spec.name).inc()
                 log.info("output already sent, not sent again", topic=spec.name, key=list(key))
                 continue
             self.add(key)
