@@ -269,8 +269,8 @@ def test_model_versions_swap_a_tier_between_batches_and_bad_ones_keep_the_curren
 
     [after, _] = asyncio.run(generator.run(pro))
     assert after.insight["adapter_version"] == "pro-0001" and before.insight["adapter_version"] is None
-    assert after.insight["insight_id"] == insight_id(pro[0]["prompt_id"], 0,
-                                                     "smollm2-135m-instruct+pro-0001")
+    # Same prompt attempt, same id across the swap (a redelivery after a hot swap dedupes).
+    assert after.insight["insight_id"] == before.insight["insight_id"] == insight_id(pro[0]["prompt_id"], 0)
     assert after.insight["text"] != before.insight["text"]  # the adapter changed the weights
 
     # A wrong checksum is refused: the tier keeps the adapter it has.
@@ -402,8 +402,7 @@ def test_worker_generates_streams_tokens_swaps_adapters_and_dead_letters(worker,
     for prompt in second:
         [insight] = by_prompt[prompt["prompt_id"]]
         assert insight["adapter_version"] == f"lite-{run}"
-        assert insight["insight_id"] == insight_id(prompt["prompt_id"], 0,
-                                                   f"smollm2-135m-instruct+lite-{run}")
+        assert insight["insight_id"] == insight_id(prompt["prompt_id"], 0)
     for insight in insights:
         assert insight["text"] and insight["prompt"]["prompt_id"] == insight["prompt_id"]
         assert insight["sampling"]["max_tokens"] == MAX_TOKENS and insight["completion_tokens"] > 0
@@ -414,7 +413,8 @@ def test_worker_generates_streams_tokens_swaps_adapters_and_dead_letters(worker,
     every = _read(topics.TOKENS.name, lambda d: d["insight_id"] in ids, 0, timeout_s=5)
     for ident, text in ids.items():
         parts = sorted((d["index"], d["delta"]) for d in every if d["insight_id"] == ident)
-        assert "".join(p for _, p in parts).strip() == text
+        # What streamed is what the model wrote; the Insight ends at its last whole sentence.
+        assert "".join(p for _, p in parts).strip().startswith(text)
 
     letters = _read(topics.DLQ.name, lambda d: d["stage"] == "generate" and (
         (d["original_key"] or b"").startswith(run.encode()) or d["original_key"] == b"pro"), 4)
