@@ -106,6 +106,9 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
         else:
             await stage.dead_letter(outcome.error, value, event.key, where,
                                     attempt=record.get("attempt") or 0)
+    # The broker acknowledged every output (or SendFailed stops the worker) before the
+    # batch's events are acked.
+    await stage.settle()
 
 
 def queue_depth(app: Any, events: list[Any]) -> int:
