@@ -146,7 +146,12 @@ class Tally:
                 f"grades {c[topics.GRADES.name]} (passed {c['grades_passed']}) -> verdicts "
                 f"{c[topics.VERDICTS.name]} (A {c['verdict_APPROVE']} / R {c['verdict_REVISE']} / "
                 f"X {c['verdict_REJECT']}) -> approved {c[topics.APPROVED.name]}; "
-                f"dlq {c[topics.DLQ.name]}")
+                f"dlq {c[topics.DLQ.name]}; {self.revisions_per_approved()} revisions per approved insight")
+
+    def revisions_per_approved(self) -> str:
+        """Revisions asked in the run per insight it approved: what a draft costs to get right."""
+        approved = self.counts[topics.APPROVED.name]
+        return f"{self.counts['revisions'] / approved:.2f}" if approved else "n/a (none approved)"
 
 
 # Every catalog topic: the run directory keeps a file of each (the tokens topic has

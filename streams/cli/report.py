@@ -238,7 +238,8 @@ def _funnel(fig: Any, data: RunData) -> str:
     ax.set_xlabel("records")
     outcomes = data.summary.get("outcomes", {})
     return ("Final outcomes: " + ", ".join(f"{v} {k}" for k, v in outcomes.items())
-            + f"; {c['revisions']} revisions asked by the rubric or the judge.")
+            + f"; {c['revisions']} revisions asked by the rubric or the judge, "
+            + f"{t.revisions_per_approved()} per approved insight.")
 
 
 def _throughput(fig: Any, data: RunData) -> str:
