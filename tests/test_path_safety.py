@@ -8,6 +8,7 @@ inside the windows or adapters directory that point out of it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from kasper.agents.runtime.hot_swap import AdapterPathError, VersionSwitcher, check_adapter_path
 from kasper.schemas.samples import sample_record
 from kasper.trainer.adapters import META, Registry
+from kasper.trainer.errors import CorruptDatasetError
+from kasper.trainer.files import verify_window
 from kasper.trainer.windows import UnsafePathError, checked_name, window_dir_inside, window_file
 
 BAD_NAMES = ["..", "../x", "../../etc/passwd", "/etc/passwd", "a/b", "a\\b", ".hidden", "a..b",
@@ -161,3 +164,21 @@ def test_without_an_adapters_dir_traversal_and_relative_paths_are_still_refused(
             check_adapter_path(path, None)
     check_adapter_path("/srv/adapters/pro/pro-0001", None)
     check_adapter_path(None, None)  # the base model: no path
+
+
+def test_a_manifest_naming_a_file_outside_its_window_is_corrupt(tmp_path):
+    # verify_window reads only the window's own files: a forged manifest cannot make the
+    # trainer read (and hash) a file elsewhere.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the trainer's")
+    window = tmp_path / "windows" / "w-1"
+    window.mkdir(parents=True)
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    for name in ("../../secret.txt", str(secret), "sub/../../../secret.txt"):
+        (window / "manifest.json").write_text(json.dumps({"files": [{"name": name, "sha256": digest}]}))
+        with pytest.raises(CorruptDatasetError, match="not a plain name"):
+            verify_window(window)
+    (window / "link").symlink_to(secret)
+    (window / "manifest.json").write_text(json.dumps({"files": [{"name": "link", "sha256": digest}]}))
+    with pytest.raises(CorruptDatasetError, match="outside"):
+        verify_window(window)

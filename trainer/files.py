@@ -24,6 +24,7 @@ from typing import Any
 
 from .dataset import MANIFEST, WindowContent
 from .errors import CorruptDatasetError
+from .windows import UnsafePathError, window_file
 
 
 def write_window(content: WindowContent, windows_dir: Path) -> Path:
@@ -104,7 +105,11 @@ def verify_window(window_dir: Path, expected_manifest_sha256: str | None = None)
 
 
 def _check_file(window_dir: Path, entry: dict[str, Any]) -> None:
-    path = window_dir / entry["name"]
+    # A manifest names files of its own window only: a plain name, resolving inside it.
+    try:
+        path = window_file(window_dir, entry.get("name"))
+    except UnsafePathError as exc:
+        raise CorruptDatasetError(f"{window_dir / MANIFEST}: {exc}") from exc
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -128,7 +133,8 @@ def window_event(content: WindowContent, directory: Path, *, opened_at: datetime
         "window_id": content.window_id, "tier": content.tier, "opened_at": opened_at,
         "closed_at": closed_at, "close_reason": close_reason,
         "source_offsets": [dict(r) for r in content.ranges], "counts": dict(content.counts),
-        "files": files, "directory": str(directory), "created_at": created_at,
+        # Absolute: the train loop accepts only <windows_dir>/<window_id> spelled out in full.
+        "files": files, "directory": str(Path(directory).resolve()), "created_at": created_at,
     }
 
 

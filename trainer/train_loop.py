@@ -42,6 +42,7 @@ from . import metrics
 from .config import TrainerConfig
 from .errors import CorruptDatasetError, DatasetError
 from .files import manifest_sha256
+from .windows import UnsafePathError, window_dir_inside
 from .kafka_io import start_group_consumer
 from .pipeline import model_version_record, train_window
 from .adapters import Registry
@@ -98,8 +99,16 @@ class TrainingLoop:
             return
         event = received.record
         try:
+            # The announced directory must be this window's own under windows_dir.
+            directory = window_dir_inside(self.config.windows_dir, event["directory"], event["window_id"])
+        except UnsafePathError as exc:
+            log.error("window directory refused", window_id=str(event["window_id"])[:80], error=str(exc))
+            await self.stage.dead_letter(exc, received.value, message.key, where)
+            await self.producer.flush()
+            return
+        try:
             entry = await self.mlx.run(
-                train_window, Path(event["directory"]), self.config, self.model_dir,
+                train_window, directory, self.config, self.model_dir,
                 tier=event["tier"], manifest_sha256=manifest_sha256(event), should_stop=stop.is_set)
         except DatasetError as exc:
             if isinstance(exc, CorruptDatasetError):
