@@ -75,7 +75,7 @@ def test_openai_backend_generates_with_mlx_lm_server(mlx_server):
         insight = outcome.insight
         assert len(insight["text"].split()) >= 3, insight["text"]
         assert (insight["model"], insight["adapter_version"]) == (model, None)
-        assert insight["insight_id"] == insight_id(insight["prompt_id"], 0, f"{model}+base")
+        assert insight["insight_id"] == insight_id(insight["prompt_id"], 0)
         assert 0 < insight["completion_tokens"] <= MAX_TOKENS and insight["prompt_tokens"] > 100
 
     deltas: list[tuple] = []

@@ -210,6 +210,7 @@ def test_a_judge_failing_one_request_in_three_loses_no_insight(server):
                               message=SimpleNamespace(topic=topics.GRADES.name, partition=0, offset=n))
               for n, g in enumerate(grades)]
     retries = metric("kasper_judge_retries_total", reason="server_error")
+    gave_up = metric("kasper_judge_errors_total", reason="unavailable")
     role = JudgeRole(config(server, concurrency=4))
     stage = Stage("judge", topics.GRADES, codec, send)
 
@@ -224,7 +225,11 @@ def test_a_judge_failing_one_request_in_three_loses_no_insight(server):
     assert not [t for t, _ in sent if t == topics.DLQ.name]
     assert {v["judge_model"] for k, v in verdicts.items() if k.endswith(("-0", "-5", "-10"))} == {"rubric"}
     llm_calls = len(server.requests)
-    assert metric("kasper_judge_retries_total", reason="server_error") - retries == llm_calls - 24 > 0
+    # Every failed call was retried, except where a record met its fifth failure in a row
+    # (concurrent calls can take several 500s of the cycle): that one is held, then asked again.
+    failed_calls = (metric("kasper_judge_retries_total", reason="server_error") - retries
+                    + metric("kasper_judge_errors_total", reason="unavailable") - gave_up)
+    assert failed_calls == llm_calls - 24 > 0
     assert all(v["grade"]["insight_id"] == k for k, v in verdicts.items())
 
 
