@@ -82,7 +82,7 @@ def tier_sampling(settings: GenerateSettings, tier: str) -> Sampling:
     values: dict[str, Any] = {
         "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
         "repetition_penalty": s.repetition_penalty, "loop_ngram": s.loop_ngram,
-        "copy_ngram": s.copy_ngram,
+        "copy_ngram": s.copy_ngram, "first_person_bias": s.first_person_bias,
     }
     for key, value in s.tiers.get(tier, {}).items():
         if key not in values:

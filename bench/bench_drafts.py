@@ -13,7 +13,8 @@ the shipped model in process, once per variant, and prints per variant:
 
 Variants (``--variants``): ``baseline`` (no guards, no exemplars), ``guards``
 (repetition penalty, loop, copy and label stops), ``exemplars`` (few-shot seed
-exemplars), ``combined`` (both: the default settings). Before each variant one
+exemplars), ``combined`` (both: the default settings), ``voice`` (combined, and the
+first-person bias at ``--first-person-bias``). Before each variant one
 prompt per domain is run for a single token, so the prefix cache holds what the
 pipeline's would in steady state (the system message, each domain's exemplar turns).
 
@@ -43,6 +44,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "guards": {"exemplars": 0},
     "exemplars": dict(_OFF),
     "combined": {},
+    # The defaults with the first-person bias at --first-person-bias.
+    "voice": {"first_person_bias": None},
 }
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # At or below: an assistant, a diary or a narrator, not an insight to "you" (relevance.py).
@@ -67,8 +70,10 @@ def assess(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
             "tokens": insight["completion_tokens"], "exemplar_set": insight.get("exemplar_set")}
 
 
-async def run_variant(backend: MLXBackend, name: str, prompts: list[dict], rubric: Rubric) -> dict[str, Any]:
-    settings = GenerateSettings().updated(**VARIANTS[name])
+async def run_variant(backend: MLXBackend, name: str, prompts: list[dict], rubric: Rubric,
+                      first_person_bias: float) -> dict[str, Any]:
+    changes = {k: first_person_bias if v is None else v for k, v in VARIANTS[name].items()}
+    settings = GenerateSettings().updated(**changes)
     generator = Generator(backend, settings)
     warm = {p["domain"]: p for p in prompts}.values()
     await Generator(backend, settings.updated(max_tokens=1)).run(list(warm))
@@ -102,7 +107,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name in args.variants.split(","):
             if name not in VARIANTS:
                 raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-            result = await run_variant(backend, name, prompts, rubric)
+            result = await run_variant(backend, name, prompts, rubric, args.first_person_bias)
             results.append(result)
             print(_line(result), file=sys.stderr, flush=True)
     finally:
@@ -121,6 +126,8 @@ if __name__ == "__main__":
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--seed", type=int, default=99)
     parser.add_argument("--variants", default="baseline,guards,exemplars,combined")
+    parser.add_argument("--first-person-bias", type=float, default=-3.0,
+                        help="the voice variant's KASPER_GENERATE_FIRST_PERSON_BIAS")
     parser.add_argument("--json", action="store_true", help="print every figure and text as JSON")
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()

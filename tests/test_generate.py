@@ -26,7 +26,7 @@ from kasper.agents.runtime.hot_swap import SWAPS, VersionSwitcher
 from kasper.agents.generation import GenerationFailed, Generator, derive_seed, insight_id
 from kasper.agents.quality.exemplars import seed_exemplars
 from kasper.agents.quality.prompts import PromptRejected, build_messages
-from kasper.agents.runtime.guards import GuardSpec, RowGuard
+from kasper.agents.runtime.guards import GuardSpec, RowGuard, first_person_bias
 from kasper.agents.runtime.mlx_engine import Row
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import GenerateSettings, ModelSettings
@@ -176,6 +176,21 @@ def test_a_strong_repetition_penalty_leaves_no_token_repeated(backend, settings)
     [penalized] = engine.generate([Row(tokens, 32, repetition_penalty=100.0)])
     assert len(set(plain.tokens)) < len(plain.tokens)  # the plain row repeats some token
     assert len(set(penalized.tokens)) == len(penalized.tokens), decode_all(engine, penalized.tokens)
+
+
+def test_a_logit_bias_keeps_the_first_person_out(backend, settings):
+    engine, [tokens] = _engine_rows(backend, settings, 1)
+    encode = lambda text: engine.tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+    banned = first_person_bias(encode, -100.0)
+    assert len(banned) >= 6
+    # A prompt that asks for the first person; unbiased, greedy decoding uses it.
+    messages = [{"role": "user", "content": "Tell me about your own day, in the first person."}]
+    own = list(engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True))
+    [plain] = engine.generate([Row(own, 32)])
+    [biased] = engine.generate([Row(own, 32, logit_bias=banned)])
+    ids = {token for token, _ in banned}
+    assert ids & set(plain.tokens), decode_all(engine, plain.tokens)
+    assert not ids & set(biased.tokens), decode_all(engine, biased.tokens)
 
 
 def decode_all(engine, tokens) -> str:

@@ -11,7 +11,17 @@ from kasper.agents.generation import tier_sampling
 from kasper.agents.quality.exemplars import Exemplar, ExemplarBook, from_approved, seed_exemplars, set_id
 from kasper.agents.quality.prompts import build_messages, stop_labels, template
 from kasper.agents.runtime.blas import mx
-from kasper.agents.runtime.guards import COPY, LABEL, LOOP, GuardSpec, RowGuard, mark_seen, penalize, trim_to_sentence
+from kasper.agents.runtime.guards import (
+    COPY,
+    LABEL,
+    LOOP,
+    GuardSpec,
+    RowGuard,
+    first_person_bias,
+    mark_seen,
+    penalize,
+    trim_to_sentence,
+)
 from kasper.schemas.errors import KasperError
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import GenerateSettings
@@ -63,6 +73,12 @@ def test_a_template_label_stops_before_the_label():
     # A colon that ends no label does not stop the row.
     guard = RowGuard(GuardSpec(stop_texts=("Sun sign:",)), decode)
     assert feed_all(guard, [0, 1, 6, 2, 3]) is None
+
+
+def test_the_first_person_bias_covers_each_one_token_spelling():
+    vocab = {"I": 1, " I": 2, " me": 3, " my": 4, "My": 5, " mine": 6}
+    encode = lambda text: [vocab[text]] if text in vocab else [9, 9]  # noqa: E731
+    assert first_person_bias(encode, -3.0) == tuple((t, -3.0) for t in (1, 2, 3, 4, 5, 6))
 
 
 def test_an_empty_spec_guards_nothing():

@@ -47,6 +47,9 @@ class Sampling:
     loop_ngram: int = 0
     copy_ngram: int = 0
     stop_at_labels: tuple[str, ...] = ()
+    # Added to the logits of the first-person words ("I", "my"): below 0, the model
+    # keeps to "you" unless it strongly prefers otherwise.
+    first_person_bias: float = 0.0
 
 
 @dataclass(frozen=True)

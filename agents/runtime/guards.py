@@ -27,6 +27,9 @@ from dataclasses import dataclass
 
 from kasper.agents.runtime.blas import mx
 
+# The words an insight written to "you" has little use for: its writer speaking of
+# themselves is the commonest drift of a small model (an assistant, a diary).
+FIRST_PERSON = ("I", "me", "my", "My", "myself", "mine")
 # A stop reason -> the finish_reason a row ends with.
 LOOP, COPY, LABEL = "loop", "copy", "label"
 _SENTENCE_END = re.compile(r"[.!?](?:[\"')\]]*)(?=\s|$)")
@@ -97,6 +100,13 @@ def trim_to_sentence(text: str) -> str:
     """``text`` up to its last sentence end (all of it if it has none)."""
     ends = list(_SENTENCE_END.finditer(text))
     return text[:ends[-1].end()].rstrip() if ends else text.rstrip()
+
+
+def first_person_bias(encode: Callable[[str], list[int]], bias: float) -> tuple[tuple[int, float], ...]:
+    """``bias`` for each first-person word that is one token (with or without a leading space)."""
+    ids = {tokens[0] for word in FIRST_PERSON for text in (word, " " + word)
+           if len(tokens := encode(text)) == 1}
+    return tuple((token, bias) for token in sorted(ids))
 
 
 def penalize(logits: mx.array, seen: mx.array, penalty: float) -> mx.array:

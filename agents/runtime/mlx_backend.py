@@ -27,7 +27,7 @@ from kasper.agents.runtime.backend import (
     OnDelta,
     Served,
 )
-from kasper.agents.runtime.guards import GuardSpec, trim_to_sentence
+from kasper.agents.runtime.guards import GuardSpec, first_person_bias, trim_to_sentence
 from kasper.agents.runtime.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
 from kasper.agents.runtime.blas import MLXThread
 from kasper.agents.runtime.model_store import ModelError
@@ -122,8 +122,9 @@ class MLXBackend:
             prefix = len(shared) if tokens[:len(shared)] == shared else 0
         s = request.sampling
         guard = GuardSpec(s.loop_ngram, s.copy_ngram, _copy_source(engine, request), s.stop_at_labels)
+        bias = first_person_bias(_encode(engine), s.first_person_bias) if s.first_person_bias else ()
         return Row(tokens, s.max_tokens, s.temperature, s.top_p, request.seed,
-                   repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix)
+                   repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix, logit_bias=bias)
 
     # --- model versions ------------------------------------------------------
 
@@ -168,6 +169,10 @@ class MLXBackend:
         # The running step finishes within a fraction of a second after cancel().
         await self._mlx.close()
         self._tiers = {}
+
+
+def _encode(engine: Engine):
+    return lambda text: engine.tokenizer.encode(text, add_special_tokens=False)
 
 
 def _copy_source(engine: Engine, request: GenRequest) -> tuple[int, ...]:

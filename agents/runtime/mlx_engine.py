@@ -57,6 +57,8 @@ class Row:
     # 1.0: off; see guards.penalize.
     repetition_penalty: float = 1.0
     guard: GuardSpec = GuardSpec()
+    # (token id, value) added to that token's logit at every step.
+    logit_bias: tuple[tuple[int, float], ...] = ()
     # The first ``prefix`` tokens are worth caching for later batches (0: the engine finds
     # the prefix every row of the batch shares).
     prefix: int = 0
@@ -269,9 +271,16 @@ class _Decode:
         self.guards = [RowGuard(r.guard, decode) if r.guard.active else None for r in rows]
         # Tokens each row generated (for the repetition penalty), on the device.
         self.seen: mx.array | None = None
+        # Built at the first step, when the vocabulary size is known from the logits.
+        self.bias: mx.array | None = None
+        self.any_bias = any(r.logit_bias for r in rows)
 
     def _forward(self, tokens: mx.array, step: int) -> mx.array:
         logits = self.engine.model(tokens[:, None], cache=self.cache)[:, -1, :]
+        if self.any_bias:
+            if self.bias is None:
+                self.bias = _bias(self.rows, logits.shape[-1])
+            logits = logits + self.bias
         if self.params.any_penalty:
             if self.seen is None:
                 self.seen = mx.zeros(logits.shape, dtype=mx.bool_)
@@ -346,8 +355,20 @@ class _Decode:
         self.params = self.params.take(index)
         if self.seen is not None:
             self.seen = self.seen[index]
+        if self.bias is not None:
+            self.bias = self.bias[index]
         self.slots = [self.slots[pos] for pos in keep]
         return following[index]
+
+
+def _bias(rows: list[Row], vocab: int) -> mx.array:
+    """The rows' logit biases as one (rows, vocabulary) array."""
+    matrix = mx.zeros((len(rows), vocab), dtype=mx.float32)
+    for i, row in enumerate(rows):
+        if row.logit_bias:
+            ids, values = zip(*row.logit_bias)
+            matrix[i, mx.array(ids)] = mx.array(values, dtype=mx.float32)
+    return matrix
 
 
 def _shared_prefix(rows: list[Row]) -> int:
