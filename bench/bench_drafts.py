@@ -12,9 +12,8 @@ the shipped model in process, once per variant, and prints per variant:
 - mean rubric v2 score, completion tokens, generated tok/s and seconds per insight.
 
 Variants (``--variants``): ``baseline`` (no guards, no exemplars), ``guards``
-(repetition penalty, loop, copy and label stops), ``exemplars`` (few-shot seed
-exemplars), ``combined`` (both: the default settings), ``voice`` (combined, and the
-first-person bias at ``--first-person-bias``). Before each variant one
+(repetition penalty, loop, copy and label stops, first-person bias), ``exemplars``
+(few-shot seed exemplars), ``combined`` (both: the default settings). Before each variant one
 prompt per domain is run for a single token, so the prefix cache holds what the
 pipeline's would in steady state (the system message, each domain's exemplar turns).
 
@@ -38,14 +37,13 @@ from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.streams.settings import GenerateSettings
 from kasper.streams.synthetic_prompts import synthetic_prompts
 
-_OFF = {"repetition_penalty": 1.0, "loop_ngram": 0, "copy_ngram": 0, "stop_at_labels": False}
+_OFF = {"repetition_penalty": 1.0, "loop_ngram": 0, "copy_ngram": 0, "stop_at_labels": False,
+        "first_person_bias": 0.0}
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": {**_OFF, "exemplars": 0},
     "guards": {"exemplars": 0},
     "exemplars": dict(_OFF),
     "combined": {},
-    # The defaults with the first-person bias at --first-person-bias.
-    "voice": {"first_person_bias": None},
 }
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # At or below: an assistant, a diary or a narrator, not an insight to "you" (relevance.py).
@@ -71,8 +69,10 @@ def assess(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_variant(backend: MLXBackend, name: str, prompts: list[dict], rubric: Rubric,
-                      first_person_bias: float) -> dict[str, Any]:
-    changes = {k: first_person_bias if v is None else v for k, v in VARIANTS[name].items()}
+                      first_person_bias: float | None) -> dict[str, Any]:
+    changes = dict(VARIANTS[name])
+    if first_person_bias is not None and name in ("guards", "combined"):
+        changes["first_person_bias"] = first_person_bias
     settings = GenerateSettings().updated(**changes)
     generator = Generator(backend, settings)
     warm = {p["domain"]: p for p in prompts}.values()
@@ -126,8 +126,9 @@ if __name__ == "__main__":
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--seed", type=int, default=99)
     parser.add_argument("--variants", default="baseline,guards,exemplars,combined")
-    parser.add_argument("--first-person-bias", type=float, default=-3.0,
-                        help="the voice variant's KASPER_GENERATE_FIRST_PERSON_BIAS")
+    parser.add_argument("--first-person-bias", type=float, default=None,
+                        help="KASPER_GENERATE_FIRST_PERSON_BIAS for the guards and combined variants "
+                             "(default: the setting's)")
     parser.add_argument("--json", action="store_true", help="print every figure and text as JSON")
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()

@@ -262,7 +262,7 @@ class GenerateSettings(Section):
     copy_ngram: int = 8
     stop_at_labels: bool = True
     # Added to the logits of "I", "me", "my"... (0: off): keeps the voice on "you".
-    first_person_bias: float = 0.0
+    first_person_bias: float = -3.0
     # Per tier, any of temperature, top_p, max_tokens, repetition_penalty, loop_ngram,
     # copy_ngram: KASPER_GENERATE_TIERS='{"pro": {"temperature": 0.6}}'.
     tiers: dict[str, dict[str, float]] = {}
