@@ -153,8 +153,9 @@ class Generator:
         served = self.backend.serving(prompt["tier"])
         ident = insight_id(prompt["prompt_id"], prompt.get("attempt") or 0)
         seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
-        sampling = self.sampling.get(prompt["tier"]) or tier_sampling(self.settings, prompt["tier"])
-        request = GenRequest(messages, prompt["tier"], sampling, seed, prefix_messages=1 + 2 * len(shown))
+        # The tier is an Avro enum of exactly these three: every one has its sampling.
+        request = GenRequest(messages, prompt["tier"], self.sampling[prompt["tier"]], seed,
+                             prefix_messages=1 + 2 * len(shown))
         return _Planned(index, request, ident, served, set_id)
 
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],

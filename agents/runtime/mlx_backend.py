@@ -180,12 +180,8 @@ def _copy_source(engine: Engine, request: GenRequest) -> tuple[int, ...]:
     block, the user's words, the few-shot examples)."""
     if not request.sampling.copy_ngram:
         return ()
-    encode = engine.tokenizer.encode
-    tokens: list[int] = []
-    for message in request.messages:
-        if message["role"] != "system":
-            tokens += encode(message["content"], add_special_tokens=False)
-    return tuple(tokens)
+    encode = _encode(engine)
+    return tuple(t for m in request.messages if m["role"] != "system" for t in encode(m["content"]))
 
 
 def _finished_text(text: str, finish_reason: str) -> str:
