@@ -78,6 +78,7 @@ def create_app(app_id: str = "kasper", settings: Settings | None = None, **overr
         # produce request, a visible share of a grade worker's CPU.
         producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
+        datadir=settings.worker.data_dir,
         web_host=obs.web_host,
         web_port=obs.web_port,
         web_bind=obs.web_host,

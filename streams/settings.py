@@ -18,6 +18,7 @@ import difflib
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -315,6 +316,10 @@ class WorkerSettings(Section):
     # After SIGTERM/Ctrl-C the worker stops its agents and commits; past this the
     # process exits anyway (a broker that is gone makes Faust's consumer stop hang).
     shutdown_timeout_s: float = 30.0
+    # Faust makes its data directory at start even with in-memory tables (the
+    # gate's state is in a changelog topic); in the working directory that
+    # would be a checkout. "{conf.id}" is the app id.
+    data_dir: str = os.path.join(tempfile.gettempdir(), "kasper-{conf.id}-data")
 
 
 class Settings(BaseModel):

@@ -8,6 +8,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
+from kasper.streams.app import create_app
 from kasper.streams.settings import (OTHER_VARIABLES, GenerateSettings, JudgeSettings, Settings,
                                      get_settings, known_variables, redacted, unknown_variables)
 
@@ -103,3 +104,14 @@ def test_a_misspelt_judge_variable_is_reported_not_silently_defaulted(monkeypatc
     [warning] = [r for r in caplog.records if "KASPER_JUDGE_APROVE_THRESHOLD" in r.getMessage()]
     assert warning.levelno == logging.WARNING
     assert "did you mean KASPER_JUDGE_APPROVE_THRESHOLD?" in warning.getMessage()
+
+
+def test_faust_data_directory_is_not_the_working_directory(monkeypatch, tmp_path, fresh_settings):
+    # A worker started from a checkout used to leave "<app id>-data/" in it.
+    monkeypatch.chdir(tmp_path)
+    app = create_app("kasper-datadir-test")
+    assert not str(app.conf.datadir).startswith(str(tmp_path))
+    assert app.conf.datadir.name == "kasper-kasper-datadir-test-data"
+    monkeypatch.setenv("KASPER_WORKER_DATA_DIR", str(tmp_path / "{conf.id}"))
+    get_settings.cache_clear()
+    assert create_app("kasper-y").conf.datadir == tmp_path / "kasper-y"
