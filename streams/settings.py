@@ -160,6 +160,11 @@ class ModelSettings(Section):
     model: Path | None = None
     cache_dir: Path = Path.home() / ".cache" / "kasper"
 
+    @property
+    def adapters_dir(self) -> Path:
+        """Where adapter versions live: the trainer writes them here, generate loads only from here."""
+        return Path(self.cache_dir).expanduser() / "adapters"
+
 
 class JudgeSettings(Section):
     """The LLM judge: any OpenAI-compatible server; unset ``base_url`` means the embedded one.
