@@ -20,6 +20,9 @@ Error policy, per prompt:
 - the batch raised ``GenerationError`` or the text came back empty -> generated
   again on its own with the next seed; failing twice -> ``GenerationFailed``,
   dead-lettered with both reasons;
+- a guard stopped the row at its first token (it opened with a field label or a
+  copy of the prompt) -> generated again the same way; if the retry fails too,
+  the first text is kept (graded and sent back, like any weak draft);
 - ``BackendUnavailable`` and anything unexpected propagate: the agent stops the
   worker without committing, and the batch is generated again after a restart.
 """
@@ -116,6 +119,8 @@ class _Planned:
     served: Served
     exemplar_set: str | None = None
     first_error: str = ""
+    # The text a guard stopped at its first token: kept if the retry fails.
+    fallback: GenResult | None = None
 
 
 class Generator:
@@ -171,12 +176,19 @@ class Generator:
         failed = []
         for item, result in zip(planned, results):
             outcomes[item.index].tries = tries
-            if isinstance(result, GenResult) and result.text.strip():
+            usable = isinstance(result, GenResult) and result.text.strip()
+            if usable and not result.stopped_at_start:
                 outcomes[item.index].insight = self._insight(item, outcomes[item.index].prompt, result)
                 continue
-            if isinstance(result, GenResult):
+            if usable:
+                ERRORS.labels("stopped_at_start").inc()
+                item.fallback = result
+                item.first_error = f"{result.finish_reason} guard at the first token"
+            elif isinstance(result, GenResult):
                 ERRORS.labels("empty_text").inc()
-            item.first_error = str(result) if isinstance(result, Exception) else "empty text"
+                item.first_error = "empty text"
+            else:
+                item.first_error = str(result)
             failed.append(item)
         return failed
 
@@ -188,6 +200,10 @@ class Generator:
         again = _Planned(item.index, request, item.insight_id, item.served, item.exemplar_set)
         if not await self._generate([again], outcomes, on_delta, tries=2):
             return
+        for tried in (item, again):
+            if tried.fallback is not None:
+                outcomes[item.index].insight = self._insight(tried, outcomes[item.index].prompt, tried.fallback)
+                return
         ERRORS.labels("dead_lettered").inc()
         outcomes[item.index].error = GenerationFailed(
             f"no text after 2 tries: first: {item.first_error[:300]}; retry: {again.first_error[:300]}")

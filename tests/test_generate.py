@@ -168,6 +168,10 @@ def test_guards_stop_a_row_where_the_model_starts_repeating_or_copying(backend, 
     copied = tuple(plain.tokens[5:9])  # pretend these four tokens were in the prompt
     [stopped] = engine.generate([Row(tokens, 48, guard=GuardSpec(copy_ngram=4, source=copied))])
     assert (stopped.finish_reason, stopped.tokens) == ("copy", plain.tokens[:5])
+    assert not stopped.stopped_at_start
+    # A copy from the first token has nothing to cut back to: kept, and flagged.
+    [opened] = engine.generate([Row(tokens, 48, guard=GuardSpec(copy_ngram=4, source=tuple(plain.tokens[:4])))])
+    assert (opened.finish_reason, opened.tokens, opened.stopped_at_start) == ("copy", plain.tokens[:4], True)
 
 
 def test_a_strong_repetition_penalty_leaves_no_token_repeated(backend, settings):
@@ -234,8 +238,15 @@ class FlakyBackend:
                 len(self.calls) == 1 and any("fail-once" in t for t in texts)):
             raise GenerationError("mlx generation failed: RuntimeError: injected")
         results = await self.real.generate(requests, on_delta)
-        return [GenResult("  ", r.prompt_tokens, 0, r.latency_ms) if "empty-always" in t else r
-                for r, t in zip(results, texts)]
+        return [GenResult("  ", r.prompt_tokens, 0, r.latency_ms) if "empty-always" in t else
+                self._echo(r, t) for r, t in zip(results, texts)]
+
+    def _echo(self, result: GenResult, text: str) -> GenResult:
+        """A draft a guard stopped at its first token, as the engine reports one."""
+        if "echo-always" in text or ("echo-once" in text and len(self.calls) == 1):
+            return GenResult(f"Life path number: {len(self.calls)}", result.prompt_tokens, 4,
+                             result.latency_ms, "label", stopped_at_start=True)
+        return result
 
 
 def test_generation_errors_and_empty_texts_are_retried_once_then_dead_lettered(backend, settings):
@@ -253,6 +264,23 @@ def test_generation_errors_and_empty_texts_are_retried_once_then_dead_lettered(b
     for outcome, retry in ((outcomes[2], injected), (outcomes[3], "empty text")):
         assert isinstance(outcome.error, GenerationFailed) and outcome.insight is None
         assert str(outcome.error) == f"no text after 2 tries: first: {injected}; retry: {retry}"
+
+
+def test_a_draft_stopped_at_its_first_token_is_drawn_again_and_kept_only_if_that_fails(backend, settings):
+    batch = prompts(3, seed=14)
+    for prompt, focus in zip(batch[1:], ("echo-once", "echo-always")):
+        prompt["context"] = dict(prompt["context"], focus=focus)
+    flaky = FlakyBackend(backend)
+    outcomes = asyncio.run(Generator(flaky, settings).run(batch))
+
+    assert flaky.calls == [3, 1, 1]
+    assert [o.tries for o in outcomes] == [1, 2, 2] and all(o.error is None for o in outcomes)
+    retried, kept = outcomes[1].insight, outcomes[2].insight
+    assert not retried["text"].startswith("Life path number")
+    assert retried["sampling"]["seed"] == derive_seed(retried["insight_id"], 1)
+    # Both draws stopped at once: the first is kept (graded and sent back like any weak draft).
+    assert kept["text"] == "Life path number: 1"
+    assert kept["sampling"]["seed"] == derive_seed(kept["insight_id"])
 
 
 def test_model_versions_swap_a_tier_between_batches_and_bad_ones_keep_the_current(
@@ -399,9 +427,11 @@ def test_worker_generates_streams_tokens_swaps_adapters_and_dead_letters(worker,
     insights = _read(topics.INSIGHTS.name, mine, len(first))
 
     # Swap lite to an adapter mid-stream; a broken pro version is dead-lettered, pro keeps its model.
-    sha = make_adapter(shipped_model, tmp_path / "lite-0001")
+    # Under the worker's adapters directory: the generator loads adapters from there only.
+    adapter = ModelSettings().adapters_dir / "lite" / f"lite-{run}"
+    sha = make_adapter(shipped_model, adapter)
     swapped = _metric(metrics_port, 'kasper_generate_model_swaps_total{outcome="swapped",tier="lite"}')
-    asyncio.run(_send([(topics.MODELS, model_version("lite", f"lite-{run}", tmp_path / "lite-0001", sha)),
+    asyncio.run(_send([(topics.MODELS, model_version("lite", f"lite-{run}", adapter, sha)),
                        (topics.MODELS, model_version("pro", f"pro-{run}", tmp_path / "nope", None))]))
     _wait_metric(metrics_port, 'kasper_generate_model_swaps_total{outcome="swapped",tier="lite"}',
                  swapped + 1)

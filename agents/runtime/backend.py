@@ -87,6 +87,9 @@ class GenResult:
     completion_tokens: int
     latency_ms: float
     finish_reason: str = "stop"
+    # A guard stopped the row at its first token: the text is only what it caught
+    # (a field label, a copy of the prompt), worth a fresh draw before it is kept.
+    stopped_at_start: bool = False
 
 
 class Backend(Protocol):

@@ -110,7 +110,7 @@ class MLXBackend:
         except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
             raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
         return [GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens, len(o.tokens),
-                          o.seconds * 1000.0, o.finish_reason) for o in outputs]
+                          o.seconds * 1000.0, o.finish_reason, o.stopped_at_start) for o in outputs]
 
     @staticmethod
     def _row(engine: Engine, request: GenRequest) -> Row:

@@ -73,6 +73,8 @@ class RowOutput:
     prompt_tokens: int = 0
     finish_reason: str = "length"
     seconds: float = 0.0
+    # A guard fired at the row's first token (its tokens are kept: nothing to cut back to).
+    stopped_at_start: bool = False
 
 
 @dataclass
@@ -323,10 +325,12 @@ class _Decode:
                 out.tokens.append(token)
                 guard = self.guards[row]
                 guarded = guard.feed(token) if guard is not None else None
-                # A row that copied from its first token keeps what it wrote: an empty
-                # text would be dead-lettered, a copied one is graded and sent back.
+                # A row that copied from its first token keeps what it wrote and says so:
+                # the caller draws again, and keeps this only if that fails too.
                 if guarded is not None and guarded[1] > 0:
                     del out.tokens[guarded[1]:]
+                elif guarded is not None:
+                    out.stopped_at_start = True
             done = stop or guarded is not None or len(out.tokens) >= self.rows[row].max_tokens
             if self.on_delta:
                 self._delta(row, None if stop else token, done)
