@@ -241,6 +241,8 @@ class TrainerSettings(Section):
     iters: int | None = None  # training iterations
     steps_per_report: int | None = None  # steps between loss reports (and NaN checks)
     min_score: float | None = None  # rubric score an approved record needs to train on
+    # At most this many feedback records of one user hash per window (the rest is counted, not trained).
+    feedback_per_user: int = Field(20, ge=1)
 
 
 class GenerateSettings(Section):
@@ -300,6 +302,19 @@ class OpenAIGenerateSettings(Section):
     max_retries: int = 3
 
 
+class FeedbackSettings(Section):
+    """The feedback simulator (``kasper up``, ``kasper produce feedback --synthetic``):
+    simulated users whose taste is not the rubric (docs/feedback.md)."""
+
+    model_config = _config("KASPER_FEEDBACK_")
+
+    rate: float = Field(0.1, ge=0.0, le=1.0)  # share of approved insights that get a reaction (sparse)
+    users: int = Field(40, ge=1)  # the fixed set of simulated users
+    seed: int = 0  # their taste and every draw derive from it
+    comment_rate: float = Field(0.2, ge=0.0, le=1.0)  # share of reactions with a comment
+    personal_data_rate: float = Field(0.1, ge=0.0, le=1.0)  # share of comments with a contact detail
+
+
 class ObservabilitySettings(Section):
     """Logs, metrics and the Faust web server: loopback unless configured otherwise."""
 
@@ -341,6 +356,7 @@ class Settings(BaseModel):
     - ``grade`` (``KASPER_GRADE_*``): the grade role
     - ``judge`` (``KASPER_JUDGE_*``): the judge role and client
     - ``trainer`` (``KASPER_TRAINER_*``): the trainer
+    - ``feedback`` (``KASPER_FEEDBACK_*``): the feedback simulator
     - ``observability`` (``KASPER_LOG_*``, ``KASPER_METRICS_*``, ``KASPER_WEB_*``): logs, metrics, web
     - ``worker`` (``KASPER_WORKER_*``): ``kasper worker``
     """
@@ -356,6 +372,7 @@ class Settings(BaseModel):
     grade: GradeSettings = Field(default_factory=GradeSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     trainer: TrainerSettings = Field(default_factory=TrainerSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
