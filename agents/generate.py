@@ -8,7 +8,8 @@ With ``stream_tokens`` the text deltas go to the tokens topic while it is writte
 
 Model versions: a task reads the whole models topic (every partition, no consumer
 group, so every worker sees every version) and offers each event to the
-:class:`VersionSwitcher`; the agent applies them between batches. The first batch
+:class:`VersionSwitcher`; the agent applies them between batches. An announced
+adapter path must lie inside the adapters directory (``ModelSettings.adapters_dir``). The first batch
 waits (up to ``models_wait_s``) until the topic has been read to its end, so a
 restarted worker starts on the promoted adapters, not the base model.
 
@@ -182,7 +183,9 @@ def register(app: Any, ctx: Any) -> None:
     async def dead_letter(exc: BaseException, value: bytes, key: bytes | None, where: Where) -> None:
         await stage.dead_letter(exc, value, key, where)
 
-    switcher = VersionSwitcher(backend, dead_letter)
+    # An announced adapter path comes from a topic: only versions under the adapters
+    # directory (where the trainer writes them) may be loaded.
+    switcher = VersionSwitcher(backend, dead_letter, ctx.settings.model.adapters_dir)
 
     @app.agent(topic(app, topics.PROMPTS), name="kasper.generate")
     async def generate(stream: Any) -> None:
