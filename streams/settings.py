@@ -243,6 +243,9 @@ class TrainerSettings(Section):
     min_score: float | None = None  # rubric score an approved record needs to train on
     # At most this many feedback records of one user hash per window (the rest is counted, not trained).
     feedback_per_user: int = Field(20, ge=1)
+    # What a window trains on: sft, dpo, kto or a "+" mix (sft+kto); auto: SFT when the
+    # window has SFT examples, plus KTO when it has thumbs (docs/trainer.md).
+    objective: str = Field("auto", pattern=r"^(auto|(sft|dpo|kto)(\+(sft|dpo|kto))*)$")
 
 
 class GenerateSettings(Section):
