@@ -12,6 +12,7 @@ from kasper.schemas import to_json
 from kasper.streams import topics
 from kasper.streams.cli.common import seed_or_clock
 from kasper.streams.consumer import Received, read
+from kasper.streams.feedback_sim import SimStats, Simulation, simulate
 from kasper.streams.ingest import produce_lines
 from kasper.streams.producer import Producer
 from kasper.streams.serde import codec_from_settings
@@ -64,11 +65,42 @@ def produce_prompts(source: IO[bytes] | None, skip_invalid: bool, synthetic: int
 
 
 @produce.command("feedback")
-@click.argument("source", type=click.File("rb"))
+@_source
 @_skip
-def produce_feedback(source: IO[bytes], skip_invalid: bool) -> None:
-    """Validate and send user feedback events from SOURCE (a JSONL file or -)."""
-    _produce(topics.FEEDBACK, source, skip_invalid, None, None)
+@click.option("--synthetic", type=click.IntRange(min=1), default=None,
+              help="Send up to N feedback events from the simulated users, reading kasper.approved "
+                   "from its beginning.")
+@click.option("--seed", type=int, default=None, help="Seed of the simulated users (KASPER_FEEDBACK_SEED).")
+@click.option("--rate", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Share of approved insights that get a reaction (KASPER_FEEDBACK_RATE).")
+@click.option("--idle-timeout", "idle_timeout_s", type=float, default=5.0, show_default=True,
+              help="With --synthetic: stop after this many seconds without a new approved insight.")
+def produce_feedback(source: IO[bytes] | None, skip_invalid: bool, synthetic: int | None,
+                     seed: int | None, rate: float | None, idle_timeout_s: float) -> None:
+    """Validate and send user feedback events from SOURCE (a JSONL file or -), or the
+    simulated users' reactions to approved insights (--synthetic N, docs/feedback.md)."""
+    if (source is None) == (synthetic is None):
+        raise click.UsageError("give a SOURCE file (or -) or --synthetic N, not both")
+    if synthetic is None:
+        _produce(topics.FEEDBACK, source, skip_invalid, None, None)
+        return
+    settings = get_settings()
+    overrides = {k: v for k, v in (("seed", seed), ("rate", rate)) if v is not None}
+    sim = Simulation.from_settings(settings.feedback, **overrides)
+
+    async def run() -> SimStats:
+        async with Producer(settings) as producer:
+            return await simulate(settings, producer, sim, asyncio.Event(), from_beginning=True,
+                                  limit=synthetic, idle_timeout_s=idle_timeout_s)
+
+    stats = asyncio.run(run())
+    click.echo(f"sent {stats.sent} synthetic feedback events to {topics.FEEDBACK.name} "
+               f"({stats.up} up, {stats.down} down, {stats.comments} with a comment) from "
+               f"{len(stats.users)} of {len(sim.users)} simulated users, on {stats.read} approved "
+               f"insights read at rate {sim.rate:g}", err=True)
+    if stats.sent < synthetic:
+        click.echo(f"{topics.APPROVED.name} ran out: {synthetic - stats.sent} fewer than asked "
+                   f"(raise --rate, or wait for more approved insights)", err=True)
 
 
 @click.command("tail")
