@@ -24,8 +24,11 @@ What goes where (the issue's rules):
   net feedback is not negative; system + user messages from
   :func:`kasper.agents.quality.prompts.build_messages` (what the generator is served
   with), assistant = the approved text. Split by a hash of the insight id.
-- ``preference.jsonl`` (DPO style): a liked and a disliked insight of the same
-  or an equivalent prompt (same domain and focus).
+- ``preference.jsonl`` (DPO): a liked and a disliked insight of the same prompt
+  (``pairing: same_prompt``), else of an equivalent one (same domain and focus:
+  ``equivalent_prompt``); each insight in one pair at most.
+- ``thumbs.jsonl`` (KTO): every insight with a net thumbs up or down, its ``label``.
+  Both carry a ``split`` (by a hash of the (chosen) insight id, as SFT does).
 - ``approved.avro`` / ``feedback.avro``: the records themselves, redacted.
 
 Personal-data audit (before anything is written): free-text fields (context,
@@ -156,7 +159,9 @@ def build_window(tier: str, sources: Iterable[Source], policy: WindowPolicy) -> 
     clean = {i: _redacted(s.record, audit) for i, s in approved.items()}
     leaks = {i for i, s in approved.items() if find_personal_data(s.record["insight"]["text"])}
     lines = _sft(tier, approved, clean, net, leaks, policy, excluded)
-    lines["preference"] = _pairs(approved, clean, net, leaks, policy)
+    thumbed = _thumbed(approved, clean, net, leaks, policy)
+    lines["preference"] = _pairs(thumbed, clean, net, policy)
+    lines["thumbs"] = _thumbs(thumbed, clean, net, policy)
     last_at = max((_stamp(s) for s in [*approved.values(), *feedback]), default=None)
     window_id = window_id_for(tier, ranges, last_at)
     archives = {"approved.avro": ("ApprovedInsight", list(clean.values())),
@@ -166,6 +171,8 @@ def build_window(tier: str, sources: Iterable[Source], policy: WindowPolicy) -> 
         "approved": len(approved), "feedback": len(feedback),
         "sft_train": len(lines["train"]), "sft_valid": len(lines["valid"]),
         "sft_test": len(lines["test"]), "preference_pairs": len(lines["preference"]),
+        "thumbs_up": sum(r["label"] for r in lines["thumbs"]),
+        "thumbs_down": sum(not r["label"] for r in lines["thumbs"]),
         "excluded": sum(excluded.values()),
     }
     manifest = {
@@ -249,27 +256,49 @@ def _sft(tier: str, approved: dict[str, Source], clean: dict[str, dict], net: di
     return splits
 
 
-def _pairs(approved: dict[str, Source], clean: dict[str, dict], net: dict[str, int],
-           leaks: set[str], policy: WindowPolicy) -> list[dict[str, Any]]:
-    liked: dict[tuple, list[str]] = {}
-    disliked: dict[tuple, list[str]] = {}
-    for insight_id in approved:  # source order: deterministic pairing
-        score = net.get(insight_id, 0)
-        if score == 0 or insight_id in leaks or _messages(clean[insight_id], policy) is None:
-            continue
-        side = liked if score > 0 else disliked
-        side.setdefault(_prompt_key(clean[insight_id]["prompt"]), []).append(insight_id)
-    pairs = []
-    for key in sorted(liked.keys() & disliked.keys()):
-        best = sorted(liked[key], key=lambda i: -net[i])  # stable: ties keep source order
-        worst = sorted(disliked[key], key=lambda i: net[i])
-        for chosen, rejected in zip(best, worst):
-            pairs.append({
-                "prompt": _messages(clean[chosen], policy),
-                "chosen": [{"role": "assistant", "content": clean[chosen]["insight"]["text"]}],
-                "rejected": [{"role": "assistant", "content": clean[rejected]["insight"]["text"]}],
-                "chosen_insight_id": chosen, "rejected_insight_id": rejected,
-            })
+def _thumbed(approved: dict[str, Source], clean: dict[str, dict], net: dict[str, int],
+             leaks: set[str], policy: WindowPolicy) -> list[str]:
+    """Insights with a net thumbs up or down that may be trained on, in source order."""
+    return [i for i in approved if net.get(i, 0) != 0 and i not in leaks
+            and _messages(clean[i], policy) is not None]
+
+
+def _thumbs(thumbed: list[str], clean: dict[str, dict], net: dict[str, int],
+            policy: WindowPolicy) -> list[dict[str, Any]]:
+    # KTO's unpaired examples: every thumbed insight, liked or not; the split (by insight
+    # id, as for SFT) keeps held-out insights out of training.
+    return [{"prompt": _messages(clean[i], policy),
+             "completion": [{"role": "assistant", "content": clean[i]["insight"]["text"]}],
+             "label": net[i] > 0, "insight_id": i, "split": split_of(i, policy.split)}
+            for i in thumbed]
+
+
+def _pairs(thumbed: list[str], clean: dict[str, dict], net: dict[str, int],
+           policy: WindowPolicy) -> list[dict[str, Any]]:
+    # Same prompt id first (the same request answered twice); what is left pairs across
+    # equivalent prompts (same domain and focus). Each insight is in one pair at most.
+    pairs: list[dict[str, Any]] = []
+    left = list(thumbed)
+    for pairing, key in (("same_prompt", lambda p: ("id", p["prompt_id"])), ("equivalent_prompt", _prompt_key)):
+        liked: dict[tuple, list[str]] = {}
+        disliked: dict[tuple, list[str]] = {}
+        for insight_id in left:  # source order: deterministic pairing
+            side = liked if net[insight_id] > 0 else disliked
+            side.setdefault(key(clean[insight_id]["prompt"]), []).append(insight_id)
+        used: set[str] = set()
+        for group in sorted(liked.keys() & disliked.keys()):
+            best = sorted(liked[group], key=lambda i: -net[i])  # stable: ties keep source order
+            worst = sorted(disliked[group], key=lambda i: net[i])
+            for chosen, rejected in zip(best, worst):
+                used |= {chosen, rejected}
+                pairs.append({
+                    "prompt": _messages(clean[chosen], policy),
+                    "chosen": [{"role": "assistant", "content": clean[chosen]["insight"]["text"]}],
+                    "rejected": [{"role": "assistant", "content": clean[rejected]["insight"]["text"]}],
+                    "chosen_insight_id": chosen, "rejected_insight_id": rejected,
+                    "pairing": pairing, "split": split_of(chosen, policy.split),
+                })
+        left = [i for i in left if i not in used]
     return pairs
 
 
