@@ -122,8 +122,13 @@ def _check_file(window_dir: Path, entry: dict[str, Any]) -> None:
 
 
 def window_event(content: WindowContent, directory: Path, *, opened_at: datetime,
-                 closed_at: datetime, close_reason: str, created_at: datetime) -> dict[str, Any]:
-    """The TrainingWindow record announcing a written window (the manifest is listed too)."""
+                 closed_at: datetime, close_reason: str, created_at: datetime,
+                 over_user_cap: int = 0, comments_redacted: int = 0) -> dict[str, Any]:
+    """The TrainingWindow record announcing a written window (the manifest is listed too).
+
+    ``over_user_cap`` and ``comments_redacted``: the window loop's own counts (feedback
+    left out over the per-user cap, comments holding personal data), not the manifest's.
+    """
     manifest = content.manifest
     files = [dict(f) for f in manifest["files"]]
     data = content.files[MANIFEST]
@@ -132,7 +137,8 @@ def window_event(content: WindowContent, directory: Path, *, opened_at: datetime
     return {
         "window_id": content.window_id, "tier": content.tier, "opened_at": opened_at,
         "closed_at": closed_at, "close_reason": close_reason,
-        "source_offsets": [dict(r) for r in content.ranges], "counts": dict(content.counts),
+        "source_offsets": [dict(r) for r in content.ranges], "counts": {**content.counts, "feedback_over_user_cap": over_user_cap,
+                   "feedback_comments_redacted": comments_redacted},
         # Absolute: the train loop accepts only <windows_dir>/<window_id> spelled out in full.
         "files": files, "directory": str(Path(directory).resolve()), "created_at": created_at,
     }

@@ -23,9 +23,11 @@ So a record is never lost (its offset is committed only after steps 2-4) and
 never in two windows (the state store is written before anything announces or
 commits). A window's content depends only on its records, never on timing.
 
-Error policy: an undecodable message or unusable feedback goes to the DLQ (the
+Error policy: an undecodable message (a thumbs value outside the Rating enum
+among them) or unusable feedback (stars outside 1-5, no signal, a reused
+feedback id, an insight that never came) goes to the DLQ with its reason (the
 DLQ send is acked before the offset past it is committed) and the loop goes
-on; a broker or state-store error stops the loop (and the worker); the records
+on; feedback over the per-user cap is counted (``over_user_cap``) and left out; a broker or state-store error stops the loop (and the worker); the records
 of open windows are simply read again after the restart.
 """
 
@@ -72,7 +74,8 @@ class WindowLoop:
         self.settings, self.config = settings, config
         self.codec = codec or codec_from_settings(settings.registry)
         self.state = TrainerState(config.state_path)
-        self.windower = Windower(config.window, self.state, self._decode_stored)
+        self.windower = Windower(config.window, self.state, self._decode_stored,
+                                 feedback_per_user=settings.trainer.feedback_per_user)
         self.producer = Producer(settings, self.codec, linger_ms=5)
         self.stage = Stage(STAGE, topics.APPROVED, self.codec, self.producer.send_raw)
         self._committed: dict[tuple[str, int], int] = {}
@@ -142,6 +145,9 @@ class WindowLoop:
                                     received.value, message.key, exc, kind)
             return
         metrics.RECORDS.labels(kind, outcome).inc()
+        for _ in self.windower.capped:
+            metrics.RECORDS.labels("feedback", "over_user_cap").inc()
+        self.windower.capped.clear()
 
     async def _dead_letter(self, topic: str, partition: int, offset: int, value: bytes,
                            key: bytes | None, error: BaseException, kind: str) -> None:
@@ -165,7 +171,8 @@ class WindowLoop:
         self._failpoint("files")
         event = window_event(content, directory, opened_at=_utc(closed.opened_at),
                              closed_at=_utc(closed.closed_at), close_reason=closed.reason,
-                             created_at=datetime.now(timezone.utc))
+                             created_at=datetime.now(timezone.utc), over_user_cap=closed.over_cap,
+                             comments_redacted=closed.comments_redacted)
         encoded = self.codec.encode("TrainingWindow", event,
                                     subject=f"{topics.TRAINING_WINDOWS.name}-value")
         self.state.record_window(content.window_id, content.tier, str(directory), encoded,
@@ -180,7 +187,8 @@ class WindowLoop:
         for split in ("train", "valid", "test"):
             metrics.WINDOW_EXAMPLES.labels(content.tier, split).inc(content.counts[f"sft_{split}"])
         log.info("window closed", window_id=content.window_id, tier=content.tier,
-                 reason=closed.reason, counts=content.counts, directory=str(directory))
+                 reason=closed.reason, counts=content.counts, directory=str(directory),
+                 feedback_over_user_cap=closed.over_cap, feedback_comments_redacted=closed.comments_redacted)
 
     async def _publish(self, window_id: str, encoded: bytes) -> None:
         await self.producer.send_raw(topics.TRAINING_WINDOWS.name, encoded, window_id.encode())

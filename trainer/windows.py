@@ -15,6 +15,17 @@ restart re-reads exactly the records of windows that never got that far.
 Dedupe: an approved insight or feedback already in the state store is
 skipped (a redelivery after a crash or a rebalance); duplicates inside one open
 window are kept as sources and dropped by the dataset builder (first one wins).
+A feedback id this process already saw at another position (topic, partition,
+offset) is a different record reusing the id, not a redelivery: it is
+dead-lettered (:class:`DuplicateFeedbackError`). The positions are remembered
+for the last ``_SEEN_FEEDBACK`` ids, across rebalances (a position never changes).
+
+Users: at most ``feedback_per_user`` feedback records of one user hash join a
+window; the rest is left out (outcome ``over_user_cap``, counted in the window's
+event), so no single user dominates what a window trains on. The records stay on
+``kasper.feedback``. A comment holding personal data is counted when it joins (the
+dataset builder redacts it in the files), and :func:`window_content` blanks every
+user hash before the files are built: no training file names a user.
 
 Feedback joins its insight by id: a member of an open window, else the state
 store (the insight then comes into the window as a source record too, see
@@ -28,31 +39,40 @@ and a window directory announced on a topic passes :func:`window_dir_inside`
 record cannot make the trainer read or write outside its directories.
 
 Error policy: :meth:`Windower.offer` raises a :class:`FeedbackError` for
-feedback that must be dead-lettered (the caller sends it to the DLQ and calls
-:meth:`Windower.skip`); :meth:`Windower.expire` returns the feedback whose wait
-is over. State store errors propagate (they stop the worker).
+feedback that must be dead-lettered (stars out of range, no signal, a reused
+id; the caller sends it to the DLQ and calls :meth:`Windower.skip`);
+:meth:`Windower.expire` returns the feedback whose wait is over (unknown
+insight). State store errors propagate (they stop the worker).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kasper.agents.quality.personal_data import find_personal_data
 from kasper.schemas.errors import Where
 
 from . import metrics
 from .config import WindowPolicy
 from .dataset import Source, WindowContent, build_window
-from .errors import InvalidFeedbackError, TrainerError, UnknownInsightError
+from .errors import FeedbackError, InvalidFeedbackError, TrainerError, UnknownInsightError
 from .state import TrainerState
 
 TP = tuple[str, int]
 # One path component: no separators, no "." or "..", nothing hidden, no control characters.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+# Feedback ids whose position is remembered (about 100 bytes each).
+_SEEN_FEEDBACK = 200_000
+
+
+class DuplicateFeedbackError(FeedbackError):
+    """A feedback id already used by another record (at another position)."""
 
 
 class UnsafePathError(TrainerError):
@@ -87,6 +107,30 @@ def window_dir_inside(windows_dir: Path, directory: str | Path, window_id: str) 
     return resolved
 
 
+def window_content(tier: str, sources: Iterable[Source], policy: WindowPolicy) -> WindowContent:
+    """The files of a window over ``sources``, with no user hash in them.
+
+    The window loop and a rebuild both build through here, so a replay stays byte-identical.
+    """
+    return build_window(tier, [_anonymous(s) for s in sources], policy)
+
+
+def _anonymous(source: Source) -> Source:
+    record = _without_user_hash(source.record)
+    if source.kind == "feedback":
+        record["user_hash"] = ""  # a required string in the Feedback schema
+    return Source(source.topic, source.partition, source.offset, source.kind, record, source.value)
+
+
+def _without_user_hash(node: Any) -> Any:
+    # Every PromptEvent a record carries (the approved record's, an Insight's own) has one.
+    if isinstance(node, Mapping):
+        return {k: None if k == "user_hash" else _without_user_hash(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_user_hash(v) for v in node]
+    return node
+
+
 def window_file(window_dir: Path, name: Any) -> Path:
     """The file ``name`` (from a manifest) of a window: a plain name, resolving inside it."""
     return inside(window_dir, Path(window_dir) / checked_name(name, "window file name"), "window file")
@@ -100,6 +144,9 @@ class _Open:
     context: dict[str, Source] = field(default_factory=dict)  # earlier insights joined by feedback
     insight_ids: set[str] = field(default_factory=set)
     feedback_ids: set[str] = field(default_factory=set)
+    per_user: Counter = field(default_factory=Counter)  # user hash -> feedback joined
+    over_cap: int = 0
+    comments_redacted: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +160,8 @@ class ClosedWindow:
     approved: list[Source]  # this window's own approved records (for the state store)
     feedback_ids: list[str]
     held: list[tuple[str, int, int]]
+    over_cap: int = 0  # feedback left out: its user hash had the window's maximum
+    comments_redacted: int = 0  # feedback comments holding personal data (redacted in the files)
 
 
 class Windower:
@@ -120,11 +169,18 @@ class Windower:
 
     def __init__(self, policy: WindowPolicy, state: TrainerState,
                  decode_approved: Callable[[bytes, Where], Mapping[str, Any]],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, feedback_per_user: int | None = None) -> None:
+        if feedback_per_user is not None and feedback_per_user < 1:
+            raise ValueError(f"feedback_per_user must be at least 1, got {feedback_per_user}")
         self.policy = policy
         self.state = state
+        self.feedback_per_user = feedback_per_user
         self._decode = decode_approved
         self._clock = clock
+        self._feedback_at: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
+        # Waiting feedback left out over the user cap when its insight came (the caller counts
+        # and clears it; feedback capped on arrival is offer()'s "over_user_cap" outcome).
+        self.capped: list[Source] = []
         self.reset()
 
     def reset(self) -> None:
@@ -159,13 +215,15 @@ class Windower:
         window.insight_ids.add(insight_id)
         self._members.setdefault(insight_id, source)
         for waiting, _ in self._pending.pop(insight_id, []):
-            self._join(waiting, source)
+            if not self._join(waiting, source):
+                self.capped.append(waiting)
         return "held"
 
     def _offer_feedback(self, source: Source) -> str:
         record = source.record
         _check_feedback(record)
         feedback_id = record["feedback_id"]
+        self._check_position(feedback_id, source.position)
         in_open = any(feedback_id in w.feedback_ids for w in self.windows.values())
         if not in_open and self.state.has_feedback(feedback_id):
             return "duplicate"
@@ -174,8 +232,18 @@ class Windower:
             self._pending.setdefault(record["insight_id"], []).append((source, self._clock()))
             self._held.setdefault((source.topic, source.partition), set()).add(source.offset)
             return "waiting"
-        self._join(source, insight)
-        return "held"
+        return "held" if self._join(source, insight) else "over_user_cap"
+
+    def _check_position(self, feedback_id: str, position: tuple[str, int, int]) -> None:
+        first = self._feedback_at.get(feedback_id)
+        if first is not None and first != position:
+            raise DuplicateFeedbackError(
+                f"feedback id {feedback_id} at {position[0]}[{position[1]}]@{position[2]} is already "
+                f"used by the record at {first[0]}[{first[1]}]@{first[2]}")
+        self._feedback_at[feedback_id] = position
+        self._feedback_at.move_to_end(feedback_id)
+        while len(self._feedback_at) > _SEEN_FEEDBACK:
+            self._feedback_at.popitem(last=False)
 
     def _stored(self, insight_id: str) -> Source | None:
         stored = self.state.insight(insight_id)
@@ -189,15 +257,24 @@ class Windower:
         return Source(stored.topic, stored.partition, stored.offset, "approved",
                       self._decode(stored.value, where), stored.value)
 
-    def _join(self, feedback: Source, insight: Source) -> None:
+    def _join(self, feedback: Source, insight: Source) -> bool:
+        """Put ``feedback`` in its insight's window; False when its user is over the cap."""
         window = self._window(insight.record["prompt"]["tier"])
         self._release_pending_hold(feedback)
+        user = feedback.record["user_hash"]
+        if self.feedback_per_user is not None and window.per_user[user] >= self.feedback_per_user:
+            window.over_cap += 1
+            return False
+        window.per_user[user] += 1
+        if find_personal_data(feedback.record.get("comment") or ""):
+            window.comments_redacted += 1
         self._hold(window, feedback)
         window.feedback_ids.add(feedback.record["feedback_id"])
         metrics.report_feedback_agreement(insight.record, feedback.record)
         insight_id = insight.record["insight_id"]
         if insight_id not in window.insight_ids:
             window.context.setdefault(insight_id, insight)
+        return True
 
     def _window(self, tier: str) -> _Open:
         if tier not in self.windows:
@@ -247,12 +324,13 @@ class Windower:
     def close(self, tier: str, reason: str) -> ClosedWindow:
         """Take ``tier``'s window out and build its content (nothing is released yet)."""
         window = self.windows.pop(tier)
-        content = build_window(tier, [*window.sources, *window.context.values()], self.policy)
+        content = window_content(tier, [*window.sources, *window.context.values()], self.policy)
         return ClosedWindow(
             content=content, reason=reason, opened_at=window.opened_at, closed_at=self._clock(),
             approved=[s for s in window.sources if s.kind == "approved"],
             feedback_ids=sorted(window.feedback_ids),
             held=[s.position for s in window.sources],
+            over_cap=window.over_cap, comments_redacted=window.comments_redacted,
         )
 
     def release(self, closed: ClosedWindow) -> None:
