@@ -3,8 +3,10 @@
 ``replay_window`` reads exactly the offsets listed in a window's manifest (or
 TrainingWindow event) from Kafka, without a consumer group, builds the content
 with the policy recorded in the manifest, and compares every file's sha256.
-Because :func:`kasper.trainer.dataset.build_window` is pure, a window whose
-records are still on the topics rebuilds byte for byte.
+Because :func:`kasper.trainer.dataset.build_window` is pure (and the window loop
+and a rebuild both call it through :func:`kasper.trainer.windows.window_content`,
+which blanks user hashes first), a window whose records are still on the topics
+rebuilds byte for byte.
 
 ``check_window_event`` does the same for a TrainingWindow event (``kasper
 replay windows`` runs it for every event of the topic) and also compares the
@@ -32,9 +34,10 @@ from kasper.streams.consumer import decode_message, start_consumer
 from kasper.streams.settings import Settings
 
 from .config import TrainerConfig, WindowPolicy
-from .dataset import MANIFEST, Source, WindowContent, build_window
+from .dataset import MANIFEST, Source, WindowContent
 from .errors import CorruptDatasetError, TrainerError
 from .files import read_manifest, write_window
+from .windows import window_content
 
 _KINDS = {"ApprovedInsight": "approved", "Feedback": "feedback"}
 
@@ -115,7 +118,7 @@ async def replay_window(settings: Settings, window_dir: Path, codec: Codec | Non
     manifest = read_manifest(window_dir)
     policy = _policy(manifest)
     sources = await read_sources(settings, codec or Codec(), manifest["source_offsets"])
-    content = build_window(manifest["tier"], sources, policy)
+    content = window_content(manifest["tier"], sources, policy)
     rebuilt = {f["name"]: f["sha256"] for f in content.manifest["files"]}
     original = {f["name"]: f["sha256"] for f in manifest["files"]}
     mismatched = sorted(n for n in rebuilt.keys() | original.keys() if rebuilt.get(n) != original.get(n))
@@ -171,7 +174,7 @@ async def check_window_event(settings: Settings, event: dict[str, Any], codec: C
         return WindowCheck(window_id, "gone", [], str(exc))
     except (ReplayError, CorruptDatasetError, KeyError) as exc:
         return WindowCheck(window_id, "failed", [], f"{type(exc).__name__}: {exc}")
-    content = build_window(event["tier"], sources, policy)
+    content = window_content(event["tier"], sources, policy)
     mismatched = _differences(content, event, directory if on_disk else None)
     out_dir = write_window(content, Path(out_root)) if out_root is not None else None
     detail = "" if on_disk else f"{directory} is gone: rebuilt with the current window policy"
