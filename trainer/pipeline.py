@@ -32,6 +32,7 @@ from .errors import EmptyWindowError, TrainingDivergedError
 from .evaluate import Decision, decide, evaluate_model
 from .files import verify_window
 from .lora import Progress, train_adapter
+from .preference import has_training_data
 from .adapters import ADAPTER_CONFIG, Registry
 from kasper.streams.logs import get_logger
 
@@ -50,9 +51,10 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     if done is not None:
         log.info("window already trained", window_id=window_id, version=done["version"])
         return done
-    if not (window_dir / "train.jsonl").exists():
+    if not has_training_data(window_dir):
         metrics.RUNS.labels(tier, "empty").inc()
-        raise EmptyWindowError(f"window {window_id} has no training examples (no train.jsonl)")
+        raise EmptyWindowError(f"window {window_id} has no training examples "
+                               "(no train.jsonl, preference.jsonl or thumbs.jsonl)")
     params = config.tier(tier)
     serving = registry.serving_entry(tier)
     base = {"base_model": str(model_dir), "window_id": window_id}
@@ -70,7 +72,7 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving)
     entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result)},
                                 "promoted": decision.promoted, "reason": decision.reason,
-                                "created_at": _now_ms()}, work)
+                                "objective": result.objective, "created_at": _now_ms()}, work)
     shutil.rmtree(work, ignore_errors=True)
     metrics.RUNS.labels(tier, "promoted" if decision.promoted else "rejected").inc()
     metrics.report_serving(registry)
@@ -103,7 +105,7 @@ def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:
         "window_id": entry.get("window_id"),
         "metrics": {k: float(v) for k, v in entry.get("metrics", {}).items()},
         "promoted": bool(entry["promoted"]), "reason": entry["reason"],
-        "created_at": int(entry["created_at"]),
+        "created_at": int(entry["created_at"]), "objective": entry.get("objective"),
     }
 
 
@@ -138,7 +140,7 @@ def _train_metrics(result: Any) -> dict[str, float]:
            "train_loss_first": result.first_loss, "train_loss_last": result.last_loss,
            "val_loss": result.val_loss, "trained_tokens": result.tokens,
            "tokens_per_second": result.tokens_per_second, "train_seconds": result.wall_seconds,
-           "train_examples": result.examples}
+           "train_examples": result.examples, **result.heldout}
     return {k: round(float(v), 6) for k, v in out.items() if v is not None and math.isfinite(float(v))}
 
 
