@@ -48,6 +48,12 @@ class TierTraining:
     val_batches: int = 4
     save_every: int = 20  # checkpoint (adapter + optimizer state) every N steps
     seed: int = 0
+    # What the run trains on (kasper.trainer.preference): sft, dpo, kto, a "+" mix, or auto.
+    objective: str = _knob("objective")
+    beta: float = 0.1  # DPO/KTO: how far from the reference the policy may move (TRL's default)
+    # KTO per-side weights; None: the rarer of liked/disliked is weighted up to balance them.
+    desirable_weight: float | None = None
+    undesirable_weight: float | None = None
 
     def lora_parameters(self) -> dict[str, float]:
         return {"rank": self.rank, "scale": self.scale, "dropout": self.dropout}
@@ -140,7 +146,8 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
                                     probe_tolerance=trainer.probe_tolerance)
     config = dataclasses.replace(config, window=window, promotion=promotion)
     per_tier = {name: value for name, value in (("iters", trainer.iters),
-                                                ("steps_per_report", trainer.steps_per_report))
+                                                ("steps_per_report", trainer.steps_per_report),
+                                                ("objective", trainer.objective))
                 if value is not None}
     for tier in TIERS if per_tier else ():
         config = with_tier(config, tier, **per_tier)

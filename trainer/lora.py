@@ -15,10 +15,14 @@ compiled step), so tokens/s match the CLI; on top of it:
   :class:`TrainingDivergedError` at the next report (every ``steps_per_report``);
 - ``should_stop()`` true at a report saves a checkpoint and raises
   :class:`TrainingInterrupted` (a stopping worker does not wait for the run);
-- progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback.
+- progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback;
+- the objective (``params.objective``): SFT alone is exactly the path above;
+  DPO, KTO or a mix with SFT (:mod:`kasper.trainer.preference`) use the same
+  ``train`` with their loss and batches, so everything above holds for them too.
 
 Error policy: ``TrainingDivergedError`` for a diverged run, ``EmptyWindowError``
-when no example is left; model loading raises ``ModelError``. Nothing here
+(from the preference plan) when the objective has no example left; model loading
+raises ``ModelError``. Nothing here
 touches the serving adapter: the result is a directory in ``work_dir``.
 """
 
@@ -31,7 +35,7 @@ import os
 import time
 import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +47,12 @@ import mlx.optimizers as optim  # noqa: E402  (after runtime.blas on purpose)
 from mlx.utils import tree_flatten, tree_map_with_path  # noqa: E402
 from mlx_lm.tuner.callbacks import TrainingCallback  # noqa: E402
 from mlx_lm.tuner.datasets import load_local_dataset  # noqa: E402
-from mlx_lm.tuner.trainer import TrainingArgs, iterate_batches, train  # noqa: E402
+from mlx_lm.tuner.trainer import TrainingArgs, default_loss, iterate_batches, train  # noqa: E402
 from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 
-from . import metrics  # noqa: E402
+from . import metrics, preference  # noqa: E402
 from .config import TierTraining  # noqa: E402
-from .errors import EmptyWindowError, TrainingDivergedError, TrainingInterrupted  # noqa: E402
+from .errors import TrainingDivergedError, TrainingInterrupted  # noqa: E402
 from .adapters import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
 
 log = get_logger(__name__)
@@ -70,6 +74,8 @@ class TrainResult:
     wall_seconds: float  # the whole train() call: step time plus validation and checkpoints
     examples: int
     dropped: int
+    objective: str = "sft"  # what was trained on: sft, dpo, kto or a "+" combination
+    heldout: dict[str, float] = field(default_factory=dict)  # held-out pair margins (preference.py)
 
 
 def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierTraining, *,
@@ -80,8 +86,19 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
     work_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer = model_store.load(model_dir)
     train_set, valid_set, dropped = _datasets(data_dir, tokenizer, params)
-    batch = min(params.batch_size, len(train_set))
     optimizer = _with_lora(model, params, init_adapter)
+    # References are the model as it starts (before any step or checkpoint is loaded).
+    plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
+                           max_len=params.max_seq_length, sft=(train_set, valid_set),
+                           kto_weights_set=(params.desirable_weight, params.undesirable_weight))
+    if plan.objective == ("sft",):
+        batch = min(params.batch_size, len(train_set))
+        train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
+        loss, batches, examples = default_loss, _resumable_batches, len(train_set)
+    else:
+        batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
+        loss, batches = preference.mixed_loss(plan.objective, params.beta), preference.batches
+        examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
     fingerprint = _fingerprint(data_dir, params, init_adapter)
     start = _resume(work_dir, model, optimizer, fingerprint)
     if start >= params.iters:
@@ -93,18 +110,19 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
         steps_per_save=params.iters + 1, adapter_file=str(work_dir / ADAPTER_FILE),
         max_seq_length=params.max_seq_length)  # checkpoints are ours (with optimizer state)
-    log.info("training", tier=tier, examples=len(train_set), dropped=dropped, iters=params.iters,
-             resumed_from=start, batch_size=batch)
+    objective = preference.objective_name(plan.objective)
+    log.info("training", tier=tier, objective=objective, examples=examples, dropped=dropped,
+             iters=params.iters, resumed_from=start, batch_size=batch)
     started = time.perf_counter()
-    train(model=model, optimizer=optimizer, train_dataset=train_set,
-          val_dataset=valid_set if len(valid_set) >= batch else None, args=args,
-          iterate_batches=_resumable_batches(start, params.seed), training_callback=callback)
+    train(model=model, optimizer=optimizer, train_dataset=train_data, val_dataset=valid_data or None,
+          args=args, loss=loss, iterate_batches=batches(start, params.seed), training_callback=callback)
     wall = time.perf_counter() - started
-    _write_json(work_dir / ADAPTER_CONFIG, adapter_config(model_dir, data_dir, params))
+    heldout = preference.heldout_margins(model, plan.heldout_pairs)
+    _write_json(work_dir / ADAPTER_CONFIG, adapter_config(model_dir, data_dir, params, objective))
     _clear_checkpoint(work_dir)
     c = callback
     return TrainResult(work_dir, params.iters, start, c.first_loss, c.last_loss, c.val_loss,
-                       c.tokens, c.tokens_per_second(), wall, len(train_set), dropped)
+                       c.tokens, c.tokens_per_second(), wall, examples, dropped, objective, heldout)
 
 
 def _with_lora(model: Any, params: TierTraining, init_adapter: Path | None) -> Any:
@@ -117,9 +135,11 @@ def _with_lora(model: Any, params: TierTraining, init_adapter: Path | None) -> A
     return optim.Adam(learning_rate=params.learning_rate)
 
 
-def adapter_config(model_dir: Path, data_dir: Path, params: TierTraining) -> dict[str, Any]:
+def adapter_config(model_dir: Path, data_dir: Path, params: TierTraining,
+                   objective: str = "sft") -> dict[str, Any]:
     """What ``mlx_lm.load(..., adapter_path=)`` and ``mlx_lm.lora --resume`` read back."""
     return {
+        "objective": objective, "beta": params.beta,
         "fine_tune_type": "lora", "model": str(model_dir), "data": str(data_dir),
         "num_layers": params.num_layers, "lora_parameters": params.lora_parameters(),
         "iters": params.iters, "batch_size": params.batch_size,
@@ -137,10 +157,8 @@ def load_examples(data_dir: Path, tokenizer: Any, params: TierTraining, split: s
 
 
 def _datasets(data_dir: Path, tokenizer: Any, params: TierTraining) -> tuple[list, list, int]:
+    # An SFT set may be empty when the objective trains on preferences only: the plan decides.
     train_set, dropped = _fitting(load_examples(data_dir, tokenizer, params, "train"), params)
-    if not train_set:
-        raise EmptyWindowError(f"{data_dir}: no training example fits in {params.max_seq_length} "
-                               f"tokens ({dropped} dropped) or train.jsonl is empty")
     valid_set, _ = _fitting(load_examples(data_dir, tokenizer, params, "valid"), params)
     return train_set, valid_set, dropped
 
@@ -222,7 +240,7 @@ class _Callback(TrainingCallback):
 def _fingerprint(data_dir: Path, params: TierTraining, init_adapter: Path | None) -> str:
     """What a checkpoint must match to be resumed: the data, the settings, the starting adapter."""
     h = hashlib.sha256(json.dumps(asdict(params), sort_keys=True).encode())
-    for name in ("train.jsonl", "valid.jsonl"):
+    for name in ("train.jsonl", "valid.jsonl", preference.PAIRS_FILE, preference.THUMBS_FILE):
         path = Path(data_dir) / name
         h.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-")
     if init_adapter is not None:

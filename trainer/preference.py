@@ -1,0 +1,381 @@
+"""Preference objectives on MLX: DPO on pairs, KTO on thumbs, and either mixed with SFT.
+
+A window holds three kinds of training data (:mod:`kasper.trainer.dataset`):
+``train.jsonl`` (SFT, approved texts), ``preference.jsonl`` (pairs: a liked and a
+disliked insight for equivalent prompts) and ``thumbs.jsonl`` (each insight with
+a net thumbs up or down). The objective (``KASPER_TRAINER_OBJECTIVE``) names
+which are trained on: ``sft``, ``dpo``, ``kto`` or a ``+`` combination; ``auto``
+takes SFT when the window has SFT examples and KTO when it has at least two thumbs
+(every thumb, paired or not, is a KTO example; DPO sees only pairs, which sparse
+feedback seldom forms, so it runs only when named).
+
+The losses plug into ``mlx_lm.tuner.trainer.train`` as its ``loss`` and
+``iterate_batches``, so the compiled step, reports, checkpoints and NaN checks are
+the SFT path's (:mod:`kasper.trainer.lora`). One step takes one batch of every
+objective and sums their losses.
+
+- **Reference**: the model training starts from (the serving adapter when its
+  LoRA shape matches, else the base model), so at step 0 the policy *is* the
+  reference. Its sequence log-probs are computed once, before the first step,
+  on the very batch arrays training uses (no second copy of the weights).
+- **DPO** (Rafailov et al. 2023): ``-log sigmoid(beta * ((pc - pr) - (rc - rr)))``
+  with sequence log-probs summed over the answer tokens (the prompt is masked,
+  as in SFT). One forward pass over chosen and rejected rows together.
+- **KTO** (Ethayarajh et al. 2024, as in TRL): desirable ``1 - sigmoid(beta *
+  (r - z0))``, undesirable ``1 - sigmoid(beta * (z0 - r))`` with ``r`` the log
+  ratio to the reference, weighted per side. ``z0 = max(0, mean over the batch
+  of log pi/pi_ref)`` on mismatched pairs (each prompt with the answer of the
+  previous example in its batch, TRL's rotation), detached: a forward pass only.
+  Thumbs are imbalanced, so by default the rarer side is weighted up until
+  ``w_d * n_d == w_u * n_u`` (the lower end of the paper's range [1, 4/3]).
+
+Batches are fixed groups of similar length (mlx-lm's scheme: sorted by length,
+cut into ``batch_size`` groups, the last partial group left out); each epoch
+visits them in an order seeded by ``seed + epoch``, so a resumed run sees the
+same batches, and the KTO rotation and every reference value are computed once.
+
+Error policy: :class:`EmptyWindowError` when the objective has nothing to train
+on (naming each part and what it missed); a named objective whose data the
+window lacks is left out with a log line, and :attr:`Plan.objective` says what
+was used. A malformed row raises :class:`CorruptDatasetError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
+from kasper.streams.logs import get_logger
+
+import mlx.nn as nn  # noqa: E402  (after runtime.blas on purpose)
+import numpy as np  # noqa: E402
+from mlx_lm.tuner.trainer import default_loss  # noqa: E402
+
+from .errors import CorruptDatasetError, EmptyWindowError  # noqa: E402
+
+log = get_logger(__name__)
+OBJECTIVES = ("sft", "dpo", "kto")
+PAIRS_FILE, THUMBS_FILE = "preference.jsonl", "thumbs.jsonl"
+Seq = tuple[list[int], int]  # (tokens, where the answer starts): mlx-lm's prompt-masked layout
+
+
+def parse_objective(text: str) -> tuple[str, ...] | None:
+    """``"sft+kto"`` -> ``("sft", "kto")`` in canonical order; ``"auto"`` -> None."""
+    text = text.strip().lower()
+    if text == "auto":
+        return None
+    parts = [p.strip() for p in text.split("+")]
+    unknown = [p for p in parts if p not in OBJECTIVES]
+    if unknown or not parts:
+        raise ValueError(f"unknown training objective {text!r}: use 'auto' or a '+' "
+                         f"combination of {', '.join(OBJECTIVES)}")
+    return tuple(o for o in OBJECTIVES if o in parts)
+
+
+def objective_name(parts: Sequence[str]) -> str:
+    return "+".join(parts)
+
+
+def has_training_data(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds any file an objective trains on."""
+    return any((Path(data_dir) / n).exists() for n in ("train.jsonl", PAIRS_FILE, THUMBS_FILE))
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+def read_rows(data_dir: Path, name: str, splits: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of ``name`` whose ``split`` is in ``splits`` (a row without one is ``train``)."""
+    path = Path(data_dir) / name
+    if not path.exists():
+        return []
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise CorruptDatasetError(f"{path}:{number}: not JSON ({exc})") from None
+        if row.get("split", "train") in splits:
+            rows.append(row)
+    return rows
+
+
+def encode(tokenizer: Any, prompt: list[dict], answer: list[dict]) -> Seq:
+    """Tokens of prompt + answer and the answer's start, as mlx-lm's ChatDataset masks it."""
+    tokens = tokenizer.apply_chat_template([*prompt, *answer], return_dict=False)
+    offset = len(tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=False))
+    return list(tokens), offset
+
+
+def pair_examples(rows: list[dict], tokenizer: Any, max_len: int) -> tuple[list[tuple[Seq, Seq]], int]:
+    """(chosen, rejected) sequences; pairs whose prompt fills ``max_len`` are dropped (counted)."""
+    out = []
+    for row in rows:
+        try:
+            pair = encode(tokenizer, row["prompt"], row["chosen"]), encode(tokenizer, row["prompt"], row["rejected"])
+        except (KeyError, TypeError) as exc:
+            raise CorruptDatasetError(f"{PAIRS_FILE}: a pair lacks {exc}") from None
+        if all(_fits(s, max_len) for s in pair):
+            out.append(pair)
+    return out, len(rows) - len(out)
+
+
+def thumb_examples(rows: list[dict], tokenizer: Any, max_len: int) -> tuple[list[tuple[Seq, bool]], int]:
+    """(sequence, liked) per thumbed insight; too-long prompts dropped (counted)."""
+    out = []
+    for row in rows:
+        try:
+            seq, liked = encode(tokenizer, row["prompt"], row["completion"]), bool(row["label"])
+        except (KeyError, TypeError) as exc:
+            raise CorruptDatasetError(f"{THUMBS_FILE}: a row lacks {exc}") from None
+        if _fits(seq, max_len):
+            out.append((seq, liked))
+    return out, len(rows) - len(out)
+
+
+def _fits(seq: Seq, max_len: int) -> bool:
+    # The answer's first token must come before max_len, or its masked sum is empty.
+    return seq[1] < max_len - 1
+
+
+def kto_weights(liked: Sequence[bool], desirable: float | None = None,
+                undesirable: float | None = None) -> tuple[float, float]:
+    """(w_desirable, w_undesirable): given ones kept, else the rarer side weighted up."""
+    n_d, n_u = sum(liked), len(liked) - sum(liked)
+    if desirable is None and undesirable is None:
+        if n_d and n_u:
+            return (n_u / n_d, 1.0) if n_d < n_u else (1.0, n_d / n_u)
+        return 1.0, 1.0
+    return (1.0 if desirable is None else desirable), (1.0 if undesirable is None else undesirable)
+
+
+# --- arrays and log-probs ------------------------------------------------------------
+
+
+def pad(seqs: Sequence[Seq], max_len: int) -> tuple[Any, Any]:
+    """mlx-lm's batch layout: padded to 1 + a multiple of 32, lengths as [offset, length]."""
+    lengths = [min(len(t), max_len) for t, _ in seqs]
+    width = min(1 + 32 * ((max(lengths) + 31) // 32), max_len)
+    arr = np.zeros((len(seqs), width), np.int32)
+    for j, (tokens, _) in enumerate(seqs):
+        arr[j, :lengths[j]] = tokens[:lengths[j]]
+    return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(seqs, lengths)])
+
+
+def sequence_logps(model: Any, tokens: Any, lengths: Any) -> tuple[Any, Any]:
+    """Per row: the answer's summed log-prob and its token count (prompt and padding masked)."""
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    logits = model(inputs)
+    steps = mx.arange(1, targets.shape[1] + 1)
+    mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
+    logps = -nn.losses.cross_entropy(logits, targets) * mask
+    return logps.astype(mx.float32).sum(axis=-1), mask.sum(axis=-1)
+
+
+def dpo_loss(model: Any, tokens: Any, lengths: Any, ref: Any, *, beta: float) -> tuple[Any, Any]:
+    """Rows ``[:B]`` chosen, ``[B:]`` rejected; ``ref`` their reference log-probs."""
+    logps, ntoks = sequence_logps(model, tokens, lengths)
+    b = tokens.shape[0] // 2
+    margin = (logps[:b] - logps[b:]) - (ref[:b] - ref[b:])
+    return mx.mean(-nn.log_sigmoid(beta * margin)), ntoks.sum()
+
+
+def kto_loss(model: Any, tokens: Any, lengths: Any, ref: Any, kl_tokens: Any, kl_lengths: Any,
+             kl_ref: Any, liked: Any, weight: Any, *, beta: float) -> tuple[Any, Any]:
+    """KTO on one batch; the KL rows (mismatched answers) give the detached z0."""
+    logps, ntoks = sequence_logps(model, tokens, lengths)
+    kl_logps, _ = sequence_logps(model, kl_tokens, kl_lengths)
+    z0 = mx.maximum(mx.stop_gradient(kl_logps - kl_ref).mean(), 0.0)
+    ratio = logps - ref
+    losses = mx.where(liked, 1 - mx.sigmoid(beta * (ratio - z0)), 1 - mx.sigmoid(beta * (z0 - ratio)))
+    return mx.mean(weight * losses), ntoks.sum()
+
+
+def sft_loss(model: Any, tokens: Any, lengths: Any, *, beta: float) -> tuple[Any, Any]:
+    return default_loss(model, tokens, lengths)
+
+
+_LOSSES: Mapping[str, tuple[int, Callable]] = {"sft": (2, sft_loss), "dpo": (3, dpo_loss),
+                                               "kto": (9, kto_loss)}
+
+
+def mixed_loss(objective: Sequence[str], beta: float) -> Callable:
+    """``loss(model, *arrays)`` for ``mlx_lm`` ``train``: the parts' losses summed, tokens too."""
+    def loss(model: Any, *arrays: Any) -> tuple[Any, Any]:
+        total, tokens, i = mx.array(0.0), mx.array(0), 0
+        for name in objective:
+            arity, fn = _LOSSES[name]
+            value, n = fn(model, *arrays[i:i + arity], beta=beta)
+            total, tokens, i = total + value, tokens + n, i + arity
+        return total, tokens
+    return loss
+
+
+# --- groups: fixed batches with their reference values ----------------------------------
+
+
+def _groups(items: list, batch: int, length: Callable[[Any], int]) -> list[list]:
+    order = sorted(range(len(items)), key=lambda i: length(items[i]))
+    return [[items[i] for i in order[k:k + batch]] for k in range(0, len(order) - batch + 1, batch)]
+
+
+def _logps(model: Any, tokens: Any, lengths: Any) -> Any:
+    logps, _ = sequence_logps(model, tokens, lengths)
+    mx.eval(logps)
+    return logps
+
+
+def sft_groups(examples: list[Seq], batch: int, max_len: int) -> list[tuple]:
+    return [pad(g, max_len) for g in _groups(examples, batch, lambda e: len(e[0]))]
+
+
+def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: int) -> list[tuple]:
+    """(tokens, lengths, reference log-probs) per batch of pairs: chosen rows, then rejected."""
+    out = []
+    for group in _groups(pairs, batch, lambda p: max(len(p[0][0]), len(p[1][0]))):
+        tokens, lengths = pad([c for c, _ in group] + [r for _, r in group], max_len)
+        out.append((tokens, lengths, _logps(model, tokens, lengths)))
+    return out
+
+
+def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: int,
+               weights: tuple[float, float]) -> list[tuple]:
+    """Per batch: the examples, their mismatched KL rows (TRL's +1 rotation), references,
+    the liked mask and each example's weight."""
+    out = []
+    for group in _groups(thumbs, batch, lambda t: len(t[0][0])):
+        seqs = [s for s, _ in group]
+        answers = [tokens[offset:] for tokens, offset in seqs]
+        rotated = answers[-1:] + answers[:-1]
+        kl = [(tokens[:offset] + answer, offset) for (tokens, offset), answer in zip(seqs, rotated)]
+        tokens, lengths = pad(seqs, max_len)
+        kl_tokens, kl_lengths = pad(kl, max_len)
+        liked = [like for _, like in group]
+        weight = [weights[0] if like else weights[1] for like in liked]
+        out.append((tokens, lengths, _logps(model, tokens, lengths), kl_tokens, kl_lengths,
+                    _logps(model, kl_tokens, kl_lengths), mx.array(liked), mx.array(weight, mx.float32)))
+    return out
+
+
+@dataclass
+class Mixture:
+    """Every objective's fixed batches; ``len`` is what mlx-lm's validation counts (batches)."""
+
+    objective: tuple[str, ...]
+    groups: dict[str, list[tuple]]
+    batch_size: int = 1
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return min((len(g) for g in self.groups.values()), default=0) * self.batch_size
+
+    def steps(self, start: int, seed: int) -> Iterator[tuple]:
+        """Training batches forever from step ``start``: one group of each objective per step."""
+        streams = [_cycle(self.groups[name], start, seed) for name in self.objective]
+        while True:
+            yield tuple(a for stream in streams for a in next(stream))
+
+    def once(self) -> Iterator[tuple]:
+        """Validation: every objective's groups in order, until the shortest runs out."""
+        yield from (tuple(a for g in parts for a in g)
+                    for parts in zip(*(self.groups[name] for name in self.objective)))
+
+
+def _cycle(groups: list[tuple], start: int, seed: int) -> Iterator[tuple]:
+    epoch, skip = divmod(start, len(groups))
+    while True:
+        order = np.random.RandomState(seed + epoch).permutation(len(groups))
+        for i in order[skip:]:
+            yield groups[i]
+        epoch, skip = epoch + 1, 0
+
+
+def batches(start: int, seed: int) -> Callable:
+    """An ``iterate_batches`` for ``mlx_lm`` ``train`` over a :class:`Mixture`."""
+    def iterate(dataset: Mixture, batch_size: int, max_seq_length: int, loop: bool = False, **_kw):
+        yield from dataset.steps(start, seed) if loop else dataset.once()
+    return iterate
+
+
+# --- the plan: which objective, what data ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    objective: tuple[str, ...]
+    train: Mixture
+    valid: Mixture
+    heldout_pairs: list[tuple] = field(default_factory=list)  # dpo-style groups of held-out pairs
+    dropped: int = 0
+
+
+def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size: int, max_len: int,
+         sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None)
+         ) -> Plan:
+    """Choose the objective for what the window holds and build every batch (references included).
+
+    ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way).
+    Call before the first step: the references are the model as it is now.
+    """
+    wanted = parse_objective(setting)
+    pairs = {s: pair_examples(read_rows(data_dir, PAIRS_FILE, splits), tokenizer, max_len)
+             for s, splits in (("train", ("train",)), ("valid", ("valid",)), ("heldout", ("valid", "test")))}
+    thumbs = {s: thumb_examples(read_rows(data_dir, THUMBS_FILE, (s,)), tokenizer, max_len)
+              for s in ("train", "valid")}
+    available = {"sft": len(sft[0]), "dpo": len(pairs["train"][0]), "kto": len(thumbs["train"][0])}
+    needs = {"sft": 1, "dpo": 1, "kto": 2}  # KTO's z0 needs another answer in the batch
+    candidates = wanted or ("sft", "kto")
+    objective = tuple(o for o in candidates if available[o] >= needs[o])
+    if not objective:
+        raise EmptyWindowError(f"{data_dir}: nothing to train on for objective "
+                               f"{setting!r}: " + ", ".join(f"{o} has {available[o]} training examples "
+                                                           f"(needs {needs[o]})" for o in candidates))
+    if wanted and objective != wanted:
+        log.warning("objective parts without data left out", wanted=objective_name(wanted),
+                    used=objective_name(objective), available=available)
+    batch = min([batch_size] + [available[o] for o in objective])
+    weights = kto_weights([like for _, like in thumbs["train"][0]], *kto_weights_set)
+    train, valid = {}, {}
+    for name in objective:
+        if name == "sft":
+            train[name], valid[name] = (sft_groups(s, batch, max_len) for s in sft)
+        elif name == "dpo":
+            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch, max_len) for s in ("train", "valid"))
+        else:
+            train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch, max_len, weights)
+                                        for s in ("train", "valid"))
+    heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len)
+    dropped = sum(d for _, d in [*pairs.values(), *thumbs.values()])
+    counts = {f"{o}_examples": available[o] for o in objective}
+    log.info("preference plan", objective=objective_name(objective), batch_size=batch,
+             kto_weights=weights if "kto" in objective else None, **counts)
+    return Plan(objective, Mixture(objective, train, batch, counts), Mixture(objective, valid, batch),
+                heldout, dropped)
+
+
+def heldout_margins(model: Any, groups: list[tuple]) -> dict[str, float]:
+    """On held-out pairs: the policy's and the reference's mean chosen-over-rejected
+    log-prob margin, and how often the policy's implicit reward ranks the pair right."""
+    if not groups:
+        return {}
+    model.eval()
+    policy, reference, right = [], [], 0
+    for tokens, lengths, ref in groups:
+        logps = _logps(model, tokens, lengths)
+        b = tokens.shape[0] // 2
+        p = (logps[:b] - logps[b:]).tolist()
+        r = (ref[:b] - ref[b:]).tolist()
+        policy += p
+        reference += r
+        right += sum(x > y for x, y in zip(p, r))
+    n = len(policy)
+    out = {"heldout_pairs": float(n), "heldout_margin": sum(policy) / n,
+           "heldout_margin_reference": sum(reference) / n, "heldout_reward_accuracy": right / n}
+    return {k: v for k, v in out.items() if math.isfinite(v)}
