@@ -63,6 +63,8 @@ class SimStats:
     contact_comments: int = 0  # comments carrying a contact detail (the trainer redacts them)
     users: set[str] = field(default_factory=set)
     undecodable: int = 0
+    # (partition, offset) of every approved record read: kasper up checks windows cover them.
+    positions: set[tuple[int, int]] = field(default_factory=set)
 
     def count(self, feedback: dict[str, Any]) -> None:
         self.sent += 1
@@ -76,6 +78,7 @@ class SimStats:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["users"] = len(self.users)
+        del out["positions"]
         return out
 
 
@@ -108,6 +111,7 @@ async def simulate(settings: Settings, producer: Producer, sim: Simulation, stop
                     if received.error is not None:
                         stats.undecodable += 1
                         continue
+                    stats.positions.add((message.partition, message.offset))
                     if received.record["insight_id"] in seen:
                         continue
                     seen.add(received.record["insight_id"])

@@ -6,9 +6,10 @@ summary share one run state; splitting them would pass that state around.)
 Starts the embedded broker when nothing answers at the (loopback) bootstrap
 address, creates the topics, prepares the model, runs every role in one
 ``kasper worker`` process (which starts the embedded judge when no judge is
-configured) and the trainer, feeds synthetic prompt events, shows the run live
-(:mod:`~kasper.streams.cli.live`) until every prompt has a final outcome and every
-window it closed is trained, writes the run's records
+configured) and the trainer, feeds synthetic prompt events while simulated users
+react to the approved ones (:mod:`~kasper.streams.cli.up_feedback`), shows the run live
+(:mod:`~kasper.streams.cli.live`) until every prompt has a final outcome, what the
+users saw and said is in an announced window, and every window is trained, writes the run's records
 (:mod:`~kasper.streams.cli.run_files`) and its report, and stops everything it
 started, whatever happens (Ctrl-C included); with ``keep``, only once that returns.
 """
@@ -34,12 +35,15 @@ from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker, ping, split_address
 from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
+from kasper.streams.feedback_sim import SimStats, Simulation, simulate
 from kasper.streams.producer import Producer
 from kasper.streams.cli.live import LiveView, status
 from kasper.streams.cli.outcomes import dead_letters, histories
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
 from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
 from kasper.streams.cli.run_files import RunRecords, write_run_files
+from kasper.streams.cli.up_feedback import (DEMO_MAX_AGE_S, WindowWait, feedback_account,
+                                             simulation_for, unwindowed)
 from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings
 from kasper.streams.synthetic_prompts import record_id, synthetic_prompts
@@ -68,6 +72,7 @@ class UpReport:
     files: dict[str, int] = field(default_factory=dict)  # run-dir file -> records in it
     stopped_early: str = ""  # why the run stopped before every prompt had an outcome
     calibration: dict[str, Any] = field(default_factory=dict)  # rubric / judge / thumbs agreement
+    feedback: dict[str, Any] = field(default_factory=dict)  # the simulated users: sent, in windows
 
 
 @contextlib.contextmanager
@@ -108,8 +113,11 @@ def demo_trainer_env(count: int) -> dict[str, str]:
     report at each, and is evaluated on two probe prompts;
     every approved record may train (the rubric's pass threshold, not the tiers'
     stricter minimums). On 2 cores a window then trains and evaluates in 1-2 minutes.
+    A window also closes two minutes after its first record, so the simulated users'
+    feedback reaches a window before the run ends.
     """
     return {"KASPER_TRAINER_APPROVED_COUNT": str(max(4, count // 8)),
+            "KASPER_TRAINER_MAX_AGE_S": f"{DEMO_MAX_AGE_S:g}",
             "KASPER_TRAINER_ITERS": "6", "KASPER_TRAINER_STEPS_PER_REPORT": "1",
             "KASPER_TRAINER_PROBE_COUNT": "2", "KASPER_TRAINER_MIN_SCORE": "0.6"}
 
@@ -196,6 +204,9 @@ class Watch:
     records: RunRecords = field(default_factory=RunRecords)
     started: float = field(default_factory=time.monotonic)
     samples: list[tuple[float, dict[str, int], int]] = field(default_factory=list)
+    sim: Simulation | None = None  # the simulated users (None: none in this run)
+    feedback: SimStats = field(default_factory=SimStats)
+    window_wait: WindowWait | None = None  # None: no trainer in the run, nothing to wait for
 
     def sample(self) -> None:
         self.train_log.poll()
@@ -216,6 +227,10 @@ async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.P
         followers = [asyncio.ensure_future(follow(settings.kafka, producer.codec, watch.tally, spec, ready, stop,
                                                   watch.records))
                      for spec, ready in zip(FOLLOWED, readies)]
+        if watch.sim is not None:
+            readies.append(asyncio.Event())
+            followers.append(asyncio.ensure_future(simulate(settings, producer, watch.sim, stop,
+                                                            stats=watch.feedback, ready=readies[-1])))
         try:
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
             watch.started = time.monotonic()
@@ -223,6 +238,9 @@ async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.P
                 await producer.send(topics.PROMPTS, record)
             await producer.flush()
             say(f"sent {count} synthetic prompt events to {topics.PROMPTS.name}")
+            if watch.sim is not None:
+                say(f"{len(watch.sim.users)} simulated users react to approved insights at rate "
+                    f"{watch.sim.rate:g} (seed {watch.sim.seed}; docs/feedback.md)")
             wanted = {record_id(seed, i) for i in range(count)}
             with watch.view:
                 await _watch(watch, wanted, worker, timeout_s, say)
@@ -252,7 +270,7 @@ async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeo
             say(f"timed out after {timeout_s:.0f}s with {_done(tally, wanted)}/{len(wanted)} prompts "
                 f"done and {len(tally.windows_pending())} window(s) not trained")
             break
-        if _done(tally, wanted) < len(wanted) or tally.windows_pending():
+        if _done(tally, wanted) < len(wanted) or tally.windows_pending() or _windowing(watch, now, say):
             quiet_since = None
             continue
         quiet_since = now if quiet_since is None else quiet_since
@@ -260,6 +278,14 @@ async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeo
             break
     watch.sample()
     _show(watch, wanted, time.monotonic() - watch.started, final=True)
+
+
+def _windowing(watch: Watch, now: float, say: Say) -> bool:
+    """Whether approved records or feedback of the run still wait in open windows."""
+    if watch.window_wait is None:
+        return False
+    return watch.window_wait.waiting(
+        unwindowed(watch.feedback, watch.tally.windows, watch.records.on(topics.DLQ.name)), now, say)
 
 
 def _show(watch: Watch, wanted: set[str], elapsed: float, final: bool = False) -> None:
@@ -270,11 +296,12 @@ def _show(watch: Watch, wanted: set[str], elapsed: float, final: bool = False) -
 def run(settings: Settings, count: int, seed: int, say: Say, *,
         roles: str = "generate,grade,judge,route,train", run_dir: Path | None = None,
         timeout_s: float = 3600, view: LiveView | None = None,
-        keep: Callable[[UpReport], None] | None = None) -> UpReport:
+        keep: Callable[[UpReport], None] | None = None, feedback_rate: float | None = None) -> UpReport:
     """Run the main job end to end and return what happened (also written to ``run_dir``).
 
     With ``keep``, the run's files and report are written while the broker and the
     worker still run, and ``keep`` gets the report; they stop when it returns.
+    ``feedback_rate``: the simulated users' (default: ``up_feedback.simulation_for``'s; 0: none).
     """
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -287,8 +314,13 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
             say(f"topics ready ({sum(v == 'created' for v in created.values())} created)")
             _prepare_model(settings, say)
             env = worker_env(settings, count)
+            sim = simulation_for(settings, feedback_rate)
+            watch.sim = sim if sim.rate > 0 else None
             if "train" in roles.split(","):
+                # A window closes by age at the latest; give it that long, and a minute to be announced.
+                watch.window_wait = WindowWait(float(env["KASPER_TRAINER_MAX_AGE_S"]) + 60)
                 say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
+                    f"(or {env['KASPER_TRAINER_MAX_AGE_S']}s after its first record) "
                     f"and trains {env['KASPER_TRAINER_ITERS']} steps")
             with worker_process(settings, run_dir, say, roles, env) as worker:
                 asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))
@@ -322,6 +354,9 @@ def _finish(report: UpReport, watch: Watch, run_dir: Path, seconds: float, setti
     """The run's records, its report and report.json into ``run_dir``."""
     watch.train_log.poll()
     _fill(report, watch.tally, seconds)
+    if watch.sim is not None:
+        report.feedback = feedback_account(watch.feedback, watch.tally.windows,
+                                           watch.records.on(topics.DLQ.name), watch.sim.rate)
     codec = codec_from_settings(settings.registry)  # dead letters' originals, in the run's wire format
     runs = histories(codec, watch.records.seen)
     report.files = write_run_files(run_dir, watch.records, runs)

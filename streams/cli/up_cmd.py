@@ -14,6 +14,7 @@ from kasper.streams.cli import up as up_job
 from kasper.streams.cli.common import seed_or_clock
 from kasper.streams.cli.live import LiveView
 from kasper.streams.cli.run_files import APPROVED_FILE, OUTCOMES_FILE, RECORDS_DIR
+from kasper.streams.cli.up_feedback import DEMO_FEEDBACK_RATE, feedback_line
 from kasper.streams.settings import Settings, get_settings
 
 
@@ -27,9 +28,14 @@ from kasper.streams.settings import Settings, get_settings
               help="Where the run's log, records and report go (default runs/<time>).")
 @click.option("--keep", is_flag=True,
               help="After the summary, keep the broker, the worker and its metrics running until Ctrl-C.")
-def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, keep: bool) -> None:
+@click.option("--feedback-rate", type=click.FloatRange(0.0, 1.0), default=None,
+              help=f"Share of approved insights the simulated users react to (0: no users; default "
+                   f"KASPER_FEEDBACK_RATE if set, else {DEMO_FEEDBACK_RATE:g} for the demo).")
+def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, keep: bool,
+       feedback_rate: float | None) -> None:
     """Run the main job: broker (embedded if none answers), topics, model, worker, prompts in,
-    a window trained, the run's records and a report written.
+    simulated users' feedback on what is approved, a window trained, the run's records and a
+    report written.
 
     External services: ``kasper --bootstrap-servers host:9092 up`` (or KASPER_BOOTSTRAP_SERVERS),
     KASPER_SCHEMA_REGISTRY_URL and KASPER_JUDGE_* as for ``kasper worker``.
@@ -43,7 +49,7 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, kee
         _hold(settings, report, say)
 
     report = up_job.run(settings, count, seed_or_clock(seed), say, run_dir=run_dir, timeout_s=timeout_s,
-                        view=LiveView(say), keep=hold if keep else None)
+                        view=LiveView(say), keep=hold if keep else None, feedback_rate=feedback_rate)
     if not keep:
         _summary(report, say)
     if sum(report.outcomes.values()) < report.prompts:
@@ -57,6 +63,7 @@ def _summary(report: up_job.UpReport, say: Callable[[str], None]) -> None:
     say(f"trainer: {report.windows} window(s) closed, {report.model_versions} trained, "
         f"{report.promoted} promoted" + (f", {report.windows_untrained} not trained in time"
                                          if report.windows_untrained else ""))
+    say(feedback_line(report.feedback))
     run_dir = Path(report.run_dir)
     say(f"records: {run_dir / APPROVED_FILE} ({report.files.get(APPROVED_FILE, 0)} approved), "
         f"{run_dir / OUTCOMES_FILE} (one row per prompt), {run_dir / RECORDS_DIR}/<topic>.avro")
@@ -75,6 +82,8 @@ def _hold(settings: Settings, report: up_job.UpReport, say: Callable[[str], None
         "python examples/approved_consumer.py --group my-app",
         f"  send prompts:                KASPER_BOOTSTRAP_SERVERS={address} kasper produce prompts --synthetic 5",
         f"  send feedback:               KASPER_BOOTSTRAP_SERVERS={address} kasper produce feedback feedback.jsonl",
+        f"  or the simulated users':     KASPER_BOOTSTRAP_SERVERS={address} kasper produce feedback "
+        "--synthetic 10 --rate 1 --seed 1 (another seed: other users, new ids)",
         '                               (a line: {"insight_id": "<from approved.jsonl>", "user_hash": "u1", '
         '"rating": "up"})',
         f"  watch the topics:            KASPER_BOOTSTRAP_SERVERS={address} kasper tail {topics.APPROVED.name}",
