@@ -37,6 +37,7 @@ from kasper.streams import topics  # noqa: E402
 from kasper.streams.cli.gallery import gallery_html  # noqa: E402
 from kasper.streams.cli.outcomes import PromptHistory  # noqa: E402
 from kasper.streams.cli.progress import Tally  # noqa: E402
+from kasper.streams.cli.up_feedback import feedback_line  # noqa: E402
 
 _STAGES = (("insights", topics.INSIGHTS.name), ("grades", topics.GRADES.name),
            ("verdicts", topics.VERDICTS.name), ("approved", topics.APPROVED.name))
@@ -351,6 +352,7 @@ def _page(data: RunData, sections: list[str]) -> str:
             ("judge cost (USD)", f"{t.judge_cost_usd:.4f}"),
             ("dead letters by stage", ", ".join(f"{k}: {v}" for k, v in t.dlq_by_stage.items()) or "none"),
             ("windows trained", f"{len(t.versions)} of {len(t.windows)} announced"),
+            ("simulated users", feedback_line(s.get("feedback") or {})),
             ("worker exit code", s.get("worker_exit")),
             ("files", ", ".join(f"{k} ({v})" for k, v in s.get("files", {}).items()) or "none")]
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
