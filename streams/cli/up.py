@@ -246,7 +246,9 @@ async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.P
                 await _watch(watch, wanted, worker, timeout_s, say)
         finally:
             stop.set()
-            await asyncio.gather(*followers, return_exceptions=True)
+            ended = await asyncio.gather(*followers, return_exceptions=True)
+            if watch.sim is not None and isinstance(ended[-1], Exception):
+                say(f"the simulated users stopped early: {type(ended[-1]).__name__}: {ended[-1]}")
 
 
 def _done(tally: Tally, wanted: set[str]) -> int:
