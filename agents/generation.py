@@ -21,8 +21,9 @@ Error policy, per prompt:
   again on its own with the next seed; failing twice -> ``GenerationFailed``,
   dead-lettered with both reasons;
 - a guard stopped the row at its first token (it opened with a field label or a
-  copy of the prompt) -> generated again the same way; if the retry fails too,
-  the first text is kept (graded and sent back, like any weak draft);
+  copy of the prompt) -> generated again with the next seed, in one batch with the
+  batch's other such drafts; if the retry fails too, the first text is kept
+  (graded and sent back, like any weak draft);
 - ``BackendUnavailable`` and anything unexpected propagate: the agent stops the
   worker without committing, and the batch is generated again after a restart.
 """
@@ -141,8 +142,14 @@ class Generator:
             BATCH_SIZE.observe(len(planned))
             started = time.perf_counter()
             retry = await self._generate(planned, outcomes, on_delta, tries=1)
+            # Drafts a guard stopped at once are drawn again together; a failure is
+            # retried alone, so one bad prompt cannot fail the others twice.
+            stopped = [item for item in retry if item.fallback is not None]
+            if stopped:
+                await self._retry(stopped, outcomes, on_delta)
             for item in retry:
-                await self._retry(item, outcomes, on_delta)
+                if item.fallback is None:
+                    await self._retry([item], outcomes, on_delta)
             self._observe_batch(outcomes, time.perf_counter() - started)
         return outcomes
 
@@ -192,21 +199,24 @@ class Generator:
             failed.append(item)
         return failed
 
-    async def _retry(self, item: _Planned, outcomes: list[Outcome], on_delta: DeltaSink | None) -> None:
-        """Once more, alone and with a fresh seed; then give up with both reasons."""
-        seed = derive_seed(item.insight_id, retry=1)
-        request = GenRequest(item.request.messages, item.request.tier, item.request.sampling, seed,
-                             item.request.prefix_messages)
-        again = _Planned(item.index, request, item.insight_id, item.served, item.exemplar_set)
-        if not await self._generate([again], outcomes, on_delta, tries=2):
-            return
-        for tried in (item, again):
-            if tried.fallback is not None:
-                outcomes[item.index].insight = self._insight(tried, outcomes[item.index].prompt, tried.fallback)
-                return
-        ERRORS.labels("dead_lettered").inc()
-        outcomes[item.index].error = GenerationFailed(
-            f"no text after 2 tries: first: {item.first_error[:300]}; retry: {again.first_error[:300]}")
+    async def _retry(self, items: list[_Planned], outcomes: list[Outcome], on_delta: DeltaSink | None) -> None:
+        """Once more, as one batch with fresh seeds; then keep a stopped draft or give up
+        with both reasons."""
+        again = [_Planned(item.index, GenRequest(item.request.messages, item.request.tier, item.request.sampling,
+                                                 derive_seed(item.insight_id, retry=1), item.request.prefix_messages),
+                          item.insight_id, item.served, item.exemplar_set) for item in items]
+        failed = {retry.index: retry for retry in await self._generate(again, outcomes, on_delta, tries=2)}
+        for item in items:
+            retry = failed.get(item.index)
+            if retry is None:
+                continue
+            kept = next((tried for tried in (item, retry) if tried.fallback is not None), None)
+            if kept is not None:
+                outcomes[item.index].insight = self._insight(kept, outcomes[item.index].prompt, kept.fallback)
+                continue
+            ERRORS.labels("dead_lettered").inc()
+            outcomes[item.index].error = GenerationFailed(
+                f"no text after 2 tries: first: {item.first_error[:300]}; retry: {retry.first_error[:300]}")
 
     def _insight(self, item: _Planned, prompt: dict[str, Any], result: GenResult) -> dict[str, Any]:
         sampling = item.request.sampling

@@ -8,7 +8,7 @@ the shipped model in process, once per variant, and prints per variant:
   label or a long verbatim stretch of the user's words: rubric v2's echo check),
   and texts not written to the reader (assistant, diary or narrator voice: rubric
   v2's voice evidence at or below 0.5; checked against labeled texts in
-  tests/test_drafts_quality.py);
+  tests/test_voice.py);
 - mean rubric v2 score, completion tokens, generated tok/s and seconds per insight.
 
 Variants (``--variants``): ``baseline`` (no guards, no exemplars), ``guards``
@@ -16,8 +16,12 @@ Variants (``--variants``): ``baseline`` (no guards, no exemplars), ``guards``
 (few-shot seed exemplars), ``combined`` (both: the default settings). Before each variant one
 prompt per domain is run for a single token, so the prefix cache holds what the
 pipeline's would in steady state (the system message, each domain's exemplar turns).
+The variants take turns batch by batch, so load from elsewhere on shared cores
+falls on all of them alike. With ``--judge`` the configured judge (``kasper judge``,
+the embedded one when no URL is set) reads each variant's first ``--judge-limit``
+drafts and its mean overall is printed too.
 
-    python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined] [--json]
+    python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined] [--judge] [--json]
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ import asyncio
 import json
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from kasper.agents.generation import Generator
@@ -68,22 +75,42 @@ def assess(rubric: Rubric, insight: dict[str, Any]) -> dict[str, Any]:
             "tokens": insight["completion_tokens"], "exemplar_set": insight.get("exemplar_set")}
 
 
-async def run_variant(backend: MLXBackend, name: str, prompts: list[dict], rubric: Rubric,
-                      first_person_bias: float | None) -> dict[str, Any]:
+def variant_settings(name: str, first_person_bias: float | None) -> GenerateSettings:
     changes = dict(VARIANTS[name])
     if first_person_bias is not None and name in ("guards", "combined"):
         changes["first_person_bias"] = first_person_bias
-    settings = GenerateSettings().updated(**changes)
-    generator = Generator(backend, settings)
-    warm = {p["domain"]: p for p in prompts}.values()
-    await Generator(backend, settings.updated(max_tokens=1)).run(list(warm))
-    started = time.perf_counter()
-    outcomes = []
-    for i in range(0, len(prompts), settings.batch_size):
-        outcomes += await generator.run(prompts[i:i + settings.batch_size])
-    seconds = time.perf_counter() - started
-    drafts = [assess(rubric, o.insight) for o in outcomes if o.insight is not None]
-    n = len(prompts)
+    return GenerateSettings().updated(**changes)
+
+
+async def measure(backend: MLXBackend, names: list[str], prompts: list[dict],
+                  first_person_bias: float | None) -> dict[str, tuple[list, float]]:
+    """Each variant's outcomes and generation seconds, batch by batch in turn.
+
+    The variants take turns on each batch (in a rotating order), so a load that comes
+    and goes on shared cores falls on all of them alike and the ratios stay fair.
+    """
+    generators = {}
+    for name in names:
+        settings = variant_settings(name, first_person_bias)
+        generators[name] = Generator(backend, settings)
+        warm = {p["domain"]: p for p in prompts}.values()
+        await Generator(backend, settings.updated(max_tokens=1)).run(list(warm))
+    size = GenerateSettings().batch_size
+    done: dict[str, tuple[list, float]] = {name: ([], 0.0) for name in names}
+    for turn, i in enumerate(range(0, len(prompts), size)):
+        order = names[turn % len(names):] + names[:turn % len(names)]
+        for name in order:
+            started = time.perf_counter()
+            outcomes = await generators[name].run(prompts[i:i + size])
+            seconds = time.perf_counter() - started
+            done[name] = (done[name][0] + outcomes, done[name][1] + seconds)
+    return done
+
+
+def summarize(name: str, outcomes: list, seconds: float, rubric: Rubric) -> dict[str, Any]:
+    drafts = [assess(rubric, o.insight) | {"insight_id": o.insight["insight_id"], "prompt": o.insight["prompt"]}
+              for o in outcomes if o.insight is not None]
+    n = len(outcomes)
     tokens = sum(d["tokens"] for d in drafts)
     return {
         "variant": name, "prompts": n, "drafts": len(drafts), "failed": n - len(drafts),
@@ -97,28 +124,57 @@ async def run_variant(backend: MLXBackend, name: str, prompts: list[dict], rubri
     }
 
 
+def judge_means(results: list[dict[str, Any]], limit: int) -> None:
+    """The configured judge's mean overall per variant (``kasper judge``: the embedded
+    judge when no URL is set), on each variant's first ``limit`` drafts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "drafts.jsonl"
+        with source.open("w", encoding="utf-8") as fh:
+            for r in results:
+                for d in r["texts"][:limit]:
+                    fh.write(json.dumps({"insight_id": f"{r['variant']}/{d['insight_id']}",
+                                         "prompt_id": d["prompt"]["prompt_id"], "text": d["text"],
+                                         "domain": d["domain"], "context": d["prompt"]["context"]}) + "\n")
+        kasper = Path(sys.executable).with_name("kasper")
+        done = subprocess.run([str(kasper), "judge", str(source), "--json"], capture_output=True,
+                              text=True, check=False)
+    overall: dict[str, list[float]] = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            verdict = json.loads(line)
+            overall.setdefault(verdict["insight_id"].split("/", 1)[0], []).append(verdict["overall"])
+    for r in results:
+        scores = overall.get(r["variant"], [])
+        r["judge_mean_overall"] = round(statistics.fmean(scores), 3) if scores else None
+        r["judged"] = len(scores)
+    if done.returncode:
+        print(f"kasper judge exited {done.returncode}: {done.stderr.strip()[-300:]}", file=sys.stderr)
+
+
 async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    names = args.variants.split(",")
+    for name in names:
+        if name not in VARIANTS:
+            raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
     prompts = list(synthetic_prompts(args.prompts, seed=args.seed))
     backend = MLXBackend(settings=GenerateSettings())
     await backend.start()
-    rubric = Rubric()
-    results = []
     try:
-        for name in args.variants.split(","):
-            if name not in VARIANTS:
-                raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-            result = await run_variant(backend, name, prompts, rubric, args.first_person_bias)
-            results.append(result)
-            print(_line(result), file=sys.stderr, flush=True)
+        done = await measure(backend, names, prompts, args.first_person_bias)
     finally:
         await backend.close()
+    rubric = Rubric()
+    results = [summarize(name, *done[name], rubric) for name in names]
+    if args.judge:
+        judge_means(results, args.judge_limit)
     return results
 
 
 def _line(r: dict[str, Any]) -> str:
     return (f"{r['variant']:<10} pass {r['pass_rate']:.3f}  loops {r['loops']:>2}  echoes {r['echoes']:>2}  "
             f"off-voice {r['off_voice']:>2}  failed {r['failed']}  mean {r['mean_score']:.3f}  "
-            f"tokens {r['mean_tokens']:>5}  tok/s {r['tokens_per_s']:>6}  s/insight {r['seconds_per_insight']}")
+            f"tokens {r['mean_tokens']:>5}  tok/s {r['tokens_per_s']:>6}  s/insight {r['seconds_per_insight']}"
+            + (f"  judge {r['judge_mean_overall']} ({r['judged']})" if "judged" in r else ""))
 
 
 if __name__ == "__main__":
@@ -129,6 +185,10 @@ if __name__ == "__main__":
     parser.add_argument("--first-person-bias", type=float, default=None,
                         help="KASPER_GENERATE_FIRST_PERSON_BIAS for the guards and combined variants "
                              "(default: the setting's)")
+    parser.add_argument("--judge", action="store_true",
+                        help="also the configured judge's mean overall per variant (kasper judge)")
+    parser.add_argument("--judge-limit", type=int, default=16, metavar="N",
+                        help="drafts per variant the judge reads (the embedded judge is slow)")
     parser.add_argument("--json", action="store_true", help="print every figure and text as JSON")
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()
