@@ -6,8 +6,9 @@ topic's current end, while the run is on); ``kasper produce feedback --synthetic
 runs it from the beginning of the topic until N events are sent or the topic has
 been quiet for a while.
 
-An insight read twice (a redelivery, or a second run over the same topic) gives the
-same feedback id, so the trainer counts it once.
+An insight read twice in one run gets one reaction. Another run with the same seed
+sends the same feedback ids again: the trainer takes those as reused ids (dead-lettered
+when it saw the first record, docs/feedback.md), so use another seed for new reactions.
 
 Error policy: an approved record that does not decode is counted (``undecodable``)
 and skipped, since the simulator stands for people, who never see it; a broker that
