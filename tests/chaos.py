@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import random
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -37,6 +39,7 @@ from kasper.streams.settings import KafkaSettings, Settings
 from kasper.trainer.files import read_manifest
 
 from tests.helpers import KASPER, clean_env, free_port
+from tests.judge_fault_server import FaultServer
 
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
 PIPELINE = (topics.PROMPTS, topics.INSIGHTS, topics.GRADES, topics.VERDICTS, topics.APPROVED, topics.DLQ)
@@ -190,6 +193,34 @@ def chaos_kills(worker: Worker, rng: random.Random, kills: int, done, low_s: flo
             on_kill()
         worker.start()
     return delays
+
+
+class KeyedJudge(FaultServer):
+    """The loopback fault judge answering each insight by its text alone: the same text gets
+    the same answer whenever, and however often, it is asked (an order-scripted judge
+    answers a redelivered record with the next action of its script).
+
+    ``actions`` is what a text can get ("ok" approves, "low" revises, "reject" rejects);
+    the sha256 of the request's last user message (the insight with its context) picks one.
+    A ``script`` set on it still comes first (faults).
+    """
+
+    def __init__(self, *actions: str) -> None:
+        super().__init__()
+        self.actions = actions or ("ok", "low", "reject")
+        self._asked = threading.local()
+
+    def record(self, path: str, headers: dict, body: dict) -> None:
+        super().record(path, headers, body)
+        users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+        self._asked.text = str(users[-1].get("content")) if users else ""
+
+    def next_action(self) -> str:
+        with self._lock:
+            if self._script:
+                return self._script.popleft()
+        digest = hashlib.sha256(getattr(self._asked, "text", "").encode()).digest()
+        return self.actions[digest[0] % len(self.actions)]
 
 
 # --- inputs ---------------------------------------------------------------------------
