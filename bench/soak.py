@@ -14,13 +14,21 @@ runs). While the insights flow, in seeded random order:
 
 Then it prints: prompts processed, kills survived, faults injected, bad inputs tried
 (and dead-lettered), records lost (prompts with no final outcome + bad records not
-dead-lettered: must be 0) and records duplicated in windows (must be 0). Exit 1 if
-either is not 0, or a prompt ended two ways, or an insight was approved with two
-contents.
+dead-lettered: must be 0), records duplicated in windows (records in two windows:
+must be 0), prompts that ended two ways and insight ids twice on kasper.approved
+(must be 0). Exit 1 if any is not 0, or an insight was approved with two contents.
+
+``--near-threshold`` runs the decisions that can flip on a redelivery (issue 14):
+first-attempt texts whose pass threshold is their median rubric score (graded against
+a warm originality memory: approved copies of a third of the texts, approved before
+any prompt), ``--max-attempts 3`` with a scripted generator answering every revise
+request (text and id from prompt id and attempt, as in
+tests/test_crash_threshold.py), the top-fraction gate on (0.6), and a judge that
+answers each text by its hash (``chaos.KeyedJudge``), slowly.
 
 Run from the repo root::
 
-    .venv/bin/python bench/soak.py [-n 120] [--kills 4] [--bad 200] [--seed 7] [--json]
+    .venv/bin/python bench/soak.py [-n 120] [--kills 4] [--bad 200] [--seed 7] [--near-threshold] [--json]
 
 Shared helpers come from the test suite's ``tests`` package (tests/chaos.py, the
 crash and fault tests use the same ones; tests/judge_fault_server.py), so the repo
@@ -32,6 +40,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections import Counter
+from datetime import timedelta
 import random
 import shutil
 import signal
@@ -50,6 +60,8 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from kasper.schemas import Codec  # noqa: E402
 from kasper.schemas.samples import sample_record  # noqa: E402
 from kasper.streams import topics  # noqa: E402
+from tests.test_crash_threshold import (  # noqa: E402
+    POOL, T0, ScriptedGenerator, insight_for, threshold, warm_memory)
 
 FAULTS = ["429:0.2"] * 3 + ["status:500"] * 3 + ["slow:3"] * 2 + ["close"] * 3 + ["status:503"] * 3
 
@@ -77,17 +89,59 @@ async def send_bad(address: str, pairs: list[tuple[bytes, bytes]]) -> None:
         await producer.stop()
 
 
+def near_threshold_input(n: int, seed: int) -> tuple[list[dict], list[dict], float, dict[str, int]]:
+    """(first-attempt insights, warm approvals, pass threshold, prompt id -> index) for
+    ``--near-threshold``: the threshold is the median score of the first attempts."""
+    prompts = []
+    for i in range(n):
+        row = POOL[(i * 7) % len(POOL)]  # insight_for's first attempt of prompt i uses this row
+        prompt = sample_record("PromptEvent") | {
+            "prompt_id": f"soak-{seed}-{i:04d}", "attempt": 0, "domain": row["domain"], "context": {},
+            "revise_notes": None, "created_at": T0 + timedelta(seconds=i)}
+        prompts.append(prompt)
+    warm = warm_memory()
+    index = {p["prompt_id"]: i for i, p in enumerate(prompts)}
+    return [insight_for(p, i) for i, p in enumerate(prompts)], warm, threshold(prompts, warm), index
+
+
+def repeats(final, wanted: set[str]) -> dict:
+    """What a redelivery must not repeat: approvals, revise requests, final rejections."""
+    approved = [a for a in final.of(topics.APPROVED) if a["prompt"]["prompt_id"] in wanted]
+    per_prompt: dict[str, set[str]] = {}
+    for a in approved:
+        per_prompt.setdefault(a["prompt"]["prompt_id"], set()).add(a["insight_id"])
+    asks = Counter((p["prompt_id"], p["attempt"]) for p in final.of(topics.PROMPTS)
+                   if p["attempt"] and p["prompt_id"] in wanted)
+    rejects = Counter(v["insight_id"] for v in final.of(topics.VERDICTS) if v["prompt_id"] in wanted
+                      and v["recommendation"] == "REJECT" and v["rationale"].startswith("router: "))
+    return {"duplicate_approved_insight_ids": len(approved) - len({a["insight_id"] for a in approved}),
+            "prompts_approved_under_two_ids": sum(1 for ids in per_prompt.values() if len(ids) > 1),
+            "revise_requests_twice": sum(1 for c in asks.values() if c > 1),
+            "final_rejections_twice": sum(1 for c in rejects.values() if c > 1),
+            "revise_requests": len(asks)}
+
+
 def run(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="kasper-soak-"))
     cache = work / "cache"
-    insights = chaos.premade_insights(args.n, f"soak-{args.seed}")
+    worker_args: tuple[str, ...] = ("--max-attempts", "1")
+    if args.near_threshold:
+        insights, warm, pass_threshold, index = near_threshold_input(args.n, args.seed)
+        worker_args = ("--max-attempts", "3", "--pass-threshold", f"{pass_threshold:.4f}",
+                       "--approve-top-fraction", "0.6")
+    else:
+        insights = chaos.premade_insights(args.n, f"soak-{args.seed}")
     wanted = {i["prompt_id"] for i in insights}
     bad = bad_values(args.bad, rng)
     started = time.monotonic()
-    figures: dict = {"work_dir": str(work), "seed": args.seed}
-    with fresh_broker() as broker, FaultServer() as judge:
-        judge.cycle("slow:0.5", "slow:0.5", "reject")  # slow enough that the events land mid-run
+    figures: dict = {"work_dir": str(work), "seed": args.seed, "near_threshold": args.near_threshold}
+    # A text's answer by its hash in --near-threshold (a revise request gets a new text); slow
+    # enough either way that the events land mid-run.
+    judging = chaos.KeyedJudge("slow:0.5", "low", "slow:0.5", "reject") if args.near_threshold else FaultServer()
+    with fresh_broker() as broker, judging as judge:
+        if not args.near_threshold:
+            judge.cycle("slow:0.5", "slow:0.5", "reject")
         judge.script(*FAULTS)  # the first judge calls fail: served for sure, while work is pending
         env = chaos.base_env(broker.address, cache, judge.base_url, KASPER_JUDGE_CONCURRENCY="1",
                              KASPER_JUDGE_TIMEOUT_S="1", KASPER_JUDGE_MAX_RETRIES="2",
@@ -96,8 +150,14 @@ def run(args: argparse.Namespace) -> dict:
                              KASPER_TRAINER_APPROVED_COUNT=str(max(6, args.n // 6)),
                              KASPER_TRAINER_MIN_SCORE="0.6", KASPER_TRAINER_PROBE_COUNT="0",
                              **({"KASPER_MODEL": args.model} if args.model else {}))
-        pipeline = chaos.Worker(env, work / "pipeline", roles="grade,judge,route", args=("--max-attempts", "1"))
+        pipeline = chaos.Worker(env, work / "pipeline", roles="grade,judge,route", args=worker_args)
         trainer = chaos.trainer_worker(env, work / "trainer", iters=3)
+        generator = None
+        if args.near_threshold:
+            figures["pass_threshold"] = round(pass_threshold, 4)
+            chaos.produce(broker.address, topics.APPROVED, warm)  # the originality memory, warm
+            generator = ScriptedGenerator(broker.address, index)
+            generator.thread.start()
         with chaos.running(pipeline, trainer):
             pipeline.start()
             trainer.start()
@@ -142,6 +202,9 @@ def run(args: argparse.Namespace) -> dict:
             judge_errors = pipeline.metric("kasper_judge_errors_total")  # since the last restart
             log = pipeline.text()  # every start appends: the whole run
             codes = (pipeline.stop(), trainer.stop())
+            if generator is not None:
+                generator.stop.set()
+                generator.thread.join(timeout=10)
         training = chaos.snapshot(broker.address, chaos.TRAINING)
     shutil.rmtree(cache / "models", ignore_errors=True)  # a prepared model copy (~600 MB); logs stay
     outcomes = chaos.final_outcomes(final)
@@ -170,6 +233,9 @@ def run(args: argparse.Namespace) -> dict:
         "windows_trained": len(tally.versions),
         "records_in_windows": sum(len([r for r in rows if r[0] == "insight"]) for rows in windows.values()),
         "records_duplicated_in_windows": chaos.duplicated_in_windows(cache / "windows"),
+        **repeats(final, wanted),
+        "router_outputs_not_sent_again": log.count("output already sent, not sent again"),
+        "revise_requests_answered": generator.answered if generator is not None else 0,
         "worker_exit_codes": list(codes),
         "seconds": round(time.monotonic() - started, 1),
     })
@@ -185,20 +251,23 @@ def main() -> int:
     parser.add_argument("--train-wait-s", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--model", help="an mlx-lm model directory (default: the shipped one, prepared)")
+    parser.add_argument("--near-threshold", action="store_true",
+                        help="texts at the pass threshold, 3 attempts, warm originality memory, gate on")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     figures = run(args)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        for key in ("prompts_processed", "kills_survived", "faults_injected", "bad_inputs_tried",
-                    "records_lost", "records_duplicated_in_windows"):
+        shown = ("prompts_processed", "kills_survived", "faults_injected", "bad_inputs_tried", "records_lost",
+                 "records_duplicated_in_windows", "prompts_ended_twice", "duplicate_approved_insight_ids")
+        for key in shown:
             print(f"{key.replace('_', ' ')}: {figures[key]}")
-        print(json.dumps({k: v for k, v in figures.items() if k not in (
-            "prompts_processed", "kills_survived", "faults_injected", "bad_inputs_tried",
-            "records_lost", "records_duplicated_in_windows")}))
+        print(json.dumps({k: v for k, v in figures.items() if k not in shown}))
     bad = (figures["records_lost"] or figures["records_duplicated_in_windows"]
-           or figures["prompts_ended_twice"] or figures["approved_conflicts"])
+           or figures["prompts_ended_twice"] or figures["approved_conflicts"]
+           or figures["duplicate_approved_insight_ids"] or figures["prompts_approved_under_two_ids"]
+           or figures["revise_requests_twice"] or figures["final_rejections_twice"])
     return 1 if bad else 0
 
 
