@@ -340,23 +340,27 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
     if wanted and objective != wanted:
         log.warning("objective parts without data left out", wanted=objective_name(wanted),
                     used=objective_name(objective), available=available)
-    batch = min([batch_size] + [available[o] for o in objective])
+    # Each objective's batch: batch_size, or all it has when that is fewer (a window
+    # with 3 thumbs still trains KTO on batches of 3 next to SFT batches of 4).
+    batch = {o: min(batch_size, available[o]) for o in objective}
     weights = kto_weights([like for _, like in thumbs["train"][0]], *kto_weights_set)
     train, valid = {}, {}
     for name in objective:
         if name == "sft":
-            train[name], valid[name] = (sft_groups(s, batch, max_len) for s in sft)
+            train[name], valid[name] = (sft_groups(s, batch[name], max_len) for s in sft)
         elif name == "dpo":
-            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch, max_len) for s in ("train", "valid"))
+            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch[name], max_len)
+                                        for s in ("train", "valid"))
         else:
-            train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch, max_len, weights)
+            train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights)
                                         for s in ("train", "valid"))
     heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len)
     dropped = sum(d for _, d in [*pairs.values(), *thumbs.values()])
     counts = {f"{o}_examples": available[o] for o in objective}
-    log.info("preference plan", objective=objective_name(objective), batch_size=batch,
+    log.info("preference plan", objective=objective_name(objective), batch_sizes=batch,
              kto_weights=weights if "kto" in objective else None, **counts)
-    return Plan(objective, Mixture(objective, train, batch, counts), Mixture(objective, valid, batch),
+    size = max(batch.values())
+    return Plan(objective, Mixture(objective, train, size, counts), Mixture(objective, valid, size),
                 heldout, dropped)
 
 
