@@ -201,6 +201,9 @@ class JudgeSettings(Section):
     cache_path: Path | None = None  # the verdict file; unset: under the model cache_dir
     persist_cache: bool = True
     outage_backoff_max_s: float = 60.0
+    # With no base_url: "prefill" scores in process from the score tokens' probabilities
+    # (kasper.agents.judging.local); "server" starts mlx_lm.server as before.
+    engine: Literal["prefill", "server"] = "prefill"
 
     def cache_file(self, cache_dir: Path | None) -> Path | None:
         """Where verdicts persist: ``cache_path``, else ``cache_dir/judge/verdicts.sqlite``;
