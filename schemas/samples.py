@@ -165,7 +165,11 @@ _SAMPLES: dict[str, dict[str, Any]] = {
             "sft_valid": 50,
             "sft_test": 42,
             "preference_pairs": 21,
+            "thumbs_up": 40,
+            "thumbs_down": 19,
             "excluded": 8,
+            "feedback_over_user_cap": 3,
+            "feedback_comments_redacted": 1,
         },
         "files": [
             {"name": "train.jsonl", "sha256": "a" * 64, "bytes": 812345, "records": 400},
