@@ -62,6 +62,10 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     try:
         result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
                                init_adapter=_compatible(serving, params), should_stop=should_stop)
+    except EmptyWindowError:  # files present, but nothing the objective can use
+        metrics.RUNS.labels(tier, "empty").inc()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     except TrainingDivergedError as exc:
         metrics.RUNS.labels(tier, "diverged").inc()
         shutil.rmtree(work, ignore_errors=True)
