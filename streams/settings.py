@@ -236,6 +236,7 @@ class TrainerSettings(Section):
     approved_count: int = 200  # approved records that close a window ...
     feedback_count: int = 1000  # ... or feedback points (the original design's figure)
     max_age_s: float = 3600.0  # ... or this long after its first record
+    idle_s: float | None = None  # ... or this long after its last record (None: never)
     feedback_wait_s: float = 600.0  # feedback before its insight waits this long, then DLQ
     min_improvement: float = 0.05  # relative test-loss gain over the serving model needed to promote
     probe_count: int = 6  # rubric-scored probe prompts per evaluation (0: off)
