@@ -287,6 +287,9 @@ class GenerateSettings(Section):
     stream_tokens: bool = False
     # How long the first batch waits for the model-versions topic to be read.
     models_wait_s: float = 30.0
+    # Insight ids read back from the insights topic (the last N): a prompt attempt among
+    # them is not generated again (agents/written.py). The route role keeps as many.
+    written_memory: int = 20_000
 
     def with_options(self, options: Mapping[str, Any]) -> Self:
         """These settings overridden by the worker options that name a field and are set
