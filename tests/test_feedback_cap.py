@@ -86,3 +86,22 @@ def test_comments_with_personal_data_are_counted_and_no_user_hash_is_built_into_
     # Built without window_content, the same sources do carry them.
     direct = build_window("lite", sources, capped.policy)
     assert b"hash-of-user-seven" in direct.files["feedback.avro"]
+
+
+def test_with_idle_s_a_window_also_closes_that_long_after_its_last_record(tmp_path):
+    state = TrainerState(tmp_path / "state.sqlite")
+    clock = Clock()
+    policy = dataclasses.replace(POLICY, approved_count=50, max_age_s=600)
+    w = Windower(policy, state, lambda value, where: CODEC.decode(value, where=where).record, clock,
+                 idle_s=120)
+    first, second = approved_sources(synthetic_approved(2, tier="pro", score=0.95), partitions=1)
+    w.offer(first)
+    clock.now += 100
+    w.offer(second)
+    clock.now += 100  # 200 s after the first record, 100 s after the last
+    assert w.due() == []
+    clock.now += 20
+    assert w.due() == [("pro", "time")]
+    with pytest.raises(ValueError, match="idle_s"):
+        Windower(policy, state, lambda value, where: {}, clock, idle_s=0)
+    state.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kasper.streams import topics
 from kasper.streams.cli.up import demo_trainer_env
 from kasper.streams.cli.up_feedback import (DEMO_FEEDBACK_RATE, WindowWait, feedback_account,
-                                            feedback_line, simulation_for, unwindowed)
+                                            feedback_line, idle_limit, simulation_for, unwindowed)
 from kasper.streams.feedback_sim import SimStats
 from kasper.streams.settings import Settings
 
@@ -24,7 +24,9 @@ def test_the_demo_reacts_to_every_approved_insight_unless_the_rate_is_set():
     assert simulation_for(settings, environ={"KASPER_FEEDBACK_RATE": "0.1"}).rate == settings.feedback.rate
     assert simulation_for(settings, 0.25, environ={}).rate == 0.25
     assert len(simulation_for(settings, environ={}).users) == settings.feedback.users
-    assert demo_trainer_env(24)["KASPER_TRAINER_MAX_AGE_S"] == "120"
+    assert demo_trainer_env(24)["KASPER_TRAINER_IDLE_S"] == "120"
+    assert idle_limit(settings, demo_trainer_env(24)) == 180
+    assert idle_limit(settings, {"KASPER_TRAINER_MAX_AGE_S": "30"}) == 90
 
 
 def test_feedback_account_follows_feedback_into_windows_and_the_dlq():

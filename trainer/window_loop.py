@@ -75,7 +75,8 @@ class WindowLoop:
         self.codec = codec or codec_from_settings(settings.registry)
         self.state = TrainerState(config.state_path)
         self.windower = Windower(config.window, self.state, self._decode_stored,
-                                 feedback_per_user=settings.trainer.feedback_per_user)
+                                 feedback_per_user=settings.trainer.feedback_per_user,
+                                 idle_s=settings.trainer.idle_s)
         self.producer = Producer(settings, self.codec, linger_ms=5)
         self.stage = Stage(STAGE, topics.APPROVED, self.codec, self.producer.send_raw)
         self._committed: dict[tuple[str, int], int] = {}

@@ -3,8 +3,9 @@
 :class:`Windower` is plain Python (no Kafka, no files): the window loop
 (:mod:`kasper.trainer.window_loop`) feeds it decoded records in offset order and
 does the I/O. Per tier there is at most one open window; it closes on
-``approved_count`` approved records, ``feedback_count`` feedback points, or
-``max_age_s`` after its first record, whichever comes first.
+``approved_count`` approved records, ``feedback_count`` feedback points,
+``max_age_s`` after its first record, or (with ``idle_s``) that long after its
+last record, whichever comes first (close reason ``time`` for both clocks).
 
 Offsets: a record in an open window, or feedback waiting for its insight, is
 *held*; the committable offset of a partition is its lowest held offset (or
@@ -141,6 +142,7 @@ class _Open:
     tier: str
     opened_at: float
     sources: list[Source] = field(default_factory=list)  # held: this window's own records
+    last_at: float = 0.0  # when the last record joined
     context: dict[str, Source] = field(default_factory=dict)  # earlier insights joined by feedback
     insight_ids: set[str] = field(default_factory=set)
     feedback_ids: set[str] = field(default_factory=set)
@@ -169,9 +171,13 @@ class Windower:
 
     def __init__(self, policy: WindowPolicy, state: TrainerState,
                  decode_approved: Callable[[bytes, Where], Mapping[str, Any]],
-                 clock: Callable[[], float] = time.time, feedback_per_user: int | None = None) -> None:
+                 clock: Callable[[], float] = time.time, feedback_per_user: int | None = None,
+                 idle_s: float | None = None) -> None:
         if feedback_per_user is not None and feedback_per_user < 1:
             raise ValueError(f"feedback_per_user must be at least 1, got {feedback_per_user}")
+        if idle_s is not None and idle_s <= 0:
+            raise ValueError(f"idle_s must be positive, got {idle_s}")
+        self.idle_s = idle_s
         self.policy = policy
         self.state = state
         self.feedback_per_user = feedback_per_user
@@ -283,6 +289,7 @@ class Windower:
 
     def _hold(self, window: _Open, source: Source) -> None:
         window.sources.append(source)
+        window.last_at = self._clock()
         self._held.setdefault((source.topic, source.partition), set()).add(source.offset)
 
     def _release_pending_hold(self, source: Source) -> None:
@@ -318,6 +325,8 @@ class Windower:
             elif len(w.feedback_ids) >= self.policy.feedback_count:
                 out.append((tier, "feedback"))
             elif now - w.opened_at >= self.policy.max_age_s:
+                out.append((tier, "time"))
+            elif self.idle_s is not None and w.sources and now - w.last_at >= self.idle_s:
                 out.append((tier, "time"))
         return out
 

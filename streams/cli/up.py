@@ -42,8 +42,8 @@ from kasper.streams.cli.outcomes import dead_letters, histories
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
 from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
 from kasper.streams.cli.run_files import RunRecords, write_run_files
-from kasper.streams.cli.up_feedback import (DEMO_MAX_AGE_S, WindowWait, feedback_account,
-                                             simulation_for, unwindowed)
+from kasper.streams.cli.up_feedback import (DEMO_IDLE_S, WindowWait, feedback_account,
+                                             idle_limit, simulation_for, unwindowed)
 from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings
 from kasper.streams.synthetic_prompts import record_id, synthetic_prompts
@@ -113,11 +113,11 @@ def demo_trainer_env(count: int) -> dict[str, str]:
     report at each, and is evaluated on two probe prompts;
     every approved record may train (the rubric's pass threshold, not the tiers'
     stricter minimums). On 2 cores a window then trains and evaluates in 1-2 minutes.
-    A window also closes two minutes after its first record, so the simulated users'
-    feedback reaches a window before the run ends.
+    A window also closes two minutes after its last record, so the simulated users'
+    feedback reaches a window before the run ends (a busy tier still closes on count).
     """
     return {"KASPER_TRAINER_APPROVED_COUNT": str(max(4, count // 8)),
-            "KASPER_TRAINER_MAX_AGE_S": f"{DEMO_MAX_AGE_S:g}",
+            "KASPER_TRAINER_IDLE_S": f"{DEMO_IDLE_S:g}",
             "KASPER_TRAINER_ITERS": "6", "KASPER_TRAINER_STEPS_PER_REPORT": "1",
             "KASPER_TRAINER_PROBE_COUNT": "2", "KASPER_TRAINER_MIN_SCORE": "0.6"}
 
@@ -320,9 +320,9 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
             watch.sim = sim if sim.rate > 0 else None
             if "train" in roles.split(","):
                 # A window closes by age at the latest; give it that long, and a minute to be announced.
-                watch.window_wait = WindowWait(float(env["KASPER_TRAINER_MAX_AGE_S"]) + 60)
+                watch.window_wait = WindowWait(idle_limit(settings, env))
                 say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
-                    f"(or {env['KASPER_TRAINER_MAX_AGE_S']}s after its first record) "
+                    f"(or {env['KASPER_TRAINER_IDLE_S']}s after its last record) "
                     f"and trains {env['KASPER_TRAINER_ITERS']} steps")
             with worker_process(settings, run_dir, say, roles, env) as worker:
                 asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))

@@ -4,9 +4,9 @@
 the pipeline. A 24-prompt run approves a handful of insights, so at the production
 rate (``KASPER_FEEDBACK_RATE``, sparse) it would see no feedback at all: unless that
 variable is set, every approved insight gets its reader's reaction
-(:data:`DEMO_FEEDBACK_RATE`), and windows close :data:`DEMO_MAX_AGE_S` after their
-first record (unless ``KASPER_TRAINER_MAX_AGE_S`` is set), so the run's thumbs reach
-a window before it ends.
+(:data:`DEMO_FEEDBACK_RATE`), and windows also close :data:`DEMO_IDLE_S` after their
+last record (unless ``KASPER_TRAINER_IDLE_S`` is set), so the run's thumbs reach a
+window before it ends while a busy tier still closes its windows on count.
 
 :func:`feedback_account` says how much feedback arrived and how much reached windows,
 from what the run saw: the simulator's counts, the TrainingWindow events and the DLQ.
@@ -26,7 +26,7 @@ from kasper.streams.feedback_sim import SimStats, Simulation
 from kasper.streams.settings import Settings
 
 DEMO_FEEDBACK_RATE = 1.0
-DEMO_MAX_AGE_S = 120.0
+DEMO_IDLE_S = 120.0
 
 
 def simulation_for(settings: Settings, rate: float | None = None,
@@ -36,6 +36,14 @@ def simulation_for(settings: Settings, rate: float | None = None,
     if rate is None:
         rate = settings.feedback.rate if "KASPER_FEEDBACK_RATE" in environ else DEMO_FEEDBACK_RATE
     return Simulation.from_settings(settings.feedback, rate=rate)
+
+
+def idle_limit(settings: Settings, env: Mapping[str, str]) -> float:
+    """How long ``kasper up`` waits, with nothing moving, for records to be windowed: the
+    worker's window clocks (``env``: its environment) and a minute to announce."""
+    max_age = float(env.get("KASPER_TRAINER_MAX_AGE_S", settings.trainer.max_age_s))
+    idle = float(env["KASPER_TRAINER_IDLE_S"]) if env.get("KASPER_TRAINER_IDLE_S") else max_age
+    return min(max_age, idle) + 60
 
 
 def _approved_covered(windows: Iterable[Mapping[str, Any]]) -> set[tuple[int, int]]:
