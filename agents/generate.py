@@ -13,6 +13,11 @@ adapter path must lie inside the adapters directory (``ModelSettings.adapters_di
 waits (up to ``models_wait_s``) until the topic has been read to its end, so a
 restarted worker starts on the promoted adapters, not the base model.
 
+Written insights: a third task reads the insights topic back into a :class:`Written`
+memory (``agents/written.py``); the first batch waits until it is read, and a prompt
+attempt whose insight is already there is acked without generating it again (a
+redelivery, possibly after a hot-swap that would write another text).
+
 Few-shot exemplars: another task reads the approved topic from its beginning (no
 consumer group) and offers each approval to the :class:`ExemplarBook`, so a prompt
 is shown the best approved insights of its domain (``agents/quality/exemplars.py``).
@@ -36,6 +41,7 @@ from kasper.agents.runtime.backend import Backend
 from kasper.agents.runtime.hot_swap import VersionSwitcher, publish_serving
 from kasper.agents.generation import QUEUE_DEPTH, Generator
 from kasper.agents.quality.exemplars import ExemplarBook
+from kasper.agents.written import Written, follow_written, to_generate
 from kasper.schemas.errors import Where
 from kasper.streams import records, topics
 from kasper.streams.app import topic
@@ -87,14 +93,18 @@ class DeltaPump:
 
 
 async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
-                       stream_tokens: bool = False) -> None:
-    """Decode, generate and send one micro-batch: an Insight or a DLQ record per event."""
+                       stream_tokens: bool = False, written: Written | None = None) -> None:
+    """Decode, generate and send one micro-batch: an Insight or a DLQ record per event,
+    none for a prompt attempt already in ``written`` (its insight is on Kafka)."""
     decoded = []
     for event in events:
         where = where_of(event)
         record = await stage.receive(event.value, event.key, where)
         if record is not None:
             decoded.append((event, record, event.value or b"", where))
+    if written is not None:
+        keep = to_generate(written, [d[1] for d in decoded], [d[3] for d in decoded])
+        decoded = [d for d, fresh in zip(decoded, keep) if fresh]
     pump = DeltaPump(stage) if stream_tokens else None
     try:
         outcomes = await generator.run([d[1] for d in decoded], pump)
@@ -104,6 +114,8 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
     for (event, record, value, where), outcome in zip(decoded, outcomes):
         if outcome.insight is not None:
             await stage.emit(topics.INSIGHTS, outcome.insight)
+            if written is not None:
+                written.add(outcome.insight["insight_id"])
         else:
             await stage.dead_letter(outcome.error, value, event.key, where,
                                     attempt=record.get("attempt") or 0)
@@ -179,6 +191,7 @@ def register(app: Any, ctx: Any) -> None:
     backend = make_backend(settings, ctx.settings)
     book = ExemplarBook(settings.exemplars)
     generator = Generator(backend, settings, book)
+    written = Written(settings.written_memory)
 
     async def dead_letter(exc: BaseException, value: bytes, key: bytes | None, where: Where) -> None:
         await stage.dead_letter(exc, value, key, where)
@@ -190,14 +203,14 @@ def register(app: Any, ctx: Any) -> None:
     @app.agent(topic(app, topics.PROMPTS), name="kasper.generate")
     async def generate(stream: Any) -> None:
         try:
-            await _start(backend, switcher, settings)
+            await _start(backend, switcher, settings, written)
         except Exception as exc:
             fail_fast(STAGE, exc)
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_window_s):
             try:
                 QUEUE_DEPTH.set(queue_depth(app, events))
                 async with switcher.batch():
-                    await handle_batch(stage, generator, events, settings.stream_tokens)
+                    await handle_batch(stage, generator, events, settings.stream_tokens, written)
             except asyncio.CancelledError:
                 _cancel(backend)
                 raise
@@ -219,6 +232,10 @@ def register(app: Any, ctx: Any) -> None:
                 await asyncio.sleep(5)
 
     @app.task
+    async def written_insights() -> None:
+        await follow_written(ctx, written)
+
+    @app.task
     async def exemplars() -> None:
         while settings.exemplars > 0:
             try:
@@ -234,8 +251,11 @@ def register(app: Any, ctx: Any) -> None:
         await backend.close()
 
 
-async def _start(backend: Backend, switcher: VersionSwitcher, settings: GenerateSettings) -> None:
+async def _start(backend: Backend, switcher: VersionSwitcher, settings: GenerateSettings,
+                 written: Written) -> None:
     await backend.start()
+    # Unbounded, as the router's: the follower marks it ready when it fails.
+    await written.ready.wait()
     try:
         await asyncio.wait_for(switcher.caught_up.wait(), settings.models_wait_s)
     except asyncio.TimeoutError:
@@ -244,7 +264,7 @@ async def _start(backend: Backend, switcher: VersionSwitcher, settings: Generate
     switcher.ready.set()
     for tier in ("lite", "standard", "pro"):
         publish_serving(tier, None, backend.serving(tier))
-    log.info("generate ready", backend=backend.name,
+    log.info("generate ready", backend=backend.name, written_known=len(written),
              serving={t: backend.serving(t).version_key for t in ("lite", "standard", "pro")})
 
 
