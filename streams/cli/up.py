@@ -319,7 +319,7 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
             sim = simulation_for(settings, feedback_rate)
             watch.sim = sim if sim.rate > 0 else None
             if "train" in roles.split(","):
-                # A window closes by age at the latest; give it that long, and a minute to be announced.
+                # A window closes by idle time or age at the latest: wait that long, and a minute more.
                 watch.window_wait = WindowWait(idle_limit(settings, env))
                 say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
                     f"(or {env['KASPER_TRAINER_IDLE_S']}s after its last record) "
