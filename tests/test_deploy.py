@@ -241,7 +241,7 @@ def exported_metric_names() -> set[str]:
     for module in ("kasper.streams.metrics", "kasper.agents.generation", "kasper.agents.judge",
                    "kasper.agents.judging.client", "kasper.agents.judging.limits", "kasper.agents.judging.parse",
                    "kasper.agents.route", "kasper.agents.grade", "kasper.agents.runtime.hot_swap",
-                   "kasper.trainer.metrics"):
+                   "kasper.agents.written", "kasper.trainer.metrics"):
         importlib.import_module(module)
     return {n for n in REGISTRY._names_to_collectors if n.startswith("kasper_")}
 
