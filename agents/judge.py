@@ -9,8 +9,12 @@
   the rubric itself (``judge_model`` ``"rubric"``, the gate failures and
   recommendations as revise notes, cost 0); the router revises it up to its maximum
   number of attempts, then rejects it.
-- With no judge configured, the role starts the embedded ``mlx_lm.server``
-  (:mod:`kasper.agents.judging.server`) on first use and stops it when the agent stops.
+- With no judge configured (``KASPER_JUDGE_BASE_URL`` unset) the role judges with the
+  local model: by default in process, each score read from the score tokens'
+  probabilities in a prefill (:mod:`kasper.agents.judging.local`,
+  ``KASPER_JUDGE_ENGINE=prefill``); with ``KASPER_JUDGE_ENGINE=server`` it starts the
+  embedded ``mlx_lm.server`` (:mod:`kasper.agents.judging.server`) on first use and
+  stops it when the agent stops.  A configured base URL always wins.
 
 Error policy (the Stage dead-letters ``KasperError`` and exits the worker, without
 committing, on anything else):
@@ -22,7 +26,7 @@ committing, on anything else):
 - ``JudgeUnavailable`` (retries exhausted on 429/5xx/timeouts/closed connections, or
   a bad key/model) is about the judge, not the record.  It never reaches the Stage:
   the record is asked again, with backoff capped at ``outage_backoff_max_s``, until
-  the judge answers.  Dead-lettering would drain every record into the DLQ during
+  the judge answers (a local model that cannot be loaded is this case too).  Dead-lettering would drain every record into the DLQ during
   an outage; raising a non-Kasper error would make the Stage exit the worker, and a
   restart loop against a judge that is down helps nobody.  Holding the record is
   backpressure: the batch is not finished, its offsets are not committed, consumer
@@ -42,6 +46,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from kasper.agents.judging.client import JudgeClient
 from kasper.agents.judging.decision import JudgeResult, with_reason
 from kasper.agents.judging.errors import JudgeError, JudgeUnavailable
+from kasper.agents.judging.local import LocalJudge
 from kasper.agents.judging.request import JudgeRequest
 from kasper.agents.judging.server import EmbeddedJudgeServer
 from kasper.agents.runtime.model_store import resolve_model_dir
@@ -156,7 +161,8 @@ async def judge_until_answered(judge: Callable[[JudgeRequest], Awaitable[JudgeRe
 
 
 class JudgeRole:
-    """The judge's state: its client (opened on first use) and the embedded server, if any.
+    """The judge's state: its client (opened on first use: the remote client, the local
+    prefill judge, or the client of the embedded server it started).
 
     Verdicts persist under ``cache_dir`` when given (see :class:`JudgeClient`).
     """
@@ -166,18 +172,22 @@ class JudgeRole:
         self.settings = settings
         self._model_settings = model_settings
         self._cache_dir = cache_dir
-        self._client: JudgeClient | None = None
+        self._client: JudgeClient | LocalJudge | None = None
         self._server: Any = None
         self._opening = asyncio.Lock()
 
-    async def client(self) -> JudgeClient:
-        """The judge client; starts the embedded judge server first when none is configured.
+    async def client(self) -> JudgeClient | LocalJudge:
+        """The judge client: the local prefill judge when none is configured (it loads its
+        model at its first verdict), or the embedded judge server, started first.
 
         An embedded judge that cannot start is ``JudgeUnavailable``: not the record's fault.
         """
         async with self._opening:
             if self._client is None:
                 settings = self.settings
+                if settings.base_url is None and settings.engine == "prefill":
+                    self._client = LocalJudge(settings, self._model_settings, cache_dir=self._cache_dir)
+                    return self._client
                 if settings.base_url is None:
                     try:
                         settings = await self._start_embedded(settings)

@@ -3,8 +3,9 @@
 Each line is an insight (``text``; optional ``domain``, ``context``, ``insight_id``,
 ``prompt_id``, as for ``kasper grade``) or a Grade record carrying its ``insight``, as
 on the grades topic.  The judge is the configured one (``KASPER_JUDGE_*``); with no
-``KASPER_JUDGE_BASE_URL`` the embedded one is started, as the judge role does, and
-stopped at the end.  Every line is sent to the LLM (a grade that failed the rubric
+``KASPER_JUDGE_BASE_URL`` the embedded one, as the judge role does: by default the
+local model in this process, scoring in prefill batches (``KASPER_JUDGE_ENGINE=prefill``),
+else ``mlx_lm.server`` (``server``), started and stopped at the end.  Every line is sent to the LLM (a grade that failed the rubric
 too) and decided by the role's policy (:mod:`kasper.agents.judging.decision`).
 
 Error policy: a line that cannot be read or judged (not JSON, no text, a refusal, an
