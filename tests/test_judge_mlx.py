@@ -82,11 +82,12 @@ def test_logprob_verdicts_from_the_local_model(server):
     assert any(s != int(s) for r in results for s in r.answer.scores.values())
 
 
-def test_with_no_judge_configured_the_role_starts_and_stops_the_embedded_one(shipped_model, model_settings):
+def test_with_the_server_engine_the_role_starts_and_stops_the_embedded_one(shipped_model, model_settings):
     grade = sample_record("Grade")
 
     async def run():
-        role = JudgeRole(JudgeSettings(base_url=None, cache_path=None, score_mode="text"), model_settings)
+        role = JudgeRole(JudgeSettings(base_url=None, cache_path=None, score_mode="text", engine="server"),
+                         model_settings)
         try:
             outputs = await role.process(grade)
             return outputs, role._server.pid
