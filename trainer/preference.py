@@ -355,7 +355,7 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
             train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights)
                                         for s in ("train", "valid"))
     heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len)
-    dropped = sum(d for _, d in [*pairs.values(), *thumbs.values()])
+    dropped = sum(d for part, (_, d) in [*pairs.items(), *thumbs.items()] if part == "train")
     counts = {f"{o}_examples": available[o] for o in objective}
     log.info("preference plan", objective=objective_name(objective), batch_sizes=batch,
              kto_weights=weights if "kto" in objective else None, **counts)
