@@ -1,13 +1,17 @@
-"""Judge throughput vs. concurrency against the embedded mlx_lm.server, in one run.
+"""Embedded judge throughput vs. concurrency, per engine, in one run: prefill vs mlx_lm.server.
 
-    python bench/bench_judge.py [--requests 16] [--levels 1,2,4,8] [--score-mode logprobs]
+    python bench/bench_judge.py [--requests 16] [--levels 1,2,4,8] [--engines prefill,server]
+                                [--score-mode logprobs]
 
-Starts one embedded judge server (the prepared SmolLM2-135M, same fast-CPU setup as
-the pipeline), then, for each concurrency level, judges ``--requests`` distinct
-insights through :class:`JudgeClient` (no verdict cache) and prints verdicts/s,
-completion tokens/s, latency, and each level's throughput relative to concurrency 1.
-mlx_lm.server batches concurrent requests (``BatchGenerator``), so throughput should
-grow with concurrency until the CPU is saturated.
+Starts the engines asked for on the prepared SmolLM2-135M (same fast-CPU setup as the
+pipeline): ``server``, the embedded ``mlx_lm.server`` reached through
+:class:`JudgeClient` (it batches concurrent requests with ``BatchGenerator``), and
+``prefill``, the in-process :class:`LocalJudge` (concurrent verdicts share a prefill
+batch).  Then, for each concurrency level, each engine in turn judges ``--requests``
+distinct insights (no verdict cache) and the table gives verdicts/s, seconds per
+verdict, prompt and completion tokens per verdict, latency, each row against the
+same engine at the first level, and prefill against the server at the same level.
+Engines alternate within a level, so load from other processes falls on both alike.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from datetime import datetime, timezone
 from kasper.agents.runtime.blas import blas_info  # first: OpenBLAS before mlx.core
 from kasper.agents.judging.client import JudgeClient
 from kasper.agents.judging.errors import JudgeError
+from kasper.agents.judging.local import LocalJudge
 from kasper.agents.judging.request import JudgeRequest
 from kasper.agents.judging.server import EMBEDDED_MAX_TOKENS, EmbeddedJudgeServer
 from kasper.agents.runtime.model_store import resolve_model_dir
@@ -46,61 +51,85 @@ def texts(level: int, count: int) -> list[str]:
     return [f"{BASE_TEXTS[i % len(BASE_TEXTS)]} (Note {level}-{i}.)" for i in range(count)]
 
 
-async def run_level(config: JudgeSettings, level: int, count: int) -> dict[str, float]:
+async def run_level(judge_for, engine: str, level: int, count: int) -> dict:
+    """``count`` verdicts at ``level`` in flight through the judge ``judge_for(level)`` opens."""
     slots = asyncio.Semaphore(level)  # ours, so that latency excludes time queued for a slot
 
-    async def one(client: JudgeClient, text: str):
+    async def one(judge, text: str):
         async with slots:
             started = time.perf_counter()
             try:
-                result = await client.judge(JudgeRequest(text, "astrology"))
+                result = await judge.judge(JudgeRequest(text, "astrology"))
             except JudgeError:
                 return None, time.perf_counter() - started
             return result, time.perf_counter() - started
 
-    async with JudgeClient(config.updated(concurrency=level)) as client:
+    async with judge_for(level) as judge:
+        if isinstance(judge, LocalJudge):
+            await judge.start()  # loading the model is not a verdict (the server is warm too)
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(one(client, t) for t in texts(level, count)))
+        outcomes = await asyncio.gather(*(one(judge, t) for t in texts(level, count)))
         wall = time.perf_counter() - started
     done = [r for r, _ in outcomes if r is not None]
-    return {"level": level, "wall_s": wall, "verdicts_per_s": len(done) / wall,
-            "tokens_per_s": sum(r.completion_tokens for r in done) / wall,
+    return {"engine": engine, "level": level, "wall_s": wall, "verdicts_per_s": len(done) / wall,
+            "s_per_verdict": wall / max(1, len(done)),
+            "prompt_tokens": statistics.fmean(r.prompt_tokens for r in done) if done else float("nan"),
+            "completion_tokens": statistics.fmean(r.completion_tokens for r in done) if done else float("nan"),
             "p50_s": statistics.median(s for _, s in outcomes), "failed": count - len(done),
             "logprob_share": sum(r.answer.score_mode == "logprobs" for r in done) / max(1, len(done)),
             "overall": [r.overall for r in done], "approved": sum(r.recommendation == "APPROVE" for r in done)}
 
 
-async def bench(args: argparse.Namespace) -> list[dict[str, float]]:
-    server = EmbeddedJudgeServer(resolve_model_dir())
-    await server.astart()
+async def bench(args: argparse.Namespace) -> list[dict]:
+    model_dir = resolve_model_dir()
+    base = JudgeSettings(cache_path=None, persist_cache=False, cache_size=1, timeout_s=600,
+                         score_mode=args.score_mode)
+    server = EmbeddedJudgeServer(model_dir) if "server" in args.engines else None
+    if server is not None:
+        await server.astart()
     try:
-        config = server.judge_settings(JudgeSettings(cache_path=None, cache_size=1, timeout_s=600,
-                                                     score_mode=args.score_mode))
-        config = config.updated(max_tokens=args.max_tokens)
+        openers = {}
+        if server is not None:
+            config = server.judge_settings(base).updated(max_tokens=args.max_tokens)
+            openers["server"] = lambda level: JudgeClient(config.updated(concurrency=level))
+        if "prefill" in args.engines:
+            openers["prefill"] = lambda level: LocalJudge(base.updated(concurrency=level))
         rows = []
         for level in args.levels:
-            rows.append(await run_level(config, level, args.requests))
-            print(f"  concurrency {level}: {rows[-1]['verdicts_per_s']:.3f} verdicts/s", file=sys.stderr)
+            for engine in args.engines:
+                rows.append(await run_level(openers[engine], engine, level, args.requests))
+                print(f"  {engine} concurrency {level}: {rows[-1]['verdicts_per_s']:.3f} verdicts/s",
+                      file=sys.stderr)
         return rows
     finally:
-        await server.astop()
+        if server is not None:
+            await server.astop()
 
 
-def report(rows: list[dict[str, float]], args: argparse.Namespace) -> None:
-    base = rows[0]["verdicts_per_s"] or float("nan")
-    print(f"# judge throughput vs concurrency ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
-    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
-          f"blas={blas_info().name}; model SmolLM2-135M (embedded mlx_lm.server)")
-    print(f"# {args.requests} requests per level, max_tokens={args.max_tokens}, score_mode={args.score_mode}")
-    print("| concurrency | verdicts/s | completion tok/s | p50 latency s | failed | logprob share | x vs c=1 |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+def report(rows: list[dict], args: argparse.Namespace) -> None:
+    first = {}
     for r in rows:
-        print(f"| {r['level']} | {r['verdicts_per_s']:.3f} | {r['tokens_per_s']:.1f} | {r['p50_s']:.2f} | "
-              f"{r['failed']} | {r['logprob_share']:.2f} | {r['verdicts_per_s'] / base:.2f} |")
-    overall = [o for r in rows for o in r["overall"]]
-    if overall:  # how the weak local judge scores: what an approve threshold would let through
-        print(f"# overall scores: min {min(overall):.2f}, mean {statistics.mean(overall):.2f}, "
-              f"max {max(overall):.2f}; APPROVE at 7.0: {sum(r['approved'] for r in rows)}/{len(overall)}")
+        first.setdefault(r["engine"], r["verdicts_per_s"] or float("nan"))
+    server = {r["level"]: r["verdicts_per_s"] for r in rows if r["engine"] == "server"}
+    print(f"# embedded judge throughput vs concurrency ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
+          f"blas={blas_info().name}; model SmolLM2-135M; engines {','.join(args.engines)}")
+    print(f"# {args.requests} requests per level and engine; server: max_tokens={args.max_tokens}, "
+          f"score_mode={args.score_mode}")
+    print("| engine | concurrency | verdicts/s | s/verdict | prompt tok/verdict | completion tok/verdict | "
+          "p50 latency s | failed | logprob share | x vs its first level | x vs server |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        versus = r["verdicts_per_s"] / server[r["level"]] if server.get(r["level"]) else float("nan")
+        print(f"| {r['engine']} | {r['level']} | {r['verdicts_per_s']:.3f} | {r['s_per_verdict']:.2f} | "
+              f"{r['prompt_tokens']:.0f} | {r['completion_tokens']:.0f} | {r['p50_s']:.2f} | {r['failed']} | "
+              f"{r['logprob_share']:.2f} | {r['verdicts_per_s'] / first[r['engine']]:.2f} | {versus:.2f} |")
+    for engine in args.engines:  # how the weak local judge scores: what an approve threshold would let through
+        overall = [o for r in rows if r["engine"] == engine for o in r["overall"]]
+        if overall:
+            print(f"# {engine} overall scores: min {min(overall):.2f}, mean {statistics.fmean(overall):.2f}, "
+                  f"max {max(overall):.2f}; APPROVE at 7.0: "
+                  f"{sum(r['approved'] for r in rows if r['engine'] == engine)}/{len(overall)}")
 
 
 def main() -> None:
@@ -108,8 +137,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="verdicts per concurrency level")
     parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8])
     parser.add_argument("--max-tokens", type=int, default=EMBEDDED_MAX_TOKENS)
-    parser.add_argument("--score-mode", choices=("logprobs", "text"), default="logprobs")
+    parser.add_argument("--engines", type=lambda s: [e for e in s.split(",") if e], default=["prefill", "server"],
+                        help="engines to compare, in turn within each level: prefill, server")
+    parser.add_argument("--score-mode", choices=("logprobs", "text"), default="logprobs",
+                        help="the server engine's score mode (prefill always reads probabilities)")
     args = parser.parse_args()
+    unknown = set(args.engines) - {"prefill", "server"}
+    if unknown or not args.engines:
+        parser.error(f"--engines: prefill and/or server, not {','.join(sorted(unknown)) or 'nothing'}")
     report(asyncio.run(bench(args)), args)
 
 

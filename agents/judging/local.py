@@ -84,7 +84,9 @@ def to_answer(scored: Scored, model: str) -> JudgeAnswer:
 def _load_scorer(model_settings: ModelSettings | None) -> tuple[Path, PrefillScorer]:
     model_dir = model_store.resolve_model_dir(model_settings)
     model, tokenizer = model_store.load(model_dir)
-    return model_dir, PrefillScorer(model, tokenizer)
+    scorer = PrefillScorer(model, tokenizer)
+    scorer.warm()
+    return model_dir, scorer
 
 
 class LocalJudge:

@@ -7,8 +7,8 @@ cache is computed once per model and copied into every batch.  Per batch of insi
 1. prefill each insight's user message after that cached prefix (one padded pass;
    the hidden states only, no vocabulary projection);
 2. per criterion, append the same few tokens to every row, the opening of the answer
-   the worked examples taught (``<|im_start|>assistant`` + ``{"clarity": ``) plus the
-   token ``1``, run them, read the next-token distribution at the last two positions
+   the worked examples taught (``<|im_start|>assistant`` + ``{"clarity": ``; what all
+   criteria share is prefilled with the insight) plus the token ``1``, run them, read the next-token distribution at the last two positions
    and trim them off again.  The expected score is ``sum p(s) * s`` over the score
    tokens, renormalised over them; ``10`` is written ``1`` then ``0`` by tokenizers that
    split digits, so p(10) = p(1) * p(0 | 1) and p(1) keeps the rest (as
@@ -113,6 +113,12 @@ class PrefillScorer:
                              "use KASPER_JUDGE_ENGINE=server")
         self.safety_branch = opening + stem
         self.flag_ids = {flag: f[len(stem)] for flag, f in zip(SAFETY_FLAGS, flags)}
+        # What every branch starts with (the assistant's turn, "{\"") is prefilled with the
+        # insight, once per row instead of once per branch.
+        self.shared = _shared_start([b for b, _, _ in self.branches.values()] + [self.safety_branch])
+        n = len(self.shared)
+        self.branches = {c: (b[n:], ids, zero) for c, (b, ids, zero) in self.branches.items()}
+        self.safety_branch = self.safety_branch[n:]
         self._prefix_cache: list | None = None
 
     # --- the passes ------------------------------------------------------------
@@ -151,7 +157,11 @@ class PrefillScorer:
         if tokens[:len(self.prefix)] != self.prefix or len(tokens) <= len(self.prefix):
             raise JudgeRequestError("the judge prompt for this insight does not start with the cached rubric "
                                     "prefix (a chat template that rewrites earlier turns?)", reason="prefix")
-        return tokens[len(self.prefix):]
+        return tokens[len(self.prefix):] + self.shared
+
+    def warm(self) -> None:
+        """Compute the rubric prefix's KV cache now rather than in the first batch."""
+        self._prefix_single()
 
     def _prefix_single(self) -> list:
         if self._prefix_cache is None:
@@ -206,6 +216,15 @@ def _generation_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
         raise ModelError("the chat template's generation prompt is not a suffix of the conversation; "
                          "use KASPER_JUDGE_ENGINE=server")
     return opened[len(plain):]
+
+
+def _shared_start(branches: list[list[int]]) -> list[int]:
+    """The tokens every branch starts with, leaving each at least one of its own."""
+    size = min(len(b) for b in branches) - 1
+    first = branches[0]
+    for branch in branches[1:]:
+        size = next((i for i in range(size) if branch[i] != first[i]), size)
+    return first[:size]
 
 
 def _common_stem(encoded: list[list[int]], answer: str) -> tuple[list[int], dict[int, int]]:
