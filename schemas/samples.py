@@ -191,6 +191,7 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "promoted": True,
         "reason": "mean_grade +0.03 and pass_rate +0.05 over standard-0003",
         "created_at": _at(7200),
+        "objective": "sft+kto",
     },
     "TokenDelta": {
         "insight_id": _INSIGHT_ID,
