@@ -102,6 +102,10 @@ def broker_for(settings: Settings, say: Say) -> Iterator[bool]:
 # 5.8-6.9 (median 6.3) over 34 verdicts of a `kasper up` run, so at the production
 # threshold (7.0) it approves nothing. A real judge keeps the configured threshold.
 EMBEDDED_JUDGE_APPROVE_THRESHOLD = 6.3
+# Read from probabilities in a prefill (KASPER_JUDGE_ENGINE=prefill, the default) its scores
+# sit lower still, 4.3-5.2 (median 4.63) over 100 development-corpus texts (docs/judge.md):
+# the median again approves about half.
+PREFILL_JUDGE_APPROVE_THRESHOLD = 4.6
 
 
 def demo_trainer_env(count: int) -> dict[str, str]:
@@ -129,7 +133,9 @@ def worker_env(settings: Settings, count: int, environ: dict[str, str] | None = 
     """
     env = dict(os.environ if environ is None else environ)
     if settings.judge.base_url is None:
-        env.setdefault("KASPER_JUDGE_APPROVE_THRESHOLD", str(EMBEDDED_JUDGE_APPROVE_THRESHOLD))
+        prefill = settings.judge.engine == "prefill"
+        threshold = PREFILL_JUDGE_APPROVE_THRESHOLD if prefill else EMBEDDED_JUDGE_APPROVE_THRESHOLD
+        env.setdefault("KASPER_JUDGE_APPROVE_THRESHOLD", str(threshold))
     for name, value in demo_trainer_env(count).items():
         env.setdefault(name, value)
     return env
