@@ -195,9 +195,9 @@ if __name__ == "__main__":
     results = asyncio.run(main(args))
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump(results, fh, indent=1)
+            json.dump(results, fh, indent=1, default=str)
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps(results, indent=1, default=str))
     else:
         base = next((r for r in results if r["variant"] == "baseline"), None)
         for r in results:
