@@ -138,13 +138,30 @@ def test_scores_are_in_range_deterministic_and_do_not_depend_on_the_batch(scorer
 
 
 @pytest.mark.model
+def test_one_pass_for_every_criterion_reads_what_separate_passes_read(scorer):
+    assert scorer.together  # the shipped model's layers take a mask: the branches share one pass
+    try:
+        scorer.together = False
+        apart = scorer.score([GOOD[0], SALAD[0]])
+    finally:
+        scorer.together = True
+    together = scorer.score([GOOD[0], SALAD[0]])
+    first = CRITERIA[0]  # the first branch sits where it would alone: the block mask hides the rest
+    for one, other in zip(apart, together):
+        assert one.scores[first] == pytest.approx(other.scores[first], abs=1e-3)
+        # The later ones sit a few positions further from the insight: close, not equal.
+        assert all(abs(one.scores[c] - other.scores[c]) < 0.5 for c in CRITERIA)
+        assert one.safety_p["none"] == pytest.approx(other.safety_p["none"], abs=0.05)
+
+
+@pytest.mark.model
 def test_good_texts_against_word_salad(scorer):
     """What the 135M model can tell apart in a prefill (bench/RESULTS.md has the corpus figures)."""
     good = [statistics.fmean(s.scores.values()) for s in scorer.score(GOOD)]
     salad = [statistics.fmean(s.scores.values()) for s in scorer.score(SALAD)]
     gap = statistics.fmean(good) - statistics.fmean(salad)
-    # The 135M model cannot tell them apart this way (the gap measured here: -0.02; on the
-    # development corpus, docs/judge.md). What holds: its scores stay mid-scale, so at the
+    # The 135M model cannot tell them apart this way (the gap measured here was about 0; on
+    # the development corpus, docs/judge.md). What holds: its scores stay mid-scale, so at the
     # production threshold it approves no salad; a judge that separates them fails this
     # test and should replace it with the direction.
     assert max(good + salad) < 7.0

@@ -6,18 +6,21 @@ cache is computed once per model and copied into every batch.  Per batch of insi
 
 1. prefill each insight's user message after that cached prefix (one padded pass;
    the hidden states only, no vocabulary projection);
-2. per criterion, append the same few tokens to every row, the opening of the answer
-   the worked examples taught (``<|im_start|>assistant`` + ``{"clarity": ``; what all
-   criteria share is prefilled with the insight) plus the token ``1``, run them, read the next-token distribution at the last two positions
-   and trim them off again.  The expected score is ``sum p(s) * s`` over the score
-   tokens, renormalised over them; ``10`` is written ``1`` then ``0`` by tokenizers that
-   split digits, so p(10) = p(1) * p(0 | 1) and p(1) keeps the rest (as
-   :mod:`~kasper.agents.judging.logprobs` reads a decoded answer);
+2. per criterion, the opening of the answer the worked examples taught
+   (``<|im_start|>assistant`` + ``{"clarity": ``; what all criteria share is
+   prefilled with the insight) plus the token ``1``: the next-token distribution at
+   its last two positions gives p(1..9) and p(0 | 1).  The expected score is
+   ``sum p(s) * s`` over the score tokens, renormalised over them; ``10`` is written
+   ``1`` then ``0`` by tokenizers that split digits, so p(10) = p(1) * p(0 | 1) and
+   p(1) keeps the rest (as :mod:`~kasper.agents.judging.logprobs` reads a decoded answer);
 3. the safety flag the same way after ``{"safety": "``: the flag whose first token is
    most likely (first tokens only: "hateful" starts with ``h``, a prefix of many words).
 
-So a verdict costs the insight's tokens plus about ten per criterion; a batch shares
-each forward pass.  Not thread-safe: call it from one thread (an :class:`MLXThread`).
+Steps 2 and 3 run as one pass: every opening side by side after the insight, a block
+mask letting each see the prefix, its insight and itself only (:meth:`_together`);
+models whose layers take no mask run one pass per opening.  Then the openings are
+trimmed off the cache.  So a verdict costs its insight's tokens plus 34, in two
+passes per batch.  Not thread-safe: call it from one thread (an :class:`MLXThread`).
 
 Error policy: a tokenizer that cannot express the scores this way (a score that is not
 one token after the answer's opening) is a ``ModelError`` at construction; a prompt
@@ -37,7 +40,6 @@ from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.errors import ModelError
 from mlx_lm.models.cache import BatchKVCache, make_prompt_cache
 
-SCORES = tuple(range(1, 11))
 # Tokens per prefill forward pass (rows x columns), as the generation engine chunks.
 PREFILL_CHUNK_TOKENS = 2048
 
@@ -119,6 +121,11 @@ class PrefillScorer:
         n = len(self.shared)
         self.branches = {c: (b[n:], ids, zero) for c, (b, ids, zero) in self.branches.items()}
         self.safety_branch = self.safety_branch[n:]
+        # (name, tokens, positions read at its end): each criterion's opening and the "1"
+        # whose next token says 1 or 10; the safety flag's opening.
+        self.specs = [(c, b + ([ids[1]] if zero is not None else []), 2 if zero is not None else 1)
+                      for c, (b, ids, zero) in self.branches.items()] + [("safety", self.safety_branch, 1)]
+        self.together = _layered(model)
         self._prefix_cache: list | None = None
 
     # --- the passes ------------------------------------------------------------
@@ -131,18 +138,18 @@ class PrefillScorer:
         self.last_stats = stats = PrefillStats(rows=len(requests))
         rows = [self._insight_tokens(r) for r in requests]
         cache = self._prefill(rows, stats)
+        read = self._together(cache, stats) if self.together else \
+            {name: self._branch(cache, tokens, last, stats) for name, tokens, last in self.specs}
         scores: list[dict[str, float]] = [{} for _ in rows]
         masses: list[dict[str, float]] = [{} for _ in rows]
-        for criterion, (branch, ids, zero) in self.branches.items():
-            extra = [ids[1]] if zero is not None else []
-            logp = self._branch(cache, branch + extra, 2 if extra else 1, stats)
+        for criterion, (_, ids, zero) in self.branches.items():
+            logp = read[criterion]
             first = mx.exp(logp[:, 0, mx.array([ids[s] for s in sorted(ids)])])
             zeros = mx.exp(logp[:, 1, zero]) if zero is not None else mx.zeros((len(rows),))
             for i, (p, z) in enumerate(zip(first.tolist(), zeros.tolist())):
                 value, mass = expected_score(dict(zip(sorted(ids), p)), z)
                 scores[i][criterion], masses[i][criterion] = value, mass
-        logp = self._branch(cache, self.safety_branch, 1, stats)
-        flag_p = mx.exp(logp[:, 0, mx.array(list(self.flag_ids.values()))]).tolist()
+        flag_p = mx.exp(read["safety"][:, 0, mx.array(list(self.flag_ids.values()))]).tolist()
         out = []
         for i, row in enumerate(rows):
             total = sum(flag_p[i]) or 1.0
@@ -192,6 +199,42 @@ class PrefillScorer:
         stats.prefill_tokens += sum(lengths)
         return cache
 
+    def _together(self, cache: list, stats: PrefillStats) -> dict[str, mx.array]:
+        """Every branch in one pass: their tokens side by side, each seeing the prefix, its
+        row's insight and itself only (a block mask).  The later branches sit a few
+        positions further from the insight than when run alone (RoPE positions follow the
+        pass); one pass instead of six costs a fraction of the time (docs/judge.md)."""
+        started = time.perf_counter()
+        tokens = [t for _, branch, _ in self.specs for t in branch]
+        owner = mx.array([k for k, (_, branch, _) in enumerate(self.specs) for _ in branch])
+        n = len(tokens)
+        steps = mx.arange(n)
+        block = (owner[:, None] == owner[None, :]) & (steps[:, None] >= steps[None, :])
+        seen = cache[0]._idx  # what every branch may see: prefix, insight (left padding masked below)
+        mask = cache[0].make_mask(n, return_array=True) & mx.concatenate(
+            [mx.ones((n, seen), dtype=mx.bool_), block], axis=1)
+        inner = self.model.model
+        hidden = inner.embed_tokens(mx.array([tokens] * cache[0].offset.shape[0]))
+        for layer, c in zip(inner.layers, cache):
+            hidden = layer(hidden, mask, cache=c)
+        hidden = inner.norm(hidden)
+        ends, at = [], 0
+        for _, branch, last in self.specs:
+            at += len(branch)
+            ends.append(list(range(at - last, at)))
+        logits = _head(self.model, hidden[:, mx.array([i for e in ends for i in e]), :]).astype(mx.float32)
+        logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+        mx.eval(logp)
+        for c in cache:
+            c.trim(n)
+        stats.branch_tokens += n
+        stats.per_pass.append(time.perf_counter() - started)
+        out, at = {}, 0
+        for (name, _, last) in self.specs:
+            out[name] = logp[:, at:at + last, :]
+            at += last
+        return out
+
     def _branch(self, cache: list, tokens: list[int], last: int, stats: PrefillStats) -> mx.array:
         """Log-probabilities at the last ``last`` positions after ``tokens`` on every row;
         the cache is trimmed back afterwards."""
@@ -206,6 +249,15 @@ class PrefillScorer:
         stats.branch_tokens += len(tokens)
         stats.per_pass.append(time.perf_counter() - started)
         return logp
+
+
+def _layered(model) -> bool:
+    """True when the branches can share one pass: an mlx-lm decoder whose layers take
+    an attention mask (``model.model``: ``embed_tokens``, ``layers``, ``norm``) and none
+    of them attends through a sliding window."""
+    inner = getattr(model, "model", None)
+    return (all(hasattr(inner, name) for name in ("embed_tokens", "layers", "norm"))
+            and not any(getattr(layer, "use_sliding", False) for layer in inner.layers))
 
 
 def _generation_prompt(tokenizer, messages: list[dict[str, str]]) -> list[int]:
