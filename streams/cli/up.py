@@ -103,9 +103,9 @@ def broker_for(settings: Settings, say: Say) -> Iterator[bool]:
 # threshold (7.0) it approves nothing. A real judge keeps the configured threshold.
 EMBEDDED_JUDGE_APPROVE_THRESHOLD = 6.3
 # Read from probabilities in a prefill (KASPER_JUDGE_ENGINE=prefill, the default) its scores
-# sit lower still, 4.3-5.2 (median 4.63) over 100 development-corpus texts (docs/judge.md):
+# sit lower still, 4.5-5.8 (median 4.74) over 100 development-corpus texts (docs/judge.md):
 # the median again approves about half.
-PREFILL_JUDGE_APPROVE_THRESHOLD = 4.6
+PREFILL_JUDGE_APPROVE_THRESHOLD = 4.7
 
 
 def demo_trainer_env(count: int) -> dict[str, str]:
