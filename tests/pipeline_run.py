@@ -103,6 +103,10 @@ def up_env(tmp: Path, judge_url: str, metrics_port: int) -> dict[str, str]:
         KASPER_TRAINER_APPROVED_COUNT=str(APPROVED), KASPER_TRAINER_ITERS="4",
         KASPER_TRAINER_PROBE_COUNT="1", KASPER_TRAINER_MIN_IMPROVEMENT="-1000",
         KASPER_TRAINER_PROBE_TOLERANCE="1000",
+        # The run's own simulated users and a KTO pass on the injected thumbs would add
+        # minutes of waiting and training that no assertion here reads (test_feedback_up.py
+        # covers them); windows close 15 s after their last record, so up ends soon after.
+        KASPER_FEEDBACK_RATE="0", KASPER_TRAINER_OBJECTIVE="sft", KASPER_TRAINER_IDLE_S="15",
         # The 135M model's drafts seldom reach rubric v2's 0.6 (docs/quality.md); this run is
         # about the plumbing, so a lower bar sends some of kasper up's own insights to the judge.
         KASPER_GRADE_PASS_THRESHOLD=str(PASS_THRESHOLD))

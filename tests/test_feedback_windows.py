@@ -96,7 +96,8 @@ def test_simulated_feedback_reaches_a_windows_preference_data(broker, tmp_path):
             await task
 
     asyncio.run(users_read_the_approved_topic())
-    assert stats.read == stats.sent == 12 and stats.up >= 3 and stats.down >= 3, stats
+    # The module's broker may hold approved records of earlier tests: they are read too.
+    assert stats.read == stats.sent >= 12 and stats.up >= 3 and stats.down >= 3, stats
 
     def finished() -> bool:
         return sum(len(window_records(d, "feedback.avro")) for d in window_dirs(config.windows_dir)) >= 12

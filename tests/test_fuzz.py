@@ -329,7 +329,10 @@ def _trainer_env(model_dir: Path) -> dict[str, str]:
     # training loop dead-letters them as empty instead of running MLX for minutes.
     return {"KASPER_MODEL": str(model_dir), "KASPER_TRAINER_APPROVED_COUNT": "200",
             "KASPER_TRAINER_MAX_AGE_S": "20", "KASPER_TRAINER_MIN_SCORE": "2",
-            "KASPER_TRAINER_PROBE_COUNT": "0"}
+            "KASPER_TRAINER_PROBE_COUNT": "0",
+            # SFT only: the default (auto) also trains KTO on the fuzzed thumbs, a long MLX run
+            # that a SIGTERM interrupts only at its next loss report.
+            "KASPER_TRAINER_OBJECTIVE": "sft"}
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from kasper.streams.settings import KafkaSettings, Settings
 from tests.pipeline_run import PROMPTS, RATE_INTERVAL_S
 from tests.prometheus_setup import alert_rules, dashboard_queries, substitute
 
-pytestmark = pytest.mark.broker
+# The shared kasper up run (pipeline_run) is set up inside the first test that asks for it.
+pytestmark = [pytest.mark.broker, pytest.mark.timeout(1200)]
 
 
 def finite_values(result: list[dict]) -> list[float]:

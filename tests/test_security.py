@@ -358,6 +358,8 @@ def test_worker_keeps_secrets_and_personal_data_out_and_binds_loopback(own_broke
                # Min score 2: no SFT example, so no MLX training run (the SFT files are
                # checked with the same pure dataset builder in test_sft_files_...).
                "KASPER_TRAINER_MAX_AGE_S": "5", "KASPER_TRAINER_MIN_SCORE": "2",
+               # ... and SFT only: the default (auto) would train KTO on the thumbs.
+               "KASPER_TRAINER_OBJECTIVE": "sft",
                # Shutdown is not under test here: room for a slow stop on a loaded machine.
                "KASPER_WORKER_SHUTDOWN_TIMEOUT_S": "50"}
         log_path = tmp_path / "worker.log"

@@ -30,7 +30,8 @@ from kasper.streams import topics
 from tests.helpers import KASPER, alive, cache_holding, clean_env, free_port
 from tests.pipeline_run import PROMPTS, children_of_run, send, wait_for_line
 
-pytestmark = [pytest.mark.broker, pytest.mark.model]
+# The shared kasper up run (pipeline_run) is set up inside the first test that asks for it.
+pytestmark = [pytest.mark.broker, pytest.mark.model, pytest.mark.timeout(1200)]
 
 
 def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(pipeline_run):
@@ -101,7 +102,10 @@ def test_sigterm_mid_run_stops_the_worker_the_judge_and_the_broker(tmp_path, shi
                     KASPER_CACHE_DIR=str(cache_holding(tmp_path / "cache", shipped_model)),
                     KASPER_WEB_PORT=str(free_port()), KASPER_METRICS_PORT=str(free_port()),
                     KASPER_GENERATE_MAX_TOKENS="48", KASPER_REBALANCE_TIMEOUT_S="3",
-                    KASPER_SESSION_TIMEOUT_S="6")
+                    KASPER_SESSION_TIMEOUT_S="6",
+                    # The mlx_lm.server judge: its process is what this test sees stopped
+                    # (the default prefill judge runs inside the worker).
+                    KASPER_JUDGE_ENGINE="server")
     log_path = tmp_path / "up.out"
     with log_path.open("w") as log:
         proc = subprocess.Popen([KASPER, "up", "-n", "8", "--run-dir", str(run_dir)], env=env,
