@@ -88,7 +88,9 @@ class DeltaPump:
 
     async def close(self) -> None:
         """Send what is queued (the thread is done calling us), then stop."""
-        self.queue.put_nowait(None)
+        # Through the loop's callbacks, behind the deltas scheduled before it (some are
+        # scheduled from this thread just before the close).
+        self.loop.call_soon(self.queue.put_nowait, None)
         await self.task
 
 

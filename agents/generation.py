@@ -35,11 +35,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from kasper.agents.runtime.backend import Backend, GenerationError, GenRequest, GenResult, Sampling, Served
+from kasper.agents.runtime.backend import (START_TOKENS, Backend, GenerationError, GenRequest, GenResult,
+                                           Sampling, Served)
 from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.agents.quality.prompts import PromptRejected, build_messages, stop_labels
 from kasper.schemas.errors import KasperError
@@ -120,8 +122,10 @@ class _Planned:
     served: Served
     exemplar_set: str | None = None
     first_error: str = ""
-    # The text a guard stopped at its first token: kept if the retry fails.
+    # The text a guard stopped at its first token: kept if the retry fails, and then
+    # its held-back token deltas are sent.
     fallback: GenResult | None = None
+    release: Callable[[], None] = lambda: None
 
 
 class Generator:
@@ -173,7 +177,7 @@ class Generator:
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
                         on_delta: DeltaSink | None, tries: int) -> list[_Planned]:
         """Generate ``planned`` as one batch; returns those to try again."""
-        relay = None if on_delta is None else _relay(planned, outcomes, on_delta)
+        relay = None if on_delta is None else _Relay(planned, outcomes, on_delta)
         try:
             results = await self.backend.generate([p.request for p in planned], relay)
         except GenerationError as exc:
@@ -181,15 +185,17 @@ class Generator:
             log.warning("generation failed", prompts=len(planned), error=str(exc)[:300])
             results = [exc] * len(planned)
         failed = []
-        for item, result in zip(planned, results):
+        for row, (item, result) in enumerate(zip(planned, results)):
             outcomes[item.index].tries = tries
             usable = isinstance(result, GenResult) and result.text.strip()
+            release = (lambda: None) if relay is None else partial(relay.release, row)
             if usable and not result.stopped_at_start:
                 outcomes[item.index].insight = self._insight(item, outcomes[item.index].prompt, result)
+                release()
                 continue
             if usable:
                 ERRORS.labels("stopped_at_start").inc()
-                item.fallback = result
+                item.fallback, item.release = result, release
                 item.first_error = f"{result.finish_reason} guard at the first token"
             elif isinstance(result, GenResult):
                 ERRORS.labels("empty_text").inc()
@@ -213,6 +219,7 @@ class Generator:
             kept = next((tried for tried in (item, retry) if tried.fallback is not None), None)
             if kept is not None:
                 outcomes[item.index].insight = self._insight(kept, outcomes[item.index].prompt, kept.fallback)
+                kept.release()
                 continue
             ERRORS.labels("dead_lettered").inc()
             outcomes[item.index].error = GenerationFailed(
@@ -257,12 +264,37 @@ class Generator:
                  tokens_per_s=round(completion / seconds, 1) if seconds > 0 else None)
 
 
-def _relay(planned: list[_Planned], outcomes: list[Outcome], sink: DeltaSink):
-    """Backend deltas (request index) -> sink deltas (insight id, running index per insight)."""
-    counters = [0] * len(planned)
+class _Relay:
+    """Backend deltas (request index) -> sink deltas (insight id, running index per insight).
 
-    def relay(row: int, delta: str, done: bool) -> None:
-        item = planned[row]
-        sink(item.insight_id, outcomes[item.index].prompt["prompt_id"], counters[row], delta, done)
-        counters[row] += 1
-    return relay
+    A row's first ``START_TOKENS`` deltas are held back: until then a guard can still
+    stop it at its start and have it drawn again, and a reader of the stream should
+    see only the draw that is kept. Held deltas go out once the row passes that
+    point, or when its result is kept (:meth:`release`); a redrawn row's are dropped.
+    """
+
+    def __init__(self, planned: list[_Planned], outcomes: list[Outcome], sink: DeltaSink) -> None:
+        self.planned, self.outcomes, self.sink = planned, outcomes, sink
+        self.held: list[list[tuple[str, bool]]] = [[] for _ in planned]
+        self.live = [False] * len(planned)
+        self.sent = [0] * len(planned)
+
+    def __call__(self, row: int, delta: str, done: bool) -> None:
+        if self.live[row]:
+            self._send(row, delta, done)
+            return
+        self.held[row].append((delta, done))
+        if not done and len(self.held[row]) > START_TOKENS:
+            self.release(row)
+
+    def release(self, row: int) -> None:
+        """Send what ``row`` has held back, and stream the rest as it comes."""
+        self.live[row] = True
+        held, self.held[row] = self.held[row], []
+        for delta, done in held:
+            self._send(row, delta, done)
+
+    def _send(self, row: int, delta: str, done: bool) -> None:
+        item = self.planned[row]
+        self.sink(item.insight_id, self.outcomes[item.index].prompt["prompt_id"], self.sent[row], delta, done)
+        self.sent[row] += 1

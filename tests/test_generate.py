@@ -237,16 +237,20 @@ class FlakyBackend:
         if any("fail-always" in t for t in texts) or (
                 len(self.calls) == 1 and any("fail-once" in t for t in texts)):
             raise GenerationError("mlx generation failed: RuntimeError: injected")
-        results = await self.real.generate(requests, on_delta)
+        echo = [self._echoes(t) for t in texts]
+        relay = None if on_delta is None else (lambda row, d, done: None if echo[row] else on_delta(row, d, done))
+        results = await self.real.generate(requests, relay)
+        for row in (row for row, e in enumerate(echo) if e and on_delta):
+            # What the engine streams for such a row: its few tokens, then done.
+            on_delta(row, "Life path number:", False)
+            on_delta(row, f" {len(self.calls)}", True)
         return [GenResult("  ", r.prompt_tokens, 0, r.latency_ms) if "empty-always" in t else
-                self._echo(r, t) for r, t in zip(results, texts)]
+                GenResult(f"Life path number: {len(self.calls)}", r.prompt_tokens, 4, r.latency_ms, "label",
+                          stopped_at_start=True) if e else r for r, t, e in zip(results, texts, echo)]
 
-    def _echo(self, result: GenResult, text: str) -> GenResult:
-        """A draft a guard stopped at its first token, as the engine reports one."""
-        if "echo-always" in text or ("echo-once" in text and len(self.calls) == 1):
-            return GenResult(f"Life path number: {len(self.calls)}", result.prompt_tokens, 4,
-                             result.latency_ms, "label", stopped_at_start=True)
-        return result
+    def _echoes(self, text: str) -> bool:
+        """Whether a guard stops this draft at its first token (as the engine reports one)."""
+        return "echo-always" in text or ("echo-once" in text and len(self.calls) == 1)
 
 
 def test_generation_errors_and_empty_texts_are_retried_once_then_dead_lettered(backend, settings):
@@ -271,7 +275,8 @@ def test_a_draft_stopped_at_its_first_token_is_drawn_again_and_kept_only_if_that
     for prompt, focus in zip(batch[1:], ("echo-once", "echo-always")):
         prompt["context"] = dict(prompt["context"], focus=focus)
     flaky = FlakyBackend(backend)
-    outcomes = asyncio.run(Generator(flaky, settings).run(batch))
+    deltas = []
+    outcomes = asyncio.run(Generator(flaky, settings).run(batch, lambda *d: deltas.append(d)))
 
     assert flaky.calls == [3, 2]  # the batch, then both stopped drafts together
     assert [o.tries for o in outcomes] == [1, 2, 2] and all(o.error is None for o in outcomes)
@@ -281,6 +286,12 @@ def test_a_draft_stopped_at_its_first_token_is_drawn_again_and_kept_only_if_that
     # Both draws stopped at once: the first is kept (graded and sent back like any weak draft).
     assert kept["text"] == "Life path number: 1"
     assert kept["sampling"]["seed"] == derive_seed(kept["insight_id"])
+    # The token stream shows each insight once: the kept draw's deltas, one done.
+    for outcome in outcomes:
+        mine = [d for d in deltas if d[0] == outcome.insight["insight_id"]]
+        assert [d[2] for d in mine] == list(range(len(mine)))
+        assert [d[4] for d in mine] == [False] * (len(mine) - 1) + [True]
+        assert "".join(d[3] for d in mine).strip().startswith(outcome.insight["text"])
 
 
 def test_model_versions_swap_a_tier_between_batches_and_bad_ones_keep_the_current(

@@ -78,6 +78,12 @@ class GenRequest:
     prefix_messages: int = 0
 
 
+# A row a guard stops with nothing to keep within this many tokens was stopped at its
+# start (it opened with a label or a copy): the caller draws it again. Later, the
+# live token stream has shown the row to readers, so it is kept as it is.
+START_TOKENS = 32
+
+
 @dataclass(frozen=True)
 class GenResult:
     """One generated text with its token counts and wall-clock latency."""
@@ -87,8 +93,9 @@ class GenResult:
     completion_tokens: int
     latency_ms: float
     finish_reason: str = "stop"
-    # A guard stopped the row at its first token: the text is only what it caught
-    # (a field label, a copy of the prompt), worth a fresh draw before it is kept.
+    # A guard stopped the row within its first START_TOKENS tokens with nothing to
+    # keep: the text is only what it caught (a field label, a copy of the prompt),
+    # worth a fresh draw before it is kept.
     stopped_at_start: bool = False
 
 

@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kasper.agents.runtime.backend import START_TOKENS
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.guards import GuardSpec, RowGuard, mark_seen, penalize
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
@@ -330,7 +331,7 @@ class _Decode:
                 if guarded is not None and guarded[1] > 0:
                     del out.tokens[guarded[1]:]
                 elif guarded is not None:
-                    out.stopped_at_start = True
+                    out.stopped_at_start = len(out.tokens) <= START_TOKENS
             done = stop or guarded is not None or len(out.tokens) >= self.rows[row].max_tokens
             if self.on_delta:
                 self._delta(row, None if stop else token, done)
