@@ -250,6 +250,12 @@ class TrainerSettings(Section):
     # What a window trains on: sft, dpo, kto or a "+" mix (sft+kto); auto: SFT when the
     # window has SFT examples, plus KTO when it has thumbs (docs/trainer.md).
     objective: str = Field("auto", pattern=r"^(auto|(sft|dpo|kto)(\+(sft|dpo|kto))*)$")
+    # Live rollback (kasper models watch): a promoted version is rolled back when its
+    # approval or thumbs-up rate is below the incumbent's by more than the margin, at
+    # one-sided level alpha (split over the two rates), once each side has min_count trials.
+    rollback_margin: float = Field(0.05, ge=0.0, lt=1.0)
+    rollback_min_count: int = Field(100, ge=1)
+    rollback_alpha: float = Field(0.05, gt=0.0, lt=0.5)
 
 
 class GenerateSettings(Section):
