@@ -6,12 +6,22 @@ Layout under ``adapters_dir`` (``<cache_dir>/adapters`` by default)::
     <tier>/<tier>-NNNN/                one version: adapters.safetensors,
                                        adapter_config.json, kasper-adapter.json
     <tier>/.work/<window_id>/          a training run in progress (checkpoints)
+    <tier>/decisions.json              rollbacks of the tier, oldest first
 
 ``kasper-adapter.json`` holds the version's ModelVersion fields (``created_at``
 in epoch ms) plus ``published``. A version directory appears by renaming a
 complete temporary directory; ``serving.json`` is replaced atomically and only
 after the version it names exists. A run that diverged is recorded too (no
 weights, ``adapter_path`` null), so a redelivered window is not trained again.
+Each version also records its ``incumbent``: what served the tier when it was
+added (``"base"`` for the base model), the model its live numbers are compared
+with (:mod:`kasper.trainer.live`).
+
+A rollback (:meth:`Registry.rollback`) makes an earlier version (or the base
+model) serve again. It adds no weights: it marks the version it replaces
+``rolled_back`` (to what, why, by whom), appends a decision to the tier's
+``decisions.json`` and points ``serving.json`` at the restored version, so the
+version label generators report stays the label of the weights they run.
 
 Tiers, window ids and versions name directories here, and they come from
 records: each passes :func:`~kasper.trainer.windows.checked_name` first, and an
@@ -33,13 +43,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kasper.trainer.config import TrainerConfig
+from kasper.trainer.config import TIERS, TrainerConfig
+from kasper.trainer.errors import NothingToRollBackError, UnknownVersionError
+from kasper.trainer.live import BASE  # the label of "no adapter": the base model alone
 from kasper.trainer.windows import UnsafePathError, checked_name, inside
 
 ADAPTER_FILE = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 META = "kasper-adapter.json"
 SERVING = "serving.json"
+DECISIONS = "decisions.json"
 _VERSION = re.compile(r"^(?P<tier>[a-z]+)-(?P<n>\d{4,})$")
 
 
@@ -101,6 +114,7 @@ class Registry:
             for name in (ADAPTER_FILE, ADAPTER_CONFIG):
                 shutil.copy2(Path(adapter_src) / name, tmp / name)
             sha = hashlib.sha256((tmp / ADAPTER_FILE).read_bytes()).hexdigest()
+        fields = {**fields, "incumbent": self.serving().get(tier, BASE)}
         entry = self._place(tier, tmp, fields, sha, adapter_src is not None)
         if entry["promoted"]:
             self.set_serving(tier, entry["version"])
@@ -135,10 +149,104 @@ class Registry:
         _atomic_json(self.root / SERVING, serving)
 
     def mark_published(self, entry: dict[str, Any]) -> None:
-        path = self.root / checked_name(entry["tier"], "tier") / checked_name(entry["version"], "version") / META
+        self.annotate(entry["tier"], entry["version"], published=True)
+
+    def annotate(self, tier: str, version: str, **fields: Any) -> dict[str, Any]:
+        """Add ``fields`` to a version's recorded entry; returns the entry."""
+        path = self.root / checked_name(tier, "tier") / checked_name(version, "version") / META
         data = json.loads(path.read_text())
-        data["published"] = True
+        data.update(fields)
         _atomic_json(path, data)
+        return data
+
+    # --- rollback ---------------------------------------------------------------
+
+    def entry(self, tier: str, version: str) -> dict[str, Any]:
+        """The recorded version ``version`` of ``tier``; ``UnknownVersionError`` if none."""
+        found = next((v for v in self.versions(known_tier(tier)) if v["version"] == version), None)
+        if found is None:
+            raise UnknownVersionError(f"tier {tier} has no version {version!r} "
+                                      f"(see `kasper models list`)")
+        return found
+
+    def previous(self, tier: str, version: str) -> str:
+        """What served before ``version``: the latest earlier promoted version with weights
+        that was not rolled back itself, else ``"base"``."""
+        earlier = [v for v in self.versions(tier) if _number(v["version"]) < _number(version)
+                   and v.get("promoted") and v.get("adapter_path") and not v.get("rolled_back")]
+        return earlier[-1]["version"] if earlier else BASE
+
+    def rollback(self, tier: str, *, to: str | None = None, reason: str, by: str,
+                 expect: str | None = None, at_ms: int | None = None) -> dict[str, Any] | None:
+        """Serve ``to`` (default: what served before the serving version) and record why.
+
+        Returns the decision (``from``, ``to``, ``reason``, ``by``, ``at``,
+        ``published``, ``number``), or None when nothing changed: ``to`` serves
+        already, or ``expect`` is given and is no longer what serves (someone
+        rolled it back first). Raises :class:`UnknownVersionError` for an unknown
+        tier or a version that never served, :class:`NothingToRollBackError` when
+        the base model serves and no ``to`` is named.
+        """
+        current = self.serving().get(known_tier(tier), BASE)
+        if expect is not None and current != expect:
+            return None
+        current, to = self.plan(tier, to)
+        if to == current:
+            return None
+        at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
+        if current != BASE:
+            self.annotate(tier, current, rolled_back={"to": to, "reason": reason, "by": by, "at": at_ms})
+        decisions = self.decisions(tier)
+        decision = {"kind": "rollback", "tier": tier, "from": current, "to": to, "reason": reason,
+                    "by": by, "at": at_ms, "published": False, "number": len(decisions) + 1}
+        # Recorded before serving.json changes: a crash in between leaves a decision whose
+        # announcement is pending, which the next rollback command announces first.
+        _atomic_json(self._decisions_path(tier), [*decisions, decision])
+        self.set_serving(tier, None if to == BASE else to)
+        return decision
+
+    def plan(self, tier: str, to: str | None = None) -> tuple[str, str]:
+        """(what serves ``tier``, what a rollback to ``to`` would serve); the errors of :meth:`rollback`."""
+        current = self.serving().get(known_tier(tier), BASE)
+        if to is None:
+            if current == BASE:
+                raise NothingToRollBackError(f"tier {tier} already serves the base model; "
+                                             "there is nothing to roll back to")
+            return current, self.previous(tier, current)
+        if to != BASE:
+            target = self.entry(tier, to)
+            if not (target.get("promoted") and target.get("adapter_path")):
+                raise UnknownVersionError(f"{to} was never promoted (or has no weights): "
+                                          "a rollback goes back only to a version that served")
+        return current, to
+
+    def decisions(self, tier: str) -> list[dict[str, Any]]:
+        """The tier's rollbacks, oldest first."""
+        try:
+            return json.loads(self._decisions_path(tier).read_text())
+        except FileNotFoundError:
+            return []
+
+    def pending(self, tier: str) -> dict[str, Any] | None:
+        """The tier's last decision when its ModelVersion was not acknowledged yet."""
+        decisions = self.decisions(tier)
+        return decisions[-1] if decisions and not decisions[-1]["published"] else None
+
+    def mark_decision_published(self, tier: str, number: int) -> None:
+        decisions = self.decisions(tier)
+        for decision in decisions:
+            if decision["number"] == number:
+                decision["published"] = True
+        _atomic_json(self._decisions_path(tier), decisions)
+
+    def _decisions_path(self, tier: str) -> Path:
+        return self.root / known_tier(tier) / DECISIONS
+
+
+def known_tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise UnknownVersionError(f"unknown tier {tier!r}; choose from {', '.join(TIERS)}")
+    return tier
 
 
 def list_versions(settings: Any = None) -> list[dict[str, Any]]:
@@ -146,7 +254,8 @@ def list_versions(settings: Any = None) -> list[dict[str, Any]]:
 
     One dict per version: ``name``, ``kind`` ("adapter"), ``tier``, ``version``,
     ``base``, ``path``, ``window_id``, ``promoted``, ``serving``, ``reason``,
-    ``metrics``, ``created_at`` (ISO-8601 UTC).
+    ``metrics``, ``created_at`` (ISO-8601 UTC), ``rolled_back`` (to what, why,
+    by whom; None) and ``live`` (the live watch's verdict on it; None).
     """
     registry = Registry(TrainerConfig.from_settings(settings).adapters_dir)
     rows = []
@@ -156,6 +265,7 @@ def list_versions(settings: Any = None) -> list[dict[str, Any]]:
             "base": v.get("base_model"), "path": v.get("adapter_path"), "window_id": v.get("window_id"),
             "promoted": v.get("promoted", False), "serving": v["serving"], "reason": v.get("reason"),
             "metrics": v.get("metrics", {}), "created_at": _iso(v.get("created_at")),
+            "rolled_back": v.get("rolled_back"), "live": v.get("live"),
         })
     return rows
 

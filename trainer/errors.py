@@ -11,7 +11,10 @@
         ├── TrainingError                   a training run failed
         │   ├── TrainingDivergedError           the loss became NaN or infinite
         │   └── TrainingInterrupted             stopped on request (checkpoint saved, resumable)
-        └── StateError                      the trainer's state store is unusable
+        ├── StateError                      the trainer's state store is unusable
+        └── RegistryError                   a model-version change the registry refuses
+            ├── UnknownVersionError             no such tier, or no such version of it
+            └── NothingToRollBackError          the tier already serves the base model
 
 A ``FeedbackError`` is bad input: the record goes to the DLQ and the trainer
 goes on. A ``DatasetError`` or ``TrainingDivergedError`` fails one window: it is
@@ -74,6 +77,18 @@ class TrainingInterrupted(TrainingError):
 
 class StateError(TrainerError):
     """The state store (sqlite) cannot be opened or written."""
+
+
+class RegistryError(TrainerError):
+    """A change of what serves a tier that the registry refuses (``kasper models rollback``)."""
+
+
+class UnknownVersionError(RegistryError):
+    """A tier or version the registry does not have (or a version without weights)."""
+
+
+class NothingToRollBackError(RegistryError):
+    """The tier already serves the base model: there is no earlier model to go back to."""
 
 
 def _rebuild(message: str, iteration: int) -> TrainingDivergedError:

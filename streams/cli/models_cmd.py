@@ -1,17 +1,20 @@
 """``kasper models``: the local base model and its adapter versions.
 
-The work is in :mod:`kasper.agents.runtime.model_store` and :mod:`kasper.trainer.commands`;
-errors are ``KasperError`` subclasses, which the ``kasper`` group turns into one
-``error: ...`` line and exit code 1.
+The work is in :mod:`kasper.agents.runtime.model_store`, :mod:`kasper.trainer.commands`
+and :mod:`kasper.trainer.rollback`; errors are ``KasperError`` subclasses (an
+unknown tier or version, nothing to roll back to, no broker), which the
+``kasper`` group turns into one ``error: ...`` line and exit code 1.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import click
 
 from kasper.agents.runtime import model_store
 from kasper.streams.settings import get_settings
-from kasper.trainer import commands
+from kasper.trainer import commands, rollback
 
 
 @click.group("models")
@@ -43,6 +46,37 @@ def models_list(as_json: bool) -> None:
         return
     for line in commands.format_models(rows, serving):
         click.echo(line)
+
+
+@models_group.command("rollback")
+@click.argument("tier")
+@click.option("--to", "to", default=None, metavar="VERSION",
+              help="The version to serve again, or 'base' (default: the one before the serving one).")
+@click.option("--reason", default="", help="Why, recorded with the decision and in the ModelVersion.")
+def models_rollback(tier: str, to: str | None, reason: str) -> None:
+    """Serve an earlier version of TIER again and announce it on the models topic."""
+    done = asyncio.run(rollback.roll_back(get_settings(), tier, to=to, reason=reason))
+    if done["pending"] is not None:
+        record = done["pending"]
+        click.echo(f"announced an earlier rollback that was not announced yet: {record['reason']}; "
+                   "nothing else was changed (run the command again to roll back further)")
+    elif done["decision"] is None:
+        click.echo(f"tier {tier}: {to} serves already; nothing changed")
+    else:
+        decision = done["decision"]
+        click.echo(f"tier {tier}: rolled back {decision['from']} -> {decision['to']}, announced")
+
+
+@models_group.command("watch")
+@click.argument("tier")
+@click.option("--once", is_flag=True, help="One round: read the live topics to their end, decide, exit.")
+@click.option("--interval", "interval_s", type=float, default=60.0, show_default=True,
+              help="Seconds between rounds.")
+def models_watch(tier: str, once: bool, interval_s: float) -> None:
+    """Compare TIER's serving version with its incumbent on live approvals and thumbs;
+    roll it back when it does worse (KASPER_TRAINER_ROLLBACK_*), else keep or wait."""
+    asyncio.run(rollback.watch(get_settings(), tier, once=once, interval_s=interval_s,
+                               report=lambda seen: click.echo(commands.to_json_line(seen))))
 
 
 COMMANDS = (models_group,)
