@@ -195,18 +195,21 @@ def run_kasper(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([KASPER, *args], env=env, capture_output=True, text=True, timeout=180)
 
 
-def announced(tier: str, root: Path) -> list:
+async def models_events(tier: str, root: Path) -> list:
     """This test's ModelVersion messages for ``tier`` (a rollback to base names no path)."""
     from kasper.schemas import Codec
     from kasper.streams import topics
     from kasper.streams.consumer import read
     from kasper.streams.settings import get_settings
 
-    async def collect():
-        return [r async for r in read(get_settings().kafka, Codec(), topics.MODELS.name,
-                                      from_beginning=True, idle_timeout_s=1.0)]
-    return [r for r in asyncio.run(collect()) if r.record and r.record["tier"] == tier
+    found = [r async for r in read(get_settings().kafka, Codec(), topics.MODELS.name,
+                                   from_beginning=True, idle_timeout_s=1.0)]
+    return [r for r in found if r.record and r.record["tier"] == tier
             and str(root) in r.record["reason"] + (r.record["adapter_path"] or "")]
+
+
+def announced(tier: str, root: Path) -> list:
+    return asyncio.run(models_events(tier, root))
 
 
 def lora_adapter(model_dir: Path, path: Path, seed: int) -> Path:
@@ -282,7 +285,7 @@ def test_rollback_is_announced_and_the_generators_switch_swaps_to_it(broker, shi
             seen = [await swap(promoted), await swap(event, message.value)]
             base = run_kasper("models", "rollback", "standard", "--to", "base", "--reason", str(tmp_path), env=env)
             assert base.returncode == 0, base.stderr
-            to_base = announced("standard", tmp_path)[-1].record
+            to_base = (await models_events("standard", tmp_path))[-1].record
             assert (to_base["version"], to_base["adapter_path"], to_base["promoted"]) == ("base", None, True)
             assert to_base["base_model"] == str(shipped_model)
             seen.append(await swap(to_base))
