@@ -106,11 +106,9 @@ async def roll_back(settings: Settings, tier: str, *, to: str | None = None, rea
     return {"decision": decision, "record": record, "pending": None}
 
 
-async def watch_round(settings: Settings, tier: str, tally: Tally, producer: Producer,
-                      policy: Policy | None = None) -> dict[str, Any]:
+async def watch_round(registry: Registry, tier: str, tally: Tally, producer: Producer,
+                      policy: Policy) -> dict[str, Any]:
     """Judge what serves ``tier`` on ``tally``; roll back or record a keep. Returns what was seen."""
-    registry = Registry(TrainerConfig.from_settings(settings).adapters_dir)
-    policy = policy or Policy.from_settings(settings.trainer)
     await settle(producer, registry, tier)
     serving = registry.serving_entry(known_tier(tier))
     if serving is None:
@@ -147,10 +145,15 @@ async def read_live(codec: Codec, tally: Tally, consumers: dict[str, Any]) -> No
                         tally.add(name, received.record)
 
 
-async def watch(settings: Settings, tier: str, *, once: bool, interval_s: float,
-                report: Any = print, stop: asyncio.Event | None = None) -> None:
-    """``kasper models watch TIER``: a round now, then every ``interval_s`` unless ``once``."""
-    known_tier(tier)
+async def watch(settings: Settings, tiers: tuple[str, ...], *, once: bool, interval_s: float,
+                report: Any = print, stop: asyncio.Event | None = None,
+                registry: Registry | None = None) -> None:
+    """``kasper models watch [TIER...]``: a round over ``tiers`` now, then every ``interval_s``
+    unless ``once``. ``registry``: the adapters directory of the settings' cache by default."""
+    for tier in tiers:
+        known_tier(tier)
+    registry = registry or Registry(TrainerConfig.from_settings(settings).adapters_dir)
+    policy = Policy.from_settings(settings.trainer)
     codec, tally, stop = codec_from_settings(settings.registry), Tally(), stop or asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         consumers = {spec.name: await stack.enter_async_context(
@@ -158,7 +161,8 @@ async def watch(settings: Settings, tier: str, *, once: bool, interval_s: float,
         producer = await stack.enter_async_context(Producer(settings, codec, linger_ms=0))
         while True:
             await read_live(codec, tally, consumers)
-            report(await watch_round(settings, tier, tally, producer))
+            for tier in tiers:
+                report(await watch_round(registry, tier, tally, producer, policy))
             if once:
                 return
             with contextlib.suppress(asyncio.TimeoutError):

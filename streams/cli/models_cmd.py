@@ -15,6 +15,7 @@ import click
 from kasper.agents.runtime import model_store
 from kasper.streams.settings import get_settings
 from kasper.trainer import commands, rollback
+from kasper.trainer.config import TIERS
 
 
 @click.group("models")
@@ -68,14 +69,15 @@ def models_rollback(tier: str, to: str | None, reason: str) -> None:
 
 
 @models_group.command("watch")
-@click.argument("tier")
+@click.argument("tiers", nargs=-1, metavar="[TIER]...")
 @click.option("--once", is_flag=True, help="One round: read the live topics to their end, decide, exit.")
 @click.option("--interval", "interval_s", type=float, default=60.0, show_default=True,
               help="Seconds between rounds.")
-def models_watch(tier: str, once: bool, interval_s: float) -> None:
-    """Compare TIER's serving version with its incumbent on live approvals and thumbs;
-    roll it back when it does worse (KASPER_TRAINER_ROLLBACK_*), else keep or wait."""
-    asyncio.run(rollback.watch(get_settings(), tier, once=once, interval_s=interval_s,
+def models_watch(tiers: tuple[str, ...], once: bool, interval_s: float) -> None:
+    """Compare each TIER's serving version (default: every tier) with its incumbent on live
+    approvals and thumbs; roll it back when it does worse (KASPER_TRAINER_ROLLBACK_*),
+    else keep it or wait for more evidence. One JSON line per tier and round."""
+    asyncio.run(rollback.watch(get_settings(), tiers or TIERS, once=once, interval_s=interval_s,
                                report=lambda seen: click.echo(commands.to_json_line(seen))))
 
 
