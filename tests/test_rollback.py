@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from kasper.schemas.samples import sample_record
-from kasper.trainer.adapters import Registry
+from kasper.streams.settings import ModelSettings, Settings
+from kasper.trainer import commands
+from kasper.trainer.adapters import Registry, list_versions
 from kasper.trainer.errors import NothingToRollBackError, UnknownVersionError
 from kasper.trainer.live import KEEP, ROLLBACK, WAIT, Live, Policy, Tally, decide, lead_bounds
 
@@ -183,9 +185,21 @@ def test_the_registry_rolls_back_records_why_and_refuses_what_it_cannot(tmp_path
     assert registry.rollback("standard", to="standard-0003", reason="x", by="operator")["from"] == "base"
     assert registry.serving() == {"standard": "standard-0003"}
     assert [d["to"] for d in registry.decisions("standard")] == ["standard-0001", "base", "standard-0003"]
-    # `kasper models list --json` shows it; no new version directory was made.
+    # No new version directory was made; `kasper models list` shows what happened.
     assert [v["version"] for v in registry.versions("standard")] == [
         "standard-0001", "standard-0002", "standard-0003"]
+    settings = Settings(model=ModelSettings(cache_dir=tmp_path, model=None))
+    rows = list_versions(settings)
+    assert [r["rolled_back"]["to"] if r["rolled_back"] else None for r in rows] == ["base", None, None]
+    lines = commands.format_models(rows, commands.serving(settings))
+    assert [line.split("\t")[2] for line in lines[:3]] == ["rolled-back", "rejected", "SERVING"]
+    # A version promoted over the reinstated one goes back to it: what served before it.
+    assert add(registry, tmp_path, 4, True)["incumbent"] == "standard-0003"
+    assert registry.rollback("standard", reason="x", by="operator")["to"] == "standard-0003"
+    # Versions recorded without an incumbent: the latest earlier promoted one not rolled back.
+    registry.annotate("standard", "standard-0004", incumbent=None)
+    assert registry.before("standard", "standard-0004") == "standard-0003"
+    assert registry.previous("standard", "standard-0003") == "base"  # 0001 rolled back, 0002 rejected
 
 
 # --- on the broker: the CLI, the announcement, the generator's switch ------------------

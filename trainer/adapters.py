@@ -169,6 +169,17 @@ class Registry:
                                       f"(see `kasper models list`)")
         return found
 
+    def before(self, tier: str, version: str) -> str:
+        """What served ``tier`` before ``version`` was added: its recorded incumbent when that
+        can serve again, else :meth:`previous`."""
+        incumbent = self.entry(tier, version).get("incumbent")
+        if incumbent == BASE:
+            return BASE
+        known = next((v for v in self.versions(tier) if v["version"] == incumbent), None)
+        if known and known.get("promoted") and known.get("adapter_path"):
+            return incumbent
+        return self.previous(tier, version)
+
     def previous(self, tier: str, version: str) -> str:
         """What served before ``version``: the latest earlier promoted version with weights
         that was not rolled back itself, else ``"base"``."""
@@ -178,7 +189,7 @@ class Registry:
 
     def rollback(self, tier: str, *, to: str | None = None, reason: str, by: str,
                  expect: str | None = None, at_ms: int | None = None) -> dict[str, Any] | None:
-        """Serve ``to`` (default: what served before the serving version) and record why.
+        """Serve ``to`` (default: what served before the serving version, :meth:`before`) and record why.
 
         Returns the decision (``from``, ``to``, ``reason``, ``by``, ``at``,
         ``published``, ``number``), or None when nothing changed: ``to`` serves
@@ -196,6 +207,8 @@ class Registry:
         at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
         if current != BASE:
             self.annotate(tier, current, rolled_back={"to": to, "reason": reason, "by": by, "at": at_ms})
+        if to != BASE:  # serving again: no longer rolled back (decisions.json keeps the history)
+            self.annotate(tier, to, rolled_back=None)
         decisions = self.decisions(tier)
         decision = {"kind": "rollback", "tier": tier, "from": current, "to": to, "reason": reason,
                     "by": by, "at": at_ms, "published": False, "number": len(decisions) + 1}
@@ -212,7 +225,7 @@ class Registry:
             if current == BASE:
                 raise NothingToRollBackError(f"tier {tier} already serves the base model; "
                                              "there is nothing to roll back to")
-            return current, self.previous(tier, current)
+            return current, self.before(tier, current)
         if to != BASE:
             target = self.entry(tier, to)
             if not (target.get("promoted") and target.get("adapter_path")):

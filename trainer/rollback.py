@@ -116,7 +116,8 @@ async def watch_round(registry: Registry, tier: str, tally: Tally, producer: Pro
     if serving.get("live"):
         return {"tier": tier, "serving": serving["version"], "action": "none",
                 "reason": f"already decided: {serving['live']['action']}"}
-    new, incumbent = serving["version"], serving.get("incumbent") or registry.previous(tier, serving["version"])
+    new = serving["version"]
+    incumbent = registry.before(tier, new)
     counts = {"new": tally.counts(tier, new), "incumbent": tally.counts(tier, incumbent)}
     decision = decide(counts["new"], counts["incumbent"], policy)
     seen = {"tier": tier, "serving": new, "incumbent": incumbent, "action": decision.action,
