@@ -193,7 +193,7 @@ def _line(r: dict[str, Any]) -> str:
 def plot(result: dict[str, Any], path: Path) -> None:
     """The thumbs-up rate per version with its interval, as a small SVG (no plotting library)."""
     rows = result["versions"]
-    width, height, pad = 120 + 110 * len(rows), 320, 50
+    width, height, pad = max(640, 120 + 110 * len(rows)), 320, 50
     lows = [r["ci95"][0] for r in rows]
     highs = [r["ci95"][1] for r in rows]
     lo, hi = min(lows) - 0.02, max(highs) + 0.02
