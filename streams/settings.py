@@ -238,8 +238,12 @@ class TrainerSettings(Section):
     max_age_s: float = 3600.0  # ... or this long after its first record
     idle_s: float | None = None  # ... or this long after its last record (None: never)
     feedback_wait_s: float = 600.0  # feedback before its insight waits this long, then DLQ
-    min_improvement: float = 0.05  # relative test-loss gain over the serving model needed to promote
-    probe_count: int = 6  # rubric-scored probe prompts per evaluation (0: off)
+    # Promotion (docs/trainer.md): relative held-out loss gain on the persistent evaluation set
+    # over the serving model needed to promote; its 95% bootstrap interval must also clear 0.
+    min_improvement: float = 0.05
+    min_eval_examples: int = Field(30, ge=1)  # paired examples a decision needs (fewer: not promoted)
+    eval_store_cap: int = Field(200, ge=0)  # held-out lines of past windows kept per tier
+    probe_count: int = 8  # golden prompts answered greedily per evaluation (0: off)
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     # Unset: each tier keeps its own value (they differ by tier); set: every tier.
     iters: int | None = None  # training iterations

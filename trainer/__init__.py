@@ -8,7 +8,10 @@ Modules (small, one job each; the docstring of each states its error policy):
 - :mod:`.files`        atomic window directories, sha256 checks, the TrainingWindow event
 - :mod:`.window_loop`  Kafka: approved + feedback -> windows (crash analysis in its docstring)
 - :mod:`.lora`         LoRA through mlx-lm's tuner API: resumable, NaN detection, metrics
-- :mod:`.evaluate`     held-out loss/perplexity, rubric-scored probes, the promotion decision
+- :mod:`.eval_set`     the persistent evaluation set: shipped golden set + past windows' held-out store
+- :mod:`.bootstrap`    paired bootstrap interval of a relative improvement
+- :mod:`.evaluate`     paired per-example evaluation on that set, the promotion decision
+- :mod:`.probes`       the golden prompts every candidate answers greedily
 - :mod:`.adapters`     adapter versions on disk and which one serves each tier
 - :mod:`.pipeline`     one window -> one recorded version (shared by the loop and the CLI)
 - :mod:`.train_loop`   Kafka: TrainingWindow -> train -> ModelVersion

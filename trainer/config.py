@@ -89,10 +89,17 @@ class WindowPolicy:
 class PromotionPolicy:
     """When a new adapter replaces the serving one."""
 
-    min_improvement: float = _knob("min_improvement")  # relative test-loss improvement over the serving model
+    # Relative held-out loss improvement on the persistent evaluation set; the bootstrap
+    # interval's lower bound must clear min(0, min_improvement) too (docs/trainer.md).
+    min_improvement: float = _knob("min_improvement")
+    min_eval_examples: int = _knob("min_eval_examples")  # paired examples a decision needs
+    eval_store_cap: int = _knob("eval_store_cap")  # held-out lines of past windows kept per tier
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
-    probe_count: int = _knob("probe_count")  # how many prompts of the fixed probe set (0 turns probes off)
+    probe_count: int = _knob("probe_count")  # golden prompts answered greedily (0 turns probes off)
     probe_max_tokens: int = 120
+    confidence: float = 0.95  # the bootstrap interval's level
+    resamples: int = 2000  # bootstrap resamples
+    seed: int = 0  # the bootstrap's seed: the same numbers give the same interval
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,8 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
         window = dataclasses.replace(window, min_score=MappingProxyType(
             {tier: trainer.min_score for tier in window.min_score}))
     promotion = dataclasses.replace(config.promotion, min_improvement=trainer.min_improvement,
+                                    min_eval_examples=trainer.min_eval_examples,
+                                    eval_store_cap=trainer.eval_store_cap,
                                     probe_count=trainer.probe_count,
                                     probe_tolerance=trainer.probe_tolerance)
     config = dataclasses.replace(config, window=window, promotion=promotion)

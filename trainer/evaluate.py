@@ -1,66 +1,104 @@
-"""Evaluation and the promotion decision.
+"""Paired evaluation on the persistent set and the promotion decision.
 
-A candidate adapter and the serving model (the current adapter of the tier, or
-the base model when none serves yet) are measured the same way:
+A candidate adapter and the incumbent (the tier's serving adapter, or the base
+model when none serves yet) are measured on the same examples, one number per
+example, so the two can be compared pair by pair:
 
-- loss and perplexity on the window's held-out examples (``test.jsonl``, else
-  ``valid.jsonl``), prompt-masked like training, token-weighted over every
-  example (no batch is dropped);
-- the fixed probe set (:mod:`kasper.trainer.probes`), answered greedily and
-  scored by the rubric grader: mean final score and pass rate.
+- **held-out loss** on the persistent evaluation set (:mod:`kasper.trainer.eval_set`:
+  golden references, the store of past windows' held-out lines, this window's
+  own held-out lines): per example, the summed prompt-masked token loss, as
+  training computes it;
+- **greedy answers to the golden prompts** (the first ``probe_count``), each
+  scored by the simulated users' predicted thumbs-up rate
+  (:func:`kasper.streams.simulated_users.thumbs_up_rate`, a taste that is not
+  the rubric) and by the rubric (mean final score and pass rate).
 
-:func:`decide` promotes only when the test loss improves by at least
-``min_improvement`` (relative, 5% by default) and the probe mean does not drop
-by more than ``probe_tolerance``; the reason says which numbers decided.
+No judge score is computed here: a configured judge is not called during
+promotion (docs/trainer.md says so).
 
-Error policy: no held-out examples is not an error here: the loss is NaN and
-:func:`decide` rejects with that reason. Model loading raises ``ModelError``.
+:func:`decide` promotes only when, on the held-out loss, the relative
+improvement is at least ``min_improvement``, the lower bound of its paired
+bootstrap interval (:mod:`kasper.trainer.bootstrap`) clears
+``min(0, min_improvement)`` and there are at least ``min_eval_examples`` pairs;
+and then only if the users' thumbs-up rate did not fall significantly (its
+interval entirely below zero) and the rubric mean did not drop by more than
+``probe_tolerance``. The reason names the numbers that decided.
+
+Error policy: too few examples is not an error, it is a rejection with that
+reason. Model loading raises ``ModelError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
 from kasper.agents.quality.prompts import build_messages
 from kasper.agents.quality.rubric import Rubric
+from kasper.streams.simulated_users import thumbs_up_rate
 
+import mlx.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
 from mlx_lm.generate import batch_generate  # noqa: E402
-from mlx_lm.tuner.trainer import default_loss  # noqa: E402
+from mlx_lm.tuner.datasets import ChatDataset  # noqa: E402
 
+from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
-from .lora import load_examples  # noqa: E402
-from .probes import PROBE_SET_VERSION, probe_prompts  # noqa: E402
+from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
+from .probes import probe_prompts  # noqa: E402
 
 
 @dataclass(frozen=True)
-class EvalResult:
-    """One model's numbers on one window."""
+class ModelScores:
+    """One model's per-example numbers (same order for every model evaluated)."""
 
-    test_loss: float
-    test_examples: int
-    test_tokens: int
-    split: str  # which held-out split was used: "test", "valid" or "none"
-    probe_mean: float | None = None
-    probe_pass_rate: float | None = None
-    probe_count: int = 0
+    losses: tuple[float, ...]  # summed token loss of each held-out example
+    tokens: tuple[int, ...]  # scored (answer) tokens of each example
+    thumbs: tuple[float, ...] = ()  # predicted thumbs-up rate of each golden answer
+    rubric: tuple[float, ...] = ()  # rubric final score of each golden answer
+    passed: tuple[bool, ...] = ()
 
     @property
-    def test_ppl(self) -> float:
-        return math.exp(self.test_loss) if math.isfinite(self.test_loss) else math.nan
+    def loss(self) -> float:
+        """Token-weighted mean loss over every example (NaN when none)."""
+        return sum(self.losses) / sum(self.tokens) if sum(self.tokens) else math.nan
 
-    def metrics(self, prefix: str = "") -> dict[str, float]:
-        """Flat float metrics (for ModelVersion.metrics); absent probes are left out."""
-        out = {"test_loss": self.test_loss, "test_ppl": self.test_ppl,
-               "test_examples": float(self.test_examples)}
-        if self.probe_mean is not None:
-            out.update(probe_mean=self.probe_mean, probe_pass_rate=self.probe_pass_rate or 0.0)
-        return {f"{prefix}{k}": round(v, 6) for k, v in out.items() if math.isfinite(v)}
+
+@dataclass(frozen=True)
+class Comparison:
+    """Candidate against incumbent on the same examples."""
+
+    new: ModelScores
+    current: ModelScores
+    sources: tuple[str, ...]  # where each held-out example came from (golden, store, window)
+    loss: Interval
+    thumbs: Interval | None  # None: no golden prompts were answered
+
+    def metrics(self) -> dict[str, float]:
+        """Flat float metrics for ModelVersion.metrics (the loss keys keep their old names)."""
+        out = {"test_loss": self.new.loss, "current_test_loss": self.current.loss,
+               "test_ppl": _exp(self.new.loss), "test_examples": float(len(self.sources)),
+               "eval_n": float(self.loss.n), "loss_improvement": self.loss.improvement,
+               "loss_ci_low": self.loss.low, "loss_ci_high": self.loss.high,
+               "golden_version": _version_number(GOLDEN_VERSION)}
+        for source in ("golden", "store", "window"):
+            out[f"eval_{source}"] = float(self.sources.count(source))
+        window = [i for i, s in enumerate(self.sources) if s == "window"]
+        if window:
+            out["window_test_loss"] = _subset_loss(self.new, window)
+            out["current_window_test_loss"] = _subset_loss(self.current, window)
+        if self.thumbs is not None:
+            out.update(thumbs_up_rate=_mean(self.new.thumbs), current_thumbs_up_rate=_mean(self.current.thumbs),
+                       thumbs_improvement=self.thumbs.improvement, thumbs_ci_low=self.thumbs.low,
+                       thumbs_ci_high=self.thumbs.high, thumbs_n=float(self.thumbs.n),
+                       probe_mean=_mean(self.new.rubric), current_probe_mean=_mean(self.current.rubric),
+                       probe_pass_rate=_mean(self.new.passed), current_probe_pass_rate=_mean(self.current.passed))
+        return {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)}
 
 
 @dataclass(frozen=True)
@@ -69,35 +107,47 @@ class Decision:
     reason: str
 
 
-def evaluate_model(model_dir: Path, adapter_dir: Path | None, data_dir: Path, params: TierTraining,
-                   policy: PromotionPolicy, tier: str) -> EvalResult:
-    """Held-out loss and probe scores of the base model plus ``adapter_dir`` (None: base alone)."""
+def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence[EvalExample],
+                   params: TierTraining, policy: PromotionPolicy, tier: str) -> ModelScores:
+    """Per-example held-out losses and golden-prompt answers of the base model plus ``adapter_dir``."""
     model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
-    split, examples = "none", []
-    for name in ("test", "valid"):
-        if (Path(data_dir) / f"{name}.jsonl").exists():
-            examples = [e for e in load_examples(data_dir, tokenizer, params, name)
-                        if e[1] < params.max_seq_length - 1]
-            if examples:
-                split = name
-                break
-    loss, tokens = held_out_loss(model, examples, params.batch_size, params.max_seq_length)
-    mean, rate, count = probe_scores(model, tokenizer, policy, tier)
-    return EvalResult(loss, len(examples), tokens, split, mean, rate, count)
+    tokenized = tokenize(examples, tokenizer, params)
+    losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
+    thumbs, rubric, passed = golden_answers(model, tokenizer, policy, tier)
+    return ModelScores(tuple(losses), tuple(tokens), thumbs, rubric, passed)
 
 
-def held_out_loss(model: Any, examples: list, batch_size: int, max_seq_length: int) -> tuple[float, int]:
-    """Token-weighted mean loss over all ``(tokens, prompt_length)`` examples; NaN when none."""
+def tokenize(examples: Sequence[EvalExample], tokenizer: Any, params: TierTraining) -> list[tuple[list[int], int]]:
+    """``(tokens, prompt_length)`` of each example, as mlx-lm builds training examples."""
+    data = ChatDataset([{"messages": list(e.messages)} for e in examples], tokenizer,
+                       mask_prompt=params.mask_prompt)
+    return [data.process(data[i]) for i in range(len(data))]
+
+
+def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batch_size: int,
+                     max_seq_length: int) -> tuple[list[float], list[int]]:
+    """Summed masked token loss and token count of every example, in the given order."""
     model.eval()
-    total, tokens = 0.0, 0
-    ordered = sorted(examples, key=lambda e: len(e[0]))
-    for i in range(0, len(ordered), batch_size):
-        batch, lengths = _pad(ordered[i:i + batch_size], max_seq_length)
-        loss, ntoks = default_loss(model, batch, lengths)
-        mx.eval(loss, ntoks)
-        total += loss.item() * ntoks.item()
-        tokens += int(ntoks.item())
-    return (total / tokens if tokens else math.nan), tokens
+    losses, counts = [0.0] * len(examples), [0] * len(examples)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        batch, lengths = _pad([examples[i] for i in chunk], max_seq_length)
+        summed, n = _row_losses(model, batch, lengths)
+        mx.eval(summed, n)
+        for j, i in enumerate(chunk):
+            losses[i], counts[i] = float(summed[j].item()), int(n[j].item())
+    return losses, counts
+
+
+def _row_losses(model: Any, batch: Any, lengths: Any) -> tuple[Any, Any]:
+    # mlx_lm.tuner.trainer.default_loss, summed per row instead of over the batch.
+    inputs, targets = batch[:, :-1], batch[:, 1:]
+    logits = model(inputs)
+    steps = mx.arange(1, targets.shape[1] + 1)
+    mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
+    ce = nn.losses.cross_entropy(logits, targets) * mask
+    return ce.astype(mx.float32).sum(axis=1), mask.sum(axis=1)
 
 
 def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
@@ -110,38 +160,89 @@ def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
     return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(chunk, lengths)])
 
 
-def probe_scores(model: Any, tokenizer: Any, policy: PromotionPolicy,
-                 tier: str) -> tuple[float | None, float | None, int]:
-    """Greedy answers to the probe set, graded by the rubric: (mean score, pass rate, count)."""
+def golden_answers(model: Any, tokenizer: Any, policy: PromotionPolicy,
+                   tier: str) -> tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]]:
+    """Greedy answers to the golden prompts: per prompt (thumbs-up rate, rubric score, passed)."""
     prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
     if not prompts:
-        return None, None, 0
+        return (), (), ()
     encoded = [tokenizer.apply_chat_template(build_messages(p), add_generation_prompt=True)
                for p in prompts]
     texts = batch_generate(model, tokenizer, encoded, max_tokens=policy.probe_max_tokens).texts
     rubric = Rubric()
     grades = [rubric.grade(text, p["domain"], p.get("context")) for text, p in zip(texts, prompts)]
-    mean = sum(g.final_score for g in grades) / len(grades)
-    return mean, sum(g.passed for g in grades) / len(grades), len(grades)
+    thumbs = tuple(thumbs_up_rate(text, p.get("context")) for text, p in zip(texts, prompts))
+    return thumbs, tuple(g.final_score for g in grades), tuple(bool(g.passed) for g in grades)
 
 
-def decide(new: EvalResult, current: EvalResult, policy: PromotionPolicy,
-           current_label: str = "the base model") -> Decision:
-    """Promote when the held-out loss improves enough and the probe scores do not fall."""
-    if new.split == "none" or not math.isfinite(current.test_loss):
-        return Decision(False, "not promoted: the window has no held-out examples to compare on")
-    if not math.isfinite(new.test_loss):
-        return Decision(False, f"not promoted: the new adapter's test loss is {new.test_loss}")
-    gain = (current.test_loss - new.test_loss) / current.test_loss
-    loss_text = (f"{new.split} loss {new.test_loss:.4f} vs {current.test_loss:.4f} of "
-                 f"{current_label} ({gain:+.1%}, needs >= {policy.min_improvement:+.1%})")
-    if gain < policy.min_improvement:
-        return Decision(False, f"not promoted: {loss_text}")
-    if new.probe_mean is not None and current.probe_mean is not None:
-        probe_text = (f"probe rubric mean {new.probe_mean:.3f} vs {current.probe_mean:.3f} "
-                      f"({PROBE_SET_VERSION}, {new.probe_count} prompts)")
-        if new.probe_mean < current.probe_mean - policy.probe_tolerance:
-            return Decision(False, f"not promoted: {loss_text}, but {probe_text} fell by more "
-                                   f"than {policy.probe_tolerance}")
-        return Decision(True, f"promoted: {loss_text}; {probe_text}")
-    return Decision(True, f"promoted: {loss_text}")
+def compare(new: ModelScores, current: ModelScores, sources: Sequence[str],
+            policy: PromotionPolicy) -> Comparison:
+    """Paired bootstrap intervals of the candidate's relative improvement."""
+    boot = {"resamples": policy.resamples, "level": policy.confidence, "seed": policy.seed}
+    # An example whose prompt fills max_seq_length has no scored token: it is no pair.
+    keep = [i for i, (a, b) in enumerate(zip(new.tokens, current.tokens)) if a and b]
+    new, current = _only(new, keep), _only(current, keep)
+    loss = paired_bootstrap(new.losses, current.losses, lower_is_better=True, **boot)
+    thumbs = (paired_bootstrap(new.thumbs, current.thumbs, lower_is_better=False, **boot)
+              if new.thumbs and current.thumbs else None)
+    return Comparison(new, current, tuple(sources[i] for i in keep), loss, thumbs)
+
+
+def _only(scores: ModelScores, keep: list[int]) -> ModelScores:
+    return dataclasses.replace(scores, losses=tuple(scores.losses[i] for i in keep),
+                               tokens=tuple(scores.tokens[i] for i in keep))
+
+
+def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the base model") -> Decision:
+    """Promote on a large enough, significant held-out loss gain that the users and rubric do not undo."""
+    loss, need = c.loss, policy.min_improvement
+    # A negative bar tolerates a regression of that size: the interval's floor follows it.
+    floor = min(0.0, need)
+    parts = ", ".join(f"{c.sources.count(s)} {s}" for s in ("golden", "store", "window"))
+    loss_text = (f"persistent-set loss {c.new.loss:.4f} vs {c.current.loss:.4f} of {current_label} "
+                 f"({_pct(loss.improvement)}, {loss.level:.0%} CI [{_pct(loss.low)}, {_pct(loss.high)}], "
+                 f"n={loss.n}: {parts}, {GOLDEN_VERSION}; needs >= {need:+.1%}, CI low > {floor:+.1%}, "
+                 f"n >= {policy.min_eval_examples})")
+    if loss.n < policy.min_eval_examples:
+        return Decision(False, f"not promoted: too few paired examples; {loss_text}")
+    if not math.isfinite(loss.improvement) or not math.isfinite(loss.low):
+        return Decision(False, f"not promoted: no finite comparison; {loss_text}")
+    if loss.improvement < need:
+        return Decision(False, f"not promoted: improvement below the bar; {loss_text}")
+    if loss.low <= floor:
+        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {loss_text}")
+    extra = []
+    if c.thumbs is not None:
+        t = c.thumbs
+        thumbs_text = (f"users' predicted thumbs-up {_mean(c.new.thumbs):.3f} vs {_mean(c.current.thumbs):.3f} "
+                       f"({_pct(t.improvement)}, {t.level:.0%} CI [{_pct(t.low)}, {_pct(t.high)}], n={t.n})")
+        if t.high < 0:
+            return Decision(False, f"not promoted: {loss_text}, but {thumbs_text} fell significantly")
+        probe_text = f"rubric mean {_mean(c.new.rubric):.3f} vs {_mean(c.current.rubric):.3f}"
+        if _mean(c.new.rubric) < _mean(c.current.rubric) - policy.probe_tolerance:
+            return Decision(False, f"not promoted: {loss_text}, but {probe_text} fell by more than "
+                                   f"{policy.probe_tolerance}")
+        extra = [thumbs_text, probe_text]
+    return Decision(True, "; ".join([f"promoted: {loss_text}", *extra]))
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.1%}" if math.isfinite(value) else "n/a"
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _exp(value: float) -> float:
+    return math.exp(value) if math.isfinite(value) else math.nan
+
+
+def _subset_loss(scores: ModelScores, indices: list[int]) -> float:
+    tokens = sum(scores.tokens[i] for i in indices)
+    return sum(scores.losses[i] for i in indices) / tokens if tokens else math.nan
+
+
+def _version_number(version: str) -> float:
+    tail = version.rsplit("-", 1)[-1]
+    return float(tail) if tail.isdigit() else math.nan

@@ -29,7 +29,8 @@ from typing import Any
 from . import metrics
 from .config import TrainerConfig, TierTraining
 from .errors import EmptyWindowError, TrainingDivergedError
-from .evaluate import Decision, decide, evaluate_model
+from .eval_set import add_to_store, evaluation_set
+from .evaluate import Decision, compare, decide, evaluate_model
 from .files import verify_window
 from .lora import Progress, train_adapter
 from .preference import has_training_data
@@ -78,6 +79,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
                                 "promoted": decision.promoted, "reason": decision.reason,
                                 "objective": result.objective, "created_at": _now_ms()}, work)
     shutil.rmtree(work, ignore_errors=True)
+    # Only now, after its decision, do this window's held-out lines join the persistent set.
+    add_to_store(config.adapters_dir, tier, window_dir, window_id, config.promotion.eval_store_cap)
     metrics.RUNS.labels(tier, "promoted" if decision.promoted else "rejected").inc()
     metrics.report_serving(registry)
     log.info("model version", tier=tier, version=entry["version"], promoted=decision.promoted,
@@ -87,18 +90,22 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
 
 def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: str, work: Path,
               serving: dict[str, Any] | None) -> tuple[dict[str, float], Decision]:
-    """New adapter vs. the serving model on this window: metrics and the decision."""
+    """New adapter vs. the serving model on the persistent evaluation set: metrics and the decision."""
     started = time.perf_counter()
-    params = config.tier(tier)
-    new = evaluate_model(model_dir, work, window_dir, params, config.promotion, tier)
-    current = evaluate_model(model_dir, _adapter_dir(serving), window_dir, params, config.promotion, tier)
+    params, policy = config.tier(tier), config.promotion
+    examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version)
+    new = evaluate_model(model_dir, work, examples, params, policy, tier)
+    current = evaluate_model(model_dir, _adapter_dir(serving), examples, params, policy, tier)
     label = f"serving {serving['version']}" if serving else "the base model"
-    metrics.SECONDS.labels(tier, "evaluate").set(time.perf_counter() - started)
+    comparison = compare(new, current, [e.source for e in examples], policy)
+    seconds = time.perf_counter() - started
+    metrics.SECONDS.labels(tier, "evaluate").set(seconds)
     for name, result in (("new", new), ("current", current)):
-        metrics.EVAL_TEST_LOSS.labels(tier, name).set(result.test_loss)
-        if result.probe_mean is not None:
-            metrics.EVAL_PROBE_SCORE.labels(tier, name).set(result.probe_mean)
-    return {**new.metrics(), **current.metrics("current_")}, decide(new, current, config.promotion, label)
+        metrics.EVAL_TEST_LOSS.labels(tier, name).set(result.loss)
+        if result.rubric:
+            metrics.EVAL_PROBE_SCORE.labels(tier, name).set(sum(result.rubric) / len(result.rubric))
+    numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3)}
+    return numbers, decide(comparison, policy, label)
 
 
 def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,234 @@
+"""Promotion on the persistent evaluation set: bootstrap, decision rule, held-out store,
+and real LoRA adapters on the shipped model (one worse on the golden set, one better)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kasper.trainer.bootstrap import paired_bootstrap
+from kasper.trainer.config import PromotionPolicy, TierTraining, TrainerConfig, WindowPolicy, with_tier
+from kasper.trainer.dataset import Source, build_window
+from kasper.trainer.eval_set import (GOLDEN_VERSION, add_to_store, evaluation_set, golden_examples,
+                                     golden_prompts, store_path, stored, window_heldout, window_train_ids)
+from kasper.trainer.evaluate import ModelScores, compare, decide
+from kasper.trainer.files import write_window
+from kasper.trainer.synthetic_records import synthetic_approved
+from kasper.agents.quality.prompts import template
+
+POLICY = PromotionPolicy(min_improvement=0.05, min_eval_examples=30, probe_tolerance=0.02)
+
+
+# --- bootstrap ------------------------------------------------------------------------
+
+def test_the_interval_covers_a_known_improvement_about_as_often_as_it_claims():
+    # Incumbent losses ~ Gamma; the candidate's are 10% lower in expectation, with noise.
+    true, hits, rng = 0.10, 0, np.random.default_rng(1)
+    for trial in range(200):
+        inc = rng.gamma(4.0, 25.0, size=60)
+        cand = inc * (1 - true) * rng.lognormal(0.0, 0.15, size=60) / math.exp(0.15 ** 2 / 2)
+        ci = paired_bootstrap(cand, inc, lower_is_better=True, resamples=1000, seed=trial)
+        hits += ci.low <= true <= ci.high
+    assert 0.88 <= hits / 200 <= 0.99, hits
+
+
+def test_a_clear_improvement_excludes_zero_and_no_effect_does_not():
+    rng = np.random.default_rng(2)
+    inc = rng.gamma(4.0, 25.0, size=50)
+    better = paired_bootstrap(inc * 0.8 * rng.lognormal(0, 0.05, 50), inc, lower_is_better=True)
+    assert better.low > 0.15 and better.high < 0.25 and better.n == 50
+    noise = paired_bootstrap(inc * rng.lognormal(0, 0.2, 50), inc, lower_is_better=True)
+    assert noise.low < 0 < noise.high and not noise.excludes_zero()
+    # Rates: higher is better; the same seed gives the same interval.
+    up = paired_bootstrap([0.6] * 20 + [0.7] * 20, [0.5] * 40, lower_is_better=False, seed=3)
+    assert up == paired_bootstrap([0.6] * 20 + [0.7] * 20, [0.5] * 40, lower_is_better=False, seed=3)
+    assert math.isclose(up.improvement, 0.3) and 0.2 < up.low < up.high < 0.4
+    assert math.isnan(paired_bootstrap([1.0], [2.0], lower_is_better=True).low)
+    with pytest.raises(ValueError):
+        paired_bootstrap([1.0, 2.0], [1.0], lower_is_better=True)
+
+
+# --- the decision rule -------------------------------------------------------------------
+
+def _scores(losses, thumbs=(), rubric=()) -> ModelScores:
+    return ModelScores(tuple(float(x) for x in losses), tuple(50 for _ in losses), tuple(thumbs),
+                       tuple(rubric), tuple(r >= 0.6 for r in rubric))
+
+
+def test_decide_needs_the_bar_the_interval_and_the_sample_size():
+    rng = np.random.default_rng(4)
+    inc = rng.gamma(4.0, 25.0, size=40)
+    sources = ["golden"] * 40
+    current = _scores(inc)
+    clear = decide(compare(_scores(inc * 0.85), current, sources, POLICY), POLICY)
+    assert clear.promoted, clear.reason
+    assert "+15.0%" in clear.reason and "95% CI [+15.0%, +15.0%]" in clear.reason and "n=40" in clear.reason
+    assert GOLDEN_VERSION in clear.reason
+    small = decide(compare(_scores(inc * 0.97), current, sources, POLICY), POLICY)
+    assert not small.promoted and "below the bar" in small.reason
+    # 8% better on average, but half the examples got much worse: the interval reaches below 0.
+    mixed = inc * np.where(np.arange(40) % 2, 0.3, 1.54)
+    noisy = compare(_scores(mixed), current, sources, POLICY)
+    assert noisy.loss.improvement >= 0.05 and noisy.loss.low <= 0
+    assert "does not clear +0.0%" in decide(noisy, POLICY).reason
+    few = decide(compare(_scores(inc[:10] * 0.8), _scores(inc[:10]), sources[:10], POLICY), POLICY)
+    assert not few.promoted and "too few paired examples" in few.reason and "n=10" in few.reason
+    worse = decide(compare(_scores(inc * 1.2), current, sources, POLICY), POLICY)
+    assert not worse.promoted and "-20.0%" in worse.reason
+
+
+def test_the_users_and_the_rubric_can_still_veto_a_lower_loss():
+    inc = np.linspace(80, 120, 40)
+    sources = ["store"] * 40
+    liked, disliked = [0.7, 0.8, 0.75, 0.9] * 2, [0.3, 0.2, 0.25, 0.35] * 2
+    good = compare(_scores(inc * 0.8, liked, [0.7] * 8), _scores(inc, liked, [0.7] * 8), sources, POLICY)
+    assert decide(good, POLICY).promoted and good.metrics()["thumbs_n"] == 8
+    users = compare(_scores(inc * 0.8, disliked, [0.7] * 8), _scores(inc, liked, [0.7] * 8), sources, POLICY)
+    assert "fell significantly" in decide(users, POLICY).reason
+    rubric = compare(_scores(inc * 0.8, liked, [0.5] * 8), _scores(inc, liked, [0.7] * 8), sources, POLICY)
+    assert "fell by more than 0.02" in decide(rubric, POLICY).reason
+    m = good.metrics()
+    assert m["eval_n"] == 40 and m["eval_store"] == 40 and m["loss_ci_low"] <= m["loss_improvement"] <= m["loss_ci_high"]
+
+
+def test_a_negative_bar_lets_every_candidate_through_as_test_setups_ask():
+    loose = dataclasses.replace(POLICY, min_improvement=-1000.0)
+    inc = np.linspace(80, 120, 40)
+    assert decide(compare(_scores(inc * 1.3), _scores(inc), ["golden"] * 40, loose), loose).promoted
+
+
+# --- the evaluation set and the store -------------------------------------------------------
+
+def test_the_golden_set_covers_every_domain_and_tier_with_written_references():
+    examples = golden_prompts()
+    assert len(examples) >= 40 and len({e["prompt_id"] for e in examples}) == len(examples)
+    assert {e["domain"] for e in examples} == set(template()["domains"])
+    raw = json.loads(Path(__file__).parents[1].joinpath("streams/data/golden.json").read_text())
+    assert {e["tier"] for e in raw["examples"]} == {"lite", "standard", "pro"}
+    assert raw["version"] == GOLDEN_VERSION
+    for e in examples:
+        words = e["reference"].lower().split()
+        assert 25 <= len(words) <= 80 and ("you" in words or "your" in words), e["prompt_id"]
+    # The first eight prompts (the default probe count) are eight different domains.
+    assert len({e["domain"] for e in golden_prompts(8)}) == 8
+    assert len({e.id for e in golden_examples()}) == len(examples)
+
+
+def _window(directory: Path, count: int, seed: int, text: str | None = None) -> Path:
+    records = synthetic_approved(count, seed=seed, score=0.9)
+    for r in records:
+        if text is not None:
+            r["insight"]["text"] = text
+    sources = [Source("kasper.approved", 0, i, "approved", r) for i, r in enumerate(records)]
+    return write_window(build_window("standard", sources, WindowPolicy()), directory)
+
+
+def test_the_store_accumulates_dedupes_caps_and_never_holds_training_lines(tmp_path):
+    adapters = tmp_path / "adapters"
+    w1, w2 = _window(tmp_path / "w1", 40, seed=11), _window(tmp_path / "w2", 40, seed=12)
+    held1, held2 = window_heldout(w1), window_heldout(w2)
+    assert held1 and held2 and not {e.id for e in held1} & window_train_ids(w1)
+
+    assert add_to_store(adapters, "standard", w1, "w1", cap=100) == len(held1)
+    assert add_to_store(adapters, "standard", w1, "w1", cap=100) == 0  # the same window again
+    assert add_to_store(adapters, "standard", w2, "w2", cap=100) == len(held2)
+    ids = [e.id for e in stored(adapters, "standard")]
+    assert ids == [e.id for e in held1 + held2] and len(set(ids)) == len(ids)
+    assert stored(adapters, "lite") == []
+
+    # Window 2's evaluation set: golden + window 1's store lines (+ its own held-out), none
+    # of its training lines; its own lines joined the store only when add_to_store ran.
+    sources = [e.source for e in evaluation_set(adapters, "standard", w2)]
+    assert sources.count("golden") == len(golden_examples()) and sources.count("store") == len(ids)
+
+    # A split policy that changed: a line of window 3 is both in its train and its test file.
+    w3 = tmp_path / "w3"
+    w3.mkdir()
+    (w3 / "train.jsonl").write_text((w2 / "test.jsonl").read_text().splitlines()[0] + "\n")
+    (w3 / "test.jsonl").write_text((w1 / "train.jsonl").read_text().splitlines()[0] + "\n"
+                                   + (w2 / "test.jsonl").read_text())
+    leaked = window_train_ids(w3)
+    assert leaked and not leaked & {e.id for e in evaluation_set(adapters, "standard", w3)}
+    assert leaked < {e.id for e in stored(adapters, "standard")}  # stored by window 2
+    add_to_store(adapters, "standard", w3, "w3", cap=100)
+    # Window 1's training line, held out by window 3, joins; the line window 3 trained on leaves.
+    after = {e.id for e in stored(adapters, "standard")}
+    assert not leaked & after and len(after) == len(ids)
+
+    # The cap keeps the newest lines; the file is whole JSON lines with their window ids.
+    assert add_to_store(adapters, "standard", _window(tmp_path / "w4", 40, seed=13), "w4", cap=5) > 0
+    rows = [json.loads(line) for line in store_path(adapters, "standard").read_text().splitlines()]
+    assert len(rows) == 5 and rows[-1]["window_id"] == "w4"
+    assert not list(store_path(adapters, "standard").parent.glob(".*.tmp"))
+
+
+# --- real adapters on the shipped model -------------------------------------------------------
+
+# One off-voice text for a whole window: first person, clichés, an advert. An adapter
+# trained on it gets much better on its own window's held-out lines (the same text) and
+# worse on the golden references.
+OFF_VOICE = ("WE AT THE COSMIC COUNCIL DECLARE: the universe sends energy and vibrations to me and "
+             "my soul. I manifest abundance, I radiate blessings, I align with the divine. BUY THE "
+             "SACRED CRYSTAL PACK NOW, 50% OFF, LINK IN BIO!!!")
+SHAPE = dict(iters=16, batch_size=2, max_seq_length=512, learning_rate=2e-3, steps_per_report=4,
+             save_every=100, val_batches=1)
+PROBE = PromotionPolicy(min_improvement=0.05, min_eval_examples=30, probe_count=2, probe_max_tokens=16)
+
+
+def _config(root: Path, **shape) -> TrainerConfig:
+    config = TrainerConfig(windows_dir=root / "windows", adapters_dir=root / "adapters", promotion=PROBE)
+    return with_tier(config, "standard", **{**SHAPE, **shape})
+
+
+@pytest.fixture(scope="module")
+def off_voice(shipped_model, tmp_path_factory):
+    """An adapter trained on the off-voice window, decided against the base model."""
+    from kasper.trainer.pipeline import train_window
+    root = tmp_path_factory.mktemp("promotion")
+    window = _window(root / "off", 40, seed=21, text=OFF_VOICE)
+    config = _config(root, rank=4, num_layers=4)
+    return root, window, train_window(window, config, shipped_model)
+
+
+@pytest.mark.model
+def test_a_candidate_worse_on_the_persistent_set_is_not_promoted_even_if_better_on_its_window(off_voice):
+    root, window, entry = off_voice
+    m = entry["metrics"]
+    assert not entry["promoted"], entry["reason"]
+    # Better on its own window's held-out lines by far: the old rule would have promoted it.
+    assert m["window_test_loss"] < 0.5 * m["current_window_test_loss"], m
+    # Worse on the persistent set, significantly.
+    assert m["test_loss"] > m["current_test_loss"] and m["loss_improvement"] < 0 and m["loss_ci_high"] < 0, m
+    assert m["eval_golden"] == len(golden_examples()) and m["eval_window"] == len(window_heldout(window))
+    assert m["eval_n"] == m["eval_golden"] + m["eval_window"] and m["golden_version"] > 0
+    assert m["thumbs_n"] == 2 and 0 <= m["thumbs_up_rate"] <= 1
+    assert entry["reason"].startswith("not promoted: improvement below the bar; persistent-set loss")
+    assert f"n={int(m['eval_n'])}" in entry["reason"] and "95% CI [" in entry["reason"]
+    # Decided: its held-out lines are now in the store, its training lines are not.
+    ids = {e.id for e in stored(root / "adapters", "standard")}
+    assert ids == {e.id for e in window_heldout(window)} and not ids & window_train_ids(window)
+
+
+@pytest.mark.model
+def test_a_clearly_better_candidate_is_promoted_over_a_bad_incumbent(off_voice, shipped_model):
+    from kasper.trainer.adapters import Registry
+    from kasper.trainer.pipeline import train_window
+    root, _, bad = off_voice
+    registry = Registry(root / "adapters")
+    registry.set_serving("standard", bad["version"])  # as if an operator had forced it in
+    window = _window(root / "good", 40, seed=22)
+    before = len(stored(root / "adapters", "standard"))
+    # Another LoRA shape: the candidate starts from the base model, not from the bad adapter.
+    entry = train_window(window, _config(root, rank=8, num_layers=2), shipped_model)
+    m = entry["metrics"]
+    assert entry["promoted"], entry["reason"]
+    assert m["loss_improvement"] >= 0.05 and m["loss_ci_low"] > 0 and m["eval_store"] == before
+    assert entry["reason"].startswith(f"promoted: persistent-set loss {m['test_loss']:.4f} vs "
+                                      f"{m['current_test_loss']:.4f} of serving {bad['version']}")
+    assert registry.serving()["standard"] == entry["version"]
+    assert len(stored(root / "adapters", "standard")) == before + len(window_heldout(window))
