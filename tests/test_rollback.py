@@ -22,7 +22,7 @@ from kasper.trainer.adapters import Registry, list_versions
 from kasper.trainer.errors import NothingToRollBackError, UnknownVersionError
 from kasper.trainer.live import KEEP, ROLLBACK, WAIT, Live, Policy, Tally, decide, lead_bounds
 
-from tests.helpers import KASPER, clean_env
+from tests.helpers import KASPER, cache_holding, clean_env, free_port
 
 POLICY = Policy(margin=0.05, min_count=100, alpha=0.05)
 
@@ -322,13 +322,13 @@ def test_rollback_is_announced_and_the_generators_switch_swaps_to_it(broker, shi
         assert failed.returncode == 1 and failed.stderr.startswith("error: ") and error in failed.stderr
 
 
-@pytest.mark.broker
-def test_watch_rolls_back_a_version_that_does_worse_live_and_only_once(own_broker, tmp_path):
+def live_evidence(tmp_path: Path) -> Registry:
+    """standard-0002 promoted over standard-0001, and live records where it does far worse:
+    60 of 150 approved against 120 of 150 (every approved insight got a thumbs up)."""
     from kasper.streams import topics
     from kasper.streams.producer import Producer
 
-    cache = tmp_path / "cache"
-    registry = Registry(cache / "adapters")
+    registry = Registry(tmp_path / "cache" / "adapters")
     add(registry, tmp_path, 1, True)
     add(registry, tmp_path, 2, True)
     records = []
@@ -345,6 +345,13 @@ def test_watch_rolls_back_a_version_that_does_worse_live_and_only_once(own_broke
             for spec, record in records:
                 await producer.send(spec, record)
     asyncio.run(produce())
+    return registry
+
+
+@pytest.mark.broker
+def test_watch_rolls_back_a_version_that_does_worse_live_and_only_once(own_broker, tmp_path):
+    cache = tmp_path / "cache"
+    registry = live_evidence(tmp_path)
     env = clean_env(KASPER_BOOTSTRAP_SERVERS=own_broker.address, KASPER_CACHE_DIR=str(cache),
                     KASPER_TRAINER_ROLLBACK_MIN_COUNT="100")
 
@@ -365,3 +372,37 @@ def test_watch_rolls_back_a_version_that_does_worse_live_and_only_once(own_broke
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert (again["serving"], again["incumbent"], again["action"]) == ("standard-0001", "base", "wait")
     assert len(registry.decisions("standard")) == 1 and len(announced("standard", cache)) == 1
+
+
+@pytest.mark.broker
+@pytest.mark.model
+def test_the_train_role_rolls_back_on_live_evidence_by_itself(own_broker, shipped_model, tmp_path):
+    import signal
+    import time
+
+    cache = cache_holding(tmp_path / "cache", shipped_model)  # the training loop finds its model
+    registry = live_evidence(tmp_path)
+    env = clean_env(KASPER_BOOTSTRAP_SERVERS=own_broker.address, KASPER_CACHE_DIR=str(cache),
+                    KASPER_WEB_PORT=str(free_port()), KASPER_METRICS_PORT=str(free_port()),
+                    KASPER_REBALANCE_TIMEOUT_S="3", KASPER_SESSION_TIMEOUT_S="6",
+                    KASPER_TRAINER_ROLLBACK_MIN_COUNT="100")
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([KASPER, "worker", "--agents", "train"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline, events = time.monotonic() + 180, []
+        while not events and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(2)
+            events = announced("standard", cache)
+        assert events, (tmp_path / "worker.log").read_text()[-4000:]
+        [event] = events
+        assert event.record["version"] == "standard-0001" and event.record["promoted"]
+        assert "rollback of standard-0002 to standard-0001 (live watch)" in event.record["reason"]
+        assert registry.serving() == {"standard": "standard-0001"}
+        assert registry.entry("standard", "standard-0002")["live"]["action"] == "rollback"
+        assert worker.poll() is None, "the worker died"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=90)
+    assert code == 0, (tmp_path / "worker.log").read_text()[-4000:]
+    assert "live watch decided" in (tmp_path / "worker.log").read_text()

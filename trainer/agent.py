@@ -1,4 +1,5 @@
-"""The ``train`` role of ``kasper worker``: the window loop and the training loop as one Faust task.
+"""The ``train`` role of ``kasper worker``: the window loop, the training loop and the live
+rollback watch as one Faust task.
 
 Thin wiring only; the logic is in :mod:`kasper.trainer.window_loop` and
 :mod:`kasper.trainer.train_loop`, which consume with their own aiokafka
@@ -12,13 +13,20 @@ windows (it would not lose or duplicate any, but windows would be half-size).
 
 Shutdown: when the worker stops, Faust cancels the task; both loops get a stop
 event, a training run saves a checkpoint at its next report and stops, and the
-task returns once the clients are closed. Error policy: if either loop fails
-(broker gone, state store unusable, a bug), the other is stopped and the
+task returns once the clients are closed. Error policy: if any loop fails
+(broker gone, state store unusable, a bug), the others are stopped and the
 worker crashes with that error; after a restart the loops recover from the
 state store and the committed offsets.
 
+The live rollback watch (:func:`kasper.trainer.rollback.watch`) compares every
+tier's newly promoted version with its incumbent on live approvals and thumbs,
+every ``rollback_watch_s`` seconds, and rolls back one that does worse; it
+fails and stops like the two loops.
+
 Options (``build_app(roles, trainer_config=TrainerConfig(...))``):
-``trainer_config`` replaces the defaults of :meth:`TrainerConfig.from_settings`.
+``trainer_config`` replaces the defaults of :meth:`TrainerConfig.from_settings`;
+``rollback_watch_s`` the watch's interval (None: no watch; default: the trainer
+settings' ``rollback_watch_s`` once that setting exists, else 60).
 """
 
 from __future__ import annotations
@@ -29,22 +37,38 @@ from typing import Any
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before anything imports mlx.core)
 from kasper.streams.logs import get_logger
 
-from .config import TrainerConfig
+from .adapters import Registry
+from .config import TIERS, TrainerConfig
+from .live import KEEP, ROLLBACK
+from .rollback import watch
 from .train_loop import run_training
 from .window_loop import run_windows
 
 log = get_logger(__name__)
+_WATCH_S = 60.0
+
+
+def _watched(seen: dict[str, Any]) -> None:
+    if seen["action"] in (ROLLBACK, KEEP):  # a wait is the normal state: not logged every round
+        log.info("live watch decided", tier=seen["tier"], version=seen["serving"],
+                 incumbent=seen.get("incumbent"), action=seen["action"], reason=seen["reason"][:500])
 
 
 def register(app: Any, ctx: Any) -> None:
     """Declare the trainer task on ``app`` (``ctx`` is a ``WorkerContext``)."""
     config = ctx.options.get("trainer_config") or TrainerConfig.from_settings(ctx.settings)
+    watch_s = ctx.options.get("rollback_watch_s",
+                              getattr(ctx.settings.trainer, "rollback_watch_s", _WATCH_S))
 
     @app.task
     async def trainer() -> None:
         stop = asyncio.Event()
         tasks = [asyncio.ensure_future(run_windows(ctx.settings, config, stop, ctx.codec)),
                  asyncio.ensure_future(run_training(ctx.settings, config, stop, codec=ctx.codec))]
+        if watch_s is not None:
+            tasks.append(asyncio.ensure_future(watch(
+                ctx.settings, TIERS, once=False, interval_s=watch_s, report=_watched, stop=stop,
+                registry=Registry(config.adapters_dir))))
         try:
             await asyncio.shield(asyncio.gather(*tasks))
         except Exception as exc:  # not CancelledError: a loop failed (broker, state store, bug)

@@ -125,7 +125,8 @@ class Tally:
             self._thumbs[record["feedback_id"]] = (record["insight_id"], record["rating"] == "up")
 
     def _own(self, insight: Mapping[str, Any]) -> None:
-        self._owner.setdefault(insight["insight_id"], (insight["tier"], insight.get("adapter_version") or BASE))
+        owner = (insight["tier"], insight.get("adapter_version") or BASE)
+        self._owner.setdefault(insight["insight_id"], owner)
 
     def counts(self, tier: str, version: str) -> Live:
         """The live counts of ``version`` (``"base"``: the base model) on ``tier``."""
