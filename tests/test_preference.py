@@ -173,3 +173,37 @@ def test_training_raises_the_held_out_chosen_over_rejected_margin(shipped_model,
     assert result.heldout["heldout_margin_reference"] == pytest.approx(sum(before) / 3, rel=1e-3, abs=1e-2)
     config = json.loads((tmp_path / "work" / "adapter_config.json").read_text())
     assert config["objective"] == objective
+
+
+@pytest.mark.model
+def test_a_stop_during_the_reference_pass_or_between_reports_ends_the_run_at_once(shipped_model, tmp_path):
+    from kasper.trainer.errors import TrainingInterrupted
+    from kasper.trainer.lora import train_adapter
+
+    data = write_preference_data(tmp_path / "data", train=8, held_out=3)
+    params = dataclasses.replace(TINY, objective="kto", steps_per_report=100, save_every=100)
+    # Asked on the second reference batch: nothing trained, nothing checkpointed.
+    calls = []
+    with pytest.raises(TrainingInterrupted, match="before the first step"):
+        train_adapter(shipped_model, data, tmp_path / "work", params,
+                      should_stop=lambda: calls.append(1) or len(calls) >= 2)
+    assert not (tmp_path / "work" / "checkpoint").exists()
+    # Asked before step 4 (no report until step 100): steps 1-3 are checkpointed, and a
+    # second start trains the other three.
+    steps = []
+    with pytest.raises(TrainingInterrupted, match="stopped at step 3"):
+        train_adapter(shipped_model, data, tmp_path / "work", params,
+                      should_stop=lambda: steps.append(1) or len(steps) >= 3 + _reference_calls(data))
+    state = json.loads((tmp_path / "work" / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 3
+    result = train_adapter(shipped_model, data, tmp_path / "work", params)
+    assert result.resumed_from == 3 and result.iterations == TINY.iters
+
+
+def _reference_calls(data: Path) -> int:
+    """How often the plan asks before the first step: once per KTO batch (train, valid)
+    and once per held-out pair."""
+    rows = [json.loads(line) for line in (data / "thumbs.jsonl").read_text().splitlines()]
+    pairs = [json.loads(line) for line in (data / "preference.jsonl").read_text().splitlines()]
+    batches = sum(len([r for r in rows if r["split"] == s]) // TINY.batch_size for s in ("train", "valid"))
+    return batches + len([p for p in pairs if p["split"] in ("valid", "test")])

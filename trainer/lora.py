@@ -13,8 +13,10 @@ compiled step), so tokens/s match the CLI; on top of it:
   (each epoch's shuffle is seeded by ``seed + epoch``);
 - a NaN or infinite training/validation loss raises
   :class:`TrainingDivergedError` at the next report (every ``steps_per_report``);
-- ``should_stop()`` true at a report saves a checkpoint and raises
-  :class:`TrainingInterrupted` (a stopping worker does not wait for the run);
+- ``should_stop()`` is checked before every step (and between the reference
+  batches of DPO/KTO, before the first): once true, the steps done are saved as a
+  checkpoint and :class:`TrainingInterrupted` is raised, so a stopping worker
+  waits one step at most, not for the next report;
 - progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback;
 - the objective (``params.objective``): SFT alone is exactly the path above;
   DPO, KTO or a mix with SFT (:mod:`kasper.trainer.preference`) use the same
@@ -90,7 +92,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
     # References are the model as it starts (before any step or checkpoint is loaded).
     plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
                            max_len=params.max_seq_length, sft=(train_set, valid_set),
-                           kto_weights_set=(params.desirable_weight, params.undesirable_weight))
+                           kto_weights_set=(params.desirable_weight, params.undesirable_weight),
+                           should_stop=should_stop)
     if plan.objective == ("sft",):
         batch = min(params.batch_size, len(train_set))
         train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
@@ -115,7 +118,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
              iters=params.iters, resumed_from=start, batch_size=batch)
     started = time.perf_counter()
     train(model=model, optimizer=optimizer, train_dataset=train_data, val_dataset=valid_data or None,
-          args=args, loss=loss, iterate_batches=batches(start, params.seed), training_callback=callback)
+          args=args, loss=loss, iterate_batches=_stoppable(batches(start, params.seed), callback),
+          training_callback=callback)
     wall = time.perf_counter() - started
     heldout = preference.heldout_margins(model, plan.heldout_pairs)
     _write_json(work_dir / ADAPTER_CONFIG, adapter_config(model_dir, data_dir, params, objective))
@@ -187,6 +191,24 @@ def _resumable_batches(start: int, seed: int) -> Callable:
     return batches
 
 
+def _stoppable(batches: Callable, callback: "_Callback") -> Callable:
+    """Training batches that end the run between two steps once ``should_stop()`` is true.
+
+    mlx-lm asks for batch k (0-based) after k steps are done, so that is the step the
+    checkpoint records; validation passes (``loop=False``) are left alone.
+    """
+    def iterate(dataset, batch_size, max_seq_length, loop=False, **kw):
+        source = batches(dataset, batch_size, max_seq_length, loop=loop, **kw)
+        if not loop or callback.should_stop is None:
+            yield from source
+            return
+        for done, item in enumerate(source):
+            if done and callback.should_stop():
+                callback.stop(callback.start + done)
+            yield item
+    return iterate
+
+
 class _Callback(TrainingCallback):
     """Checks every reported loss, checkpoints, and turns reports into metrics."""
 
@@ -220,6 +242,12 @@ class _Callback(TrainingCallback):
             _save_checkpoint(self.work_dir, self.model, self.optimizer, step, self.fingerprint)
         if stopping:
             raise TrainingInterrupted(f"stopped at step {step}; the checkpoint resumes it")
+
+    def stop(self, step: int) -> None:
+        """Checkpoint the ``step`` steps done and end the run (the next start resumes there)."""
+        if self.start < step < self.params.iters:
+            _save_checkpoint(self.work_dir, self.model, self.optimizer, step, self.fingerprint)
+        raise TrainingInterrupted(f"stopped at step {step}; the checkpoint resumes it")
 
     def on_val_loss_report(self, info: dict[str, Any]) -> None:
         loss = info["val_loss"]

@@ -56,7 +56,7 @@ import mlx.nn as nn  # noqa: E402  (after runtime.blas on purpose)
 import numpy as np  # noqa: E402
 from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
-from .errors import CorruptDatasetError, EmptyWindowError  # noqa: E402
+from .errors import CorruptDatasetError, EmptyWindowError, TrainingInterrupted  # noqa: E402
 
 log = get_logger(__name__)
 OBJECTIVES = ("sft", "dpo", "kto")
@@ -226,6 +226,11 @@ def _groups(items: list, batch: int, length: Callable[[Any], int]) -> list[list]
     return [[items[i] for i in order[k:k + batch]] for k in range(0, len(order) - batch + 1, batch)]
 
 
+def _check(should_stop: Callable[[], bool] | None) -> None:
+    if should_stop is not None and should_stop():
+        raise TrainingInterrupted("stopped while computing reference log-probs, before the first step")
+
+
 def _logps(model: Any, tokens: Any, lengths: Any) -> Any:
     logps, _ = sequence_logps(model, tokens, lengths)
     mx.eval(logps)
@@ -236,21 +241,24 @@ def sft_groups(examples: list[Seq], batch: int, max_len: int) -> list[tuple]:
     return [pad(g, max_len) for g in _groups(examples, batch, lambda e: len(e[0]))]
 
 
-def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: int) -> list[tuple]:
+def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: int,
+               should_stop: Callable[[], bool] | None = None) -> list[tuple]:
     """(tokens, lengths, reference log-probs) per batch of pairs: chosen rows, then rejected."""
     out = []
     for group in _groups(pairs, batch, lambda p: max(len(p[0][0]), len(p[1][0]))):
+        _check(should_stop)
         tokens, lengths = pad([c for c, _ in group] + [r for _, r in group], max_len)
         out.append((tokens, lengths, _logps(model, tokens, lengths)))
     return out
 
 
 def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: int,
-               weights: tuple[float, float]) -> list[tuple]:
+               weights: tuple[float, float], should_stop: Callable[[], bool] | None = None) -> list[tuple]:
     """Per batch: the examples, their mismatched KL rows (TRL's +1 rotation), references,
     the liked mask and each example's weight."""
     out = []
     for group in _groups(thumbs, batch, lambda t: len(t[0][0])):
+        _check(should_stop)
         seqs = [s for s, _ in group]
         answers = [tokens[offset:] for tokens, offset in seqs]
         rotated = answers[-1:] + answers[:-1]
@@ -317,12 +325,14 @@ class Plan:
 
 
 def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size: int, max_len: int,
-         sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None)
-         ) -> Plan:
+         sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None),
+         should_stop: Callable[[], bool] | None = None) -> Plan:
     """Choose the objective for what the window holds and build every batch (references included).
 
     ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way).
-    Call before the first step: the references are the model as it is now.
+    Call before the first step: the references are the model as it is now. The reference
+    passes can take a while: ``should_stop()`` true between two of their batches raises
+    ``TrainingInterrupted`` (nothing is trained yet, so nothing is lost).
     """
     wanted = parse_objective(setting)
     pairs = {s: pair_examples(read_rows(data_dir, PAIRS_FILE, splits), tokenizer, max_len)
@@ -349,12 +359,12 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
         if name == "sft":
             train[name], valid[name] = (sft_groups(s, batch[name], max_len) for s in sft)
         elif name == "dpo":
-            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch[name], max_len)
+            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch[name], max_len, should_stop)
                                         for s in ("train", "valid"))
         else:
-            train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights)
-                                        for s in ("train", "valid"))
-    heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len)
+            train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights,
+                                                   should_stop) for s in ("train", "valid"))
+    heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len, should_stop)
     dropped = sum(d for part, (_, d) in [*pairs.items(), *thumbs.items()] if part == "train")
     counts = {f"{o}_examples": available[o] for o in objective}
     log.info("preference plan", objective=objective_name(objective), batch_sizes=batch,
