@@ -344,6 +344,16 @@ def _num(version: dict[str, Any], key: str, fmt: str = ".3f") -> str:
     return "-" if math.isnan(value) else format(value, fmt)
 
 
+def _interval(version: dict[str, Any]) -> str:
+    # The promotion's paired bootstrap on the persistent evaluation set (docs/trainer.md).
+    m = version["metrics"]
+    if "loss_improvement" not in m:
+        return "-"
+    low, high = m.get("loss_ci_low", math.nan), m.get("loss_ci_high", math.nan)
+    ci = f"[{low:+.1%}, {high:+.1%}]" if not (math.isnan(low) or math.isnan(high)) else "[-]"
+    return f"{m['loss_improvement']:+.1%} {ci}, n={m.get('eval_n', 0):.0f}"
+
+
 def _page(data: RunData, sections: list[str]) -> str:
     s, t = data.summary, data.tally
     rows = [("prompts", s.get("prompts")), ("seconds", f"{s.get('seconds', 0):.0f}"),
@@ -361,14 +371,15 @@ def _page(data: RunData, sections: list[str]) -> str:
         f"<tr><td>{html.escape(v['version'])}</td><td>{html.escape(w)}</td>"
         f"<td>{_num(v, 'train_examples', '.0f')}</td>"
         f"<td>{_num(v, 'train_loss_first')} &rarr; {_num(v, 'train_loss_last')}</td>"
-        f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td>"
+        f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td><td>{_interval(v)}</td>"
         f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td>"
         f"<td>{'yes' if v['promoted'] else 'no'}</td><td>{html.escape(v['reason'])}</td></tr>"
         for w, v in t.versions.items())
-    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"4\"></td><td>no</td>"
+    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"5\"></td><td>no</td>"
                         f"<td>dead-lettered: {html.escape(r)}</td></tr>" for w, r in t.failed_windows.items())
     table = ("<h2>Model versions</h2><table><tr><th>version</th><th>window</th><th>train examples</th>"
              "<th>train loss</th><th>held-out loss (serving &rarr; new)</th>"
+             "<th>improvement [95% CI], n</th>"
              "<th>probe mean (serving &rarr; new)</th><th>promoted</th><th>reason</th></tr>"
              f"{versions}</table>") if versions else ""
     return f"""<!doctype html>
