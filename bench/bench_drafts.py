@@ -17,11 +17,16 @@ Variants (``--variants``): ``baseline`` (no guards, no exemplars), ``guards``
 prompt per domain is run for a single token, so the prefix cache holds what the
 pipeline's would in steady state (the system message, each domain's exemplar turns).
 The variants take turns batch by batch, so load from elsewhere on shared cores
-falls on all of them alike. With ``--judge`` the configured judge (``kasper judge``,
+falls on all of them alike. ``--modes continuous,static`` runs each variant with
+both engine schedulings in the same run: ``continuous`` (rows join the running
+batch as slots free up; ``--pipeline`` micro-batches in flight at once, as the
+generate agent keeps) and ``static`` (one batch at a time, each run to its last
+row: the engine before continuous batching). With ``--judge`` the configured judge (``kasper judge``,
 the embedded one when no URL is set) reads each variant's first ``--judge-limit``
 drafts and its mean overall is printed too.
 
-    python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined] [--judge] [--json]
+    python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined]
+                                 [--modes continuous,static] [--pipeline 2] [--rounds 1] [--judge] [--json]
 """
 
 from __future__ import annotations
@@ -82,28 +87,53 @@ def variant_settings(name: str, first_person_bias: float | None) -> GenerateSett
     return GenerateSettings().updated(**changes)
 
 
-async def measure(backend: MLXBackend, names: list[str], prompts: list[dict],
-                  first_person_bias: float | None) -> dict[str, tuple[list, float]]:
-    """Each variant's outcomes and generation seconds, batch by batch in turn.
+MODES = ("continuous", "static")
 
-    The variants take turns on each batch (in a rotating order), so a load that comes
-    and goes on shared cores falls on all of them alike and the ratios stay fair.
+
+def _scheduling(backend: MLXBackend, mode: str) -> None:
+    """``static``: one batch at a time, no row admitted until the batch is done (the engine
+    before continuous batching); ``continuous``: rows join the running batch."""
+    for tier in ("lite", "standard", "pro"):
+        backend._tiers[tier].engine.scheduler.continuous = mode == "continuous"
+
+
+async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: list[dict],
+                  first_person_bias: float | None, pipeline: int = 2,
+                  rounds: int = 1) -> dict[tuple[str, str], tuple[list, float]]:
+    """Each (variant, mode) leg's outcomes and generation seconds, turn by turn.
+
+    A turn is ``pipeline`` micro-batches of ``batch_size`` prompts: in the continuous
+    mode they are generated at once (as the pipelined generate agent keeps two batches
+    in flight), so the slots a batch's early finishers free go to the next batch's
+    prompts; in the static mode one after the other. The legs take turns (in a rotating
+    order), so a load that comes and goes on shared cores falls on all of them alike
+    and the ratios stay fair.
     """
     generators = {}
-    for name in names:
+    for name in {v for v, _ in legs}:
         settings = variant_settings(name, first_person_bias)
         generators[name] = Generator(backend, settings)
         warm = {p["domain"]: p for p in prompts}.values()
         await Generator(backend, settings.updated(max_tokens=1)).run(list(warm))
     size = GenerateSettings().batch_size
-    done: dict[str, tuple[list, float]] = {name: ([], 0.0) for name in names}
-    for turn, i in enumerate(range(0, len(prompts), size)):
-        order = names[turn % len(names):] + names[:turn % len(names)]
-        for name in order:
+    turn_size = size * pipeline
+    done: dict[tuple[str, str], tuple[list, float]] = {leg: ([], 0.0) for leg in legs}
+    turns = [prompts[i:i + turn_size] for i in range(0, len(prompts), turn_size)] * rounds
+    for turn, chunk in enumerate(turns):
+        order = legs[turn % len(legs):] + legs[:turn % len(legs)]
+        for leg in order:
+            name, mode = leg
+            _scheduling(backend, mode)
+            batches = [chunk[i:i + size] for i in range(0, len(chunk), size)]
             started = time.perf_counter()
-            outcomes = await generators[name].run(prompts[i:i + size])
+            if mode == "continuous":
+                runs = await asyncio.gather(*(generators[name].run(b) for b in batches))
+            else:
+                runs = [await generators[name].run(b) for b in batches]
             seconds = time.perf_counter() - started
-            done[name] = (done[name][0] + outcomes, done[name][1] + seconds)
+            outcomes = [o for run in runs for o in run]
+            done[leg] = (done[leg][0] + outcomes, done[leg][1] + seconds)
+    _scheduling(backend, "continuous")
     return done
 
 
@@ -156,22 +186,30 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
     for name in names:
         if name not in VARIANTS:
             raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    modes = args.modes.split(",")
+    for mode in modes:
+        if mode not in MODES:
+            raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}")
+    legs = [(name, mode) for mode in modes for name in names]
     prompts = list(synthetic_prompts(args.prompts, seed=args.seed))
     backend = MLXBackend(settings=GenerateSettings())
     await backend.start()
     try:
-        done = await measure(backend, names, prompts, args.first_person_bias)
+        done = await measure(backend, legs, prompts, args.first_person_bias, args.pipeline, args.rounds)
     finally:
         await backend.close()
     rubric = Rubric()
-    results = [summarize(name, *done[name], rubric) for name in names]
+    results = []
+    for name, mode in legs:
+        result = summarize(name, *done[(name, mode)], rubric)
+        results.append(result | {"mode": mode})
     if args.judge:
         judge_means(results, args.judge_limit)
     return results
 
 
 def _line(r: dict[str, Any]) -> str:
-    return (f"{r['variant']:<10} pass {r['pass_rate']:.3f}  loops {r['loops']:>2}  echoes {r['echoes']:>2}  "
+    return (f"{r['variant']:<10} {r.get('mode', ''):<10} pass {r['pass_rate']:.3f}  loops {r['loops']:>2}  echoes {r['echoes']:>2}  "
             f"off-voice {r['off_voice']:>2}  failed {r['failed']}  mean {r['mean_score']:.3f}  "
             f"tokens {r['mean_tokens']:>5}  tok/s {r['tokens_per_s']:>6}  s/insight {r['seconds_per_insight']}"
             + (f"  judge {r['judge_mean_overall']} ({r['judged']})" if "judged" in r else ""))
@@ -182,6 +220,13 @@ if __name__ == "__main__":
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--seed", type=int, default=99)
     parser.add_argument("--variants", default="baseline,guards,exemplars,combined")
+    parser.add_argument("--modes", default="continuous",
+                        help="engine scheduling per leg, comma-separated: continuous (rows join the "
+                             "running batch, --pipeline micro-batches in flight) and/or static "
+                             "(one batch at a time, as before continuous batching)")
+    parser.add_argument("--pipeline", type=int, default=2, metavar="N",
+                        help="micro-batches generated at once in the continuous mode (the agent keeps 2)")
+    parser.add_argument("--rounds", type=int, default=1, help="times each leg runs the prompt set")
     parser.add_argument("--first-person-bias", type=float, default=None,
                         help="KASPER_GENERATE_FIRST_PERSON_BIAS for the guards and combined variants "
                              "(default: the setting's)")
@@ -199,8 +244,8 @@ if __name__ == "__main__":
     if args.json:
         print(json.dumps(results, indent=1, default=str))
     else:
-        base = next((r for r in results if r["variant"] == "baseline"), None)
         for r in results:
+            base = next((b for b in results if b["variant"] == "baseline" and b.get("mode") == r.get("mode")), None)
             ratio = ""
             if base and r is not base:
                 ratio = (f"  pass x{r['pass_rate'] / base['pass_rate']:.2f}" if base["pass_rate"] else "") + \

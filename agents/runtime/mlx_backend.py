@@ -2,8 +2,10 @@
 
 All MLX work (loading, generating) runs on one dedicated thread, so the event loop
 keeps heartbeating while a batch generates and MLX state is never shared between
-threads. A batch whose prompts belong to tiers served by different models runs as
-one engine batch per model, results back in request order.
+threads. Requests go to the engine of the model that serves their tier: its
+scheduler admits them into the running batch as slots free up
+(``runtime/scheduler.py``), so concurrent ``generate`` calls share the slots.
+Results come back in request order.
 
 Adapters: a ModelVersion names an mlx-lm adapter directory (``adapter_config.json``
 + ``adapters.safetensors``) and the SHA-256 of its weights file. Loading checks the
@@ -14,7 +16,9 @@ keeps its current model (the caller reports it).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,10 @@ class MLXBackend:
         self._mlx = MLXThread("kasper-mlx")
         self.last_stats: list = []
         self._closing = False
+        # Running engine drains (MLX thread calls), kept referenced until they end.
+        self._drains: set[asyncio.Future] = set()
+        # Every engine rows were submitted to, swapped-out ones too (cancel reaches them).
+        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await self._mlx.run(fn, *args)
@@ -84,33 +92,43 @@ class MLXBackend:
 
     async def generate(self, requests: list[GenRequest],
                        on_delta: OnDelta | None = None) -> list[GenResult]:
-        """One engine batch per distinct model among the requests' tiers."""
+        """Submit the requests to their models' engines; results in request order.
+
+        Concurrent calls share the engines' running batches (continuous batching): a
+        caller that submits its next batch before the last one's tail has finished keeps
+        the slots busy. Rows are bound to the engine that serves their tier now, so a
+        hot swap does not change the model under running rows.
+        """
+        if self._closing:
+            raise Cancelled("the backend is closing")
         groups: dict[int, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(id(self._tiers[request.tier]), []).append(index)
         results: list[GenResult | None] = [None] * len(requests)
-        self.last_stats = []
-        for indices in groups.values():
-            loaded = self._tiers[requests[indices[0]].tier]
-            batch = [requests[i] for i in indices]
-            relay = None if on_delta is None else (lambda row, d, done, ix=indices: on_delta(ix[row], d, done))
-            outputs = await self._run(self._generate, loaded.engine, batch, relay)
-            for index, result in zip(indices, outputs):
-                results[index] = result
-            self.last_stats.append(loaded.engine.last_stats)
-        return results  # type: ignore[return-value]
-
-    def _generate(self, engine: Engine, batch: list[GenRequest],
-                  on_delta: OnDelta | None) -> list[GenResult]:
-        if self._closing:
-            raise Cancelled("the backend is closing")
+        pending = []
         try:
-            rows = [self._row(engine, r) for r in batch]
-            outputs = engine.generate(rows, on_delta)
+            for indices in groups.values():
+                engine = self._tiers[requests[indices[0]].tier].engine
+                rows = [self._row(engine, requests[i]) for i in indices]
+                relay = None if on_delta is None else (lambda row, d, done, ix=indices: on_delta(ix[row], d, done))
+                future, start = engine.submit(rows, relay)
+                self._engines.add(engine)
+                if start:
+                    self._drains.add(asyncio.ensure_future(self._run(engine.drain)))
+                pending.append((indices, engine, asyncio.wrap_future(future)))
+            self.last_stats = []
+            for indices, engine, future in pending:
+                outputs = await future
+                for index, o in zip(indices, outputs):
+                    results[index] = GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens,
+                                               len(o.tokens), o.seconds * 1000.0, o.finish_reason,
+                                               o.stopped_at_start)
+                self.last_stats.append(engine.last_stats)
         except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
             raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
-        return [GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens, len(o.tokens),
-                          o.seconds * 1000.0, o.finish_reason, o.stopped_at_start) for o in outputs]
+        finally:
+            self._drains = {d for d in self._drains if not d.done()}
+        return results  # type: ignore[return-value]
 
     @staticmethod
     def _row(engine: Engine, request: GenRequest) -> Row:
@@ -158,9 +176,9 @@ class MLXBackend:
         return Loaded(served, Engine(model, tokenizer, self.top_k or DEFAULT_TOP_K), adapter_path)
 
     def cancel(self) -> None:
-        """Stop the batch running now (thread-safe); its prompts were not acked."""
-        for loaded in self._tiers.values():
-            loaded.engine.cancel()
+        """Fail the rows queued or running now (thread-safe); their prompts were not acked."""
+        for engine in {*(loaded.engine for loaded in self._tiers.values()), *self._engines}:
+            engine.cancel()
 
     async def close(self) -> None:
         """Stop generating and end the MLX thread (a live MLX thread aborts the interpreter at exit)."""

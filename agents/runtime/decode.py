@@ -1,0 +1,259 @@
+"""The running batch of the MLX engine: its slots, KV cache and per-row decoding state.
+
+A :class:`Slots` holds the rows decoding together on one model. Rows join it
+(:meth:`Slots.admit`: their prefilled KV caches are merged into the batch cache,
+right-aligned at its current length, as ``BatchKVCache.extend`` does for mlx-lm's
+``BatchGenerator``) and leave it (:meth:`Slots.drop_finished`) between steps, so a
+slot freed by a finished row can take a waiting row while the others keep decoding
+(the scheduler, ``scheduler.py``, decides when).
+
+Every piece of per-row state that the device uses (sampling parameters, the row's
+own step counter that keys its sampling noise, the repetition-penalty ``seen`` mask,
+the logit bias) is an array with one row per slot, filtered and extended with the
+cache, so a row samples the same tokens whichever rows it shares the batch with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kasper.agents.runtime.backend import START_TOKENS
+from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.guards import GuardSpec, RowGuard, mark_seen, penalize
+
+# Called from the generation thread: (row, delta text, done).
+OnDelta = Callable[[int, str, bool], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One sequence to generate: its prompt tokens and sampling parameters."""
+
+    tokens: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    # 1.0: off; see guards.penalize.
+    repetition_penalty: float = 1.0
+    guard: GuardSpec = GuardSpec()
+    # (token id, value) added to that token's logit at every step.
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    # The first ``prefix`` tokens are worth caching for later batches (0: the engine finds
+    # the prefix every row of the batch shares).
+    prefix: int = 0
+
+
+@dataclass
+class RowOutput:
+    """What one row produced; ``seconds`` counts from its submission."""
+
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    finish_reason: str = "length"
+    seconds: float = 0.0
+    # A guard fired within the row's first START_TOKENS tokens with nothing to cut back
+    # to (its tokens are kept).
+    stopped_at_start: bool = False
+
+
+@dataclass
+class EngineStats:
+    """Work done by one run of the decode loop (prefix-cache hits excluded)."""
+
+    prefill_tokens: int = 0
+    prefill_s: float = 0.0
+    generated_tokens: int = 0
+    decode_s: float = 0.0
+    # Rows that joined a batch while other rows of it were decoding.
+    joined: int = 0
+
+
+class Cancelled(Exception):
+    """:meth:`Engine.cancel` stopped the rows that were queued or running (the worker is stopping)."""
+
+
+class Live:
+    """One row in (or waiting for) a slot: its output so far and host-side state."""
+
+    def __init__(self, row: Row, index: int, on_delta: OnDelta | None, done: Callable[[], None],
+                 submitted: float, tokenizer: Any) -> None:
+        self.row, self.index, self.on_delta, self.done = row, index, on_delta, done
+        self.submitted = submitted
+        self.out = RowOutput("", prompt_tokens=len(row.tokens))
+        self.detok = tokenizer.detokenizer if on_delta else None
+        self.guard = RowGuard(row.guard, tokenizer.decode) if row.guard.active else None
+        # The slot's first token read after admission is the prompt's last one, not generated.
+        self.fresh = True
+        self.finished = False
+
+
+@dataclass
+class Params:
+    """Per-slot sampling parameters as arrays (filtered and extended with the batch)."""
+
+    temperature: mx.array
+    top_p: mx.array
+    seeds: mx.array
+    # Each row's own token index: the noise of its token t comes from key (seed, t).
+    steps: mx.array
+    greedy: mx.array
+    penalty: mx.array
+    any_sampling: bool
+    any_penalty: bool
+
+    @classmethod
+    def of(cls, rows: list[Row]) -> "Params":
+        temps = [r.temperature for r in rows]
+        return cls(
+            temperature=mx.array([t if t > 0 else 1.0 for t in temps], dtype=mx.float32),
+            top_p=mx.array([r.top_p if 0 < r.top_p <= 1 else 1.0 for r in rows], dtype=mx.float32),
+            seeds=mx.array([r.seed & 0xFFFFFFFF for r in rows], dtype=mx.uint32),
+            steps=mx.zeros((len(rows),), dtype=mx.uint32),
+            greedy=mx.array([t <= 0 for t in temps]),
+            penalty=mx.array([max(r.repetition_penalty, 1.0) for r in rows], dtype=mx.float32),
+            any_sampling=any(t > 0 for t in temps),
+            any_penalty=any(r.repetition_penalty > 1.0 for r in rows),
+        )
+
+    def take(self, keep: mx.array) -> "Params":
+        return Params(self.temperature[keep], self.top_p[keep], self.seeds[keep], self.steps[keep],
+                      self.greedy[keep], self.penalty[keep], self.any_sampling, self.any_penalty)
+
+    def join(self, other: "Params") -> "Params":
+        cat = mx.concatenate
+        return Params(cat([self.temperature, other.temperature]), cat([self.top_p, other.top_p]),
+                      cat([self.seeds, other.seeds]), cat([self.steps, other.steps]),
+                      cat([self.greedy, other.greedy]), cat([self.penalty, other.penalty]),
+                      self.any_sampling or other.any_sampling, self.any_penalty or other.any_penalty)
+
+
+class Slots:
+    """The rows decoding together: batch position -> :class:`Live` (None once finished)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.cache: list | None = None
+        self.params: Params | None = None
+        self.slots: list[Live | None] = []
+        # Tokens each slot's row generated (for the repetition penalty), on the device.
+        self.seen: mx.array | None = None
+        self.bias: mx.array | None = None
+
+    @property
+    def live(self) -> int:
+        return sum(s is not None for s in self.slots)
+
+    def admit(self, rows: list[Live], cache: list, last: mx.array, inputs: mx.array | None) -> mx.array:
+        """Add prefilled rows (their KV caches, their prompts' last tokens); the next inputs."""
+        params = Params.of([r.row for r in rows])
+        vocab = self.engine.vocab
+        bias = _bias([r.row for r in rows], vocab) if any(r.row.logit_bias for r in rows) else None
+        if self.cache is None or inputs is None:
+            self.cache, self.params, self.slots = cache, params, list(rows)
+            self.seen, self.bias = None, bias
+            return last
+        old = len(self.slots)
+        for mine, theirs in zip(self.cache, cache):
+            mine.extend(theirs)
+        self.params = self.params.join(params)
+        if self.seen is not None:
+            self.seen = mx.concatenate([self.seen, mx.zeros((len(rows), self.seen.shape[1]), dtype=mx.bool_)])
+        if self.bias is not None or bias is not None:
+            mine = self.bias if self.bias is not None else mx.zeros((old, vocab), dtype=mx.float32)
+            theirs = bias if bias is not None else mx.zeros((len(rows), vocab), dtype=mx.float32)
+            self.bias = mx.concatenate([mine, theirs])
+        self.slots.extend(rows)
+        return mx.concatenate([inputs, last])
+
+    def drop_finished(self, inputs: mx.array) -> mx.array:
+        """Remove finished rows from every per-slot array (copies the KV cache)."""
+        keep = [pos for pos, live in enumerate(self.slots) if live is not None]
+        index = mx.array(keep)
+        for c in self.cache:
+            c.filter(index)
+        self.params = self.params.take(index)
+        if self.seen is not None:
+            self.seen = self.seen[index]
+        if self.bias is not None:
+            self.bias = self.bias[index]
+        self.slots = [self.slots[pos] for pos in keep]
+        return inputs[index]
+
+    def forward(self, tokens: mx.array) -> mx.array:
+        """Queue one decode step: each slot's next token (lazy)."""
+        logits = self.engine.model(tokens[:, None], cache=self.cache)[:, -1, :]
+        if self.bias is not None:
+            logits = logits + self.bias
+        params = self.params
+        if params.any_penalty:
+            if self.seen is None:
+                self.seen = mx.zeros(logits.shape, dtype=mx.bool_)
+            logits = penalize(logits, self.seen, params.penalty[:, None])
+        sampled = self.engine.sample(logits, params)
+        if params.any_penalty:
+            self.seen = mark_seen(self.seen, sampled)
+        params.steps = params.steps + 1
+        return sampled
+
+    def record(self, tokens: list[int], stats: Any) -> None:
+        """Book one token for every live slot (``stats.generated_tokens`` counts them)."""
+        for pos, token in enumerate(tokens):
+            live = self.slots[pos]
+            if live is None:
+                continue
+            if live.fresh:
+                live.fresh = False
+                continue
+            stats.generated_tokens += 1
+            if self._book(live, token):
+                self.slots[pos] = None
+
+    def _book(self, live: Live, token: int) -> bool:
+        out = live.out
+        stop = token in self.engine.eos
+        guarded = None
+        if not stop:
+            out.tokens.append(token)
+            guarded = live.guard.feed(token) if live.guard is not None else None
+            # A row that copied from its first token keeps what it wrote and says so:
+            # the caller draws again, and keeps this only if that fails too.
+            if guarded is not None and guarded[1] > 0:
+                del out.tokens[guarded[1]:]
+            elif guarded is not None:
+                out.stopped_at_start = len(out.tokens) <= START_TOKENS
+        done = stop or guarded is not None or len(out.tokens) >= live.row.max_tokens
+        if live.on_delta is not None:
+            _delta(live, None if stop else token, done)
+        if done:
+            out.finish_reason = "stop" if stop else guarded[0] if guarded else "length"
+            out.text = self.engine.tokenizer.decode(out.tokens)
+            out.seconds = time.perf_counter() - live.submitted
+            live.finished = True
+            live.done()
+        return done
+
+
+def _delta(live: Live, token: int | None, done: bool) -> None:
+    detok = live.detok
+    if token is not None:
+        detok.add_token(token)
+    if done:
+        detok.finalize()
+    text = detok.last_segment
+    if text or done:
+        live.on_delta(live.index, text, done)
+
+
+def _bias(rows: list[Row], vocab: int) -> mx.array:
+    """The rows' logit biases as one (rows, vocabulary) array."""
+    matrix = mx.zeros((len(rows), vocab), dtype=mx.float32)
+    for i, row in enumerate(rows):
+        if row.logit_bias:
+            ids, values = zip(*row.logit_bias)
+            matrix[i, mx.array(ids)] = mx.array(values, dtype=mx.float32)
+    return matrix
