@@ -1,5 +1,5 @@
 """Rolling a tier back: by an operator (``kasper models rollback``) or on live evidence
-(``kasper models watch``).
+(``kasper models watch``, and the ``train`` role's watch: :mod:`kasper.trainer.agent`).
 
 A rollback is a registry decision (:meth:`Registry.rollback`) announced like any
 other model version: a promoted ModelVersion on ``kasper.models`` (key: tier)
