@@ -96,6 +96,11 @@ class VersionSwitcher:
             return
         self._pending[record["tier"]] = Offered(record, value, key, where)
 
+    @property
+    def pending(self) -> bool:
+        """A version waits to be applied (before the next batch that takes the lock)."""
+        return bool(self._pending)
+
     @contextlib.asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
         """Hold the models steady for one batch, after applying what is queued."""
