@@ -9,6 +9,8 @@ Each failure is a string ``"<gate>: <reason>"``:
   ``eating_disorder: '<phrase>'``, ``self_harm: '<phrase>'``, ``hateful: '<phrase>'``,
   ``injection: <what>`` (described, never echoed). How directives are told from safe
   advice is explained in :mod:`kasper.agents.quality.directives`.
+- ``<gate>: semantic:<class> p=<probability>``: a sentence the semantic layer
+  (:mod:`kasper.agents.quality.harm.semantic`) flags for a harm gate the rules left silent.
 
 Personal data is found by :mod:`kasper.agents.quality.personal_data` (its docstring says
 what counts and why numbers such as "life path 7", "11:11" or 444 do not).
@@ -19,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from kasper.agents.quality.directives import find_harm
+from kasper.agents.quality.harm.semantic import find_semantic
 # Re-exported: the gate, the trainer's audit and redaction share one detector.
 from kasper.agents.quality.personal_data import (  # noqa: F401
     find_personal_data,
@@ -32,17 +35,26 @@ from kasper.agents.quality.personal_data import (  # noqa: F401
 # with the personal-data gate.
 
 
-def check_gates(text: str, words: Collection[str] | None = None) -> list[str]:
+def check_gates(text: str, words: Collection[str] | None = None, *,
+                semantic: bool = True) -> list[str]:
     """Every hard-gate failure in ``text`` as ``"gate: reason"``; empty when the text is clean.
 
     Gates, in this order: ``personal_data``, then :data:`directives.GATES`
     (``medical_directive``, ``legal_financial_directive``, ``eating_disorder``,
     ``self_harm``, ``hateful``, ``injection``). ``words``: the text's lowercase word
-    tokens, when the caller has them already.
+    tokens, when the caller has them already. ``semantic=False`` leaves out the semantic
+    layer (to measure the rules alone).
     """
     if "\u2019" in text:
         text = text.replace("\u2019", "'")  # curly apostrophes: "don’t" must match "don't"
         words = None  # the caller's words split "don’t" in two; "don't" is a trigger word
     failures = [f"personal_data: {kind}" for kind in find_personal_data(text)]
-    failures += [f"{gate}: {reason}" for gate, reason in find_harm(text, words)]
+    harm = find_harm(text, words)
+    failures += [f"{gate}: {reason}" for gate, reason in harm]
+    if not semantic:
+        return failures
+    # The semantic layer ORs with the rules: it adds the gates they left silent, with its
+    # own reason ("semantic:medical p=0.93") so a reader can tell which layer failed a text.
+    ruled = {gate for gate, _ in harm}
+    failures += [f"{gate}: {reason}" for gate, reason in find_semantic(text) if gate not in ruled]
     return failures

