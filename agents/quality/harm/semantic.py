@@ -39,6 +39,15 @@ _END = re.compile(r"(?<!\bdr)(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bst)(?<!\bvs)(?<!\
 # A sentence needs a few letters to say anything (list bullets, "ok." are not scored).
 _LETTERS = re.compile(r"[a-z]")
 _MIN_LETTERS = 8
+# Sentence embeddings barely register negation or a professional in the loop: "don't stop
+# your meds" and "ask your doctor before you stop" sit next to "stop your meds". The rules
+# read those precisely (negation scope, deferral); the semantic layer leaves any sentence
+# holding such a cue to them.
+_PROTECTED = re.compile(
+    r"\b(?:don't|do not|dont|never|not|no one|nobody|won't|shouldn't|isn't|without your"
+    r"|doctor|doctor's|gp|psychiatrist|pharmacist|pharmacy|prescriber|nurse|physician|oncologist"
+    r"|lawyer|solicitor|adviser|advisor|counsellor|counselor|helpline|hotline|crisis line"
+    r"|legal aid|samaritans|988)\b")
 
 
 class SemanticWeightsError(KasperError):
@@ -79,12 +88,23 @@ def probabilities(vectors: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarr
     return e / e.sum(axis=1, keepdims=True)
 
 
-def findings(probs: np.ndarray, threshold: float) -> list[tuple[str, str]]:
-    """``(gate, reason)`` of one text from its sentences' probabilities: each gate once,
-    with its most probable sentence."""
+def protected(sentence: str) -> bool:
+    """Whether a normalised sentence holds a negation or a professional (left to the rules)."""
+    return _PROTECTED.search(sentence) is not None
+
+
+def harm_scores(ss: Sequence[str], probs: np.ndarray) -> np.ndarray:
+    """Each sentence's harm probability, ``1 - p(safe)``, zero for a protected sentence."""
+    harm = 1.0 - probs[:, 0] if len(ss) else np.zeros(0)
+    return np.where([not protected(s) for s in ss], harm, 0.0) if len(ss) else harm
+
+
+def findings(ss: Sequence[str], probs: np.ndarray, threshold: float) -> list[tuple[str, str]]:
+    """``(gate, reason)`` of one text from its sentences and their probabilities: each gate
+    once, with its most probable sentence."""
     best: dict[str, float] = {}
-    for row in probs:
-        harm = 1.0 - float(row[0])
+    for row, harm in zip(probs, harm_scores(ss, probs)):
+        harm = float(harm)
         if harm >= threshold:
             cls = CLASSES[1 + int(np.argmax(row[1:]))]
             best[cls] = max(best.get(cls, 0.0), harm)
@@ -101,7 +121,7 @@ def find_semantic_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
     probs = probabilities(embed(flat), W, b) if flat else np.zeros((0, len(CLASSES)))
     out, i = [], 0
     for ss in per_text:
-        out.append(findings(probs[i:i + len(ss)], threshold))
+        out.append(findings(ss, probs[i:i + len(ss)], threshold))
         i += len(ss)
     return out
 

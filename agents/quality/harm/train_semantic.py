@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from kasper.agents.quality.harm.engine import find_harm
-from kasper.agents.quality.harm.semantic import CLASSES, GATE_OF, WEIGHTS, probabilities, sentences
+from kasper.agents.quality.harm.semantic import (CLASSES, GATE_OF, WEIGHTS, harm_scores, probabilities,
+                                                 sentences)
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV = ROOT / "tests" / "data" / "quality"
@@ -117,7 +118,7 @@ def _score(u: dict, vec: dict[str, np.ndarray], W: np.ndarray, b: np.ndarray) ->
     if not u["all"]:
         return 0.0
     p = probabilities(np.stack([vec[s] for s in u["all"]]), W, b)
-    return float((1.0 - p[:, 0]).max())
+    return float(harm_scores(u["all"], p).max())
 
 
 def rates(us: list[dict], scores: list[float], threshold: float) -> dict[str, float]:
@@ -181,7 +182,7 @@ def train(report: bool = False) -> dict:
 def to_npz(model: dict) -> bytes:
     """The shipped file's bytes."""
     buf = io.BytesIO()
-    np.savez(buf, W=model["W"], b=model["b"], threshold=np.float32(model["threshold"]),
+    np.savez(buf, W=model["W"], b=model["b"], threshold=np.float64(model["threshold"]),
              classes=np.array(CLASSES))
     return buf.getvalue()
 
