@@ -260,6 +260,8 @@ class TrainerSettings(Section):
     rollback_margin: float = Field(0.05, ge=0.0, lt=1.0)
     rollback_min_count: int = Field(100, ge=1)
     rollback_alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    # Seconds between the train role's live rollback rounds (0: no watch in the role).
+    rollback_watch_s: float = Field(60.0, ge=0.0)
 
 
 class GenerateSettings(Section):

@@ -25,8 +25,8 @@ fails and stops like the two loops.
 
 Options (``build_app(roles, trainer_config=TrainerConfig(...))``):
 ``trainer_config`` replaces the defaults of :meth:`TrainerConfig.from_settings`;
-``rollback_watch_s`` the watch's interval (None: no watch; default: the trainer
-settings' ``rollback_watch_s`` once that setting exists, else 60).
+``rollback_watch_s`` the watch's interval (None: no watch; default:
+``KASPER_TRAINER_ROLLBACK_WATCH_S``, where 0 turns it off).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from .train_loop import run_training
 from .window_loop import run_windows
 
 log = get_logger(__name__)
-_WATCH_S = 60.0
 
 
 def _watched(seen: dict[str, Any]) -> None:
@@ -57,8 +56,7 @@ def _watched(seen: dict[str, Any]) -> None:
 def register(app: Any, ctx: Any) -> None:
     """Declare the trainer task on ``app`` (``ctx`` is a ``WorkerContext``)."""
     config = ctx.options.get("trainer_config") or TrainerConfig.from_settings(ctx.settings)
-    watch_s = ctx.options.get("rollback_watch_s",
-                              getattr(ctx.settings.trainer, "rollback_watch_s", _WATCH_S))
+    watch_s = ctx.options.get("rollback_watch_s", ctx.settings.trainer.rollback_watch_s or None)
 
     @app.task
     async def trainer() -> None:
