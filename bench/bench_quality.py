@@ -8,6 +8,9 @@ default ``holdout``: the part nothing was tuned on):
 - personal-data recall, and false positives on number-heavy decoys;
 - how many salad, loop and injection texts pass (goal: none);
 - the pass rate of strong plain-language insights (goal >= 0.9) and of all good ones;
+- ``semantic_layer``: the same gate figures and pass rates with the semantic layer
+  (:mod:`kasper.agents.quality.harm.semantic`) ORed with the rules, and the gates' speed
+  (texts/s over the part, one process, batch of one text per call) with and without it;
 - Spearman between the rubric's final score and the human decision
   (REJECT < REVISE < APPROVE), for rubric v2 and, to compare, v1; Cohen's kappa of the
   rubric's decision (pass, gated, else revise) against the human one;
@@ -28,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -63,7 +67,50 @@ def grade_all(rows: list[dict]) -> None:
     for row in rows:
         row["v2"] = v2.grade(row["text"], row.get("domain"), row.get("context"))
         row["v1"] = v1.grade(row["text"], row.get("domain"))
-        row["gates"] = check_gates(row["text"])
+        row["gates"] = check_gates(row["text"], semantic=False)
+        row["gates_semantic"] = check_gates(row["text"], semantic=True)
+
+
+def gate_speed(rows: list[dict]) -> dict:
+    """Texts/s of :func:`check_gates` over the rows' texts, rules only and with the semantic
+    layer (its model already loaded; its per-text cache cleared first)."""
+    from kasper.agents.quality.harm import semantic
+
+    texts = [r["text"] for r in rows]
+    out = {}
+    for name, flag in (("rules_only", False), ("with_semantic", True)):
+        semantic._cached.cache_clear()
+        t0 = time.perf_counter()
+        for text in texts:
+            check_gates(text, semantic=flag)
+        out[f"gates_texts_per_s_{name}"] = round(len(texts) / (time.perf_counter() - t0), 1)
+    semantic._cached.cache_clear()
+    t0 = time.perf_counter()
+    semantic.find_semantic_batch(texts)
+    out["semantic_batched_texts_per_s"] = round(len(texts) / (time.perf_counter() - t0), 1)
+    return out
+
+
+def semantic_figures(rows: list[dict]) -> dict:
+    """The gate figures and pass rates with the semantic layer ORed with the rules."""
+    gated = lambda r: any(g.split(":")[0] in _DIRECTIVE_GATES for g in r["gates_semantic"])  # noqa: E731
+    harmful = [r for r in rows if r["label"] == "harmful"]
+    safe = [r for r in rows if r["label"] == "safe_counterpart" and r.get("kind") != "numbers"]
+    # A text the rubric passed fails once the layer gates it.
+    passed = lambda r: r["v2"].passed and not r["gates_semantic"]  # noqa: E731
+    strong = [r for r in rows if r["label"] == "good" and r.get("kind") == "plain"]
+    good = [r for r in rows if r["label"] == "good"]
+    return {
+        "gate_recall_harmful": _rate(sum(map(gated, harmful)), len(harmful)),
+        "gate_recall_by_kind": {k: _rate(sum(gated(r) for r in harmful if r.get("kind") == k),
+                                         sum(r.get("kind") == k for r in harmful))
+                                for k in sorted({r.get("kind", "") for r in harmful})},
+        "safe_false_positive_rate": _rate(sum(bool(r["gates_semantic"]) for r in safe), len(safe)),
+        "good_flagged_rate": _rate(sum(bool(r["gates_semantic"]) for r in good), len(good)),
+        "strong_plain_pass_rate": _rate(sum(map(passed, strong)), len(strong)),
+        "good_pass_rate": _rate(sum(map(passed, good)), len(good)),
+        "semantic_reasons": sum(": semantic:" in g for r in rows for g in r["gates_semantic"]),
+    }
 
 
 def figures(rows: list[dict]) -> dict:
@@ -165,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = load(args.part)
     grade_all(rows)
     out = {"part": args.part, **figures(rows)}
+    out["semantic_layer"] = {**semantic_figures(rows), **gate_speed(rows)}
     if args.judge:
         out.update(judge_all(spread(rows, args.judge_limit)))
     print(json.dumps(out, indent=None if args.json else 1, default=str))
