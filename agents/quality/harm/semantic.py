@@ -113,7 +113,7 @@ def findings(ss: Sequence[str], probs: np.ndarray, threshold: float) -> list[tup
 
 def find_semantic_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
     """:func:`find_semantic` of many texts, all their sentences embedded in one batch."""
-    from kasper.agents.quality.harm.minilm import embed
+    from kasper.agents.quality.harm.minilm import embed  # deferred: loads MLX and the MiniLM weights, only when the layer runs
 
     W, b, threshold = weights()
     per_text = [sentences(t) for t in texts]

@@ -159,7 +159,7 @@ def cross_validate(us: list[dict], vec: dict[str, np.ndarray]) -> list[float]:
 def train(report: bool = False) -> dict:
     """Cross-validate, choose the threshold, refit on everything. Returns the arrays and
     the cross-validation figures."""
-    from kasper.agents.quality.harm.minilm import embed
+    from kasper.agents.quality.harm.minilm import embed  # deferred: loads MLX and the MiniLM weights
 
     us = units()
     texts = sorted({s for u in us for s in u["all"]})
