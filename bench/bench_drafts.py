@@ -21,7 +21,9 @@ falls on all of them alike. ``--modes continuous,static`` runs each variant with
 both engine schedulings in the same run: ``continuous`` (rows join the running
 batch as slots free up; ``--pipeline`` micro-batches in flight at once, as the
 generate agent keeps) and ``static`` (one batch at a time, each run to its last
-row: the engine before continuous batching). With ``--judge`` the configured judge (``kasper judge``,
+row: the engine before continuous batching). A turn holds ``--pipeline`` x 32
+prompts, so with 64 prompts each leg runs once per round: ``--rounds 2`` or more
+lets the legs take turns. With ``--judge`` the configured judge (``kasper judge``,
 the embedded one when no URL is set) reads each variant's first ``--judge-limit``
 drafts and its mean overall is printed too.
 
