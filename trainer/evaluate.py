@@ -88,10 +88,11 @@ class Comparison:
                "golden_version": _version_number(GOLDEN_VERSION)}
         for source in ("golden", "store", "window"):
             out[f"eval_{source}"] = float(self.sources.count(source))
-        window = [i for i, s in enumerate(self.sources) if s == "window"]
-        if window:
-            out["window_test_loss"] = _subset_loss(self.new, window)
-            out["current_window_test_loss"] = _subset_loss(self.current, window)
+        for source in ("golden", "window"):  # each part alone, to see what moved the whole
+            part = [i for i, s in enumerate(self.sources) if s == source]
+            if part:
+                out[f"{source}_test_loss"] = _subset_loss(self.new, part)
+                out[f"current_{source}_test_loss"] = _subset_loss(self.current, part)
         if self.thumbs is not None:
             out.update(thumbs_up_rate=_mean(self.new.thumbs), current_thumbs_up_rate=_mean(self.current.thumbs),
                        thumbs_improvement=self.thumbs.improvement, thumbs_ci_low=self.thumbs.low,
