@@ -120,12 +120,16 @@ def test_the_tally_attributes_verdicts_approvals_and_thumbs_to_the_version_that_
         ("kasper.feedback", thumb(new, "none")),  # stars or a comment only: not a thumb
         ("kasper.feedback", thumb(old, "up")),
         ("kasper.feedback", thumb(insight("standard-0002"), "down")),  # insight never seen
+        # Another schema's record on the topic (a fuzzed or foreign producer): skipped.
+        ("kasper.approved", sample_record("Feedback")),
+        ("kasper.verdicts", {"grade": {"insight": {"insight_id": "x"}}}),
     ]:
         tally.add(topic, record)
     assert tally.counts("standard", "standard-0002") == Live(judged=2, approved=1, up=1, down=1)
     assert tally.counts("standard", "base") == Live(judged=1, approved=0, up=1, down=0)
     assert tally.counts("lite", "standard-0002") == Live(judged=1, approved=1)
     assert tally.counts("pro", "base") == Live()
+    assert tally.skipped == 2
 
 
 # --- the registry's rollback decisions -------------------------------------------------

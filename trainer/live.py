@@ -111,9 +111,21 @@ class Tally:
         self._owner: dict[str, tuple[str, str]] = {}  # insight id -> (tier, version label)
         self._approved: set[str] = set()
         self._thumbs: dict[str, tuple[str, bool]] = {}  # feedback id -> (insight id, up?)
+        self.skipped = 0
 
     def add(self, topic: str, record: Mapping[str, Any]) -> None:
-        """Fold one record of ``kasper.verdicts``, ``kasper.approved`` or ``kasper.feedback``."""
+        """Fold one record of ``kasper.verdicts``, ``kasper.approved`` or ``kasper.feedback``.
+
+        A record of another shape (another schema written to the topic, a field missing)
+        is counted in ``skipped`` and left out: the watch reads what the stages wrote and
+        dead-letters nothing itself, and one odd record must not stop the train role.
+        """
+        try:
+            self._add(topic, record)
+        except (KeyError, TypeError, AttributeError):
+            self.skipped += 1
+
+    def _add(self, topic: str, record: Mapping[str, Any]) -> None:
         if topic.endswith(".verdicts"):
             insight = (record.get("grade") or {}).get("insight")
             if insight is not None:  # verdicts written before grades carried insights: no version
