@@ -243,6 +243,9 @@ class TrainerSettings(Section):
     min_improvement: float = 0.05
     min_eval_examples: int = Field(30, ge=1)  # paired examples a decision needs (fewer: not promoted)
     eval_store_cap: int = Field(200, ge=0)  # held-out lines of past windows kept per tier
+    # Golden examples in each evaluation (None: all of them), taken round-robin over domains:
+    # each is a forward pass of the candidate and of the serving model (docs/trainer.md).
+    golden_count: int | None = Field(None, ge=0)
     probe_count: int = 8  # golden prompts answered greedily per evaluation (0: off)
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     # Unset: each tier keeps its own value (they differ by tier); set: every tier.

@@ -413,7 +413,9 @@ BoundedWorker(app, loglevel="info", quiet=True, override_logging=False,
 
 TINY = {"rank": 4, "num_layers": 2, "iters": 8, "batch_size": 1, "max_seq_length": 352,
         "learning_rate": 1e-3, "steps_per_report": 1, "save_every": 1, "val_batches": 1}
-PROBES = {"probe_count": 1, "probe_max_tokens": 8, "probe_tolerance": 1.0, "min_improvement": 0.0}
+# Four golden examples per decision (all 44 cost minutes a window on loaded cores).
+PROBES = {"probe_count": 1, "probe_max_tokens": 8, "probe_tolerance": 1.0, "min_improvement": 0.0,
+          "golden_count": 4, "min_eval_examples": 1}
 
 
 def trainer_worker(env: dict[str, str], run_dir: Path, **tiny: Any) -> Worker:

@@ -103,6 +103,7 @@ def up_env(tmp: Path, judge_url: str, metrics_port: int) -> dict[str, str]:
         # persistent-set loss alone decides), promoted whatever its loss.
         KASPER_TRAINER_APPROVED_COUNT=str(APPROVED), KASPER_TRAINER_ITERS="4",
         KASPER_TRAINER_PROBE_COUNT="0", KASPER_TRAINER_MIN_IMPROVEMENT="-1000",
+        KASPER_TRAINER_GOLDEN_COUNT="4", KASPER_TRAINER_MIN_EVAL_EXAMPLES="1",
         KASPER_TRAINER_PROBE_TOLERANCE="1000",
         # The run's own simulated users and a KTO pass on the injected thumbs would add
         # minutes of waiting and training that no assertion here reads (test_feedback_up.py

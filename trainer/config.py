@@ -94,6 +94,7 @@ class PromotionPolicy:
     min_improvement: float = _knob("min_improvement")
     min_eval_examples: int = _knob("min_eval_examples")  # paired examples a decision needs
     eval_store_cap: int = _knob("eval_store_cap")  # held-out lines of past windows kept per tier
+    golden_count: int | None = _knob("golden_count")  # golden examples per evaluation (None: all)
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     probe_count: int = _knob("probe_count")  # golden prompts answered greedily (0 turns probes off)
     probe_max_tokens: int = 120
@@ -151,6 +152,7 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
     promotion = dataclasses.replace(config.promotion, min_improvement=trainer.min_improvement,
                                     min_eval_examples=trainer.min_eval_examples,
                                     eval_store_cap=trainer.eval_store_cap,
+                                    golden_count=trainer.golden_count,
                                     probe_count=trainer.probe_count,
                                     probe_tolerance=trainer.probe_tolerance)
     config = dataclasses.replace(config, window=window, promotion=promotion)

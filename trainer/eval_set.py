@@ -85,10 +85,11 @@ def _spread(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def golden_examples(template_version: str = DEFAULT_TEMPLATE) -> list[EvalExample]:
-    """Every golden prompt with its reference as the answer, in the window files' chat format."""
+def golden_examples(template_version: str = DEFAULT_TEMPLATE, count: int | None = None) -> list[EvalExample]:
+    """The first ``count`` golden prompts (all by default, round-robin over domains) with
+    their references as the answers, in the window files' chat format."""
     out = []
-    for p in golden_prompts():
+    for p in golden_prompts(count):
         messages = [*build_messages(p, template_version), {"role": "assistant", "content": p["reference"]}]
         out.append(EvalExample(example_id(messages), tuple(messages), "golden"))
     return out
@@ -139,13 +140,13 @@ def stored(adapters_dir: Path, tier: str) -> list[EvalExample]:
 
 
 def evaluation_set(adapters_dir: Path, tier: str, window_dir: Path,
-                   template_version: str = DEFAULT_TEMPLATE) -> list[EvalExample]:
+                   template_version: str = DEFAULT_TEMPLATE, golden_count: int | None = None) -> list[EvalExample]:
     """Golden set, then the store, then the window's own held-out lines: deduplicated by id
     (first kept) and without any example the window trains on."""
     exclude = window_train_ids(window_dir)
     seen: set[str] = set()
     out = []
-    for e in [*golden_examples(template_version), *stored(adapters_dir, tier), *window_heldout(window_dir)]:
+    for e in [*golden_examples(template_version, golden_count), *stored(adapters_dir, tier), *window_heldout(window_dir)]:
         if e.id not in seen and e.id not in exclude:
             seen.add(e.id)
             out.append(e)

@@ -93,7 +93,8 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
     """New adapter vs. the serving model on the persistent evaluation set: metrics and the decision."""
     started = time.perf_counter()
     params, policy = config.tier(tier), config.promotion
-    examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version)
+    examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version,
+                              config.promotion.golden_count)
     new = evaluate_model(model_dir, work, examples, params, policy, tier)
     current = evaluate_model(model_dir, _adapter_dir(serving), examples, params, policy, tier)
     label = f"serving {serving['version']}" if serving else "the base model"

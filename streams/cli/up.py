@@ -123,7 +123,9 @@ def demo_trainer_env(count: int) -> dict[str, str]:
     return {"KASPER_TRAINER_APPROVED_COUNT": str(max(4, count // 8)),
             "KASPER_TRAINER_IDLE_S": f"{DEMO_IDLE_S:g}",
             "KASPER_TRAINER_ITERS": "6", "KASPER_TRAINER_STEPS_PER_REPORT": "1",
-            "KASPER_TRAINER_PROBE_COUNT": "2", "KASPER_TRAINER_MIN_SCORE": "0.6"}
+            "KASPER_TRAINER_PROBE_COUNT": "2", "KASPER_TRAINER_MIN_SCORE": "0.6",
+            # 12 golden examples (one forward pass each per model), and decisions on 12 or more.
+            "KASPER_TRAINER_GOLDEN_COUNT": "12", "KASPER_TRAINER_MIN_EVAL_EXAMPLES": "12"}
 
 
 def worker_env(settings: Settings, count: int, environ: dict[str, str] | None = None) -> dict[str, str]:
