@@ -203,7 +203,9 @@ def test_the_train_role_turns_approved_records_into_a_model_version_and_stops_cl
     asyncio.run(position_at_end(groups[0], [topics.APPROVED.name, topics.FEEDBACK.name]))
     asyncio.run(position_at_end(groups[1], [topics.TRAINING_WINDOWS.name]))
     args = {"root": str(tmp_path), "count": 12, "groups": groups,
-            "promotion": dataclasses.asdict(PROBES), "tiny": {**dataclasses.asdict(TINY), "iters": 2}}
+            # Four golden examples: the role's decision, not the evaluation's size, is under test.
+            "promotion": {**dataclasses.asdict(PROBES), "golden_count": 4},
+            "tiny": {**dataclasses.asdict(TINY), "iters": 2}}
     env = {**os.environ, "KASPER_WEB_PORT": str(free_port()), "KASPER_CACHE_DIR": str(cache)}
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(args)], stdout=log,
