@@ -99,10 +99,10 @@ def up_env(tmp: Path, judge_url: str, metrics_port: int) -> dict[str, str]:
         KASPER_JUDGE_BASE_URL=judge_url, KASPER_JUDGE_MODEL="fault-model", KASPER_JUDGE_API_KEY="sk-test",
         KASPER_JUDGE_BACKOFF_BASE_S="0.05", KASPER_JUDGE_INPUT_USD_PER_MTOK="1.25",
         KASPER_JUDGE_OUTPUT_USD_PER_MTOK="10",
-        # One window of our APPROVED lite records, 4 steps, no golden answers generated (the
-        # persistent-set loss alone decides), promoted whatever its loss.
+        # One window of our APPROVED lite records, 4 steps, 1 golden answer (the dashboard's
+        # probe panel reads it), 4 golden examples, promoted whatever its loss.
         KASPER_TRAINER_APPROVED_COUNT=str(APPROVED), KASPER_TRAINER_ITERS="4",
-        KASPER_TRAINER_PROBE_COUNT="0", KASPER_TRAINER_MIN_IMPROVEMENT="-1000",
+        KASPER_TRAINER_PROBE_COUNT="1", KASPER_TRAINER_MIN_IMPROVEMENT="-1000",
         KASPER_TRAINER_GOLDEN_COUNT="4", KASPER_TRAINER_MIN_EVAL_EXAMPLES="1",
         KASPER_TRAINER_PROBE_TOLERANCE="1000",
         # The run's own simulated users and a KTO pass on the injected thumbs would add

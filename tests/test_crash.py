@@ -121,7 +121,7 @@ def test_the_trainer_killed_mid_window_and_mid_training_loses_and_doubles_nothin
             worker.start()
             chaos.produce(broker.address, topics.APPROVED, second)
             chaos.wait_until("a ModelVersion for both windows",
-                             lambda: len(windows_and_versions(broker.address)[1]) >= 2, 240, [worker],
+                             lambda: len(windows_and_versions(broker.address)[1]) >= 2, 600, [worker],
                              poll_s=1.0)
             time.sleep(2)
             announced, versions = windows_and_versions(broker.address)
