@@ -237,11 +237,9 @@ class _Callback(TrainingCallback):
                  tokens_per_second=round(info["tokens_per_second"], 1))
         if self.progress is not None:
             self.progress(step, dict(info, iteration=step))
-        stopping = self.should_stop is not None and self.should_stop() and step < self.params.iters
-        if (step % self.params.save_every == 0 or stopping) and step < self.params.iters:
+        # A stop is taken before the next step's batch (_stoppable), not here.
+        if step % self.params.save_every == 0 and step < self.params.iters:
             _save_checkpoint(self.work_dir, self.model, self.optimizer, step, self.fingerprint)
-        if stopping:
-            raise TrainingInterrupted(f"stopped at step {step}; the checkpoint resumes it")
 
     def stop(self, step: int) -> None:
         """Checkpoint the ``step`` steps done and end the run (the next start resumes there)."""
