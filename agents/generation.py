@@ -171,7 +171,7 @@ class Generator:
         seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
         # The tier is an Avro enum of exactly these three: every one has its sampling.
         request = GenRequest(messages, prompt["tier"], self.sampling[prompt["tier"]], seed,
-                             prefix_messages=1 + 2 * len(shown))
+                             prefix_messages=1 + 2 * len(shown), split_key=prompt["prompt_id"])
         return _Planned(index, request, ident, served, set_id)
 
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
@@ -209,7 +209,8 @@ class Generator:
         """Once more, as one batch with fresh seeds; then keep a stopped draft or give up
         with both reasons."""
         again = [_Planned(item.index, GenRequest(item.request.messages, item.request.tier, item.request.sampling,
-                                                 derive_seed(item.insight_id, retry=1), item.request.prefix_messages),
+                                                 derive_seed(item.insight_id, retry=1), item.request.prefix_messages,
+                                                 item.request.split_key),
                           item.insight_id, item.served, item.exemplar_set) for item in items]
         failed = {retry.index: retry for retry in await self._generate(again, outcomes, on_delta, tries=2)}
         for item in items:
@@ -227,6 +228,9 @@ class Generator:
 
     def _insight(self, item: _Planned, prompt: dict[str, Any], result: GenResult) -> dict[str, Any]:
         sampling = item.request.sampling
+        # The version that wrote it (a canary split picks one per prompt): live numbers
+        # and feedback are attributed by this field.
+        served = result.served or item.served
         return {
             "insight_id": item.insight_id,
             "prompt_id": prompt["prompt_id"],
@@ -234,8 +238,8 @@ class Generator:
             "domain": prompt["domain"],
             "tier": prompt["tier"],
             "text": result.text.strip(),
-            "model": item.served.model,
-            "adapter_version": item.served.adapter_version,
+            "model": served.model,
+            "adapter_version": served.adapter_version,
             "template_version": self.settings.template_version,
             "exemplar_set": item.exemplar_set,
             "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p,

@@ -76,6 +76,10 @@ class GenRequest:
     # How many leading messages (system + few-shot turns) are shared by many requests:
     # a backend with a prefix cache computes them once.
     prefix_messages: int = 0
+    # What a canary split of the tier is decided on (the prompt id: runtime/canary.py),
+    # so every draw and redelivery of a prompt goes to the same version; None: the
+    # tier's full model.
+    split_key: str | None = None
 
 
 # A row a guard stops with nothing to keep within this many tokens was stopped at its
@@ -97,6 +101,9 @@ class GenResult:
     # keep: the text is only what it caught (a field label, a copy of the prompt),
     # worth a fresh draw before it is kept.
     stopped_at_start: bool = False
+    # The model that wrote it, when the backend chose among several for the tier (a
+    # canary split); None: the one ``serving(tier)`` named.
+    served: Served | None = None
 
 
 class Backend(Protocol):
@@ -108,7 +115,8 @@ class Backend(Protocol):
         """Load models / open clients; called once before the first batch."""
 
     def serving(self, tier: str) -> Served:
-        """The model that serves ``tier`` right now."""
+        """The model that serves ``tier`` right now (during a canary: the incumbent,
+        which serves the prompts the canary does not)."""
 
     async def generate(self, requests: list[GenRequest],
                        on_delta: OnDelta | None = None) -> list[GenResult | GenerationError]:

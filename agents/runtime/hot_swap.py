@@ -13,7 +13,9 @@ ready before the next prompt arrives.
 The adapter path in a ModelVersion comes from a topic: it must be an absolute path
 without ``..``, and, given ``adapters_dir``, resolve (symlinks followed) inside it,
 before anything under it is opened (:func:`check_adapter_path`); the backend then
-checks the file's SHA-256 against the record.
+checks the file's SHA-256 against the record. A canary event names two adapters
+(its own and the incumbent's, which serves the rest of the tier: runtime/canary.py);
+both paths are checked, and neither model serves unless both load.
 
 Error policy: a version that cannot be loaded (missing files, wrong SHA-256,
 shapes that do not fit the base model, a path outside the adapters directory)
@@ -83,6 +85,7 @@ class VersionSwitcher:
         self._dead_letter = dead_letter
         self.adapters_dir = adapters_dir  # None: paths are only checked for '..' and absoluteness
         self._pending: dict[str, Offered] = {}
+        self._shown: dict[str, set[Any]] = {}  # tier -> the models its gauge shows serving
         self._lock = asyncio.Lock()
         self.caught_up = asyncio.Event()  # the models topic was read to its end
         self.ready = asyncio.Event()  # the backend has started: versions can be loaded
@@ -121,6 +124,7 @@ class VersionSwitcher:
             before = self.backend.serving(tier)
             try:
                 check_adapter_path(offered.record.get("adapter_path"), self.adapters_dir)
+                check_adapter_path(offered.record.get("incumbent_adapter_path"), self.adapters_dir)
                 served = await self.backend.apply_version(offered.record)
             except KasperError as exc:
                 await self._failed(tier, offered, exc)
@@ -130,10 +134,18 @@ class VersionSwitcher:
                 continue
             outcome = "unchanged" if served == before else "swapped"
             SWAPS.labels(tier, outcome).inc()
+            share = offered.record.get("canary_share")
             if outcome == "swapped":
                 log.info("model version swapped", tier=tier, version=offered.record["version"],
-                         before=before.version_key, after=served.version_key)
-            publish_serving(tier, before, served)
+                         before=before.version_key, after=served.version_key, canary_share=share,
+                         incumbent=offered.record.get("incumbent_version") if share else None)
+            # The gauge shows every model that writes for the tier: during a canary, two.
+            after = {self.backend.serving(tier), served}
+            for gone in self._shown.get(tier, {before}) - after:
+                SERVING.labels(tier, gone.model, gone.adapter_version or "base").set(0)
+            for shown in after:
+                SERVING.labels(tier, shown.model, shown.adapter_version or "base").set(1)
+            self._shown[tier] = after
 
     async def _failed(self, tier: str, offered: Offered, exc: KasperError) -> None:
         SWAPS.labels(tier, "failed").inc()

@@ -12,6 +12,11 @@ Adapters: a ModelVersion names an mlx-lm adapter directory (``adapter_config.jso
 hash, loads base + adapter, and fuses the LoRA weights into the linear layers
 (decode does fewer ops per step). Any failure raises ``ModelError`` and the tier
 keeps its current model (the caller reports it).
+
+Canary: a ModelVersion with a ``canary_share`` loads two models for its tier, the
+incumbent it names and the canary, before either serves; each request then goes to
+the one :func:`~kasper.agents.runtime.canary.to_canary` picks for its split key, and
+its result names that model. A model already loaded for any tier is reused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from kasper.agents.runtime.backend import (
 from kasper.agents.runtime.guards import GuardSpec, first_person_bias, trim_to_sentence
 from kasper.agents.runtime.mlx_engine import DEFAULT_TOP_K, Cancelled, Engine, Row
 from kasper.agents.runtime.blas import MLXThread
+from kasper.agents.runtime.canary import canary_share, incumbent_record, to_canary
 from kasper.agents.runtime.model_store import ModelError
 from kasper.streams.logs import get_logger
 from kasper.streams.settings import GenerateSettings, ModelSettings
@@ -64,6 +70,7 @@ class MLXBackend:
         self.top_k = (settings or GenerateSettings()).top_k
         self.model_dir: Path | None = None
         self._tiers: dict[str, Loaded] = {}
+        self._canaries: dict[str, tuple[Loaded, float]] = {}  # tier -> (canary, its share)
         self._mlx = MLXThread("kasper-mlx")
         self.last_stats: list = []
         self._closing = False
@@ -84,7 +91,20 @@ class MLXBackend:
         self._tiers = dict.fromkeys(TIERS, base)
 
     def serving(self, tier: str) -> Served:
+        """The tier's full model (during a canary: the incumbent)."""
         return self._tiers[tier].served
+
+    def canary(self, tier: str) -> tuple[Served, float] | None:
+        """The tier's canary and its share, if one runs."""
+        canary = self._canaries.get(tier)
+        return None if canary is None else (canary[0].served, canary[1])
+
+    def _route(self, request: GenRequest) -> Loaded:
+        """The model that writes ``request``: the canary for its share of split keys."""
+        canary = self._canaries.get(request.tier)
+        if canary is not None and request.split_key is not None and to_canary(request.split_key, canary[1]):
+            return canary[0]
+        return self._tiers[request.tier]
 
     def tiers(self) -> dict[str, Served]:
         """Every tier's current model."""
@@ -101,28 +121,30 @@ class MLXBackend:
         """
         if self._closing:
             raise Cancelled("the backend is closing")
-        groups: dict[int, list[int]] = {}
+        groups: dict[int, tuple[Loaded, list[int]]] = {}
         for index, request in enumerate(requests):
-            groups.setdefault(id(self._tiers[request.tier]), []).append(index)
+            loaded = self._route(request)
+            groups.setdefault(id(loaded), (loaded, []))[1].append(index)
         results: list[GenResult | None] = [None] * len(requests)
         pending = []
         try:
-            for indices in groups.values():
-                engine = self._tiers[requests[indices[0]].tier].engine
+            for loaded, indices in groups.values():
+                engine = loaded.engine
                 rows = [self._row(engine, requests[i]) for i in indices]
                 relay = None if on_delta is None else (lambda row, d, done, ix=indices: on_delta(ix[row], d, done))
                 future, start = engine.submit(rows, relay)
                 self._engines.add(engine)
                 if start:
                     self._drains.add(asyncio.ensure_future(self._run(engine.drain)))
-                pending.append((indices, engine, asyncio.wrap_future(future)))
+                pending.append((indices, loaded, asyncio.wrap_future(future)))
             self.last_stats = []
-            for indices, engine, future in pending:
+            for indices, loaded, future in pending:
+                engine = loaded.engine
                 outputs = await future
                 for index, o in zip(indices, outputs):
                     results[index] = GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens,
                                                len(o.tokens), o.seconds * 1000.0, o.finish_reason,
-                                               o.stopped_at_start)
+                                               o.stopped_at_start, loaded.served)
                 self.last_stats.append(engine.last_stats)
         except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
             raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
@@ -147,18 +169,30 @@ class MLXBackend:
     # --- model versions ------------------------------------------------------
 
     async def apply_version(self, version: dict[str, Any]) -> Served | None:
-        """Serve ``version``'s tier with its adapter (or the base model); ``ModelError`` if not."""
-        tier, label, path = version["tier"], version["version"], version.get("adapter_path")
-        current = self._tiers[tier]
-        if current.served.adapter_version == (label if path else None) and current.adapter_path == path:
-            return current.served  # already serving it (a replay of the topic)
-        loaded = self._reuse(path, label) or await self._run(
+        """Serve ``version``'s tier with its adapter (or the base model); ``ModelError`` if not.
+
+        A canary (``canary_share`` set) loads its incumbent and itself before either
+        serves, and returns the canary's model; ``CanaryError`` for a share outside (0, 1).
+        """
+        tier, share = version["tier"], canary_share(version)
+        if share is None:
+            loaded = await self._loaded(version)
+            self._tiers[tier] = loaded
+            self._canaries.pop(tier, None)
+            return loaded.served
+        incumbent = await self._loaded(incumbent_record(version))
+        canary = await self._loaded(version)
+        self._tiers[tier], self._canaries[tier] = incumbent, (canary, share)
+        return canary.served
+
+    async def _loaded(self, version: dict[str, Any]) -> Loaded:
+        """``version``'s model: one already loaded (a replay of the topic, another tier's) or a new one."""
+        path, label = version.get("adapter_path"), version["version"]
+        return self._reuse(path, label) or await self._run(
             self._load, path, label, version.get("adapter_sha256"))
-        self._tiers[tier] = loaded
-        return loaded.served
 
     def _reuse(self, path: str | None, label: str) -> Loaded | None:
-        for loaded in self._tiers.values():
+        for loaded in (*self._tiers.values(), *(canary for canary, _ in self._canaries.values())):
             if loaded.adapter_path == path and (path is None or loaded.served.adapter_version == label):
                 return loaded
         return None
@@ -177,7 +211,8 @@ class MLXBackend:
 
     def cancel(self) -> None:
         """Fail the rows queued or running now (thread-safe); their prompts were not acked."""
-        for engine in {*(loaded.engine for loaded in self._tiers.values()), *self._engines}:
+        loaded = (*self._tiers.values(), *(canary for canary, _ in self._canaries.values()))
+        for engine in {*(one.engine for one in loaded), *self._engines}:
             engine.cancel()
 
     async def close(self) -> None:
@@ -186,7 +221,7 @@ class MLXBackend:
         self.cancel()
         # The running step finishes within a fraction of a second after cancel().
         await self._mlx.close()
-        self._tiers = {}
+        self._tiers, self._canaries = {}, {}
 
 
 def _encode(engine: Engine):

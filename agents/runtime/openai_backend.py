@@ -2,7 +2,10 @@
 
 OpenAI itself, or a GPT-OSS model behind vLLM, Ollama or llama.cpp's server, or
 ``mlx_lm.server``. Every tier is served by the configured model; ModelVersion
-events (local LoRA adapters) do not apply to it and are ignored.
+events (local LoRA adapters) do not apply to it and are ignored, canaries too: the
+server has one model and no adapter versions to split a tier between, so a canary
+event is logged as ignored and every insight names the configured model with no
+adapter version (the live watch counts them as the base model's).
 
 Concurrency is bounded by a semaphore (``concurrency`` requests in flight per
 worker); each request has a timeout. Error policy, per request:
@@ -69,6 +72,10 @@ class OpenAIBackend:
 
     async def apply_version(self, version: dict[str, Any]) -> Served | None:
         """LoRA adapters are local files: nothing to swap on a remote server."""
+        if version.get("canary_share"):
+            log.warning("canary ignored: the openai-compatible backend serves one model for every tier",
+                        tier=version.get("tier"), version=version.get("version"),
+                        canary_share=version.get("canary_share"), model=self.settings.model)
         return None
 
     async def generate(self, requests: list[GenRequest],
