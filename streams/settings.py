@@ -265,6 +265,10 @@ class TrainerSettings(Section):
     rollback_alpha: float = Field(0.05, gt=0.0, lt=0.5)
     # Seconds between the train role's live rollback rounds (0: no watch in the role).
     rollback_watch_s: float = Field(60.0, ge=0.0)
+    # Share of its tier's prompts a newly promoted version first serves (a canary, beside
+    # the incumbent, until the live watch keeps or rolls it back); 0: the whole tier at
+    # once. Why 0.2: docs/trainer.md.
+    canary_share: float = Field(0.2, ge=0.0, lt=1.0)
 
 
 class GenerateSettings(Section):

@@ -13,9 +13,17 @@ in epoch ms) plus ``published``. A version directory appears by renaming a
 complete temporary directory; ``serving.json`` is replaced atomically and only
 after the version it names exists. A run that diverged is recorded too (no
 weights, ``adapter_path`` null), so a redelivered window is not trained again.
-Each version also records its ``incumbent``: what served the tier when it was
-added (``"base"`` for the base model), the model its live numbers are compared
+Each version also records its ``incumbent``: what served the whole tier when it
+was added (``"base"`` for the base model), the model its live numbers are compared
 with (:mod:`kasper.trainer.live`).
+
+Canary: with a ``canary_share`` above 0, a promoted version is recorded with that
+share and its incumbent's adapter path and SHA-256, and serves only that share of
+the tier (``serving.json`` names it; the incumbent writes the rest) until the live
+watch decides: a rollback (below) or a full promotion (:meth:`Registry.promote_canary`,
+a ``promote`` decision in ``decisions.json``). Either marks it ``canary_done``. A
+version promoted while another's canary runs is compared with the model serving
+the whole tier, not with the undecided canary.
 
 A rollback (:meth:`Registry.rollback`) makes an earlier version (or the base
 model) serve again. It adds no weights: it marks the version it replaces
@@ -103,8 +111,10 @@ class Registry:
     def work_dir(self, tier: str, window_id: str) -> Path:
         return self.root / checked_name(tier, "tier") / ".work" / checked_name(window_id, "window id")
 
-    def add(self, tier: str, fields: dict[str, Any], adapter_src: Path | None) -> dict[str, Any]:
-        """Record a new version of ``tier`` (moving the adapter files in); promote if it says so."""
+    def add(self, tier: str, fields: dict[str, Any], adapter_src: Path | None,
+            canary_share: float = 0.0) -> dict[str, Any]:
+        """Record a new version of ``tier`` (moving the adapter files in); promote if it says so,
+        as a canary serving ``canary_share`` of the tier when that is above 0."""
         tier_dir = self.root / checked_name(tier, "tier")
         tier_dir.mkdir(parents=True, exist_ok=True)
         tmp = tier_dir / f".tmp-{os.getpid()}-{time.monotonic_ns()}"
@@ -114,7 +124,13 @@ class Registry:
             for name in (ADAPTER_FILE, ADAPTER_CONFIG):
                 shutil.copy2(Path(adapter_src) / name, tmp / name)
             sha = hashlib.sha256((tmp / ADAPTER_FILE).read_bytes()).hexdigest()
-        fields = {**fields, "incumbent": self.serving().get(tier, BASE)}
+        incumbent = self.full_model(tier)
+        fields = {**fields, "incumbent": incumbent}
+        if canary_share > 0 and fields.get("promoted") and adapter_src is not None:
+            served = {} if incumbent == BASE else self.entry(tier, incumbent)
+            fields.update(canary_share=float(canary_share),
+                          incumbent_adapter_path=served.get("adapter_path"),
+                          incumbent_adapter_sha256=served.get("adapter_sha256"))
         entry = self._place(tier, tmp, fields, sha, adapter_src is not None)
         if entry["promoted"]:
             self.set_serving(tier, entry["version"])
@@ -138,6 +154,15 @@ class Registry:
     def _next_number(self, tier: str) -> int:
         numbers = [_number(p.name) for p in (self.root / tier).iterdir() if _VERSION.match(p.name)]
         return max(numbers, default=0) + 1
+
+    def full_model(self, tier: str) -> str:
+        """The version serving all of ``tier`` but a running canary's share: the incumbent
+        of a running canary, else what ``serving.json`` names (``"base"``: the base model)."""
+        current = self.serving().get(tier, BASE)
+        if current == BASE:
+            return BASE
+        entry = next((v for v in self.versions(tier) if v["version"] == current), None)
+        return entry["incumbent"] if entry is not None and is_canary(entry) else current
 
     def set_serving(self, tier: str, version: str | None) -> None:
         """Make ``version`` serve ``tier`` (None: the base model alone)."""
@@ -205,10 +230,12 @@ class Registry:
         if to == current:
             return None
         at_ms = at_ms if at_ms is not None else int(time.time() * 1000)
+        # A rollback ends a canary on either side: the version it serves, serves all of the tier.
         if current != BASE:
-            self.annotate(tier, current, rolled_back={"to": to, "reason": reason, "by": by, "at": at_ms})
+            self.annotate(tier, current, rolled_back={"to": to, "reason": reason, "by": by, "at": at_ms},
+                          canary_done=True)
         if to != BASE:  # serving again: no longer rolled back (decisions.json keeps the history)
-            self.annotate(tier, to, rolled_back=None)
+            self.annotate(tier, to, rolled_back=None, canary_done=True)
         decisions = self.decisions(tier)
         decision = {"kind": "rollback", "tier": tier, "from": current, "to": to, "reason": reason,
                     "by": by, "at": at_ms, "published": False, "number": len(decisions) + 1}
@@ -217,6 +244,31 @@ class Registry:
         _atomic_json(self._decisions_path(tier), [*decisions, decision])
         self.set_serving(tier, None if to == BASE else to)
         return decision
+
+    def promote_canary(self, tier: str, version: str, *, reason: str, by: str,
+                       live: dict[str, Any] | None = None, at_ms: int | None = None) -> dict[str, Any] | None:
+        """The canary ``version`` serves the whole tier from now: a ``promote`` decision.
+
+        Returns the decision (announced like a rollback's), or None when ``version`` no
+        longer serves ``tier`` as a running canary (rolled back or promoted meanwhile).
+        ``live`` (the watch's numbers) is recorded on the version with the decision.
+        """
+        entry = self.serving_entry(known_tier(tier))
+        if entry is None or entry["version"] != version or not is_canary(entry):
+            return None
+        decisions = self.decisions(tier)
+        decision = {"kind": "promote", "tier": tier, "from": version, "to": version, "reason": reason,
+                    "by": by, "at": at_ms if at_ms is not None else int(time.time() * 1000),
+                    "published": False, "number": len(decisions) + 1, "live": live}
+        # Recorded first, as a rollback: a crash before the announcement leaves it pending.
+        _atomic_json(self._decisions_path(tier), [*decisions, decision])
+        self.end_canary(decision)
+        return decision
+
+    def end_canary(self, decision: dict[str, Any]) -> None:
+        """Mark a ``promote`` decision's version as serving the whole tier (idempotent)."""
+        extra = {"live": decision["live"]} if decision.get("live") else {}
+        self.annotate(decision["tier"], decision["to"], canary_done=True, **extra)
 
     def plan(self, tier: str, to: str | None = None) -> tuple[str, str]:
         """(what serves ``tier``, what a rollback to ``to`` would serve); the errors of :meth:`rollback`."""
@@ -256,6 +308,11 @@ class Registry:
         return self.root / known_tier(tier) / DECISIONS
 
 
+def is_canary(entry: dict[str, Any]) -> bool:
+    """Whether a recorded version is a canary still waiting for its decision."""
+    return bool(entry.get("canary_share")) and bool(entry.get("promoted")) and not entry.get("canary_done")
+
+
 def known_tier(tier: str) -> str:
     if tier not in TIERS:
         raise UnknownVersionError(f"unknown tier {tier!r}; choose from {', '.join(TIERS)}")
@@ -268,7 +325,8 @@ def list_versions(settings: Any = None) -> list[dict[str, Any]]:
     One dict per version: ``name``, ``kind`` ("adapter"), ``tier``, ``version``,
     ``base``, ``path``, ``window_id``, ``promoted``, ``serving``, ``reason``,
     ``metrics``, ``created_at`` (ISO-8601 UTC), ``rolled_back`` (to what, why,
-    by whom; None) and ``live`` (the live watch's verdict on it; None).
+    by whom; None), ``live`` (the live watch's verdict on it; None) and ``canary``
+    (the share it serves while a running canary; None).
     """
     registry = Registry(TrainerConfig.from_settings(settings).adapters_dir)
     rows = []
@@ -279,6 +337,7 @@ def list_versions(settings: Any = None) -> list[dict[str, Any]]:
             "promoted": v.get("promoted", False), "serving": v["serving"], "reason": v.get("reason"),
             "metrics": v.get("metrics", {}), "created_at": _iso(v.get("created_at")),
             "rolled_back": v.get("rolled_back"), "live": v.get("live"),
+            "canary": v["canary_share"] if is_canary(v) else None,
         })
     return rows
 

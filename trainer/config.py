@@ -98,6 +98,8 @@ class PromotionPolicy:
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     probe_count: int = _knob("probe_count")  # golden prompts answered greedily (0 turns probes off)
     probe_max_tokens: int = 120
+    # A promoted version first serves this share of its tier beside the incumbent (0: all of it).
+    canary_share: float = _knob("canary_share")
     confidence: float = 0.95  # the bootstrap interval's level
     resamples: int = 2000  # bootstrap resamples
     seed: int = 0  # the bootstrap's seed: the same numbers give the same interval
@@ -154,7 +156,8 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
                                     eval_store_cap=trainer.eval_store_cap,
                                     golden_count=trainer.golden_count,
                                     probe_count=trainer.probe_count,
-                                    probe_tolerance=trainer.probe_tolerance)
+                                    probe_tolerance=trainer.probe_tolerance,
+                                    canary_share=trainer.canary_share)
     config = dataclasses.replace(config, window=window, promotion=promotion)
     per_tier = {name: value for name, value in (("iters", trainer.iters),
                                                 ("steps_per_report", trainer.steps_per_report),

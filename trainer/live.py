@@ -33,10 +33,15 @@ at a rate of 0 or 1). Per rate:
 - ``unsure``: neither yet.
 
 The version is rolled back when any rate is ``worse``, kept (fully promoted)
-when every rate is ``not worse``, and watched further otherwise. The incumbent
-served earlier than the new version (there is no canary split yet), so the two
-rates come from different periods: the margin absorbs drift that is not the
-model's doing.
+when every rate is ``not worse``, and watched further otherwise.
+
+Which period the two rates come from: a canary (a new version serving a share of
+its tier beside the incumbent, split by prompt id) is compared with the incumbent
+on the same period, the insights written since the canary was recorded
+(``Tally.counts(..., since=...)``), so drift in prompts, users or judges hits both
+alike and the margin stands for the model alone. Without a canary (share 0) the
+incumbent served before the new version, the rates come from different periods,
+and the margin also absorbs drift that is not the model's doing.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from statistics import NormalDist
 from typing import Any
 
@@ -109,6 +115,7 @@ class Tally:
 
     def __init__(self) -> None:
         self._owner: dict[str, tuple[str, str]] = {}  # insight id -> (tier, version label)
+        self._written: dict[str, int | None] = {}  # insight id -> when it was written (epoch ms)
         self._approved: set[str] = set()
         self._thumbs: dict[str, tuple[str, bool]] = {}  # feedback id -> (insight id, up?)
         self.skipped = 0
@@ -138,12 +145,15 @@ class Tally:
 
     def _own(self, insight: Mapping[str, Any]) -> None:
         owner = (insight["tier"], insight.get("adapter_version") or BASE)
-        self._owner.setdefault(insight["insight_id"], owner)
+        if self._owner.setdefault(insight["insight_id"], owner) == owner:
+            self._written.setdefault(insight["insight_id"], epoch_ms(insight.get("created_at")))
 
-    def counts(self, tier: str, version: str) -> Live:
-        """The live counts of ``version`` (``"base"``: the base model) on ``tier``."""
+    def counts(self, tier: str, version: str, since: int | None = None) -> Live:
+        """The live counts of ``version`` (``"base"``: the base model) on ``tier``, of the
+        insights written at ``since`` (epoch ms) or later when given (a canary's period)."""
         key = (tier, version)
-        mine = {i for i, owner in self._owner.items() if owner == key}
+        mine = {i for i, owner in self._owner.items() if owner == key
+                and (since is None or (self._written.get(i) or 0) >= since)}
         thumbs = [up for insight_id, up in self._thumbs.values() if insight_id in mine]
         return Live(judged=len(mine), approved=len(mine & self._approved),
                     up=sum(thumbs), down=len(thumbs) - sum(thumbs))
@@ -197,6 +207,13 @@ def wilson(hits: int, trials: int, z: float) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def epoch_ms(value: Any) -> int | None:
+    """A decoded timestamp-millis (a datetime, or already an int) in epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value) if isinstance(value, (int, float)) else None
 
 
 def _rate(pair: tuple[int, int]) -> str:

@@ -77,7 +77,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving)
     entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result)},
                                 "promoted": decision.promoted, "reason": decision.reason,
-                                "objective": result.objective, "created_at": _now_ms()}, work)
+                                "objective": result.objective, "created_at": _now_ms()}, work,
+                         canary_share=config.promotion.canary_share)
     shutil.rmtree(work, ignore_errors=True)
     # Only now, after its decision, do this window's held-out lines join the persistent set.
     add_to_store(config.adapters_dir, tier, window_dir, window_id, config.promotion.eval_store_cap)
@@ -110,7 +111,9 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
 
 
 def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:
-    """The ModelVersion record (Avro field names) of a registry entry."""
+    """The ModelVersion record (Avro field names) of a registry entry; a canary's names its
+    share and its incumbent (generators rebuild the split from this one event)."""
+    canary = bool(entry.get("canary_share")) and bool(entry["promoted"])
     return {
         "tier": entry["tier"], "version": entry["version"], "base_model": entry["base_model"],
         "adapter_path": entry.get("adapter_path"), "adapter_sha256": entry.get("adapter_sha256"),
@@ -118,6 +121,10 @@ def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:
         "metrics": {k: float(v) for k, v in entry.get("metrics", {}).items()},
         "promoted": bool(entry["promoted"]), "reason": entry["reason"],
         "created_at": int(entry["created_at"]), "objective": entry.get("objective"),
+        "canary_share": float(entry["canary_share"]) if canary else None,
+        "incumbent_version": entry.get("incumbent") if canary else None,
+        "incumbent_adapter_path": entry.get("incumbent_adapter_path") if canary else None,
+        "incumbent_adapter_sha256": entry.get("incumbent_adapter_sha256") if canary else None,
     }
 
 

@@ -22,6 +22,14 @@ from their beginning without a consumer group, folds them into a
 incumbent (:func:`~kasper.trainer.live.decide`) and rolls back, records the
 keep, or waits. A version kept or rolled back is not judged again.
 
+A canary (a version serving ``canary_share`` of its tier beside its incumbent) is
+compared with the incumbent on the insights both wrote since it was recorded.
+Rolled back, the incumbent is announced as the tier's full model (a promoted
+ModelVersion without a canary share); kept, the canary itself is announced as the
+full model (a ``promote`` decision, recorded, announced and marked published in
+the same order as a rollback). An operator's ``kasper models rollback TIER``
+during a canary goes back to the incumbent the same way.
+
 Error policy: registry refusals are :class:`~kasper.trainer.errors.RegistryError`;
 a broker that cannot be reached is ``BrokerUnavailable``, and the decision stays
 pending for the next command.
@@ -41,7 +49,7 @@ from kasper.streams.producer import Producer
 from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings
 
-from .adapters import Registry, known_tier
+from .adapters import Registry, is_canary, known_tier
 from .config import TrainerConfig
 from .live import BASE, KEEP, ROLLBACK, Policy, Tally, decide
 
@@ -50,7 +58,8 @@ LIVE_TOPICS = (topics.VERDICTS, topics.APPROVED, topics.FEEDBACK)
 
 
 def rollback_record(registry: Registry, decision: dict[str, Any]) -> dict[str, Any]:
-    """The ModelVersion (Avro field names) that announces ``decision``."""
+    """The ModelVersion (Avro field names) that announces ``decision``: the version that
+    serves the whole tier now, with no canary share (a rollback, or a canary's promotion)."""
     tier, to = decision["tier"], decision["to"]
     # The base model: the one the version rolled back from was trained on.
     source = registry.entry(tier, decision["from"] if to == BASE else to)
@@ -61,8 +70,12 @@ def rollback_record(registry: Registry, decision: dict[str, Any]) -> dict[str, A
         "window_id": served.get("window_id"),
         "metrics": {k: float(v) for k, v in served.get("metrics", {}).items()},
         "promoted": True,
-        "reason": f"rollback of {decision['from']} to {to} ({decision['by']}): {decision['reason']}",
+        "reason": (f"full promotion of the canary {to} ({decision['by']}): {decision['reason']}"
+                   if decision.get("kind") == "promote" else
+                   f"rollback of {decision['from']} to {to} ({decision['by']}): {decision['reason']}"),
         "created_at": int(decision["at"]), "objective": served.get("objective"),
+        "canary_share": None, "incumbent_version": None, "incumbent_adapter_path": None,
+        "incumbent_adapter_sha256": None,
     }
 
 
@@ -72,8 +85,12 @@ async def announce(producer: Producer, registry: Registry, decision: dict[str, A
     await producer.send(topics.MODELS, record)
     await producer.flush()
     registry.mark_decision_published(decision["tier"], decision["number"])
-    log.info("model version rolled back", tier=decision["tier"], rolled_back=decision["from"],
-             serving=decision["to"], by=decision["by"], reason=decision["reason"][:300])
+    if decision.get("kind") == "promote":
+        log.info("canary promoted to the whole tier", tier=decision["tier"], serving=decision["to"],
+                 by=decision["by"], reason=decision["reason"][:300])
+    else:
+        log.info("model version rolled back", tier=decision["tier"], rolled_back=decision["from"],
+                 serving=decision["to"], by=decision["by"], reason=decision["reason"][:300])
     return record
 
 
@@ -83,6 +100,8 @@ async def settle(producer: Producer, registry: Registry, tier: str) -> dict[str,
     if pending is None:
         return None
     registry.set_serving(tier, None if pending["to"] == BASE else pending["to"])
+    if pending.get("kind") == "promote":  # a crash may have come before the version was marked
+        registry.end_canary(pending)
     return await announce(producer, registry, pending)
 
 
@@ -118,14 +137,23 @@ async def watch_round(registry: Registry, tier: str, tally: Tally, producer: Pro
                 "reason": f"already decided: {serving['live']['action']}"}
     new = serving["version"]
     incumbent = registry.before(tier, new)
-    counts = {"new": tally.counts(tier, new), "incumbent": tally.counts(tier, incumbent)}
+    # A canary and its incumbent are compared on the same period: since the canary began.
+    canary = is_canary(serving)
+    since = int(serving["created_at"]) if canary else None
+    counts = {"new": tally.counts(tier, new, since), "incumbent": tally.counts(tier, incumbent, since)}
     decision = decide(counts["new"], counts["incumbent"], policy)
     seen = {"tier": tier, "serving": new, "incumbent": incumbent, "action": decision.action,
+            "canary_share": serving["canary_share"] if canary else None,
             "reason": decision.reason, **{f"live_{k}": v.as_dict() for k, v in counts.items()}}
     if decision.action == ROLLBACK:
         done = registry.rollback(tier, to=incumbent, reason=decision.reason, by="live watch", expect=new)
         if done is not None:
             registry.annotate(tier, new, live={"action": ROLLBACK, "against": incumbent, **seen})
+            seen["record"] = await announce(producer, registry, done)
+    elif decision.action == KEEP and canary:
+        done = registry.promote_canary(tier, new, reason=decision.reason, by="live watch",
+                                       live={"action": KEEP, "against": incumbent, **seen})
+        if done is not None:
             seen["record"] = await announce(producer, registry, done)
     elif decision.action == KEEP:
         registry.annotate(tier, new, live={"action": KEEP, "against": incumbent, **seen})

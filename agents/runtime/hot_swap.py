@@ -139,13 +139,12 @@ class VersionSwitcher:
                 log.info("model version swapped", tier=tier, version=offered.record["version"],
                          before=before.version_key, after=served.version_key, canary_share=share,
                          incumbent=offered.record.get("incumbent_version") if share else None)
-            # The gauge shows every model that writes for the tier: during a canary, two.
-            after = {self.backend.serving(tier), served}
-            for gone in self._shown.get(tier, {before}) - after:
+            # The gauge names the newest version of the tier (during a canary: the canary,
+            # not its incumbent); whatever it named before is cleared, a canary rolled back too.
+            for gone in self._shown.get(tier, {before}) - {served}:
                 SERVING.labels(tier, gone.model, gone.adapter_version or "base").set(0)
-            for shown in after:
-                SERVING.labels(tier, shown.model, shown.adapter_version or "base").set(1)
-            self._shown[tier] = after
+            SERVING.labels(tier, served.model, served.adapter_version or "base").set(1)
+            self._shown[tier] = {served}
 
     async def _failed(self, tier: str, offered: Offered, exc: KasperError) -> None:
         SWAPS.labels(tier, "failed").inc()
