@@ -162,7 +162,7 @@ def test_an_operator_rollback_during_a_canary_goes_back_to_the_incumbent_and_end
     settings = Settings(model=ModelSettings(cache_dir=tmp_path, model=None))
     rows = list_versions(settings)
     assert [r["canary"] for r in rows] == [None, 0.3]
-    assert commands.format_models(rows, commands.serving(settings))[1].split("\t")[2] == "CANARY 30%"
+    assert commands.format_models(rows, commands.serving(settings))[1].split("\t")[2] == "SERVING (canary 30%)"
     decision = registry.rollback("standard", reason="by hand", by="operator")
     assert (decision["from"], decision["to"]) == ("standard-0002", "standard-0001")
     assert not is_canary(registry.entry("standard", "standard-0002"))

@@ -84,7 +84,7 @@ def format_models(rows: list[dict[str, Any]], serving_map: dict[str, str]) -> li
             continue
         keys = ("test_loss", "current_test_loss", "probe_mean", "tokens_per_second")
         numbers = " ".join(f"{k}={row['metrics'][k]:.4g}" for k in keys if k in row["metrics"])
-        mark = (f"CANARY {row['canary']:.0%}" if row["serving"] and row.get("canary")
+        mark = (f"SERVING (canary {row['canary']:.0%})" if row["serving"] and row.get("canary")
                 else "SERVING" if row["serving"] else "rolled-back" if row.get("rolled_back")
                 else "promoted" if row["promoted"] else "rejected")
         lines.append(f"{row['version']}\t{row['tier']}\t{mark}\t{row['window_id']}\t"
