@@ -379,6 +379,14 @@ def test_workers_serve_both_versions_by_the_split_and_a_restarted_one_rebuilds_i
             await switcher.apply()
         assert backend.serving("standard").adapter_version == "standard-0001"
         assert backend.canary("standard")[0].adapter_version == "standard-0002"
+        # The watch keeps the canary: announced with no share, it serves the whole tier.
+        full = model_version_record(registry.entry("standard", "standard-0002")) | {
+            "canary_share": None, "incumbent_version": None, "incumbent_adapter_path": None,
+            "incumbent_adapter_sha256": None}
+        switcher.offer(full, b"full", b"standard", None)
+        await switcher.apply()
+        assert backend.serving("standard").adapter_version == "standard-0002"
+        assert backend.canary("standard") is None
 
     first, letters = asyncio.run(worker())
     assert letters == []

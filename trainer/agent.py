@@ -19,8 +19,9 @@ worker crashes with that error; after a restart the loops recover from the
 state store and the committed offsets.
 
 The live rollback watch (:func:`kasper.trainer.rollback.watch`) compares every
-tier's newly promoted version with its incumbent on live approvals and thumbs,
-every ``rollback_watch_s`` seconds, and rolls back one that does worse; it
+tier's newly promoted version with its incumbent on live approvals and thumbs
+(a canary side by side with its incumbent), every ``rollback_watch_s`` seconds,
+rolls back one that does worse and fully promotes a canary that does not; it
 fails and stops like the two loops.
 
 Options (``build_app(roles, trainer_config=TrainerConfig(...))``):

@@ -85,7 +85,7 @@ class VersionSwitcher:
         self._dead_letter = dead_letter
         self.adapters_dir = adapters_dir  # None: paths are only checked for '..' and absoluteness
         self._pending: dict[str, Offered] = {}
-        self._shown: dict[str, set[Any]] = {}  # tier -> the models its gauge shows serving
+        self._shown: dict[str, tuple[Any, float | None]] = {}  # tier -> (newest model, its share)
         self._lock = asyncio.Lock()
         self.caught_up = asyncio.Event()  # the models topic was read to its end
         self.ready = asyncio.Event()  # the backend has started: versions can be loaded
@@ -132,19 +132,22 @@ class VersionSwitcher:
             if served is None:
                 SWAPS.labels(tier, "not_applicable").inc()
                 continue
-            outcome = "unchanged" if served == before else "swapped"
-            SWAPS.labels(tier, outcome).inc()
+            # What the tier serves is its newest model and that model's share (None: all of
+            # it): a canary promoted to the whole tier keeps its model but is a swap.
             share = offered.record.get("canary_share")
+            previous, now = self._shown.get(tier, (before, None)), (served, share)
+            outcome = "unchanged" if now == previous else "swapped"
+            SWAPS.labels(tier, outcome).inc()
             if outcome == "swapped":
                 log.info("model version swapped", tier=tier, version=offered.record["version"],
-                         before=before.version_key, after=served.version_key, canary_share=share,
+                         before=previous[0].version_key, after=served.version_key, canary_share=share,
                          incumbent=offered.record.get("incumbent_version") if share else None)
             # The gauge names the newest version of the tier (during a canary: the canary,
-            # not its incumbent); whatever it named before is cleared, a canary rolled back too.
-            for gone in self._shown.get(tier, {before}) - {served}:
-                SERVING.labels(tier, gone.model, gone.adapter_version or "base").set(0)
+            # not its incumbent); what it named before is cleared, a canary rolled back too.
+            if previous[0] != served:
+                SERVING.labels(tier, previous[0].model, previous[0].adapter_version or "base").set(0)
             SERVING.labels(tier, served.model, served.adapter_version or "base").set(1)
-            self._shown[tier] = {served}
+            self._shown[tier] = now
 
     async def _failed(self, tier: str, offered: Offered, exc: KasperError) -> None:
         SWAPS.labels(tier, "failed").inc()
