@@ -143,6 +143,8 @@ def test_a_promotion_with_a_share_is_recorded_and_announced_as_a_canary_of_the_f
     third = add(registry, tmp_path, 3, share=0.2)
     assert third["incumbent"] == "standard-0001" and model_version_record(third)["incumbent_version"] == "standard-0001"
     assert registry.before("standard", "standard-0003") == "standard-0001"
+    replaced = registry.entry("standard", "standard-0002")
+    assert not is_canary(replaced) and replaced["superseded_by"] == "standard-0003"
     # Share 0: promoted to the whole tier at once, as before canaries.
     assert model_version_record(add(registry, tmp_path, 4, share=0.0))["canary_share"] is None
     assert registry.full_model("standard") == "standard-0004"

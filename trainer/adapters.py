@@ -23,7 +23,8 @@ the tier (``serving.json`` names it; the incumbent writes the rest) until the li
 watch decides: a rollback (below) or a full promotion (:meth:`Registry.promote_canary`,
 a ``promote`` decision in ``decisions.json``). Either marks it ``canary_done``. A
 version promoted while another's canary runs is compared with the model serving
-the whole tier, not with the undecided canary.
+the whole tier, not with the undecided canary, which is marked ``superseded_by``
+it and never judged.
 
 A rollback (:meth:`Registry.rollback`) makes an earlier version (or the base
 model) serve again. It adds no weights: it marks the version it replaces
@@ -133,6 +134,9 @@ class Registry:
                           incumbent_adapter_sha256=served.get("adapter_sha256"))
         entry = self._place(tier, tmp, fields, sha, adapter_src is not None)
         if entry["promoted"]:
+            current = self.serving().get(tier, BASE)
+            if current != incumbent:  # a running canary, replaced before its decision: never judged
+                self.annotate(tier, current, canary_done=True, superseded_by=entry["version"])
             self.set_serving(tier, entry["version"])
         return entry
 
