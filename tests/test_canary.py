@@ -404,3 +404,18 @@ def test_workers_serve_both_versions_by_the_split_and_a_restarted_one_rebuilds_i
     assert {pid: i["text"] for pid, i in second.items()} == {pid: i["text"] for pid, i in first.items()}
     assert [type(e) for e in letters] == [AdapterPathError, CanaryError]
     assert "outside the adapters directory" in str(letters[0])
+
+
+def test_the_openai_backend_ignores_a_canary_and_says_why():
+    from structlog.testing import capture_logs
+
+    from kasper.agents.runtime.openai_backend import OpenAIBackend
+
+    backend = OpenAIBackend()
+    record = sample_record("ModelVersion") | {"canary_share": 0.2, "incumbent_version": BASE}
+    with capture_logs() as logs:
+        assert asyncio.run(backend.apply_version(record)) is None  # nothing to swap: not applicable
+        assert asyncio.run(backend.apply_version(sample_record("ModelVersion"))) is None
+    [line] = logs
+    assert line["event"].startswith("canary ignored") and line["canary_share"] == 0.2
+    assert backend.serving("standard").adapter_version is None
