@@ -192,6 +192,11 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "reason": "mean_grade +0.03 and pass_rate +0.05 over standard-0003",
         "created_at": _at(7200),
         "objective": "sft+kto",
+        # Not a canary (tests/test_canary.py round-trips one that is).
+        "canary_share": None,
+        "incumbent_version": None,
+        "incumbent_adapter_path": None,
+        "incumbent_adapter_sha256": None,
     },
     "TokenDelta": {
         "insight_id": _INSIGHT_ID,
