@@ -21,14 +21,17 @@ falls on all of them alike. ``--modes continuous,static`` runs each variant with
 both engine schedulings in the same run: ``continuous`` (rows join the running
 batch as slots free up; ``--pipeline`` micro-batches in flight at once, as the
 generate agent keeps) and ``static`` (one batch at a time, each run to its last
-row: the engine before continuous batching). A turn holds ``--pipeline`` x 32
+row: the engine before continuous batching). A mode with ``+copied``
+(``continuous+copied``) copies each row's cached prefix into its own KV cache
+rows instead of attending to each shared prefix once per batch
+(agents/runtime/prefix_attention.py): the engine before shared-prefix attention. A turn holds ``--pipeline`` x 32
 prompts, so with 64 prompts each leg runs once per round: ``--rounds 2`` or more
 lets the legs take turns. With ``--judge`` the configured judge (``kasper judge``,
 the embedded one when no URL is set) reads each variant's first ``--judge-limit``
 drafts and its mean overall is printed too.
 
     python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined]
-                                 [--modes continuous,static] [--pipeline 2] [--rounds 1] [--judge] [--json]
+                                 [--modes continuous,static,continuous+copied] [--pipeline 2] [--rounds 1] [--judge] [--json]
 """
 
 from __future__ import annotations
@@ -94,9 +97,13 @@ MODES = ("continuous", "static")
 
 def _scheduling(backend: MLXBackend, mode: str) -> None:
     """``static``: one batch at a time, no row admitted until the batch is done (the engine
-    before continuous batching); ``continuous``: rows join the running batch."""
+    before continuous batching); ``continuous``: rows join the running batch. ``+copied``:
+    prefixes copied into every row (no shared-prefix attention)."""
+    scheduling, _, attention = mode.partition("+")
     for tier in ("lite", "standard", "pro"):
-        backend._tiers[tier].engine.scheduler.continuous = mode == "continuous"
+        engine = backend._tiers[tier].engine
+        engine.scheduler.continuous = scheduling == "continuous"
+        engine.shared_prefixes = attention != "copied" and engine.shared_prefixes_available
 
 
 async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: list[dict],
@@ -128,7 +135,7 @@ async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: lis
             _scheduling(backend, mode)
             batches = [chunk[i:i + size] for i in range(0, len(chunk), size)]
             started = time.perf_counter()
-            if mode == "continuous":
+            if mode.startswith("continuous"):
                 runs = await asyncio.gather(*(generators[name].run(b) for b in batches))
             else:
                 runs = [await generators[name].run(b) for b in batches]
@@ -190,8 +197,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
     modes = args.modes.split(",")
     for mode in modes:
-        if mode not in MODES:
-            raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}")
+        if mode.partition("+")[0] not in MODES or mode.partition("+")[2] not in ("", "copied"):
+            raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}, each optionally +copied")
     legs = [(name, mode) for mode in modes for name in names]
     prompts = list(synthetic_prompts(args.prompts, seed=args.seed))
     backend = MLXBackend(settings=GenerateSettings())
@@ -225,7 +232,8 @@ if __name__ == "__main__":
     parser.add_argument("--modes", default="continuous",
                         help="engine scheduling per leg, comma-separated: continuous (rows join the "
                              "running batch, --pipeline micro-batches in flight) and/or static "
-                             "(one batch at a time, as before continuous batching)")
+                             "(one batch at a time, as before continuous batching); +copied after "
+                             "either: each row's prefix copied into its own cache (no shared-prefix attention)")
     parser.add_argument("--pipeline", type=int, default=2, metavar="N",
                         help="micro-batches generated at once in the continuous mode (the agent keeps 2)")
     parser.add_argument("--rounds", type=int, default=1, help="times each leg runs the prompt set")

@@ -37,6 +37,7 @@ from kasper.agents.runtime.decode import (  # noqa: F401  (Row & co. are importe
     Row,
     RowOutput,
 )
+from kasper.agents.runtime.prefix_attention import PrefixBatchCache, install
 from kasper.agents.runtime.scheduler import DEFAULT_SLOTS, Scheduler
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
 
@@ -57,7 +58,7 @@ class Engine:
     """
 
     def __init__(self, model, tokenizer, top_k: int = DEFAULT_TOP_K, max_slots: int = DEFAULT_SLOTS,
-                 continuous: bool = True) -> None:
+                 continuous: bool = True, shared_prefixes: bool = True) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.top_k = top_k
@@ -65,6 +66,10 @@ class Engine:
         self.vocab = _vocab_size(model)
         # Shared prompt prefixes (the system message) -> their single-row KV caches.
         self._prefixes: OrderedDict[tuple[int, ...], list[KVCache]] = OrderedDict()
+        # Rows attend to a shared prefix once per batch, not once each (prefix_attention.py);
+        # False for architectures it does not know: prefixes are then copied into every row.
+        self.shared_prefixes_available = install(model)
+        self.shared_prefixes = shared_prefixes and self.shared_prefixes_available
         self.scheduler = Scheduler(self, max_slots, continuous)
 
     @property
@@ -132,13 +137,16 @@ class Engine:
                 if size >= MIN_PREFIX:
                     prefix = self._compute_prefix(tuple(rows[0].tokens[:size]), stats)
             prefixes = [prefix] * len(rows)
+        sizes = [len(p[0]) if p else 0 for p in prefixes]
+        if self.shared_prefixes:
+            return _grouped(prefixes, len(self.model.layers)), sizes
         if all(p is None for p in prefixes):
-            return [BatchKVCache([0] * len(rows)) for _ in make_prompt_cache(self.model)], [0] * len(rows)
+            return [BatchKVCache([0] * len(rows)) for _ in make_prompt_cache(self.model)], sizes
         empty = make_prompt_cache(self.model)
         singles = [p[1] if p else empty for p in prefixes]
         # Prefixes of different lengths are left-padded to the longest (BatchKVCache.merge).
         cache = [BatchKVCache.merge([single[layer] for single in singles]) for layer in range(len(empty))]
-        return cache, [len(p[0]) if p else 0 for p in prefixes]
+        return cache, sizes
 
     def _own_prefix(self, row: Row, stats: EngineStats) -> tuple[tuple[int, ...], list] | None:
         if row.prefix < MIN_PREFIX or len(row.tokens) < row.prefix + 2:
@@ -164,6 +172,11 @@ class Engine:
     def _compute_prefix(self, tokens: tuple[int, ...], stats: EngineStats) -> tuple[tuple[int, ...], list]:
         single = make_prompt_cache(self.model)
         self.model(mx.array([tokens]), cache=single)
+        if self.shared_prefixes:
+            # Exactly the prefix, contiguous: every decode step reads it as it is stored.
+            for layer in single:
+                n = layer.offset
+                layer.keys, layer.values = (mx.contiguous(a[..., :n, :]) for a in (layer.keys, layer.values))
         mx.eval([c.state for c in single])
         stats.prefill_tokens += len(tokens)
         self._prefixes[tokens] = single
@@ -193,6 +206,25 @@ class Engine:
         choice = mx.argmax(scaled + noise, axis=-1)
         sampled = mx.take_along_axis(ids, choice[:, None], axis=-1)[:, 0]
         return mx.where(params.greedy, greedy, sampled)
+
+
+def _grouped(prefixes: list, layers: int) -> list[PrefixBatchCache]:
+    """Per layer, a batch cache holding each distinct prefix once and no row tokens yet."""
+    distinct: dict[tuple[int, ...], int] = {}
+    singles: list[list[KVCache]] = []
+    row_group: list[int | None] = []
+    for prefix in prefixes:
+        if prefix is None:
+            row_group.append(None)
+            continue
+        tokens, single = prefix
+        if tokens not in distinct:
+            distinct[tokens] = len(singles)
+            singles.append(single)
+        row_group.append(distinct[tokens])
+    keys = list(distinct)
+    return [PrefixBatchCache([(key, s[layer].keys[0], s[layer].values[0]) for key, s in zip(keys, singles)],
+                             row_group) for layer in range(layers)]
 
 
 def _vocab_size(model) -> int:

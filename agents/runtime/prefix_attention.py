@@ -1,0 +1,240 @@
+"""Attention over shared prompt prefixes, read once per prefix instead of once per row.
+
+Why: every insight prompt starts with the system message and its domain's few-shot
+turns (the exemplars), so the rows of a batch share a handful of long prefixes, one
+per domain. The engine computes each prefix's keys and values once (its prefix
+cache), but merged into a batch KV cache every row holds its own copy, and each
+decode step's attention reads all of them: on the CPU that read, not the projection
+matmuls, is what grows a step's cost with the context (docs/model-runtime.md).
+
+Here a batch's cache (:class:`PrefixBatchCache`, one per layer) keeps each prefix's
+keys and values once (a *group*) and only the rows' own tokens (their context block
+and what they generated) per row. A step's attention (:func:`attend`) is, per
+group, one matmul of the group's rows' queries (all their query heads at once)
+against the prefix, and per row the usual attention over its own tokens; the two
+parts are merged exactly by their log-sum-exp (the rule flash attention uses to
+merge blocks), so the result equals attention over the whole context up to float
+rounding. Known elsewhere as cascade attention (FlashInfer) or Hydragen.
+
+Rows join and leave between steps as with ``BatchKVCache`` (:meth:`filter`,
+:meth:`extend`): the groups follow the rows. A row's rotary positions continue
+from the end of its own prefix (``offset`` starts at the prefix's length).
+
+:func:`install` turns this on for a model whose attention layers it knows (the
+Llama family of mlx-lm: grouped-query attention, rotary embeddings, no norms on
+queries or keys); for any other architecture it returns False and the engine
+merges prefixes into a plain batch cache as before. Layers given any other cache
+(the trainer, the judge's scorer, a plain ``BatchKVCache``) compute as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from kasper.agents.runtime.blas import mx
+from mlx_lm.models.cache import BatchKVCache
+
+# mlx-lm attention classes whose __call__ this module reproduces (see :func:`install`).
+KNOWN = {("mlx_lm.models.llama", "Attention")}
+# Stands in for -inf where a maximum must stay finite (masked scores, a row without a prefix).
+_NEG = -1e30
+
+
+class PrefixBatchCache(BatchKVCache):
+    """A layer's batch cache: shared prefixes once per group, each row's own tokens per row.
+
+    ``groups`` are ``(key, keys, values)`` with keys and values of shape
+    ``(kv heads, length, head dim)``; ``row_group`` names each row's group (None: the
+    row has no prefix).
+    """
+
+    def __init__(self, groups: list[tuple[Hashable, mx.array, mx.array]], row_group: list[int | None]) -> None:
+        super().__init__([0] * len(row_group))
+        self.groups = list(groups)
+        self.row_group = list(row_group)
+        lengths = [0 if g is None else self.groups[g][1].shape[1] for g in self.row_group]
+        self.offset = mx.array(lengths)
+        self._plan: Plan | None = None
+        self._stack: tuple[mx.array, mx.array, mx.array | None] | None = None
+
+    def filter(self, batch_indices: mx.array) -> None:
+        keep = batch_indices.tolist()
+        super().filter(batch_indices)
+        self.row_group = [self.row_group[i] for i in keep]
+        used = sorted({g for g in self.row_group if g is not None})
+        if len(used) < len(self.groups):
+            renumber = {old: new for new, old in enumerate(used)}
+            self.groups = [self.groups[g] for g in used]
+            self.row_group = [None if g is None else renumber[g] for g in self.row_group]
+            self._stack = None
+        self._plan = None
+
+    def extend(self, other: "PrefixBatchCache") -> None:
+        super().extend(other)
+        known = {key: i for i, (key, _, _) in enumerate(self.groups)}
+        mapped = []
+        for key, keys, values in other.groups:
+            if key not in known:
+                known[key] = len(self.groups)
+                self.groups.append((key, keys, values))
+                self._stack = None
+            mapped.append(known[key])
+        self.row_group += [None if g is None else mapped[g] for g in other.row_group]
+        self._plan = None
+
+    def plan(self) -> "Plan":
+        """Where each row's queries go in the grouped layout (rebuilt when rows change)."""
+        if self._plan is None:
+            self._plan = Plan.of(self.row_group, len(self.groups))
+        return self._plan
+
+    def stack(self) -> tuple[mx.array, mx.array, mx.array | None]:
+        """The groups' prefixes stacked: keys transposed (G, kv heads, D, P), values
+        (G, kv heads, P, D), and an additive mask (G, 1, 1, P) for prefixes shorter than
+        the longest (None if all are as long); rebuilt only when the groups change."""
+        if self._stack is None:
+            longest = max(k.shape[1] for _, k, _ in self.groups)
+            keys, values = [], []
+            for _, k, v in self.groups:
+                pad = [(0, 0), (0, longest - k.shape[1]), (0, 0)]
+                keys.append(mx.pad(k, pad).swapaxes(-1, -2))
+                values.append(mx.pad(v, pad))
+            mask = None
+            if any(k.shape[1] < longest for _, k, _ in self.groups):
+                valid = mx.arange(longest)[None] < mx.array([k.shape[1] for _, k, _ in self.groups])[:, None]
+                mask = mx.where(valid, 0.0, _NEG)[:, None, None, :]
+            self._stack = (mx.contiguous(mx.stack(keys)), mx.contiguous(mx.stack(values)), mask)
+        return self._stack
+
+
+class Plan:
+    """The grouped layout: group g's rows in slots ``g * width`` ... (padded with a dummy row)."""
+
+    def __init__(self, gather: mx.array, scatter: mx.array, has_prefix: mx.array | None, width: int) -> None:
+        self.gather, self.scatter, self.has_prefix, self.width = gather, scatter, has_prefix, width
+
+    @classmethod
+    def of(cls, row_group: list[int | None], n_groups: int) -> "Plan":
+        members: list[list[int]] = [[] for _ in range(n_groups)]
+        for row, g in enumerate(row_group):
+            if g is not None:
+                members[g].append(row)
+        width = max((len(m) for m in members), default=1) or 1
+        dummy = len(row_group)  # the zero row appended to the queries
+        gather = [row for m in members for row in m + [dummy] * (width - len(m))]
+        slot = {row: g * width + j for g, m in enumerate(members) for j, row in enumerate(m)}
+        scatter = [slot.get(row, 0) for row in range(len(row_group))]
+        bare = any(g is None for g in row_group)
+        has_prefix = mx.array([g is not None for g in row_group])[:, None, None, None, None] if bare else None
+        return cls(mx.array(gather), mx.array(scatter), has_prefix, width)
+
+
+def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBatchCache,
+           scale: float, mask: mx.array | None) -> mx.array:
+    """Attention of ``queries`` (B, heads, N, D) over each row's prefix and its own ``keys``/``values``."""
+    B, n_heads, N, D = queries.shape
+    n_kv = keys.shape[1]
+    rep = n_heads // n_kv
+    q = (queries * scale).reshape(B, n_kv, rep, N, D)
+    # The rows' own tokens: (B, kv heads, rep, N, S).
+    own = q @ mx.expand_dims(keys.swapaxes(-1, -2), 2)
+    if mask is not None:
+        # Finite: a query whose own tokens are all masked still takes its prefix (not NaN).
+        own = mx.where(mx.expand_dims(mask, 2), own, _NEG)
+    m_own = own.max(axis=-1, keepdims=True)
+    e_own = mx.exp(own - m_own)
+    l_own = e_own.sum(axis=-1, keepdims=True)
+    o_own = e_own @ mx.expand_dims(values, 2)
+    if not cache.groups:
+        return (o_own / l_own).reshape(B, n_heads, N, D)
+    plan = cache.plan()
+    keys_t, prefix_values, prefix_mask = cache.stack()
+    G, width = len(cache.groups), plan.width
+    # Every group's rows (all their query heads) against its prefix: one batched matmul.
+    padded = mx.concatenate([q, mx.zeros((1, n_kv, rep, N, D), dtype=q.dtype)])[plan.gather]
+    grouped = padded.reshape(G, width, n_kv, rep * N, D).transpose(0, 2, 1, 3, 4).reshape(G, n_kv, -1, D)
+    scores = grouped @ keys_t
+    if prefix_mask is not None:
+        scores = scores + prefix_mask
+    m_pre = scores.max(axis=-1, keepdims=True)
+    e_pre = mx.exp(scores - m_pre)
+    parts = [e_pre @ prefix_values, m_pre, e_pre.sum(axis=-1, keepdims=True)]
+    o_pre, m_pre, l_pre = (p.reshape(G, n_kv, width, rep, N, -1).transpose(0, 2, 1, 3, 4, 5)
+                           .reshape(G * width, n_kv, rep, N, -1)[plan.scatter] for p in parts)
+    if plan.has_prefix is not None:
+        m_pre = mx.where(plan.has_prefix, m_pre, _NEG)
+        l_pre = mx.where(plan.has_prefix, l_pre, 0.0)
+    top = mx.maximum(m_own, m_pre)
+    a_own, a_pre = mx.exp(m_own - top), mx.exp(m_pre - top)
+    out = (o_own * a_own + o_pre * a_pre) / (l_own * a_own + l_pre * a_pre)
+    return out.reshape(B, n_heads, N, D)
+
+
+def attend_whole(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBatchCache,
+                 scale: float, mask: mx.array | None) -> mx.array:
+    """The same attention as :func:`attend`, with each row's prefix copied in front of its
+    own tokens and the fused kernel over the whole (for prefill chunks)."""
+    if not cache.groups:
+        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask)
+    B, _, N, _ = queries.shape
+    keys_t, prefix_values, prefix_mask = cache.stack()
+    G, n_kv, D, longest = keys_t.shape
+    pick = mx.array([G if g is None else g for g in cache.row_group])
+    zeros = mx.zeros((1, n_kv, longest, D), dtype=keys.dtype)
+    row_keys = mx.concatenate([keys_t.swapaxes(-1, -2), zeros])[pick]
+    row_values = mx.concatenate([prefix_values, zeros])[pick]
+    valid = mx.zeros((G, 1, 1, longest)) if prefix_mask is None else prefix_mask
+    visible = mx.concatenate([valid > _NEG / 2, mx.zeros((1, 1, 1, longest), dtype=mx.bool_)])[pick]
+    own_mask = mx.ones((B, 1, N, keys.shape[2]), dtype=mx.bool_) if mask is None else mask
+    whole = mx.concatenate([mx.broadcast_to(visible, (B, 1, N, longest)), own_mask], axis=-1)
+    return mx.fast.scaled_dot_product_attention(
+        queries, mx.concatenate([row_keys, keys], axis=2), mx.concatenate([row_values, values], axis=2),
+        scale=scale, mask=whole)
+
+
+class _PrefixAttention:
+    """Mixed into a known attention class: :func:`attend` when the cache is a PrefixBatchCache."""
+
+    def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
+        if not isinstance(cache, PrefixBatchCache):
+            return super().__call__(x, mask=mask, cache=cache)  # type: ignore[misc]
+        B, L, _ = x.shape
+        queries = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)
+        keys = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)
+        values = self.v_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)
+        queries = self.rope(queries, offset=cache.offset)
+        keys = self.rope(keys, offset=cache.offset)
+        keys, values = cache.update_and_fetch(keys, values)
+        mask = mask if isinstance(mask, mx.array) else None
+        # A prefill chunk has many queries per row: the fused kernel over each row's whole
+        # context wins there; one query per row (decode) is where reading prefixes once pays.
+        attention = attend if L == 1 else attend_whole
+        out = attention(queries, keys, values, cache, self.scale, mask)
+        return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
+
+
+_MIXED: dict[type, type] = {}
+
+
+def install(model: Any) -> bool:
+    """Let ``model``'s attention layers take a :class:`PrefixBatchCache`; False if unknown.
+
+    The layers' classes are swapped for subclasses (the parameter tree is unchanged,
+    so weights, adapters and the trainer see the same model).
+    """
+    layers = getattr(model, "layers", None)
+    if not layers:
+        return False
+    attentions = [getattr(layer, "self_attn", None) for layer in layers]
+    if any(a is None or (type(a).__module__, type(a).__name__) not in KNOWN and not isinstance(a, _PrefixAttention)
+           for a in attentions):
+        return False
+    for attention in attentions:
+        cls = type(attention)
+        if issubclass(cls, _PrefixAttention):
+            continue
+        if cls not in _MIXED:
+            _MIXED[cls] = type(f"Prefix{cls.__name__}", (_PrefixAttention, cls), {})
+        attention.__class__ = _MIXED[cls]
+    return True
