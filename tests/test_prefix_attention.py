@@ -86,12 +86,9 @@ def test_rows_keep_their_prefix_when_rows_leave_and_join():
     assert cache.row_group == [0, None, 1, 0, 0]
     assert cache.offset.tolist() == [6, 0, 8, 6, 6]
     plan = cache.plan()
-    gather, scatter = plan.gather.tolist(), plan.scatter.tolist()
-    assert plan.width == 3  # group 0 ("p1") has three rows
-    for row, group in enumerate(cache.row_group):
-        if group is not None:
-            assert gather[scatter[row]] == row and scatter[row] // plan.width == group
-    assert plan.has_prefix is not None and plan.has_prefix.flatten().tolist() == [True, False, True, True, True]
+    assert plan.order.tolist() == [0, 3, 4, 2, 1] and plan.bare == 1
+    assert plan.spans == [(0, 0, 3), (1, 3, 4)]
+    assert [plan.inverse.tolist()[row] for row in plan.order.tolist()] == list(range(5))
     keys_t, values, mask = cache.stack()
     assert keys_t.shape == (2, KV, D, 8) and values.shape == (2, KV, 8, D)
     assert mask is not None and (mask[0].flatten() < -1e29).tolist() == [False] * 6 + [True] * 2

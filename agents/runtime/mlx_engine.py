@@ -12,7 +12,8 @@ Why not ``mlx_lm.batch_generate`` / ``BatchGenerator`` as is (compared with
 - top-p sorts the whole vocabulary per row per step; here top-p runs
   inside the ``top_k`` most likely tokens, llama.cpp's default sampler chain;
 - every insight prompt starts with the same system message (~45% of its tokens):
-  its KV cache is computed once per model and copied into each row.
+  its KV cache is computed once per model and read once per batch
+  (``prefix_attention.py``; copied into each row for other architectures).
 
 What we reuse from mlx-lm: the model, its KV caches (``BatchKVCache`` does the
 padding and masking, exactly as ``BatchGenerator`` drives it) and its streaming

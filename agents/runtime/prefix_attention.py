@@ -11,7 +11,9 @@ Here a batch's cache (:class:`PrefixBatchCache`, one per layer) keeps each prefi
 keys and values once (a *group*) and only the rows' own tokens (their context block
 and what they generated) per row. A step's attention (:func:`attend`) is, per
 group, one matmul of the group's rows' queries (all their query heads at once)
-against the prefix, and per row the usual attention over its own tokens; the two
+against the prefix, and per row the usual attention over its own tokens (a prefill
+chunk, with many queries per row, copies each row's prefix in front of its own
+tokens and runs the fused kernel: :func:`attend_whole`); the two
 parts are merged exactly by their log-sum-exp (the rule flash attention uses to
 merge blocks), so the result equals attention over the whole context up to float
 rounding. Known elsewhere as cascade attention (FlashInfer) or Hydragen.
@@ -84,13 +86,13 @@ class PrefixBatchCache(BatchKVCache):
         self._plan = None
 
     def plan(self) -> "Plan":
-        """Where each row's queries go in the grouped layout (rebuilt when rows change)."""
+        """Rows ordered by group (rebuilt when rows change)."""
         if self._plan is None:
             self._plan = Plan.of(self.row_group, len(self.groups))
         return self._plan
 
     def stack(self) -> tuple[mx.array, mx.array, mx.array | None]:
-        """The groups' prefixes stacked: keys transposed (G, kv heads, D, P), values
+        """The groups' prefixes stacked (for :func:`attend_whole`): keys transposed (G, kv heads, D, P), values
         (G, kv heads, P, D), and an additive mask (G, 1, 1, P) for prefixes shorter than
         the longest (None if all are as long); rebuilt only when the groups change."""
         if self._stack is None:
@@ -109,25 +111,28 @@ class PrefixBatchCache(BatchKVCache):
 
 
 class Plan:
-    """The grouped layout: group g's rows in slots ``g * width`` ... (padded with a dummy row)."""
+    """Rows ordered by group: ``order`` lists group 0's rows, then group 1's, ..., then the
+    rows without a prefix; ``spans`` are (group, start, end) in that order; ``inverse``
+    puts them back in batch order."""
 
-    def __init__(self, gather: mx.array, scatter: mx.array, has_prefix: mx.array | None, width: int) -> None:
-        self.gather, self.scatter, self.has_prefix, self.width = gather, scatter, has_prefix, width
+    def __init__(self, order: mx.array, spans: list[tuple[int, int, int]], bare: int, inverse: mx.array) -> None:
+        self.order, self.spans, self.bare, self.inverse = order, spans, bare, inverse
 
     @classmethod
     def of(cls, row_group: list[int | None], n_groups: int) -> "Plan":
-        members: list[list[int]] = [[] for _ in range(n_groups)]
-        for row, g in enumerate(row_group):
-            if g is not None:
-                members[g].append(row)
-        width = max((len(m) for m in members), default=1) or 1
-        dummy = len(row_group)  # the zero row appended to the queries
-        gather = [row for m in members for row in m + [dummy] * (width - len(m))]
-        slot = {row: g * width + j for g, m in enumerate(members) for j, row in enumerate(m)}
-        scatter = [slot.get(row, 0) for row in range(len(row_group))]
-        bare = any(g is None for g in row_group)
-        has_prefix = mx.array([g is not None for g in row_group])[:, None, None, None, None] if bare else None
-        return cls(mx.array(gather), mx.array(scatter), has_prefix, width)
+        order: list[int] = []
+        spans = []
+        for g in range(n_groups):
+            rows = [i for i, rg in enumerate(row_group) if rg == g]
+            if rows:
+                spans.append((g, len(order), len(order) + len(rows)))
+            order += rows
+        bare = [i for i, rg in enumerate(row_group) if rg is None]
+        order += bare
+        inverse = [0] * len(order)
+        for pos, row in enumerate(order):
+            inverse[row] = pos
+        return cls(mx.array(order), spans, len(bare), mx.array(inverse))
 
 
 def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBatchCache,
@@ -148,23 +153,27 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBat
     o_own = e_own @ mx.expand_dims(values, 2)
     if not cache.groups:
         return (o_own / l_own).reshape(B, n_heads, N, D)
+    # Per group, its rows' queries (all their heads) against its prefix: one matmul each.
+    # (Stacking the groups into one padded matmul measured slower: domains are unevenly
+    # spread over a batch, and the padding rows cost as much as real ones.)
     plan = cache.plan()
-    keys_t, prefix_values, prefix_mask = cache.stack()
-    G, width = len(cache.groups), plan.width
-    # Every group's rows (all their query heads) against its prefix: one batched matmul.
-    padded = mx.concatenate([q, mx.zeros((1, n_kv, rep, N, D), dtype=q.dtype)])[plan.gather]
-    grouped = padded.reshape(G, width, n_kv, rep * N, D).transpose(0, 2, 1, 3, 4).reshape(G, n_kv, -1, D)
-    scores = grouped @ keys_t
-    if prefix_mask is not None:
-        scores = scores + prefix_mask
-    m_pre = scores.max(axis=-1, keepdims=True)
-    e_pre = mx.exp(scores - m_pre)
-    parts = [e_pre @ prefix_values, m_pre, e_pre.sum(axis=-1, keepdims=True)]
-    o_pre, m_pre, l_pre = (p.reshape(G, n_kv, width, rep, N, -1).transpose(0, 2, 1, 3, 4, 5)
-                           .reshape(G * width, n_kv, rep, N, -1)[plan.scatter] for p in parts)
-    if plan.has_prefix is not None:
-        m_pre = mx.where(plan.has_prefix, m_pre, _NEG)
-        l_pre = mx.where(plan.has_prefix, l_pre, 0.0)
+    grouped = q[plan.order]
+    outs, maxes, sums = [], [], []
+    for g, start, end in plan.spans:
+        _, pk, pv = cache.groups[g]
+        n = end - start
+        qg = grouped[start:end].transpose(1, 0, 2, 3, 4).reshape(n_kv, n * rep * N, D)
+        s = qg @ pk.swapaxes(-1, -2)
+        m = s.max(axis=-1, keepdims=True)
+        e = mx.exp(s - m)
+        for part, array in ((outs, e @ pv), (maxes, m), (sums, e.sum(axis=-1, keepdims=True))):
+            part.append(array.reshape(n_kv, n, rep, N, -1).transpose(1, 0, 2, 3, 4))
+    if plan.bare:
+        shape = (plan.bare, n_kv, rep, N, 1)
+        outs.append(mx.zeros((plan.bare, n_kv, rep, N, D), dtype=o_own.dtype))
+        maxes.append(mx.full(shape, _NEG, dtype=m_own.dtype))
+        sums.append(mx.zeros(shape, dtype=l_own.dtype))
+    o_pre, m_pre, l_pre = (mx.concatenate(p, axis=0)[plan.inverse] for p in (outs, maxes, sums))
     top = mx.maximum(m_own, m_pre)
     a_own, a_pre = mx.exp(m_own - top), mx.exp(m_pre - top)
     out = (o_own * a_own + o_pre * a_pre) / (l_own * a_own + l_pre * a_pre)
