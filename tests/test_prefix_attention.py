@@ -89,9 +89,11 @@ def test_rows_keep_their_prefix_when_rows_leave_and_join():
     assert plan.order.tolist() == [0, 3, 4, 2, 1] and plan.bare == 1
     assert plan.spans == [(0, 0, 3), (1, 3, 4)]
     assert [plan.inverse.tolist()[row] for row in plan.order.tolist()] == list(range(5))
-    keys_t, values, mask = cache.stack()
-    assert keys_t.shape == (2, KV, D, 8) and values.shape == (2, KV, 8, D)
-    assert mask is not None and (mask[0].flatten() < -1e29).tolist() == [False] * 6 + [True] * 2
+    keys, values, visible = cache.stack()
+    assert keys.shape == (3, KV, 8, D) and values.shape == (3, KV, 8, D)  # + the empty entry
+    assert visible.shape == (3, 1, 1, 8)
+    assert visible[0].flatten().tolist() == [True] * 6 + [False] * 2
+    assert visible[2].flatten().tolist() == [False] * 8
 
 
 def test_an_unknown_architecture_is_left_alone():

@@ -58,7 +58,7 @@ class PrefixBatchCache(BatchKVCache):
         lengths = [0 if g is None else self.groups[g][1].shape[1] for g in self.row_group]
         self.offset = mx.array(lengths)
         self._plan: Plan | None = None
-        self._stack: tuple[mx.array, mx.array, mx.array | None] | None = None
+        self._stack: tuple[mx.array, mx.array, mx.array] | None = None
 
     def filter(self, batch_indices: mx.array) -> None:
         keep = batch_indices.tolist()
@@ -91,22 +91,23 @@ class PrefixBatchCache(BatchKVCache):
             self._plan = Plan.of(self.row_group, len(self.groups))
         return self._plan
 
-    def stack(self) -> tuple[mx.array, mx.array, mx.array | None]:
-        """The groups' prefixes stacked (for :func:`attend_whole`): keys transposed (G, kv heads, D, P), values
-        (G, kv heads, P, D), and an additive mask (G, 1, 1, P) for prefixes shorter than
-        the longest (None if all are as long); rebuilt only when the groups change."""
+    def stack(self) -> tuple[mx.array, mx.array, mx.array]:
+        """The groups' prefixes padded to the longest and stacked, for :func:`attend_whole`:
+        keys and values (G + 1, kv heads, P, D) and which positions are real (G + 1, 1, 1, P).
+        The last entry is empty, for rows without a prefix. Rebuilt only when groups change."""
         if self._stack is None:
-            longest = max(k.shape[1] for _, k, _ in self.groups)
+            lengths = [k.shape[1] for _, k, _ in self.groups]
+            longest = max(lengths)
+            _, k0, v0 = self.groups[0]
+            empty = (mx.zeros((k0.shape[0], longest, k0.shape[2]), dtype=k0.dtype),
+                     mx.zeros((v0.shape[0], longest, v0.shape[2]), dtype=v0.dtype))
             keys, values = [], []
             for _, k, v in self.groups:
                 pad = [(0, 0), (0, longest - k.shape[1]), (0, 0)]
-                keys.append(mx.pad(k, pad).swapaxes(-1, -2))
+                keys.append(mx.pad(k, pad))
                 values.append(mx.pad(v, pad))
-            mask = None
-            if any(k.shape[1] < longest for _, k, _ in self.groups):
-                valid = mx.arange(longest)[None] < mx.array([k.shape[1] for _, k, _ in self.groups])[:, None]
-                mask = mx.where(valid, 0.0, _NEG)[:, None, None, :]
-            self._stack = (mx.contiguous(mx.stack(keys)), mx.contiguous(mx.stack(values)), mask)
+            visible = mx.arange(longest)[None] < mx.array(lengths + [0])[:, None]
+            self._stack = (mx.stack(keys + [empty[0]]), mx.stack(values + [empty[1]]), visible[:, None, None, :])
         return self._stack
 
 
@@ -187,14 +188,11 @@ def attend_whole(queries: mx.array, keys: mx.array, values: mx.array, cache: Pre
     if not cache.groups:
         return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask)
     B, _, N, _ = queries.shape
-    keys_t, prefix_values, prefix_mask = cache.stack()
-    G, n_kv, D, longest = keys_t.shape
-    pick = mx.array([G if g is None else g for g in cache.row_group])
-    zeros = mx.zeros((1, n_kv, longest, D), dtype=keys.dtype)
-    row_keys = mx.concatenate([keys_t.swapaxes(-1, -2), zeros])[pick]
-    row_values = mx.concatenate([prefix_values, zeros])[pick]
-    valid = mx.zeros((G, 1, 1, longest)) if prefix_mask is None else prefix_mask
-    visible = mx.concatenate([valid > _NEG / 2, mx.zeros((1, 1, 1, longest), dtype=mx.bool_)])[pick]
+    prefix_keys, prefix_values, visible = cache.stack()
+    empty = len(cache.groups)
+    pick = mx.array([empty if g is None else g for g in cache.row_group])
+    row_keys, row_values, visible = prefix_keys[pick], prefix_values[pick], visible[pick]
+    longest = prefix_keys.shape[2]
     own_mask = mx.ones((B, 1, N, keys.shape[2]), dtype=mx.bool_) if mask is None else mask
     whole = mx.concatenate([mx.broadcast_to(visible, (B, 1, N, longest)), own_mask], axis=-1)
     return mx.fast.scaled_dot_product_attention(
