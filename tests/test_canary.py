@@ -6,6 +6,9 @@ concurrent traffic and announcing once, on a real broker; generate workers on
 the shipped model serving both versions by the split, a restarted one rebuilding
 it from the compacted topic, and refusing a canary whose incumbent lies outside
 the adapters directory.
+
+One module past 400 lines: it follows one feature from the split rule to the
+workers, and its broker and model fixtures are shared by the tests below.
 """
 
 from __future__ import annotations

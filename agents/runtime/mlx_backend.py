@@ -191,8 +191,12 @@ class MLXBackend:
         return self._reuse(path, label) or await self._run(
             self._load, path, label, version.get("adapter_sha256"))
 
+    def _models(self) -> tuple[Loaded, ...]:
+        """Every model serving now: each tier's, and each running canary."""
+        return (*self._tiers.values(), *(canary for canary, _ in self._canaries.values()))
+
     def _reuse(self, path: str | None, label: str) -> Loaded | None:
-        for loaded in (*self._tiers.values(), *(canary for canary, _ in self._canaries.values())):
+        for loaded in self._models():
             if loaded.adapter_path == path and (path is None or loaded.served.adapter_version == label):
                 return loaded
         return None
@@ -211,8 +215,7 @@ class MLXBackend:
 
     def cancel(self) -> None:
         """Fail the rows queued or running now (thread-safe); their prompts were not acked."""
-        loaded = (*self._tiers.values(), *(canary for canary, _ in self._canaries.values()))
-        for engine in {*(one.engine for one in loaded), *self._engines}:
+        for engine in {*(loaded.engine for loaded in self._models()), *self._engines}:
             engine.cancel()
 
     async def close(self) -> None:
