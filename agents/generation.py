@@ -21,9 +21,10 @@ Error policy, per prompt:
   again on its own with the next seed; failing twice -> ``GenerationFailed``,
   dead-lettered with both reasons;
 - a guard stopped the row at its first token (it opened with a field label or a
-  copy of the prompt) -> generated again with the next seed, in one batch with the
-  batch's other such drafts; if the retry fails too, the first text is kept
-  (graded and sent back, like any weak draft);
+  copy of the prompt) -> generated again with the next seed: by the backend inside
+  its running batch where it can (``GenRequest.redraw_seed``, the MLX engine), else
+  in one batch with the batch's other such drafts; if the second draw fails too,
+  the first text is kept (graded and sent back, like any weak draft);
 - ``BackendUnavailable`` and anything unexpected propagate: the agent stops the
   worker without committing, and the batch is generated again after a restart.
 """
@@ -34,7 +35,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -171,7 +172,8 @@ class Generator:
         seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
         # The tier is an Avro enum of exactly these three: every one has its sampling.
         request = GenRequest(messages, prompt["tier"], self.sampling[prompt["tier"]], seed,
-                             prefix_messages=1 + 2 * len(shown), split_key=prompt["prompt_id"])
+                             prefix_messages=1 + 2 * len(shown), split_key=prompt["prompt_id"],
+                             redraw_seed=derive_seed(ident, retry=1))
         return _Planned(index, request, ident, served, set_id)
 
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
@@ -189,7 +191,11 @@ class Generator:
             outcomes[item.index].tries = tries
             usable = isinstance(result, GenResult) and result.text.strip()
             release = (lambda: None) if relay is None else partial(relay.release, row)
-            if usable and not result.stopped_at_start:
+            if isinstance(result, GenResult) and result.draws > 1:
+                # The backend drew it again itself, inside its running batch.
+                ERRORS.labels("stopped_at_start").inc()
+                outcomes[item.index].tries = tries + result.draws - 1
+            if usable and (not result.stopped_at_start or result.draws > 1):
                 outcomes[item.index].insight = self._insight(item, outcomes[item.index].prompt, result)
                 release()
                 continue
@@ -208,9 +214,7 @@ class Generator:
     async def _retry(self, items: list[_Planned], outcomes: list[Outcome], on_delta: DeltaSink | None) -> None:
         """Once more, as one batch with fresh seeds; then keep a stopped draft or give up
         with both reasons."""
-        again = [_Planned(item.index, GenRequest(item.request.messages, item.request.tier, item.request.sampling,
-                                                 derive_seed(item.insight_id, retry=1), item.request.prefix_messages,
-                                                 item.request.split_key),
+        again = [_Planned(item.index, replace(item.request, seed=derive_seed(item.insight_id, retry=1), redraw_seed=None),
                           item.insight_id, item.served, item.exemplar_set) for item in items]
         failed = {retry.index: retry for retry in await self._generate(again, outcomes, on_delta, tries=2)}
         for item in items:
@@ -243,7 +247,8 @@ class Generator:
             "template_version": self.settings.template_version,
             "exemplar_set": item.exemplar_set,
             "sampling": {"temperature": sampling.temperature, "top_p": sampling.top_p,
-                         "max_tokens": sampling.max_tokens, "seed": item.request.seed,
+                         "max_tokens": sampling.max_tokens,
+                         "seed": result.seed if result.seed is not None else item.request.seed,
                          "repetition_penalty": sampling.repetition_penalty if self.backend.name == "mlx" else None},
             "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens,

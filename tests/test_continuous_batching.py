@@ -103,6 +103,41 @@ def test_admitted_rows_keep_guards_flags_bias_penalty_and_token_stream(backend):
 
 
 @model
+def test_a_row_stopped_at_its_start_is_drawn_again_inside_the_running_batch(backend):
+    engine = small(backend, 2)
+    prompts = token_rows(engine, 3, seed=43)
+    sampled = dict(temperature=0.8, top_p=0.9)
+    first = alone(backend, Row(prompts[0], 12, seed=7, **sampled))
+    # Row 0 copies its own first draw from its first token: drawn again with seed 8,
+    # and that draw is kept. Row 1 is greedy: its second draw stops the same way, so
+    # the first is kept. Row 2 has no redraw seed: returned stopped, as before.
+    guard0 = GuardSpec(copy_ngram=4, source=tuple(first.tokens[:4]))
+    second = alone(backend, Row(prompts[0], 12, seed=8, guard=guard0, **sampled))
+    assert not second.stopped_at_start and second.tokens[:4] != first.tokens[:4]
+    greedy = alone(backend, Row(prompts[1], 12))
+    guard1 = GuardSpec(copy_ngram=4, source=tuple(greedy.tokens[:4]))
+    rows = [Row(prompts[0], 12, seed=7, guard=guard0, redraw_seed=8, **sampled),
+            Row(prompts[1], 12, guard=guard1, redraw_seed=9),
+            Row(prompts[1], 12, guard=guard1),
+            Row(prompts[2], 12, redraw_seed=10)]
+    deltas: dict[int, list[tuple[str, bool]]] = {i: [] for i in range(len(rows))}
+    outs = engine.generate(rows, lambda row, text, done: deltas[row].append((text, done)))
+
+    assert (outs[0].tokens, outs[0].draws, outs[0].seed, outs[0].stopped_at_start) == (second.tokens, 2, 8, False)
+    assert (outs[1].tokens, outs[1].draws, outs[1].seed, outs[1].stopped_at_start) == (
+        greedy.tokens[:4], 2, 0, True)
+    assert (outs[2].tokens, outs[2].draws, outs[2].stopped_at_start) == (greedy.tokens[:4], 1, True)
+    assert (outs[3].tokens, outs[3].draws) == (alone(backend, rows[3]).tokens, 1)
+    # Both draws of rows 0 and 1 were decoded; the drain counted every token.
+    assert engine.last_stats.generated_tokens == 4 + len(second.tokens) + 4 + 4 + 4 + len(outs[3].tokens)
+    for i, out in enumerate(outs):
+        # The stream shows the kept draw only, one done.
+        assert [done for _, done in deltas[i]].count(True) == 1 and deltas[i][-1][1]
+        assert "".join(text for text, _ in deltas[i]).startswith(out.text)
+    assert "".join(text for text, _ in deltas[0]) == engine.tokenizer.decode(second.tokens)
+
+
+@model
 def test_cancel_fails_running_and_queued_rows_and_later_rows_run(backend):
     engine = small(backend, 2)
     prompts = token_rows(engine, 4, seed=41)

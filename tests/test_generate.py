@@ -8,6 +8,7 @@ user's own cache. Outputs are capped at ``MAX_TOKENS`` tokens.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -292,6 +293,40 @@ def test_a_draft_stopped_at_its_first_token_is_drawn_again_and_kept_only_if_that
         assert [d[2] for d in mine] == list(range(len(mine)))
         assert [d[4] for d in mine] == [False] * (len(mine) - 1) + [True]
         assert "".join(d[3] for d in mine).strip().startswith(outcome.insight["text"])
+
+
+class RedrawingBackend(FlakyBackend):
+    """The real backend, reporting what its engine reports for a row it drew again itself
+    (a test double: which rows a guard stops at their start cannot be chosen on the real
+    model; the engine's redraw is tested in test_continuous_batching)."""
+
+    async def generate(self, requests, on_delta=None):
+        self.calls.append(len(requests))
+        self.requests = requests
+        results = await self.real.generate(requests, on_delta)
+        texts = [r.messages[-1]["content"] for r in requests]
+        return [dataclasses.replace(r, draws=2, seed=q.redraw_seed) if "echo-once" in t else
+                dataclasses.replace(r, text="Life path number: 1", stopped_at_start=True, draws=2)
+                if "echo-always" in t else r for r, q, t in zip(results, requests, texts)]
+
+
+def test_a_draft_the_backend_drew_again_itself_is_not_drawn_a_third_time(backend, settings):
+    batch = prompts(3, seed=15)
+    for prompt, focus in zip(batch[1:], ("echo-once", "echo-always")):
+        prompt["context"] = dict(prompt["context"], focus=focus)
+    redrawing = RedrawingBackend(backend)
+    outcomes = asyncio.run(Generator(redrawing, settings).run(batch))
+
+    assert redrawing.calls == [3]  # no batch of redraws after it
+    assert [r.redraw_seed for r in redrawing.requests] == [
+        derive_seed(insight_id(p["prompt_id"], 0), 1) for p in batch]
+    assert [o.tries for o in outcomes] == [1, 2, 2] and all(o.insight for o in outcomes)
+    plain, redrawn, kept = (o.insight for o in outcomes)
+    assert plain["sampling"]["seed"] == derive_seed(plain["insight_id"])
+    assert redrawn["sampling"]["seed"] == derive_seed(redrawn["insight_id"], 1)
+    # The second draw stopped too: the engine kept the first, and so does the stage.
+    assert kept["text"] == "Life path number: 1"
+    assert kept["sampling"]["seed"] == derive_seed(kept["insight_id"])
 
 
 def test_model_versions_swap_a_tier_between_batches_and_bad_ones_keep_the_current(

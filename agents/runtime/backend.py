@@ -80,6 +80,10 @@ class GenRequest:
     # so every draw and redelivery of a prompt goes to the same version; None: the
     # tier's full model.
     split_key: str | None = None
+    # A backend that can draw again inside its running batch does so with this seed when
+    # a guard stops the row at its start (``GenResult.draws`` says it did); None: the
+    # caller draws again itself.
+    redraw_seed: int | None = None
 
 
 # A row a guard stops with nothing to keep within this many tokens was stopped at its
@@ -104,6 +108,11 @@ class GenResult:
     # The model that wrote it, when the backend chose among several for the tier (a
     # canary split); None: the one ``serving(tier)`` named.
     served: Served | None = None
+    # Draws the backend made (2: it drew again after a stop at the start, and the text is
+    # the second draw unless that one stopped at its start too) and the seed of the
+    # draw whose text this is (None: the request's).
+    draws: int = 1
+    seed: int | None = None
 
 
 class Backend(Protocol):

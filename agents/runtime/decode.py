@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kasper.agents.runtime.backend import START_TOKENS
@@ -45,6 +45,9 @@ class Row:
     # The first ``prefix`` tokens are worth caching for later batches (0: the engine finds
     # the prefix every row of the batch shares).
     prefix: int = 0
+    # A row a guard stops at its start is drawn again once with this seed, in the same
+    # running batch (None: it is returned as it is, ``stopped_at_start`` set).
+    redraw_seed: int | None = None
 
 
 @dataclass
@@ -59,6 +62,11 @@ class RowOutput:
     # A guard fired within the row's first START_TOKENS tokens with nothing to cut back
     # to (its tokens are kept).
     stopped_at_start: bool = False
+    # 2: the row was drawn again (``Row.redraw_seed``); this is the second draw unless
+    # that one stopped at its start or wrote nothing, and then the first. ``seed`` is the
+    # seed of the draw kept.
+    draws: int = 1
+    seed: int = 0
 
 
 @dataclass
@@ -78,18 +86,76 @@ class Cancelled(Exception):
 
 
 class Live:
-    """One row in (or waiting for) a slot: its output so far and host-side state."""
+    """One row in (or waiting for) a slot: its output so far and host-side state.
+
+    A row with a ``redraw_seed`` holds its token deltas back until it is past the point
+    where a guard can stop it at its start: a reader of the stream sees only the draw
+    that is kept.
+    """
 
     def __init__(self, row: Row, index: int, on_delta: OnDelta | None, done: Callable[[], None],
                  submitted: float, tokenizer: Any) -> None:
-        self.row, self.index, self.on_delta, self.done = row, index, on_delta, done
+        self.index, self.on_delta, self.done = index, on_delta, done
         self.submitted = submitted
-        self.out = RowOutput("", prompt_tokens=len(row.tokens))
-        self.detok = tokenizer.detokenizer if on_delta else None
-        self.guard = RowGuard(row.guard, tokenizer.decode) if row.guard.active else None
+        self.tokenizer = tokenizer
+        # The first draw (its output and held deltas) while the row is drawn again.
+        self.first: tuple[RowOutput, list[tuple[str, bool]]] | None = None
+        self._start(row)
+
+    def _start(self, row: Row) -> None:
+        self.row = row
+        self.out = RowOutput("", prompt_tokens=len(row.tokens), seed=row.seed)
+        self.detok = self.tokenizer.detokenizer if self.on_delta else None
+        self.guard = RowGuard(row.guard, self.tokenizer.decode) if row.guard.active else None
+        self.held: list[tuple[str, bool]] | None = (
+            [] if self.on_delta and (row.redraw_seed is not None or self.first is not None) else None)
         # The slot's first token read after admission is the prompt's last one, not generated.
         self.fresh = True
         self.finished = False
+
+    def emit(self, token: int | None, done: bool) -> None:
+        """Stream the text ``token`` adds (None: the row stopped without writing one)."""
+        detok = self.detok
+        if detok is None:
+            return
+        if token is not None:
+            detok.add_token(token)
+        if done:
+            detok.finalize()
+        text = detok.last_segment
+        if not (text or done):
+            return
+        if self.held is None:
+            self.on_delta(self.index, text, done)
+            return
+        self.held.append((text, done))
+        if not done and len(self.out.tokens) > START_TOKENS:
+            held, self.held = self.held, None
+            for delta in held:
+                self.on_delta(self.index, *delta)
+
+    def redraw(self) -> bool:
+        """Start the second draw if a guard stopped this one at its start (and may redraw)."""
+        seed = self.row.redraw_seed
+        if seed is None or not self.out.stopped_at_start:
+            return False
+        self.first = (self.out, self.held or [])
+        self._start(replace(self.row, seed=seed, redraw_seed=None))
+        return True
+
+    def finish(self) -> None:
+        """Settle the output (of two draws, the second unless it failed too) and report it."""
+        kept, held = self.out, self.held or []
+        if self.first is not None:
+            if self.out.stopped_at_start or not self.out.text.strip():
+                kept, held = self.first
+            kept.draws = 2
+        kept.seconds = time.perf_counter() - self.submitted
+        self.out = kept
+        for delta in held:
+            self.on_delta(self.index, *delta)
+        self.finished = True
+        self.done()
 
 
 @dataclass
@@ -143,6 +209,8 @@ class Slots:
         # Tokens each slot's row generated (for the repetition penalty), on the device.
         self.seen: mx.array | None = None
         self.bias: mx.array | None = None
+        # Rows that left their slot to be drawn again: the scheduler queues them.
+        self.redrawn: list[Live] = []
 
     @property
     def live(self) -> int:
@@ -227,26 +295,15 @@ class Slots:
             elif guarded is not None:
                 out.stopped_at_start = len(out.tokens) <= START_TOKENS
         done = stop or guarded is not None or len(out.tokens) >= live.row.max_tokens
-        if live.on_delta is not None:
-            _delta(live, None if stop else token, done)
+        live.emit(None if stop else token, done)
         if done:
             out.finish_reason = "stop" if stop else guarded[0] if guarded else "length"
             out.text = self.engine.tokenizer.decode(out.tokens)
-            out.seconds = time.perf_counter() - live.submitted
-            live.finished = True
-            live.done()
+            if live.redraw():
+                self.redrawn.append(live)
+            else:
+                live.finish()
         return done
-
-
-def _delta(live: Live, token: int | None, done: bool) -> None:
-    detok = live.detok
-    if token is not None:
-        detok.add_token(token)
-    if done:
-        detok.finalize()
-    text = detok.last_segment
-    if text or done:
-        live.on_delta(live.index, text, done)
 
 
 def _bias(rows: list[Row], vocab: int) -> mx.array:

@@ -144,7 +144,7 @@ class MLXBackend:
                 for index, o in zip(indices, outputs):
                     results[index] = GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens,
                                                len(o.tokens), o.seconds * 1000.0, o.finish_reason,
-                                               o.stopped_at_start, loaded.served)
+                                               o.stopped_at_start, loaded.served, o.draws, o.seed)
                 self.last_stats.append(engine.last_stats)
         except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
             raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
@@ -164,7 +164,8 @@ class MLXBackend:
         guard = GuardSpec(s.loop_ngram, s.copy_ngram, _copy_source(engine, request), s.stop_at_labels)
         bias = first_person_bias(_encode(engine), s.first_person_bias) if s.first_person_bias else ()
         return Row(tokens, s.max_tokens, s.temperature, s.top_p, request.seed,
-                   repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix, logit_bias=bias)
+                   repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix, logit_bias=bias,
+                   redraw_seed=request.redraw_seed if guard.active else None)
 
     # --- model versions ------------------------------------------------------
 

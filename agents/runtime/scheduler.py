@@ -118,6 +118,11 @@ class Scheduler:
             stats.decode_s = time.perf_counter() - started - stats.prefill_s
             # Counted as booked: a row's future is resolved from inside record().
             slots.record(tokens, stats)
+            if slots.redrawn:
+                # A row drawn again goes first: its caller is waiting for it alone.
+                with self._lock:
+                    self._waiting.extendleft(reversed(slots.redrawn))
+                slots.redrawn.clear()
             if self._cancel.is_set():
                 raise Cancelled("generation cancelled")
             live = slots.live
