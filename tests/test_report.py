@@ -153,6 +153,15 @@ def test_write_report_draws_every_figure_and_links_them(tmp_path):
     assert json.loads((tmp_path / "calibration.json").read_text()) == calibration(tally)
 
 
+def test_the_version_table_shows_a_canary_share(tmp_path):
+    tally = _observed_tally()
+    tally.observe(Codec(), topics.MODELS.name, {
+        "window_id": "pro-w2", "version": "pro-0001", "promoted": True, "reason": "promoted: test loss",
+        "canary_share": 0.2, "metrics": {}})
+    html = write_report(tmp_path, RunData({"prompts": 1}, tally)).read_text()
+    assert "<td>yes (canary 20%)</td>" in html and "<td>yes</td>" in html
+
+
 def test_an_empty_run_still_gets_a_report_that_says_what_is_missing(tmp_path):
     page = write_report(tmp_path, RunData({"prompts": 0}, Tally()))
     html = page.read_text()

@@ -354,6 +354,14 @@ def _interval(version: dict[str, Any]) -> str:
     return f"{m['loss_improvement']:+.1%} {ci}, n={m.get('eval_n', 0):.0f}"
 
 
+def _promoted(version: dict[str, Any]) -> str:
+    # A canary serves only its share of the tier until the live watch decides (docs/trainer.md).
+    if not version["promoted"]:
+        return "no"
+    share = version.get("canary_share")
+    return "yes" if share is None else f"yes (canary {share:.0%})"
+
+
 def _page(data: RunData, sections: list[str]) -> str:
     s, t = data.summary, data.tally
     rows = [("prompts", s.get("prompts")), ("seconds", f"{s.get('seconds', 0):.0f}"),
@@ -373,7 +381,7 @@ def _page(data: RunData, sections: list[str]) -> str:
         f"<td>{_num(v, 'train_loss_first')} &rarr; {_num(v, 'train_loss_last')}</td>"
         f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td><td>{_interval(v)}</td>"
         f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td>"
-        f"<td>{'yes' if v['promoted'] else 'no'}</td><td>{html.escape(v['reason'])}</td></tr>"
+        f"<td>{_promoted(v)}</td><td>{html.escape(v['reason'])}</td></tr>"
         for w, v in t.versions.items())
     versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"5\"></td><td>no</td>"
                         f"<td>dead-lettered: {html.escape(r)}</td></tr>" for w, r in t.failed_windows.items())
