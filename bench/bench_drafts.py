@@ -61,6 +61,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "guards": {"exemplars": 0},
     "exemplars": dict(_OFF),
     "combined": {},
+    # The defaults with one exemplar per prompt instead of two: a shorter prefix.
+    "combined-1": {"exemplars": 1},
 }
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # At or below: an assistant, a diary or a narrator, not an insight to "you" (relevance.py).

@@ -11,12 +11,13 @@ Here a batch's cache (:class:`PrefixBatchCache`, one per layer) keeps each prefi
 keys and values once (a *group*) and only the rows' own tokens (their context block
 and what they generated) per row. A step's attention (:func:`attend`) is, per
 group, one matmul of the group's rows' queries (all their query heads at once)
-against the prefix, and per row the usual attention over its own tokens (a prefill
-chunk, with many queries per row, copies each row's prefix in front of its own
-tokens and runs the fused kernel: :func:`attend_whole`); the two
+against the prefix, and per row the usual attention over its own tokens; the two
 parts are merged exactly by their log-sum-exp (the rule flash attention uses to
 merge blocks), so the result equals attention over the whole context up to float
-rounding. Known elsewhere as cascade attention (FlashInfer) or Hydragen.
+rounding. Known elsewhere as cascade attention (FlashInfer) or Hydragen. The same
+function serves decode steps (one query per row) and prefill chunks (many). Its
+weights take :func:`~kasper.agents.runtime.fast_exp.exp_shifted`, not MLX's
+scalar ``exp``, the largest cost of a long context on the CPU.
 
 Rows join and leave between steps as with ``BatchKVCache`` (:meth:`filter`,
 :meth:`extend`): the groups follow the rows. A row's rotary positions continue
@@ -35,6 +36,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.fast_exp import exp_shifted
 from mlx_lm.models.cache import BatchKVCache
 
 # mlx-lm attention classes whose __call__ this module reproduces (see :func:`install`).
@@ -58,7 +60,6 @@ class PrefixBatchCache(BatchKVCache):
         lengths = [0 if g is None else self.groups[g][1].shape[1] for g in self.row_group]
         self.offset = mx.array(lengths)
         self._plan: Plan | None = None
-        self._stack: tuple[mx.array, mx.array, mx.array] | None = None
 
     def filter(self, batch_indices: mx.array) -> None:
         keep = batch_indices.tolist()
@@ -69,7 +70,6 @@ class PrefixBatchCache(BatchKVCache):
             renumber = {old: new for new, old in enumerate(used)}
             self.groups = [self.groups[g] for g in used]
             self.row_group = [None if g is None else renumber[g] for g in self.row_group]
-            self._stack = None
         self._plan = None
 
     def extend(self, other: "PrefixBatchCache") -> None:
@@ -80,7 +80,6 @@ class PrefixBatchCache(BatchKVCache):
             if key not in known:
                 known[key] = len(self.groups)
                 self.groups.append((key, keys, values))
-                self._stack = None
             mapped.append(known[key])
         self.row_group += [None if g is None else mapped[g] for g in other.row_group]
         self._plan = None
@@ -90,25 +89,6 @@ class PrefixBatchCache(BatchKVCache):
         if self._plan is None:
             self._plan = Plan.of(self.row_group, len(self.groups))
         return self._plan
-
-    def stack(self) -> tuple[mx.array, mx.array, mx.array]:
-        """The groups' prefixes padded to the longest and stacked, for :func:`attend_whole`:
-        keys and values (G + 1, kv heads, P, D) and which positions are real (G + 1, 1, 1, P).
-        The last entry is empty, for rows without a prefix. Rebuilt only when groups change."""
-        if self._stack is None:
-            lengths = [k.shape[1] for _, k, _ in self.groups]
-            longest = max(lengths)
-            _, k0, v0 = self.groups[0]
-            empty = (mx.zeros((k0.shape[0], longest, k0.shape[2]), dtype=k0.dtype),
-                     mx.zeros((v0.shape[0], longest, v0.shape[2]), dtype=v0.dtype))
-            keys, values = [], []
-            for _, k, v in self.groups:
-                pad = [(0, 0), (0, longest - k.shape[1]), (0, 0)]
-                keys.append(mx.pad(k, pad))
-                values.append(mx.pad(v, pad))
-            visible = mx.arange(longest)[None] < mx.array(lengths + [0])[:, None]
-            self._stack = (mx.stack(keys + [empty[0]]), mx.stack(values + [empty[1]]), visible[:, None, None, :])
-        return self._stack
 
 
 class Plan:
@@ -149,7 +129,7 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBat
         # Finite: a query whose own tokens are all masked still takes its prefix (not NaN).
         own = mx.where(mx.expand_dims(mask, 2), own, _NEG)
     m_own = own.max(axis=-1, keepdims=True)
-    e_own = mx.exp(own - m_own)
+    e_own = exp_shifted(own, m_own)
     l_own = e_own.sum(axis=-1, keepdims=True)
     o_own = e_own @ mx.expand_dims(values, 2)
     if not cache.groups:
@@ -166,7 +146,7 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBat
         qg = grouped[start:end].transpose(1, 0, 2, 3, 4).reshape(n_kv, n * rep * N, D)
         s = qg @ pk.swapaxes(-1, -2)
         m = s.max(axis=-1, keepdims=True)
-        e = mx.exp(s - m)
+        e = exp_shifted(s, m)
         for part, array in ((outs, e @ pv), (maxes, m), (sums, e.sum(axis=-1, keepdims=True))):
             part.append(array.reshape(n_kv, n, rep, N, -1).transpose(1, 0, 2, 3, 4))
     if plan.bare:
@@ -179,25 +159,6 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBat
     a_own, a_pre = mx.exp(m_own - top), mx.exp(m_pre - top)
     out = (o_own * a_own + o_pre * a_pre) / (l_own * a_own + l_pre * a_pre)
     return out.reshape(B, n_heads, N, D)
-
-
-def attend_whole(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBatchCache,
-                 scale: float, mask: mx.array | None) -> mx.array:
-    """The same attention as :func:`attend`, with each row's prefix copied in front of its
-    own tokens and the fused kernel over the whole (for prefill chunks)."""
-    if not cache.groups:
-        return mx.fast.scaled_dot_product_attention(queries, keys, values, scale=scale, mask=mask)
-    B, _, N, _ = queries.shape
-    prefix_keys, prefix_values, visible = cache.stack()
-    empty = len(cache.groups)
-    pick = mx.array([empty if g is None else g for g in cache.row_group])
-    row_keys, row_values, visible = prefix_keys[pick], prefix_values[pick], visible[pick]
-    longest = prefix_keys.shape[2]
-    own_mask = mx.ones((B, 1, N, keys.shape[2]), dtype=mx.bool_) if mask is None else mask
-    whole = mx.concatenate([mx.broadcast_to(visible, (B, 1, N, longest)), own_mask], axis=-1)
-    return mx.fast.scaled_dot_product_attention(
-        queries, mx.concatenate([row_keys, keys], axis=2), mx.concatenate([row_values, values], axis=2),
-        scale=scale, mask=whole)
 
 
 class _PrefixAttention:
@@ -214,10 +175,7 @@ class _PrefixAttention:
         keys = self.rope(keys, offset=cache.offset)
         keys, values = cache.update_and_fetch(keys, values)
         mask = mask if isinstance(mask, mx.array) else None
-        # A prefill chunk has many queries per row: the fused kernel over each row's whole
-        # context wins there; one query per row (decode) is where reading prefixes once pays.
-        attention = attend if L == 1 else attend_whole
-        out = attention(queries, keys, values, cache, self.scale, mask)
+        out = attend(queries, keys, values, cache, self.scale, mask)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
 
 

@@ -1,0 +1,45 @@
+"""``exp(x - m)`` for attention weights, three times cheaper than ``mx.exp`` on the CPU.
+
+Why: MLX's CPU ``exp`` is scalar (about 20-25 ns per element on this project's
+machines, against about 1 ns for a fused multiply-add), and attention takes one per
+score: with the few-shot exemplars in every prompt it is the largest cost that
+grows with the context (docs/model-runtime.md). Softmax weights only need
+``exp(z)`` for ``z = x - max <= 0``, and only to a relative precision far below
+what decides a sampled token, so:
+
+    exp(z) = (1 / T(-z / 32)) ** 32
+
+with ``T`` the degree-9 Taylor polynomial of ``exp`` (all terms positive, so
+``T >= 1`` and the result stays in ``[0, 1]`` however negative ``z`` is: a masked
+score of -1e30 gives exactly 0) and five squarings. Relative error below 2e-5
+wherever the weight is above 1e-14; smaller weights are below anything float32
+attention adds up. ``mx.compile`` fuses the 25 operations into one pass over
+memory; where it cannot compile, the same formula runs op by op (still correct).
+"""
+
+from __future__ import annotations
+
+import math
+
+from kasper.agents.runtime.blas import mx
+
+_COEFFICIENTS = tuple(1.0 / math.factorial(i) for i in range(10))
+_SQUARINGS = 5
+
+
+def _exp_shifted(x: mx.array, m: mx.array) -> mx.array:
+    u = (x - m) * (-1.0 / 2 ** _SQUARINGS)
+    q = _COEFFICIENTS[-1]
+    for c in reversed(_COEFFICIENTS[:-1]):
+        q = q * u + c
+    p = 1.0 / q
+    for _ in range(_SQUARINGS):
+        p = p * p
+    return p
+
+
+try:
+    exp_shifted = mx.compile(_exp_shifted, shapeless=True)
+    mx.eval(exp_shifted(mx.zeros((2, 3)), mx.zeros((2, 1))))
+except Exception:  # noqa: BLE001  (no compiler for MLX's CPU kernels: the same formula, unfused)
+    exp_shifted = _exp_shifted

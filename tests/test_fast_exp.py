@@ -1,0 +1,54 @@
+"""The attention weights' exp (agents/runtime/fast_exp.py) against MLX's exact one."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.fast_exp import _exp_shifted, exp_shifted
+
+
+def relative_error(got: mx.array, want: mx.array, floor: float = 1e-14) -> float:
+    return (mx.abs(got - want) / mx.maximum(want, floor)).max().item()
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 1, 200), (4, 3, 1, 201), (2, 3, 3, 17, 96), (1, 7)])
+def test_it_matches_exp_where_a_weight_counts_for_any_shape(shape):
+    mx.random.seed(sum(shape))
+    # Attention scores spread wider than real ones (real differences stay within ~30).
+    x = mx.random.normal(shape) * 12
+    m = x.max(axis=-1, keepdims=True)
+    got, want = exp_shifted(x, m), mx.exp(x - m)
+    assert got.shape == want.shape
+    assert relative_error(got, want) < 2e-5
+    # Where exp is below 1e-14 the weight is off by less than that, never by more.
+    assert mx.abs(got - want).max().item() < 2e-5
+
+
+def test_masked_and_far_scores_give_zero_or_a_tiny_weight_never_nan_or_more_than_one():
+    z = mx.array([[0.0, -1e-6, -1.0, -31.9, -32.0, -64.0, -500.0, -1e30, -math.inf, -3.4e38]])
+    got = exp_shifted(z, mx.zeros((1, 1)))
+    values = got.tolist()[0]
+    assert values[0] == 1.0 and all(0.0 <= v <= 1.0 for v in values)
+    assert values[7:] == [0.0, 0.0, 0.0]
+    assert relative_error(got[:, :5], mx.exp(z[:, :5])) < 2e-5
+    assert values[5] < 1e-26 and values[6] < 1e-40
+
+
+def test_the_unfused_formula_gives_the_same_weights():
+    mx.random.seed(3)
+    x = mx.random.normal((8, 64)) * 5
+    m = x.max(axis=-1, keepdims=True)
+    assert mx.abs(exp_shifted(x, m) - _exp_shifted(x, m)).max().item() < 1e-6
+
+
+def test_softmax_from_it_sums_to_one_and_keeps_the_order():
+    mx.random.seed(4)
+    x = mx.random.normal((16, 300)) * 4
+    w = exp_shifted(x, x.max(axis=-1, keepdims=True))
+    p = w / w.sum(axis=-1, keepdims=True)
+    assert mx.abs(p.sum(axis=-1) - 1).max().item() < 1e-5
+    assert mx.abs(p - mx.softmax(x, axis=-1)).max().item() < 1e-5
+    assert (mx.argmax(p, axis=-1) == mx.argmax(x, axis=-1)).all().item()
