@@ -13,13 +13,14 @@ with ``T`` the degree-9 Taylor polynomial of ``exp`` (all terms positive, so
 ``T >= 1`` and the result stays in ``[0, 1]`` however negative ``z`` is: a masked
 score of -1e30 gives exactly 0) and five squarings. Relative error below 2e-5
 wherever the weight is above 1e-14; smaller weights are below anything float32
-attention adds up. ``mx.compile`` fuses the 25 operations into one pass over
+attention adds up. ``mx.compile`` fuses the 25 operations into a few passes over
 memory; where it cannot compile, the same formula runs op by op (still correct).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from kasper.agents.runtime.blas import mx
 
@@ -38,8 +39,24 @@ def _exp_shifted(x: mx.array, m: mx.array) -> mx.array:
     return p
 
 
-try:
-    exp_shifted = mx.compile(_exp_shifted, shapeless=True)
-    mx.eval(exp_shifted(mx.zeros((2, 3)), mx.zeros((2, 1))))
-except Exception:  # noqa: BLE001  (no compiler for MLX's CPU kernels: the same formula, unfused)
-    exp_shifted = _exp_shifted
+_fused: Callable[[mx.array, mx.array], mx.array] | None = None
+
+
+def exp_shifted(x: mx.array, m: mx.array) -> mx.array:
+    """``exp(x - m)`` for ``x <= m`` (``m`` broadcast against ``x``: its row maxima)."""
+    global _fused
+    if _fused is None:
+        _fused = _compiled()
+    return _fused(x, m)
+
+
+def _compiled() -> Callable[[mx.array, mx.array], mx.array]:
+    # Compiled on first use (MLX builds CPU kernels with the system's C++ compiler into
+    # its cache under the temporary directory), and tried once: a compile error shows
+    # only when the result is evaluated.
+    try:
+        fused = mx.compile(_exp_shifted, shapeless=True)
+        mx.eval(fused(mx.zeros((2, 3)), mx.zeros((2, 1))))
+        return fused
+    except Exception:  # noqa: BLE001  (no compiler for MLX's CPU kernels: the same formula, unfused)
+        return _exp_shifted
