@@ -111,7 +111,6 @@ class Live:
             [] if self.on_delta and (row.redraw_seed is not None or self.first is not None) else None)
         # The slot's first token read after admission is the prompt's last one, not generated.
         self.fresh = True
-        self.finished = False
 
     def emit(self, token: int | None, done: bool) -> None:
         """Stream the text ``token`` adds (None: the row stopped without writing one)."""
@@ -154,7 +153,6 @@ class Live:
         self.out = kept
         for delta in held:
             self.on_delta(self.index, *delta)
-        self.finished = True
         self.done()
 
 
