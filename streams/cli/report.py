@@ -11,7 +11,9 @@ words), and the calibration section (:func:`calibration`: how the rubric, the
 LLM judge and people's thumbs agree, per rubric version). ``write_report`` is a
 plain function of those, so a test can draw a report from records it made.
 
-Figures are drawn with matplotlib's Agg backend (no display needed).
+Figures are drawn with matplotlib's Agg backend (no display needed). One module
+just past 400 lines: the page and its figures read the same RunData and share the
+cell formatting; the gallery and calibration already live in their own modules.
 """
 
 from __future__ import annotations
