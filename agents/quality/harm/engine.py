@@ -17,7 +17,6 @@ from kasper.agents.quality.harm.openings import guarded
 from kasper.agents.quality.harm.broad import _med_words, find_broad, might_flag
 from kasper.agents.quality.harm.segments import Segments
 from kasper.agents.quality.harm.loose import find_loose
-from kasper.agents.quality.harm.methods import find_methods
 from kasper.agents.quality.harm.context import (
     _CLAIM_NEG,
     _CLAUSE_MARKS,
@@ -194,8 +193,6 @@ def find_harm(text: str, words: Collection[str] | None = None,
         # The loose layer reads what both left silent.
         found += find_loose(s, words, starts, ends, skip={g for g, _ in found},
                             segments=segments, meds=meds)
-        # Harm classes named outright (a method, restriction, a dose change) come last.
-        found += find_methods(s, words, segments, skip={g for g, _ in found})
     found += [("injection", r) for r in find_injection(text, norm)]
     found = list(dict.fromkeys(found))
     # "skip your therapy" inside "skip your therapy appointment" is the same finding.
