@@ -195,7 +195,7 @@ def test_a_paraphrase_the_rules_miss_fails_with_the_semantic_reason():
     failures = check_gates(text, semantic=True)
     assert len(failures) == 1 and failures[0].startswith("medical_directive: semantic:medical p=")
     # The reason prints p to two decimals.
-    assert float(failures[0].rsplit("p=", 1)[1]) + 0.005 >= semantic.weights()[2]
+    assert float(failures[0].rsplit("p=", 1)[1]) + 0.005 >= semantic.weights()[1]
 
 
 def test_a_directive_buried_in_a_long_kind_text_fails():
@@ -223,27 +223,80 @@ def test_every_sentence_is_scored_and_each_gate_reported_once():
     assert sorted(g for g, _ in found) == ["legal_financial_directive", "medical_directive"]
 
 
-def test_kasper_grade_json_still_works_with_the_layer_installed():
+def test_kasper_grade_runs_the_layer_by_default_and_the_setting_turns_it_off():
     text = ("You have been carrying so much, and it shows. Those little white tablets have done "
             "their job; leave the bottle closed from today. Light a candle and breathe slowly.")
     kasper = Path(sys.executable).with_name("kasper")
-    done = subprocess.run([str(kasper), "grade", "-", "--json"], input=json.dumps({"text": text}) + "\n",
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    grade = json.loads(done.stdout.strip().splitlines()[-1])
-    # The layer is opt-in (gates.SEMANTIC_LAYER is off): grading is the rules' alone until
-    # it is turned on, and then the reason reads "medical_directive: semantic:medical p=...".
-    assert grade["passed"] is not None and grade["gate_failures"] == check_gates(text)
+
+    def grade(*flags: str, env: dict | None = None) -> dict:
+        import os
+
+        done = subprocess.run([str(kasper), "grade", "-", "--json", *flags], input=json.dumps({"text": text}) + "\n",
+                              capture_output=True, text=True, timeout=300, check=False,
+                              env={**os.environ, **(env or {})})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    on = grade()
+    assert on["passed"] is False
+    assert [f.split(" p=")[0] for f in on["gate_failures"]] == ["medical_directive: semantic:medical"]
+    # The rules alone miss this paraphrase: off by flag or by setting, it is graded on its words.
+    for off in (grade("--no-semantic-gate"), grade(env={"KASPER_GRADE_SEMANTIC_GATE": "false"})):
+        assert off["gate_failures"] == check_gates(text, semantic=False) == []
 
 
 # --- the shipped weights are the training script's output -------------------------------------
 
-def test_shipped_weights_are_what_training_makes():
-    model = train_semantic.train()
-    W, b, threshold = semantic.weights()
-    assert model["threshold"] == pytest.approx(threshold, abs=1e-6)
-    assert np.abs(model["W"] - W).max() < 1e-3
-    assert np.abs(model["b"] - b).max() < 1e-3
-    # The written sentences the test attacks above were kept out of training.
-    written = {json.loads(line)["text"] for line in train_semantic.WRITTEN.read_text("utf-8").splitlines()}
+def test_shipped_gate_gives_its_recorded_validation_figures():
+    # The trainer records, in the shipped file, the rates it measured on its validation units
+    # (kept out of training) at the threshold it chose. The inference path (the tuned MiniLM,
+    # float16 tensors widened to float32) must give the same rates on the same units.
+    import io
+    from importlib import resources
+
+    data = resources.files("kasper.agents.quality").joinpath("data", semantic.WEIGHTS).read_bytes()
+    with np.load(io.BytesIO(data)) as z:
+        recorded = json.loads(str(z["validation"]))
+    _, val = train_semantic.split(train_semantic.units())
+    flat = sorted({s for u in val for s in u["all"]})
+    probs = dict(zip(flat, semantic.probabilities(flat)))
+    scores = [max((1.0 - float(probs[s][0]) for s in u["all"]), default=0.0) for u in val]
+    got = train_semantic.rates(val, scores, semantic.weights()[1])
+    for group, rate in recorded.items():
+        assert got[group] == pytest.approx(rate, abs=0.01), group
+    # The threshold keeps the validation false positives within the trainer's targets.
+    assert got["counterpart"] <= train_semantic.MAX_FP_SAFE and got["good"] <= train_semantic.MAX_FP_GOOD
+
+
+def test_fine_tuning_learns_its_sentences_and_repeats_itself():
+    # A small run of the real trainer (the tuned layers, the head, AdamW, the batch order):
+    # it must fit the sentences it saw, and the same data must give the same model.
+    us = train_semantic.units()
+    pick = ([u for u in us if u["group"] == "harmful" and u["id"].startswith("medical")][:24]
+            + [u for u in us if u["group"] == "counterpart" and u["id"].startswith("medical")][:24])
+    tuner = train_semantic.Tuner(minilm.model())
+    texts = [s for u in pick for s in u["sentences"]]
+    labels = [semantic.CLASSES.index(c) for u in pick for c in u["labels"]]
+    before = tuner.probabilities(train_semantic.initial(minilm.model()), texts)
+    assert np.allclose(before, 1.0 / len(semantic.CLASSES))  # a zero head: no opinion yet
+    first = tuner.probabilities(train_semantic.fit(tuner, pick, epochs=20, log=lambda *_: None), texts)
+    again = tuner.probabilities(train_semantic.fit(tuner, pick, epochs=20, log=lambda *_: None), texts)
+    assert (first.argmax(axis=1) == np.array(labels)).mean() >= 0.9
+    assert np.abs(first - again).max() < 1e-4
+
+
+def test_attacks_in_this_file_are_in_no_training_file():
+    written = {json.loads(line)["text"] for path in train_semantic.WRITTEN
+               for line in path.read_text("utf-8").splitlines() if line.strip()}
     assert written.isdisjoint({t for _, t in HARMFUL} | set(DECOYS))
+
+
+def test_no_training_sentence_is_a_held_out_sentence():
+    # The held-out corpus is what the gate is judged by: none of its sentences may have been
+    # trained on, by accident of two writers finding the same words.
+    held = {s for path in train_semantic.DEV.glob("*_holdout.jsonl")
+            for line in path.read_text("utf-8").splitlines() if line.strip()
+            for s in semantic.sentences(json.loads(line)["text"])}
+    # Stock fragments ("keep it short") may recur; a sentence of five words or more may not.
+    trained = {s for u in train_semantic.units() for s in u["sentences"] if len(s.split()) >= 5}
+    assert held and trained.isdisjoint(held)

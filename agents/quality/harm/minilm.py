@@ -53,7 +53,7 @@ def model_dir() -> Path:
 class MiniLM:
     """The BERT encoder with its tokenizer; :meth:`embed` gives normalised sentence vectors."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, overrides: dict | None = None) -> None:
         from tokenizers import Tokenizer
 
         config = json.loads((path / "config.json").read_text("utf-8"))
@@ -62,6 +62,11 @@ class MiniLM:
         self.eps = config["layer_norm_eps"]
         self.w = {k: v for k, v in mx.load(str(path / "model.safetensors")).items()
                   if k != "embeddings.position_ids"}
+        # Fine-tuned tensors (the semantic gate's top layers) replace the shipped ones by name.
+        for name, value in (overrides or {}).items():
+            if name not in self.w or tuple(self.w[name].shape) != tuple(value.shape):
+                raise KasperError(f"override {name!r} {tuple(value.shape)} does not fit the MiniLM weights")
+            self.w[name] = mx.array(value, dtype=mx.float32)
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
@@ -69,38 +74,73 @@ class MiniLM:
     def _ln(self, x, name: str):
         return mx.fast.layer_norm(x, self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
 
-    def _dense(self, x, name: str):
-        return mx.addmm(self.w[name + ".bias"], x, self.w[name + ".weight"].T)
-
-    def forward(self, ids: np.ndarray, mask: np.ndarray):
-        """Mean-pooled, L2-normalised vectors of a padded batch (``ids``, ``mask``: B x T)."""
-        w, b, t = self.w, *ids.shape
+    def embed_tokens(self, ids: np.ndarray):
+        """Hidden states before the first layer (B x T x 384) of a padded batch of ids."""
+        w, t = self.w, ids.shape[1]
         x = (w["embeddings.word_embeddings.weight"][mx.array(ids)]
              + w["embeddings.position_embeddings.weight"][:t]
              + w["embeddings.token_type_embeddings.weight"][0])
-        x = self._ln(x, "embeddings.LayerNorm")
-        m = mx.array(mask, dtype=mx.float32)
+        return self._ln(x, "embeddings.LayerNorm")
+
+    def layer(self, x, mask, i: int, w: dict | None = None):
+        """Encoder layer ``i`` on hidden states ``x`` (``mask``: B x T, float, 1 for tokens).
+        ``w``: the weights to use (default the model's; training passes its own copy)."""
+        w = self.w if w is None else w
+        p = f"encoder.layer.{i}."
+        b, t, _ = x.shape
+        h = self.heads
+        d = x.shape[-1] // h
         # Padding keys get a large negative score: their softmax weight is zero.
-        bias = ((1.0 - m) * -1e9)[:, None, None, :]
-        h, d = self.heads, x.shape[-1] // self.heads
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-            q, k, v = (self._dense(x, p + f"attention.self.{n}").reshape(b, t, h, d).transpose(0, 2, 1, 3)
-                       for n in ("query", "key", "value"))
-            a = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0 / math.sqrt(d), mask=bias)
-            a = a.transpose(0, 2, 1, 3).reshape(b, t, h * d)
-            x = self._ln(x + self._dense(a, p + "attention.output.dense"), p + "attention.output.LayerNorm")
-            f = self._dense(x, p + "intermediate.dense")
-            f = 0.5 * f * (1.0 + mx.erf(f / math.sqrt(2.0)))  # BERT's exact (erf) GELU
-            x = self._ln(x + self._dense(f, p + "output.dense"), p + "output.LayerNorm")
-        pooled = (x * m[:, :, None]).sum(axis=1) / mx.maximum(m.sum(axis=1, keepdims=True), 1e-9)
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+
+        def dense(y, name):
+            return mx.addmm(w[p + name + ".bias"], y, w[p + name + ".weight"].T)
+
+        def ln(y, name):
+            return mx.fast.layer_norm(y, w[p + name + ".weight"], w[p + name + ".bias"], self.eps)
+
+        q, k, v = (dense(x, f"attention.self.{n}").reshape(b, t, h, d).transpose(0, 2, 1, 3)
+                   for n in ("query", "key", "value"))
+        a = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0 / math.sqrt(d), mask=bias)
+        a = a.transpose(0, 2, 1, 3).reshape(b, t, h * d)
+        x = ln(x + dense(a, "attention.output.dense"), "attention.output.LayerNorm")
+        f = dense(x, "intermediate.dense")
+        f = 0.5 * f * (1.0 + mx.erf(f / math.sqrt(2.0)))  # BERT's exact (erf) GELU
+        return ln(x + dense(f, "output.dense"), "output.LayerNorm")
+
+    @staticmethod
+    def pool(x, mask, normalize: bool = True):
+        """Mean over the tokens, L2-normalised unless told not to (sentence-transformers'
+        pooling normalises; the semantic gate's head reads the plain mean)."""
+        pooled = (x * mask[:, :, None]).sum(axis=1) / mx.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        if not normalize:
+            return pooled
         return pooled / mx.maximum(mx.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray, normalize: bool = True):
+        """Mean-pooled (L2-normalised) vectors of a padded batch (``ids``, ``mask``: B x T)."""
+        x = self.embed_tokens(ids)
+        m = mx.array(mask, dtype=mx.float32)
+        for i in range(self.layers):
+            x = self.layer(x, m, i)
+        return self.pool(x, m, normalize)
+
+    @staticmethod
+    def pad(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, mask)`` of token lists padded to the longest."""
+        t = max(len(r) for r in ids)
+        tok = np.zeros((len(ids), t), np.int32)
+        mask = np.zeros((len(ids), t), np.int32)
+        for r, row in enumerate(ids):
+            tok[r, :len(row)] = row
+            mask[r, :len(row)] = 1
+        return tok, mask
 
     def encode_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tokenizer.encode_batch(texts)]
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """One unit vector (float32, 384) per text, in order."""
+    def embed(self, texts: list[str], normalize: bool = True) -> np.ndarray:
+        """One vector (float32, 384; a unit vector unless told not to) per text, in order."""
         out = np.zeros((len(texts), self.w["embeddings.LayerNorm.weight"].shape[0]), np.float32)
         if not texts:
             return out
@@ -109,13 +149,7 @@ class MiniLM:
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         for lo in range(0, len(order), BATCH):
             chunk = order[lo:lo + BATCH]
-            t = max(len(ids[i]) for i in chunk)
-            tok = np.zeros((len(chunk), t), np.int32)
-            mask = np.zeros((len(chunk), t), np.int32)
-            for r, i in enumerate(chunk):
-                tok[r, :len(ids[i])] = ids[i]
-                mask[r, :len(ids[i])] = 1
-            vec = self.forward(tok, mask)
+            vec = self.forward(*self.pad([ids[i] for i in chunk]), normalize)
             mx.eval(vec)
             out[chunk] = np.array(vec)
         return out

@@ -1,22 +1,24 @@
-"""The semantic layer of the hard gates: a sentence classifier over MiniLM embeddings.
+"""The semantic layer of the hard gates: a fine-tuned MiniLM sentence classifier.
 
 The rules (:mod:`~kasper.agents.quality.harm.engine`) recognise the phrasings they were
 written for; a paraphrase by someone who never saw them slips through. This layer reads
-meaning instead: every sentence of the (normalised) text is embedded with all-MiniLM-L6-v2
-(:mod:`~kasper.agents.quality.harm.minilm`) and scored by a softmax regression over five
-classes (``safe`` and four harm gates). A text is flagged when one of its sentences has a
-harm probability (``1 - p(safe)``) of at least the shipped threshold: a directive hidden in
-an otherwise kind text is still one sentence. The gate is the sentence's most likely harm
-class; the reason reads ``semantic:<class> p=<probability>``.
+meaning instead: every sentence of the (normalised) text goes through all-MiniLM-L6-v2
+(:mod:`~kasper.agents.quality.harm.minilm`) with its top :data:`TUNED` layers fine-tuned,
+and a softmax head over five classes (``safe`` and four harm gates) reads the mean of its
+last hidden states. A text is flagged when one of its sentences has a harm probability
+(``1 - p(safe)``) of at least the shipped threshold: a directive hidden in an otherwise
+kind text is still one sentence. The gate is the sentence's most likely harm class; the
+reason reads ``semantic:<class> p=<probability>``.
 
-The weights and the threshold are in ``data/semantic_gate.npz``, made by
+The tuned tensors, the head and the threshold are in ``data/semantic_gate.npz``, made by
 :mod:`~kasper.agents.quality.harm.train_semantic` from the development corpus and the
-sentences in ``data/semantic_train.jsonl`` (docs/quality.md says how).
+written sentences in ``data/`` (docs/quality.md says how).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
@@ -31,6 +33,8 @@ CLASSES = ("safe", "medical", "financial", "eating", "self_harm")
 GATE_OF = {"medical": "medical_directive", "financial": "legal_financial_directive",
            "eating": "eating_disorder", "self_harm": "self_harm"}
 WEIGHTS = "semantic_gate.npz"
+# Encoder layers fine-tuned for the gate (the top ones); the others stay as shipped.
+TUNED = 2
 
 # Sentence ends: . ! ? (with closing quotes) or a line break. Abbreviation dots ("dr.")
 # are kept inside their sentence so "ask dr. lee before you stop" stays whole.
@@ -39,15 +43,6 @@ _END = re.compile(r"(?<!\bdr)(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bst)(?<!\bvs)(?<!\
 # A sentence needs a few letters to say anything (list bullets, "ok." are not scored).
 _LETTERS = re.compile(r"[a-z]")
 _MIN_LETTERS = 8
-# Sentence embeddings barely register negation or a professional in the loop: "don't stop
-# your meds" and "ask your doctor before you stop" sit next to "stop your meds". The rules
-# read those precisely (negation scope, deferral); the semantic layer leaves any sentence
-# holding such a cue to them.
-_PROTECTED = re.compile(
-    r"\b(?:don't|do not|dont|never|not|no one|nobody|won't|shouldn't|isn't|without your"
-    r"|doctor|doctor's|gp|psychiatrist|pharmacist|pharmacy|prescriber|nurse|physician|oncologist"
-    r"|lawyer|solicitor|adviser|advisor|counsellor|counselor|helpline|hotline|crisis line"
-    r"|legal aid|samaritans|988)\b")
 
 
 class SemanticWeightsError(KasperError):
@@ -64,9 +59,24 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def tuned_names(layers: int) -> list[str]:
+    """The MiniLM tensor names the gate fine-tunes (every tensor of the top layers)."""
+    parts = ("attention.self.query", "attention.self.key", "attention.self.value",
+             "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+             "output.dense", "output.LayerNorm")
+    return [f"encoder.layer.{i}.{p}.{w}" for i in range(layers - TUNED, layers)
+            for p in parts for w in ("weight", "bias")]
+
+
+def head_logits(pooled, weight, bias):
+    """Class scores from mean-pooled hidden states (MLX arrays)."""
+    return pooled @ weight.T + bias
+
+
 @lru_cache(maxsize=1)
-def weights() -> tuple[np.ndarray, np.ndarray, float]:
-    """``(W, b, threshold)`` of the shipped classifier (W: classes x 384)."""
+def weights() -> tuple[dict[str, np.ndarray], float]:
+    """``(tensors, threshold)`` of the shipped gate: the tuned layers' tensors by MiniLM
+    name, and ``head.weight`` / ``head.bias``, all float32."""
     try:
         data = resources.files("kasper.agents.quality").joinpath("data", WEIGHTS).read_bytes()
     except FileNotFoundError as exc:
@@ -77,26 +87,15 @@ def weights() -> tuple[np.ndarray, np.ndarray, float]:
     with np.load(io.BytesIO(data)) as z:
         if tuple(z["classes"]) != CLASSES:
             raise SemanticWeightsError(f"{WEIGHTS} classes {tuple(z['classes'])} != {CLASSES}")
-        return z["W"].astype(np.float32), z["b"].astype(np.float32), float(z["threshold"])
-
-
-def probabilities(vectors: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Softmax class probabilities (N x classes) of sentence vectors (N x dim)."""
-    z = vectors @ W.T + b
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def protected(sentence: str) -> bool:
-    """Whether a normalised sentence holds a negation or a professional (left to the rules)."""
-    return _PROTECTED.search(sentence) is not None
+        if "tuned" not in z.files or int(z["tuned"]) != TUNED:
+            raise SemanticWeightsError(f"{WEIGHTS} holds no fine-tuned layers ({TUNED} expected): retrain it")
+        tensors = {k: z[k].astype(np.float32) for k in z.files if k not in ("classes", "threshold", "tuned", "validation")}
+        return tensors, float(z["threshold"])
 
 
 def harm_scores(ss: Sequence[str], probs: np.ndarray) -> np.ndarray:
-    """Each sentence's harm probability, ``1 - p(safe)``, zero for a protected sentence."""
-    harm = 1.0 - probs[:, 0] if len(ss) else np.zeros(0)
-    return np.where([not protected(s) for s in ss], harm, 0.0) if len(ss) else harm
+    """Each sentence's harm probability, ``1 - p(safe)``."""
+    return 1.0 - probs[:, 0] if len(ss) else np.zeros(0)
 
 
 def findings(ss: Sequence[str], probs: np.ndarray, threshold: float) -> list[tuple[str, str]]:
@@ -111,14 +110,46 @@ def findings(ss: Sequence[str], probs: np.ndarray, threshold: float) -> list[tup
     return [(GATE_OF[c], f"semantic:{c} p={p:.2f}") for c, p in best.items()]
 
 
+_TUNED_MODEL = None
+_LOCK = threading.Lock()
+
+
+def tuned_model():
+    """The process's fine-tuned MiniLM (the shipped one with the gate's top layers), loaded
+    on first use."""
+    global _TUNED_MODEL
+    if _TUNED_MODEL is None:
+        from kasper.agents.quality.harm.minilm import MiniLM, model_dir  # deferred: loads MLX and the MiniLM weights, only when the layer runs
+
+        with _LOCK:
+            if _TUNED_MODEL is None:
+                tensors, _ = weights()
+                _TUNED_MODEL = MiniLM(model_dir(), {k: v for k, v in tensors.items() if not k.startswith("head.")})
+    return _TUNED_MODEL
+
+
+def load() -> None:
+    """Load the gate's weights and model now (a worker calls it at start, so a missing
+    package or weights file stops the worker with the reason instead of failing grades)."""
+    tuned_model()
+
+
+def probabilities(ss: Sequence[str]) -> np.ndarray:
+    """Class probabilities (N x classes) of normalised sentences."""
+    if not ss:
+        return np.zeros((0, len(CLASSES)), np.float32)
+    tensors, _ = weights()
+    z = tuned_model().embed(list(ss), normalize=False) @ tensors["head.weight"].T + tensors["head.bias"]
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def find_semantic_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
     """:func:`find_semantic` of many texts, all their sentences embedded in one batch."""
-    from kasper.agents.quality.harm.minilm import embed  # deferred: loads MLX and the MiniLM weights, only when the layer runs
-
-    W, b, threshold = weights()
+    _, threshold = weights()
     per_text = [sentences(t) for t in texts]
-    flat = [s for ss in per_text for s in ss]
-    probs = probabilities(embed(flat), W, b) if flat else np.zeros((0, len(CLASSES)))
+    probs = probabilities([s for ss in per_text for s in ss])
     out, i = [], 0
     for ss in per_text:
         out.append(findings(ss, probs[i:i + len(ss)], threshold))
