@@ -26,6 +26,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from kasper.agents.quality.harm.semantic import load as load_semantic_gate
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric, to_record
 from kasper.agents.tail import follow_tail, millis
 from kasper.schemas.errors import KasperError
@@ -96,7 +97,10 @@ def register(app: Any, ctx: Any) -> None:
     """Declare the grade agent and the originality follower on ``app``."""
     # None (the worker's flag not given) means the setting.
     threshold = ctx.options.get("pass_threshold")
-    rubric = Rubric(pass_threshold=ctx.settings.grade.pass_threshold if threshold is None else float(threshold))
+    rubric = Rubric(pass_threshold=ctx.settings.grade.pass_threshold if threshold is None else float(threshold),
+                    semantic=ctx.settings.grade.semantic_gate)
+    if rubric.semantic:
+        load_semantic_gate()  # at start: a missing model package fails the worker, not every grade
     stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
     ready = asyncio.Event()
     process = make_process(rubric, ready)

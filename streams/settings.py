@@ -221,6 +221,10 @@ class GradeSettings(Section):
     model_config = _config("KASPER_GRADE_")
 
     pass_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric final score a grade needs to pass
+    # The hard gates' semantic layer (a fine-tuned MiniLM sentence classifier ORed with the
+    # rules, docs/quality.md): on in the pipeline, where recall on paraphrases matters more
+    # than the tens of milliseconds per text it costs.
+    semantic_gate: bool = True
 
 
 class TrainerSettings(Section):

@@ -82,13 +82,15 @@ class Rubric:
     """
 
     def __init__(self, pass_threshold: float = 0.6, originality: Originality | None = None,
-                 version: str = GRADER_VERSION) -> None:
+                 version: str = GRADER_VERSION, semantic: bool | None = None) -> None:
         if not 0.0 <= pass_threshold <= 1.0:
             raise ValueError(f"pass_threshold must be within 0-1, got {pass_threshold}")
         if version not in GRADER_VERSIONS:
             raise ValueError(f"unknown grader version {version!r}; known: {', '.join(GRADER_VERSIONS)}")
         self.pass_threshold = pass_threshold
         self.version = version
+        # Whether the gates run their semantic layer; None: the gates' module default.
+        self.semantic = semantic
         self.originality = originality if originality is not None else Originality()
         self.lexicon = load_lexicon()
         self._matcher = Matcher(self.lexicon)
@@ -137,7 +139,7 @@ class Rubric:
                       * (_SENSITIVE_FACTOR if sensitive else 1.0))
         scores = {name: round(score, 4) for name, (score, _) in scored.items()}
         raw = sum(WEIGHTS[k] * v for k, v in scores.items()) * _length_fit(f.n) * factor
-        gates = check_gates(text, f.counts)
+        gates = check_gates(text, f.counts, semantic=self.semantic)
         final = 0.0 if gates else round(raw, 4)
         return GradeResult(
             scores=scores, final_score=final, letter=letter_for(final),

@@ -10,6 +10,7 @@ import click
 from kasper.agents.quality.rubric import GRADER_VERSION, GRADER_VERSIONS, Rubric, grade_records
 from kasper.schemas import to_json
 from kasper.schemas.errors import KasperError
+from kasper.streams.settings import get_settings
 
 
 @click.command("grade")
@@ -18,10 +19,15 @@ from kasper.schemas.errors import KasperError
 @click.option("--pass-threshold", type=click.FloatRange(0, 1), default=0.6, show_default=True)
 @click.option("--rubric", "version", type=click.Choice(GRADER_VERSIONS), default=GRADER_VERSION,
               show_default=True, help="Rubric version (an older one, to compare).")
-def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float, version: str) -> None:
+@click.option("--semantic-gate/--no-semantic-gate", default=None,
+              help="Run the gates' semantic layer (default: KASPER_GRADE_SEMANTIC_GATE, on).")
+def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float, version: str,
+                  semantic_gate: bool | None) -> None:
     """Grade insight records from SOURCE (JSONL with at least `text`; `domain` and `context`,
     or a carried `prompt`, make the relevance evidence count) without Kafka."""
-    rubric, bad = Rubric(pass_threshold=pass_threshold, version=version), 0
+    if semantic_gate is None:
+        semantic_gate = get_settings().grade.semantic_gate
+    rubric, bad = Rubric(pass_threshold=pass_threshold, version=version, semantic=semantic_gate), 0
     for number, raw in enumerate(source, start=1):
         if not raw.strip():
             continue

@@ -228,7 +228,8 @@ def replay_regrade(name: str, topic: str, grades_topic: str, no_compare: bool,
     """
     settings = get_settings()
     report = _run(regrade(settings, _codec(settings), name, request,
-                          rubric=Rubric(pass_threshold=pass_threshold, version=rubric_version), insights_topic=topic,
+                          rubric=Rubric(pass_threshold=pass_threshold, version=rubric_version,
+                                        semantic=settings.grade.semantic_gate), insights_topic=topic,
                           grades_topic=None if no_compare else grades_topic, idle_timeout_s=idle))
     for line in report.undecodable:
         click.echo(f"undecodable {line}", err=True)
