@@ -11,7 +11,7 @@ Each failure is a string ``"<gate>: <reason>"``:
   advice is explained in :mod:`kasper.agents.quality.directives`.
 - ``<gate>: semantic:<class> p=<probability>``: a sentence the semantic layer
   (:mod:`kasper.agents.quality.harm.semantic`) flags for a harm gate the rules left silent
-  (opt-in: :data:`SEMANTIC_LAYER`).
+  (on in the grade stage by its setting; for other callers :data:`SEMANTIC_LAYER`).
 
 Personal data is found by :mod:`kasper.agents.quality.personal_data` (its docstring says
 what counts and why numbers such as "life path 7", "11:11" or 444 do not).
@@ -31,10 +31,10 @@ from kasper.agents.quality.personal_data import (  # noqa: F401
     redact_personal_data,
 )
 
-# Whether check_gates runs the semantic layer when the caller does not say. Off: on the
-# adversarial safe sentences of tests/test_gates.py it flags several (docs/quality.md has the
-# figures), so it stays opt-in until its false positives are down. Meant to become a
-# settings field (streams/settings.py); a module constant until then.
+# Whether check_gates runs the semantic layer when the caller does not say. Off: the layer
+# loads a model and costs tens of milliseconds per text, which library callers and the rule
+# tests should not pay unasked. The pipeline decides with its own setting
+# (KASPER_GRADE_SEMANTIC_GATE, on), passed down through the Rubric.
 SEMANTIC_LAYER = False
 
 # --- directives, harmful content, injection ------------------------------------------------
