@@ -299,3 +299,16 @@ def test_no_training_sentence_is_a_held_out_sentence():
     # Stock fragments ("keep it short") may recur; a sentence of five words or more may not.
     trained = {s for u in train_semantic.units() for s in u["sentences"] if len(s.split()) >= 5}
     assert held and trained.isdisjoint(held)
+
+
+def test_a_huge_text_is_read_up_to_the_sentence_cap(monkeypatch):
+    # A text of thousands of sentences must not hold the grade stage for minutes: the layer
+    # scores at most MAX_SENTENCES of them (the rules still read the whole text).
+    seen = []
+    real = semantic.probabilities
+    monkeypatch.setattr(semantic, "probabilities", lambda ss: seen.append(len(ss)) or real(ss))
+    directive = "Those little white tablets have done their job; leave the bottle closed from today."
+    text = directive + " " + "Breathe slowly and notice the light on the wall. " * 1000
+    found = semantic.find_semantic_batch([text])[0]
+    assert seen == [semantic.MAX_SENTENCES]
+    assert [g for g, _ in found] == ["medical_directive"]  # what the cap reads is still scored

@@ -43,6 +43,11 @@ _END = re.compile(r"(?<!\bdr)(?<!\bmr)(?<!\bmrs)(?<!\bms)(?<!\bst)(?<!\bvs)(?<!\
 # A sentence needs a few letters to say anything (list bullets, "ok." are not scored).
 _LETTERS = re.compile(r"[a-z]")
 _MIN_LETTERS = 8
+# Sentences of one text the layer reads, from the start. An insight has about six; a text
+# of hundreds (a record written to kasper.insights by hand, up to the codec's 512 KiB)
+# would hold the grade stage for a minute. Past the cap only the rules read on; such a text
+# is far outside the word band, so it cannot pass the rubric at the default threshold.
+MAX_SENTENCES = 200
 
 
 class SemanticWeightsError(KasperError):
@@ -148,7 +153,7 @@ def probabilities(ss: Sequence[str]) -> np.ndarray:
 def find_semantic_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
     """:func:`find_semantic` of many texts, all their sentences embedded in one batch."""
     _, threshold = weights()
-    per_text = [sentences(t) for t in texts]
+    per_text = [sentences(t)[:MAX_SENTENCES] for t in texts]
     probs = probabilities([s for ss in per_text for s in ss])
     out, i = [], 0
     for ss in per_text:
