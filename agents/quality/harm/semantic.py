@@ -74,7 +74,7 @@ def tuned_names(layers: int) -> list[str]:
 
 
 def head_logits(pooled, weight, bias):
-    """Class scores from mean-pooled hidden states (MLX arrays)."""
+    """Class scores from mean-pooled hidden states (MLX arrays in training, numpy here)."""
     return pooled @ weight.T + bias
 
 
@@ -144,7 +144,7 @@ def probabilities(ss: Sequence[str]) -> np.ndarray:
     if not ss:
         return np.zeros((0, len(CLASSES)), np.float32)
     tensors, _ = weights()
-    z = tuned_model().embed(list(ss), normalize=False) @ tensors["head.weight"].T + tensors["head.bias"]
+    z = head_logits(tuned_model().embed(list(ss), normalize=False), tensors["head.weight"], tensors["head.bias"])
     z -= z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
