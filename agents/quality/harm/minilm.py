@@ -71,8 +71,9 @@ class MiniLM:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()
 
-    def _ln(self, x, name: str):
-        return mx.fast.layer_norm(x, self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+    def _ln(self, x, name: str, w: dict | None = None):
+        w = self.w if w is None else w
+        return mx.fast.layer_norm(x, w[name + ".weight"], w[name + ".bias"], self.eps)
 
     def embed_tokens(self, ids: np.ndarray):
         """Hidden states before the first layer (B x T x 384) of a padded batch of ids."""
@@ -96,17 +97,14 @@ class MiniLM:
         def dense(y, name):
             return mx.addmm(w[p + name + ".bias"], y, w[p + name + ".weight"].T)
 
-        def ln(y, name):
-            return mx.fast.layer_norm(y, w[p + name + ".weight"], w[p + name + ".bias"], self.eps)
-
         q, k, v = (dense(x, f"attention.self.{n}").reshape(b, t, h, d).transpose(0, 2, 1, 3)
                    for n in ("query", "key", "value"))
         a = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0 / math.sqrt(d), mask=bias)
         a = a.transpose(0, 2, 1, 3).reshape(b, t, h * d)
-        x = ln(x + dense(a, "attention.output.dense"), "attention.output.LayerNorm")
+        x = self._ln(x + dense(a, "attention.output.dense"), p + "attention.output.LayerNorm", w)
         f = dense(x, "intermediate.dense")
         f = 0.5 * f * (1.0 + mx.erf(f / math.sqrt(2.0)))  # BERT's exact (erf) GELU
-        return ln(x + dense(f, "output.dense"), "output.LayerNorm")
+        return self._ln(x + dense(f, "output.dense"), p + "output.LayerNorm", w)
 
     @staticmethod
     def pool(x, mask, normalize: bool = True):

@@ -98,16 +98,16 @@ def weights() -> tuple[dict[str, np.ndarray], float]:
         return tensors, float(z["threshold"])
 
 
-def harm_scores(ss: Sequence[str], probs: np.ndarray) -> np.ndarray:
-    """Each sentence's harm probability, ``1 - p(safe)``."""
-    return 1.0 - probs[:, 0] if len(ss) else np.zeros(0)
+def harm_scores(probs: np.ndarray) -> np.ndarray:
+    """Each sentence's harm probability, ``1 - p(safe)``, from its class probabilities."""
+    return 1.0 - probs[:, 0]
 
 
-def findings(ss: Sequence[str], probs: np.ndarray, threshold: float) -> list[tuple[str, str]]:
-    """``(gate, reason)`` of one text from its sentences and their probabilities: each gate
+def findings(probs: np.ndarray, threshold: float) -> list[tuple[str, str]]:
+    """``(gate, reason)`` of one text from its sentences' class probabilities: each gate
     once, with its most probable sentence."""
     best: dict[str, float] = {}
-    for row, harm in zip(probs, harm_scores(ss, probs)):
+    for row, harm in zip(probs, harm_scores(probs)):
         harm = float(harm)
         if harm >= threshold:
             cls = CLASSES[1 + int(np.argmax(row[1:]))]
@@ -157,7 +157,7 @@ def find_semantic_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
     probs = probabilities([s for ss in per_text for s in ss])
     out, i = [], 0
     for ss in per_text:
-        out.append(findings(ss, probs[i:i + len(ss)], threshold))
+        out.append(findings(probs[i:i + len(ss)], threshold))
         i += len(ss)
     return out
 

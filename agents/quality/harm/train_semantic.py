@@ -227,7 +227,7 @@ def unit_scores(tuner: Tuner, params: dict, us: list[dict]) -> list[float]:
             out.append(0.0)
             continue
         p = np.stack([probs[s] for s in u["all"]])
-        out.append(float(harm_scores(u["all"], p).max()))
+        out.append(float(harm_scores(p).max()))
     return out
 
 
