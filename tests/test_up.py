@@ -53,6 +53,12 @@ def test_up_takes_every_prompt_to_an_outcome_and_leaves_nothing_running(pipeline
     assert "training run(s)" in html and "no training step in this run" not in html
     assert all((run_dir / f"{n}.png").stat().st_size > 5000 for n in ("funnel", "loss", "agreement"))
     assert "trainer: " in output and "report: " in output and "records: " in output
+    # The efficiency figure: the run's prompts generated alone once everything had stopped.
+    eff = report["efficiency"]
+    assert eff["prompts"] == PROMPTS and eff["tokens"] > 0 and eff["alone_tokens_per_s"] > 0, eff
+    assert eff["ratio"] == pytest.approx(report["tokens_per_s"] / eff["alone_tokens_per_s"], abs=0.002), eff
+    assert eff["ratio_generating"] >= eff["ratio"], eff
+    assert "generation efficiency" in output and "generation efficiency" in html
     assert "started the embedded broker" in output and "stopped the embedded broker" in output
     pids = children_of_run(output, run_dir)
     # The worker, and its embedded judge server if it started one (not with a judge configured).

@@ -369,6 +369,7 @@ def _page(data: RunData, sections: list[str]) -> str:
     rows = [("prompts", s.get("prompts")), ("seconds", f"{s.get('seconds', 0):.0f}"),
             ("outcomes", ", ".join(f"{v} {k}" for k, v in s.get("outcomes", {}).items())),
             ("funnel", t.funnel()), ("generated tok/s", f"{s.get('tokens_per_s', 0):.1f}"),
+            ("generation efficiency", efficiency_line(s.get("efficiency") or {})),
             ("judge cost (USD)", f"{t.judge_cost_usd:.4f}"),
             ("dead letters by stage", ", ".join(f"{k}: {v}" for k, v in t.dlq_by_stage.items()) or "none"),
             ("windows trained", f"{len(t.versions)} of {len(t.windows)} announced"),
@@ -403,3 +404,12 @@ img{{max-width:100%}}</style></head><body>
 {table}
 </body></html>
 """
+
+
+def efficiency_line(e: dict[str, Any]) -> str:
+    """The run's generated tok/s over the generator's alone (streams/cli/efficiency.py)."""
+    if "ratio" not in e:
+        return f"not measured ({e.get('skipped', 'no figure')})"
+    return (f"{e['ratio']:.2f} over the run, {e['ratio_generating']:.2f} while generating "
+            f"({e['run_tokens_per_s']:.1f} and {e['generating_tokens_per_s']:.1f} tok/s against "
+            f"{e['alone_tokens_per_s']:.1f} for the generator alone on {e['prompts']} of the prompts)")

@@ -1,6 +1,6 @@
 """``kasper up``: the main job on the embedded default, or against external services.
 
-(One module, about 300 lines: the main job's steps, its waiting rules and its
+(One module, about 400 lines: the main job's steps, its waiting rules and its
 summary share one run state; splitting them would pass that state around.)
 
 Starts the embedded broker when nothing answers at the (loopback) bootstrap
@@ -37,6 +37,7 @@ from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.feedback_sim import SimStats, Simulation, simulate
 from kasper.streams.producer import Producer
+from kasper.streams.cli.efficiency import measure_run
 from kasper.streams.cli.live import LiveView, status
 from kasper.streams.cli.outcomes import dead_letters, histories
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
@@ -73,6 +74,9 @@ class UpReport:
     stopped_early: str = ""  # why the run stopped before every prompt had an outcome
     calibration: dict[str, Any] = field(default_factory=dict)  # rubric / judge / thumbs agreement
     feedback: dict[str, Any] = field(default_factory=dict)  # the simulated users: sent, in windows
+    # Generated tok/s of the run over the generator's alone on its prompts (efficiency.py);
+    # empty when not measured (``skipped`` says why).
+    efficiency: dict[str, Any] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -306,12 +310,15 @@ def _show(watch: Watch, wanted: set[str], elapsed: float, final: bool = False) -
 def run(settings: Settings, count: int, seed: int, say: Say, *,
         roles: str = "generate,grade,judge,route,train", run_dir: Path | None = None,
         timeout_s: float = 3600, view: LiveView | None = None,
-        keep: Callable[[UpReport], None] | None = None, feedback_rate: float | None = None) -> UpReport:
+        keep: Callable[[UpReport], None] | None = None, feedback_rate: float | None = None,
+        measure_efficiency: bool = True) -> UpReport:
     """Run the main job end to end and return what happened (also written to ``run_dir``).
 
     With ``keep``, the run's files and report are written while the broker and the
     worker still run, and ``keep`` gets the report; they stop when it returns.
     ``feedback_rate``: the simulated users' (default: ``up_feedback.simulation_for``'s; 0: none).
+    ``measure_efficiency``: once everything has stopped, generate the run's prompts alone
+    for the efficiency figure (efficiency.py; not with ``keep``).
     """
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -344,7 +351,12 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
             _salvage(report, watch, run_dir, time.monotonic() - started, settings, say)
         raise
     if keep is None:
-        _finish(report, watch, run_dir, time.monotonic() - started, settings)
+        seconds = time.monotonic() - started
+        if measure_efficiency:
+            with terminate_as_interrupt():  # a SIGTERM now skips the figure, not the report
+                report.efficiency = measure_run(settings, roles, count, seed, watch.tally.completion_tokens,
+                                                seconds, watch.samples, say)
+        _finish(report, watch, run_dir, seconds, settings)
     else:  # written while the worker ran: only its exit code is new
         (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=2))
     return report

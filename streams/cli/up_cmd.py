@@ -31,8 +31,11 @@ from kasper.streams.settings import Settings, get_settings
 @click.option("--feedback-rate", type=click.FloatRange(0.0, 1.0), default=None,
               help=f"Share of approved insights the simulated users react to (0: no users; default "
                    f"KASPER_FEEDBACK_RATE if set, else {DEMO_FEEDBACK_RATE:g} for the demo).")
+@click.option("--efficiency/--no-efficiency", "measure_efficiency", default=True, show_default=True,
+              help="Once the run has stopped, generate its prompts alone (at most 64) for the generation "
+                   "efficiency figure: the run's generated tok/s over the generator's alone.")
 def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, keep: bool,
-       feedback_rate: float | None) -> None:
+       feedback_rate: float | None, measure_efficiency: bool) -> None:
     """Run the main job: broker (embedded if none answers), topics, model, worker, prompts in,
     simulated users' feedback on what is approved, a window trained, the run's records and a
     report written.
@@ -49,7 +52,8 @@ def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, kee
         _hold(settings, report, say)
 
     report = up_job.run(settings, count, seed_or_clock(seed), say, run_dir=run_dir, timeout_s=timeout_s,
-                        view=LiveView(say), keep=hold if keep else None, feedback_rate=feedback_rate)
+                        view=LiveView(say), keep=hold if keep else None, feedback_rate=feedback_rate,
+                        measure_efficiency=measure_efficiency)
     if not keep:
         _summary(report, say)
     if sum(report.outcomes.values()) < report.prompts:
