@@ -323,6 +323,8 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
     run_dir = run_dir or Path("runs") / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     report, started = UpReport(prompts=count, run_dir=str(run_dir)), time.monotonic()
+    if keep is not None or not measure_efficiency:
+        report.efficiency = {"skipped": "--keep" if keep is not None else "--no-efficiency"}
     watch = Watch(Tally(), TrainLog(run_dir / "worker.log"), view or LiveView(say))
     try:
         with terminate_as_interrupt(), broker_for(settings, say) as ours:
