@@ -108,7 +108,6 @@ def test_the_repetition_penalty_lowers_seen_tokens_either_sign():
     assert same == logits.tolist()  # 1.0 is off
 
 
-
 def test_the_repetition_penalty_equals_ctrls_rule_bit_for_bit():
     # The full-vocabulary shape the engine uses, zeros included (either branch applies).
     logits = mx.random.normal((4, 49152), key=mx.random.key(3)) * 8
@@ -117,6 +116,7 @@ def test_the_repetition_penalty_equals_ctrls_rule_bit_for_bit():
     penalty = mx.array([[1.1], [1.3], [2.0], [1.0]])
     rule = mx.where(seen, mx.where(logits > 0, logits / penalty, logits * penalty), logits)
     assert mx.array_equal(penalize(logits, seen, penalty), rule).item()
+
 
 # --- sampling per tier -----------------------------------------------------------
 

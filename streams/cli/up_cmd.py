@@ -12,6 +12,7 @@ from kasper.schemas.errors import KasperError
 from kasper.streams import logs, topics
 from kasper.streams.cli import up as up_job
 from kasper.streams.cli.common import seed_or_clock
+from kasper.streams.cli.efficiency import MAX_PROMPTS
 from kasper.streams.cli.live import LiveView
 from kasper.streams.cli.run_files import APPROVED_FILE, OUTCOMES_FILE, RECORDS_DIR
 from kasper.streams.cli.up_feedback import DEMO_FEEDBACK_RATE, feedback_line
@@ -32,7 +33,7 @@ from kasper.streams.settings import Settings, get_settings
               help=f"Share of approved insights the simulated users react to (0: no users; default "
                    f"KASPER_FEEDBACK_RATE if set, else {DEMO_FEEDBACK_RATE:g} for the demo).")
 @click.option("--efficiency/--no-efficiency", "measure_efficiency", default=True, show_default=True,
-              help="Once the run has stopped, generate its prompts alone (at most 64) for the generation "
+              help=f"Once the run has stopped, generate its prompts alone (at most {MAX_PROMPTS}) for the generation "
                    "efficiency figure: the run's generated tok/s over the generator's alone.")
 def up(count: int, seed: int | None, timeout_s: float, run_dir: Path | None, keep: bool,
        feedback_rate: float | None, measure_efficiency: bool) -> None:
