@@ -267,6 +267,9 @@ class TrainerSettings(Section):
     rollback_margin: float = Field(0.05, ge=0.0, lt=1.0)
     rollback_min_count: int = Field(100, ge=1)
     rollback_alpha: float = Field(0.05, gt=0.0, lt=0.5)
+    # Longest a training step (or an evaluation) waits for this worker's generation and
+    # judging to go quiet before it runs anyway (0: never waits). Why: docs/trainer.md.
+    yield_s: float = Field(120.0, ge=0.0)
     # Seconds between the train role's live rollback rounds (0: no watch in the role).
     rollback_watch_s: float = Field(60.0, ge=0.0)
     # Share of its tier's prompts a newly promoted version first serves (a canary, beside

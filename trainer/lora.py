@@ -17,6 +17,9 @@ compiled step), so tokens/s match the CLI; on top of it:
   batches of DPO/KTO, before the first): once true, the steps done are saved as a
   checkpoint and :class:`TrainingInterrupted` is raised, so a stopping worker
   waits one step at most, not for the next report;
+- ``pause()`` runs before every step, ahead of ``should_stop()``; the training loop
+  waits there while its worker serves (excluded from mlx-lm's tokens/s, not from
+  the wall time);
 - progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback;
 - the objective (``params.objective``): SFT alone is exactly the path above;
   DPO, KTO or a mix with SFT (:mod:`kasper.trainer.preference`) use the same
@@ -83,8 +86,13 @@ class TrainResult:
 def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierTraining, *,
                   init_adapter: Path | None = None, tier: str = "-",
                   progress: Progress | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl``; resume from ``work_dir`` if possible."""
+                  should_stop: Callable[[], bool] | None = None,
+                  pause: Callable[[], object] | None = None) -> TrainResult:
+    """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl``; resume from ``work_dir`` if possible.
+
+    ``pause()`` is called before each step and may block (the training loop waits there
+    while its worker serves); ``should_stop()`` is asked after it.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer = model_store.load(model_dir)
     train_set, valid_set, dropped = _datasets(data_dir, tokenizer, params)
@@ -107,7 +115,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
     if start >= params.iters:
         start = 0  # a finished checkpoint is never kept; start over rather than train 0 steps
     callback = _Callback(tier, start, params, model, optimizer, work_dir, fingerprint, progress,
-                         should_stop)
+                         should_stop, pause)
     args = TrainingArgs(
         batch_size=batch, iters=params.iters - start, val_batches=params.val_batches,
         steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
@@ -199,11 +207,13 @@ def _stoppable(batches: Callable, callback: "_Callback") -> Callable:
     """
     def iterate(dataset, batch_size, max_seq_length, loop=False, **kw):
         source = batches(dataset, batch_size, max_seq_length, loop=loop, **kw)
-        if not loop or callback.should_stop is None:
+        if not loop or (callback.should_stop is None and callback.pause is None):
             yield from source
             return
         for done, item in enumerate(source):
-            if done and callback.should_stop():
+            if callback.pause is not None:
+                callback.pause()
+            if done and callback.should_stop is not None and callback.should_stop():
                 callback.stop(callback.start + done)
             yield item
     return iterate
@@ -214,10 +224,11 @@ class _Callback(TrainingCallback):
 
     def __init__(self, tier: str, start: int, params: TierTraining, model: Any, optimizer: Any,
                  work_dir: Path, fingerprint: str, progress: Progress | None,
-                 should_stop: Callable[[], bool] | None) -> None:
+                 should_stop: Callable[[], bool] | None, pause: Callable[[], object] | None) -> None:
         self.tier, self.start, self.params = tier, start, params
         self.model, self.optimizer, self.work_dir = model, optimizer, work_dir
         self.fingerprint, self.progress, self.should_stop = fingerprint, progress, should_stop
+        self.pause = pause
         self.first_loss = self.last_loss = self.val_loss = None
         self.tokens, self.step_seconds = 0, 0.0
 

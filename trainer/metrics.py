@@ -32,6 +32,9 @@ EVAL_TEST_LOSS = Gauge("kasper_trainer_eval_test_loss",
 EVAL_PROBE_SCORE = Gauge("kasper_trainer_eval_probe_score",
                          "Mean rubric score on the probe set of the latest evaluation.",
                          ["tier", "model"])
+YIELDED = Counter("kasper_trainer_yielded_seconds_total",
+                  "Seconds training waited for this worker's generation and judging to go quiet.",
+                  ["tier"])
 SECONDS = Gauge("kasper_trainer_last_run_seconds", "Duration of the latest run, by phase.",
                 ["tier", "phase"])
 LAST_PROMOTION = Gauge("kasper_trainer_last_promotion_timestamp_seconds",

@@ -43,8 +43,12 @@ log = get_logger(__name__)
 def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
                  tier: str | None = None, manifest_sha256: str | None = None,
                  progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
-    """Train, evaluate and record the version for ``window_dir``; returns its registry entry."""
+                 should_stop: Callable[[], bool] | None = None,
+                 pause: Callable[[], object] | None = None) -> dict[str, Any]:
+    """Train, evaluate and record the version for ``window_dir``; returns its registry entry.
+
+    ``pause()`` runs before each training step and before the evaluation (it may block).
+    """
     window_dir = Path(window_dir)
     window_id, tier = _identify(window_dir, tier, manifest_sha256)
     registry = Registry(config.adapters_dir)
@@ -62,7 +66,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     work = registry.work_dir(tier, window_id)
     try:
         result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
-                               init_adapter=_compatible(serving, params), should_stop=should_stop)
+                               init_adapter=_compatible(serving, params), should_stop=should_stop,
+                               pause=pause)
     except EmptyWindowError:  # files present, but nothing the objective can use
         metrics.RUNS.labels(tier, "empty").inc()
         shutil.rmtree(work, ignore_errors=True)
@@ -74,6 +79,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
         return registry.add(tier, {**base, "metrics": {"diverged_at_step": float(exc.iteration)},
                                    "promoted": False, "reason": reason, "created_at": _now_ms()}, None)
     metrics.SECONDS.labels(tier, "train").set(result.wall_seconds)
+    if pause is not None:
+        pause()
     numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving)
     entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result)},
                                 "promoted": decision.promoted, "reason": decision.reason,

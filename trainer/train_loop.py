@@ -7,6 +7,11 @@ heartbeats, the window loop and the Faust worker alive; the consumer's
 ``max_poll_interval`` is raised so a long run does not cost the group
 membership.
 
+Serving first: before each step and before the evaluation the run waits, up to
+``KASPER_TRAINER_YIELD_S``, until this worker's generation and judging have
+been quiet for a moment (:mod:`kasper.agents.runtime.priority`), so a window
+trains in the pipeline's gaps instead of slowing the prompts people wait for.
+
 Order per event: train and record the version (registry), publish the
 ModelVersion and wait for the ack, mark it published, commit the event's
 offset. A crash anywhere before the commit redelivers the event: a finished
@@ -23,11 +28,13 @@ committed and comes again after a restart).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kasper.agents.runtime.blas import MLXThread
 from kasper.agents.runtime.model_store import resolve_model_dir
+from kasper.agents.runtime.priority import GATE
 from kasper.schemas import Codec
 from kasper.schemas.errors import Where
 from kasper.streams import topics
@@ -109,7 +116,8 @@ class TrainingLoop:
         try:
             entry = await self.mlx.run(
                 train_window, directory, self.config, self.model_dir,
-                tier=event["tier"], manifest_sha256=manifest_sha256(event), should_stop=stop.is_set)
+                tier=event["tier"], manifest_sha256=manifest_sha256(event), should_stop=stop.is_set,
+                pause=self._yielder(event["tier"], stop))
         except DatasetError as exc:
             if isinstance(exc, CorruptDatasetError):
                 metrics.RUNS.labels(event["tier"], "corrupt").inc()
@@ -118,6 +126,20 @@ class TrainingLoop:
             await self.producer.flush()
             return
         await self.publish(entry)
+
+    def _yielder(self, tier: str, stop: asyncio.Event) -> Callable[[], None] | None:
+        """What the run calls before each step (on the MLX thread): wait for serving to be quiet."""
+        limit = self.settings.trainer.yield_s
+        if not limit:
+            return None
+
+        def pause() -> None:
+            waited = GATE.wait_quiet(limit, should_stop=stop.is_set)
+            metrics.YIELDED.labels(tier).inc(waited)
+            if waited >= limit:
+                log.info("training step starts while serving is busy (waited the limit)",
+                         tier=tier, waited_s=round(waited, 1))
+        return pause
 
     async def publish(self, entry: dict[str, Any]) -> None:
         """Send the version's ModelVersion (once per version; again only after a crash)."""

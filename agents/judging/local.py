@@ -48,6 +48,7 @@ from kasper.agents.judging.prefill import PrefillScorer, Scored
 from kasper.agents.judging.request import CRITERIA, JudgeRequest
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.blas import MLXThread
+from kasper.agents.runtime.priority import GATE
 from kasper.schemas.errors import KasperError
 from kasper.streams.logs import get_logger
 from kasper.streams.settings import JudgeSettings, ModelSettings
@@ -174,7 +175,7 @@ class LocalJudge:
                 continue
             started = time.perf_counter()
             try:
-                results = await self._mlx.run(self._score, [r for r, _ in batch])
+                results = await self._mlx.run(self._serve, [r for r, _ in batch])
             except BaseException as exc:  # cancelled (closing), or a bug: every waiter learns it
                 for _, future in batch:
                     if not future.done():
@@ -192,6 +193,10 @@ class LocalJudge:
                     future.set_exception(result)
                 else:
                     future.set_result(result)
+
+    def _serve(self, requests: list[JudgeRequest]) -> list[Scored | JudgeError]:
+        with GATE.serving():  # a window's training waits meanwhile (priority.py)
+            return self._score(requests)
 
     def _score(self, requests: list[JudgeRequest]) -> list[Scored | JudgeError]:
         """On the MLX thread: the batch's scores; a failed batch is scored one by one."""

@@ -28,6 +28,7 @@ from typing import Any
 
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.decode import Cancelled, EngineStats, Live, OnDelta, Row, RowOutput, Slots
+from kasper.agents.runtime.priority import GATE
 
 # Live rows per batch: the generate stage's default micro-batch; bigger batches measured
 # little faster per token on the CPU (docs/model-runtime.md).
@@ -98,7 +99,8 @@ class Scheduler:
         self._cancel.clear()
         slots = Slots(self.engine)
         try:
-            self._loop(slots, stats)
+            with GATE.serving():  # a window's training waits meanwhile (priority.py)
+                self._loop(slots, stats)
         except BaseException as exc:  # MLX errors, Cancelled: every row still owed fails with it
             self._fail_all(slots, exc if isinstance(exc, Exception) else Cancelled(str(exc)))
             if not isinstance(exc, Exception):
