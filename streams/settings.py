@@ -254,6 +254,9 @@ class TrainerSettings(Section):
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     # Unset: each tier keeps its own value (they differ by tier); set: every tier.
     iters: int | None = None  # training iterations
+    # ... at most this many passes over the window's examples (0: iters alone). Why 2:
+    # more passes over one window overfit it (docs/trainer.md).
+    max_epochs: float = Field(2.0, ge=0.0)
     steps_per_report: int | None = None  # steps between loss reports (and NaN checks)
     min_score: float | None = None  # rubric score an approved record needs to train on
     # At most this many feedback records of one user hash per window (the rest is counted, not trained).

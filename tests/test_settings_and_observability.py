@@ -93,6 +93,7 @@ def test_trainer_knobs_from_the_environment_override_only_what_is_set(monkeypatc
     config = TrainerConfig.from_settings(Settings())
     assert config.window.approved_count == 20 and config.promotion.min_improvement == 0.1
     assert {config.tier(t).iters for t in ("lite", "standard", "pro")} == {7}
+    assert {config.tier(t).max_epochs for t in ("lite", "standard", "pro")} == {2.0}
     # Everything not set keeps its default.
     assert config.window.feedback_count == defaults.window.feedback_count
     assert config.tier("pro").rank == defaults.tier("pro").rank
@@ -106,3 +107,19 @@ def test_trainer_knobs_from_the_environment_override_only_what_is_set(monkeypatc
     assert dict(config.window.min_score) == {"lite": 0.6, "standard": 0.6, "pro": 0.6}
     assert {config.tier(t).steps_per_report for t in ("lite", "standard", "pro")} == {1}
     assert {config.tier(t).iters for t in ("lite", "standard", "pro")} == {7}
+
+    monkeypatch.setenv("KASPER_TRAINER_MAX_EPOCHS", "0")
+    assert {TrainerConfig.from_settings(Settings()).tier(t).max_epochs for t in ("lite", "standard", "pro")} == {0}
+
+
+def test_a_run_trains_iters_steps_or_max_epochs_passes_whichever_is_fewer():
+    from kasper.trainer.config import TierTraining
+
+    standard = TierTraining(iters=60, batch_size=4, max_epochs=2.0)
+    # The overfit bench_loop window: 44 examples, 11 batches a pass -> 22 steps, not 60.
+    assert standard.capped(11).iters == 22
+    assert standard.capped(50).iters == 60  # a 200-record window keeps its 60
+    assert TierTraining(iters=6, max_epochs=2.0).capped(1).iters == 2  # a one-batch window
+    assert TierTraining(iters=6, max_epochs=1.5).capped(3).iters == 5  # part of a pass counts
+    assert TierTraining(iters=6, max_epochs=2.0).capped(0).iters == 2  # never zero steps
+    assert TierTraining(iters=60, max_epochs=0).capped(1).iters == 60  # 0: no cap

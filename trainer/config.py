@@ -15,6 +15,7 @@ On Apple silicon raise ``iters`` and ``num_layers``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -38,6 +39,8 @@ class TierTraining:
     num_layers: int = 8  # the last N transformer blocks get LoRA layers
     learning_rate: float = 1e-4
     iters: int = 60
+    # ... or fewer: at most this many passes over the window's examples (0: no cap).
+    max_epochs: float = _knob("max_epochs")
     batch_size: int = 4
     max_seq_length: int = 512
     mask_prompt: bool = True  # loss on the insight only, not on the system/user prompt
@@ -54,6 +57,13 @@ class TierTraining:
     # KTO per-side weights; None: the rarer of liked/disliked is weighted up to balance them.
     desirable_weight: float | None = None
     undesirable_weight: float | None = None
+
+    def capped(self, steps_per_epoch: int) -> TierTraining:
+        """These settings with ``iters`` cut to ``max_epochs`` passes of ``steps_per_epoch``."""
+        if not self.max_epochs:
+            return self
+        cap = max(1, math.ceil(self.max_epochs * max(1, steps_per_epoch)))
+        return dataclasses.replace(self, iters=min(self.iters, cap))
 
     def lora_parameters(self) -> dict[str, float]:
         return {"rank": self.rank, "scale": self.scale, "dropout": self.dropout}
@@ -161,7 +171,8 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
     config = dataclasses.replace(config, window=window, promotion=promotion)
     per_tier = {name: value for name, value in (("iters", trainer.iters),
                                                 ("steps_per_report", trainer.steps_per_report),
-                                                ("objective", trainer.objective))
+                                                ("objective", trainer.objective),
+                                                ("max_epochs", trainer.max_epochs))
                 if value is not None}
     for tier in TIERS if per_tier else ():
         config = with_tier(config, tier, **per_tier)

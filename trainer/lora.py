@@ -106,10 +106,13 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         batch = min(params.batch_size, len(train_set))
         train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
         loss, batches, examples = default_loss, _resumable_batches, len(train_set)
+        per_epoch = max(1, len(train_set) // batch)  # _resumable_batches' epoch
     else:
         batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
         loss, batches = preference.mixed_loss(plan.objective, params.beta), preference.batches
         examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
+        per_epoch = max(len(groups) for groups in plan.train.groups.values())  # the largest part's
+    params = params.capped(per_epoch)
     fingerprint = _fingerprint(data_dir, params, init_adapter)
     start = _resume(work_dir, model, optimizer, fingerprint)
     if start >= params.iters:

@@ -340,7 +340,9 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
                 watch.window_wait = WindowWait(idle_limit(settings, env))
                 say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
                     f"(or {env['KASPER_TRAINER_IDLE_S']}s after its last record) "
-                    f"and trains {env['KASPER_TRAINER_ITERS']} steps")
+                    f"and trains {env['KASPER_TRAINER_ITERS']} steps"
+                    + (f" or {settings.trainer.max_epochs:g} passes over it, whichever is fewer"
+                       if settings.trainer.max_epochs else ""))
             with worker_process(settings, run_dir, say, roles, env) as worker:
                 asyncio.run(_drive(settings, count, seed, worker, watch, timeout_s, say))
                 if keep is not None:
