@@ -49,6 +49,7 @@ from mlx_lm.tuner.datasets import ChatDataset  # noqa: E402
 
 from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
+from .eval_cache import IncumbentCache, example_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
 from .probes import probe_prompts  # noqa: E402
 
@@ -109,13 +110,34 @@ class Decision:
 
 
 def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence[EvalExample],
-                   params: TierTraining, policy: PromotionPolicy, tier: str) -> ModelScores:
-    """Per-example held-out losses and golden-prompt answers of the base model plus ``adapter_dir``."""
-    model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
-    tokenized = tokenize(examples, tokenizer, params)
-    losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
-    thumbs, rubric, passed = golden_answers(model, tokenizer, policy, tier)
-    return ModelScores(tuple(losses), tuple(tokens), thumbs, rubric, passed)
+                   params: TierTraining, policy: PromotionPolicy, tier: str,
+                   cache: IncumbentCache | None = None) -> ModelScores:
+    """Per-example held-out losses and golden-prompt answers of the base model plus ``adapter_dir``.
+
+    With ``cache`` (the incumbent's, :mod:`kasper.trainer.eval_cache`), only the numbers it
+    lacks are computed, and the model is not loaded when it lacks none.
+    """
+    keys = [example_key(e.messages, params.max_seq_length, params.mask_prompt) for e in examples]
+    prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
+    answers_key = probes_key([build_messages(p) for p in prompts], policy.probe_max_tokens)
+    known = cache.losses if cache is not None else {}
+    missing = [i for i, key in enumerate(keys) if key not in known]
+    texts = cache.probes.get(answers_key) if cache is not None else None
+    texts = texts if texts is not None and len(texts) == len(prompts) else None
+    if missing or (prompts and texts is None):
+        model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
+        tokenized = tokenize([examples[i] for i in missing], tokenizer, params)
+        losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
+        known = {**known, **{keys[i]: [loss, n] for i, loss, n in zip(missing, losses, tokens)}}
+        if texts is None:
+            texts = answer_probes(model, tokenizer, prompts, policy.probe_max_tokens)
+    if cache is not None:
+        cache.hits, cache.misses = len(keys) - len(missing), len(missing)
+        cache.losses, cache.probes[answers_key] = dict(known), list(texts or [])
+        cache.save(keys)
+    thumbs, rubric, passed = score_probes(texts or [], prompts)
+    return ModelScores(tuple(float(known[k][0]) for k in keys), tuple(int(known[k][1]) for k in keys),
+                       thumbs, rubric, passed)
 
 
 def tokenize(examples: Sequence[EvalExample], tokenizer: Any, params: TierTraining) -> list[tuple[list[int], int]]:
@@ -161,15 +183,20 @@ def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
     return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(chunk, lengths)])
 
 
-def golden_answers(model: Any, tokenizer: Any, policy: PromotionPolicy,
-                   tier: str) -> tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]]:
-    """Greedy answers to the golden prompts: per prompt (thumbs-up rate, rubric score, passed)."""
-    prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
+def answer_probes(model: Any, tokenizer: Any, prompts: Sequence[dict[str, Any]], max_tokens: int) -> list[str]:
+    """Greedy answers to the golden prompts."""
     if not prompts:
-        return (), (), ()
+        return []
     encoded = [tokenizer.apply_chat_template(build_messages(p), add_generation_prompt=True)
                for p in prompts]
-    texts = batch_generate(model, tokenizer, encoded, max_tokens=policy.probe_max_tokens).texts
+    return list(batch_generate(model, tokenizer, encoded, max_tokens=max_tokens).texts)
+
+
+def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]]
+                 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]]:
+    """Per golden answer: (thumbs-up rate, rubric score, passed)."""
+    if not prompts:
+        return (), (), ()
     rubric = Rubric()
     grades = [rubric.grade(text, p["domain"], p.get("context")) for text, p in zip(texts, prompts)]
     thumbs = tuple(thumbs_up_rate(text, p.get("context")) for text, p in zip(texts, prompts))

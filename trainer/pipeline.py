@@ -29,6 +29,7 @@ from typing import Any
 from . import metrics
 from .config import TrainerConfig, TierTraining
 from .errors import EmptyWindowError, TrainingDivergedError
+from .eval_cache import IncumbentCache, model_key
 from .eval_set import add_to_store, evaluation_set
 from .evaluate import Decision, compare, decide, evaluate_model
 from .files import verify_window
@@ -104,7 +105,9 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
     examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version,
                               config.promotion.golden_count)
     new = evaluate_model(model_dir, work, examples, params, policy, tier)
-    current = evaluate_model(model_dir, _adapter_dir(serving), examples, params, policy, tier)
+    incumbent = _adapter_dir(serving)
+    cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, incumbent))
+    current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache)
     label = f"serving {serving['version']}" if serving else "the base model"
     comparison = compare(new, current, [e.source for e in examples], policy)
     seconds = time.perf_counter() - started
@@ -113,7 +116,8 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
         metrics.EVAL_TEST_LOSS.labels(tier, name).set(result.loss)
         if result.rubric:
             metrics.EVAL_PROBE_SCORE.labels(tier, name).set(sum(result.rubric) / len(result.rubric))
-    numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3)}
+    numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3),
+               "eval_incumbent_cached": float(cache.hits)}
     return numbers, decide(comparison, policy, label)
 
 

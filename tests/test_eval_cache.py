@@ -1,0 +1,100 @@
+"""The incumbent's evaluation numbers kept between windows (trainer/eval_cache.py).
+
+The file tests need no model; the model tests evaluate the real shipped model
+twice and check the second evaluation reuses what the first computed, and
+computes exactly what is new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime import model_store
+from kasper.trainer import evaluate
+from kasper.trainer.config import PromotionPolicy, TierTraining
+from kasper.trainer.eval_cache import IncumbentCache, example_key, model_key
+from kasper.trainer.eval_set import golden_examples
+
+PARAMS = TierTraining(batch_size=4, max_seq_length=352)
+POLICY = PromotionPolicy(probe_count=2, probe_max_tokens=16)
+
+
+def test_a_cache_of_another_model_is_empty_and_is_replaced(tmp_path):
+    first = IncumbentCache(tmp_path, "standard", "model-a")
+    first.losses = {"x": [1.5, 3], "y": [2.0, 4]}
+    first.probes = {"p": ["an answer"]}
+    first.save(["x"])  # only this evaluation's examples are kept
+    again = IncumbentCache(tmp_path, "standard", "model-a")
+    assert again.losses == {"x": [1.5, 3]} and again.probes == {"p": ["an answer"]}
+    other = IncumbentCache(tmp_path, "standard", "model-b")
+    assert other.losses == {} and other.probes == {}
+    other.save([])
+    assert json.loads(first.path.read_text())["model"] == "model-b"
+    assert not list(first.path.parent.glob("*.tmp"))
+    assert IncumbentCache(tmp_path, "lite", "model-a").losses == {}  # per tier
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"model": "m", "losses": {"x": 3}}'])
+def test_a_damaged_cache_file_is_read_as_empty(tmp_path, content):
+    cache = IncumbentCache(tmp_path, "standard", "m")
+    cache.path.parent.mkdir(parents=True)
+    cache.path.write_text(content)
+    assert IncumbentCache(tmp_path, "standard", "m").losses == {}
+
+
+def test_an_unsafe_tier_name_is_refused(tmp_path):
+    with pytest.raises(Exception, match="tier"):
+        IncumbentCache(tmp_path, "../elsewhere", "m")
+
+
+def test_the_keys_change_with_what_the_numbers_depend_on(tmp_path):
+    messages = golden_examples(count=1)[0].messages
+    key = example_key(messages, 352, True)
+    assert key == example_key(list(messages), 352, True)
+    assert key != example_key(messages, 512, True) != example_key(messages, 352, False)
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "model.safetensors").write_bytes(b"weights")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapters.safetensors").write_bytes(b"lora-1")
+    (adapter / "adapter_config.json").write_text("{}")
+    with_adapter = model_key(base, adapter)
+    assert model_key(base, None) != with_adapter
+    (adapter / "adapters.safetensors").write_bytes(b"lora-2")
+    assert model_key(base, adapter) != with_adapter
+
+
+@pytest.mark.model
+def test_the_second_evaluation_reuses_the_first_and_computes_only_what_is_new(shipped_model, tmp_path,
+                                                                               monkeypatch):
+    loads = []
+    real_load = model_store.load
+    monkeypatch.setattr(model_store, "load", lambda *a, **k: loads.append(a) or real_load(*a, **k))
+    examples = golden_examples(count=6)
+    key = model_key(shipped_model, None)
+    fresh = evaluate.evaluate_model(shipped_model, None, examples[:5], PARAMS, POLICY, "standard")
+    cache = IncumbentCache(tmp_path, "standard", key)
+    first = evaluate.evaluate_model(shipped_model, None, examples[:5], PARAMS, POLICY, "standard", cache=cache)
+    assert (cache.hits, cache.misses) == (0, 5) and len(loads) == 2
+    cache = IncumbentCache(tmp_path, "standard", key)
+    second = evaluate.evaluate_model(shipped_model, None, examples[:5], PARAMS, POLICY, "standard", cache=cache)
+    assert (cache.hits, cache.misses) == (5, 0) and len(loads) == 2  # the model was not loaded
+    assert second == first
+    for a, b in ((fresh, first),):
+        assert a.tokens == b.tokens and a.thumbs == b.thumbs and a.rubric == b.rubric
+        assert a.losses == pytest.approx(b.losses, rel=1e-4)
+    # One new example: the model is loaded for it alone; the rest comes from the cache.
+    cache = IncumbentCache(tmp_path, "standard", key)
+    third = evaluate.evaluate_model(shipped_model, None, examples, PARAMS, POLICY, "standard", cache=cache)
+    assert (cache.hits, cache.misses) == (5, 1) and len(loads) == 3
+    assert third.losses[:5] == first.losses and third.tokens[5] > 0
+    # Another probe length is another set of answers.
+    longer = dataclasses.replace(POLICY, probe_max_tokens=24)
+    cache = IncumbentCache(tmp_path, "standard", key)
+    evaluate.evaluate_model(shipped_model, None, examples, PARAMS, longer, "standard", cache=cache)
+    assert len(loads) == 4 and len(cache.probes) == 2

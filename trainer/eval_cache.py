@@ -1,0 +1,104 @@
+"""What the incumbent scored, kept between evaluations.
+
+Every window's decision measures the candidate and the incumbent on the same
+examples and golden prompts. The incumbent rarely changes between two windows
+(the base model until something is promoted), and its numbers are deterministic:
+per-example losses are forward passes, golden answers are greedy. So they are
+kept per tier in ``<adapters_dir>/.eval/<tier>-incumbent.json`` and an
+evaluation computes only what is missing. Keys:
+
+- the **model**: the base model's source sha256 (its prepared manifest; the
+  weight files' names, sizes and mtimes when there is none) plus the adapter
+  file's sha256; another model empties the file;
+- a **held-out example**: its messages and the tier's ``max_seq_length`` and
+  ``mask_prompt`` (what its loss depends on);
+- the **golden answers**: the prompts' messages and ``probe_max_tokens``. The
+  answers' texts are kept, not their scores, so a new rubric scores them anew.
+
+Error policy: an unreadable or malformed file is treated as empty (logged) and
+replaced at the next write; the file is replaced atomically; OS errors writing
+it are logged and the evaluation goes on without the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from kasper.agents.runtime.model_store import MANIFEST
+from kasper.streams.logs import get_logger
+
+from .adapters import ADAPTER_CONFIG, ADAPTER_FILE
+from .eval_set import STORE_DIR
+from .windows import checked_name
+
+log = get_logger(__name__)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def model_key(model_dir: Path, adapter_dir: Path | None) -> str:
+    """Names the weights an evaluation ran: base model and adapter."""
+    try:
+        base: Any = json.loads((Path(model_dir) / MANIFEST).read_text())["source"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        base = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                      for p in Path(model_dir).glob("*.safetensors"))
+    adapter = None
+    if adapter_dir is not None:
+        adapter = [hashlib.sha256((Path(adapter_dir) / name).read_bytes()).hexdigest()
+                   for name in (ADAPTER_FILE, ADAPTER_CONFIG)]
+    return _digest([base, adapter])
+
+
+def example_key(messages: Sequence[dict[str, str]], max_seq_length: int, mask_prompt: bool) -> str:
+    return _digest([list(messages), max_seq_length, mask_prompt])
+
+
+def probes_key(prompts: Sequence[Sequence[dict[str, str]]], max_tokens: int) -> str:
+    return _digest([[list(m) for m in prompts], max_tokens])
+
+
+class IncumbentCache:
+    """One tier's cached incumbent numbers; :meth:`save` writes what was added."""
+
+    def __init__(self, adapters_dir: Path, tier: str, model: str) -> None:
+        self.path = Path(adapters_dir) / STORE_DIR / f"{checked_name(tier, 'tier')}-incumbent.json"
+        self.model = model
+        self.losses: dict[str, list[float]] = {}
+        self.probes: dict[str, list[str]] = {}
+        self.hits = self.misses = 0
+        data = self._read()
+        if data.get("model") == model:
+            self.losses = {k: list(v) for k, v in data.get("losses", {}).items()
+                           if isinstance(v, list) and len(v) == 2}
+            self.probes = {k: list(v) for k, v in data.get("probes", {}).items() if isinstance(v, list)}
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("incumbent evaluation cache unreadable: computing anew", path=str(self.path),
+                        error=str(exc)[:300])
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save(self, keep_losses: Sequence[str]) -> None:
+        """Write the cache, keeping the losses of ``keep_losses`` (this evaluation's examples)."""
+        keep = set(keep_losses)
+        data = {"model": self.model, "losses": {k: v for k, v in self.losses.items() if k in keep},
+                "probes": self.probes}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.warning("incumbent evaluation cache not written", path=str(self.path), error=str(exc)[:300])
