@@ -17,9 +17,9 @@ compiled step), so tokens/s match the CLI; on top of it:
   batches of DPO/KTO, before the first): once true, the steps done are saved as a
   checkpoint and :class:`TrainingInterrupted` is raised, so a stopping worker
   waits one step at most, not for the next report;
-- ``pause()`` runs before every step, ahead of ``should_stop()``; the training loop
-  waits there while its worker serves (excluded from mlx-lm's tokens/s, not from
-  the wall time);
+- ``pause()`` runs once before the objective's plan (DPO/KTO reference passes)
+  and before every step, ahead of ``should_stop()``; the training loop waits there
+  while its worker serves (excluded from mlx-lm's tokens/s, not from the wall time);
 - progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback;
 - the objective (``params.objective``): SFT alone is exactly the path above;
   DPO, KTO or a mix with SFT (:mod:`kasper.trainer.preference`) use the same
@@ -90,13 +90,15 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
                   pause: Callable[[], object] | None = None) -> TrainResult:
     """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl``; resume from ``work_dir`` if possible.
 
-    ``pause()`` is called before each step and may block (the training loop waits there
-    while its worker serves); ``should_stop()`` is asked after it.
+    ``pause()`` is called before the plan and before each step and may block (the training
+    loop waits there while its worker serves); ``should_stop()`` is asked after it.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer = model_store.load(model_dir)
     train_set, valid_set, dropped = _datasets(data_dir, tokenizer, params)
     optimizer = _with_lora(model, params, init_adapter)
+    if pause is not None:  # a DPO/KTO plan runs the reference model over the whole window
+        pause()
     # References are the model as it starts (before any step or checkpoint is loaded).
     plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
                            max_len=params.max_seq_length, sft=(train_set, valid_set),
