@@ -48,7 +48,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
                  pause: Callable[[], object] | None = None) -> dict[str, Any]:
     """Train, evaluate and record the version for ``window_dir``; returns its registry entry.
 
-    ``pause()`` runs before each training step and before the evaluation (it may block).
+    ``pause()`` runs before training (see :func:`train_adapter`) and before the evaluation;
+    it may block.
     """
     window_dir = Path(window_dir)
     window_id, tier = _identify(window_dir, tier, manifest_sha256)

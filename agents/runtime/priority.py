@@ -3,7 +3,7 @@
 A worker with the generate, judge and train roles runs three MLX threads on the
 same cores. When a window trains while rows decode, both compete for every core
 and the decode steps slow far more than a fair share would explain (measured in
-``kasper up``, docs/model-runtime.md). Prompts have callers waiting; a window
+``kasper up``, docs/trainer.md "Serving first"). Prompts have callers waiting; a window
 does not. So serving work marks itself with :meth:`Gate.serving` (the engine's
 drain, the in-process judge's scoring) and the trainer calls
 :meth:`Gate.wait_quiet` before each step and before its evaluation.
