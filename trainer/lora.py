@@ -108,7 +108,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         batch = min(params.batch_size, len(train_set))
         train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
         loss, batches, examples = default_loss, _resumable_batches, len(train_set)
-        per_epoch = max(1, len(train_set) // batch)  # _resumable_batches' epoch
+        per_epoch = _epoch_steps(len(train_set), batch)
     else:
         batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
         loss, batches = preference.mixed_loss(plan.objective, params.beta), preference.batches
@@ -187,14 +187,18 @@ def _fitting(examples: list, params: TierTraining) -> tuple[list, int]:
     return keep, len(examples) - len(keep)
 
 
+def _epoch_steps(examples: int, batch_size: int) -> int:
+    """Steps in one pass over ``examples`` (mlx-lm's batching drops a last partial batch)."""
+    return max(1, examples // batch_size)
+
+
 def _resumable_batches(start: int, seed: int) -> Callable:
     """mlx-lm's batching with a per-epoch seed, skipping the ``start`` batches already trained."""
     def batches(dataset, batch_size, max_seq_length, loop=False, seed_=None, comm_group=None, **kw):
         if not loop:  # validation passes: mlx-lm's own behaviour
             yield from iterate_batches(dataset, batch_size, max_seq_length, comm_group=comm_group)
             return
-        per_epoch = max(1, len(dataset) // batch_size)
-        epoch, skip = divmod(start, per_epoch)
+        epoch, skip = divmod(start, _epoch_steps(len(dataset), batch_size))
         while True:
             for i, item in enumerate(iterate_batches(dataset, batch_size, max_seq_length,
                                                      seed=seed + epoch, comm_group=comm_group)):

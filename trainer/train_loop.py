@@ -128,7 +128,8 @@ class TrainingLoop:
         await self.publish(entry)
 
     def _yielder(self, tier: str, stop: asyncio.Event) -> Callable[[], None] | None:
-        """What the run calls before each step (on the MLX thread): wait for serving to be quiet."""
+        """What the run calls before its plan, each step and its evaluation (on the MLX thread):
+        wait for serving to be quiet."""
         limit = self.settings.trainer.yield_s
         if not limit:
             return None
