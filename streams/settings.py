@@ -8,7 +8,7 @@ every setting.  A ``KASPER_*`` variable that no section reads is a typo until pr
 otherwise: :func:`unknown_variables` names it (with the closest real name) and
 :func:`get_settings` logs it.
 
-(One module, over 300 lines: the sections, their defaults and the accepted variable
+(One module, over 500 lines: the sections, their defaults and the accepted variable
 names are one source of truth; the unknown-variable check must see every section.)
 """
 
