@@ -24,14 +24,20 @@ generate agent keeps) and ``static`` (one batch at a time, each run to its last
 row: the engine before continuous batching). A mode with ``+copied``
 (``continuous+copied``) copies each row's cached prefix into its own KV cache
 rows instead of attending to each shared prefix once per batch
-(agents/runtime/prefix_attention.py): the engine before shared-prefix attention. A turn holds ``--pipeline`` x 32
+(agents/runtime/prefix_attention.py): the engine before shared-prefix attention.
+``+fifo`` admits waiting rows in queue order instead of by prefix
+(agents/runtime/admission.py): the engine before admission by prefix. A turn holds ``--pipeline`` x 32
 prompts, so with 64 prompts each leg runs once per round: ``--rounds 2`` or more
-lets the legs take turns. With ``--judge`` the configured judge (``kasper judge``,
+lets the legs take turns. ``--stream`` runs each leg's prompts as the generate agent
+takes a backlog instead: micro-batches of 32 start in order, at most ``--pipeline``
+at once, the next as soon as the oldest has finished; a turn is then the whole
+prompt set, and only its end leaves slots empty for want of prompts. With ``--judge`` the configured judge (``kasper judge``,
 the embedded one when no URL is set) reads each variant's first ``--judge-limit``
 drafts and its mean overall is printed too.
 
     python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined]
-                                 [--modes continuous,static,continuous+copied] [--pipeline 2] [--rounds 1] [--judge] [--json]
+                                 [--modes continuous,static,continuous+copied,continuous+fifo] [--pipeline 2] [--stream]
+                                 [--rounds 1] [--judge] [--json]
 """
 
 from __future__ import annotations
@@ -100,17 +106,19 @@ MODES = ("continuous", "static")
 def _scheduling(backend: MLXBackend, mode: str) -> None:
     """``static``: one batch at a time, no row admitted until the batch is done (the engine
     before continuous batching); ``continuous``: rows join the running batch. ``+copied``:
-    prefixes copied into every row (no shared-prefix attention)."""
-    scheduling, _, attention = mode.partition("+")
+    prefixes copied into every row (no shared-prefix attention); ``+fifo``: rows admitted in
+    queue order (no admission by prefix)."""
+    scheduling, *options = mode.split("+")
     for tier in ("lite", "standard", "pro"):
         engine = backend._tiers[tier].engine
         engine.scheduler.continuous = scheduling == "continuous"
-        engine.shared_prefixes = attention != "copied" and engine.shared_prefixes_available
+        engine.shared_prefixes = "copied" not in options and engine.shared_prefixes_available
+        engine.scheduler.affinity = "fifo" not in options
 
 
 async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: list[dict],
                   first_person_bias: float | None, pipeline: int = 2,
-                  rounds: int = 1) -> dict[tuple[str, str], tuple[list, float]]:
+                  rounds: int = 1, stream: bool = False) -> dict[tuple[str, str], tuple[list, float]]:
     """Each (variant, mode) leg's outcomes and generation seconds, turn by turn.
 
     A turn is ``pipeline`` micro-batches of ``batch_size`` prompts: in the continuous
@@ -127,7 +135,7 @@ async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: lis
         warm = {p["domain"]: p for p in prompts}.values()
         await Generator(backend, settings.updated(max_tokens=1)).run(list(warm))
     size = GenerateSettings().batch_size
-    turn_size = size * pipeline
+    turn_size = len(prompts) if stream else size * pipeline
     done: dict[tuple[str, str], tuple[list, float]] = {leg: ([], 0.0) for leg in legs}
     turns = [prompts[i:i + turn_size] for i in range(0, len(prompts), turn_size)] * rounds
     for turn, chunk in enumerate(turns):
@@ -137,7 +145,9 @@ async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: lis
             _scheduling(backend, mode)
             batches = [chunk[i:i + size] for i in range(0, len(chunk), size)]
             started = time.perf_counter()
-            if mode.startswith("continuous"):
+            if mode.startswith("continuous") and stream:
+                runs = await _streamed(generators[name], batches, pipeline)
+            elif mode.startswith("continuous"):
                 runs = await asyncio.gather(*(generators[name].run(b) for b in batches))
             else:
                 runs = [await generators[name].run(b) for b in batches]
@@ -146,6 +156,20 @@ async def measure(backend: MLXBackend, legs: list[tuple[str, str]], prompts: lis
             done[leg] = (done[leg][0] + outcomes, done[leg][1] + seconds)
     _scheduling(backend, "continuous")
     return done
+
+
+async def _streamed(generator: Generator, batches: list[list[dict]], depth: int) -> list:
+    """The batches' outcomes, generated as the agent's pipeline takes a backlog (agents/generate.py):
+    at most ``depth`` batches at once, started in order, the next once the oldest is done."""
+    running: list[asyncio.Task] = []
+    runs = []
+    for batch in batches:
+        if len(running) >= depth:
+            runs.append(await running.pop(0))
+        running.append(asyncio.create_task(generator.run(batch)))
+    for task in running:
+        runs.append(await task)
+    return runs
 
 
 def summarize(name: str, outcomes: list, seconds: float, rubric: Rubric) -> dict[str, Any]:
@@ -199,14 +223,17 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
     modes = args.modes.split(",")
     for mode in modes:
-        if mode.partition("+")[0] not in MODES or mode.partition("+")[2] not in ("", "copied"):
-            raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}, each optionally +copied")
+        scheduling, *options = mode.split("+")
+        if scheduling not in MODES or not set(options) <= {"copied", "fifo"}:
+            raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}, "
+                             "each optionally +copied and/or +fifo")
     legs = [(name, mode) for mode in modes for name in names]
     prompts = list(synthetic_prompts(args.prompts, seed=args.seed))
     backend = MLXBackend(settings=GenerateSettings())
     await backend.start()
     try:
-        done = await measure(backend, legs, prompts, args.first_person_bias, args.pipeline, args.rounds)
+        done = await measure(backend, legs, prompts, args.first_person_bias, args.pipeline, args.rounds,
+                             args.stream)
     finally:
         await backend.close()
     rubric = Rubric()
@@ -235,9 +262,13 @@ if __name__ == "__main__":
                         help="engine scheduling per leg, comma-separated: continuous (rows join the "
                              "running batch, --pipeline micro-batches in flight) and/or static "
                              "(one batch at a time, as before continuous batching); +copied after "
-                             "either: each row's prefix copied into its own cache (no shared-prefix attention)")
+                             "either: each row's prefix copied into its own cache (no shared-prefix attention); "
+                             "+fifo: rows admitted in queue order (no admission by prefix)")
     parser.add_argument("--pipeline", type=int, default=2, metavar="N",
                         help="micro-batches generated at once in the continuous mode (the agent keeps 2)")
+    parser.add_argument("--stream", action="store_true",
+                        help="the prompts as a backlog: --pipeline batches in flight, the next started "
+                             "once the oldest is done (as the generate agent does)")
     parser.add_argument("--rounds", type=int, default=1, help="times each leg runs the prompt set")
     parser.add_argument("--first-person-bias", type=float, default=None,
                         help="KASPER_GENERATE_FIRST_PERSON_BIAS for the guards and combined variants "

@@ -137,6 +137,45 @@ def test_a_row_stopped_at_its_start_is_drawn_again_inside_the_running_batch(back
     assert "".join(text for text, _ in deltas[0]) == engine.tokenizer.decode(second.tokens)
 
 
+def prefixed_rows(engine: Engine, system: str, n: int, seed: int) -> list[tuple[list[int], int]]:
+    """Prompts under one system message: their tokens and the shared prefix's length
+    (as MLXBackend names a row's prefix)."""
+    template = engine.tokenizer.apply_chat_template
+    head = [{"role": "system", "content": system}]
+    shared = list(template(head))
+    out = []
+    for m in messages(n, seed):
+        tokens = list(template(head + [x for x in m if x["role"] != "system"], add_generation_prompt=True))
+        assert tokens[:len(shared)] == shared
+        out.append((tokens, len(shared)))
+    return out
+
+
+@model
+def test_rows_sharing_the_running_prefix_are_admitted_first_and_write_what_they_write_alone(backend):
+    engine = small(backend, 2)
+    a = prefixed_rows(engine, "You write short, warm insights. Speak to the reader as you.", 3, seed=53)
+    b = prefixed_rows(engine, "You are a careful career coach who writes one concrete paragraph.", 3, seed=59)
+    # Queued A, B, A, B, A, B with different limits, so slots free one at a time.
+    queued = [a[0], b[0], a[1], b[1], a[2], b[2]]
+    limits = (3, 9, 5, 7, 6, 4)
+    rows = [Row(tokens, limit, prefix=size) for (tokens, size), limit in zip(queued, limits)]
+    admitted: list[str] = []
+    prefill = engine.prefill
+
+    def recording(batch, stats):
+        admitted.extend("A" if (r.tokens, r.prefix) in a else "B" for r in batch)
+        return prefill(batch, stats)
+
+    engine.prefill = recording
+    outs = engine.generate(rows)
+    # Both A rows first (ties go to the prefix queued first), the last A as soon as a
+    # slot frees beside the running A, then the B rows.
+    assert admitted == ["A", "A", "A", "B", "B", "B"]
+    for row, out in zip(rows, outs):
+        assert out.tokens == alone(backend, row).tokens
+
+
 @model
 def test_cancel_fails_running_and_queued_rows_and_later_rows_run(backend):
     engine = small(backend, 2)

@@ -97,6 +97,9 @@ class Live:
                  submitted: float, tokenizer: Any) -> None:
         self.index, self.on_delta, self.done = index, on_delta, done
         self.submitted = submitted
+        # Admission by prefix (admission.py): the row's prefix, and admissions it was passed over.
+        self.prefix_key = hash(tuple(row.tokens[:row.prefix])) if row.prefix else None
+        self.skipped = 0
         self.tokenizer = tokenizer
         # The first draw (its output and held deltas) while the row is drawn again.
         self.first: tuple[RowOutput, list[tuple[str, bool]]] | None = None
@@ -111,6 +114,11 @@ class Live:
             [] if self.on_delta and (row.redraw_seed is not None or self.first is not None) else None)
         # The slot's first token read after admission is the prompt's last one, not generated.
         self.fresh = True
+
+    @property
+    def urgent(self) -> bool:
+        """Drawn again: its caller waits for it alone, so it goes first (admission.py)."""
+        return self.first is not None
 
     def emit(self, token: int | None, done: bool) -> None:
         """Stream the text ``token`` adds (None: the row stopped without writing one)."""

@@ -14,8 +14,11 @@ submitting the next one before the last one's tail has finished.
 
 Admission costs a copy of the batch's KV cache (``BatchKVCache.filter`` and
 ``extend``), so waiting rows are admitted once a few slots are free (an eighth of
-the cap) or once every waiting row fits. ``continuous=False`` admits only into an
-empty batch: the static batches of earlier versions, kept for comparison.
+the cap) or once every waiting row fits. Which waiting rows go first is
+``admission.pick``'s choice: rows that share a prefix with the batch, within a
+bound on how long any row is passed over (``affinity=False``: queue order, kept for
+comparison). ``continuous=False`` admits only into an empty batch: the static
+batches of earlier versions, kept for comparison.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Any
 
+from kasper.agents.runtime import admission
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.decode import Cancelled, EngineStats, Live, OnDelta, Row, RowOutput, Slots
 from kasper.agents.runtime.priority import GATE
@@ -58,10 +62,12 @@ class Submission:
 class Scheduler:
     """Admits queued rows into a running batch of at most ``max_slots`` rows (see the module doc)."""
 
-    def __init__(self, engine: Any, max_slots: int = DEFAULT_SLOTS, continuous: bool = True) -> None:
+    def __init__(self, engine: Any, max_slots: int = DEFAULT_SLOTS, continuous: bool = True,
+                 affinity: bool = True) -> None:
         self.engine = engine
         self.max_slots = max(1, max_slots)
         self.continuous = continuous
+        self.affinity = affinity
         self._lock = threading.Lock()
         self._waiting: deque[Live] = deque()
         self._subs: list[Submission] = []
@@ -150,8 +156,7 @@ class Scheduler:
         """Prefill as many waiting rows as fit and add them to the batch; the next inputs
         (None: nothing running and nothing waiting, the drain ends)."""
         with self._lock:
-            room = self.max_slots - slots.live
-            rows = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
+            rows = self._take(self.max_slots - slots.live, slots)
             if not rows and inputs is None:
                 self._draining = False
                 self._subs = [s for s in self._subs if not s.future.done()]
@@ -166,6 +171,17 @@ class Scheduler:
         if inputs is not None:
             stats.joined += len(rows)
         return slots.admit(rows, cache, last, inputs)
+
+    def _take(self, room: int, slots: Slots) -> list[Live]:
+        """Remove and return the waiting rows to admit into ``room`` slots (under the lock)."""
+        if not self.affinity or room >= len(self._waiting):
+            return [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
+        waiting = list(self._waiting)
+        running = {live.prefix_key for live in slots.slots if live is not None}
+        chosen = admission.pick(waiting, room, running)
+        picked = set(chosen)
+        self._waiting = deque(w for i, w in enumerate(waiting) if i not in picked)
+        return [waiting[i] for i in chosen]
 
     def _owner(self, live: Live) -> Submission:
         return next(s for s in self._subs if live in s.rows)
