@@ -13,11 +13,14 @@ import json
 import pytest
 
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.quality.prompts import build_messages
 from kasper.agents.runtime import model_store
 from kasper.trainer import evaluate
 from kasper.trainer.config import PromotionPolicy, TierTraining
 from kasper.trainer.eval_cache import IncumbentCache, example_key, model_key
 from kasper.trainer.eval_set import golden_examples
+from kasper.trainer.probes import probe_prompts
+from mlx_lm.generate import batch_generate
 
 PARAMS = TierTraining(batch_size=4, max_seq_length=352)
 POLICY = PromotionPolicy(probe_count=2, probe_max_tokens=16)
@@ -67,6 +70,28 @@ def test_the_keys_change_with_what_the_numbers_depend_on(tmp_path):
     assert model_key(base, None) != with_adapter
     (adapter / "adapters.safetensors").write_bytes(b"lora-2")
     assert model_key(base, adapter) != with_adapter
+
+
+def test_a_cache_that_cannot_be_written_is_skipped_and_the_evaluation_goes_on(tmp_path):
+    # The cache's folder is taken by a file: mkdir fails with an OSError.
+    blocked = tmp_path / "adapters"
+    blocked.write_text("not a folder")
+    cache = IncumbentCache(blocked, "standard", "model-a")
+    cache.losses = {"x": [1.5, 3]}
+    cache.save(["x"])  # logged, not raised: the numbers are recomputed next time
+    assert blocked.read_text() == "not a folder"
+    assert IncumbentCache(blocked, "standard", "model-a").losses == {}
+
+
+@pytest.mark.model
+def test_golden_answers_are_the_greedy_answers_mlx_lm_writes(shipped_model):
+    model, tokenizer = model_store.load(shipped_model)
+    prompts = probe_prompts(4, "standard")
+    encoded = [tokenizer.apply_chat_template(build_messages(p), add_generation_prompt=True) for p in prompts]
+    reference = batch_generate(model, tokenizer, encoded, max_tokens=24).texts
+    answers = evaluate.answer_probes(model, tokenizer, prompts, 24)
+    assert answers == list(reference)
+    assert all(a.strip() for a in answers)
 
 
 @pytest.mark.model
