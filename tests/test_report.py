@@ -76,8 +76,11 @@ def test_tally_keeps_what_the_report_draws():
     assert tally.rubric["i3"] == (RUBRIC, "REJECT") and "i3" not in tally.llm_verdicts
     assert len(tally.thumbs) == 6 and tally.thumbs["f4"] == ("i1", None)
     assert tally.windows_pending() == ["pro-w2"]
+    assert "training window" not in tally.funnel()
     tally.failed_windows["pro-w2"] = "window pro-w2 has no training examples"
     assert tally.windows_pending() == []
+    # The outcome counts are per prompt: a dead-lettered window is named apart in the funnel.
+    assert "(1 training window, not prompts)" in tally.funnel()
 
 
 def test_train_steps_are_read_from_json_log_lines_and_others_are_skipped():

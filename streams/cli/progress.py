@@ -146,7 +146,13 @@ class Tally:
                 f"grades {c[topics.GRADES.name]} (passed {c['grades_passed']}) -> verdicts "
                 f"{c[topics.VERDICTS.name]} (A {c['verdict_APPROVE']} / R {c['verdict_REVISE']} / "
                 f"X {c['verdict_REJECT']}) -> approved {c[topics.APPROVED.name]}; "
-                f"dlq {c[topics.DLQ.name]}; {self.revisions_per_approved()} revisions per approved insight")
+                f"dlq {c[topics.DLQ.name]}{self._windows_dead_lettered()}; "
+                f"{self.revisions_per_approved()} revisions per approved insight")
+
+    def _windows_dead_lettered(self) -> str:
+        # The outcome counts are per prompt, so a dead-lettered window must be named apart.
+        n = len(self.failed_windows)
+        return f" ({n} training window{'s' if n != 1 else ''}, not prompts)" if n else ""
 
     def revisions_per_approved(self) -> str:
         """Revisions asked in the run per insight it approved: what a draft costs to get right."""
