@@ -146,6 +146,21 @@ def test_the_engine_holds_the_gate_while_it_decodes(engine):
 
 
 @pytest.mark.model
+def test_the_trainers_own_generation_does_not_hold_the_gate(engine):
+    # The golden answers of an evaluation (trainer/evaluate.py) are not serving.
+    quiet = Engine(engine.model, engine.tokenizer, max_slots=4, serving=False)
+    seen, busy = [], []
+    thread = threading.Thread(target=lambda: seen.append(quiet.generate(rows(quiet, 3, 24))))
+    thread.start()
+    while thread.is_alive():
+        busy.append(GATE.busy)
+        time.sleep(0.005)
+    thread.join()
+    assert len(seen[0]) == 3 and all(out.tokens for out in seen[0])
+    assert len(busy) > 10 and not any(busy)
+
+
+@pytest.mark.model
 def test_a_training_run_waits_for_decoding_to_finish(engine, shipped_model, tmp_path):
     window = make_window(tmp_path / "windows", 8, seed=3)
     decoded_at: list[float] = []

@@ -191,7 +191,9 @@ def answer_probes(model: Any, tokenizer: Any, prompts: Sequence[dict[str, Any]],
         return []
     encoded = [tokenizer.apply_chat_template(build_messages(p), add_generation_prompt=True)
                for p in prompts]
-    outputs = Engine(model, tokenizer).generate([Row(list(tokens), max_tokens) for tokens in encoded])
+    # Not serving: a window's training does not wait for this (agents/runtime/priority.py).
+    engine = Engine(model, tokenizer, serving=False)
+    outputs = engine.generate([Row(list(tokens), max_tokens) for tokens in encoded])
     return [out.text for out in outputs]
 
 

@@ -59,7 +59,7 @@ class Engine:
     """
 
     def __init__(self, model, tokenizer, top_k: int = DEFAULT_TOP_K, max_slots: int = DEFAULT_SLOTS,
-                 continuous: bool = True, shared_prefixes: bool = True) -> None:
+                 continuous: bool = True, shared_prefixes: bool = True, serving: bool = True) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.top_k = top_k
@@ -71,7 +71,7 @@ class Engine:
         # False for architectures it does not know: prefixes are then copied into every row.
         self.shared_prefixes_available = install(model)
         self.shared_prefixes = shared_prefixes and self.shared_prefixes_available
-        self.scheduler = Scheduler(self, max_slots, continuous)
+        self.scheduler = Scheduler(self, max_slots, continuous, serving=serving)
 
     @property
     def last_stats(self) -> EngineStats:

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
+from contextlib import nullcontext
 from typing import Any
 
 from kasper.agents.runtime import admission
@@ -63,11 +64,14 @@ class Scheduler:
     """Admits queued rows into a running batch of at most ``max_slots`` rows (see the module doc)."""
 
     def __init__(self, engine: Any, max_slots: int = DEFAULT_SLOTS, continuous: bool = True,
-                 affinity: bool = True) -> None:
+                 affinity: bool = True, serving: bool = True) -> None:
         self.engine = engine
         self.max_slots = max(1, max_slots)
         self.continuous = continuous
         self.affinity = affinity
+        # False for the trainer's own generation (golden answers): not serving, so a
+        # window's training need not wait for it (priority.py).
+        self.serving = serving
         self._lock = threading.Lock()
         self._waiting: deque[Live] = deque()
         self._subs: list[Submission] = []
@@ -105,7 +109,7 @@ class Scheduler:
         self._cancel.clear()
         slots = Slots(self.engine)
         try:
-            with GATE.serving():  # a window's training waits meanwhile (priority.py)
+            with GATE.serving() if self.serving else nullcontext():  # training waits meanwhile (priority.py)
                 self._loop(slots, stats)
         except BaseException as exc:  # MLX errors, Cancelled: every row still owed fails with it
             self._fail_all(slots, exc if isinstance(exc, Exception) else Cancelled(str(exc)))
