@@ -101,6 +101,16 @@ def variant_settings(name: str, first_person_bias: float | None) -> GenerateSett
 
 
 MODES = ("continuous", "static")
+OPTIONS = ("copied", "fifo")
+
+
+def parse_mode(mode: str) -> tuple[str, set[str]]:
+    """``continuous+fifo`` -> (``continuous``, {``fifo``}); an unknown mode ends the run."""
+    scheduling, *options = mode.split("+")
+    if scheduling not in MODES or not set(options) <= set(OPTIONS):
+        raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}, "
+                         f"each optionally +{' and/or +'.join(OPTIONS)}")
+    return scheduling, set(options)
 
 
 def _scheduling(backend: MLXBackend, mode: str) -> None:
@@ -108,7 +118,7 @@ def _scheduling(backend: MLXBackend, mode: str) -> None:
     before continuous batching); ``continuous``: rows join the running batch. ``+copied``:
     prefixes copied into every row (no shared-prefix attention); ``+fifo``: rows admitted in
     queue order (no admission by prefix)."""
-    scheduling, *options = mode.split("+")
+    scheduling, options = parse_mode(mode)
     for tier in ("lite", "standard", "pro"):
         engine = backend._tiers[tier].engine
         engine.scheduler.continuous = scheduling == "continuous"
@@ -223,10 +233,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise SystemExit(f"--variants: unknown variant {name!r}; known: {', '.join(VARIANTS)}")
     modes = args.modes.split(",")
     for mode in modes:
-        scheduling, *options = mode.split("+")
-        if scheduling not in MODES or not set(options) <= {"copied", "fifo"}:
-            raise SystemExit(f"--modes: unknown mode {mode!r}; known: {', '.join(MODES)}, "
-                             "each optionally +copied and/or +fifo")
+        parse_mode(mode)
     legs = [(name, mode) for mode in modes for name in names]
     prompts = list(synthetic_prompts(args.prompts, seed=args.seed))
     backend = MLXBackend(settings=GenerateSettings())
