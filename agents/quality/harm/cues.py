@@ -11,6 +11,10 @@ before it) must also name, and optionally required to be *directed* at the reade
 A cue is dropped when a negation governs it, a professional governs it (medical, legal
 and eating cues), or, for self-harm and eating, it is a mention next to a crisis
 resource ("if you have thought about a sleep that doesn't end, call 988").
+
+Most of this module is the cue table itself, which is data; it stays beside the one
+function that reads it (:func:`find_cues`) so a cue and the rule applied to it are read
+and changed together.
 """
 
 from __future__ import annotations
