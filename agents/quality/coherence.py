@@ -44,6 +44,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from kasper.agents.quality import stuffing
+from kasper.agents.quality.stuffing import Stuffing
+
 # Closed-class words by role. Only unambiguous members: "that", "this", "her" and
 # "his" can be pronouns as well as determiners, so they are in no strict class.
 _DETERMINERS = frozenset({"a", "an", "the", "my", "your", "our", "their", "every"})
@@ -87,6 +90,7 @@ class Coherence:
     salad_sentences: float  # share of words in sentences of (almost) only salad vocabulary
     word_order: float  # gain of a class-bigram model of English over chance (<= 0: no order)
     score: float
+    stuffing: Stuffing | None = None  # grammatical stuffing (:mod:`stuffing`), in the score
 
 
 def _impossible_pairs(words: list[str], sentence_ends: set[int], clause_starts: set[int]) -> int:
@@ -383,6 +387,10 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int],
         _ramp(order, -0.08, 0.02),
     )
     score = min(pieces) * 0.7 + sum(pieces) / len(pieces) * 0.3
+    # Stuffing that keeps its grammar passes every piece above; its own evidence can only
+    # lower the score, so prose scores exactly as before.
+    stuffed = stuffing.assess(words, sentences, set(marks), FUNCTION_WORDS)
+    score = min(score, stuffed.score)
     return Coherence(round(ratio, 4), round(pairs, 3), round(density, 4), round(repeated, 4),
                      repeated_sentences, round(list_share, 4), round(chains, 3), longest,
-                     round(frames, 3), round(salad_share, 4), round(order, 4), round(score, 4))
+                     round(frames, 3), round(salad_share, 4), round(order, 4), round(score, 4), stuffed)

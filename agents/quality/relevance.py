@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -39,6 +39,17 @@ _ASSISTANT = re.compile(
     r"|rewritten version|revised version|certainly!|sure!|i can help you|the user\b"
     r"|this insight (?:is|was)|(?:my|this) response)"
 )  # matched against the lowercased text: IGNORECASE would cost more than the lowercasing
+# A quotation inside the text: straight or curly double quotes, on one line.
+_QUOTED = re.compile(r'"[^"\n]{1,300}"|\u201c[^\u201d\n]{1,300}\u201d')
+# Verbs that open an instruction to the reader ("Write...", "Book...", "Keep..."): the plain
+# way of speaking to someone. Words that more often open a statement ("Being", "Today") are not here.
+_IMPERATIVES = frozenset("""
+    add answer ask book bring buy call check choose clear close commit cook count cross cut do
+    don't drink drop eat find flag give go hand keep leave let link list look make mark move open
+    pick plan post pour print put read reply ring run say schedule send set show sit sort spend
+    start stop take tell try turn walk wash write jot note name offer pause place sketch stretch
+    text tidy unplug block circle fold hold light pull draw step water breathe repeat record
+""".split())
 _SNIPPET_RUN = 8  # words copied verbatim from the user's snippet that make an echo
 # What the prompt is about counts double: the card, the sign, the number, the person's own words.
 _LIGHT_FIELDS = frozenset({"mood", "focus"})
@@ -71,11 +82,33 @@ def _terms(key: str, value: str, stop: frozenset[str]) -> set[str]:
             n = int(w)
             if n < len(_NUMBER_WORDS):
                 terms.add(_NUMBER_WORDS[n])
-        elif len(w) >= (5 if key == "focus" else 3):  # a focus's "work" or "life" is no evidence
-            terms.add(_stem(w))
+        elif len(w) >= (5 if key == "focus" else 3) or (len(w) >= 2 and any(c.isdigit() for c in w)):
+            terms.add(_stem(w))  # a focus's "work" or "life" is no evidence; "5k" is
     if key == "journal_snippet":  # a snippet is taken up by its content, not one word
-        return {t for t in terms if len(t) >= 4}
+        # "2am", "5k", "70": a figure from the reader's own words is content, however short.
+        return {t for t in terms if len(t) >= 4 or any(c.isdigit() for c in t)}
     return terms
+
+
+def _stems(counts: Mapping[str, int]) -> set[str]:
+    # Every word, its first four letters when longer ("guilty" takes up "guilt"), and the base
+    # of a plural, past or possessive ("nights" takes up "night", "Libras" the sign "Libra").
+    stems = set(counts)
+    add = stems.add
+    for w in counts:
+        if len(w) < 4:
+            continue
+        add(w[:4])
+        last = w[-1]
+        if last == "s":
+            add(w[:-1])
+            if w[-2] in "e'":
+                add(w[:-2])  # "boxes", "flatmate's"
+        elif last == "d":
+            add(w[:-1])
+            if w[-2] == "e":
+                add(w[:-2])  # "walked": "walk"
+    return stems
 
 
 def _mentioned(key: str, terms: set[str], stems: set[str]) -> bool:
@@ -97,18 +130,29 @@ def _echo(lower: str, words: list[str], context: Mapping[str, str],
     return tuple(echoed)
 
 
-def _voice(words: list[str], counts: Mapping[str, int], lower: str) -> float:
+def _voice(words: list[str], counts: Mapping[str, int], lower: str,
+           clause_starts: Collection[int] = ()) -> float:
     n = max(1, len(words))
     second = sum(counts.get(w, 0) for w in _SECOND_PERSON)
+    # A practice written as imperatives ("Pick one story. Read it aloud.") speaks to the reader
+    # as much as "you" does, however often it names a friend as "they". Only against a
+    # narrator: imperatives with no "you" at all are a recipe or a manual as often as advice.
+    told = second + sum(1 for i in clause_starts if i < len(words) and words[i] in _IMPERATIVES)
     first = sum(counts.get(w, 0) for w in _FIRST_PERSON)
     third = sum(counts.get(w, 0) for w in _THIRD_PERSON)
+    if '"' in lower or "\u201c" in lower:
+        # Words given to the reader to say ("Say: "I can't this week"") are the reader's lines,
+        # not the writer's diary or an assistant's offer.
+        quoted = _QUOTED.findall(lower)
+        first -= sum(1 for q in quoted for w in _WORD.findall(q) if w in _FIRST_PERSON)
+        lower = _QUOTED.sub(" ", lower)
     voice = 1.0
     if _ASSISTANT.search(lower):
         voice -= 0.6
     if first > max(2, second):
         voice -= 0.5  # a diary: the writer talks about themselves
     gendered = sum(counts.get(w, 0) for w in _GENDERED)
-    if (third > 3 and second / n < 0.03) or (third + gendered > 3 and not second):
+    if (third > 3 and told / n < 0.03) or (third + gendered > 3 and not second):
         voice -= 0.5  # a narrator talks about the reader as "they" (or "she", never "you")
     if second / n < 0.02:
         voice -= 0.3
@@ -117,21 +161,21 @@ def _voice(words: list[str], counts: Mapping[str, int], lower: str) -> float:
 
 def assess(words: list[str], counts: Mapping[str, int], text: str, domain_grounding: float,
            context: Mapping[str, str] | None, labels: Mapping[str, str],
-           stop: frozenset[str]) -> Relevance:
+           stop: frozenset[str], clause_starts: Collection[int] = ()) -> Relevance:
     """The relevance of a text (its ``words``, their ``counts`` and the raw ``text``) to its prompt.
 
     ``domain_grounding``: 0-1 from the domain's lexicon words; ``context``: the
     prompt's context (None or empty when unknown); ``labels``: the prompt
-    template's field labels, to spot an echo; ``stop``: words never taken as terms.
+    template's field labels, to spot an echo; ``stop``: words never taken as terms;
+    ``clause_starts``: indices of the words that open a sentence or clause (imperatives).
     """
     context = {k: str(v) for k, v in (context or {}).items() if v}
     fields = {k: t for k, v in context.items() if (t := _terms(k, v, stop))}
-    # A stem is the first four letters of a longer word: "guilty" is taken up by "guilt".
-    stems = set(counts) | {w[:4] for w in counts if len(w) >= 4} if fields else set()
+    stems = _stems(counts) if fields else set()
     mentioned = tuple(k for k, t in fields.items() if _mentioned(k, t, stems))
     lower = text.lower().replace("\u2019", "'")  # "I’d be happy" is "i'd be happy"
     echo = _echo(lower, words, context, labels)
-    voice = _voice(words, counts, lower)
+    voice = _voice(words, counts, lower, clause_starts)
     if fields:
         weight = {k: 1 if k in _LIGHT_FIELDS else 2 for k in fields}
         # Two light fields (a mood and a focus) are one subject: taking up either is on topic.
