@@ -23,6 +23,8 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from kasper.agents.quality import readings
+
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                  "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
                  "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two")
@@ -66,6 +68,7 @@ class Relevance:
     voice: float  # 1 = written to "you"; lower for an assistant, diary or narrator
     echo: tuple[str, ...]  # what the text copied from its prompt
     score: float
+    stitched: int = 0  # kinds of reading (card, sign, number) named beyond the prompt's context
 
 
 def _stem(word: str) -> str:
@@ -186,4 +189,4 @@ def assess(words: list[str], counts: Mapping[str, int], text: str, domain_ground
         topical = domain_grounding
     score = topical * (0.2 if echo else 1.0)
     return Relevance(len(fields), mentioned, round(domain_grounding, 4), round(voice, 4), echo,
-                     round(score, 4))
+                     round(score, 4), readings.foreign_systems(text, counts, context))

@@ -123,7 +123,7 @@ class Rubric:
         ``context``: the prompt's context (card, sign, journal snippet...), when known;
         rubric v2 rewards taking it up and spots copying it.
         """
-        sensitive: list[tuple[str, str, str]] = []
+        notes: list[str] = []  # advice ahead of the criteria's own
         if self.version == "rubric-1.0":
             f = extract(text, self._matcher, domain)
             dup_score, similarity, templates = self.originality.explain(text, f.words)
@@ -134,7 +134,9 @@ class Rubric:
             dup_score, similarity, templates = self.originality.explain(text, f.words)
             scored = criteria_v2.criteria(f, coh, rel, dup_score, similarity, templates)
             sensitive = caution.uncovered(text)
-            factor = (_coherence_factor(coh.score) * _relevance_factor(rel.score, context)
+            notes = caution.advice(sensitive) + ([_STITCHED_ADVICE] if rel.stitched >= 2 else [])
+            factor = (_coherence_factor(min(coh.score, _single_reading(rel.stitched)))
+                      * _relevance_factor(rel.score, context)
                       * _voice_factor(rel.voice) * _concrete_factor(criteria_v2.concreteness(f))
                       * (_SENSITIVE_FACTOR if sensitive else 1.0))
         scores = {name: round(score, 4) for name, (score, _) in scored.items()}
@@ -144,7 +146,7 @@ class Rubric:
         return GradeResult(
             scores=scores, final_score=final, letter=letter_for(final),
             passed=not gates and final >= self.pass_threshold, gate_failures=gates,
-            recommendations=_recommendations(scored, gates, f.n, caution.advice(sensitive)),
+            recommendations=_recommendations(scored, gates, f.n, notes),
             grader_version=self.version, word_count=f.n,
         )
 
@@ -153,6 +155,8 @@ class Rubric:
         self.originality.add(text)
 
 
+_STITCHED_ADVICE = ("Answer this reader's own reading: the text names cards, signs or numbers "
+                    "from other readings, one sentence each")
 # A sensitive topic without a pointer to help (:mod:`caution`) fails whatever else the text
 # does well: a flawless text ends below the pass threshold.
 _SENSITIVE_FACTOR = 0.55
@@ -162,6 +166,12 @@ def _coherence_factor(score: float) -> float:
     # Incoherent text (salad, shuffles, loops) loses up to 85% of its score whatever its
     # criteria say: no amount of lexicon can make up for not being prose.
     return min(1.0, 0.15 + 0.85 * score / 0.8)
+
+
+def _single_reading(stitched: int) -> float:
+    # Sentences spliced from several insights name several readings the prompt never asked
+    # about (another card, a sign, a life path): as incoherent as a salad, however fluent.
+    return 1.0 if stitched < 2 else 0.25 if stitched == 2 else 0.0
 
 
 def _voice_factor(voice: float) -> float:

@@ -1,0 +1,74 @@
+"""Which readings a text names: tarot cards, zodiac signs, numerology numbers.
+
+An insight answers one prompt: one card, the reader's signs, their life path or personal
+year. Sentences spliced from several insights keep every sentence fluent and on some
+topic, so no word-level check sees them; what gives them away is that they name the
+anchors of several readings the prompt never asked about ("The Tower shows...", "Your
+Taurus sun...", "Life path 8 is...", "The Empress sits..."). :func:`foreign_systems`
+counts the kinds of reading (cards, signs, numbers) the text names beyond its prompt's
+context. A good insight stays within its reading and may borrow one image from another;
+two other kinds of reading is a text stitched from several.
+
+Signs count only capitalised ("your cancer treatment" is no sign); card names only as
+cards ("the Sun card", "The Hermit holds", "Nine of Pentacles").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+
+_SIGNS = ("aries", "taurus", "gemini", "cancer", "leo", "virgo", "libra", "scorpio", "sagittarius",
+          "capricorn", "aquarius", "pisces")
+_MAJORS = ("fool", "magician", "high priestess", "empress", "emperor", "hierophant", "lovers",
+           "chariot", "strength", "hermit", "wheel of fortune", "justice", "hanged man", "death",
+           "temperance", "devil", "tower", "star", "moon", "sun", "judgement", "world")
+_RANKS = "ace|two|three|four|five|six|seven|eight|nine|ten|page|knight|queen|king"
+_SUITS = ("cups", "wands", "swords", "pentacles")
+# Majors that are everyday words ("the moon is in Cancer", "the world is") count only as
+# "the Sun card"; the others also as the subject of what a card does ("The Hermit holds").
+_EVERYDAY_MAJORS = ("sun", "moon", "star", "world", "death", "strength", "justice", "lovers")
+_CARD = re.compile(
+    rf"\b(?:(?:{_RANKS}) of (?:{'|'.join(_SUITS)})|the (?:{'|'.join(_MAJORS)}) card|the (?:"
+    + "|".join(m for m in _MAJORS if m not in _EVERYDAY_MAJORS)
+    + r"),? (?:shows|is|sits|holds|stands|asks|turns|hangs|pours|rides|stares|walks|carries|"
+    r"reminds|invites|appears|says|points|offers|brings)\b)", re.IGNORECASE)
+_SIGN = re.compile(rf"\b(?:{'|'.join(s.capitalize() for s in _SIGNS)})(?:s|'s)?\b")
+_NUMBER = re.compile(r"\b(?:life path|personal year|angel number|master number)(?: number)?(?: of)? "
+                     r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|eleven|twenty-two)\b",
+                     re.IGNORECASE)
+# Words one of which each kind of anchor holds: without two kinds, nothing to read.
+_HINTS = {
+    "card": frozenset(_SUITS) | {w for m in _MAJORS for w in m.split() if w != "of"},
+    "sign": frozenset(_SIGNS),
+    "number": frozenset({"path", "year", "angel", "master"}),
+}
+_FIELD_TEXT = {"card": "the {} card", "life_path_number": "life path {}",
+               "personal_year": "personal year {}"}
+
+
+def anchors(text: str) -> set[str]:
+    """The readings ``text`` names, as ``kind:name`` ("card:the tower", "sign:taurus",
+    "number:life path 8")."""
+    found = {"card:" + _card_name(m.group()) for m in _CARD.finditer(text)}
+    found |= {"sign:" + m.group().lower().rstrip("s").replace("'", "") for m in _SIGN.finditer(text)}
+    found |= {"number:" + " ".join(m.group().lower().split()) for m in _NUMBER.finditer(text)}
+    # "Scorpios" and "Scorpio's" are Scorpio; "Aries" keeps its s.
+    return {a if not a.startswith("sign:") or a[5:] in _SIGNS else a + "s" for a in found}
+
+
+def _card_name(match: str) -> str:
+    words = match.lower().replace(",", "").split()
+    if words[0] == "the":  # "the Tower card", "The Hermit holds": the name between
+        words = words[1:-1]
+    return " ".join(words)
+
+
+def foreign_systems(text: str, words: Collection[str], context: Mapping[str, str] | None) -> int:
+    """How many kinds of reading (card, sign, number) ``text`` names beyond what its prompt's
+    ``context`` names; ``words``: the text's lowercase words (a cheap first test)."""
+    if sum(not hints.isdisjoint(words) for hints in _HINTS.values()) < 2:
+        return 0
+    licensed = anchors(" ".join(_FIELD_TEXT.get(k, "{}").format(v) if k in _FIELD_TEXT
+                                else str(v).title() for k, v in (context or {}).items()))
+    return len({a.split(":")[0] for a in anchors(text) - licensed})
