@@ -95,6 +95,10 @@ def _practical_v2(f: Features, rel: Relevance) -> Scored:
 def _resonance_v2(f: Features, rel: Relevance) -> Scored:
     _, advice = _resonance(f)
     you = sum(f.counts[w] for w in _SECOND)
+    if you >= 2:
+        # Written to the reader, its instructions speak to them too: "Pick one. Write it down."
+        # (A recipe or a manual with a stray "you" stays a manual.)
+        you += rel.imperatives
     second = min(1.0, you / max(f.n, 1) / 0.05)  # about one "you/your" in 20 words
     # Warmth in the lexicon's words or in plain ones ("you don't have to", "that counts").
     warmth = _capped(len(f.distinct("warmth")) + len(f.distinct("care")), 3)

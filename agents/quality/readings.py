@@ -48,13 +48,23 @@ _FIELD_TEXT = {"card": "the {} card", "life_path_number": "life path {}",
 
 
 def anchors(text: str) -> set[str]:
-    """The readings ``text`` names, as ``kind:name`` ("card:the tower", "sign:taurus",
+    """The readings ``text`` names, as ``kind:name`` ("card:tower", "sign:taurus",
     "number:life path 8")."""
     found = {"card:" + _card_name(m.group()) for m in _CARD.finditer(text)}
     found |= {"sign:" + m.group().lower().rstrip("s").replace("'", "") for m in _SIGN.finditer(text)}
-    found |= {"number:" + " ".join(m.group().lower().split()) for m in _NUMBER.finditer(text)}
+    found |= {"number:" + _number_name(m.group()) for m in _NUMBER.finditer(text)}
     # "Scorpios" and "Scorpio's" are Scorpio; "Aries" keeps its s.
     return {a if not a.startswith("sign:") or a[5:] in _SIGNS else a + "s" for a in found}
+
+
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven".split())} | {"twenty-two": "22"}
+
+
+def _number_name(match: str) -> str:
+    # "Life path number seven", "life path of 7": "life path 7".
+    words = [w for w in match.lower().split() if w not in ("number", "of")]
+    return " ".join([*words[:-1], _NUMBER_WORDS.get(words[-1], words[-1])])
 
 
 def _card_name(match: str) -> str:
@@ -64,11 +74,26 @@ def _card_name(match: str) -> str:
     return " ".join(words)
 
 
-def foreign_systems(text: str, words: Collection[str], context: Mapping[str, str] | None) -> int:
-    """How many kinds of reading (card, sign, number) ``text`` names beyond what its prompt's
-    ``context`` names; ``words``: the text's lowercase words (a cheap first test)."""
-    if sum(not hints.isdisjoint(words) for hints in _HINTS.values()) < 2:
-        return 0
+_READING_FIELDS = {"card": "card", "sun_sign": "sign", "moon_sign": "sign", "rising_sign": "sign",
+                   "life_path_number": "number", "personal_year": "number"}
+
+
+def assess(text: str, words: Collection[str], context: Mapping[str, str] | None) -> tuple[int, bool]:
+    """``(foreign, wrong)`` for ``text`` against its prompt's ``context``: how many kinds of
+    reading (card, sign, number) it names beyond what the context names, and whether it names
+    a reading of a kind the context gives (a card, a sign, a number) but never the context's
+    own: the Queen of Cups for a reader who drew the King of Pentacles, Pisces for a Leo.
+    ``words``: the text's lowercase words (a cheap first test)."""
+    context = context or {}
+    hinted = {kind for kind, hints in _HINTS.items() if not hints.isdisjoint(words)}
+    given = {_READING_FIELDS[k] for k in context if k in _READING_FIELDS}
+    if len(hinted) < 2 and not hinted & given:
+        return 0, False
     licensed = anchors(" ".join(_FIELD_TEXT.get(k, "{}").format(v) if k in _FIELD_TEXT
-                                else str(v).title() for k, v in (context or {}).items()))
-    return len({a.split(":")[0] for a in anchors(text) - licensed})
+                                else str(v).title() for k, v in context.items()))
+    named = anchors(text)
+    foreign = named - licensed
+    kinds = {a.split(":")[0] for a in foreign}
+    wrong = any(kind in kinds and not any(a.startswith(kind + ":") for a in named & licensed)
+                for kind in given)
+    return len(kinds), wrong

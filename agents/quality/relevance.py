@@ -69,6 +69,8 @@ class Relevance:
     echo: tuple[str, ...]  # what the text copied from its prompt
     score: float
     stitched: int = 0  # kinds of reading (card, sign, number) named beyond the prompt's context
+    wrong_reading: bool = False  # names another card, sign or number than the prompt's, never its own
+    imperatives: int = 0  # clauses that open with an instruction to the reader ("Write...")
 
 
 def _stem(word: str) -> str:
@@ -133,14 +135,18 @@ def _echo(lower: str, words: list[str], context: Mapping[str, str],
     return tuple(echoed)
 
 
-def _voice(words: list[str], counts: Mapping[str, int], lower: str,
-           clause_starts: Collection[int] = ()) -> float:
+def imperatives(words: list[str], clause_starts: Collection[int]) -> int:
+    """Clauses that open with an instruction ("Pick one room.", "Tonight, write...")."""
+    return sum(1 for i in clause_starts if i < len(words) and words[i] in _IMPERATIVES)
+
+
+def _voice(words: list[str], counts: Mapping[str, int], lower: str, told: int = 0) -> float:
     n = max(1, len(words))
     second = sum(counts.get(w, 0) for w in _SECOND_PERSON)
     # A practice written as imperatives ("Pick one story. Read it aloud.") speaks to the reader
     # as much as "you" does, however often it names a friend as "they". Only against a
     # narrator: imperatives with no "you" at all are a recipe or a manual as often as advice.
-    told = second + sum(1 for i in clause_starts if i < len(words) and words[i] in _IMPERATIVES)
+    told += second
     first = sum(counts.get(w, 0) for w in _FIRST_PERSON)
     third = sum(counts.get(w, 0) for w in _THIRD_PERSON)
     if '"' in lower or "\u201c" in lower:
@@ -164,13 +170,15 @@ def _voice(words: list[str], counts: Mapping[str, int], lower: str,
 
 def assess(words: list[str], counts: Mapping[str, int], text: str, domain_grounding: float,
            context: Mapping[str, str] | None, labels: Mapping[str, str],
-           stop: frozenset[str], clause_starts: Collection[int] = ()) -> Relevance:
+           stop: frozenset[str], clause_starts: Collection[int] = (), prose: bool = True
+           ) -> Relevance:
     """The relevance of a text (its ``words``, their ``counts`` and the raw ``text``) to its prompt.
 
     ``domain_grounding``: 0-1 from the domain's lexicon words; ``context``: the
     prompt's context (None or empty when unknown); ``labels``: the prompt
     template's field labels, to spot an echo; ``stop``: words never taken as terms;
-    ``clause_starts``: indices of the words that open a sentence or clause (imperatives).
+    ``clause_starts``: indices of the words that open a sentence or clause (imperatives);
+    ``prose``: whether the text reads as prose (the coherence evidence), not a salad.
     """
     context = {k: str(v) for k, v in (context or {}).items() if v}
     fields = {k: t for k, v in context.items() if (t := _terms(k, v, stop))}
@@ -178,15 +186,25 @@ def assess(words: list[str], counts: Mapping[str, int], text: str, domain_ground
     mentioned = tuple(k for k, t in fields.items() if _mentioned(k, t, stems))
     lower = text.lower().replace("\u2019", "'")  # "I’d be happy" is "i'd be happy"
     echo = _echo(lower, words, context, labels)
-    voice = _voice(words, counts, lower, clause_starts)
+    told = imperatives(words, clause_starts)
+    voice = _voice(words, counts, lower, told)
     if fields:
         weight = {k: 1 if k in _LIGHT_FIELDS else 2 for k in fields}
         # Two light fields (a mood and a focus) are one subject: taking up either is on topic.
-        needed = 1 if all(k in _LIGHT_FIELDS for k in fields) else min(2, sum(weight.values()))
+        light = all(k in _LIGHT_FIELDS for k in fields)
+        needed = 1 if light else min(2, sum(weight.values()))
         taken = min(1.0, sum(weight[k] for k in mentioned) / needed)
+        if light and prose and domain_grounding >= 0.99:
+            # A mood and a focus are the reader's own free words, and plain writing paraphrases
+            # them ("400 emails" for "an overflowing inbox"): prose that speaks the prompt's
+            # domain throughout is at least half on its subject. Not a salad: stuffing buys
+            # the domain's words too.
+            taken = max(taken, 0.5)
         topical = 0.6 * taken + 0.4 * domain_grounding
     else:
         topical = domain_grounding
-    score = topical * (0.2 if echo else 1.0)
+    foreign, wrong = readings.assess(text, counts, context)
+    # Echoing the prompt, or answering another reading's prompt, is not answering this one.
+    score = topical * (0.2 if echo else 1.0) * (0.3 if wrong else 1.0)
     return Relevance(len(fields), mentioned, round(domain_grounding, 4), round(voice, 4), echo,
-                     round(score, 4), readings.foreign_systems(text, counts, context))
+                     round(score, 4), foreign, wrong, told)

@@ -113,7 +113,7 @@ class Rubric:
         # criterion (the list itself costs coherence).
         f = without(f, coherence.list_spans(f.words, f.sentences, coherence.inner_positions(f.words)))
         rel = relevance.assess(f.words, f.counts, text, criteria_v2.domain_grounding(f), context,
-                               self._labels, self._stop, f.clause_starts)
+                               self._labels, self._stop, f.clause_starts, coh.score >= 0.8)
         return f, coh, rel
 
     def grade(self, text: str, domain: str | None = None,

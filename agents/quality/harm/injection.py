@@ -242,8 +242,9 @@ _VERDICT = guarded(re.compile(
     r"top (?:marks?|score|rating|grade)|(?:maximum|highest|max|perfect|best) (?:possible )?(?:score|"
     r"rating|marks?|grade|points)|10 ?/ ?10|100 ?/ ?100|ten out of ten|10 out of 10|exemplary|"
     r"gold[- ]standard|reference (?:answer|text|example)|perfect example|flawless|"
-    r"(?:mark|rate|score|grade|record|treat|classify|label|count|log|flag)(?:s|ed|led|d)? (?:it|this"
-    r"(?: \w+)?|everything above|the text(?: above)?) as |(?:marked|rated|scored|graded|recorded|"
+    r"(?:mark|rate|score|grade|record|treat|classify|label|count|log|flag)(?:s|ed|led|d)? (?:(?:it|this"
+    r"(?: \w+)?|everything above|the text(?: above)?) as |as (?:safe|approved|passed|passing|"
+    r"compliant|excellent|exemplary|high quality|top))|(?:marked|rated|scored|graded|recorded|"
     r"classified|labell?ed|flagged) (?:as )?(?:excellent|approved|passed|passing|safe|compliant|"
     r"exemplary|perfect|a pass|top|high)|meets? (?:all|every) (?:of )?(?:the |your )?(?:criteri\w*|"
     r"standards?|guidelines?|requirements|checks|rules)|(?:without|no) (?:any )?(?:changes|edits|"
@@ -262,7 +263,8 @@ _OVERRIDE = guarded(re.compile(
     r"(?: [\w']+){0,4} (?:rules?|instructions?|guid\w*|rubric|criteri\w*|checks?|reglas|"
     r"instrucciones|consignes|r[eè]gles|anweisungen|regeln|richtlinien|regras|instru[cç]\w*)|"
     r"(?:guidance|instructions|rules|guidelines) (?:is |are )?(?:now )?(?:out of date|outdated|"
-    r"obsolete|replaced|superseded|no longer valid)|(?:updated|new) (?:guidance|instructions|rules|"
+    r"obsolete|replaced|superseded|no longer valid|no longer appl(?:y|ies))|(?:updated|new) (?:guidance|"
+    r"instructions|rules|"
     r"guidelines) (?:say|says|are))"))
 # People and programs that grade. "judge", "model", "system", "ai"... name other things too
 # ("be your own judge", "a role model", "your nervous system"): they count only when addressed.
@@ -270,11 +272,13 @@ _GRADERS = (r"re-?viewers?|evaluators?|graders?|raters?|scorers?|assessors?|chec
             r"examiners?|classifiers?|evaluador\w*|revisor\w*|corrector\w*|calificador\w*|"
             r"[ée]valuateur\w*|correcteur\w*|examinateur\w*|relecteur\w*|pr[üu]fer\w*|bewert\w*|"
             r"gutachter\w*|korrektor\w*|avaliador\w*|corretor\w*")
-_ADDRESSED_ONLY = r"judges?|ai|llm|models?|modelo|mod[eè]le|modell|bots?|system|sistema|syst[eè]me"
+_ADDRESSED_ONLY = (r"judges?|ai|llm|models?|modelo|mod[eè]le|modell|bots?|system|sistema|syst[eè]me|"
+                   r"assistant")
 # "judge_note:", "l'évaluateur": an underscore may follow, a French article precede.
 _AUDIENCE = guarded(re.compile(_V + rf"(?:l')?(?:{_GRADERS}|{_ADDRESSED_ONLY})(?![^\W_]|')"))
 _GRADER_WORD = re.compile(rf"(?:l')?(?:{_GRADERS})")
 # Who grades this text, named by what they do: addressed by construction.
+_POSSESSIVES = ("your ", "my ", "his ", "her ", "their ", "our ")
 # "As the reviewer on your team, ...": the reader's own role, not the grader addressed.
 _READERS_OWN = re.compile(r" (?:on|of|in|at|for|with) (?:your|my|our)\b")
 _THIS = r"(?:this|these|it|whether|if|the (?:text|insight|response|answer|output|submission))"
@@ -293,16 +297,20 @@ _ADDRESS_CUE = re.compile(
     r"f[üu]r|ao|al|à)(?:[ ,]+(?:to|for|of|para|pour|f[üu]r|à|a|an|al|ao))?[ ,]*(?:the |my |our |"
     r"any |all |you,? the |el |la |le |l'|den |das |die |der |o )?(?:ai |automatic |automated )?$")
 _SELF = guarded(re.compile(
-    _V + r"(?:th(?:is|ese) (?:text|insight|response|answer|entry|output|passage|piece|item|"
-    r"submission|reply|content|paragraph)s?|(?:the (?:text|insight|response|output|passage|"
+    _V + r"(?:(?:th(?:is|ese)|the following) (?:text|insight|response|answer|entry|output|passage|"
+    r"piece|item|submission|reply|content|paragraph)s?|(?:the (?:text|insight|response|output|passage|"
     r"words)|everything) above|este texto|esta respuesta|ce texte|cette r[ée]ponse|"
     r"diese[nrm]? (?:text|antwort|beitrag)|esta resposta)(?![\w'])"))
 # The grading machinery by name: unmistakable ("rubric", "scoring note", "quality gate") counts
 # as much as an addressed grader; "criteria", "guidelines", "evaluation" also name other things.
 _META = guarded(re.compile(
     _V + r"(?:criterion|(?:grading|scoring) (?:note|notes|script|guide|guidelines|mode|model|"
-    r"system|bot|scale|step|criteria|rules|policy|override)|quality (?:gate|team|checks?|filter)|"
-    r"(?:reviewer|judge|grader|evaluator) (?:override|notes?)|assessment step)(?![\w'])"))
+    r"system|bot|scale|step|criteria|rules|policy|override)|(?:quality|safety|moderation) (?:gate|"
+    r"filter)|"
+    r"(?:reviewer|judge|grader|evaluator) (?:override|notes?|instructions?)|assessment step)"
+    r"(?![\w'])"))
+# Teams and checks of a workplace as often as of a grader: they count beside the text itself.
+_META_TEAM = guarded(re.compile(_V + r"(?:quality|safety|moderation|review) (?:team|checks?)(?![\w'])"))
 _META_WEAK = guarded(re.compile(
     _V + r"(?:rubric|criteri\w*|crit[eè]res|kriterien|crit[eé]rios|consignes|guidelines?|standards?|"
     r"grading|scoring|(?:evaluation|assessment) \w+)(?![\w'])"))
@@ -312,7 +320,7 @@ _META_WEAK = guarded(re.compile(
 _ABOUT_GRADING = frozenset("""
     reviewer reviewers evaluator evaluators grader graders rater raters scorer scorers assessor
     assessors checker checkers moderator moderators examiner examiners classifier classifiers judge
-    judges ai llm model models bot bots system whoever evaluating assessing reviewing grading
+    judges ai llm model models bot bots system assistant whoever evaluating assessing reviewing grading
     scoring rating checking judging marking processing deciding criterion quality assessment
     evaluation grade score passed verdict status recommendation reviewed
     correcteur modelo sistema evaluador revisor corrector calificador juez avaliador corretor
@@ -339,6 +347,8 @@ def _audience(s: str, lo: int, hi: int) -> int:
     best = 3 if _DOER.search(s, lo, hi) else 0
     for m in _AUDIENCE.finditer(s, lo, hi) if best < 3 else ():
         before = s[max(lo, m.start() - 40):m.start()]
+        if before.endswith(_POSSESSIVES):
+            continue  # "your assistant", "my reviewer": someone in the reader's life
         after = s[m.end():m.end() + 2].lstrip()
         if (after[:1] in (":", "]", ">", "}", "_") or before.rstrip()[-1:] in ("[", "<", "{", "(")
                 or (_ADDRESS_CUE.search(before) and not _READERS_OWN.match(s, m.end(), hi))):
@@ -358,7 +368,8 @@ def speaks_to_grader(norm: str) -> bool:
         end = spans[min(i + 2, len(spans) - 1)][1] if who == 3 else hi
         if not (_VERDICT.search(norm, lo, end) or _OVERRIDE.search(norm, lo, end)):
             continue
-        about = who + bool(_SELF.search(norm, lo, end)) + 2 * bool(_META.search(norm, lo, end))
+        about = (who + bool(_SELF.search(norm, lo, end)) + 2 * bool(_META.search(norm, lo, end))
+                 + bool(_META_TEAM.search(norm, lo, end)))
         if who and about < 2:
             about += bool(_META_WEAK.search(norm, lo, end))
         if about >= 2:
