@@ -92,6 +92,17 @@ def _practical_v2(f: Features, rel: Relevance) -> Scored:
     return _clamp(0.85 * score + 0.15 * specific), advice
 
 
+# Words that leave a harsh phrase aimed at the reader: "Get over it.", "just grow up", "you need
+# to toughen up". After anyone else ("Kids get over it fast") the phrase describes them.
+_AT_READER = frozenset({"you", "just", "to", "and", "then", "so", "now", "simply", "must", "should",
+                        "need", "needs", "have", "has", "gotta", "please"})
+
+
+def _harsh(f: Features) -> int:
+    return sum(1 for phrase, i in f.hits.get("harsh", ())
+               if " " not in phrase or i in f.clause_starts or f.words[i - 1] in _AT_READER)
+
+
 def _resonance_v2(f: Features, rel: Relevance) -> Scored:
     _, advice = _resonance(f)
     you = sum(f.counts[w] for w in _SECOND)
@@ -107,7 +118,9 @@ def _resonance_v2(f: Features, rel: Relevance) -> Scored:
     # the prompt's context the domain grounding stands in for it.
     personal = (min(1.0, len(rel.mentioned) / min(2, rel.context_fields)) if rel.context_fields
                 else 0.8 * rel.grounding)
-    harsh = min(1.0, 0.25 * f.count("harsh"))
+    harsh = min(1.0, 0.25 * _harsh(f))
+    if not harsh:
+        advice = [a for a in advice if not a.startswith("Soften harsh")]
     shouting = 0.1 if f.exclamations > 2 else 0.0
     score = 0.3 * second + 0.2 * warmth + 0.2 * emotion + 0.3 * personal - 0.5 * harsh - shouting
     if rel.voice < 1.0:

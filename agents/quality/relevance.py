@@ -163,8 +163,8 @@ def _voice(words: list[str], counts: Mapping[str, int], lower: str, told: int = 
     gendered = sum(counts.get(w, 0) for w in _GENDERED)
     if (third > 3 and told / n < 0.03) or (third + gendered > 3 and not second):
         voice -= 0.5  # a narrator talks about the reader as "they" (or "she", never "you")
-    if second / n < 0.02:
-        voice -= 0.3
+    if (told if second >= 2 else second) / n < 0.02:
+        voice -= 0.3  # seldom "you": unless its instructions speak to the reader (as in resonance)
     return max(0.0, voice)
 
 
