@@ -25,23 +25,26 @@ _MAJORS = ("fool", "magician", "high priestess", "empress", "emperor", "hieropha
            "temperance", "devil", "tower", "star", "moon", "sun", "judgement", "world")
 _RANKS = "ace|two|three|four|five|six|seven|eight|nine|ten|page|knight|queen|king"
 _SUITS = ("cups", "wands", "swords", "pentacles")
-# Majors that are everyday words ("the moon is in Cancer", "the world is") count only as
-# "the Sun card"; the others also as the subject of what a card does ("The Hermit holds").
+# Majors that are everyday words ("the moon is in Cancer", "the world is") count as "the Sun
+# card" or as the subject of what a card's picture does ("The Star shows a woman..."); the
+# others also as the subject of what a card does in a reading ("The Hermit asks").
 _EVERYDAY_MAJORS = ("sun", "moon", "star", "world", "death", "strength", "justice", "lovers")
 _CARD = re.compile(
     rf"\b(?:(?:{_RANKS}) of (?:{'|'.join(_SUITS)})|the (?:{'|'.join(_MAJORS)}) card|the (?:"
     + "|".join(m for m in _MAJORS if m not in _EVERYDAY_MAJORS)
     + r"),? (?:shows|is|sits|holds|stands|asks|turns|hangs|pours|rides|stares|walks|carries|"
-    r"reminds|invites|appears|says|points|offers|brings)\b)", re.IGNORECASE)
+    r"reminds|invites|appears|says|points|offers|brings)\b|the (?:" + "|".join(_EVERYDAY_MAJORS)
+    + r") (?:shows|holds|pours|sits|stands|rides|carries|depicts)\b)", re.IGNORECASE)
 _SIGN = re.compile(rf"\b(?:{'|'.join(s.capitalize() for s in _SIGNS)})(?:s|'s)?\b")
 _NUMBER = re.compile(r"\b(?:life path|personal year|angel number|master number)(?: number)?(?: of)? "
                      r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|eleven|twenty-two)\b",
                      re.IGNORECASE)
 # Words one of which each kind of anchor holds: without two kinds, nothing to read.
 _HINTS = {
-    "card": frozenset(_SUITS) | {w for m in _MAJORS for w in m.split() if w != "of"},
+    "card": (frozenset(_SUITS) | {"card", "shows", "pours", "depicts"}
+             | {w for m in _MAJORS if m not in _EVERYDAY_MAJORS for w in m.split() if w != "of"}),
     "sign": frozenset(_SIGNS),
-    "number": frozenset({"path", "year", "angel", "master"}),
+    "number": frozenset({"path", "personal", "angel", "master"}),
 }
 _FIELD_TEXT = {"card": "the {} card", "life_path_number": "life path {}",
                "personal_year": "personal year {}"}

@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 
 from kasper.agents.quality.features import load_lexicon
 
@@ -144,17 +145,17 @@ def _codes(function: frozenset[str]) -> dict[str, str]:
 
 
 _CONTENT_RUN = re.compile("\x00+")
-_WINDOWS = re.compile("(?=(.{6}))", re.S)
 
 
 def _skeleton_repeats(words: list[str], function: frozenset[str]) -> float:
     # The function words in order, each run of content words one blank: a repeated frame,
     # whatever nouns fill it, repeats its six-symbol windows. Prose rarely does; a mad-lib
-    # repeats most of them. Done on a string so the windows are cut in C.
-    codes = _codes(function)
-    skeleton = _CONTENT_RUN.sub("\x00", "".join([codes.get(w, "\x00") for w in words]))
-    windows = _WINDOWS.findall(skeleton)
-    return 1 - len(set(windows)) / len(windows) if windows else 0.0
+    # repeats most of them. A string of one character a word keeps the windows cheap.
+    skeleton = _CONTENT_RUN.sub("\x00", "".join(map(_codes(function).get, words, repeat("\x00"))))
+    windows = len(skeleton) - 5
+    if windows <= 0:
+        return 0.0
+    return 1 - len({skeleton[i:i + 6] for i in range(windows)}) / windows
 
 
 def _enumeration(words: list[str], sentences: list[int], clause_starts: set[int]) -> int:
@@ -163,6 +164,8 @@ def _enumeration(words: list[str], sentences: list[int], clause_starts: set[int]
     # dog park", or is one word, "price, commute, light"). Clauses of a sentence are short
     # too, but they do not open alike. Only sentences with five breaks or more can hold a
     # run that counts, so only they are read (the figure is 0 without one).
+    if len(clause_starts) - len(sentences) + words.count("and") + words.count("or") < 5:
+        return 0  # fewer than five breaks in the whole text (clause starts count sentence starts)
     breaks = sorted({i for i in clause_starts if i < len(words)}
                     | {i for i, w in enumerate(words) if w in _LIST_BREAKS})
     best, start, k = 0, 0, 0

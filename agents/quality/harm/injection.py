@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 
-from kasper.agents.quality.harm.normalize import _ZERO_WIDTH, words_of
+from kasper.agents.quality.harm.normalize import _ZERO_WIDTH
 from kasper.agents.quality.harm.lexicon import Rule, _rule, _words
 from kasper.agents.quality.harm.context import _SENTENCE_MARKS, _end_of, _start_of
 from kasper.agents.quality.harm.openings import guarded
@@ -193,8 +193,9 @@ def find_injection(text: str, norm: str) -> list[str]:
     if ("=" in text or "/" in text or "+" in text or "decod" in norm or "base64" in norm) and (
             _encoded(text)):
         out.append("encoded instructions")
-    # Most texts name nothing of grading: one set test turns them away before any scan.
-    if norm.isascii() and _ABOUT_GRADING.isdisjoint(words_of(norm)):
+    # Most texts name nothing of grading: one test of their words turns them away before any
+    # scan (bytes: punctuation to spaces in one table lookup, the split in C).
+    if norm.isascii() and _ABOUT_GRADING.isdisjoint(norm.encode().translate(_TO_SPACE).split()):
         return out
     if "'" in norm and _EDGE_QUOTE.search(norm):
         norm = _EDGE_QUOTE.sub(" ", norm)  # "'approve': true" holds the word approve
@@ -250,6 +251,7 @@ _VERDICT = guarded(re.compile(
     r"standards?|guidelines?|requirements|checks|rules)|(?:without|no) (?:any )?(?:changes|edits|"
     r"deductions|corrections|penalt\w+|further (?:checks?|review|scoring|assessment|edits))|"
     r"no questions|exempt\w*|pre-?cleared|pre-?approved|pre-?vetted|benefit of the doubt|"
+    r"(?:go|goes|get|gets|let it|let this) through|untouched|unchanged|as it stands|"
     r"rank\w* (?:this|it)(?: \w+)? first|cannot fail|can't fail|(?:skip|skipped|skipping|bypass\w*|"
     r"waive\w*) (?:the |all |any )?(?:checks?|assessment|review|scoring|grading|evaluation)|"
     r"(?:checks?|criteria|requirements) (?:are |were |have been )?(?:all )?(?:satisfied|passed|met|"
@@ -283,7 +285,8 @@ _POSSESSIVES = ("your ", "my ", "his ", "her ", "their ", "our ")
 _READERS_OWN = re.compile(r" (?:on|of|in|at|for|with) (?:your|my|our)\b")
 _THIS = r"(?:this|these|it|whether|if|the (?:text|insight|response|answer|output|submission))"
 _DOER = guarded(re.compile(
-    _V + r"(?:whoever (?:is |will be )?(?:reads?|reading|checks?|checking|grades?|grading|scores?|"
+    _V + r"(?:(?:whoever|anyone|anybody|someone)(?: who)? (?:is |will be |'s )?(?:reads?|reading|"
+    r"checks?|checking|grades?|grading|scores?|"
     r"scoring|rates?|rating|reviews?|reviewing|assess\w*|evaluat\w*|judg\w*|decid\w*|marks?|"
     r"marking)|(?:the |any )?(?:one|person|people|program|script|machine|algorithm|pipeline|ai|"
     r"model|system|bot)s?(?: or [a-z]+)? (?:who |that |which )?(?:is |are |'s )?(?:reading|"
@@ -315,14 +318,17 @@ _META_WEAK = guarded(re.compile(
     _V + r"(?:rubric|criteri\w*|crit[eè]res|kriterien|crit[eé]rios|consignes|guidelines?|standards?|"
     r"grading|scoring|(?:evaluation|assessment) \w+)(?![\w'])"))
 # Words one of which every text speaks_to_grader() or _fake_record() flags holds: a grader or
-# a doer (the text itself counts only beside one), the machinery, a record's key; in English
-# or, unaccented, another language. A text with accented letters is read whole.
-_ABOUT_GRADING = frozenset("""
+# a doer, rules said to be void (the text itself counts only beside one of those), the
+# machinery, a record's key; in English or, unaccented, another language. A text with
+# accented letters is read whole.
+_TO_SPACE = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256))
+_ABOUT_GRADING = frozenset(w.encode() for w in """
     reviewer reviewers evaluator evaluators grader graders rater raters scorer scorers assessor
     assessors checker checkers moderator moderators examiner examiners classifier classifiers judge
     judges ai llm model models bot bots system assistant whoever evaluating assessing reviewing grading
     scoring rating checking judging marking processing deciding criterion quality assessment
-    evaluation grade score passed verdict status recommendation reviewed
+    evaluation grade score passed verdict status recommendation reviewed instructions rules
+    guidance guidelines
     correcteur modelo sistema evaluador revisor corrector calificador juez avaliador corretor
     korrektor gutachter bewerter pruefer modell
 """.split())
@@ -366,10 +372,12 @@ def speaks_to_grader(norm: str) -> bool:
     for i, (lo, hi) in enumerate(spans):
         who = _audience(norm, lo, hi)
         end = spans[min(i + 2, len(spans) - 1)][1] if who == 3 else hi
-        if not (_VERDICT.search(norm, lo, end) or _OVERRIDE.search(norm, lo, end)):
+        override = bool(_OVERRIDE.search(norm, lo, end))
+        if not (override or _VERDICT.search(norm, lo, end)):
             continue
+        # Rules said to be void ("the new rules say...") are one more sign of grading talk.
         about = (who + bool(_SELF.search(norm, lo, end)) + 2 * bool(_META.search(norm, lo, end))
-                 + bool(_META_TEAM.search(norm, lo, end)))
+                 + bool(_META_TEAM.search(norm, lo, end)) + override)
         if who and about < 2:
             about += bool(_META_WEAK.search(norm, lo, end))
         if about >= 2:

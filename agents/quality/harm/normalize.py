@@ -92,21 +92,7 @@ def normalize(text: str) -> str:
 
 
 def words_of(norm: str) -> set[str]:
-    """The word tokens of a normalised text, as the rule triggers expect them. The set is
-    shared with the next caller asking about the same string (the engine, then the injection
-    check): read it, never change it."""
-    if norm is _LAST[0]:
-        return _LAST[1]
-    words = _words_of(norm)
-    # Holding the string keeps its id from being reused: the identity test stays sound.
-    _LAST[0], _LAST[1] = norm, words
-    return words
-
-
-_LAST: list = [None, set()]
-
-
-def _words_of(norm: str) -> set[str]:
+    """The word tokens of a normalised text, as the rule triggers expect them."""
     if not norm.isascii() or "''" in norm or "_" in norm:
         return set(_WORD.findall(norm))
     tokens = set(norm.encode().translate(_TO_SPACE_BYTES).decode().split())
