@@ -7,7 +7,8 @@ Legs, run in interleaved rounds in one process (medians reported):
   b) mlx_lm single stream: ``mlx_lm.stream_generate`` one prompt at a time, same model
      directory (float32 + OpenBLAS), same sampling (first ``--single-prompts`` prompts);
   c) llama.cpp single stream: llama-cpp-python on the same GGUF (Q4_1) with
-     ``--llama-threads`` threads (default: the OpenBLAS thread count MLX runs with);
+     ``--llama-threads`` threads (default: as many as MLX may use: every core when
+     ``KASPER_BLAS_THREADS`` is ``auto``, else the OpenBLAS count MLX runs with);
      skipped with a message when llama-cpp-python is not installed (a bench-only
      source build: docs/benchmarks.md gives the CMAKE_ARGS).
 
@@ -36,7 +37,8 @@ import sys
 import time
 from pathlib import Path
 
-from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime.blas import adaptive_threads, blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime.cores import available_cores
 from kasper.agents.quality import prompts as templates
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.mlx_backend import MLXBackend
@@ -193,7 +195,8 @@ def main() -> None:
 
     logs.configure(ObservabilitySettings(log_level="WARNING", log_json=False))
     info = blas_info()
-    threads = args.llama_threads or info.threads or 1
+    # The anchor gets every thread ours may take (cores.py raises ours on an idle machine).
+    threads = args.llama_threads or (available_cores() if adaptive_threads() else info.threads) or 1
     model_dir = model_store.resolve_model_dir()
     batch = bench_prompts(args.prompts)
     backends = {}
@@ -224,7 +227,8 @@ def report(args, info, results: dict[str, list[dict]], model_dir: Path) -> None:
     rates = {name: statistics.median(rate(r) for r in runs) for name, runs in results.items()}
     anchor = next((v for k, v in rates.items() if k.startswith("llama.cpp")), None)
     single = rates.get("mlx_lm single")
-    out = {"blas": f"{info.name}, {info.threads} thread(s)", "max_tokens": args.max_tokens,
+    ours = "auto (cores.py)" if adaptive_threads() else f"{info.threads}"
+    out = {"blas": f"{info.name}, {ours} thread(s)", "max_tokens": args.max_tokens,
            "prompts": args.prompts, "rounds": args.rounds,
            "legs": {k: {"tokens_per_s": round(v, 1),
                         "mean_tokens": round(statistics.mean(r["tokens"] / r["prompts"] for r in results[k]), 1),

@@ -42,6 +42,8 @@ DEFAULT_TEMPLATE = "insight-v1"
 OTHER_VARIABLES: Mapping[str, str] = MappingProxyType({
     # Read before any settings import: it decides which BLAS the process loads.
     "KASPER_BLAS": "agents/runtime/blas.py: 'reference' keeps the reference BLAS",
+    "KASPER_BLAS_THREADS": "agents/runtime/blas.py: 'auto' (the engine uses the cores other "
+                           "processes leave free) or a fixed number of BLAS threads",
     "KASPER_TEST_DEBUG": "tests/test_windows_kafka.py: print the crashed workers' output",
 })
 

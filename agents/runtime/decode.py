@@ -79,6 +79,9 @@ class EngineStats:
     decode_s: float = 0.0
     # Rows that joined a batch while other rows of it were decoding.
     joined: int = 0
+    # Most BLAS threads a step ran with, and how often the count changed (cores.py).
+    threads: int = 1
+    thread_changes: int = 0
 
 
 class Cancelled(Exception):

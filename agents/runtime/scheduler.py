@@ -18,7 +18,8 @@ the cap) or once every waiting row fits. Which waiting rows go first is
 ``admission.pick``'s choice: rows that share a prefix with the batch, within a
 bound on how long any row is passed over (``affinity=False``: queue order, kept for
 comparison). ``continuous=False`` admits only into an empty batch: the static
-batches of earlier versions, kept for comparison.
+batches of earlier versions, kept for comparison. While it decodes, the BLAS thread
+count follows what other processes leave free (``cores.CoreWatch``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from kasper.agents.runtime import admission
 from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.cores import CoreWatch
 from kasper.agents.runtime.decode import Cancelled, EngineStats, Live, OnDelta, Row, RowOutput, Slots
 from kasper.agents.runtime.priority import GATE
 
@@ -64,7 +66,7 @@ class Scheduler:
     """Admits queued rows into a running batch of at most ``max_slots`` rows (see the module doc)."""
 
     def __init__(self, engine: Any, max_slots: int = DEFAULT_SLOTS, continuous: bool = True,
-                 affinity: bool = True, serving: bool = True) -> None:
+                 affinity: bool = True, serving: bool = True, adapt_threads: bool = True) -> None:
         self.engine = engine
         self.max_slots = max(1, max_slots)
         self.continuous = continuous
@@ -72,6 +74,8 @@ class Scheduler:
         # False for the trainer's own generation (golden answers): not serving, so a
         # window's training need not wait for it (priority.py).
         self.serving = serving
+        # False: the BLAS thread count stays as the process set it (cores.py).
+        self.adapt_threads = adapt_threads
         self._lock = threading.Lock()
         self._waiting: deque[Live] = deque()
         self._subs: list[Submission] = []
@@ -108,15 +112,20 @@ class Scheduler:
         self.last_stats = stats = EngineStats()
         self._cancel.clear()
         slots = Slots(self.engine)
+        cores = CoreWatch(enabled=None if self.adapt_threads else False)
+        stats.threads = cores.threads
         try:
             with GATE.serving() if self.serving else nullcontext():  # training waits meanwhile (priority.py)
-                self._loop(slots, stats)
+                self._loop(slots, stats, cores)
         except BaseException as exc:  # MLX errors, Cancelled: every row still owed fails with it
             self._fail_all(slots, exc if isinstance(exc, Exception) else Cancelled(str(exc)))
             if not isinstance(exc, Exception):
                 raise
+        finally:
+            cores.close()
+            stats.thread_changes = cores.changes
 
-    def _loop(self, slots: Slots, stats: EngineStats) -> None:
+    def _loop(self, slots: Slots, stats: EngineStats, cores: CoreWatch) -> None:
         started = time.perf_counter()
         current = self._admit(slots, None, stats)
         if current is None:
@@ -147,6 +156,7 @@ class Scheduler:
             elif (len(slots.slots) - live) * 8 >= len(slots.slots):
                 following = slots.drop_finished(following)
             current = following
+            stats.threads = max(stats.threads, cores.tick())
 
     def _should_admit(self, live: int) -> bool:
         with self._lock:

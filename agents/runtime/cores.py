@@ -1,0 +1,115 @@
+"""BLAS threads that follow the machine: every core while no other process is busy, one otherwise.
+
+Why: on an idle machine a second BLAS thread makes a batched decode step markedly faster,
+but OpenBLAS threads spin while they wait for work, and once another process holds a core
+a second thread makes small matmuls many times slower (docs/model-runtime.md, "Threads").
+A fixed count is wrong half the time: the main job's worker decodes while the trainer
+waits (priority.py), and trains while the worker waits.
+
+How: :class:`CoreWatch` reads, at most every ``interval`` seconds, the machine's busy CPU
+time (``/proc/stat``) and this process's own (``os.times``). What other processes used
+over the interval is the difference; the threads are the cores they left free, rounded
+(on 2 cores: 2 while others use under half a core, else 1). The engine asks before each
+decode step (:meth:`CoreWatch.tick`) and the count goes back to the process's base count
+when its drain ends (:meth:`CoreWatch.close`), so MLX work outside the engine (the
+semantic gate, the trainer) keeps the base count.
+
+Only when :func:`blas.adaptive_threads` allows it (``KASPER_BLAS_THREADS=auto``, the
+default unless the user set ``OPENBLAS_NUM_THREADS``); elsewhere, or where ``/proc/stat``
+cannot be read, the count stays as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from kasper.agents.runtime import blas
+
+_LOG = logging.getLogger(__name__)
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_seconds(path: str = "/proc/stat") -> float:
+    """CPU seconds all cores have spent busy since boot (everything but idle and iowait)."""
+    with open(path, encoding="ascii") as f:
+        fields = f.readline().split()
+    if not fields or fields[0] != "cpu":
+        raise ValueError(f"{path}: first line is not the 'cpu' total: {' '.join(fields[:3])!r}")
+    ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / _HZ
+
+
+def own_seconds() -> float:
+    """CPU seconds this process has used, all its threads."""
+    t = os.times()
+    return t.user + t.system
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_for(others: float, cores: int) -> int:
+    """Threads to use when other processes kept ``others`` cores busy: the free cores, rounded."""
+    return max(1, min(cores, int(cores - others + 0.5)))
+
+
+class CoreWatch:
+    """Sets the BLAS thread count from what other processes use (see the module doc)."""
+
+    def __init__(self, interval: float = 0.5, cores: int | None = None, *,
+                 busy: Callable[[], float] = machine_busy_seconds, own: Callable[[], float] = own_seconds,
+                 clock: Callable[[], float] = time.monotonic,
+                 apply: Callable[[int], None] = blas.set_threads, enabled: bool | None = None) -> None:
+        self.interval = interval
+        self.cores = cores or available_cores()
+        self._busy, self._own, self._clock, self._apply = busy, own, clock, apply
+        self.base = blas.base_threads()
+        self.enabled = (blas.adaptive_threads() if enabled is None else enabled) and self.cores > 1
+        self.threads = self.base
+        self.changes = 0
+        # Cores other processes kept busy over the last interval (None: not read yet).
+        self.others: float | None = None
+        self._last: tuple[float, float, float] | None = None
+        if self.enabled:
+            self._last = self._sample()
+
+    def _sample(self) -> tuple[float, float, float] | None:
+        try:
+            return self._clock(), self._busy(), self._own()
+        except (OSError, ValueError) as exc:
+            _LOG.info("BLAS threads stay at %d: cannot read the machine's CPU time (%s)", self.threads, exc)
+            self.enabled = False
+            return None
+
+    def tick(self) -> int:
+        """Re-decide if ``interval`` has passed; the thread count in force."""
+        if not self.enabled or self._last is None or self._clock() - self._last[0] < self.interval:
+            return self.threads
+        now = self._sample()
+        if now is None:
+            return self.threads
+        (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+        self._last = now
+        self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6)
+        self._set(threads_for(self.others, self.cores))
+        return self.threads
+
+    def close(self) -> None:
+        """Back to the base count (the end of a drain)."""
+        if self.enabled:
+            self._set(self.base)
+
+    def _set(self, threads: int) -> None:
+        if threads != self.threads:
+            _LOG.debug("BLAS threads %d -> %d (other processes: %s cores)", self.threads, threads,
+                       "?" if self.others is None else f"{self.others:.2f}")
+            self._apply(threads)
+            self.threads = threads
+            self.changes += 1

@@ -1,0 +1,181 @@
+"""BLAS threads that follow the machine (agents/runtime/cores.py, blas.py's thread choice).
+
+The rule is tested on injected CPU-time readers (a machine's load cannot be staged
+reliably in a test); the readers themselves on this machine's /proc/stat; the thread
+switch on the real OpenBLAS; and the engine on the real shipped model, whose tokens
+must not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kasper.agents.runtime import blas
+from kasper.agents.runtime import scheduler as scheduler_module
+from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime.cores import CoreWatch, machine_busy_seconds, own_seconds, threads_for
+
+
+class Machine:
+    """A fake clock and CPU-time counters: ``run(seconds, others=cores, own=cores)``."""
+
+    def __init__(self) -> None:
+        self.t = self.busy = self.own = 0.0
+        self.applied: list[int] = []
+
+    def run(self, seconds: float, others: float, own: float = 1.0) -> None:
+        self.t += seconds
+        self.busy += seconds * (others + own)
+        self.own += seconds * own
+
+    def watch(self, cores: int = 2, interval: float = 0.5) -> CoreWatch:
+        return CoreWatch(interval, cores, busy=lambda: self.busy, own=lambda: self.own,
+                         clock=lambda: self.t, apply=self.applied.append, enabled=True)
+
+
+def test_threads_are_the_cores_other_processes_leave_free():
+    assert threads_for(0.0, 2) == 2
+    assert threads_for(0.4, 2) == 2
+    assert threads_for(0.7, 2) == 1
+    assert threads_for(1.8, 2) == 1  # never below one
+    assert threads_for(1.2, 8) == 7
+    assert threads_for(0.0, 1) == 1
+
+
+def test_an_idle_machine_gets_every_core_and_a_busy_one_gets_one_thread_back():
+    m = Machine()
+    watch = m.watch()
+    assert watch.threads == watch.base
+    m.run(0.6, others=0.05, own=1.0)
+    assert watch.tick() == 2 and m.applied == [2]
+    # Another process takes a core: even sharing with our two threads it shows.
+    m.run(0.6, others=0.8, own=1.2)
+    assert watch.tick() == 1 and m.applied == [2, 1]
+    m.run(0.6, others=1.0, own=1.0)
+    assert watch.tick() == 1 and m.applied == [2, 1]  # no change, no call
+    m.run(0.6, others=0.0, own=1.0)
+    assert watch.tick() == 2
+    watch.close()
+    assert m.applied[-1] == watch.base and watch.changes == 4
+
+
+def test_the_watch_decides_at_most_once_per_interval():
+    m = Machine()
+    watch = m.watch(interval=0.5)
+    m.run(0.2, others=0.0)
+    assert watch.tick() == watch.base and m.applied == []  # too soon: nothing read
+    m.run(0.4, others=0.0)
+    assert watch.tick() == 2
+
+
+def test_a_watch_that_cannot_read_the_machine_leaves_the_count_alone():
+    def unreadable() -> float:
+        raise OSError("no /proc here")
+
+    applied: list[int] = []
+    watch = CoreWatch(0.0, 2, busy=unreadable, apply=applied.append, enabled=True)
+    assert not watch.enabled
+    assert watch.tick() == watch.base
+    watch.close()
+    assert applied == []
+
+
+def test_a_watch_is_off_on_one_core_or_when_the_user_fixed_the_count():
+    m = Machine()
+    assert not CoreWatch(0.5, 1, busy=lambda: m.busy, own=lambda: m.own, enabled=True).enabled
+    assert not CoreWatch(0.5, 2, busy=lambda: m.busy, own=lambda: m.own, enabled=False).enabled
+
+
+def test_this_machines_cpu_time_readers_count_up(tmp_path):
+    before_busy, before_own = machine_busy_seconds(), own_seconds()
+    sum(i * i for i in range(2_000_000))
+    assert own_seconds() > before_own
+    assert machine_busy_seconds() >= before_busy
+    bad = tmp_path / "stat"
+    bad.write_text("intr 1 2 3\n")
+    with pytest.raises(ValueError, match="not the 'cpu' total"):
+        machine_busy_seconds(str(bad))
+
+
+@pytest.mark.parametrize("environ,threads,auto", [
+    ({}, "1", True),                                          # ours to adapt, from one thread
+    ({"OPENBLAS_NUM_THREADS": "2"}, "2", False),              # the user's count stands
+    ({"KASPER_BLAS_THREADS": "3"}, "3", False),
+    ({"KASPER_BLAS_THREADS": "auto"}, "1", True),
+    # A child of an adapting process inherits both and adapts too.
+    ({"OPENBLAS_NUM_THREADS": "1", "KASPER_BLAS_THREADS": "auto"}, "1", True),
+])
+def test_the_thread_setting_is_filled_in_from_the_environment(environ, threads, auto):
+    env = dict(environ)
+    blas._choose_threads(env)
+    assert env["OPENBLAS_NUM_THREADS"] == threads
+    assert (env.get("KASPER_BLAS_THREADS") == "auto") is auto
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-2"])
+def test_a_bad_thread_setting_is_named(value):
+    with pytest.raises(ValueError, match="KASPER_BLAS_THREADS must be 'auto' or a positive number"):
+        blas._choose_threads({"KASPER_BLAS_THREADS": value})
+
+
+@pytest.mark.skipif(blas.blas_info().name != "openblas", reason="OpenBLAS is not loaded on this platform")
+def test_the_openblas_thread_count_changes_at_run_time_and_results_do_not():
+    a = mx.random.normal((32, 576), key=mx.random.key(1))
+    w = mx.random.normal((1536, 576), key=mx.random.key(2))
+    start = blas.get_threads()
+    try:
+        blas.set_threads(1)
+        one = a @ w.T
+        mx.eval(one)
+        blas.set_threads(2)
+        assert blas.get_threads() == 2
+        two = a @ w.T
+        mx.eval(two)
+        assert mx.array_equal(one, two).item()
+    finally:
+        blas.set_threads(start)
+    assert blas.get_threads() == start
+
+
+@pytest.fixture(scope="module")
+def engine(shipped_model):
+    from kasper.agents.runtime.mlx_backend import MLXBackend
+    from kasper.streams.settings import GenerateSettings, ModelSettings
+
+    backend = MLXBackend(ModelSettings(model=shipped_model), GenerateSettings(max_tokens=24))
+    asyncio.run(backend.start())
+    yield backend._tiers["lite"].engine
+    asyncio.run(backend.close())
+
+
+@pytest.mark.model
+@pytest.mark.skipif(blas.blas_info().name != "openblas", reason="OpenBLAS is not loaded on this platform")
+def test_the_engine_writes_the_same_tokens_whatever_the_machine_leaves_it(engine, monkeypatch):
+    from kasper.agents.quality.prompts import build_messages
+    from kasper.agents.runtime.mlx_engine import Row
+    from kasper.streams.synthetic_prompts import synthetic_prompt
+
+    rows = [Row(list(engine.tokenizer.apply_chat_template(
+                build_messages(synthetic_prompt(i, 5)), add_generation_prompt=True)), 24, seed=i)
+            for i in range(4)]
+    outputs, stats = {}, {}
+    for load in (1.5, 0.0):  # a busy machine (one thread), then an idle one (two)
+        m = Machine()
+
+        def busy(m=m, load=load) -> float:
+            m.run(0.1, others=load)  # every read sees a fresh tenth of a second at this load
+            return m.busy
+
+        def watch(enabled=None, m=m, busy=busy) -> CoreWatch:
+            return CoreWatch(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True)
+
+        monkeypatch.setattr(scheduler_module, "CoreWatch", watch)
+        outputs[load] = [o.tokens for o in engine.generate(rows)]
+        stats[load] = engine.scheduler.last_stats
+        assert blas.get_threads() == blas.base_threads()  # put back when the drain ended
+    assert stats[1.5].threads == 1 and stats[0.0].threads == 2
+    assert stats[0.0].thread_changes == 2  # up at the first step, back down at the end
+    assert outputs[0.0] == outputs[1.5]
+    assert all(len(t) > 0 for t in outputs[0.0])
