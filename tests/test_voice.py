@@ -47,6 +47,16 @@ OFF_VOICE = {
         "She drew the Page of Swords this morning. She is tired and she wants rest, but her "
         "mind keeps running through the list of things she has not done yet.",
     ],
+    # Written after the first make up that approved one (2026-12-05): the generator answered
+    # its revise note ("expand to at least 50 words") instead of writing to the reader.
+    "task": [
+        "To expand this to at least 60 words, you could provide a new insight about rest and add "
+        "two practices for the evening, such as a walk or a cup of tea before bed.",
+        "The reader may be feeling heavy today. A strong answer names the card, says what it means "
+        "for this mood and ends with one small practice for tomorrow morning.",
+        "Keep the insight under 120 words and make it warmer: you might provide a short text that "
+        "mentions the Hermit, the waning moon and one thing to do tonight.",
+    ],
     "diary": [
         "I can't tell if I'm burnt out or just bored. I was trying to make the most of my day, "
         "but I kept scrolling and I ended up feeling worse. Tomorrow I will try again and I "
@@ -71,6 +81,9 @@ TO_THE_READER = [
     "Being patient with your father does not mean agreeing with him. You can listen to the "
     "whole sentence before you answer. On your next call, count to three before you reply, "
     "and notice what changes in your voice.",
+    "Tonight, write at least 200 words in your journal about the move, without rereading them. "
+    "The Hermit does not provide an answer; he gives you the quiet to find your own, so keep "
+    "the lamp low and the phone in another room.",
     "Your guilt is loud because saying no was new for you, not because it was wrong. Let the "
     "feeling pass through without obeying it. Tonight, write the sentence you said, and under "
     "it, the reason you said it.",

@@ -39,7 +39,13 @@ _ASSISTANT = re.compile(
     r"\b(?:i'?d be (?:happy|glad) to|happy to help|here(?:'s| is) (?:a|an|the|your|my)\b"
     r"|as an ai\b|as a language model|i hope this helps|let me know if|feel free to ask"
     r"|rewritten version|revised version|certainly!|sure!|i can help you|the user\b"
-    r"|this insight (?:is|was)|(?:my|this) response)"
+    r"|this insight (?:is|was)|(?:my|this) response"
+    # Talk about the writing task itself: a revise note answered instead of followed.
+    # ("write 200 words in your journal" is a practice, so a word count alone is not).
+    r"|\bexpand (?:it |this |the text )?to (?:at least )?\d+ words\b"
+    r"|\b(?:keep|trim|shorten|cut) (?:it|this|the text|the insight) (?:to|under|below|within) \d+ words\b"
+    r"|\bprovide (?:a|an|the) (?:\w+ ){0,2}(?:insight|text|version|response)\b"
+    r"|\bthe reader\b)"
 )  # matched against the lowercased text: IGNORECASE would cost more than the lowercasing
 # A quotation inside the text: straight or curly double quotes, on one line.
 _QUOTED = re.compile(r'"[^"\n]{1,300}"|\u201c[^\u201d\n]{1,300}\u201d')
