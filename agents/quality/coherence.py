@@ -45,7 +45,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from kasper.agents.quality import stuffing
-from kasper.agents.quality.stuffing import Stuffing
+from kasper.agents.quality.stuffing import Stuffing, combine, ramp
 
 # Closed-class words by role. Only unambiguous members: "that", "this", "her" and
 # "his" can be pronouns as well as determiners, so they are in no strict class.
@@ -194,11 +194,6 @@ def abstract(word: str) -> bool:
         return word[:-2] in ABSTRACT
     return False
 
-
-def _ramp(x: float, bad: float, good: float) -> float:
-    """0 at ``bad``, 1 at ``good``, linear between (either direction)."""
-    t = (x - bad) / (good - bad)
-    return 0.0 if t <= 0 else 1.0 if t >= 1 else t
 
 
 # Word order. Each word gets a coarse class (its closed-class role, or a content word
@@ -375,18 +370,18 @@ def assess(words: list[str], sentences: list[int], lexicon_positions: set[int],
     # Each piece is 1 where prose normally sits and 0 where no prose goes; the
     # weakest piece dominates because any one of them alone marks a salad or a loop.
     pieces = (
-        _ramp(ratio, 0.20, 0.36),
-        _ramp(pairs, 3.0, 1.3),
-        _ramp(density, 0.72, 0.58),
-        _ramp(repeated, 0.35, 0.10) * (0.5 if repeated_sentences >= 2 else 1.0),
-        _ramp(list_share, 0.30, 0.05),
-        _ramp(chains, 4.0, 2.0),
-        _ramp(longest, 45, 32),
-        _ramp(frames, 25.0, 10.0),
-        _ramp(salad_share, 0.5, 0.2),
-        _ramp(order, -0.08, 0.02),
+        ramp(ratio, 0.20, 0.36),
+        ramp(pairs, 3.0, 1.3),
+        ramp(density, 0.72, 0.58),
+        ramp(repeated, 0.35, 0.10) * (0.5 if repeated_sentences >= 2 else 1.0),
+        ramp(list_share, 0.30, 0.05),
+        ramp(chains, 4.0, 2.0),
+        ramp(longest, 45, 32),
+        ramp(frames, 25.0, 10.0),
+        ramp(salad_share, 0.5, 0.2),
+        ramp(order, -0.08, 0.02),
     )
-    score = min(pieces) * 0.7 + sum(pieces) / len(pieces) * 0.3
+    score = combine(pieces)
     # Stuffing that keeps its grammar passes every piece above; its own evidence can only
     # lower the score, so prose scores exactly as before.
     stuffed = stuffing.assess(words, sentences, set(marks), FUNCTION_WORDS)

@@ -60,14 +60,16 @@ def anchors(text: str) -> set[str]:
     return {a if not a.startswith("sign:") or a[5:] in _SIGNS else a + "s" for a in found}
 
 
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven".split())} | {"twenty-two": "22"}
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two")
+_NUMBER_VALUES = {w: str(i) for i, w in enumerate(NUMBER_WORDS)}
 
 
 def _number_name(match: str) -> str:
     # "Life path number seven", "life path of 7": "life path 7".
     words = [w for w in match.lower().split() if w not in ("number", "of")]
-    return " ".join([*words[:-1], _NUMBER_WORDS.get(words[-1], words[-1])])
+    return " ".join([*words[:-1], _NUMBER_VALUES.get(words[-1], words[-1])])
 
 
 def _card_name(match: str) -> str:

@@ -24,10 +24,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from kasper.agents.quality import readings
+from kasper.agents.quality.readings import NUMBER_WORDS
 
-_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                 "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-                 "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "i'll"})
 _SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "you're", "you've", "you'll", "you'd"})
@@ -91,8 +89,8 @@ def _terms(key: str, value: str, stop: frozenset[str]) -> set[str]:
         if w.isdigit():
             terms.add(w)
             n = int(w)
-            if n < len(_NUMBER_WORDS):
-                terms.add(_NUMBER_WORDS[n])
+            if n < len(NUMBER_WORDS):
+                terms.add(NUMBER_WORDS[n])
         elif len(w) >= (5 if key == "focus" else 3) or (len(w) >= 2 and any(c.isdigit() for c in w)):
             terms.add(_stem(w))  # a focus's "work" or "life" is no evidence; "5k" is
     if key == "journal_snippet":  # a snippet is taken up by its content, not one word

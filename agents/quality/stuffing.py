@@ -94,9 +94,16 @@ class Stuffing:
     score: float
 
 
-def _ramp(x: float, good: float, bad: float) -> float:
+def ramp(x: float, bad: float, good: float) -> float:
+    """0 at ``bad``, 1 at ``good``, linear between (either direction)."""
     t = (x - bad) / (good - bad)
     return 0.0 if t <= 0 else 1.0 if t >= 1 else t
+
+
+def combine(pieces: tuple[float, ...]) -> float:
+    """Pieces of evidence (1 = clean) as one score: any one clear sign is enough, the
+    others can only add to it."""
+    return min(pieces) * 0.7 + sum(pieces) / len(pieces) * 0.3
 
 
 def _agents(words: list[str], clause_starts: set[int]) -> int:
@@ -211,14 +218,13 @@ def assess(words: list[str], sentences: list[int], clause_starts: set[int],
     repeats = _skeleton_repeats(words, function)
     listed = _enumeration(words, sentences, clause_starts)
     pieces = (
-        _ramp(agents, 1.0, 3.0),
-        _ramp(chains, 1.5, 4.0),
-        _ramp(loose, 5.0, 10.0),
-        _ramp(pileup, 3, 6),
-        _ramp(repeats, 0.06, 0.2),
-        _ramp(listed, 6, 10),
+        ramp(agents, 3.0, 1.0),
+        ramp(chains, 4.0, 1.5),
+        ramp(loose, 10.0, 5.0),
+        ramp(pileup, 6, 3),
+        ramp(repeats, 0.2, 0.06),
+        ramp(listed, 10, 6),
     )
-    # As in coherence: any one clear sign is enough, the others can only add to it.
-    score = min(pieces) * 0.7 + sum(pieces) / len(pieces) * 0.3
+    score = combine(pieces)
     return Stuffing(round(agents, 3), round(chains, 3), round(loose, 3), pileup, round(repeats, 4),
                     listed, round(score, 4))
