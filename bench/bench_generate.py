@@ -37,8 +37,8 @@ import sys
 import time
 from pathlib import Path
 
-from kasper.agents.runtime.blas import adaptive_threads, blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
-from kasper.agents.runtime.cores import available_cores
+from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime.cores import adaptive_threads, available_cores
 from kasper.agents.quality import prompts as templates
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.mlx_backend import MLXBackend

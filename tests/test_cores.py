@@ -15,6 +15,7 @@ import pytest
 from kasper.agents.runtime import blas
 from kasper.agents.runtime import scheduler as scheduler_module
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
+from kasper.agents.runtime import cores
 from kasper.agents.runtime.cores import CoreWatch, machine_busy_seconds, own_seconds, threads_for
 
 
@@ -114,7 +115,7 @@ def test_the_thread_setting_is_filled_in_from_the_environment(environ, threads, 
     assert (env.get("KASPER_BLAS_THREADS") == "auto") is auto
 
 
-@pytest.mark.parametrize("value", ["0", "many", "-2"])
+@pytest.mark.parametrize("value", ["0", "00", "many", "-2"])
 def test_a_bad_thread_setting_is_named(value):
     with pytest.raises(ValueError, match="KASPER_BLAS_THREADS must be 'auto' or a positive number"):
         blas._choose_threads({"KASPER_BLAS_THREADS": value})
@@ -124,19 +125,19 @@ def test_a_bad_thread_setting_is_named(value):
 def test_the_openblas_thread_count_changes_at_run_time_and_results_do_not():
     a = mx.random.normal((32, 576), key=mx.random.key(1))
     w = mx.random.normal((1536, 576), key=mx.random.key(2))
-    start = blas.get_threads()
+    start = cores.get_threads()
     try:
-        blas.set_threads(1)
+        cores.set_threads(1)
         one = a @ w.T
         mx.eval(one)
-        blas.set_threads(2)
-        assert blas.get_threads() == 2
+        cores.set_threads(2)
+        assert cores.get_threads() == 2
         two = a @ w.T
         mx.eval(two)
         assert mx.array_equal(one, two).item()
     finally:
-        blas.set_threads(start)
-    assert blas.get_threads() == start
+        cores.set_threads(start)
+    assert cores.get_threads() == start
 
 
 @pytest.fixture(scope="module")
@@ -168,13 +169,13 @@ def test_the_engine_writes_the_same_tokens_whatever_the_machine_leaves_it(engine
             m.run(0.1, others=load)  # every read sees a fresh tenth of a second at this load
             return m.busy
 
-        def watch(enabled=None, m=m, busy=busy) -> CoreWatch:
+        def watch(m=m, busy=busy) -> CoreWatch:
             return CoreWatch(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True)
 
         monkeypatch.setattr(scheduler_module, "CoreWatch", watch)
         outputs[load] = [o.tokens for o in engine.generate(rows)]
         stats[load] = engine.scheduler.last_stats
-        assert blas.get_threads() == blas.base_threads()  # put back when the drain ended
+        assert cores.get_threads() == cores.base_threads()  # put back when the drain ended
     assert stats[1.5].threads == 1 and stats[0.0].threads == 2
     assert stats[0.0].thread_changes == 2  # up at the first step, back down at the end
     assert outputs[0.0] == outputs[1.5]

@@ -23,8 +23,8 @@ spinning BLAS threads collapse while 1 thread keeps its speed
 (``bench/bench_mlx_blas.py``), and the pipeline shares its cores (broker, workers,
 trainer).  On an idle machine more threads do help a batch, so unless the user set
 ``OPENBLAS_NUM_THREADS`` (or ``KASPER_BLAS_THREADS=N``), ``KASPER_BLAS_THREADS`` is
-``auto``: the engine raises the count while no other process is busy
-(:mod:`kasper.agents.runtime.cores`, :func:`set_threads`) and puts it back after.
+``auto``: the engine raises the count while no other process is busy and puts it
+back after (:mod:`kasper.agents.runtime.cores`).
 
 Usage::
 
@@ -187,45 +187,15 @@ def _default_threads() -> int:
 def _choose_threads(environ) -> None:
     """Fill in ``OPENBLAS_NUM_THREADS`` and ``KASPER_BLAS_THREADS`` (see the module doc)."""
     wanted = environ.get("KASPER_BLAS_THREADS", "").strip().lower()
-    if wanted not in ("", "auto") and not wanted.isdigit() or wanted == "0":
-        raise ValueError(f"KASPER_BLAS_THREADS must be 'auto' or a positive number, got {wanted!r}")
-    if wanted.isdigit():
+    if wanted in ("", "auto"):
+        if wanted == "auto" or "OPENBLAS_NUM_THREADS" not in environ:
+            # Ours to adapt: start at one thread, the engine raises it while the cores are free.
+            environ.setdefault("OPENBLAS_NUM_THREADS", str(_default_threads()))
+            environ["KASPER_BLAS_THREADS"] = "auto"
+    elif wanted.isdigit() and int(wanted) > 0:
         environ.setdefault("OPENBLAS_NUM_THREADS", wanted)
-    elif wanted == "auto" or "OPENBLAS_NUM_THREADS" not in environ:
-        # Ours to adapt: start at one thread, the engine raises it while the cores are free.
-        environ.setdefault("OPENBLAS_NUM_THREADS", str(_default_threads()))
-        environ["KASPER_BLAS_THREADS"] = "auto"
-
-
-def adaptive_threads() -> bool:
-    """Whether the engine may change the BLAS thread count (``KASPER_BLAS_THREADS=auto``,
-    the default unless ``OPENBLAS_NUM_THREADS`` was set by the user) and can (OpenBLAS)."""
-    return blas_info().name == "openblas" and os.environ.get("KASPER_BLAS_THREADS") == "auto"
-
-
-def base_threads() -> int:
-    """The thread count the process started with, and returns to outside the engine."""
-    try:
-        return max(1, int(os.environ.get("OPENBLAS_NUM_THREADS", "1")))
-    except ValueError:
-        return 1
-
-
-def set_threads(count: int) -> None:
-    """Use ``count`` OpenBLAS threads from the next BLAS call on (no-op without OpenBLAS).
-
-    OpenBLAS creates the extra threads the first time the count rises; after that a change
-    only sets the count the next call reads, so it is safe between MLX evaluations.
-    """
-    if blas_info().name == "openblas":
-        ctypes.CDLL(None).openblas_set_num_threads(max(1, int(count)))
-
-
-def get_threads() -> int | None:
-    """OpenBLAS's current thread count (None without OpenBLAS)."""
-    if blas_info().name != "openblas":
-        return None
-    return int(ctypes.CDLL(None).openblas_get_num_threads())
+    else:
+        raise ValueError(f"KASPER_BLAS_THREADS must be 'auto' or a positive number, got {wanted!r}")
 
 
 def _load_openblas(lib: str) -> bool:

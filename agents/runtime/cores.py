@@ -14,13 +14,14 @@ decode step (:meth:`CoreWatch.tick`) and the count goes back to the process's ba
 when its drain ends (:meth:`CoreWatch.close`), so MLX work outside the engine (the
 semantic gate, the trainer) keeps the base count.
 
-Only when :func:`blas.adaptive_threads` allows it (``KASPER_BLAS_THREADS=auto``, the
+Only when :func:`adaptive_threads` allows it (``KASPER_BLAS_THREADS=auto``, the
 default unless the user set ``OPENBLAS_NUM_THREADS``); elsewhere, or where ``/proc/stat``
 cannot be read, the count stays as it is.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import time
@@ -30,6 +31,37 @@ from kasper.agents.runtime import blas
 
 _LOG = logging.getLogger(__name__)
 _HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def adaptive_threads() -> bool:
+    """Whether the engine may change the BLAS thread count (``KASPER_BLAS_THREADS=auto``,
+    the default unless ``OPENBLAS_NUM_THREADS`` was set by the user) and can (OpenBLAS)."""
+    return blas.blas_info().name == "openblas" and os.environ.get("KASPER_BLAS_THREADS") == "auto"
+
+
+def base_threads() -> int:
+    """The thread count the process started with, and returns to outside the engine."""
+    try:
+        return max(1, int(os.environ.get("OPENBLAS_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def set_threads(count: int) -> None:
+    """Use ``count`` OpenBLAS threads from the next BLAS call on (no-op without OpenBLAS).
+
+    OpenBLAS creates the extra threads the first time the count rises; after that a change
+    only sets the count the next call reads, so it is safe between MLX evaluations.
+    """
+    if blas.blas_info().name == "openblas":
+        ctypes.CDLL(None).openblas_set_num_threads(max(1, int(count)))
+
+
+def get_threads() -> int | None:
+    """OpenBLAS's current thread count (None without OpenBLAS)."""
+    if blas.blas_info().name != "openblas":
+        return None
+    return int(ctypes.CDLL(None).openblas_get_num_threads())
 
 
 def machine_busy_seconds(path: str = "/proc/stat") -> float:
@@ -66,12 +98,12 @@ class CoreWatch:
     def __init__(self, interval: float = 0.5, cores: int | None = None, *,
                  busy: Callable[[], float] = machine_busy_seconds, own: Callable[[], float] = own_seconds,
                  clock: Callable[[], float] = time.monotonic,
-                 apply: Callable[[int], None] = blas.set_threads, enabled: bool | None = None) -> None:
+                 apply: Callable[[int], None] = set_threads, enabled: bool | None = None) -> None:
         self.interval = interval
         self.cores = cores or available_cores()
         self._busy, self._own, self._clock, self._apply = busy, own, clock, apply
-        self.base = blas.base_threads()
-        self.enabled = (blas.adaptive_threads() if enabled is None else enabled) and self.cores > 1
+        self.base = base_threads()
+        self.enabled = (adaptive_threads() if enabled is None else enabled) and self.cores > 1
         self.threads = self.base
         self.changes = 0
         # Cores other processes kept busy over the last interval (None: not read yet).

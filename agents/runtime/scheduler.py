@@ -66,7 +66,7 @@ class Scheduler:
     """Admits queued rows into a running batch of at most ``max_slots`` rows (see the module doc)."""
 
     def __init__(self, engine: Any, max_slots: int = DEFAULT_SLOTS, continuous: bool = True,
-                 affinity: bool = True, serving: bool = True, adapt_threads: bool = True) -> None:
+                 affinity: bool = True, serving: bool = True) -> None:
         self.engine = engine
         self.max_slots = max(1, max_slots)
         self.continuous = continuous
@@ -74,8 +74,6 @@ class Scheduler:
         # False for the trainer's own generation (golden answers): not serving, so a
         # window's training need not wait for it (priority.py).
         self.serving = serving
-        # False: the BLAS thread count stays as the process set it (cores.py).
-        self.adapt_threads = adapt_threads
         self._lock = threading.Lock()
         self._waiting: deque[Live] = deque()
         self._subs: list[Submission] = []
@@ -112,7 +110,7 @@ class Scheduler:
         self.last_stats = stats = EngineStats()
         self._cancel.clear()
         slots = Slots(self.engine)
-        cores = CoreWatch(enabled=None if self.adapt_threads else False)
+        cores = CoreWatch()
         stats.threads = cores.threads
         try:
             with GATE.serving() if self.serving else nullcontext():  # training waits meanwhile (priority.py)
