@@ -10,17 +10,27 @@ Legs, run in interleaved rounds in one process (medians reported):
      ``--llama-threads`` threads (default: as many as MLX may use: every core when
      ``KASPER_BLAS_THREADS`` is ``auto``, else the OpenBLAS count MLX runs with);
      skipped with a message when llama-cpp-python is not installed (a bench-only
-     source build: docs/benchmarks.md gives the CMAKE_ARGS).
+     source build: docs/benchmarks.md gives the CMAKE_ARGS);
+  d) llama.cpp batched, llama.cpp's own tools built by ``bench/build_llama_cpp.sh``
+     (``--llama-cpp-bin``, or ``$KASPER_LLAMA_CPP_BIN``), at each ``--batch`` size and
+     the same thread count: ``llama-batched-bench`` with our prompts' mean token count
+     (its best case: no early stop, no sampling), and ``llama-server`` with that many
+     parallel slots answering the very messages our generator builds (exemplars
+     included) all sent at once (bench/llama_anchor.py), and with one slot for the
+     first ``--single-prompts`` prompts one after another (llama.cpp single stream,
+     the anchor when llama-cpp-python is absent). Skipped with a message when the
+     binaries are missing.
 
 tokens/s = generated tokens / wall-clock seconds over the whole prompt set, prompt
 processing included (what insights/hour depends on). Then, unless ``--agent 0``:
 
-  d) insights/hour through ``kasper worker --agents generate`` on the embedded broker:
+  e) insights/hour through ``kasper worker --agents generate`` on the embedded broker:
      ``--agent`` prompts produced at once after a warm-up prompt, timed until the
-     last insight is read back.
+     last insight is read back; then, when llama-server is built, the same worker
+     with its OpenAI backend pointed at a llama-server with ``--batch`` slots.
 
     python bench/bench_generate.py [--prompts 32] [--max-tokens 100] [--batch 32 64]
-                                   [--rounds 2] [--agent 64] [--json]
+                                   [--rounds 2] [--agent 64] [--llama-cpp-bin DIR] [--json]
 """
 
 from __future__ import annotations
@@ -30,7 +40,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,19 +49,16 @@ from pathlib import Path
 from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents.runtime.cores import adaptive_threads, available_cores
 from kasper.agents.quality import prompts as templates
+from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.streams.settings import GenerateSettings
 from kasper.agents.generation import Generator
 from kasper.streams.synthetic_prompts import synthetic_prompt
 
+import llama_anchor  # bench/llama_anchor.py, beside this script
+
 TEMPERATURE, TOP_P, TOP_K = 0.7, 0.9, 64
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bench_prompts(count: int, seed: int = 2026) -> list[dict]:
@@ -105,6 +111,13 @@ def load_llama(threads: int):
                  seed=1, verbose=False)
 
 
+def our_chats(settings: GenerateSettings, batch: list[dict]) -> list[list[dict]]:
+    """The chat messages our generator builds for ``batch`` (its exemplars included)."""
+    book = ExemplarBook(settings.exemplars)
+    return [templates.build_messages(p, settings.template_version, book.choose(p["domain"], p.get("user_hash"))[1])
+            for p in batch]
+
+
 def leg_llama(llm, batch: list[dict], max_tokens: int) -> dict:
     tokens, started = 0, time.perf_counter()
     for index, prompt in enumerate(batch):
@@ -117,19 +130,24 @@ def leg_llama(llm, batch: list[dict], max_tokens: int) -> dict:
 # --- the agent on the embedded broker -----------------------------------------
 
 
-def agent_rate(count: int, max_tokens: int, batch_size: int, model_dir: Path) -> dict:
-    """Insights/hour through a real generate worker; warm-up excluded."""
+def agent_rate(count: int, max_tokens: int, batch_size: int, model_dir: Path, openai_url: str | None = None) -> dict:
+    """Insights/hour through a real generate worker; warm-up excluded. With ``openai_url``
+    the worker's OpenAI backend calls that server (llama-server) instead of MLX in process."""
     from kasper.streams import topics
     from kasper.streams.admin import create_topics
     from kasper.streams.broker import EmbeddedBroker
     from kasper.streams.settings import get_settings
 
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{llama_anchor.free_port()}"
     env = {**os.environ, "KASPER_BOOTSTRAP_SERVERS": address, "KASPER_LOG_LEVEL": "WARNING",
-           "KASPER_WEB_PORT": str(free_port()), "KASPER_METRICS_PORT": str(free_port()),
+           "KASPER_WEB_PORT": str(llama_anchor.free_port()), "KASPER_METRICS_PORT": str(llama_anchor.free_port()),
            "KASPER_REBALANCE_TIMEOUT_S": "3", "KASPER_SESSION_TIMEOUT_S": "6",
            "KASPER_MODEL": str(model_dir), "KASPER_GENERATE_MAX_TOKENS": str(max_tokens),
            "KASPER_GENERATE_BATCH_SIZE": str(batch_size), "KASPER_GENERATE_MODELS_WAIT_S": "5"}
+    if openai_url:
+        env.update(KASPER_GENERATE_BACKEND="openai", KASPER_GENERATE_OPENAI_BASE_URL=f"{openai_url}/v1",
+                   KASPER_GENERATE_OPENAI_MODEL="shipped-gguf", KASPER_GENERATE_OPENAI_API_KEY="none",
+                   KASPER_GENERATE_OPENAI_CONCURRENCY=str(batch_size), KASPER_GENERATE_OPENAI_TIMEOUT_S="600")
     os.environ.update({k: env[k] for k in ("KASPER_BOOTSTRAP_SERVERS",)})
     get_settings.cache_clear()
     with EmbeddedBroker(address):
@@ -187,6 +205,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[32])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--llama-threads", type=int, default=None)
+    parser.add_argument("--llama-cpp-bin", type=Path, default=None,
+                        help="llama.cpp's bin directory (bench/build_llama_cpp.sh prints it)")
     parser.add_argument("--agent", type=int, default=64, help="prompts through the worker (0: skip)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -199,61 +219,126 @@ def main() -> None:
     threads = args.llama_threads or (available_cores() if adaptive_threads() else info.threads) or 1
     model_dir = model_store.resolve_model_dir()
     batch = bench_prompts(args.prompts)
+    # Every leg warms on the same other prompts (every domain), so each starts with the
+    # shared system and exemplar prefixes cached and none with the timed prompts.
+    warm = bench_prompts(max(args.batch), seed=7)
     backends = {}
     for size in args.batch:
         settings = GenerateSettings(max_tokens=args.max_tokens, batch_size=size, top_k=TOP_K,
                                     temperature=TEMPERATURE, top_p=TOP_P)
         backend = MLXBackend(settings=settings)
         asyncio.run(backend.start())
-        leg_ours(backend, settings, batch[:2])  # warm-up: the shared-prefix cache, kernels
+        leg_ours(backend, settings, warm)  # warm-up: the shared-prefix cache, kernels
         backends[size] = (backend, settings)
     model, tokenizer = model_store.load(model_dir)
     llm = load_llama(threads)
+    gguf = model_store.shipped_gguf()
+    chats = our_chats(next(iter(backends.values()))[1], batch)
+    lengths = [len(tokenizer.apply_chat_template(c, add_generation_prompt=True)) for c in chats]
+    prompt_tokens = round(statistics.mean(lengths))
+    batched_bin = llama_anchor.find_bin("llama-batched-bench", args.llama_cpp_bin)
+    server_bin = llama_anchor.find_bin("llama-server", args.llama_cpp_bin)
+    warm_chats = our_chats(next(iter(backends.values()))[1], warm)
+    server = {"binary": server_bin, "gguf": gguf, "threads": threads, "warm": warm_chats,
+              "slot_ctx": max(lengths) + args.max_tokens + 64,
+              "sampling": {"temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K}}
     results: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
         for size, (backend, settings) in backends.items():
             results.setdefault(f"ours B={size}", []).append(leg_ours(backend, settings, batch))
-        results.setdefault("mlx_lm single", []).append(
-            leg_mlx_single(model, tokenizer, batch[:args.single_prompts], args.max_tokens))
-        if llm is not None:
-            results.setdefault(f"llama.cpp single ({threads} thr)", []).append(
-                leg_llama(llm, batch, args.max_tokens))
+            if batched_bin:
+                results.setdefault(f"llama.cpp batched-bench B={size}", []).append(llama_anchor.batched_bench(
+                    batched_bin, gguf, prompt_tokens, args.max_tokens, size, threads))
+            if server_bin:
+                results.setdefault(f"llama.cpp server B={size}", []).append(
+                    _server_leg(server, chats, size, args.max_tokens))
+        if server_bin:  # llama.cpp single stream: one slot, the prompts one after another
+            results.setdefault("llama.cpp server B=1", []).append(
+                _server_leg(server, chats[:args.single_prompts], 1, args.max_tokens))
+        _other_legs(results, args, model, tokenizer, llm, batch, threads)
     for backend, _ in backends.values():
         asyncio.run(backend.close())  # joins the MLX thread: one left alive aborts the exit
-    report(args, info, results, model_dir)
+    report(args, info, results, model_dir, threads, prompt_tokens)
 
 
-def report(args, info, results: dict[str, list[dict]], model_dir: Path) -> None:
+def _server_leg(server: dict, chats: list[list[dict]], size: int, max_tokens: int) -> dict:
+    """All ``chats`` through a fresh ``llama-server`` with ``size`` slots, ``size`` at a time.
+
+    Fresh per round: a server that had answered these very prompts would reuse their
+    whole KV from its slots, which ours never does. It is warmed on other prompts of
+    the same domains, so its slots hold the shared system and exemplar prefixes, as
+    our engine's prefix cache does after its warm-up.
+    """
+    leg = llama_anchor.ServerLeg(server["binary"], server["gguf"], size, server["threads"], server["slot_ctx"])
+    try:
+        leg.run(server["warm"][:size], max_tokens, server["sampling"])
+        parts = [leg.run(chats[i:i + size], max_tokens, server["sampling"]) for i in range(0, len(chats), size)]
+    finally:
+        leg.close()
+    return {k: sum(p[k] for p in parts) for k in ("tokens", "seconds", "prompts")}
+
+
+def _other_legs(results, args, model, tokenizer, llm, batch, threads) -> None:
+    results.setdefault("mlx_lm single", []).append(
+        leg_mlx_single(model, tokenizer, batch[:args.single_prompts], args.max_tokens))
+    if llm is not None:
+        results.setdefault(f"llama.cpp single ({threads} thr)", []).append(leg_llama(llm, batch, args.max_tokens))
+
+
+def report(args, info, results: dict[str, list[dict]], model_dir: Path, threads: int, prompt_tokens: int) -> None:
     rates = {name: statistics.median(rate(r) for r in runs) for name, runs in results.items()}
-    anchor = next((v for k, v in rates.items() if k.startswith("llama.cpp")), None)
+    single_cpp = next((v for k, v in rates.items() if k.startswith("llama.cpp single")),
+                      rates.get("llama.cpp server B=1"))
     single = rates.get("mlx_lm single")
     ours = "auto (cores.py)" if adaptive_threads() else f"{info.threads}"
-    out = {"blas": f"{info.name}, {ours} thread(s)", "max_tokens": args.max_tokens,
-           "prompts": args.prompts, "rounds": args.rounds,
+
+    def ratios(name: str, value: float) -> dict:
+        # Ours against each anchor at the same batch size; every leg against the single streams.
+        size = name.rsplit("B=", 1)[-1] if name.startswith("ours B=") else None
+        out = {"vs_llama_cpp": round(value / single_cpp, 2) if single_cpp else None,
+               "vs_mlx_single": round(value / single, 2) if single else None}
+        for kind in ("batched-bench", "server"):
+            anchor = rates.get(f"llama.cpp {kind} B={size}") if size else None
+            out[f"vs_llama_cpp_{kind}"] = round(value / anchor, 2) if anchor else None
+        return out
+
+    out = {"blas": f"{info.name}, {ours} thread(s)", "llama_cpp_threads": threads, "max_tokens": args.max_tokens,
+           "prompts": args.prompts, "prompt_tokens_mean": prompt_tokens, "rounds": args.rounds,
            "legs": {k: {"tokens_per_s": round(v, 1),
                         "mean_tokens": round(statistics.mean(r["tokens"] / r["prompts"] for r in results[k]), 1),
-                        "vs_llama_cpp": round(v / anchor, 2) if anchor else None,
-                        "vs_mlx_single": round(v / single, 2) if single else None}
+                        **ratios(k, v)}
                     for k, v in rates.items()}}
     if args.agent:
         best = max(args.batch)
         out["agent"] = {k: round(v, 1) for k, v in
                         agent_rate(args.agent, args.max_tokens, best, model_dir).items()} | {"batch": best}
+        binary = llama_anchor.find_bin("llama-server", args.llama_cpp_bin)
+        if binary is not None:  # the same stage with llama-server as its engine
+            warm = our_chats(GenerateSettings(), bench_prompts(best, seed=7))
+            server = llama_anchor.ServerLeg(binary, model_store.shipped_gguf(), best, threads, 2048)
+            try:
+                server.run(warm, args.max_tokens, {"temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K})
+                out["agent_llama_server"] = {k: round(v, 1) for k, v in agent_rate(
+                    args.agent, args.max_tokens, best, model_dir, openai_url=server.url).items()} | {"batch": best}
+            finally:
+                server.close()
     if args.json:
         print(json.dumps(out))
         return
-    print(f"BLAS: {out['blas']}; {args.prompts} prompts, max {args.max_tokens} tokens, "
-          f"median of {args.rounds} rounds")
+    print(f"BLAS: {out['blas']}; llama.cpp {threads} thread(s); {args.prompts} prompts of "
+          f"{prompt_tokens} tokens on average, max {args.max_tokens} tokens, median of {args.rounds} rounds")
     for name, leg in out["legs"].items():
-        vs = f"{leg['vs_llama_cpp']:.2f}x llama.cpp" if leg["vs_llama_cpp"] else "(no llama.cpp)"
-        print(f"  {name:<28} {leg['tokens_per_s']:>7.1f} tok/s  {vs:<18} "
-              f"{leg['vs_mlx_single'] or 0:.2f}x mlx_lm single  (mean {leg['mean_tokens']} tokens)")
-    print("  goal: ours >= 1.4x llama.cpp single stream")
-    if "agent" in out:
-        a = out["agent"]
-        print(f"agent on the embedded broker (B={a['batch']}): {a['insights']:.0f} insights of "
-              f"{a['mean_tokens']:.0f} tokens in {a['seconds']:.1f} s = {a['insights_per_hour']:,.0f} "
-              f"insights/hour ({a['tokens'] / a['seconds']:.1f} tok/s); goal >= 3,000/hour")
+        vs = "  ".join(f"{leg[key]:.2f}x {label}" for key, label in (
+            ("vs_llama_cpp_batched-bench", "llama.cpp batched-bench"), ("vs_llama_cpp_server", "llama.cpp server"),
+            ("vs_llama_cpp", "llama.cpp single"), ("vs_mlx_single", "mlx_lm single")) if leg[key])
+        print(f"  {name:<32} {leg['tokens_per_s']:>7.1f} tok/s  (mean {leg['mean_tokens']} tokens)  {vs}")
+    print("  goals: ours >= 1.0x llama.cpp batched at the same batch and threads; >= 1.4x llama.cpp single stream")
+    for key, label in (("agent", "MLX in process"), ("agent_llama_server", "OpenAI backend -> llama-server")):
+        if key in out:
+            a = out[key]
+            print(f"agent on the embedded broker, {label} (B={a['batch']}): {a['insights']:.0f} insights of "
+                  f"{a['mean_tokens']:.0f} tokens in {a['seconds']:.1f} s = {a['insights_per_hour']:,.0f} "
+                  f"insights/hour ({a['tokens'] / a['seconds']:.1f} tok/s); goal >= 3,000/hour")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -67,3 +68,27 @@ def cache_holding(cache: Path, model: Path) -> Path:
     if not link.exists():
         link.symlink_to(model, target_is_directory=True)
     return cache
+
+
+def lora_adapter(model_dir: Path, path: Path, seed: int) -> Path:
+    """A small LoRA adapter of the shipped model in mlx-lm's format (random B matrices)."""
+    # Deferred: most tests importing these helpers never load MLX.
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = load(str(model_dir))
+    model.freeze()
+    lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
+    linear_to_lora_layers(model, 2, lora)
+    params = dict(tree_flatten(model.trainable_parameters()))
+    mx.random.seed(seed)
+    for name in params:
+        if name.endswith("lora_b"):
+            params[name] = mx.random.normal(params[name].shape) * 0.5
+    path.mkdir(parents=True)
+    mx.save_safetensors(str(path / "adapters.safetensors"), params)
+    (path / "adapter_config.json").write_text(json.dumps(
+        {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}))
+    return path

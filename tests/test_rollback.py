@@ -22,7 +22,7 @@ from kasper.trainer.adapters import Registry, list_versions
 from kasper.trainer.errors import NothingToRollBackError, UnknownVersionError
 from kasper.trainer.live import KEEP, ROLLBACK, WAIT, Live, Policy, Tally, decide, lead_bounds
 
-from tests.helpers import KASPER, cache_holding, clean_env, free_port
+from tests.helpers import KASPER, cache_holding, clean_env, free_port, lora_adapter
 
 POLICY = Policy(margin=0.05, min_count=100, alpha=0.05)
 
@@ -228,29 +228,6 @@ async def models_events(tier: str, root: Path) -> list:
 
 def announced(tier: str, root: Path) -> list:
     return asyncio.run(models_events(tier, root))
-
-
-def lora_adapter(model_dir: Path, path: Path, seed: int) -> Path:
-    """A small LoRA adapter of the shipped model in mlx-lm's format (random B matrices)."""
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-    from mlx_lm import load
-    from mlx_lm.tuner.utils import linear_to_lora_layers
-
-    model, _ = load(str(model_dir))
-    model.freeze()
-    lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
-    linear_to_lora_layers(model, 2, lora)
-    params = dict(tree_flatten(model.trainable_parameters()))
-    mx.random.seed(seed)
-    for name in params:
-        if name.endswith("lora_b"):
-            params[name] = mx.random.normal(params[name].shape) * 0.5
-    path.mkdir(parents=True)
-    mx.save_safetensors(str(path / "adapters.safetensors"), params)
-    (path / "adapter_config.json").write_text(json.dumps(
-        {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}))
-    return path
 
 
 @pytest.mark.broker

@@ -21,6 +21,7 @@ Modules (small, one job each; the docstring of each states its error policy):
 - :mod:`.kafka_io`     the trainer's group consumers
 - :mod:`.synthetic_records` deterministic approved/feedback records for tests and benchmarks
 - :mod:`.rebuild`      rebuild a window from its offsets and compare sha256s
+- :mod:`.export_gguf`  an adapter as a llama.cpp LoRA GGUF (for llama-server)
 
 Importing this package has no side effects; modules that train import
 ``kasper.agents.runtime.blas`` first (OpenBLAS before mlx).

@@ -1,4 +1,4 @@
-"""Plain functions behind ``kasper train``, ``kasper models list`` and ``kasper windows replay``.
+"""Plain functions behind ``kasper train``, ``kasper models list`` / ``gguf`` and ``kasper windows replay``.
 
 The CLI (``streams/cli/training_cmd.py``, ``models_cmd.py``) only parses options and prints; every error is a
 ``KasperError`` with a readable message.
@@ -16,7 +16,7 @@ from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings, get_settings
 
 from .config import TIERS, TrainerConfig
-from .errors import DatasetError
+from .errors import DatasetError, UnknownVersionError
 from .adapters import Registry, list_versions
 from .rebuild import replay_window
 
@@ -73,6 +73,28 @@ def serving(settings: Settings | None = None) -> dict[str, str]:
     config = TrainerConfig.from_settings(settings or get_settings())
     current = Registry(config.adapters_dir).serving()
     return {tier: current.get(tier, "base") for tier in TIERS}
+
+
+def export_gguf(tier: str, version: str | None = None, out: Path | None = None,
+                settings: Settings | None = None) -> tuple[str, Path]:
+    """``kasper models gguf TIER [VERSION]``: a version's adapter as a llama.cpp LoRA GGUF.
+
+    ``version`` defaults to the one serving ``tier``; the file goes into the version's
+    directory unless ``out`` is given. Returns the version and the file's path.
+    """
+    # Deferred: exporting loads MLX, which listing versions does not need.
+    from kasper.trainer.export_gguf import to_gguf
+
+    config = TrainerConfig.from_settings(settings or get_settings())
+    registry = Registry(config.adapters_dir)
+    version = version or registry.serving().get(tier)
+    if version is None:
+        raise UnknownVersionError(f"tier {tier} serves the base model: there is no adapter to export "
+                                  "(name a version, see `kasper models list`)")
+    entry = registry.entry(tier, version)
+    if not entry.get("adapter_path"):
+        raise UnknownVersionError(f"version {version} of tier {tier} has no adapter weights")
+    return version, to_gguf(registry.adapter_inside(entry["adapter_path"]), out)
 
 
 def format_models(rows: list[dict[str, Any]], serving_map: dict[str, str]) -> list[str]:

@@ -12,9 +12,10 @@
         │   ├── TrainingDivergedError           the loss became NaN or infinite
         │   └── TrainingInterrupted             stopped on request (checkpoint saved, resumable)
         ├── StateError                      the trainer's state store is unusable
-        └── RegistryError                   a model-version change the registry refuses
-            ├── UnknownVersionError             no such tier, or no such version of it
-            └── NothingToRollBackError          the tier already serves the base model
+        ├── RegistryError                   a model-version change the registry refuses
+        │   ├── UnknownVersionError             no such tier, or no such version of it
+        │   └── NothingToRollBackError          the tier already serves the base model
+        └── AdapterExportError              an adapter that cannot be written as a llama.cpp GGUF
 
 A ``FeedbackError`` is bad input: the record goes to the DLQ and the trainer
 goes on. A ``DatasetError`` or ``TrainingDivergedError`` fails one window: it is
@@ -89,6 +90,10 @@ class UnknownVersionError(RegistryError):
 
 class NothingToRollBackError(RegistryError):
     """The tier already serves the base model: there is no earlier model to go back to."""
+
+
+class AdapterExportError(TrainerError):
+    """An adapter directory that cannot be exported as a llama.cpp LoRA GGUF (``export_gguf``)."""
 
 
 def _rebuild(message: str, iteration: int) -> TrainingDivergedError:

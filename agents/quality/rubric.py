@@ -45,8 +45,10 @@ from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.originality import Originality
 from kasper.agents.quality.prompts import template
 
-GRADER_VERSION = "rubric-2.0"
-GRADER_VERSIONS = ("rubric-1.0", "rubric-2.0")
+GRADER_VERSION = "rubric-2.1"
+# rubric-2.0 (2026-12-02 to 12-05) is not selectable: its code was changed in place,
+# so grades it wrote differ from any code kept here; regrade them with rubric-2.1.
+GRADER_VERSIONS = ("rubric-1.0", "rubric-2.1")
 # Lexicon lists whose hits say nothing about stuffing: numbers are content, and the
 # negative lists (clichés, buzzwords...) are penalised by the criteria themselves.
 _NOT_STUFFING = frozenset({"numbers", "cliches", "platitudes", "buzzwords", "grandiose", "absolutes", "vague", "harsh"})

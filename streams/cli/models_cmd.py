@@ -9,6 +9,7 @@ unknown tier or version, nothing to roll back to, no broker), which the
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import click
 
@@ -47,6 +48,21 @@ def models_list(as_json: bool) -> None:
         return
     for line in commands.format_models(rows, serving):
         click.echo(line)
+
+
+@models_group.command("gguf")
+@click.argument("tier")
+@click.argument("version", required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write it (default: adapter.gguf in the version's directory).")
+def models_gguf(tier: str, version: str | None, out: Path | None) -> None:
+    """Write VERSION of TIER (default: the serving one) as a llama.cpp LoRA GGUF, for
+    llama-server behind the OpenAI backend (docs/model-runtime.md)."""
+    settings = get_settings()
+    version, path = commands.export_gguf(tier, version, out, settings)
+    click.echo(str(path))
+    click.echo(f"# serve {tier} {version} with llama.cpp: llama-server -m {model_store.shipped_gguf()} "
+               f"--lora {path}", err=True)
 
 
 @models_group.command("rollback")
