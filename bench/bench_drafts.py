@@ -33,7 +33,9 @@ takes a backlog instead: micro-batches of 32 start in order, at most ``--pipelin
 at once, the next as soon as the oldest has finished; a turn is then the whole
 prompt set, and only its end leaves slots empty for want of prompts. With ``--judge`` the configured judge (``kasper judge``,
 the embedded one when no URL is set) reads each variant's first ``--judge-limit``
-drafts and its mean overall is printed too.
+drafts and its mean overall is printed too. ``--llama-server BIN_DIR`` generates with
+llama-server instead (the OpenAI backend with ``guards=llama.cpp``: the guards as its
+own samplers; docs/model-runtime.md), the modes then meaning nothing to its slots.
 
     python bench/bench_drafts.py [--prompts 64] [--seed 99] [--variants baseline,combined]
                                  [--modes continuous,static,continuous+copied,continuous+fifo] [--pipeline 2] [--stream]
@@ -113,12 +115,33 @@ def parse_mode(mode: str) -> tuple[str, set[str]]:
     return scheduling, set(options)
 
 
+def llama_server_backend(bin_dir: Path):
+    """A llama-server on the shipped GGUF with the generate stage's batch of slots, and the
+    OpenAI backend that calls it with the guards as its samplers (``guards=llama.cpp``)."""
+    import llama_anchor  # bench/llama_anchor.py, beside this script
+    from kasper.agents.runtime import model_store
+    from kasper.agents.runtime.cores import available_cores
+    from kasper.agents.runtime.openai_backend import OpenAIBackend
+    from kasper.streams.settings import OpenAIGenerateSettings
+
+    binary = llama_anchor.find_bin("llama-server", bin_dir)
+    if binary is None:
+        raise SystemExit(2)
+    size = GenerateSettings().batch_size
+    server = llama_anchor.ServerLeg(binary, model_store.shipped_gguf(), size, available_cores(), 2048)
+    settings = OpenAIGenerateSettings(base_url=f"{server.url}/v1", model="shipped-gguf", concurrency=size,
+                                      timeout_s=600, guards="llama.cpp")
+    return server, OpenAIBackend(settings)
+
+
 def _scheduling(backend: MLXBackend, mode: str) -> None:
     """``static``: one batch at a time, no row admitted until the batch is done (the engine
     before continuous batching); ``continuous``: rows join the running batch. ``+copied``:
     prefixes copied into every row (no shared-prefix attention); ``+fifo``: rows admitted in
     queue order (no admission by prefix)."""
     scheduling, options = parse_mode(mode)
+    if not isinstance(backend, MLXBackend):
+        return  # llama-server schedules its own slots
     for tier in ("lite", "standard", "pro"):
         engine = backend._tiers[tier].engine
         engine.scheduler.continuous = scheduling == "continuous"
@@ -236,13 +259,19 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         parse_mode(mode)
     legs = [(name, mode) for mode in modes for name in names]
     prompts = list(synthetic_prompts(args.prompts, seed=args.seed))
-    backend = MLXBackend(settings=GenerateSettings())
+    server = None
+    if args.llama_server:
+        server, backend = llama_server_backend(args.llama_server)
+    else:
+        backend = MLXBackend(settings=GenerateSettings())
     await backend.start()
     try:
         done = await measure(backend, legs, prompts, args.first_person_bias, args.pipeline, args.rounds,
                              args.stream)
     finally:
         await backend.close()
+        if server is not None:
+            server.close()
     rubric = Rubric()
     results = []
     for name, mode in legs:
@@ -284,6 +313,9 @@ if __name__ == "__main__":
                         help="also the configured judge's mean overall per variant (kasper judge)")
     parser.add_argument("--judge-limit", type=int, default=16, metavar="N",
                         help="drafts per variant the judge reads (the embedded judge is slow)")
+    parser.add_argument("--llama-server", type=Path, default=None, metavar="BIN_DIR",
+                        help="generate with llama-server from this llama.cpp build (bench/build_llama_cpp.sh) "
+                             "through the OpenAI backend, the guards sent as its samplers, instead of MLX")
     parser.add_argument("--json", action="store_true", help="print every figure and text as JSON")
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()

@@ -27,7 +27,8 @@ processing included (what insights/hour depends on). Then, unless ``--agent 0``:
   e) insights/hour through ``kasper worker --agents generate`` on the embedded broker:
      ``--agent`` prompts produced at once after a warm-up prompt, timed until the
      last insight is read back; then, when llama-server is built, the same worker
-     with its OpenAI backend pointed at a llama-server with ``--batch`` slots.
+     with its OpenAI backend pointed at a llama-server with ``--batch`` slots (the
+     guards sent as its samplers: ``KASPER_GENERATE_OPENAI_GUARDS=llama.cpp``).
 
     python bench/bench_generate.py [--prompts 32] [--max-tokens 100] [--batch 32 64]
                                    [--rounds 2] [--agent 64] [--llama-cpp-bin DIR] [--json]
@@ -147,7 +148,8 @@ def agent_rate(count: int, max_tokens: int, batch_size: int, model_dir: Path, op
     if openai_url:
         env.update(KASPER_GENERATE_BACKEND="openai", KASPER_GENERATE_OPENAI_BASE_URL=f"{openai_url}/v1",
                    KASPER_GENERATE_OPENAI_MODEL="shipped-gguf", KASPER_GENERATE_OPENAI_API_KEY="none",
-                   KASPER_GENERATE_OPENAI_CONCURRENCY=str(batch_size), KASPER_GENERATE_OPENAI_TIMEOUT_S="600")
+                   KASPER_GENERATE_OPENAI_CONCURRENCY=str(batch_size), KASPER_GENERATE_OPENAI_TIMEOUT_S="600",
+                   KASPER_GENERATE_OPENAI_GUARDS="llama.cpp")  # the guards MLX runs, as its samplers
     os.environ.update({k: env[k] for k in ("KASPER_BOOTSTRAP_SERVERS",)})
     get_settings.cache_clear()
     with EmbeddedBroker(address):

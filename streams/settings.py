@@ -341,6 +341,9 @@ class OpenAIGenerateSettings(Section):
     concurrency: int = 8
     timeout_s: float = 60.0
     max_retries: int = 3
+    # "llama.cpp": send the decoding guards as llama-server's own sampler fields
+    # (agents/runtime/openai_backend.py); other servers refuse or ignore them.
+    guards: Literal["none", "llama.cpp"] = "none"
 
 
 class FeedbackSettings(Section):

@@ -24,6 +24,7 @@ Actions (``name`` or ``name:arg``):
     fenced / strings      JSON in a ```json fence with trailing text / numbers as strings
                           under key variants ("Authenticity Score", "practicality")
 
+``POST .../tokenize`` answers as llama-server's does, by :func:`fake_tokenize`.
 ``requests`` records every request (path, headers, JSON body) for assertions.
 """
 
@@ -83,6 +84,14 @@ def _logprobs(content: str) -> dict[str, Any]:
     return {"content": out}
 
 
+def fake_tokenize(text: str) -> list[int]:
+    """llama-server's ``/tokenize`` as this server answers it: a word of up to four
+    characters (a leading space counts) is one token, a longer one two, as BPE splits
+    " myself" into " my" + "self"; ids are stable per piece."""
+    pieces = [text] if len(text) <= 4 else [text[:3], text[3:]]
+    return [sum(map(ord, piece)) * 7 + len(piece) for piece in pieces]
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like real servers: the client pools connections
     server: FaultServer
@@ -99,6 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.record(self.path, dict(self.headers), body)
+        if self.path.rstrip("/").endswith("/tokenize"):  # llama-server's, for its guards
+            return self._json(200, {"tokens": fake_tokenize(body.get("content", ""))})
         name, _, arg = self.server.next_action().partition(":")
         self.server.enter()
         try:

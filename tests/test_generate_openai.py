@@ -132,3 +132,49 @@ def test_closed_port_is_unavailable():
                                                    max_retries=1, timeout_s=1.0))
     with pytest.raises(BackendUnavailable, match="APIConnectionError"):
         run(backend, prompts(1, seed=35))
+
+
+# --- guards=llama.cpp: the decoding guards as llama-server's own samplers -----------------
+# llama-server is a bench-only source build (bench/build_llama_cpp.sh), so the fault
+# server stands in for it here, /tokenize included; bench/bench_drafts.py --llama-server
+# runs the real one and counts what the guards change in the drafts.
+
+
+def test_llama_cpp_guards_reach_the_server_as_its_sampler_fields():
+    from kasper.agents.quality.prompts import stop_labels
+    from tests.judge_fault_server import fake_tokenize
+
+    with FaultServer() as server:
+        settings = OpenAIGenerateSettings(base_url=server.base_url, model="m", guards="llama.cpp")
+        outcomes = run(OpenAIBackend(settings), prompts(1, seed=5))
+        assert outcomes[0].insight is not None, outcomes[0].error
+        [chat] = [r["body"] for r in server.requests if r["path"].endswith("/chat/completions")]
+        tokenized = [r["body"]["content"] for r in server.requests if r["path"].endswith("/tokenize")]
+
+    assert chat["repeat_penalty"] == SETTINGS.repetition_penalty and chat["repeat_last_n"] == 64
+    assert chat["dry_multiplier"] > 0 and chat["dry_penalty_last_n"] >= 2048  # loops and copies
+    assert chat["stop"] == list(stop_labels(SETTINGS.template_version))
+    # Only the words that are one token are biased (as the MLX engine does): " myself"
+    # is two pieces here, and biasing them would push down "self" in "yourself" too.
+    assert " myself" in tokenized and " I" in tokenized
+    biased = {token for token, bias in chat["logit_bias"]}
+    assert all(bias == SETTINGS.first_person_bias for _, bias in chat["logit_bias"])
+    assert biased == {fake_tokenize(t)[0] for t in tokenized if len(fake_tokenize(t)) == 1}
+    assert fake_tokenize(" I")[0] in biased and fake_tokenize(" myself")[1] not in biased  # "self"
+
+
+def test_without_llama_cpp_guards_nothing_server_specific_is_sent():
+    with FaultServer() as server:
+        run(OpenAIBackend(OpenAIGenerateSettings(base_url=server.base_url, model="m")), prompts(1, seed=5))
+        [chat] = [r["body"] for r in server.requests]
+    assert not {"repeat_penalty", "dry_multiplier", "stop", "logit_bias"} & set(chat)
+
+
+def test_llama_cpp_guards_without_a_server_that_tokenizes_stop_the_worker_with_the_reason():
+    port = free_port()  # nothing listens there
+    backend = OpenAIBackend(OpenAIGenerateSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m",
+                                                   guards="llama.cpp", timeout_s=2))
+    with pytest.raises(BackendUnavailable, match=r"did not tokenize for the guards.*GUARDS=llama.cpp"):
+        asyncio.run(backend.start())
+    with pytest.raises(BackendUnavailable, match="needs KASPER_GENERATE_OPENAI_BASE_URL"):
+        asyncio.run(OpenAIBackend(OpenAIGenerateSettings(guards="llama.cpp")).start())

@@ -34,6 +34,12 @@ class BackendUnavailable(KasperError):
     """The backend cannot serve anything right now; the worker must stop, not dead-letter."""
 
 
+# The words an insight written to "you" has little use for: its writer speaking of
+# themselves is the commonest drift of a small model (an assistant, a diary).
+# ``Sampling.first_person_bias`` is added to their logits.
+FIRST_PERSON = ("I", "me", "my", "My", "myself", "mine")
+
+
 @dataclass(frozen=True)
 class Sampling:
     """Decoding parameters, recorded in every Insight."""

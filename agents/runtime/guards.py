@@ -25,11 +25,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from kasper.agents.runtime.backend import FIRST_PERSON
 from kasper.agents.runtime.blas import mx
 
-# The words an insight written to "you" has little use for: its writer speaking of
-# themselves is the commonest drift of a small model (an assistant, a diary).
-FIRST_PERSON = ("I", "me", "my", "My", "myself", "mine")
 # A stop reason -> the finish_reason a row ends with.
 LOOP, COPY, LABEL = "loop", "copy", "label"
 _SENTENCE_END = re.compile(r"[.!?](?:[\"')\]]*)(?=\s|$)")

@@ -28,14 +28,17 @@ import random
 import time
 from typing import Any
 
+import httpx
 import openai
 
 from kasper.agents.runtime.backend import (
+    FIRST_PERSON,
     BackendUnavailable,
     GenerationError,
     GenRequest,
     GenResult,
     OnDelta,
+    Sampling,
     Served,
 )
 from kasper.streams.logs import get_logger
@@ -49,6 +52,45 @@ _FATAL_STATUS = {401, 403, 404}
 log = get_logger(__name__)
 
 
+def llama_cpp_samplers(s: Sampling, first_person_ids: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The decoding guards (agents/runtime/guards.py) as llama-server's own sampler fields.
+
+    llama.cpp has no guard that stops a row, so each becomes the nearest sampler:
+    the repetition penalty as ``repeat_penalty`` over the last 64 tokens; the loop and
+    copy guards as DRY, which penalizes a token that would extend a sequence already
+    in the context (the prompt included, so copies too); the template labels as stop
+    strings; the first-person bias as ``logit_bias`` on ``first_person_ids``, the
+    words that are one token in the server's vocabulary, as the MLX engine does
+    (:func:`single_token_ids`; a string would bias every piece of " myself", "self"
+    too). A guard turned off (1.0 / 0 / empty) sends nothing.
+    """
+    body: dict[str, Any] = {}
+    if s.repetition_penalty != 1.0:
+        body.update(repeat_penalty=s.repetition_penalty, repeat_last_n=64)
+    if s.loop_ngram or s.copy_ngram:
+        # llama.cpp's suggested DRY values, over the last 4,096 tokens: the whole prompt and
+        # draft (its chat endpoint refuses -1, "the whole context").
+        body.update(dry_multiplier=0.8, dry_base=1.75, dry_allowed_length=2, dry_penalty_last_n=4096)
+    if s.stop_at_labels:
+        body["stop"] = list(s.stop_at_labels)
+    if s.first_person_bias and first_person_ids:
+        body["logit_bias"] = [[token, s.first_person_bias] for token in first_person_ids]
+    return body
+
+
+async def single_token_ids(base_url: str, texts: list[str], timeout_s: float) -> tuple[int, ...]:
+    """The ids of ``texts`` that are one token, from llama-server's ``/tokenize``."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    ids = set()
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        for text in texts:
+            response = await client.post(f"{root}/tokenize", json={"content": text})
+            response.raise_for_status()
+            if len(tokens := response.json()["tokens"]) == 1:
+                ids.add(tokens[0])
+    return tuple(sorted(ids))
+
+
 class OpenAIBackend:
     """Chat completions against an OpenAI-compatible server, bounded and retried."""
 
@@ -59,6 +101,7 @@ class OpenAIBackend:
         self._client: openai.AsyncOpenAI | None = None
         self._slots = asyncio.Semaphore(max(1, self.settings.concurrency))
         self.retries = 0  # requests retried, for tests and logs
+        self._first_person: tuple[int, ...] = ()  # guards=llama.cpp: one-token first-person words
 
     async def start(self) -> None:
         s = self.settings
@@ -66,6 +109,16 @@ class OpenAIBackend:
         # Local servers need no key, but the client insists on one.
         self._client = openai.AsyncOpenAI(base_url=s.base_url, api_key=key or "no-key",
                                           timeout=s.timeout_s, max_retries=0)
+        if s.guards == "llama.cpp":
+            if not s.base_url:
+                raise BackendUnavailable("KASPER_GENERATE_OPENAI_GUARDS=llama.cpp needs "
+                                         "KASPER_GENERATE_OPENAI_BASE_URL: the llama-server to call")
+            words = [text for word in FIRST_PERSON for text in (word, " " + word)]
+            try:
+                self._first_person = await single_token_ids(s.base_url, words, s.timeout_s)
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                raise BackendUnavailable(f"llama-server at {s.base_url} did not tokenize for the guards "
+                                         f"(KASPER_GENERATE_OPENAI_GUARDS=llama.cpp): {type(exc).__name__}: {exc}") from None
 
     def serving(self, tier: str) -> Served:
         return Served(self.settings.model, None)
@@ -102,6 +155,8 @@ class OpenAIBackend:
             "max_tokens": request.sampling.max_tokens,
             "seed": request.seed,
         }
+        if self.settings.guards == "llama.cpp":
+            params["extra_body"] = llama_cpp_samplers(request.sampling, self._first_person)
         async with self._slots:
             for attempt in range(self.settings.max_retries + 1):
                 started = time.perf_counter()
