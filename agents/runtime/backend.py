@@ -48,7 +48,8 @@ class Sampling:
     top_p: float = 0.9
     max_tokens: int = 160
     # Guards (agents/runtime/guards.py; 1.0 / 0 turn one off). Backends that cannot
-    # apply one ignore it: the OpenAI-compatible backend sends none of them.
+    # apply one ignore it: the OpenAI-compatible backend sends them only to a
+    # llama-server, as its own samplers (``guards=llama.cpp``, openai_backend.py).
     repetition_penalty: float = 1.0
     loop_ngram: int = 0
     copy_ngram: int = 0

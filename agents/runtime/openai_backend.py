@@ -7,6 +7,10 @@ server has one model and no adapter versions to split a tier between, so a canar
 event is logged as ignored and every insight names the configured model with no
 adapter version (the live watch counts them as the base model's).
 
+With ``guards="llama.cpp"`` the decoding guards go along as llama-server's own
+sampler fields (:func:`llama_cpp_samplers`); other servers would refuse them, so
+they are sent only then.
+
 Concurrency is bounded by a semaphore (``concurrency`` requests in flight per
 worker); each request has a timeout. Error policy, per request:
 
@@ -117,8 +121,9 @@ class OpenAIBackend:
             try:
                 self._first_person = await single_token_ids(s.base_url, words, s.timeout_s)
             except (httpx.HTTPError, KeyError, ValueError) as exc:
-                raise BackendUnavailable(f"llama-server at {s.base_url} did not tokenize for the guards "
-                                         f"(KASPER_GENERATE_OPENAI_GUARDS=llama.cpp): {type(exc).__name__}: {exc}") from None
+                raise BackendUnavailable(
+                    f"llama-server at {s.base_url} did not tokenize for the guards "
+                    f"(KASPER_GENERATE_OPENAI_GUARDS=llama.cpp): {type(exc).__name__}: {exc}") from None
 
     def serving(self, tier: str) -> Served:
         return Served(self.settings.model, None)
