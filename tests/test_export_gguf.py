@@ -153,3 +153,5 @@ def test_kasper_models_gguf_exports_the_serving_version_of_the_shipped_model(shi
     assert missing.returncode == 1 and "tier standard has no version 'standard-0042'" in missing.stderr
     base_only = run_kasper("models", "gguf", "pro", env=env)
     assert base_only.returncode == 1 and "tier pro serves the base model" in base_only.stderr
+    typo = run_kasper("models", "gguf", "standrad", env=env)
+    assert typo.returncode == 1 and "unknown tier 'standrad'" in typo.stderr

@@ -17,7 +17,7 @@ from kasper.streams.settings import Settings, get_settings
 
 from .config import TIERS, TrainerConfig
 from .errors import DatasetError, UnknownVersionError
-from .adapters import Registry, list_versions
+from .adapters import Registry, known_tier, list_versions
 from .rebuild import replay_window
 
 
@@ -87,7 +87,7 @@ def export_gguf(tier: str, version: str | None = None, out: Path | None = None,
 
     config = TrainerConfig.from_settings(settings or get_settings())
     registry = Registry(config.adapters_dir)
-    version = version or registry.serving().get(tier)
+    version = version or registry.serving().get(known_tier(tier))
     if version is None:
         raise UnknownVersionError(f"tier {tier} serves the base model: there is no adapter to export "
                                   "(name a version, see `kasper models list`)")

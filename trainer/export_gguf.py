@@ -34,9 +34,9 @@ from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before ml
 
 import numpy as np  # noqa: E402
 
+from .adapters import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
 from .errors import AdapterExportError  # noqa: E402
 
-ADAPTER_WEIGHTS, ADAPTER_CONFIG = "adapters.safetensors", "adapter_config.json"
 _NAMES = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
           "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
           "mlp.down_proj": "ffn_down"}
@@ -59,7 +59,7 @@ def to_gguf(adapter_dir: Path, out: Path | None = None) -> Path:
     out = Path(out) if out is not None else adapter_dir / "adapter.gguf"
     try:
         config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-        weights = mx.load(str(adapter_dir / ADAPTER_WEIGHTS))
+        weights = mx.load(str(adapter_dir / ADAPTER_FILE))
     except (OSError, ValueError, RuntimeError) as exc:
         raise AdapterExportError(f"{adapter_dir}: cannot read the adapter: {exc}") from exc
     if config.get("fine_tune_type", "lora") != "lora":

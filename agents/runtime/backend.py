@@ -35,9 +35,10 @@ class BackendUnavailable(KasperError):
 
 
 # The words an insight written to "you" has little use for: its writer speaking of
-# themselves is the commonest drift of a small model (an assistant, a diary).
-# ``Sampling.first_person_bias`` is added to their logits.
-FIRST_PERSON = ("I", "me", "my", "My", "myself", "mine")
+# themselves is the commonest drift of a small model (an assistant, a diary), as a
+# tokenizer sees them (alone and after a space). ``Sampling.first_person_bias`` is
+# added to the logits of those that are one token.
+FIRST_PERSON = tuple(text for word in ("I", "me", "my", "My", "myself", "mine") for text in (word, " " + word))
 
 
 @dataclass(frozen=True)

@@ -102,8 +102,7 @@ def trim_to_sentence(text: str) -> str:
 
 def first_person_bias(encode: Callable[[str], list[int]], bias: float) -> tuple[tuple[int, float], ...]:
     """``bias`` for each first-person word that is one token (with or without a leading space)."""
-    ids = {tokens[0] for word in FIRST_PERSON for text in (word, " " + word)
-           if len(tokens := encode(text)) == 1}
+    ids = {tokens[0] for text in FIRST_PERSON if len(tokens := encode(text)) == 1}
     return tuple((token, bias) for token in sorted(ids))
 
 

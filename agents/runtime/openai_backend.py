@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -82,7 +83,7 @@ def llama_cpp_samplers(s: Sampling, first_person_ids: tuple[int, ...] = ()) -> d
     return body
 
 
-async def single_token_ids(base_url: str, texts: list[str], timeout_s: float) -> tuple[int, ...]:
+async def single_token_ids(base_url: str, texts: Sequence[str], timeout_s: float) -> tuple[int, ...]:
     """The ids of ``texts`` that are one token, from llama-server's ``/tokenize``."""
     root = base_url.rstrip("/").removesuffix("/v1")
     ids = set()
@@ -117,9 +118,8 @@ class OpenAIBackend:
             if not s.base_url:
                 raise BackendUnavailable("KASPER_GENERATE_OPENAI_GUARDS=llama.cpp needs "
                                          "KASPER_GENERATE_OPENAI_BASE_URL: the llama-server to call")
-            words = [text for word in FIRST_PERSON for text in (word, " " + word)]
             try:
-                self._first_person = await single_token_ids(s.base_url, words, s.timeout_s)
+                self._first_person = await single_token_ids(s.base_url, FIRST_PERSON, s.timeout_s)
             except (httpx.HTTPError, KeyError, ValueError) as exc:
                 raise BackendUnavailable(
                     f"llama-server at {s.base_url} did not tokenize for the guards "
