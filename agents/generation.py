@@ -158,11 +158,16 @@ class Generator:
             self._observe_batch(outcomes, time.perf_counter() - started)
         return outcomes
 
+    def chat(self, prompt: dict[str, Any]) -> tuple[str | None, int, list[dict[str, str]]]:
+        """The exemplar set's id, how many exemplars it shows, and the chat messages for
+        ``prompt``; ``PromptRejected`` when the prompt cannot be templated."""
+        set_id, shown = self.exemplars.choose(prompt["domain"], prompt.get("user_hash"))
+        return set_id, len(shown), build_messages(prompt, self.settings.template_version, shown)
+
     def _plan(self, index: int, outcome: Outcome) -> _Planned | None:
         prompt = outcome.prompt
-        set_id, shown = self.exemplars.choose(prompt["domain"], prompt.get("user_hash"))
         try:
-            messages = build_messages(prompt, self.settings.template_version, shown)
+            set_id, shown, messages = self.chat(prompt)
         except PromptRejected as exc:
             ERRORS.labels("rejected").inc()
             outcome.error = exc
@@ -172,7 +177,7 @@ class Generator:
         seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
         # The tier is an Avro enum of exactly these three: every one has its sampling.
         request = GenRequest(messages, prompt["tier"], self.sampling[prompt["tier"]], seed,
-                             prefix_messages=1 + 2 * len(shown), split_key=prompt["prompt_id"],
+                             prefix_messages=1 + 2 * shown, split_key=prompt["prompt_id"],
                              redraw_seed=derive_seed(ident, retry=1))
         return _Planned(index, request, ident, served, set_id)
 

@@ -50,7 +50,6 @@ from pathlib import Path
 from kasper.agents.runtime.blas import blas_info, mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents.runtime.cores import adaptive_threads, available_cores
 from kasper.agents.quality import prompts as templates
-from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.streams.settings import GenerateSettings
@@ -112,11 +111,9 @@ def load_llama(threads: int):
                  seed=1, verbose=False)
 
 
-def our_chats(settings: GenerateSettings, batch: list[dict]) -> list[list[dict]]:
-    """The chat messages our generator builds for ``batch`` (its exemplars included)."""
-    book = ExemplarBook(settings.exemplars)
-    return [templates.build_messages(p, settings.template_version, book.choose(p["domain"], p.get("user_hash"))[1])
-            for p in batch]
+def our_chats(generator: Generator, batch: list[dict]) -> list[list[dict]]:
+    """The chat messages ``generator`` builds for ``batch`` (its exemplars included)."""
+    return [generator.chat(p)[2] for p in batch]
 
 
 def leg_llama(llm, batch: list[dict], max_tokens: int) -> dict:
@@ -235,12 +232,13 @@ def main() -> None:
     model, tokenizer = model_store.load(model_dir)
     llm = load_llama(threads)
     gguf = model_store.shipped_gguf()
-    chats = our_chats(next(iter(backends.values()))[1], batch)
+    generator = Generator(*next(iter(backends.values())))
+    chats = our_chats(generator, batch)
     lengths = [len(tokenizer.apply_chat_template(c, add_generation_prompt=True)) for c in chats]
     prompt_tokens = round(statistics.mean(lengths))
     batched_bin = llama_anchor.find_bin("llama-batched-bench", args.llama_cpp_bin)
     server_bin = llama_anchor.find_bin("llama-server", args.llama_cpp_bin)
-    warm_chats = our_chats(next(iter(backends.values()))[1], warm)
+    warm_chats = our_chats(generator, warm)
     server = {"binary": server_bin, "gguf": gguf, "threads": threads, "warm": warm_chats,
               "slot_ctx": max(lengths) + args.max_tokens + 64,
               "sampling": {"temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K}}
@@ -260,24 +258,49 @@ def main() -> None:
         _other_legs(results, args, model, tokenizer, llm, batch, threads)
     for backend, _ in backends.values():
         asyncio.run(backend.close())  # joins the MLX thread: one left alive aborts the exit
-    report(args, info, results, model_dir, threads, prompt_tokens)
+    agents = _agent_legs(args, model_dir, server) if args.agent else {}
+    report(args, info, results, threads, prompt_tokens, agents)
+
+
+def _warm_server(server: dict, size: int, max_tokens: int, slot_ctx: int | None = None):
+    """A fresh ``llama-server`` with ``size`` slots, warmed on other prompts of the same
+    domains: its slots then hold the shared system and exemplar prefixes, as our
+    engine's prefix cache does after its warm-up, and none of the timed prompts."""
+    leg = llama_anchor.ServerLeg(server["binary"], server["gguf"], size, server["threads"],
+                                 slot_ctx or server["slot_ctx"])
+    try:
+        leg.run(server["warm"][:size], max_tokens, server["sampling"])
+    except BaseException:
+        leg.close()
+        raise
+    return leg
 
 
 def _server_leg(server: dict, chats: list[list[dict]], size: int, max_tokens: int) -> dict:
-    """All ``chats`` through a fresh ``llama-server`` with ``size`` slots, ``size`` at a time.
-
-    Fresh per round: a server that had answered these very prompts would reuse their
-    whole KV from its slots, which ours never does. It is warmed on other prompts of
-    the same domains, so its slots hold the shared system and exemplar prefixes, as
-    our engine's prefix cache does after its warm-up.
-    """
-    leg = llama_anchor.ServerLeg(server["binary"], server["gguf"], size, server["threads"], server["slot_ctx"])
+    """All ``chats`` through a fresh warmed ``llama-server`` with ``size`` slots, ``size`` at a
+    time. Fresh per round: a server that had answered these very prompts would reuse
+    their whole KV from its slots, which ours never does."""
+    leg = _warm_server(server, size, max_tokens)
     try:
-        leg.run(server["warm"][:size], max_tokens, server["sampling"])
         parts = [leg.run(chats[i:i + size], max_tokens, server["sampling"]) for i in range(0, len(chats), size)]
     finally:
         leg.close()
     return {k: sum(p[k] for p in parts) for k in ("tokens", "seconds", "prompts")}
+
+
+def _agent_legs(args, model_dir: Path, server: dict) -> dict[str, dict]:
+    """The generate stage through the embedded broker: MLX in process, then (when built)
+    the OpenAI backend pointed at a warmed llama-server with as many slots."""
+    best = max(args.batch)
+    legs = {"agent": agent_rate(args.agent, args.max_tokens, best, model_dir)}
+    if server["binary"] is not None:
+        # The worker's own prompts may run longer than the timed set: a roomier slot.
+        leg = _warm_server(server, best, args.max_tokens, slot_ctx=2048)
+        try:
+            legs["agent_llama_server"] = agent_rate(args.agent, args.max_tokens, best, model_dir, openai_url=leg.url)
+        finally:
+            leg.close()
+    return {key: {k: round(v, 1) for k, v in leg.items()} | {"batch": best} for key, leg in legs.items()}
 
 
 def _other_legs(results, args, model, tokenizer, llm, batch, threads) -> None:
@@ -287,7 +310,8 @@ def _other_legs(results, args, model, tokenizer, llm, batch, threads) -> None:
         results.setdefault(f"llama.cpp single ({threads} thr)", []).append(leg_llama(llm, batch, args.max_tokens))
 
 
-def report(args, info, results: dict[str, list[dict]], model_dir: Path, threads: int, prompt_tokens: int) -> None:
+def report(args, info, results: dict[str, list[dict]], threads: int, prompt_tokens: int,
+           agents: dict[str, dict]) -> None:
     rates = {name: statistics.median(rate(r) for r in runs) for name, runs in results.items()}
     single_cpp = next((v for k, v in rates.items() if k.startswith("llama.cpp single")),
                       rates.get("llama.cpp server B=1"))
@@ -309,21 +333,7 @@ def report(args, info, results: dict[str, list[dict]], model_dir: Path, threads:
            "legs": {k: {"tokens_per_s": round(v, 1),
                         "mean_tokens": round(statistics.mean(r["tokens"] / r["prompts"] for r in results[k]), 1),
                         **ratios(k, v)}
-                    for k, v in rates.items()}}
-    if args.agent:
-        best = max(args.batch)
-        out["agent"] = {k: round(v, 1) for k, v in
-                        agent_rate(args.agent, args.max_tokens, best, model_dir).items()} | {"batch": best}
-        binary = llama_anchor.find_bin("llama-server", args.llama_cpp_bin)
-        if binary is not None:  # the same stage with llama-server as its engine
-            warm = our_chats(GenerateSettings(), bench_prompts(best, seed=7))
-            server = llama_anchor.ServerLeg(binary, model_store.shipped_gguf(), best, threads, 2048)
-            try:
-                server.run(warm, args.max_tokens, {"temperature": TEMPERATURE, "top_p": TOP_P, "top_k": TOP_K})
-                out["agent_llama_server"] = {k: round(v, 1) for k, v in agent_rate(
-                    args.agent, args.max_tokens, best, model_dir, openai_url=server.url).items()} | {"batch": best}
-            finally:
-                server.close()
+                    for k, v in rates.items()}} | agents
     if args.json:
         print(json.dumps(out))
         return
