@@ -31,7 +31,6 @@ Error policy, per prompt:
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -44,7 +43,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from kasper.agents.runtime.backend import (START_TOKENS, Backend, GenerationError, GenRequest, GenResult,
                                            Sampling, Served)
 from kasper.agents.quality.exemplars import ExemplarBook
-from kasper.agents.quality.prompts import PromptRejected, build_messages, stop_labels
+from kasper.agents.quality.prompts import PromptRejected
+from kasper.agents.runtime.prompting import chat, derive_seed, request_for, tier_sampling
 from kasper.schemas.errors import KasperError
 from kasper.streams import records
 from kasper.streams.logs import get_logger
@@ -81,28 +81,6 @@ class GenerationFailed(KasperError):
 def insight_id(prompt_id: str, attempt: int) -> str:
     """The deterministic id of the insight for this prompt attempt."""
     return str(uuid.uuid5(INSIGHT_NAMESPACE, f"{prompt_id}\x1f{attempt}"))
-
-
-def tier_sampling(settings: GenerateSettings, tier: str) -> Sampling:
-    """Sampling and guards for ``tier``: the settings, with the tier's overrides."""
-    s = settings
-    values: dict[str, Any] = {
-        "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
-        "repetition_penalty": s.repetition_penalty, "loop_ngram": s.loop_ngram,
-        "copy_ngram": s.copy_ngram, "first_person_bias": s.first_person_bias,
-    }
-    for key, value in s.tiers.get(tier, {}).items():
-        if key not in values:
-            raise KasperError(f"KASPER_GENERATE_TIERS: {tier}.{key} is not one of {sorted(values)}")
-        values[key] = type(values[key])(value)
-    labels = stop_labels(s.template_version) if s.stop_at_labels else ()
-    return Sampling(**values, stop_at_labels=labels)
-
-
-def derive_seed(ident: str, retry: int = 0) -> int:
-    """A 31-bit seed from an insight id (``retry`` > 0 for a fresh draw on a retry)."""
-    digest = hashlib.sha256(f"{ident}:{retry}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass
@@ -161,25 +139,20 @@ class Generator:
     def chat(self, prompt: dict[str, Any]) -> tuple[str | None, int, list[dict[str, str]]]:
         """The exemplar set's id, how many exemplars it shows, and the chat messages for
         ``prompt``; ``PromptRejected`` when the prompt cannot be templated."""
-        set_id, shown = self.exemplars.choose(prompt["domain"], prompt.get("user_hash"))
-        return set_id, len(shown), build_messages(prompt, self.settings.template_version, shown)
+        return chat(prompt, self.settings, self.exemplars)
 
     def _plan(self, index: int, outcome: Outcome) -> _Planned | None:
         prompt = outcome.prompt
+        ident = insight_id(prompt["prompt_id"], prompt.get("attempt") or 0)
         try:
-            set_id, shown, messages = self.chat(prompt)
+            # The tier is an Avro enum of exactly these three: every one has its sampling.
+            set_id, request = request_for(prompt, ident, self.settings, self.exemplars,
+                                          self.sampling[prompt["tier"]])
         except PromptRejected as exc:
             ERRORS.labels("rejected").inc()
             outcome.error = exc
             return None
-        served = self.backend.serving(prompt["tier"])
-        ident = insight_id(prompt["prompt_id"], prompt.get("attempt") or 0)
-        seed = self.settings.seed if self.settings.seed is not None else derive_seed(ident)
-        # The tier is an Avro enum of exactly these three: every one has its sampling.
-        request = GenRequest(messages, prompt["tier"], self.sampling[prompt["tier"]], seed,
-                             prefix_messages=1 + 2 * shown, split_key=prompt["prompt_id"],
-                             redraw_seed=derive_seed(ident, retry=1))
-        return _Planned(index, request, ident, served, set_id)
+        return _Planned(index, request, ident, self.backend.serving(prompt["tier"]), set_id)
 
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
                         on_delta: DeltaSink | None, tries: int) -> list[_Planned]:

@@ -147,8 +147,10 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     users = user_set(args.seed)
     evals = prompts_for(args.eval_prompts, 10_000 + args.seed, args.tier)
     started = time.perf_counter()
-    base = rates(await generate(model_dir, None, evals), evals)
+    base_texts = await generate(model_dir, None, evals)
+    base = rates(base_texts, evals)
     rows = [summary("base", base, base, None)]
+    rows[-1]["mean_words"] = round(statistics.fmean(len(t["text"].split()) for t in base_texts), 1)
     print(_line(rows[-1]), flush=True)
     serving: dict[str, Any] | None = None
     at = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -156,7 +158,9 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         batch = prompts_for(args.prompts, args.seed * 100 + round_no, args.tier)
         for p in batch:
             p["prompt_id"] = f"r{round_no}-{p['prompt_id']}"
+        clock = time.perf_counter()
         drafts = await generate(model_dir, serving, batch)
+        generate_s = time.perf_counter() - clock
         approved = approved_records(drafts, at + timedelta(hours=round_no))
         feedback = [f for f in (feedback_for(a, seed=args.seed, users=users, rate=1.0,
                                              now=a["approved_at"] + timedelta(minutes=5)) for a in approved) if f]
@@ -165,11 +169,21 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         window_dir.mkdir(parents=True)
         for name, data in content.files.items():
             (window_dir / name).write_bytes(data)
+        clock = time.perf_counter()
         entry = train_window(window_dir, config, model_dir, tier=args.tier)
+        train_s = time.perf_counter() - clock
         candidate = {"tier": args.tier, "version": entry["version"], "adapter_path": entry.get("adapter_path"),
                      "adapter_sha256": entry.get("adapter_sha256")}
-        scores = rates(await generate(model_dir, candidate, evals), evals) if entry.get("adapter_path") else base
+        clock = time.perf_counter()
+        texts = await generate(model_dir, candidate, evals) if entry.get("adapter_path") else None
+        scores = rates(texts, evals) if texts is not None else base
         row = summary(entry["version"], scores, base, entry)
+        row["seconds"] = {"drafts": round(generate_s), "train_and_decide": round(train_s),
+                          "train": round(entry.get("metrics", {}).get("train_seconds", 0.0)),
+                          "decide": round(entry.get("metrics", {}).get("eval_seconds", 0.0)),
+                          "bench_eval": round(time.perf_counter() - clock)}
+        if texts:
+            row["mean_words"] = round(statistics.fmean(len(t["text"].split()) for t in texts), 1)
         row.update(round=round_no, drafts=len(drafts), approved=len(approved),
                    thumbs_up=sum(f["rating"] == "up" for f in feedback), thumbs=len(feedback),
                    window_counts=content.counts, minutes=round((time.perf_counter() - started) / 60, 1))
@@ -179,6 +193,7 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             serving = candidate
     return {"date": datetime.now(timezone.utc).date().isoformat(), "tier": args.tier, "seed": args.seed,
             "prompts_per_round": args.prompts, "eval_prompts": args.eval_prompts,
+            "objective": config.tier(args.tier).objective,
             "minutes": round((time.perf_counter() - started) / 60, 1), "versions": rows,
             "command": " ".join(["python", *sys.argv])}
 

@@ -252,8 +252,12 @@ class TrainerSettings(Section):
     # Golden examples in each evaluation (None: all of them), taken round-robin over domains:
     # each is a forward pass of the candidate and of the serving model (docs/trainer.md).
     golden_count: int | None = Field(None, ge=0)
-    probe_count: int = 8  # golden prompts answered greedily per evaluation (0: off)
+    # Golden prompts answered as served per evaluation (0: off); at least
+    # min_eval_examples of them let a thumbs-trained candidate be decided on its answers.
+    probe_count: int = Field(32, ge=0)
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
+    # How far a thumbs-trained candidate may raise the persistent-set loss (relative).
+    loss_tolerance: float = Field(0.05, ge=0.0)
     # Unset: each tier keeps its own value (they differ by tier); set: every tier.
     iters: int | None = None  # training iterations
     # ... at most this many passes over the window's examples (0: iters alone). Why 2:

@@ -13,14 +13,12 @@ import json
 import pytest
 
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
-from kasper.agents.quality.prompts import build_messages
 from kasper.agents.runtime import model_store
 from kasper.trainer import evaluate
 from kasper.trainer.config import PromotionPolicy, TierTraining
-from kasper.trainer.eval_cache import IncumbentCache, example_key, model_key
+from kasper.trainer.eval_cache import IncumbentCache, example_key, model_key, probes_key
 from kasper.trainer.eval_set import golden_examples
 from kasper.trainer.probes import probe_prompts
-from mlx_lm.generate import batch_generate
 
 PARAMS = TierTraining(batch_size=4, max_seq_length=352)
 POLICY = PromotionPolicy(probe_count=2, probe_max_tokens=16)
@@ -84,14 +82,39 @@ def test_a_cache_that_cannot_be_written_is_skipped_and_the_evaluation_goes_on(tm
 
 
 @pytest.mark.model
-def test_golden_answers_are_the_greedy_answers_mlx_lm_writes(shipped_model):
-    model, tokenizer = model_store.load(shipped_model)
+def test_golden_answers_are_what_the_generate_stage_serves_for_the_same_prompts(shipped_model):
+    import asyncio
+
+    from kasper.agents.generation import Generator
+    from kasper.agents.runtime.mlx_backend import MLXBackend
+    from kasper.streams.settings import GenerateSettings, ModelSettings
+
+    settings = GenerateSettings(max_tokens=24)
     prompts = probe_prompts(4, "standard")
-    encoded = [tokenizer.apply_chat_template(build_messages(p), add_generation_prompt=True) for p in prompts]
-    reference = batch_generate(model, tokenizer, encoded, max_tokens=24).texts
-    answers = evaluate.answer_probes(model, tokenizer, prompts, 24)
-    assert answers == list(reference)
+    requests = evaluate.probe_requests(prompts, settings)
+    generator = Generator(None, settings)  # only its chat and sampling are used, no backend
+    for prompt, request in zip(prompts, requests):
+        # The generator's own chat (template + the package's exemplars) and tier sampling.
+        assert request.messages == generator.chat(prompt)[2] and len(request.messages) == 6
+        assert request.sampling == generator.sampling["standard"] and request.sampling.loop_ngram
+    assert len({r.seed for r in requests}) == 4
+
+    async def served():
+        backend = MLXBackend(ModelSettings(model=shipped_model), settings)
+        await backend.start()
+        try:
+            return [r.text for r in await backend.generate(requests)]
+        finally:
+            await backend.close()
+
+    model, tokenizer = model_store.load(shipped_model)
+    answers = evaluate.answer_probes(model, tokenizer, requests)
+    assert answers == asyncio.run(served())
     assert all(a.strip() for a in answers)
+    # A cap shortens them; the cache key tells the two sets apart.
+    capped = evaluate.probe_requests(prompts, settings, max_tokens=8)
+    assert all(r.sampling.max_tokens == 8 for r in capped)
+    assert probes_key(capped) != probes_key(requests) == probes_key(evaluate.probe_requests(prompts, settings))
 
 
 @pytest.mark.model

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kasper.agents.generation import tier_sampling
+from kasper.agents.runtime.prompting import tier_sampling
 from kasper.agents.quality.exemplars import Exemplar, ExemplarBook, from_approved, seed_exemplars, set_id
 from kasper.agents.quality.prompts import build_messages, stop_labels, template
 from kasper.agents.runtime.blas import mx

@@ -152,6 +152,11 @@ def test_at_step_zero_the_policy_is_its_reference(shipped_model, tmp_path):
     with pytest.raises(EmptyWindowError, match="dpo has 0 training examples"):
         preference.plan(model, tokenizer, tmp_path / "nothing", "dpo", batch_size=2, max_len=128,
                         sft=([], []))
+    # auto: the thumbs when the window has them, else the approved texts.
+    sft = ([([1, 2, 3, 4, 5, 6], 2)] * 2, [])
+    assert preference.plan(model, tokenizer, data, "auto", batch_size=2, max_len=128, sft=sft).objective == ("kto",)
+    assert preference.plan(model, tokenizer, tmp_path / "nothing", "auto", batch_size=2, max_len=128,
+                           sft=sft).objective == ("sft",)
 
 
 @pytest.mark.model

@@ -96,6 +96,41 @@ def test_the_users_and_the_rubric_can_still_veto_a_lower_loss():
     assert m["eval_n"] == 40 and m["eval_store"] == 40 and m["loss_ci_low"] <= m["loss_improvement"] <= m["loss_ci_high"]
 
 
+def test_a_candidate_trained_on_thumbs_is_decided_on_the_users_rate_with_the_loss_as_a_guard():
+    rng = np.random.default_rng(5)
+    inc = np.linspace(80, 120, 40)
+    sources = ["golden"] * 40
+    base_rate = rng.uniform(0.4, 0.8, 40)
+    current = _scores(inc, base_rate, [0.7] * 40)
+    liked = np.clip(base_rate + rng.normal(0.08, 0.03, 40), 0, 1)  # about 12% more thumbs up
+    # Same loss, clearly more thumbs: a KTO candidate is promoted on the thumbs ...
+    kto = compare(_scores(inc * rng.normal(1.0, 0.01, 40), liked, [0.7] * 40), current, sources, POLICY)
+    ok = decide(kto, POLICY, objective="kto")
+    assert ok.promoted and "on the users' predicted thumbs-up" in ok.reason and "n=40" in ok.reason, ok.reason
+    # ... an SFT candidate with the same numbers is not: its loss did not improve.
+    assert "below the bar" in decide(kto, POLICY, objective="sft").reason
+    # More thumbs, but the references' loss rose by about 20%: the guard holds it back.
+    drifted = compare(_scores(inc * 1.2, liked, [0.7] * 40), current, sources, POLICY)
+    held = decide(drifted, POLICY, objective="sft+kto")
+    assert not held.promoted and "loss rose significantly beyond the tolerance" in held.reason, held.reason
+    # A small rise within the tolerance (+2%) does not stop it.
+    assert decide(compare(_scores(inc * 1.02, liked, [0.7] * 40), current, sources, POLICY), POLICY,
+                  objective="dpo").promoted
+    # Thumbs that moved by noise alone: not promoted, whatever the loss did.
+    noise = np.clip(base_rate + rng.normal(0.0, 0.1, 40), 0, 1)
+    flat = decide(compare(_scores(inc * 0.8, noise, [0.7] * 40), current, sources, POLICY), POLICY,
+                  objective="kto")
+    assert not flat.promoted and "users' predicted thumbs-up" in flat.reason
+    # The rubric still vetoes.
+    worse_rubric = compare(_scores(inc, liked, [0.5] * 40), current, sources, POLICY)
+    assert "fell by more than 0.02" in decide(worse_rubric, POLICY, objective="kto").reason
+    # Too few golden answers to decide on thumbs: the loss decides, as for SFT.
+    few = compare(_scores(inc * 0.8, liked[:8], [0.7] * 8), _scores(inc, base_rate[:8], [0.7] * 8), sources,
+                  POLICY)
+    fallback = decide(few, POLICY, objective="kto")
+    assert fallback.promoted and "on the persistent-set loss" in fallback.reason, fallback.reason
+
+
 def test_a_negative_bar_lets_every_candidate_through_as_test_setups_ask():
     loose = dataclasses.replace(POLICY, min_improvement=-1000.0)
     inc = np.linspace(80, 120, 40)

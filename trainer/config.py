@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from kasper.streams.settings import DEFAULT_TEMPLATE, Settings, TrainerSettings, get_settings
+from kasper.streams.settings import DEFAULT_TEMPLATE, GenerateSettings, Settings, TrainerSettings, get_settings
 
 TIERS = ("lite", "standard", "pro")
 
@@ -106,8 +106,13 @@ class PromotionPolicy:
     eval_store_cap: int = _knob("eval_store_cap")  # held-out lines of past windows kept per tier
     golden_count: int | None = _knob("golden_count")  # golden examples per evaluation (None: all)
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
-    probe_count: int = _knob("probe_count")  # golden prompts answered greedily (0 turns probes off)
-    probe_max_tokens: int = 120
+    # Golden prompts answered as the generate stage serves them (0 turns probes off); a
+    # candidate trained on thumbs is decided on their predicted thumbs-up rate.
+    probe_count: int = _knob("probe_count")
+    probe_max_tokens: int | None = None  # None: the tier's served limit
+    # A candidate decided on the users' thumbs may not raise the persistent-set loss
+    # significantly by more than this (relative): the interval's upper end must clear it.
+    loss_tolerance: float = _knob("loss_tolerance")
     # A promoted version first serves this share of its tier beside the incumbent (0: all of it).
     canary_share: float = _knob("canary_share")
     confidence: float = 0.95  # the bootstrap interval's level
@@ -124,6 +129,8 @@ class TrainerConfig:
     tiers: Mapping[str, TierTraining] = field(default_factory=lambda: _TIER_DEFAULTS)
     window: WindowPolicy = field(default_factory=WindowPolicy)
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
+    # How the generate stage serves: the promotion probes are written the same way.
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
     windows_group: str = "kasper-trainer-windows"
     training_group: str = "kasper-trainer-train"
     tick_s: float = 1.0  # poll timeout: how often time-based closes and expiries are checked
@@ -138,7 +145,7 @@ class TrainerConfig:
         then ``overrides``."""
         settings = settings if settings is not None else get_settings()
         root = Path(settings.model.cache_dir).expanduser()
-        base = cls(windows_dir=root / "windows", adapters_dir=root / "adapters")
+        base = cls(windows_dir=root / "windows", adapters_dir=root / "adapters", generate=settings.generate)
         return dataclasses.replace(_with_operator_settings(base, settings.trainer), **overrides)
 
     def tier(self, tier: str) -> TierTraining:
@@ -167,6 +174,7 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
                                     golden_count=trainer.golden_count,
                                     probe_count=trainer.probe_count,
                                     probe_tolerance=trainer.probe_tolerance,
+                                    loss_tolerance=trainer.loss_tolerance,
                                     canary_share=trainer.canary_share)
     config = dataclasses.replace(config, window=window, promotion=promotion)
     per_tier = {name: value for name, value in (("iters", trainer.iters),

@@ -3,7 +3,7 @@
 Every window's decision measures the candidate and the incumbent on the same
 examples and golden prompts. The incumbent rarely changes between two windows
 (the base model until something is promoted), and its numbers are deterministic:
-per-example losses are forward passes, golden answers are greedy. So they are
+per-example losses are forward passes, golden answers are sampled with fixed seeds. So they are
 kept per tier in ``<adapters_dir>/.eval/<tier>-incumbent.json`` and an
 evaluation computes only what is missing. Keys:
 
@@ -12,7 +12,7 @@ evaluation computes only what is missing. Keys:
   file's sha256; another model empties the file;
 - a **held-out example**: its messages and the tier's ``max_seq_length`` and
   ``mask_prompt`` (what its loss depends on);
-- the **golden answers**: the prompts' messages and ``probe_max_tokens``. The
+- the **golden answers**: each request's messages, sampling and seeds. The
   answers' texts are kept, not their scores, so a new rubric scores them anew.
 
 Error policy: an unreadable or malformed file is treated as empty (logged) and
@@ -22,6 +22,7 @@ it are logged and the evaluation goes on without the cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -60,8 +61,10 @@ def example_key(messages: Sequence[dict[str, str]], max_seq_length: int, mask_pr
     return _digest([list(messages), max_seq_length, mask_prompt])
 
 
-def probes_key(prompts: Sequence[Sequence[dict[str, str]]], max_tokens: int) -> str:
-    return _digest([[list(m) for m in prompts], max_tokens])
+def probes_key(requests: Sequence[Any]) -> str:
+    """Golden answers depend on each request's messages, sampling and seeds."""
+    return _digest([[list(r.messages), dataclasses.asdict(r.sampling), r.seed, r.redraw_seed]
+                    for r in requests])
 
 
 class IncumbentCache:

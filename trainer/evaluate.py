@@ -38,9 +38,13 @@ from typing import Any, Sequence
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
-from kasper.agents.runtime.mlx_engine import Engine, Row
-from kasper.agents.quality.prompts import build_messages
+from kasper.agents.runtime.backend import GenRequest
+from kasper.agents.runtime.mlx_backend import engine_row, finished_text
+from kasper.agents.runtime.mlx_engine import Engine
+from kasper.agents.runtime.prompting import request_for
+from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.agents.quality.rubric import Rubric
+from kasper.streams.settings import GenerateSettings
 from kasper.streams.simulated_users import thumbs_up_rate
 
 import mlx.nn as nn  # noqa: E402
@@ -111,7 +115,7 @@ class Decision:
 
 def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence[EvalExample],
                    params: TierTraining, policy: PromotionPolicy, tier: str,
-                   cache: IncumbentCache | None = None) -> ModelScores:
+                   cache: IncumbentCache | None = None, generate: GenerateSettings | None = None) -> ModelScores:
     """Per-example held-out losses and golden-prompt answers of the base model plus ``adapter_dir``.
 
     With ``cache`` (the incumbent's, :mod:`kasper.trainer.eval_cache`), only the numbers it
@@ -119,7 +123,8 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
     """
     keys = [example_key(e.messages, params.max_seq_length, params.mask_prompt) for e in examples]
     prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
-    answers_key = probes_key([build_messages(p) for p in prompts], policy.probe_max_tokens)
+    requests = probe_requests(prompts, generate or GenerateSettings(), policy.probe_max_tokens)
+    answers_key = probes_key(requests)
     known = cache.losses if cache is not None else {}
     missing = [i for i, key in enumerate(keys) if key not in known]
     texts = cache.probes.get(answers_key) if cache is not None else None
@@ -130,7 +135,7 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
         losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
         known = {**known, **{keys[i]: [loss, n] for i, loss, n in zip(missing, losses, tokens)}}
         if texts is None:
-            texts = answer_probes(model, tokenizer, prompts, policy.probe_max_tokens)
+            texts = answer_probes(model, tokenizer, requests)
     if cache is not None:
         cache.hits, cache.misses = len(keys) - len(missing), len(missing)
         cache.losses, cache.probes[answers_key] = dict(known), list(texts or [])
@@ -183,18 +188,31 @@ def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
     return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(chunk, lengths)])
 
 
-def answer_probes(model: Any, tokenizer: Any, prompts: Sequence[dict[str, Any]], max_tokens: int) -> list[str]:
-    """Greedy answers to the golden prompts, written by the serving engine (``mlx_engine``):
-    the same tokens as mlx-lm's ``batch_generate``, in less time (its shared system prefix
-    is computed once)."""
-    if not prompts:
+def probe_requests(prompts: Sequence[dict[str, Any]], generate: GenerateSettings,
+                   max_tokens: int | None = None) -> list[GenRequest]:
+    """The golden prompts as the generate stage would serve them (:mod:`kasper.agents.runtime.prompting`):
+    the package's exemplars (a cold-start book: the trainer does not see the worker's),
+    the tier's sampling and guards, a seed per golden id; ``max_tokens`` caps the length."""
+    book = ExemplarBook(generate.exemplars)
+    out = []
+    for p in prompts:
+        _, request = request_for(p, f"golden:{p['prompt_id']}", generate, book)
+        if max_tokens is not None and max_tokens < request.sampling.max_tokens:
+            request = dataclasses.replace(request, sampling=dataclasses.replace(request.sampling,
+                                                                               max_tokens=max_tokens))
+        out.append(request)
+    return out
+
+
+def answer_probes(model: Any, tokenizer: Any, requests: Sequence[GenRequest]) -> list[str]:
+    """The answers to ``requests``, written by the serving engine (``mlx_engine``) as the
+    generate stage writes them: sampled with their seeds, guarded, ended at a sentence."""
+    if not requests:
         return []
-    encoded = [tokenizer.apply_chat_template(build_messages(p), add_generation_prompt=True)
-               for p in prompts]
     # Not serving: a window's training does not wait for this (agents/runtime/priority.py).
     engine = Engine(model, tokenizer, serving=False)
-    outputs = engine.generate([Row(list(tokens), max_tokens) for tokens in encoded])
-    return [out.text for out in outputs]
+    outputs = engine.generate([engine_row(engine, r) for r in requests])
+    return [finished_text(out.text, out.finish_reason) for out in outputs]
 
 
 def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]]
@@ -226,37 +244,60 @@ def _only(scores: ModelScores, keep: list[int]) -> ModelScores:
                                tokens=tuple(scores.tokens[i] for i in keep))
 
 
-def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the base model") -> Decision:
-    """Promote on a large enough, significant held-out loss gain that the users and rubric do not undo."""
+def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the base model",
+           objective: str = "sft") -> Decision:
+    """Promote on a large enough, significant gain in the metric the candidate was trained for.
+
+    A candidate trained on thumbs (``dpo`` or ``kto`` in ``objective``) is decided on the
+    users' predicted thumbs-up rate of its golden answers, when there are enough of them;
+    its persistent-set loss may not rise significantly by more than ``loss_tolerance``.
+    Any other candidate is decided on the persistent-set loss, and the users' rate may
+    not fall significantly. Either way the probe rubric mean may not drop by more than
+    ``probe_tolerance``.
+    """
     loss, need = c.loss, policy.min_improvement
     # A negative bar tolerates a regression of that size: the interval's floor follows it.
     floor = min(0.0, need)
     parts = ", ".join(f"{c.sources.count(s)} {s}" for s in ("golden", "store", "window"))
     loss_text = (f"persistent-set loss {c.new.loss:.4f} vs {c.current.loss:.4f} of {current_label} "
                  f"({_pct(loss.improvement)}, {loss.level:.0%} CI [{_pct(loss.low)}, {_pct(loss.high)}], "
-                 f"n={loss.n}: {parts}, {GOLDEN_VERSION}; needs >= {need:+.1%}, CI low > {floor:+.1%}, "
-                 f"n >= {policy.min_eval_examples})")
-    if loss.n < policy.min_eval_examples:
-        return Decision(False, f"not promoted: too few paired examples; {loss_text}")
-    if not math.isfinite(loss.improvement) or not math.isfinite(loss.low):
-        return Decision(False, f"not promoted: no finite comparison; {loss_text}")
-    if loss.improvement < need:
-        return Decision(False, f"not promoted: improvement below the bar; {loss_text}")
-    if loss.low <= floor:
-        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {loss_text}")
-    extra = []
+                 f"n={loss.n}: {parts}, {GOLDEN_VERSION}")
+    thumbs_text = "" if c.thumbs is None else (
+        f"users' predicted thumbs-up {_mean(c.new.thumbs):.3f} vs {_mean(c.current.thumbs):.3f} "
+        f"({_pct(c.thumbs.improvement)}, {c.thumbs.level:.0%} CI [{_pct(c.thumbs.low)}, {_pct(c.thumbs.high)}], "
+        f"n={c.thumbs.n}")
+    bar = f"needs >= {need:+.1%}, CI low > {floor:+.1%}, n >= {policy.min_eval_examples}"
+    on_thumbs = (c.thumbs is not None and c.thumbs.n >= policy.min_eval_examples
+                 and any(part in objective.split("+") for part in ("dpo", "kto")))
+    if on_thumbs:
+        primary, text = c.thumbs, f"{thumbs_text}; {bar})"
+        guard = (f"{loss_text}; may rise by {policy.loss_tolerance:.1%})"
+                 if loss.n and math.isfinite(loss.high) and loss.high < -policy.loss_tolerance else None)
+        extra = [f"{loss_text})"]
+    else:
+        primary, text = loss, f"{loss_text}; {bar})"
+        guard = (f"{thumbs_text}) fell significantly"
+                 if c.thumbs is not None and math.isfinite(c.thumbs.high) and c.thumbs.high < 0 else None)
+        extra = [f"{thumbs_text})"] if c.thumbs is not None else []
+    if primary.n < policy.min_eval_examples:
+        return Decision(False, f"not promoted: too few paired examples; {text}")
+    if not math.isfinite(primary.improvement) or not math.isfinite(primary.low):
+        return Decision(False, f"not promoted: no finite comparison; {text}")
+    if primary.improvement < need:
+        return Decision(False, f"not promoted: improvement below the bar; {text}")
+    if primary.low <= floor:
+        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {text}")
+    if guard is not None:
+        what = "the loss rose significantly beyond the tolerance" if on_thumbs else "the users' rate fell"
+        return Decision(False, f"not promoted: {text}, but {what}: {guard}")
     if c.thumbs is not None:
-        t = c.thumbs
-        thumbs_text = (f"users' predicted thumbs-up {_mean(c.new.thumbs):.3f} vs {_mean(c.current.thumbs):.3f} "
-                       f"({_pct(t.improvement)}, {t.level:.0%} CI [{_pct(t.low)}, {_pct(t.high)}], n={t.n})")
-        if t.high < 0:
-            return Decision(False, f"not promoted: {loss_text}, but {thumbs_text} fell significantly")
         probe_text = f"rubric mean {_mean(c.new.rubric):.3f} vs {_mean(c.current.rubric):.3f}"
         if _mean(c.new.rubric) < _mean(c.current.rubric) - policy.probe_tolerance:
-            return Decision(False, f"not promoted: {loss_text}, but {probe_text} fell by more than "
+            return Decision(False, f"not promoted: {text}, but {probe_text} fell by more than "
                                    f"{policy.probe_tolerance}")
-        extra = [thumbs_text, probe_text]
-    return Decision(True, "; ".join([f"promoted: {loss_text}", *extra]))
+        extra.append(probe_text)
+    basis = "on the users' predicted thumbs-up" if on_thumbs else "on the persistent-set loss"
+    return Decision(True, "; ".join([f"promoted {basis}: {text}", *extra]))
 
 
 def _pct(value: float) -> str:

@@ -83,7 +83,7 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     metrics.SECONDS.labels(tier, "train").set(result.wall_seconds)
     if pause is not None:
         pause()
-    numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving)
+    numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving, result.objective)
     entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result)},
                                 "promoted": decision.promoted, "reason": decision.reason,
                                 "objective": result.objective, "created_at": _now_ms()}, work,
@@ -99,16 +99,17 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
 
 
 def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: str, work: Path,
-              serving: dict[str, Any] | None) -> tuple[dict[str, float], Decision]:
+              serving: dict[str, Any] | None, objective: str) -> tuple[dict[str, float], Decision]:
     """New adapter vs. the serving model on the persistent evaluation set: metrics and the decision."""
     started = time.perf_counter()
     params, policy = config.tier(tier), config.promotion
     examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version,
                               config.promotion.golden_count)
-    new = evaluate_model(model_dir, work, examples, params, policy, tier)
+    new = evaluate_model(model_dir, work, examples, params, policy, tier, generate=config.generate)
     incumbent = _adapter_dir(serving)
     cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, incumbent))
-    current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache)
+    current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache,
+                             generate=config.generate)
     label = f"serving {serving['version']}" if serving else "the base model"
     comparison = compare(new, current, [e.source for e in examples], policy)
     seconds = time.perf_counter() - started
@@ -119,7 +120,7 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
             metrics.EVAL_PROBE_SCORE.labels(tier, name).set(sum(result.rubric) / len(result.rubric))
     numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3),
                "eval_incumbent_cached": float(cache.hits)}
-    return numbers, decide(comparison, policy, label)
+    return numbers, decide(comparison, policy, label, objective)
 
 
 def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:

@@ -5,9 +5,11 @@ A window holds three kinds of training data (:mod:`kasper.trainer.dataset`):
 disliked insight for equivalent prompts) and ``thumbs.jsonl`` (each insight with
 a net thumbs up or down). The objective (``KASPER_TRAINER_OBJECTIVE``) names
 which are trained on: ``sft``, ``dpo``, ``kto`` or a ``+`` combination; ``auto``
-takes SFT when the window has SFT examples and KTO when it has at least two thumbs
-(every thumb, paired or not, is a KTO example; DPO sees only pairs, which sparse
-feedback seldom forms, so it runs only when named).
+takes KTO when the window has at least two thumbs (every thumb, paired or not, is a
+KTO example) and SFT otherwise. DPO sees only pairs, which sparse feedback seldom
+forms, so it runs only when named. Why not SFT beside KTO by default: the approved
+texts SFT imitates are what the rubric likes (long), and in the measured loop the
+mix undid most of what the thumbs taught (docs/trainer.md, "Objectives").
 
 The losses plug into ``mlx_lm.tuner.trainer.train`` as its ``loss`` and
 ``iterate_batches``, so the compiled step, reports, checkpoints and NaN checks are
@@ -341,7 +343,9 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
               for s in ("train", "valid")}
     available = {"sft": len(sft[0]), "dpo": len(pairs["train"][0]), "kto": len(thumbs["train"][0])}
     needs = {"sft": 1, "dpo": 1, "kto": 2}  # KTO's z0 needs another answer in the batch
-    candidates = wanted or ("sft", "kto")
+    # auto: a window with thumbs trains for its users (KTO), one without on its approved
+    # texts (SFT); SFT beside KTO pulls toward the rubric's long texts (docs/trainer.md).
+    candidates = wanted or (("kto",) if available["kto"] >= needs["kto"] else ("sft",))
     objective = tuple(o for o in candidates if available[o] >= needs[o])
     if not objective:
         raise EmptyWindowError(f"{data_dir}: nothing to train on for objective "

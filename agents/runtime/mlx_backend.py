@@ -130,7 +130,7 @@ class MLXBackend:
         try:
             for loaded, indices in groups.values():
                 engine = loaded.engine
-                rows = [self._row(engine, requests[i]) for i in indices]
+                rows = [engine_row(engine, requests[i]) for i in indices]
                 relay = None if on_delta is None else (lambda row, d, done, ix=indices: on_delta(ix[row], d, done))
                 future, start = engine.submit(rows, relay)
                 self._engines.add(engine)
@@ -142,7 +142,7 @@ class MLXBackend:
                 engine = loaded.engine
                 outputs = await future
                 for index, o in zip(indices, outputs):
-                    results[index] = GenResult(_finished_text(o.text, o.finish_reason), o.prompt_tokens,
+                    results[index] = GenResult(finished_text(o.text, o.finish_reason), o.prompt_tokens,
                                                len(o.tokens), o.seconds * 1000.0, o.finish_reason,
                                                o.stopped_at_start, loaded.served, o.draws, o.seed)
                 self.last_stats.append(engine.last_stats)
@@ -151,21 +151,6 @@ class MLXBackend:
         finally:
             self._drains = {d for d in self._drains if not d.done()}
         return results  # type: ignore[return-value]
-
-    @staticmethod
-    def _row(engine: Engine, request: GenRequest) -> Row:
-        template = engine.tokenizer.apply_chat_template
-        tokens = list(template(request.messages, add_generation_prompt=True))
-        prefix = 0
-        if request.prefix_messages:
-            shared = list(template(request.messages[:request.prefix_messages]))
-            prefix = len(shared) if tokens[:len(shared)] == shared else 0
-        s = request.sampling
-        guard = GuardSpec(s.loop_ngram, s.copy_ngram, _copy_source(engine, request), s.stop_at_labels)
-        bias = first_person_bias(_encode(engine), s.first_person_bias) if s.first_person_bias else ()
-        return Row(tokens, s.max_tokens, s.temperature, s.top_p, request.seed,
-                   repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix, logit_bias=bias,
-                   redraw_seed=request.redraw_seed if guard.active else None)
 
     # --- model versions ------------------------------------------------------
 
@@ -227,6 +212,21 @@ class MLXBackend:
         await self._mlx.close()
         self._tiers, self._canaries = {}, {}
 
+def engine_row(engine: Engine, request: GenRequest) -> Row:
+    """``request`` as a row of ``engine``: its chat tokens, shared prefix, sampling and guards."""
+    template = engine.tokenizer.apply_chat_template
+    tokens = list(template(request.messages, add_generation_prompt=True))
+    prefix = 0
+    if request.prefix_messages:
+        shared = list(template(request.messages[:request.prefix_messages]))
+        prefix = len(shared) if tokens[:len(shared)] == shared else 0
+    s = request.sampling
+    guard = GuardSpec(s.loop_ngram, s.copy_ngram, _copy_source(engine, request), s.stop_at_labels)
+    bias = first_person_bias(_encode(engine), s.first_person_bias) if s.first_person_bias else ()
+    return Row(tokens, s.max_tokens, s.temperature, s.top_p, request.seed,
+               repetition_penalty=s.repetition_penalty, guard=guard, prefix=prefix, logit_bias=bias,
+               redraw_seed=request.redraw_seed if guard.active else None)
+
 
 def _encode(engine: Engine):
     return lambda text: engine.tokenizer.encode(text, add_special_tokens=False)
@@ -241,7 +241,7 @@ def _copy_source(engine: Engine, request: GenRequest) -> tuple[int, ...]:
     return tuple(t for m in request.messages if m["role"] != "system" for t in encode(m["content"]))
 
 
-def _finished_text(text: str, finish_reason: str) -> str:
+def finished_text(text: str, finish_reason: str) -> str:
     """A row a guard or the token limit stopped mid-sentence ends at its last whole sentence."""
     return text if finish_reason == "stop" else trim_to_sentence(text)
 

@@ -356,6 +356,16 @@ def _interval(version: dict[str, Any]) -> str:
     return f"{m['loss_improvement']:+.1%} {ci}, n={m.get('eval_n', 0):.0f}"
 
 
+def _users_rate(version: dict[str, Any]) -> str:
+    # The simulated users' predicted thumbs-up on the golden answers, serving -> new (docs/trainer.md).
+    m = version["metrics"]
+    if "thumbs_up_rate" not in m:
+        return "-"
+    ci = f"[{m['thumbs_ci_low']:+.1%}, {m['thumbs_ci_high']:+.1%}]" if "thumbs_ci_low" in m else "[-]"
+    return (f"{m.get('current_thumbs_up_rate', math.nan):.3f} &rarr; {m['thumbs_up_rate']:.3f}, "
+            f"{m.get('thumbs_improvement', math.nan):+.1%} {ci}, n={m.get('thumbs_n', 0):.0f}")
+
+
 def _promoted(version: dict[str, Any]) -> str:
     # A canary serves only its share of the tier until the live watch decides (docs/trainer.md).
     if not version["promoted"]:
@@ -383,15 +393,17 @@ def _page(data: RunData, sections: list[str]) -> str:
         f"<td>{_num(v, 'train_examples', '.0f')}</td>"
         f"<td>{_num(v, 'train_loss_first')} &rarr; {_num(v, 'train_loss_last')}</td>"
         f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td><td>{_interval(v)}</td>"
-        f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td>"
+        f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td><td>{_users_rate(v)}</td>"
         f"<td>{_promoted(v)}</td><td>{html.escape(v['reason'])}</td></tr>"
         for w, v in t.versions.items())
-    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"5\"></td><td>no</td>"
+    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"6\"></td><td>no</td>"
                         f"<td>dead-lettered: {html.escape(r)}</td></tr>" for w, r in t.failed_windows.items())
     table = ("<h2>Model versions</h2><table><tr><th>version</th><th>window</th><th>train examples</th>"
              "<th>train loss</th><th>held-out loss (serving &rarr; new)</th>"
              "<th>improvement [95% CI], n</th>"
-             "<th>probe mean (serving &rarr; new)</th><th>promoted</th><th>reason</th></tr>"
+             "<th>probe mean (serving &rarr; new)</th>"
+             "<th>users' thumbs-up (serving &rarr; new), improvement [95% CI], n</th>"
+             "<th>promoted</th><th>reason</th></tr>"
              f"{versions}</table>") if versions else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kasper run {html.escape(str(s.get('run_dir', '')))}</title>
