@@ -254,7 +254,8 @@ class TrainerSettings(Section):
     golden_count: int | None = Field(None, ge=0)
     # Golden prompts answered as served per evaluation (0: off); at least
     # min_eval_examples of them let a thumbs-trained candidate be decided on its answers.
-    probe_count: int = Field(32, ge=0)
+    probe_count: int = Field(44, ge=0)
+    probe_samples: int = Field(2, ge=1)  # answers per golden prompt, averaged
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
     # How far a thumbs-trained candidate may raise the persistent-set loss (relative).
     loss_tolerance: float = Field(0.05, ge=0.0)

@@ -146,3 +146,22 @@ def test_the_second_evaluation_reuses_the_first_and_computes_only_what_is_new(sh
     cache = IncumbentCache(tmp_path, "standard", key)
     evaluate.evaluate_model(shipped_model, None, examples, PARAMS, longer, "standard", cache=cache)
     assert len(loads) == 4 and len(cache.probes) == 2
+
+
+def test_each_golden_prompt_gets_its_own_seeded_samples_and_one_averaged_score():
+    from kasper.streams.settings import GenerateSettings
+    from kasper.streams.simulated_users import thumbs_up_rate
+
+    prompts = probe_prompts(3, "standard")
+    requests = evaluate.probe_requests(prompts, GenerateSettings(), samples=2)
+    assert len(requests) == 6 and len({r.seed for r in requests}) == 6
+    assert [r.messages for r in requests[:2]] == [requests[0].messages] * 2  # a prompt's samples in a row
+    assert evaluate.probe_requests(prompts, GenerateSettings(), samples=2) == requests  # seeded by id
+    short, long_ = "You did one thing today. Write it down.", " ".join(["You walk to the kitchen."] * 30)
+    texts = [short, long_] * 3
+    thumbs, scores, passed = evaluate.score_probes(texts, prompts, samples=2)
+    assert len(thumbs) == len(scores) == len(passed) == 3
+    for p, value in zip(prompts, thumbs):
+        expected = (thumbs_up_rate(short, p["context"]) + thumbs_up_rate(long_, p["context"])) / 2
+        assert value == pytest.approx(expected)
+    assert all(0.0 <= x <= 1.0 for x in passed)

@@ -66,7 +66,7 @@ class ModelScores:
     tokens: tuple[int, ...]  # scored (answer) tokens of each example
     thumbs: tuple[float, ...] = ()  # predicted thumbs-up rate of each golden answer
     rubric: tuple[float, ...] = ()  # rubric final score of each golden answer
-    passed: tuple[bool, ...] = ()
+    passed: tuple[float, ...] = ()  # share of each golden prompt's answers the rubric passed
 
     @property
     def loss(self) -> float:
@@ -123,12 +123,13 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
     """
     keys = [example_key(e.messages, params.max_seq_length, params.mask_prompt) for e in examples]
     prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
-    requests = probe_requests(prompts, generate or GenerateSettings(), policy.probe_max_tokens)
+    requests = probe_requests(prompts, generate or GenerateSettings(), policy.probe_max_tokens,
+                              policy.probe_samples)
     answers_key = probes_key(requests)
     known = cache.losses if cache is not None else {}
     missing = [i for i, key in enumerate(keys) if key not in known]
     texts = cache.probes.get(answers_key) if cache is not None else None
-    texts = texts if texts is not None and len(texts) == len(prompts) else None
+    texts = texts if texts is not None and len(texts) == len(requests) else None
     if missing or (prompts and texts is None):
         model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
         tokenized = tokenize([examples[i] for i in missing], tokenizer, params)
@@ -140,7 +141,7 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
         cache.hits, cache.misses = len(keys) - len(missing), len(missing)
         cache.losses, cache.probes[answers_key] = dict(known), list(texts or [])
         cache.save(keys)
-    thumbs, rubric, passed = score_probes(texts or [], prompts)
+    thumbs, rubric, passed = score_probes(texts or [], prompts, policy.probe_samples)
     return ModelScores(tuple(float(known[k][0]) for k in keys), tuple(int(known[k][1]) for k in keys),
                        thumbs, rubric, passed)
 
@@ -189,18 +190,20 @@ def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
 
 
 def probe_requests(prompts: Sequence[dict[str, Any]], generate: GenerateSettings,
-                   max_tokens: int | None = None) -> list[GenRequest]:
+                   max_tokens: int | None = None, samples: int = 1) -> list[GenRequest]:
     """The golden prompts as the generate stage would serve them (:mod:`kasper.agents.runtime.prompting`):
     the package's exemplars (a cold-start book: the trainer does not see the worker's),
-    the tier's sampling and guards, a seed per golden id; ``max_tokens`` caps the length."""
+    the tier's sampling and guards; ``samples`` answers per prompt in a row, each with
+    its own seed; ``max_tokens`` caps the length."""
     book = ExemplarBook(generate.exemplars)
     out = []
     for p in prompts:
-        _, request = request_for(p, f"golden:{p['prompt_id']}", generate, book)
-        if max_tokens is not None and max_tokens < request.sampling.max_tokens:
-            request = dataclasses.replace(request, sampling=dataclasses.replace(request.sampling,
-                                                                               max_tokens=max_tokens))
-        out.append(request)
+        for k in range(samples):
+            _, request = request_for(p, f"golden:{p['prompt_id']}:{k}", generate, book)
+            if max_tokens is not None and max_tokens < request.sampling.max_tokens:
+                request = dataclasses.replace(request, sampling=dataclasses.replace(request.sampling,
+                                                                                   max_tokens=max_tokens))
+            out.append(request)
     return out
 
 
@@ -215,15 +218,21 @@ def answer_probes(model: Any, tokenizer: Any, requests: Sequence[GenRequest]) ->
     return [finished_text(out.text, out.finish_reason) for out in outputs]
 
 
-def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]]
-                 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[bool, ...]]:
-    """Per golden answer: (thumbs-up rate, rubric score, passed)."""
+def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]], samples: int = 1
+                 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """Per golden prompt, over its ``samples`` answers (``texts`` in request order): the mean
+    thumbs-up rate, the mean rubric score and the share passed."""
     if not prompts:
         return (), (), ()
     rubric = Rubric()
-    grades = [rubric.grade(text, p["domain"], p.get("context")) for text, p in zip(texts, prompts)]
-    thumbs = tuple(thumbs_up_rate(text, p.get("context")) for text, p in zip(texts, prompts))
-    return thumbs, tuple(g.final_score for g in grades), tuple(bool(g.passed) for g in grades)
+    thumbs, scores, passed = [], [], []
+    for i, p in enumerate(prompts):
+        answers = texts[i * samples:(i + 1) * samples]
+        grades = [rubric.grade(text, p["domain"], p.get("context")) for text in answers]
+        thumbs.append(_mean([thumbs_up_rate(text, p.get("context")) for text in answers]))
+        scores.append(_mean([g.final_score for g in grades]))
+        passed.append(_mean([float(g.passed) for g in grades]))
+    return tuple(thumbs), tuple(scores), tuple(passed)
 
 
 def compare(new: ModelScores, current: ModelScores, sources: Sequence[str],
