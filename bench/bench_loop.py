@@ -11,7 +11,9 @@ Everything in process, on the shipped model and the trainer's own code, one tier
    default would need many more prompts per round for the same signal);
 4. the trainer builds the window of those records (``build_window``: the same files
    the trainer role writes) and trains and decides on it (``train_window``, the
-   configured objective and promotion rule).
+   configured objective and promotion rule: by default KTO on the thumbs, decided on
+   the users' predicted thumbs-up of its answers to the golden prompts, which are not
+   the prompts measured here).
 
 Before the first round and after each one, the candidate version answers the same
 ``--eval-prompts`` fixed prompts (their own seed, never trained on; sampled with
@@ -20,6 +22,7 @@ figure is the simulated users' predicted thumbs-up rate of those answers
 (:func:`kasper.streams.simulated_users.thumbs_up_rate`) with a bootstrap 95%
 interval, and the paired difference against the base model with its interval.
 Only a promoted version serves the next round. ``--plot`` writes the curve as SVG.
+Each row also gives the mean words of the answers and the seconds of each phase.
 
     python bench/bench_loop.py [--rounds 3] [--prompts 64] [--eval-prompts 48] [--seed 7]
                                [--out FILE.json] [--plot FILE.svg]

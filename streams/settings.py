@@ -257,8 +257,9 @@ class TrainerSettings(Section):
     probe_count: int = Field(44, ge=0)
     probe_samples: int = Field(2, ge=1)  # answers per golden prompt, averaged
     probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
-    # How far a thumbs-trained candidate may raise the persistent-set loss (relative).
-    loss_tolerance: float = Field(0.05, ge=0.0)
+    # How far a thumbs-trained candidate may raise the persistent-set loss (relative);
+    # 0: not significantly at all.
+    loss_tolerance: float = Field(0.0, ge=0.0)
     # Unset: each tier keeps its own value (they differ by tier); set: every tier.
     iters: int | None = None  # training iterations
     # ... at most this many passes over the window's examples (0: iters alone). Why 2:
