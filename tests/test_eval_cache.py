@@ -165,3 +165,19 @@ def test_each_golden_prompt_gets_its_own_seeded_samples_and_one_averaged_score()
         expected = (thumbs_up_rate(short, p["context"]) + thumbs_up_rate(long_, p["context"])) / 2
         assert value == pytest.approx(expected)
     assert all(0.0 <= x <= 1.0 for x in passed)
+
+
+def test_a_promoted_candidates_numbers_become_the_incumbents(tmp_path):
+    old = IncumbentCache(tmp_path, "standard", "model-a")
+    old.losses = {"x": [1.5, 3]}
+    old.save(["x"])
+    candidate = IncumbentCache(tmp_path, "standard", "model-b", role="candidate")
+    assert candidate.losses == {} and candidate.path != old.path
+    candidate.losses, candidate.probes = {"x": [1.2, 3], "y": [2.0, 4]}, {"p": ["an answer"]}
+    candidate.save(["x", "y"])
+    assert IncumbentCache(tmp_path, "standard", "model-a").losses == {"x": [1.5, 3]}  # not yet
+    candidate.promote()
+    now = IncumbentCache(tmp_path, "standard", "model-b")
+    assert now.losses == {"x": [1.2, 3], "y": [2.0, 4]} and now.probes == {"p": ["an answer"]}
+    assert not candidate.path.exists()
+    candidate.promote()  # nothing to move: logged, not raised

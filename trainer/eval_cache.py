@@ -15,6 +15,10 @@ evaluation computes only what is missing. Keys:
 - the **golden answers**: each request's messages, sampling and seeds. The
   answers' texts are kept, not their scores, so a new rubric scores them anew.
 
+The candidate's numbers are written the same way (``<tier>-candidate.json``); when it
+is promoted that file becomes the incumbent's, so the next window does not measure
+the model it just measured.
+
 Error policy: an unreadable or malformed file is treated as empty (logged) and
 replaced at the next write; the file is replaced atomically; OS errors writing
 it are logged and the evaluation goes on without the cache.
@@ -70,8 +74,8 @@ def probes_key(requests: Sequence[Any]) -> str:
 class IncumbentCache:
     """One tier's cached incumbent numbers; :meth:`save` writes what was added."""
 
-    def __init__(self, adapters_dir: Path, tier: str, model: str) -> None:
-        self.path = Path(adapters_dir) / STORE_DIR / f"{checked_name(tier, 'tier')}-incumbent.json"
+    def __init__(self, adapters_dir: Path, tier: str, model: str, role: str = "incumbent") -> None:
+        self.path = Path(adapters_dir) / STORE_DIR / f"{checked_name(tier, 'tier')}-{role}.json"
         self.model = model
         self.losses: dict[str, list[float]] = {}
         self.probes: dict[str, list[str]] = {}
@@ -92,6 +96,14 @@ class IncumbentCache:
                         error=str(exc)[:300])
             return {}
         return data if isinstance(data, dict) else {}
+
+    def promote(self) -> None:
+        """This (a candidate's) file becomes its tier's incumbent file: the next window's
+        evaluation of the newly serving model starts from the numbers measured now."""
+        try:
+            os.replace(self.path, self.path.with_name(self.path.name.rsplit("-", 1)[0] + "-incumbent.json"))
+        except OSError as exc:
+            log.warning("candidate evaluation cache not kept", path=str(self.path), error=str(exc)[:300])
 
     def save(self, keep_losses: Sequence[str]) -> None:
         """Write the cache, keeping the losses of ``keep_losses`` (this evaluation's examples)."""

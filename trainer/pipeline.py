@@ -105,7 +105,8 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
     params, policy = config.tier(tier), config.promotion
     examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version,
                               config.promotion.golden_count)
-    new = evaluate_model(model_dir, work, examples, params, policy, tier, generate=config.generate)
+    fresh = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, work), role="candidate")
+    new = evaluate_model(model_dir, work, examples, params, policy, tier, cache=fresh, generate=config.generate)
     incumbent = _adapter_dir(serving)
     cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, incumbent))
     current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache,
@@ -120,7 +121,10 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
             metrics.EVAL_PROBE_SCORE.labels(tier, name).set(sum(result.rubric) / len(result.rubric))
     numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3),
                "eval_incumbent_cached": float(cache.hits)}
-    return numbers, decide(comparison, policy, label, objective)
+    decision = decide(comparison, policy, label, objective)
+    if decision.promoted:
+        fresh.promote()
+    return numbers, decision
 
 
 def model_version_record(entry: dict[str, Any]) -> dict[str, Any]:
