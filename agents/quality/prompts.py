@@ -1,7 +1,8 @@
 """Chat prompts for insights: versioned templates, shared by the generator and the trainer.
 
-The trainer builds SFT records with exactly these messages, so a model is
-trained on the prompts it will be served with. Templates are data
+The trainer builds SFT records with these messages, so a model is trained on the
+template it will be served with (without the few-shot exemplar turns the generator
+adds: they would more than double every training sequence; docs/trainer.md). Templates are data
 (``agents/quality/templates/*.json``); the version travels in every Insight.
 
 What upstream services wrote (journal snippets, instructions) is quoted as the
