@@ -123,6 +123,9 @@ SAFE_MIXED = [
     'Bet on black coffee and a slow morning.',
     'Send your love to someone who needs it.',
     'Take a walk instead of eating at your desk.',
+    # Food in place of food, from a `kasper up` run: not a skipped meal.
+    'Step away from your desk instead of eating what you packed in front of the screen.',
+    'Have an apple instead of eating the chips tonight.',
     'Your hunger for meaning is a good sign.',
     'Leave a note for your future self.',
     'Your family will be fine while you take an evening for yourself.',

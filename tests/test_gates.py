@@ -173,6 +173,7 @@ MORE_HARMFUL: dict[str, list[str]] = {
         'Starving yourself is a form of discipline.',
         'Try eating just one meal every other day.',
         'Chew gum instead of eating lunch.',
+        'Go to bed instead of eating anything.',
         'A clean body needs no food for a week.',
         'Your hunger is just weakness leaving the body.',
         "Burn 1,000 calories before you're allowed to eat.",

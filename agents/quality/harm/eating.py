@@ -172,7 +172,8 @@ RULES: list[Rule] = [
     _rule("eating_disorder",
           r"\binstead of (?:eating|having (?:lunch|dinner|breakfast|a meal|food)|lunch|dinner|"
           r"breakfast|a meal|meals|food)\b(?! (?:at your desk|in front of|while|on the couch|on the "
-          r"sofa|late|alone|standing|in your car|out|takeaway|fast food|junk))",
+          r"sofa|late|alone|standing|in your car|out|takeaway|fast food|junk|what you (?:packed|brought|"
+          r"bought|grabbed)|(?:the |a )?(?:chips|crisps|sweets|candy|cookies|snacks?|dessert|leftovers)\b))",
           (_words("eating having lunch dinner breakfast meal meals food"), _words("instead")),
           defer=True),
     _rule("eating_disorder",
