@@ -41,7 +41,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from kasper.agents.runtime.backend import (START_TOKENS, Backend, GenerationError, GenRequest, GenResult,
-                                           Sampling, Served)
+                                           Served)
 from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.agents.quality.prompts import PromptRejected
 from kasper.agents.runtime.prompting import chat, derive_seed, request_for, tier_sampling

@@ -212,6 +212,7 @@ class MLXBackend:
         await self._mlx.close()
         self._tiers, self._canaries = {}, {}
 
+
 def engine_row(engine: Engine, request: GenRequest) -> Row:
     """``request`` as a row of ``engine``: its chat tokens, shared prefix, sampling and guards."""
     template = engine.tokenizer.apply_chat_template
