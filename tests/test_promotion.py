@@ -106,7 +106,8 @@ def test_a_candidate_trained_on_thumbs_is_decided_on_the_users_rate_with_the_los
     # Same loss, clearly more thumbs: a KTO candidate is promoted on the thumbs ...
     kto = compare(_scores(inc * rng.normal(1.0, 0.01, 40), liked, [0.7] * 40), current, sources, POLICY)
     ok = decide(kto, POLICY, objective="kto")
-    assert ok.promoted and "on the users' predicted thumbs-up" in ok.reason and "n=40" in ok.reason, ok.reason
+    assert ok.promoted and ok.reason.startswith("promoted: users' predicted thumbs-up") and "n=40" in ok.reason, \
+        ok.reason
     # ... an SFT candidate with the same numbers is not: its loss did not improve.
     assert "below the bar" in decide(kto, POLICY, objective="sft").reason
     # More thumbs, but the references' loss rose by about 20%: the guard holds it back.
@@ -130,7 +131,7 @@ def test_a_candidate_trained_on_thumbs_is_decided_on_the_users_rate_with_the_los
     few = compare(_scores(inc * 0.8, liked[:8], [0.7] * 8), _scores(inc, base_rate[:8], [0.7] * 8), sources,
                   POLICY)
     fallback = decide(few, POLICY, objective="kto")
-    assert fallback.promoted and "on the persistent-set loss" in fallback.reason, fallback.reason
+    assert fallback.promoted and fallback.reason.startswith("promoted: persistent-set loss"), fallback.reason
 
 
 def test_a_negative_bar_lets_every_candidate_through_as_test_setups_ask():

@@ -305,8 +305,8 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
             return Decision(False, f"not promoted: {text}, but {probe_text} fell by more than "
                                    f"{policy.probe_tolerance}")
         extra.append(probe_text)
-    basis = "on the users' predicted thumbs-up" if on_thumbs else "on the persistent-set loss"
-    return Decision(True, "; ".join([f"promoted {basis}: {text}", *extra]))
+    # The first metric named is the one that decided.
+    return Decision(True, "; ".join([f"promoted: {text}", *extra]))
 
 
 def _pct(value: float) -> str:
