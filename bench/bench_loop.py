@@ -117,6 +117,10 @@ def rates(insights: list[dict], prompts: list[dict]) -> dict[str, float]:
     return {p["prompt_id"]: by_prompt.get(p["prompt_id"], 0.0) for p in prompts}
 
 
+def mean_words(insights: list[dict]) -> float:
+    return round(statistics.fmean(len(i["text"].split()) for i in insights), 1)
+
+
 def summary(label: str, scores: dict[str, float], base: dict[str, float], entry: dict | None) -> dict[str, Any]:
     ids = sorted(base)
     mine = [scores[i] for i in ids]
@@ -153,7 +157,7 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     base_texts = await generate(model_dir, None, evals)
     base = rates(base_texts, evals)
     rows = [summary("base", base, base, None)]
-    rows[-1]["mean_words"] = round(statistics.fmean(len(t["text"].split()) for t in base_texts), 1)
+    rows[-1]["mean_words"] = mean_words(base_texts)
     print(_line(rows[-1]), flush=True)
     serving: dict[str, Any] | None = None
     at = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -186,7 +190,7 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                           "decide": round(entry.get("metrics", {}).get("eval_seconds", 0.0)),
                           "bench_eval": round(time.perf_counter() - clock)}
         if texts:
-            row["mean_words"] = round(statistics.fmean(len(t["text"].split()) for t in texts), 1)
+            row["mean_words"] = mean_words(texts)
         row.update(round=round_no, drafts=len(drafts), approved=len(approved),
                    thumbs_up=sum(f["rating"] == "up" for f in feedback), thumbs=len(feedback),
                    window_counts=content.counts, minutes=round((time.perf_counter() - started) / 60, 1))

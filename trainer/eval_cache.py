@@ -33,6 +33,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from kasper.agents.runtime.backend import GenRequest
 from kasper.agents.runtime.model_store import MANIFEST
 from kasper.streams.logs import get_logger
 
@@ -65,7 +66,7 @@ def example_key(messages: Sequence[dict[str, str]], max_seq_length: int, mask_pr
     return _digest([list(messages), max_seq_length, mask_prompt])
 
 
-def probes_key(requests: Sequence[Any]) -> str:
+def probes_key(requests: Sequence[GenRequest]) -> str:
     """Golden answers depend on each request's messages, sampling and seeds."""
     return _digest([[list(r.messages), dataclasses.asdict(r.sampling), r.seed, r.redraw_seed]
                     for r in requests])
@@ -75,7 +76,8 @@ class IncumbentCache:
     """One tier's cached incumbent numbers; :meth:`save` writes what was added."""
 
     def __init__(self, adapters_dir: Path, tier: str, model: str, role: str = "incumbent") -> None:
-        self.path = Path(adapters_dir) / STORE_DIR / f"{checked_name(tier, 'tier')}-{role}.json"
+        self._stem = Path(adapters_dir) / STORE_DIR / checked_name(tier, "tier")
+        self.path = self._stem.with_name(f"{self._stem.name}-{role}.json")
         self.model = model
         self.losses: dict[str, list[float]] = {}
         self.probes: dict[str, list[str]] = {}
@@ -101,7 +103,7 @@ class IncumbentCache:
         """This (a candidate's) file becomes its tier's incumbent file: the next window's
         evaluation of the newly serving model starts from the numbers measured now."""
         try:
-            os.replace(self.path, self.path.with_name(self.path.name.rsplit("-", 1)[0] + "-incumbent.json"))
+            os.replace(self.path, self._stem.with_name(f"{self._stem.name}-incumbent.json"))
         except OSError as exc:
             log.warning("candidate evaluation cache not kept", path=str(self.path), error=str(exc)[:300])
 

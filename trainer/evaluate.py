@@ -55,6 +55,7 @@ from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
 from .eval_cache import IncumbentCache, example_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
+from .preference import parse_objective  # noqa: E402
 from .probes import probe_prompts  # noqa: E402
 
 
@@ -268,26 +269,31 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
     # A negative bar tolerates a regression of that size: the interval's floor follows it.
     floor = min(0.0, need)
     parts = ", ".join(f"{c.sources.count(s)} {s}" for s in ("golden", "store", "window"))
-    loss_text = (f"persistent-set loss {c.new.loss:.4f} vs {c.current.loss:.4f} of {current_label} "
-                 f"({_pct(loss.improvement)}, {loss.level:.0%} CI [{_pct(loss.low)}, {_pct(loss.high)}], "
-                 f"n={loss.n}: {parts}, {GOLDEN_VERSION}")
-    thumbs_text = "" if c.thumbs is None else (
-        f"users' predicted thumbs-up {_mean(c.new.thumbs):.3f} vs {_mean(c.current.thumbs):.3f} "
-        f"({_pct(c.thumbs.improvement)}, {c.thumbs.level:.0%} CI [{_pct(c.thumbs.low)}, {_pct(c.thumbs.high)}], "
-        f"n={c.thumbs.n}")
-    bar = f"needs >= {need:+.1%}, CI low > {floor:+.1%}, n >= {policy.min_eval_examples}"
+    # Each metric reads "name X vs Y (change, CI, n[; what it needed])".
+    def loss_text(tail: str = "") -> str:
+        return (f"persistent-set loss {c.new.loss:.4f} vs {c.current.loss:.4f} of {current_label} "
+                f"({_pct(loss.improvement)}, {loss.level:.0%} CI [{_pct(loss.low)}, {_pct(loss.high)}], "
+                f"n={loss.n}: {parts}, {GOLDEN_VERSION}{tail})")
+
+    def thumbs_text(tail: str = "") -> str:
+        t = c.thumbs
+        return (f"users' predicted thumbs-up {_mean(c.new.thumbs):.3f} vs {_mean(c.current.thumbs):.3f} "
+                f"({_pct(t.improvement)}, {t.level:.0%} CI [{_pct(t.low)}, {_pct(t.high)}], n={t.n}{tail})")
+
+    bar = f"; needs >= {need:+.1%}, CI low > {floor:+.1%}, n >= {policy.min_eval_examples}"
+    trained = parse_objective(objective) or ()
     on_thumbs = (c.thumbs is not None and c.thumbs.n >= policy.min_eval_examples
-                 and any(part in objective.split("+") for part in ("dpo", "kto")))
+                 and ("dpo" in trained or "kto" in trained))
     if on_thumbs:
-        primary, text = c.thumbs, f"{thumbs_text}; {bar})"
-        guard = (f"{loss_text}; may rise by {policy.loss_tolerance:.1%})"
+        primary, text = c.thumbs, thumbs_text(bar)
+        guard = (loss_text(f"; may rise by {policy.loss_tolerance:.1%}")
                  if loss.n and math.isfinite(loss.high) and loss.high < -policy.loss_tolerance else None)
-        extra = [f"{loss_text})"]
+        extra = [loss_text()]
     else:
-        primary, text = loss, f"{loss_text}; {bar})"
-        guard = (f"{thumbs_text}) fell significantly"
+        primary, text = loss, loss_text(bar)
+        guard = (f"{thumbs_text()} fell significantly"
                  if c.thumbs is not None and math.isfinite(c.thumbs.high) and c.thumbs.high < 0 else None)
-        extra = [f"{thumbs_text})"] if c.thumbs is not None else []
+        extra = [thumbs_text()] if c.thumbs is not None else []
     if primary.n < policy.min_eval_examples:
         return Decision(False, f"not promoted: too few paired examples; {text}")
     if not math.isfinite(primary.improvement) or not math.isfinite(primary.low):

@@ -105,8 +105,9 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
     params, policy = config.tier(tier), config.promotion
     examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version,
                               config.promotion.golden_count)
-    fresh = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, work), role="candidate")
-    new = evaluate_model(model_dir, work, examples, params, policy, tier, cache=fresh, generate=config.generate)
+    candidate_cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, work), role="candidate")
+    new = evaluate_model(model_dir, work, examples, params, policy, tier, cache=candidate_cache,
+                         generate=config.generate)
     incumbent = _adapter_dir(serving)
     cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, incumbent))
     current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache,
@@ -123,7 +124,7 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
                "eval_incumbent_cached": float(cache.hits)}
     decision = decide(comparison, policy, label, objective)
     if decision.promoted:
-        fresh.promote()
+        candidate_cache.promote()
     return numbers, decision
 
 
