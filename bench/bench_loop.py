@@ -21,8 +21,11 @@ seeds derived from the prompt ids, so every version meets the same draws). The
 figure is the simulated users' predicted thumbs-up rate of those answers
 (:func:`kasper.streams.simulated_users.thumbs_up_rate`) with a bootstrap 95%
 interval, and the paired difference against the base model with its interval.
-Only a promoted version serves the next round. ``--plot`` writes the curve as SVG.
-Each row also gives the mean words of the answers and the seconds of each phase.
+Only a promoted version serves the next round; the thumbs of a round whose candidate
+was not promoted are carried into the next round's training (:mod:`kasper.trainer.carry`,
+as in the trainer role). ``--plot`` writes the curve as SVG. Each row also gives the
+mean words of the answers, the seconds of each phase, and ``loop_minutes``: the loop's
+own time so far (drafts, training, decisions), without this bench's evaluations.
 
     python bench/bench_loop.py [--rounds 3] [--prompts 64] [--eval-prompts 48] [--seed 7]
                                [--out FILE.json] [--plot FILE.svg]
@@ -161,6 +164,7 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     print(_line(rows[-1]), flush=True)
     serving: dict[str, Any] | None = None
     at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    loop_s = 0.0  # the loop's own time: drafts, training and decisions, not this bench's evaluations
     for round_no in range(1, args.rounds + 1):
         batch = prompts_for(args.prompts, args.seed * 100 + round_no, args.tier)
         for p in batch:
@@ -179,6 +183,7 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         clock = time.perf_counter()
         entry = train_window(window_dir, config, model_dir, tier=args.tier)
         train_s = time.perf_counter() - clock
+        loop_s += generate_s + train_s
         candidate = {"tier": args.tier, "version": entry["version"], "adapter_path": entry.get("adapter_path"),
                      "adapter_sha256": entry.get("adapter_sha256")}
         clock = time.perf_counter()
@@ -193,7 +198,8 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             row["mean_words"] = mean_words(texts)
         row.update(round=round_no, drafts=len(drafts), approved=len(approved),
                    thumbs_up=sum(f["rating"] == "up" for f in feedback), thumbs=len(feedback),
-                   window_counts=content.counts, minutes=round((time.perf_counter() - started) / 60, 1))
+                   window_counts=content.counts, minutes=round((time.perf_counter() - started) / 60, 1),
+                   loop_minutes=round(loop_s / 60, 1))
         rows.append(row)
         print(_line(row), flush=True)
         if entry["promoted"]:
@@ -201,7 +207,8 @@ async def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     return {"date": datetime.now(timezone.utc).date().isoformat(), "tier": args.tier, "seed": args.seed,
             "prompts_per_round": args.prompts, "eval_prompts": args.eval_prompts,
             "objective": config.tier(args.tier).objective,
-            "minutes": round((time.perf_counter() - started) / 60, 1), "versions": rows,
+            "minutes": round((time.perf_counter() - started) / 60, 1), "loop_minutes": round(loop_s / 60, 1),
+            "versions": rows,
             "command": " ".join(["python", *sys.argv])}
 
 
@@ -209,7 +216,8 @@ def _line(r: dict[str, Any]) -> str:
     decided = "" if r["promoted"] is None else (" promoted" if r["promoted"] else " not promoted")
     return (f"{r['version']:<28} thumbs-up {r['thumbs_up_rate']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
             f"  vs base {r['vs_base']:+.3f} [{r['vs_base_ci95'][0]:+.3f}, {r['vs_base_ci95'][1]:+.3f}]{decided}"
-            + (f"  ({r['reason']})" if r.get("reason") else ""))
+            + (f"  ({r['reason']})" if r.get("reason") else "")
+            + (f"  [loop {r['loop_minutes']} min]" if "loop_minutes" in r else ""))
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -269,8 +269,12 @@ class TrainerSettings(Section):
     min_score: float | None = None  # rubric score an approved record needs to train on
     # At most this many feedback records of one user hash per window (the rest is counted, not trained).
     feedback_per_user: int = Field(20, ge=1)
-    # What a window trains on: sft, dpo, kto or a "+" mix (sft+kto); auto: SFT when the
-    # window has SFT examples, plus KTO when it has thumbs (docs/trainer.md).
+    # Thumbs a window trained on whose candidate was not promoted are carried into the
+    # next window of the tier, at most this many (0: none): sparse feedback adds up
+    # instead of being lost with a rejected candidate (docs/trainer.md).
+    carry_cap: int = Field(500, ge=0)
+    # What a window trains on: sft, dpo, kto or a "+" mix (sft+kto); auto: KTO when the
+    # window has at least two thumbs, SFT otherwise (docs/trainer.md).
     objective: str = Field("auto", pattern=r"^(auto|(sft|dpo|kto)(\+(sft|dpo|kto))*)$")
     # Live rollback (kasper models watch): a promoted version is rolled back when its
     # approval or thumbs-up rate is below the incumbent's by more than the margin, at

@@ -93,6 +93,9 @@ class WindowPolicy:
     split: tuple[float, float] = (0.8, 0.9)  # train below 0.8, valid below 0.9, test above
     template_version: str = DEFAULT_TEMPLATE
     join_retention_s: float = 30 * 24 * 3600.0  # how long approved texts are kept for joins
+    # Thumbs of windows whose candidate was not promoted, trained on again by the next
+    # window of the tier (kasper.trainer.carry); at most this many (0: none carried).
+    carry_cap: int = _knob("carry_cap")
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
     """``config`` with the ``KASPER_TRAINER_*`` knobs; the per-tier ones only where set."""
     window = dataclasses.replace(
         config.window, approved_count=trainer.approved_count, feedback_count=trainer.feedback_count,
-        max_age_s=trainer.max_age_s, feedback_wait_s=trainer.feedback_wait_s)
+        max_age_s=trainer.max_age_s, feedback_wait_s=trainer.feedback_wait_s, carry_cap=trainer.carry_cap)
     if trainer.min_score is not None:
         window = dataclasses.replace(window, min_score=MappingProxyType(
             {tier: trainer.min_score for tier in window.min_score}))

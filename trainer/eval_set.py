@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +39,7 @@ from typing import Any, Iterable
 from kasper.agents.quality.prompts import build_messages
 from kasper.streams.settings import DEFAULT_TEMPLATE
 
+from .files import write_lines
 from .windows import checked_name
 
 STORE_DIR = ".eval"
@@ -171,15 +170,5 @@ def add_to_store(adapters_dir: Path, tier: str, window_dir: Path, window_id: str
         known.add(e.id)
         rows.append({"id": e.id, "messages": list(e.messages), "window_id": window_id})
         added += 1
-    _atomic_lines(path, rows[-cap:] if cap > 0 else [])  # oldest first: the cap drops the oldest
+    write_lines(path, rows[-cap:] if cap > 0 else [])  # oldest first: the cap drops the oldest
     return added
-
-
-def _atomic_lines(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.writelines(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,14 @@ def window_event(content: WindowContent, directory: Path, *, opened_at: datetime
 def manifest_sha256(event: dict[str, Any]) -> str | None:
     """The manifest's sha256 as announced in a TrainingWindow event."""
     return next((f["sha256"] for f in event.get("files", []) if f["name"] == MANIFEST), None)
+
+
+def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Replace ``path`` with ``rows`` as JSON lines, atomically (a reader sees old or new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    _write_synced(tmp, "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode())
+    os.replace(tmp, path)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -39,7 +39,7 @@ import math
 import os
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,10 +85,14 @@ class TrainResult:
 
 def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierTraining, *,
                   init_adapter: Path | None = None, tier: str = "-",
+                  carried: Sequence[dict[str, Any]] = (),
                   progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   pause: Callable[[], object] | None = None) -> TrainResult:
     """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl``; resume from ``work_dir`` if possible.
+
+    ``carried``: thumbs rows of earlier windows (:mod:`kasper.trainer.carry`), trained on
+    beside the window's own thumbs when the objective includes KTO.
 
     ``pause()`` is called before the plan and before each step and may block (the training
     loop waits there while its worker serves); ``should_stop()`` is asked after it.
@@ -103,7 +107,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
     plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
                            max_len=params.max_seq_length, sft=(train_set, valid_set),
                            kto_weights_set=(params.desirable_weight, params.undesirable_weight),
-                           should_stop=should_stop)
+                           carried=carried, should_stop=should_stop)
     if plan.objective == ("sft",):
         batch = min(params.batch_size, len(train_set))
         train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
@@ -115,7 +119,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
         per_epoch = max(len(groups) for groups in plan.train.groups.values())  # the largest part's
     params = params.capped(per_epoch)
-    fingerprint = _fingerprint(data_dir, params, init_adapter)
+    fingerprint = _fingerprint(data_dir, params, init_adapter, carried)
     start = _resume(work_dir, model, optimizer, fingerprint)
     if start >= params.iters:
         start = 0  # a finished checkpoint is never kept; start over rather than train 0 steps
@@ -283,14 +287,18 @@ class _Callback(TrainingCallback):
 # --- checkpoints -----------------------------------------------------------------------
 
 
-def _fingerprint(data_dir: Path, params: TierTraining, init_adapter: Path | None) -> str:
-    """What a checkpoint must match to be resumed: the data, the settings, the starting adapter."""
+def _fingerprint(data_dir: Path, params: TierTraining, init_adapter: Path | None,
+                 carried: Sequence[dict[str, Any]] = ()) -> str:
+    """What a checkpoint must match to be resumed: the data (carried rows included), the
+    settings, the starting adapter."""
     h = hashlib.sha256(json.dumps(asdict(params), sort_keys=True).encode())
     for name in ("train.jsonl", "valid.jsonl", preference.PAIRS_FILE, preference.THUMBS_FILE):
         path = Path(data_dir) / name
         h.update(hashlib.sha256(path.read_bytes()).digest() if path.exists() else b"-")
     if init_adapter is not None:
         h.update(hashlib.sha256((Path(init_adapter) / ADAPTER_FILE).read_bytes()).digest())
+    if carried:
+        h.update(json.dumps(list(carried), sort_keys=True).encode())
     return h.hexdigest()
 
 

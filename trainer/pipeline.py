@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import metrics
+from . import carry, metrics
 from .config import TrainerConfig, TierTraining
 from .errors import EmptyWindowError, TrainingDivergedError
 from .eval_cache import IncumbentCache, model_key
@@ -66,10 +66,11 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     serving = registry.serving_entry(tier)
     base = {"base_model": str(model_dir), "window_id": window_id}
     work = registry.work_dir(tier, window_id)
+    carried = carry.carried(config.adapters_dir, tier)
     try:
         result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
-                               init_adapter=_compatible(serving, params), should_stop=should_stop,
-                               pause=pause)
+                               init_adapter=_compatible(serving, params), carried=carried,
+                               should_stop=should_stop, pause=pause)
     except EmptyWindowError:  # files present, but nothing the objective can use
         metrics.RUNS.labels(tier, "empty").inc()
         shutil.rmtree(work, ignore_errors=True)
@@ -91,6 +92,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     shutil.rmtree(work, ignore_errors=True)
     # Only now, after its decision, do this window's held-out lines join the persistent set.
     add_to_store(config.adapters_dir, tier, window_dir, window_id, config.promotion.eval_store_cap)
+    # Thumbs a rejected candidate trained on wait for the next window; a promotion learned them.
+    carry.after_decision(config.adapters_dir, tier, window_dir, decision.promoted, config.window.carry_cap)
     metrics.RUNS.labels(tier, "promoted" if decision.promoted else "rejected").inc()
     metrics.report_serving(registry)
     log.info("model version", tier=tier, version=entry["version"], promoted=decision.promoted,

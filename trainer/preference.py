@@ -109,6 +109,13 @@ def read_rows(data_dir: Path, name: str, splits: Sequence[str]) -> list[dict[str
     return rows
 
 
+def with_carried(window_rows: list[dict[str, Any]], carried: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Carried thumbs rows (:mod:`kasper.trainer.carry`), then the window's: one row per
+    insight id, the window's when both have it."""
+    own = {r.get("insight_id") for r in window_rows}
+    return [r for r in carried if r.get("insight_id") not in own] + list(window_rows)
+
+
 def encode(tokenizer: Any, prompt: list[dict], answer: list[dict]) -> Seq:
     """Tokens of prompt + answer and the answer's start, as mlx-lm's ChatDataset masks it."""
     tokens = tokenizer.apply_chat_template([*prompt, *answer], return_dict=False)
@@ -328,10 +335,11 @@ class Plan:
 
 def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size: int, max_len: int,
          sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None),
-         should_stop: Callable[[], bool] | None = None) -> Plan:
+         carried: Sequence[dict[str, Any]] = (), should_stop: Callable[[], bool] | None = None) -> Plan:
     """Choose the objective for what the window holds and build every batch (references included).
 
-    ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way).
+    ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way);
+    ``carried`` are thumbs rows of earlier windows, trained on beside the window's own.
     Call before the first step: the references are the model as it is now. The reference
     passes can take a while: ``should_stop()`` true between two of their batches raises
     ``TrainingInterrupted`` (nothing is trained yet, so nothing is lost).
@@ -339,8 +347,9 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
     wanted = parse_objective(setting)
     pairs = {s: pair_examples(read_rows(data_dir, PAIRS_FILE, splits), tokenizer, max_len)
              for s, splits in (("train", ("train",)), ("valid", ("valid",)), ("heldout", ("valid", "test")))}
-    thumbs = {s: thumb_examples(read_rows(data_dir, THUMBS_FILE, (s,)), tokenizer, max_len)
-              for s in ("train", "valid")}
+    thumbs = {"train": thumb_examples(with_carried(read_rows(data_dir, THUMBS_FILE, ("train",)), carried),
+                                      tokenizer, max_len),
+              "valid": thumb_examples(read_rows(data_dir, THUMBS_FILE, ("valid",)), tokenizer, max_len)}
     available = {"sft": len(sft[0]), "dpo": len(pairs["train"][0]), "kto": len(thumbs["train"][0])}
     needs = {"sft": 1, "dpo": 1, "kto": 2}  # KTO's z0 needs another answer in the batch
     # auto: a window with thumbs trains for its users (KTO), one without on its approved
