@@ -256,7 +256,7 @@ class TrainerSettings(Section):
     # min_eval_examples of them let a thumbs-trained candidate be decided on its answers.
     probe_count: int = Field(44, ge=0)
     probe_samples: int = Field(2, ge=1)  # answers per golden prompt, averaged
-    probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
+    probe_tolerance: float = 0.02  # how far the share of probe answers the rubric passes may drop
     # How far a thumbs-trained candidate may raise the persistent-set loss (relative);
     # 0: not significantly at all.
     loss_tolerance: float = Field(0.0, ge=0.0)

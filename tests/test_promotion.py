@@ -124,9 +124,19 @@ def test_a_candidate_trained_on_thumbs_is_decided_on_the_users_rate_with_the_los
     flat = decide(compare(_scores(inc * 0.8, noise, [0.7] * 40), current, sources, POLICY), POLICY,
                   objective="kto")
     assert not flat.promoted and "users' predicted thumbs-up" in flat.reason
-    # The rubric still vetoes.
+    # The rubric still vetoes: on the share of answers it passes ...
     worse_rubric = compare(_scores(inc, liked, [0.5] * 40), current, sources, POLICY)
-    assert "fell by more than 0.02" in decide(worse_rubric, POLICY, objective="kto").reason
+    vetoed = decide(worse_rubric, POLICY, objective="kto").reason
+    assert "rubric pass rate 0.000 vs 1.000 (mean 0.500 vs 0.700) fell by more than 0.02" in vetoed, vetoed
+    # ... not on its mean: answers that still pass, with fewer of the lexicon words the
+    # rubric counts and the users dislike, score lower and are not held back for it.
+    plainer = compare(_scores(inc, liked, [0.62] * 40), current, sources, POLICY)
+    kept = decide(plainer, POLICY, objective="kto")
+    assert kept.promoted and "rubric pass rate 1.000 vs 1.000 (mean 0.620 vs 0.700)" in kept.reason, kept.reason
+    # One pass lost in 40 (0.025) is beyond the default 0.02, within 0.03.
+    one_less = compare(_scores(inc, liked, [0.7] * 39 + [0.5]), current, sources, POLICY)
+    assert not decide(one_less, POLICY, objective="kto").promoted
+    assert decide(one_less, dataclasses.replace(POLICY, probe_tolerance=0.03), objective="kto").promoted
     # Too few golden answers to decide on thumbs: the loss decides, as for SFT.
     few = compare(_scores(inc * 0.8, liked[:8], [0.7] * 8), _scores(inc, base_rate[:8], [0.7] * 8), sources,
                   POLICY)

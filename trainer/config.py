@@ -108,7 +108,7 @@ class PromotionPolicy:
     min_eval_examples: int = _knob("min_eval_examples")  # paired examples a decision needs
     eval_store_cap: int = _knob("eval_store_cap")  # held-out lines of past windows kept per tier
     golden_count: int | None = _knob("golden_count")  # golden examples per evaluation (None: all)
-    probe_tolerance: float = 0.02  # how far the probe rubric mean may drop and still promote
+    probe_tolerance: float = 0.02  # how far the share of probe answers the rubric passes may drop
     # Golden prompts answered as the generate stage serves them (0 turns probes off); a
     # candidate trained on thumbs is decided on their predicted thumbs-up rate.
     probe_count: int = _knob("probe_count")

@@ -21,8 +21,10 @@ improvement is at least ``min_improvement``, the lower bound of its paired
 bootstrap interval (:mod:`kasper.trainer.bootstrap`) clears
 ``min(0, min_improvement)`` and there are at least ``min_eval_examples`` pairs;
 and then only if the users' thumbs-up rate did not fall significantly (its
-interval entirely below zero) and the rubric mean did not drop by more than
-``probe_tolerance``. The reason names the numbers that decided.
+interval entirely below zero) and the share of golden answers the rubric passes did
+not drop by more than ``probe_tolerance``. A candidate trained on thumbs is decided
+on the users' rate instead, with the loss as the guard (:func:`decide`). The reason
+names the numbers that decided.
 
 Error policy: too few examples is not an error, it is a rejection with that
 reason. Model loading raises ``ModelError``.
@@ -262,8 +264,8 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
     users' predicted thumbs-up rate of its golden answers, when there are enough of them;
     its persistent-set loss may not rise significantly by more than ``loss_tolerance``.
     Any other candidate is decided on the persistent-set loss, and the users' rate may
-    not fall significantly. Either way the probe rubric mean may not drop by more than
-    ``probe_tolerance``.
+    not fall significantly. Either way the share of golden answers the rubric passes may
+    not drop by more than ``probe_tolerance``.
     """
     loss, need = c.loss, policy.min_improvement
     # A negative bar tolerates a regression of that size: the interval's floor follows it.
@@ -306,9 +308,12 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
         what = "the loss rose significantly beyond the tolerance" if on_thumbs else "the users' rate fell"
         return Decision(False, f"not promoted: {text}, but {what}: {guard}")
     if c.thumbs is not None:
-        probe_text = f"rubric mean {_mean(c.new.rubric):.3f} vs {_mean(c.current.rubric):.3f}"
-        if _mean(c.new.rubric) < _mean(c.current.rubric) - policy.probe_tolerance:
-            return Decision(False, f"not promoted: {text}, but {probe_text} fell by more than "
+        # The pass rate, not the mean score: the gate acts on pass or fail, and the mean
+        # also counts the rubric's lexicon, which the users' taste penalizes (docs/trainer.md).
+        probe_text = (f"rubric pass rate {_mean(c.new.passed):.3f} vs {_mean(c.current.passed):.3f} "
+                      f"(mean {_mean(c.new.rubric):.3f} vs {_mean(c.current.rubric):.3f})")
+        if _mean(c.new.passed) < _mean(c.current.passed) - policy.probe_tolerance:
+            return Decision(False, f"not promoted: {text}, but the {probe_text} fell by more than "
                                    f"{policy.probe_tolerance}")
         extra.append(probe_text)
     # The first metric named is the one that decided.
