@@ -20,11 +20,10 @@ row, is skipped (the next rewrite drops it); OS errors writing the store propaga
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from .files import write_lines
+from .files import read_lines, write_lines
 from .preference import THUMBS_FILE, read_rows, with_carried
 from .windows import checked_name
 
@@ -37,19 +36,8 @@ def carry_path(adapters_dir: Path, tier: str) -> Path:
 
 def carried(adapters_dir: Path, tier: str) -> list[dict[str, Any]]:
     """The tier's carried thumbs rows, oldest first."""
-    try:
-        text = carry_path(adapters_dir, tier).read_text()
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and {"prompt", "completion", "label", "insight_id"} <= row.keys():
-            out.append(row)
-    return out
+    wanted = {"prompt", "completion", "label", "insight_id"}
+    return [r for r in read_lines(carry_path(adapters_dir, tier)) if isinstance(r, dict) and wanted <= r.keys()]
 
 
 def after_decision(adapters_dir: Path, tier: str, window_dir: Path, promoted: bool, cap: int) -> int:

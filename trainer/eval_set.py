@@ -39,7 +39,7 @@ from typing import Any, Iterable
 from kasper.agents.quality.prompts import build_messages
 from kasper.streams.settings import DEFAULT_TEMPLATE
 
-from .files import write_lines
+from .files import read_lines, write_lines
 from .windows import checked_name
 
 STORE_DIR = ".eval"
@@ -101,16 +101,11 @@ def example_id(messages: Iterable[dict[str, str]]) -> str:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     """The JSON lines of ``path`` that hold a ``messages`` list, with their ``id`` filled in."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return []
     out = []
-    for line in text.splitlines():
+    for row in read_lines(path):
         try:
-            row = json.loads(line)
             messages = list(row["messages"])
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             continue
         out.append({**row, "id": row.get("id") or example_id(messages), "messages": messages})
     return out

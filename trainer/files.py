@@ -150,6 +150,22 @@ def manifest_sha256(event: dict[str, Any]) -> str | None:
     return next((f["sha256"] for f in event.get("files", []) if f["name"] == MANIFEST), None)
 
 
+def read_lines(path: Path) -> list[Any]:
+    """The JSON values of ``path``'s lines, oldest first: a missing file is empty, a line
+    that is not JSON is skipped (stores rewrite without it)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
 def write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
     """Replace ``path`` with ``rows`` as JSON lines, atomically (a reader sees old or new)."""
     path.parent.mkdir(parents=True, exist_ok=True)
