@@ -76,6 +76,19 @@ def test_the_window_s_row_wins_over_a_carried_one_for_the_same_insight():
 
 # --- the shipped model -------------------------------------------------------------------
 
+
+@pytest.mark.model
+def test_a_window_too_small_to_train_leaves_its_thumb_for_the_next(shipped_model, tmp_path):
+    from kasper.trainer.errors import EmptyWindowError
+    from kasper.trainer.pipeline import train_window
+
+    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
+    config = with_tier(config, "standard", objective="kto")
+    lone = thumbs_dir(tmp_path / "lone", [row("a", False), row("b", split="test")])
+    with pytest.raises(EmptyWindowError, match="kto has 1 training examples"):
+        train_window(lone, config, shipped_model, tier="standard")
+    assert [r["insight_id"] for r in carry.carried(config.adapters_dir, "standard")] == ["a"]
+
 TINY = TierTraining(rank=4, num_layers=2, iters=4, batch_size=2, max_seq_length=352, learning_rate=1e-3,
                     steps_per_report=2, save_every=100, val_batches=1, objective="auto", max_epochs=0)
 

@@ -5,7 +5,8 @@ handful of thumbs, too few for a preference objective to learn from, and a windo
 whose candidate is not promoted would otherwise take its thumbs with it. So each
 decided window that is *not* promoted leaves its training thumbs (``thumbs.jsonl``
 rows of split ``train``) in the tier's carry store, and the next window of the tier
-trains on them beside its own. A promotion empties the store: the promoted adapter
+trains on them beside its own; so does a window too small to train at all (one
+thumb, where KTO needs two), which is dead-lettered as empty. A promotion empties the store: the promoted adapter
 learned them, and the next candidate starts from it (it would only push the same
 examples further from a reference that already holds them).
 

@@ -74,6 +74,8 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     except EmptyWindowError:  # files present, but nothing the objective can use
         metrics.RUNS.labels(tier, "empty").inc()
         shutil.rmtree(work, ignore_errors=True)
+        # A lone thumb (KTO needs two) waits for the next window instead of being lost.
+        carry.after_decision(config.adapters_dir, tier, window_dir, False, config.window.carry_cap)
         raise
     except TrainingDivergedError as exc:
         metrics.RUNS.labels(tier, "diverged").inc()
