@@ -89,6 +89,7 @@ def test_a_window_too_small_to_train_leaves_its_thumb_for_the_next(shipped_model
         train_window(lone, config, shipped_model, tier="standard")
     assert [r["insight_id"] for r in carry.carried(config.adapters_dir, "standard")] == ["a"]
 
+
 TINY = TierTraining(rank=4, num_layers=2, iters=4, batch_size=2, max_seq_length=352, learning_rate=1e-3,
                     steps_per_report=2, save_every=100, val_batches=1, objective="auto", max_epochs=0)
 
