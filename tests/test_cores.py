@@ -180,3 +180,46 @@ def test_the_engine_writes_the_same_tokens_whatever_the_machine_leaves_it(engine
     assert stats[0.0].thread_changes == 2  # up at the first step, back down at the end
     assert outputs[0.0] == outputs[1.5]
     assert all(len(t) > 0 for t in outputs[0.0])
+
+
+@pytest.mark.model
+@pytest.mark.skipif(blas.blas_info().name != "openblas", reason="OpenBLAS is not loaded on this platform")
+@pytest.mark.parametrize("load, threads", [(0.0, 2), (1.5, 1)])
+def test_a_training_run_takes_the_cores_the_machine_leaves_and_gives_them_back(
+        shipped_model, tmp_path, monkeypatch, load, threads):
+    """KTO: the reference passes and the steps run with the free cores' threads; after the run
+    (and after a run stopped in its reference passes) the count is the base count again."""
+    import dataclasses
+
+    from kasper.trainer import lora
+    from kasper.trainer.errors import TrainingInterrupted
+    from tests.test_preference import TINY, write_preference_data
+
+    m = Machine()
+
+    def busy() -> float:
+        m.run(0.1, others=load)
+        return m.busy
+
+    class Watch(CoreWatch):
+        def __init__(self, **_kw) -> None:
+            super().__init__(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True)
+
+    monkeypatch.setattr(lora, "CoreWatch", Watch)
+    data = write_preference_data(tmp_path / "data", train=8, held_out=0)
+    params = dataclasses.replace(TINY, objective="kto", iters=2, steps_per_report=1)
+    seen: list[int | None] = []
+    result = lora.train_adapter(shipped_model, data, tmp_path / "work", params,
+                                progress=lambda step, info: seen.append(cores.get_threads()))
+    assert result.objective == "kto" and result.iterations == 2
+    assert seen == [threads, threads]
+    assert cores.get_threads() == cores.base_threads()
+    asked: list[int | None] = []
+
+    def stop() -> bool:  # asked between reference batches: stop at the second
+        asked.append(cores.get_threads())
+        return len(asked) > 1
+
+    with pytest.raises(TrainingInterrupted, match="reference log-probs"):
+        lora.train_adapter(shipped_model, data, tmp_path / "work2", params, should_stop=stop)
+    assert asked[0] == threads and cores.get_threads() == cores.base_threads()

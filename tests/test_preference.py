@@ -126,7 +126,8 @@ def write_preference_data(directory: Path, train: int, held_out: int, seed: int 
 
 def margins(model, directory: Path) -> list[float]:
     """Chosen minus rejected log-prob of each held-out pair, computed here from scratch."""
-    from kasper.trainer.preference import encode, pad, read_rows, sequence_logps
+    from kasper.trainer.packed import pad, sequence_logps
+    from kasper.trainer.preference import encode, read_rows
 
     out = []
     for row in read_rows(directory, preference.PAIRS_FILE, ("test",)):

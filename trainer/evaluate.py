@@ -41,6 +41,7 @@ from typing import Any, Sequence
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import GenRequest
+from kasper.agents.runtime.cores import CoreWatch
 from kasper.agents.runtime.mlx_backend import engine_row, finished_text
 from kasper.agents.runtime.mlx_engine import Engine
 from kasper.agents.runtime.prompting import request_for
@@ -162,13 +163,15 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
     model.eval()
     losses, counts = [0.0] * len(examples), [0] * len(examples)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        batch, lengths = _pad([examples[i] for i in chunk], max_seq_length)
-        summed, n = _row_losses(model, batch, lengths)
-        mx.eval(summed, n)
-        for j, i in enumerate(chunk):
-            losses[i], counts[i] = float(summed[j].item()), int(n[j].item())
+    with CoreWatch.during() as cores:  # large matmuls: every free core's BLAS thread (lora.py)
+        for start in range(0, len(order), batch_size):
+            cores.tick()
+            chunk = order[start:start + batch_size]
+            batch, lengths = _pad([examples[i] for i in chunk], max_seq_length)
+            summed, n = _row_losses(model, batch, lengths)
+            mx.eval(summed, n)
+            for j, i in enumerate(chunk):
+                losses[i], counts[i] = float(summed[j].item()), int(n[j].item())
     return losses, counts
 
 

@@ -20,6 +20,10 @@ compiled step), so tokens/s match the CLI; on top of it:
 - ``pause()`` runs once before the objective's plan (DPO/KTO reference passes)
   and before every step, ahead of ``should_stop()``; the training loop waits there
   while its worker serves (excluded from mlx-lm's tokens/s, not from the wall time);
+- BLAS threads: the reference passes and the steps are large matmuls, which a second
+  OpenBLAS thread speeds up while no other process is busy; a
+  :class:`~kasper.agents.runtime.cores.CoreWatch`, as the engine's decode steps use,
+  sets the count before each batch and puts it back when training ends;
 - progress: mlx-lm's terminal lines, Prometheus gauges, an optional callback;
 - the objective (``params.objective``): SFT alone is exactly the path above;
   DPO, KTO or a mix with SFT (:mod:`kasper.trainer.preference`) use the same
@@ -46,6 +50,7 @@ from typing import Any
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
+from kasper.agents.runtime.cores import CoreWatch
 from kasper.streams.logs import get_logger
 
 import mlx.optimizers as optim  # noqa: E402  (after runtime.blas on purpose)
@@ -101,49 +106,50 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
     model, tokenizer = model_store.load(model_dir)
     train_set, valid_set, dropped = _datasets(data_dir, tokenizer, params)
     optimizer = _with_lora(model, params, init_adapter)
-    if pause is not None:  # a DPO/KTO plan runs the reference model over the whole window
-        pause()
-    # References are the model as it starts (before any step or checkpoint is loaded).
-    plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
-                           max_len=params.max_seq_length, sft=(train_set, valid_set),
-                           kto_weights_set=(params.desirable_weight, params.undesirable_weight),
-                           carried=carried, should_stop=should_stop)
-    if plan.objective == ("sft",):
-        batch = min(params.batch_size, len(train_set))
-        train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
-        loss, batches, examples = default_loss, _resumable_batches, len(train_set)
-        per_epoch = _epoch_steps(len(train_set), batch)
-    else:
-        batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
-        loss, batches = preference.mixed_loss(plan.objective, params.beta), preference.batches
-        examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
-        per_epoch = max(len(groups) for groups in plan.train.groups.values())  # the largest part's
-    params = params.capped(per_epoch)
-    fingerprint = _fingerprint(data_dir, params, init_adapter, carried)
-    start = _resume(work_dir, model, optimizer, fingerprint)
-    if start >= params.iters:
-        start = 0  # a finished checkpoint is never kept; start over rather than train 0 steps
-    callback = _Callback(tier, start, params, model, optimizer, work_dir, fingerprint, progress,
-                         should_stop, pause)
-    args = TrainingArgs(
-        batch_size=batch, iters=params.iters - start, val_batches=params.val_batches,
-        steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
-        steps_per_save=params.iters + 1, adapter_file=str(work_dir / ADAPTER_FILE),
-        max_seq_length=params.max_seq_length)  # checkpoints are ours (with optimizer state)
-    objective = preference.objective_name(plan.objective)
-    log.info("training", tier=tier, objective=objective, examples=examples, dropped=dropped,
-             iters=params.iters, resumed_from=start, batch_size=batch)
-    started = time.perf_counter()
-    train(model=model, optimizer=optimizer, train_dataset=train_data, val_dataset=valid_data or None,
-          args=args, loss=loss, iterate_batches=_stoppable(batches(start, params.seed), callback),
-          training_callback=callback)
-    wall = time.perf_counter() - started
-    heldout = preference.heldout_margins(model, plan.heldout_pairs)
-    _write_json(work_dir / ADAPTER_CONFIG, adapter_config(model_dir, data_dir, params, objective))
-    _clear_checkpoint(work_dir)
-    c = callback
-    return TrainResult(work_dir, params.iters, start, c.first_loss, c.last_loss, c.val_loss,
-                       c.tokens, c.tokens_per_second(), wall, examples, dropped, objective, heldout)
+    with CoreWatch.during() as cores:
+        if pause is not None:  # a DPO/KTO plan runs the reference model over the whole window
+            pause()
+        # References are the model as it starts (before any step or checkpoint is loaded).
+        plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
+                               max_len=params.max_seq_length, sft=(train_set, valid_set),
+                               kto_weights_set=(params.desirable_weight, params.undesirable_weight),
+                               carried=carried, should_stop=_ticking(cores, should_stop))
+        if plan.objective == ("sft",):
+            batch = min(params.batch_size, len(train_set))
+            train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
+            loss, batches, examples = default_loss, _resumable_batches, len(train_set)
+            per_epoch = _epoch_steps(len(train_set), batch)
+        else:
+            batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
+            loss, batches = preference.mixed_loss(plan.objective, params.beta), preference.batches
+            examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
+            per_epoch = max(len(groups) for groups in plan.train.groups.values())  # the largest part's
+        params = params.capped(per_epoch)
+        fingerprint = _fingerprint(data_dir, params, init_adapter, carried)
+        start = _resume(work_dir, model, optimizer, fingerprint)
+        if start >= params.iters:
+            start = 0  # a finished checkpoint is never kept; start over rather than train 0 steps
+        callback = _Callback(tier, start, params, model, optimizer, work_dir, fingerprint, progress,
+                             should_stop, pause, cores)
+        args = TrainingArgs(
+            batch_size=batch, iters=params.iters - start, val_batches=params.val_batches,
+            steps_per_report=params.steps_per_report, steps_per_eval=params.steps_per_eval,
+            steps_per_save=params.iters + 1, adapter_file=str(work_dir / ADAPTER_FILE),
+            max_seq_length=params.max_seq_length)  # checkpoints are ours (with optimizer state)
+        objective = preference.objective_name(plan.objective)
+        log.info("training", tier=tier, objective=objective, examples=examples, dropped=dropped,
+                 iters=params.iters, resumed_from=start, batch_size=batch)
+        started = time.perf_counter()
+        train(model=model, optimizer=optimizer, train_dataset=train_data, val_dataset=valid_data or None,
+              args=args, loss=loss, iterate_batches=_stoppable(batches(start, params.seed), callback),
+              training_callback=callback)
+        wall = time.perf_counter() - started
+        heldout = preference.heldout_margins(model, plan.heldout_pairs)
+        _write_json(work_dir / ADAPTER_CONFIG, adapter_config(model_dir, data_dir, params, objective))
+        _clear_checkpoint(work_dir)
+        c = callback
+        return TrainResult(work_dir, params.iters, start, c.first_loss, c.last_loss, c.val_loss,
+                           c.tokens, c.tokens_per_second(), wall, examples, dropped, objective, heldout)
 
 
 def _with_lora(model: Any, params: TierTraining, init_adapter: Path | None) -> Any:
@@ -212,6 +218,14 @@ def _resumable_batches(start: int, seed: int) -> Callable:
     return batches
 
 
+def _ticking(cores: CoreWatch, should_stop: Callable[[], bool] | None) -> Callable[[], bool]:
+    """``should_stop`` for the reference passes, which also re-decide the BLAS threads."""
+    def check() -> bool:
+        cores.tick()
+        return should_stop is not None and should_stop()
+    return check
+
+
 def _stoppable(batches: Callable, callback: "_Callback") -> Callable:
     """Training batches that end the run between two steps once ``should_stop()`` is true.
 
@@ -220,7 +234,7 @@ def _stoppable(batches: Callable, callback: "_Callback") -> Callable:
     """
     def iterate(dataset, batch_size, max_seq_length, loop=False, **kw):
         source = batches(dataset, batch_size, max_seq_length, loop=loop, **kw)
-        if not loop or (callback.should_stop is None and callback.pause is None):
+        if not loop:
             yield from source
             return
         for done, item in enumerate(source):
@@ -228,6 +242,7 @@ def _stoppable(batches: Callable, callback: "_Callback") -> Callable:
                 callback.pause()
             if done and callback.should_stop is not None and callback.should_stop():
                 callback.stop(callback.start + done)
+            callback.cores.tick()
             yield item
     return iterate
 
@@ -237,11 +252,12 @@ class _Callback(TrainingCallback):
 
     def __init__(self, tier: str, start: int, params: TierTraining, model: Any, optimizer: Any,
                  work_dir: Path, fingerprint: str, progress: Progress | None,
-                 should_stop: Callable[[], bool] | None, pause: Callable[[], object] | None) -> None:
+                 should_stop: Callable[[], bool] | None, pause: Callable[[], object] | None,
+                 cores: CoreWatch) -> None:
         self.tier, self.start, self.params = tier, start, params
         self.model, self.optimizer, self.work_dir = model, optimizer, work_dir
         self.fingerprint, self.progress, self.should_stop = fingerprint, progress, should_stop
-        self.pause = pause
+        self.pause, self.cores = pause, cores
         self.first_loss = self.last_loss = self.val_loss = None
         self.tokens, self.step_seconds = 0, 0.0
 

@@ -63,11 +63,11 @@ import numpy as np  # noqa: E402
 from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
 from .errors import CorruptDatasetError, EmptyWindowError, TrainingInterrupted  # noqa: E402
+from .packed import Seq, pack, packed_logps, pad  # noqa: E402
 
 log = get_logger(__name__)
 OBJECTIVES = ("sft", "dpo", "kto")
 PAIRS_FILE, THUMBS_FILE = "preference.jsonl", "thumbs.jsonl"
-Seq = tuple[list[int], int]  # (tokens, where the answer starts): mlx-lm's prompt-masked layout
 
 
 def parse_objective(text: str) -> tuple[str, ...] | None:
@@ -172,51 +172,36 @@ def kto_weights(liked: Sequence[bool], desirable: float | None = None,
 # --- arrays and log-probs ------------------------------------------------------------
 
 
-def pad(seqs: Sequence[Seq], max_len: int) -> tuple[Any, Any]:
-    """mlx-lm's batch layout: padded to 1 + a multiple of 32, lengths as [offset, length]."""
-    lengths = [min(len(t), max_len) for t, _ in seqs]
-    width = min(1 + 32 * ((max(lengths) + 31) // 32), max_len)
-    arr = np.zeros((len(seqs), width), np.int32)
-    for j, (tokens, _) in enumerate(seqs):
-        arr[j, :lengths[j]] = tokens[:lengths[j]]
-    return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(seqs, lengths)])
-
-
-def sequence_logps(model: Any, tokens: Any, lengths: Any) -> tuple[Any, Any]:
-    """Per row: the answer's summed log-prob and its token count (prompt and padding masked)."""
-    inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    logits = model(inputs)
-    steps = mx.arange(1, targets.shape[1] + 1)
-    mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
-    logps = -nn.losses.cross_entropy(logits, targets) * mask
-    return logps.astype(mx.float32).sum(axis=-1), mask.sum(axis=-1)
-
-
-def dpo_loss(model: Any, tokens: Any, lengths: Any, ref: Any, *, beta: float) -> tuple[Any, Any]:
-    """Rows ``[:B]`` chosen, ``[B:]`` rejected; ``ref`` their reference log-probs."""
-    logps, ntoks = sequence_logps(model, tokens, lengths)
-    b = tokens.shape[0] // 2
+def dpo_loss(model: Any, *arrays: Any, beta: float) -> tuple[Any, Any]:
+    """``arrays``: a :func:`~kasper.trainer.packed.pack` of rows ``[:B]`` chosen and ``[B:]``
+    rejected, then ``ref``, their reference log-probs."""
+    *rows, ref = arrays
+    logps, ntoks = packed_logps(model, *rows)
+    b = ref.shape[0] // 2
     margin = (logps[:b] - logps[b:]) - (ref[:b] - ref[b:])
     return mx.mean(-nn.log_sigmoid(beta * margin)), ntoks.sum()
 
 
-def kto_loss(model: Any, tokens: Any, lengths: Any, ref: Any, kl_tokens: Any, kl_lengths: Any,
-             kl_ref: Any, liked: Any, weight: Any, *, beta: float) -> tuple[Any, Any]:
-    """KTO on one batch; the KL rows (mismatched answers) give the detached z0."""
-    logps, ntoks = sequence_logps(model, tokens, lengths)
-    kl_logps, _ = sequence_logps(model, kl_tokens, kl_lengths)
-    z0 = mx.maximum(mx.stop_gradient(kl_logps - kl_ref).mean(), 0.0)
-    ratio = logps - ref
+def kto_loss(model: Any, *arrays: Any, beta: float) -> tuple[Any, Any]:
+    """KTO on one batch. ``arrays``: a pack of rows ``[:B]`` (the examples) and ``[B:]``
+    (their KL rows: mismatched answers, which give the detached z0), the rows' reference
+    log-probs, the liked mask and each example's weight."""
+    *rows, ref, liked, weight = arrays
+    logps, ntoks = packed_logps(model, *rows)
+    b = liked.shape[0]
+    z0 = mx.maximum(mx.stop_gradient(logps[b:] - ref[b:]).mean(), 0.0)
+    ratio = logps[:b] - ref[:b]
     losses = mx.where(liked, 1 - mx.sigmoid(beta * (ratio - z0)), 1 - mx.sigmoid(beta * (z0 - ratio)))
-    return mx.mean(weight * losses), ntoks.sum()
+    return mx.mean(weight * losses), ntoks[:b].sum()
 
 
 def sft_loss(model: Any, tokens: Any, lengths: Any, *, beta: float) -> tuple[Any, Any]:
     return default_loss(model, tokens, lengths)
 
 
-_LOSSES: Mapping[str, tuple[int, Callable]] = {"sft": (2, sft_loss), "dpo": (3, dpo_loss),
-                                               "kto": (9, kto_loss)}
+# Arrays per objective in a step's tuple: a pack is 5 (packed.pack).
+_LOSSES: Mapping[str, tuple[int, Callable]] = {"sft": (2, sft_loss), "dpo": (6, dpo_loss),
+                                               "kto": (8, kto_loss)}
 
 
 def mixed_loss(objective: Sequence[str], beta: float) -> Callable:
@@ -244,8 +229,8 @@ def _check(should_stop: Callable[[], bool] | None) -> None:
         raise TrainingInterrupted("stopped while computing reference log-probs, before the first step")
 
 
-def _logps(model: Any, tokens: Any, lengths: Any) -> Any:
-    logps, _ = sequence_logps(model, tokens, lengths)
+def _logps(model: Any, rows: tuple) -> Any:
+    logps, _ = packed_logps(model, *rows)
     mx.eval(logps)
     return logps
 
@@ -256,19 +241,21 @@ def sft_groups(examples: list[Seq], batch: int, max_len: int) -> list[tuple]:
 
 def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: int,
                should_stop: Callable[[], bool] | None = None) -> list[tuple]:
-    """(tokens, lengths, reference log-probs) per batch of pairs: chosen rows, then rejected."""
+    """Per batch of pairs: a pack of the chosen rows, then the rejected (a pair shares its
+    prompt row), and their reference log-probs."""
     out = []
     for group in _groups(pairs, batch, lambda p: max(len(p[0][0]), len(p[1][0]))):
         _check(should_stop)
-        tokens, lengths = pad([c for c, _ in group] + [r for _, r in group], max_len)
-        out.append((tokens, lengths, _logps(model, tokens, lengths)))
+        rows = pack([c for c, _ in group] + [r for _, r in group], max_len)
+        out.append((*rows, _logps(model, rows)))
     return out
 
 
 def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: int,
                weights: tuple[float, float], should_stop: Callable[[], bool] | None = None) -> list[tuple]:
-    """Per batch: the examples, their mismatched KL rows (TRL's +1 rotation), references,
-    the liked mask and each example's weight."""
+    """Per batch: a pack of the examples and their mismatched KL rows (TRL's +1 rotation:
+    each example's prompt with the previous example's answer, so the two share a prompt
+    row), their references, the liked mask and each example's weight."""
     out = []
     for group in _groups(thumbs, batch, lambda t: len(t[0][0])):
         _check(should_stop)
@@ -276,12 +263,10 @@ def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: 
         answers = [tokens[offset:] for tokens, offset in seqs]
         rotated = answers[-1:] + answers[:-1]
         kl = [(tokens[:offset] + answer, offset) for (tokens, offset), answer in zip(seqs, rotated)]
-        tokens, lengths = pad(seqs, max_len)
-        kl_tokens, kl_lengths = pad(kl, max_len)
+        rows = pack(seqs + kl, max_len)
         liked = [like for _, like in group]
         weight = [weights[0] if like else weights[1] for like in liked]
-        out.append((tokens, lengths, _logps(model, tokens, lengths), kl_tokens, kl_lengths,
-                    _logps(model, kl_tokens, kl_lengths), mx.array(liked), mx.array(weight, mx.float32)))
+        out.append((*rows, _logps(model, rows), mx.array(liked), mx.array(weight, mx.float32)))
     return out
 
 
@@ -398,9 +383,9 @@ def heldout_margins(model: Any, groups: list[tuple]) -> dict[str, float]:
         return {}
     model.eval()
     policy, reference, right = [], [], 0
-    for tokens, lengths, ref in groups:
-        logps = _logps(model, tokens, lengths)
-        b = tokens.shape[0] // 2
+    for *rows, ref in groups:
+        logps = _logps(model, tuple(rows))
+        b = ref.shape[0] // 2
         p = (logps[:b] - logps[b:]).tolist()
         r = (ref[:b] - ref[b:]).tolist()
         policy += p

@@ -25,7 +25,8 @@ import ctypes
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from kasper.agents.runtime import blas
 
@@ -132,6 +133,16 @@ class CoreWatch:
         self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6)
         self._set(threads_for(self.others, self.cores))
         return self.threads
+
+    @classmethod
+    @contextmanager
+    def during(cls, **kwargs) -> Iterator["CoreWatch"]:
+        """A watch for a stretch of work, back at the base count when it ends, however it ends."""
+        watch = cls(**kwargs)
+        try:
+            yield watch
+        finally:
+            watch.close()
 
     def close(self) -> None:
         """Back to the base count (the end of a drain)."""

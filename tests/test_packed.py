@@ -1,0 +1,100 @@
+"""Answer log-probs with each prompt computed once (trainer/packed.py) against the plain
+whole-row computation, on the shipped model: the same values, the same gradients, and no
+row reading another row's answer or a shorter prompt's padding."""
+
+from __future__ import annotations
+
+import pytest
+
+from kasper.trainer import packed
+
+MAX_LEN = 512
+
+
+def test_pack_shares_equal_prompts_and_names_a_bad_offset():
+    a = ([1, 2, 3, 4, 5, 6], 3)
+    b = ([1, 2, 3, 9, 9], 3)  # the same prompt (tokens before the last prompt token)
+    c = ([7, 2, 3, 4], 3)
+    prompts, p_len, answers, a_len, prompt_of = packed.pack([a, b, c], MAX_LEN)
+    assert prompt_of.tolist() == [0, 0, 1]
+    assert p_len.tolist() == [2, 2]
+    assert prompts[:, :2].tolist() == [[1, 2], [7, 2]]
+    # An answer part: the last prompt token, then the answer; inputs drop its last token.
+    assert answers[0, :4].tolist() == [3, 4, 5, 6] and a_len.tolist() == [3, 2, 1]
+    # Cut at max_len as a whole row would be.
+    assert packed.pack([([1, 2, 3, 4, 5, 6, 7, 8], 3)], 5)[3].tolist() == [2]
+    with pytest.raises(ValueError, match="an answer starts at 0"):
+        packed.pack([([1, 2], 0)], MAX_LEN)
+    with pytest.raises(ValueError, match="an answer starts at 9, outside"):
+        packed.pack([([1] * 12, 9)], 8)
+
+
+def _rows(tokenizer):
+    """Rows as the trainer builds them: two answers to one prompt, and a prompt of another
+    length (so padding sits between a short prompt and its answer in the packed layout)."""
+    from kasper.trainer.preference import encode
+
+    system = {"role": "system", "content": "You write short personal insights to the reader."}
+    long_prompt = [system, {"role": "user", "content": "Career, focus: a job offer in another city, "
+                                                       "and a partner who would rather stay. Tarot: the Hermit."}]
+    short_prompt = [system, {"role": "user", "content": "Sleep."}]
+    answer = lambda t: [{"role": "assistant", "content": t}]  # noqa: E731
+    return [encode(tokenizer, long_prompt, answer("Write down what the new city gives you that staying "
+                                                  "cannot, and read it to your partner tonight.")),
+            encode(tokenizer, long_prompt, answer("Everything happens for a reason.")),
+            encode(tokenizer, short_prompt, answer("Put the phone in another room at ten, and keep the "
+                                                   "lights low for the last hour before bed."))]
+
+
+@pytest.mark.model
+def test_packed_log_probs_equal_whole_rows(shipped_model):
+    from kasper.agents.runtime import model_store
+
+    model, tokenizer = model_store.load(shipped_model)
+    rows = _rows(tokenizer)
+    whole, whole_n = packed.sequence_logps(model, *packed.pad(rows, MAX_LEN))
+    two_pass, two_pass_n = packed.packed_logps(model, *packed.pack(rows, MAX_LEN))
+    assert two_pass_n.tolist() == whole_n.tolist() == [len(t) - o for t, o in rows]
+    assert two_pass.tolist() == pytest.approx(whole.tolist(), rel=1e-4)
+    # A row does not read its neighbour's answer: another second answer leaves the first's value.
+    other = _rows(tokenizer)
+    other[1] = (other[1][0][:other[1][1]] + other[0][0][other[0][1]:][::-1], other[1][1])
+    changed, _ = packed.packed_logps(model, *packed.pack(other, MAX_LEN))
+    assert changed[0].item() == pytest.approx(two_pass[0].item(), rel=1e-5)
+    assert changed[1].item() != pytest.approx(two_pass[1].item(), rel=1e-2)
+    # Cut at max_len: the same tokens scored as the whole row cut there.
+    cut = rows[0][1] + 5
+    assert packed.packed_logps(model, *packed.pack(rows[:1], cut))[1].tolist() == [5]
+    assert packed.packed_logps(model, *packed.pack(rows[:1], cut))[0].item() == pytest.approx(
+        packed.sequence_logps(model, *packed.pad(rows[:1], cut))[0].item(), rel=1e-4)
+
+
+@pytest.mark.model
+def test_packed_gradients_equal_whole_rows(shipped_model):
+    """The LoRA weights' gradients through the kept prompt keys and values, as through whole rows."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from kasper.agents.runtime import model_store
+
+    model, tokenizer = model_store.load(shipped_model)
+    model.freeze()
+    linear_to_lora_layers(model, 2, {"rank": 4, "scale": 20.0, "dropout": 0.0})
+    # LoRA's B starts at zero, which would leave A's gradient zero: give B values.
+    lora = [m for _, m in model.named_modules() if hasattr(m, "lora_b")]
+    for i, module in enumerate(lora):
+        module.lora_b = mx.random.normal(module.lora_b.shape, key=mx.random.key(i)) * 0.01
+    rows = _rows(tokenizer)
+    whole = nn.value_and_grad(model, lambda m, *a: packed.sequence_logps(m, *a)[0][:2].sum())
+    two_pass = nn.value_and_grad(model, lambda m, *a: packed.packed_logps(m, *a)[0][:2].sum())
+    v1, g1 = whole(model, *packed.pad(rows, MAX_LEN))
+    v2, g2 = two_pass(model, *packed.pack(rows, MAX_LEN))
+    assert v2.item() == pytest.approx(v1.item(), rel=1e-4)
+    g1, g2 = dict(tree_flatten(g1)), dict(tree_flatten(g2))
+    assert g1.keys() == g2.keys() and len(g1) == 2 * len(lora)
+    for name in g1:
+        scale = mx.abs(g1[name]).max().item()
+        assert scale > 0, name
+        assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-3 * scale, name

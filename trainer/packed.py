@@ -1,0 +1,145 @@
+"""Answer log-probs with each prompt computed once: the preference losses' forward pass.
+
+Why: a preference batch scores several answers per prompt. KTO scores each thumbed
+answer and, for its KL estimate, another example's answer after the same prompt;
+DPO scores a chosen and a rejected answer after one prompt. The prompts (system
+message, the domain's few-shot turns, the user's context) are several times longer
+than the answers, so running every row as a whole sequence spends most of a step,
+and of the reference pass, on prompts computed twice, and on vocabulary logits for
+prompt positions whose loss is masked anyway.
+
+Here a batch is two passes of the same model:
+
+1. **prompts**: each distinct prompt once, up to (not including) its last token,
+   through the transformer without the output head; each layer's keys and values
+   are kept (:class:`_Keep`);
+2. **answers**: each row's last prompt token and its answer, with rotary positions
+   continuing from its prompt's length, attending to its prompt's kept keys and
+   values (gathered by index, padding masked) and causally to its own tokens
+   (:class:`_AfterPrompt`). Every logit of this pass predicts an answer token.
+
+Both passes are ordinary differentiable MLX ops, so gradients reach the LoRA weights
+through the prompt's keys and values as they do through a whole sequence; the
+result equals :func:`sequence_logps` on the whole rows up to float rounding (a test
+compares them on the shipped model). It needs an mlx-lm model whose ``model.model``
+takes a per-layer cache list and whose attention reads ``cache.offset``,
+``cache.update_and_fetch`` and ``cache.make_mask`` (the Llama family, among others).
+
+Layouts follow mlx-lm's: widths padded to 1 + a multiple of 32 (fewer distinct shapes
+for the compiled step), a sequence as ``(tokens, answer start)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
+
+import mlx.nn as nn  # noqa: E402
+import numpy as np  # noqa: E402
+
+Seq = tuple[list[int], int]  # (tokens, where the answer starts): mlx-lm's prompt-masked layout
+
+
+def _width(n: int, max_len: int) -> int:
+    return max(1, min(1 + 32 * ((n + 31) // 32), max_len))
+
+
+def pad(seqs: Sequence[Seq], max_len: int) -> tuple[Any, Any]:
+    """Whole rows in mlx-lm's batch layout: padded to 1 + a multiple of 32, lengths as [offset, length]."""
+    lengths = [min(len(t), max_len) for t, _ in seqs]
+    width = _width(max(lengths), max_len)
+    arr = np.zeros((len(seqs), width), np.int32)
+    for j, (tokens, _) in enumerate(seqs):
+        arr[j, :lengths[j]] = tokens[:lengths[j]]
+    return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(seqs, lengths)])
+
+
+def sequence_logps(model: Any, tokens: Any, lengths: Any) -> tuple[Any, Any]:
+    """Per whole row: the answer's summed log-prob and its token count (prompt and padding
+    masked): what :func:`packed_logps` computes in two passes, the plain way.
+
+    The answer's tokens only: mlx-lm's ``default_loss`` mask (``steps <= length``) also
+    takes the padding token after a row's end as a target."""
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    logits = model(inputs)
+    steps = mx.arange(1, targets.shape[1] + 1)
+    mask = mx.logical_and(steps >= lengths[:, 0:1], steps < lengths[:, 1:])
+    logps = -nn.losses.cross_entropy(logits, targets) * mask
+    return logps.astype(mx.float32).sum(axis=-1), mask.sum(axis=-1)
+
+
+def pack(seqs: Sequence[Seq], max_len: int) -> tuple[Any, ...]:
+    """``(prompts, prompt_lengths, answers, answer_lengths, prompt_of)`` for rows ``seqs``.
+
+    Rows whose prompts are equal share one prompt row. A row's answer part is its last
+    prompt token and its answer (cut at ``max_len`` as a whole row would be); its
+    targets are the answer tokens. Every row's answer must start before ``max_len - 1``.
+    """
+    index: dict[tuple[int, ...], int] = {}
+    prompt_of, answers = [], []
+    for tokens, offset in seqs:
+        if not 1 <= offset < max_len:
+            raise ValueError(f"an answer starts at {offset}, outside [1, {max_len})")
+        prompt_of.append(index.setdefault(tuple(tokens[:offset - 1]), len(index)))
+        answers.append(tokens[offset - 1:min(len(tokens), max_len)])
+    prompts = list(index)
+    p_len = [len(p) for p in prompts]
+    # Inputs exclude each answer part's last token (nothing after it to predict).
+    a_len = [len(a) - 1 for a in answers]
+    p_arr = np.zeros((len(prompts), _width(max(p_len), max_len)), np.int32)
+    for j, p in enumerate(prompts):
+        p_arr[j, :len(p)] = p
+    a_arr = np.zeros((len(answers), _width(max(len(a) for a in answers), max_len)), np.int32)
+    for j, a in enumerate(answers):
+        a_arr[j, :len(a)] = a
+    return (mx.array(p_arr), mx.array(p_len), mx.array(a_arr), mx.array(a_len),
+            mx.array(prompt_of, mx.int32))
+
+
+class _Keep:
+    """Pass 1's per-layer cache: keeps the prompts' rotated keys and values."""
+
+    offset = 0
+
+    def update_and_fetch(self, keys: Any, values: Any) -> tuple[Any, Any]:
+        self.keys, self.values = keys, values
+        return keys, values
+
+
+class _AfterPrompt:
+    """Pass 2's per-layer cache: each row's prompt keys and values before its own."""
+
+    def __init__(self, kept: _Keep, prompt_of: Any, offset: Any, mask: Any) -> None:
+        self.prompt_keys = mx.take(kept.keys, prompt_of, axis=0)
+        self.prompt_values = mx.take(kept.values, prompt_of, axis=0)
+        self.offset, self._mask = offset, mask
+
+    def update_and_fetch(self, keys: Any, values: Any) -> tuple[Any, Any]:
+        return (mx.concatenate([self.prompt_keys, keys], axis=2),
+                mx.concatenate([self.prompt_values, values], axis=2))
+
+    def make_mask(self, n: int, **_kw: Any) -> Any:
+        return self._mask
+
+
+def packed_logps(model: Any, prompts: Any, prompt_lengths: Any, answers: Any, answer_lengths: Any,
+                 prompt_of: Any) -> tuple[Any, Any]:
+    """Per row (arrays from :func:`pack`): the answer's summed log-prob and its token count."""
+    inner = model.model
+    kept = [_Keep() for _ in inner.layers]
+    inner(prompts, cache=kept)
+    row_len = prompt_lengths[prompt_of]
+    width = answers.shape[1] - 1
+    steps = mx.arange(width)
+    # Query i of a row sees its prompt's real tokens and its own tokens 0..i.
+    sees_prompt = mx.arange(prompts.shape[1])[None, None, :] < row_len[:, None, None]
+    sees_own = steps[None, None, :] <= steps[None, :, None]
+    mask = mx.concatenate([mx.broadcast_to(sees_prompt, (answers.shape[0], width, prompts.shape[1])),
+                           mx.broadcast_to(sees_own, (answers.shape[0], width, width))], axis=2)[:, None]
+    caches = [_AfterPrompt(k, prompt_of, row_len, mask) for k in kept]
+    logits = model(answers[:, :-1], cache=caches)
+    valid = steps[None, :] < answer_lengths[:, None]
+    logps = -nn.losses.cross_entropy(logits, answers[:, 1:]) * valid
+    return logps.astype(mx.float32).sum(axis=-1), valid.sum(axis=-1)
