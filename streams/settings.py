@@ -252,11 +252,10 @@ class TrainerSettings(Section):
     # Golden examples in each evaluation (None: all of them), taken round-robin over domains:
     # each is a forward pass of the candidate and of the serving model (docs/trainer.md).
     golden_count: int | None = Field(None, ge=0)
-    # Probe prompts answered as served per evaluation (0: off): the golden prompts (44),
-    # then fixed synthetic ones (trainer/probes.py); at least min_eval_examples of them
-    # let a thumbs-trained candidate be decided on its answers.
-    probe_count: int = Field(88, ge=0)
-    probe_samples: int = Field(1, ge=1)  # answers per probe prompt, averaged
+    # Golden prompts answered as served per evaluation (0: off); at least
+    # min_eval_examples of them let a thumbs-trained candidate be decided on its answers.
+    probe_count: int = Field(44, ge=0)
+    probe_samples: int = Field(2, ge=1)  # answers per golden prompt, averaged
     probe_tolerance: float = 0.02  # how far the share of probe answers the rubric passes may drop
     # How far a thumbs-trained candidate may raise the persistent-set loss (relative);
     # 0: not significantly at all.

@@ -276,23 +276,3 @@ def test_a_golden_count_takes_the_first_examples_round_robin_over_domains():
 
     config = TrainerConfig.from_settings(Settings(trainer=TrainerSettings(golden_count=8)))
     assert config.promotion.golden_count == 8
-
-
-def test_probe_prompts_are_the_golden_ones_then_fixed_synthetic_ones():
-    from kasper.trainer.eval_set import golden_prompts
-    from kasper.trainer.probes import PROBE_SEED, probe_prompts
-
-    golden = golden_prompts(None, "lite")
-    probes = probe_prompts(len(golden) + 10, "lite")
-    assert len(probes) == len(golden) + 10
-    assert [p["prompt_id"] for p in probes[:len(golden)]] == [g["prompt_id"] for g in golden]
-    extra = probes[len(golden):]
-    assert all(p["prompt_id"].startswith(f"syn-{PROBE_SEED}-") and p["tier"] == "lite" for p in extra)
-    assert len({json.dumps(p["context"], sort_keys=True) for p in extra}) == 10
-    assert all("reference" not in p and "user_hash" not in p for p in probes)
-    # The same set every time, and a shorter count is a prefix of it.
-    assert probe_prompts(len(golden) + 10, "lite") == probes
-    assert probe_prompts(3, "lite") == probes[:3] and probe_prompts(None, "lite") == probes[:len(golden)]
-    # The default: every golden prompt and as many synthetic ones, each answered once.
-    defaults = TrainerConfig.from_settings().promotion
-    assert (defaults.probe_count, defaults.probe_samples) == (2 * len(golden), 1)

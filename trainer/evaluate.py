@@ -8,8 +8,7 @@ example, so the two can be compared pair by pair:
   golden references, the store of past windows' held-out lines, this window's
   own held-out lines): per example, the summed prompt-masked token loss, as
   training computes it;
-- **answers to the probe prompts** (``probe_count`` of them, :mod:`kasper.trainer.probes`:
-  the golden prompts, then fixed synthetic ones), written as served, each
+- **greedy answers to the golden prompts** (the first ``probe_count``), each
   scored by the simulated users' predicted thumbs-up rate
   (:func:`kasper.streams.simulated_users.thumbs_up_rate`, a taste that is not
   the rubric) and by the rubric (mean final score and pass rate).
@@ -198,7 +197,7 @@ def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
 
 def probe_requests(prompts: Sequence[dict[str, Any]], generate: GenerateSettings,
                    max_tokens: int | None = None, samples: int = 1) -> list[GenRequest]:
-    """The probe prompts as the generate stage would serve them (:mod:`kasper.agents.runtime.prompting`):
+    """The golden prompts as the generate stage would serve them (:mod:`kasper.agents.runtime.prompting`):
     the package's exemplars (a cold-start book: the trainer does not see the worker's),
     the tier's sampling and guards; ``samples`` answers per prompt in a row, each with
     its own seed; ``max_tokens`` caps the length."""
@@ -227,7 +226,7 @@ def answer_probes(model: Any, tokenizer: Any, requests: Sequence[GenRequest]) ->
 
 def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]], samples: int = 1
                  ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
-    """Per probe prompt, over its ``samples`` answers (``texts`` in request order): the mean
+    """Per golden prompt, over its ``samples`` answers (``texts`` in request order): the mean
     thumbs-up rate, the mean rubric score and the share passed."""
     if not prompts:
         return (), (), ()
