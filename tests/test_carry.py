@@ -74,6 +74,13 @@ def test_the_window_s_row_wins_over_a_carried_one_for_the_same_insight():
     assert [(r["insight_id"], r["label"]) for r in merged] == [("a", True), ("b", False), ("c", True)]
 
 
+@pytest.mark.parametrize("objective, wanted", [("auto", True), ("kto", True), ("sft+kto", True),
+                                               ("dpo+kto", True), ("sft", False), ("dpo", False),
+                                               ("sft+dpo", False)])
+def test_only_a_tier_that_can_train_on_thumbs_carries_them(objective, wanted):
+    assert carry.wanted(objective) is wanted
+
+
 # --- the shipped model -------------------------------------------------------------------
 
 
@@ -136,3 +143,49 @@ def test_the_next_window_trains_on_what_a_rejected_one_carried(shipped_model, tm
     entry = train_window(thumbed_window(tmp_path / "w3", 4, seed=33), anyone, shipped_model)
     assert entry["promoted"], entry["reason"]
     assert carry.carried(config.adapters_dir, "standard") == []  # the promoted adapter learned them
+
+
+@pytest.mark.model
+def test_a_tier_set_to_sft_keeps_no_carry_store(shipped_model, tmp_path):
+    from kasper.trainer.pipeline import train_window
+
+    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
+    config = with_tier(config, "standard", **(dataclasses.asdict(TINY) | {"objective": "sft"}))
+    never = dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=0.99, probe_count=0,
+                                                                  golden_count=2))
+    # A store left from when the tier trained on thumbs is emptied, not trained on.
+    carry.after_decision(config.adapters_dir, "standard", thumbed_window(tmp_path / "w0", 6, seed=40), False, 500)
+    assert carry.carried(config.adapters_dir, "standard")
+    entry = train_window(thumbed_window(tmp_path / "w1", 8, seed=41), never, shipped_model)
+    assert not entry["promoted"] and entry["objective"] == "sft"
+    assert not carry.carry_path(config.adapters_dir, "standard").exists()
+
+
+@pytest.mark.model
+def test_a_window_redelivered_after_a_crash_before_the_stores_updated_fills_them(shipped_model, tmp_path):
+    """The crash: the version is recorded, then the process dies before the evaluation store
+    and the carry store take the window (both files removed here to stand for it)."""
+    from kasper.trainer.eval_set import store_path
+    from kasper.trainer.pipeline import train_window
+
+    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
+    config = with_tier(config, "standard", **dataclasses.asdict(TINY))
+    never = dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=0.99, probe_count=0,
+                                                                  golden_count=2))
+    first = thumbed_window(tmp_path / "w1", 10, seed=51)
+    entry = train_window(first, never, shipped_model)
+    kept = {r["insight_id"] for r in carry.carried(config.adapters_dir, "standard")}
+    held_out = store_path(config.adapters_dir, "standard").read_text()
+    assert kept == train_thumbs(first) and held_out
+    carry.carry_path(config.adapters_dir, "standard").unlink()
+    store_path(config.adapters_dir, "standard").unlink()
+    again = train_window(first, never, shipped_model)
+    assert again["version"] == entry["version"]  # not trained again
+    assert {r["insight_id"] for r in carry.carried(config.adapters_dir, "standard")} == kept
+    assert store_path(config.adapters_dir, "standard").read_text() == held_out
+    # Once a later window is decided, a redelivery of the first changes nothing.
+    second = thumbed_window(tmp_path / "w2", 4, seed=52)
+    train_window(second, never, shipped_model)
+    carry.carry_path(config.adapters_dir, "standard").unlink()
+    assert train_window(first, never, shipped_model)["version"] == entry["version"]
+    assert carry.carried(config.adapters_dir, "standard") == []

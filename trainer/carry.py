@@ -10,6 +10,9 @@ thumb, where KTO needs two), which is dead-lettered as empty. A promotion emptie
 learned them, and the next candidate starts from it (it would only push the same
 examples further from a reference that already holds them).
 
+Only a tier whose objective setting can train on thumbs carries them (:func:`wanted`:
+``auto`` or one naming ``kto``); a tier set to ``sft`` or ``dpo`` keeps no store.
+
 The store is ``<adapters_dir>/.carry/<tier>.jsonl``: the window's rows as written
 (already audited and redacted, no user hash), deduplicated by insight id (the
 newest kept), at most ``cap`` rows, the oldest dropped, replaced atomically. Held-out
@@ -25,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import read_lines, write_lines
-from .preference import THUMBS_FILE, read_rows, with_carried
+from .preference import THUMBS_FILE, parse_objective, read_rows, with_carried
 from .windows import checked_name
 
 CARRY_DIR = ".carry"
@@ -33,6 +36,13 @@ CARRY_DIR = ".carry"
 
 def carry_path(adapters_dir: Path, tier: str) -> Path:
     return Path(adapters_dir) / CARRY_DIR / f"{checked_name(tier, 'tier')}.jsonl"
+
+
+def wanted(objective: str) -> bool:
+    """Whether a tier with this objective setting trains on carried thumbs: ``auto`` (KTO
+    once its windows hold two thumbs) or a setting naming ``kto``."""
+    parts = parse_objective(objective)
+    return parts is None or "kto" in parts
 
 
 def carried(adapters_dir: Path, tier: str) -> list[dict[str, Any]]:

@@ -54,19 +54,25 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     window_dir = Path(window_dir)
     window_id, tier = _identify(window_dir, tier, manifest_sha256)
     registry = Registry(config.adapters_dir)
+    params = config.tier(tier)
+    # A tier that never trains on thumbs keeps no carry store (cap 0 empties it).
+    carry_cap = config.window.carry_cap if carry.wanted(params.objective) else 0
     done = registry.find_window(tier, window_id)
     if done is not None:
         log.info("window already trained", window_id=window_id, version=done["version"])
+        if _decided_last(registry, tier, done):
+            # Redelivered after a crash between the version's record and the stores'
+            # updates, which would be lost: redo them (both are idempotent).
+            _after_decision(config, tier, window_dir, window_id, done["promoted"], carry_cap)
         return done
     if not has_training_data(window_dir):
         metrics.RUNS.labels(tier, "empty").inc()
         raise EmptyWindowError(f"window {window_id} has no training examples "
                                "(no train.jsonl, preference.jsonl or thumbs.jsonl)")
-    params = config.tier(tier)
     serving = registry.serving_entry(tier)
     base = {"base_model": str(model_dir), "window_id": window_id}
     work = registry.work_dir(tier, window_id)
-    carried = carry.carried(config.adapters_dir, tier)
+    carried = carry.carried(config.adapters_dir, tier) if carry_cap else []
     try:
         result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
                                init_adapter=_compatible(serving, params), carried=carried,
@@ -75,7 +81,7 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
         metrics.RUNS.labels(tier, "empty").inc()
         shutil.rmtree(work, ignore_errors=True)
         # A lone thumb (KTO needs two) waits for the next window instead of being lost.
-        carry.after_decision(config.adapters_dir, tier, window_dir, False, config.window.carry_cap)
+        carry.after_decision(config.adapters_dir, tier, window_dir, False, carry_cap)
         raise
     except TrainingDivergedError as exc:
         metrics.RUNS.labels(tier, "diverged").inc()
@@ -92,15 +98,28 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
                                 "objective": result.objective, "created_at": _now_ms()}, work,
                          canary_share=config.promotion.canary_share)
     shutil.rmtree(work, ignore_errors=True)
-    # Only now, after its decision, do this window's held-out lines join the persistent set.
-    add_to_store(config.adapters_dir, tier, window_dir, window_id, config.promotion.eval_store_cap)
-    # Thumbs a rejected candidate trained on wait for the next window; a promotion learned them.
-    carry.after_decision(config.adapters_dir, tier, window_dir, decision.promoted, config.window.carry_cap)
+    _after_decision(config, tier, window_dir, window_id, decision.promoted, carry_cap)
     metrics.RUNS.labels(tier, "promoted" if decision.promoted else "rejected").inc()
     metrics.report_serving(registry)
     log.info("model version", tier=tier, version=entry["version"], promoted=decision.promoted,
              reason=decision.reason)
     return entry
+
+
+def _after_decision(config: TrainerConfig, tier: str, window_dir: Path, window_id: str, promoted: bool,
+                    carry_cap: int) -> None:
+    # Only after its decision do this window's held-out lines join the persistent set.
+    add_to_store(config.adapters_dir, tier, window_dir, window_id, config.promotion.eval_store_cap)
+    # Thumbs a rejected candidate trained on wait for the next window; a promotion learned them.
+    carry.after_decision(config.adapters_dir, tier, window_dir, promoted, carry_cap)
+
+
+def _decided_last(registry: Registry, tier: str, entry: dict[str, Any]) -> bool:
+    """Whether ``entry`` is the tier's latest version and a decided one (not a diverged run):
+    only then can the stores still lack its window (a later decision would have followed it)."""
+    versions = registry.versions(tier)
+    return (bool(versions) and versions[-1]["version"] == entry["version"]
+            and "diverged_at_step" not in entry.get("metrics", {}))
 
 
 def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: str, work: Path,
