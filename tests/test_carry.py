@@ -113,6 +113,14 @@ def thumbed_window(directory: Path, count: int, seed: int) -> Path:
     return write_window(build_window("standard", sources, WindowPolicy()), directory)
 
 
+def tiny_configs(tmp_path: Path, **tier: object) -> tuple[TrainerConfig, TrainerConfig]:
+    """The standard tier at TINY settings (plus ``tier``), and the same never promoting."""
+    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
+    config = with_tier(config, "standard", **(dataclasses.asdict(TINY) | tier))
+    return config, dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=0.99, probe_count=0,
+                                                                         golden_count=2))
+
+
 def train_thumbs(window: Path) -> set[str]:
     return {r["insight_id"] for r in preference.read_rows(window, preference.THUMBS_FILE, ("train",))}
 
@@ -121,10 +129,7 @@ def train_thumbs(window: Path) -> set[str]:
 def test_the_next_window_trains_on_what_a_rejected_one_carried(shipped_model, tmp_path):
     from kasper.trainer.pipeline import train_window
 
-    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
-    config = with_tier(config, "standard", **dataclasses.asdict(TINY))
-    never = dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=0.99, probe_count=0,
-                                                                  golden_count=2))
+    config, never = tiny_configs(tmp_path)
     first = thumbed_window(tmp_path / "w1", 10, seed=31)
     entry = train_window(first, never, shipped_model)
     assert not entry["promoted"] and entry["objective"] == "kto"
@@ -149,10 +154,7 @@ def test_the_next_window_trains_on_what_a_rejected_one_carried(shipped_model, tm
 def test_a_tier_set_to_sft_keeps_no_carry_store(shipped_model, tmp_path):
     from kasper.trainer.pipeline import train_window
 
-    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
-    config = with_tier(config, "standard", **(dataclasses.asdict(TINY) | {"objective": "sft"}))
-    never = dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=0.99, probe_count=0,
-                                                                  golden_count=2))
+    config, never = tiny_configs(tmp_path, objective="sft")
     # A store left from when the tier trained on thumbs is emptied, not trained on.
     carry.after_decision(config.adapters_dir, "standard", thumbed_window(tmp_path / "w0", 6, seed=40), False, 500)
     assert carry.carried(config.adapters_dir, "standard")
@@ -168,10 +170,7 @@ def test_a_window_redelivered_after_a_crash_before_the_stores_updated_fills_them
     from kasper.trainer.eval_set import store_path
     from kasper.trainer.pipeline import train_window
 
-    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters")
-    config = with_tier(config, "standard", **dataclasses.asdict(TINY))
-    never = dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=0.99, probe_count=0,
-                                                                  golden_count=2))
+    config, never = tiny_configs(tmp_path)
     first = thumbed_window(tmp_path / "w1", 10, seed=51)
     entry = train_window(first, never, shipped_model)
     kept = {r["insight_id"] for r in carry.carried(config.adapters_dir, "standard")}
