@@ -47,8 +47,8 @@ def wanted(objective: str) -> bool:
 
 def carried(adapters_dir: Path, tier: str) -> list[dict[str, Any]]:
     """The tier's carried thumbs rows, oldest first."""
-    wanted = {"prompt", "completion", "label", "insight_id"}
-    return [r for r in read_lines(carry_path(adapters_dir, tier)) if isinstance(r, dict) and wanted <= r.keys()]
+    fields = {"prompt", "completion", "label", "insight_id"}
+    return [r for r in read_lines(carry_path(adapters_dir, tier)) if isinstance(r, dict) and fields <= r.keys()]
 
 
 def after_decision(adapters_dir: Path, tier: str, window_dir: Path, promoted: bool, cap: int) -> int:

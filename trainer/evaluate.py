@@ -51,13 +51,13 @@ from kasper.streams.settings import GenerateSettings
 from kasper.streams.simulated_users import thumbs_up_rate
 
 import mlx.nn as nn  # noqa: E402
-import numpy as np  # noqa: E402
 from mlx_lm.tuner.datasets import ChatDataset  # noqa: E402
 
 from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
 from .eval_cache import IncumbentCache, example_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
+from .packed import pad  # noqa: E402
 from .preference import parse_objective  # noqa: E402
 from .probes import probe_prompts  # noqa: E402
 
@@ -167,7 +167,7 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
         for start in range(0, len(order), batch_size):
             cores.tick()
             chunk = order[start:start + batch_size]
-            batch, lengths = _pad([examples[i] for i in chunk], max_seq_length)
+            batch, lengths = pad([examples[i] for i in chunk], max_seq_length)
             summed, n = _row_losses(model, batch, lengths)
             mx.eval(summed, n)
             for j, i in enumerate(chunk):
@@ -183,16 +183,6 @@ def _row_losses(model: Any, batch: Any, lengths: Any) -> tuple[Any, Any]:
     mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
     ce = nn.losses.cross_entropy(logits, targets) * mask
     return ce.astype(mx.float32).sum(axis=1), mask.sum(axis=1)
-
-
-def _pad(chunk: list, max_seq_length: int) -> tuple[Any, Any]:
-    # Same layout as mlx_lm.tuner.trainer.iterate_batches: pad to 1 + a multiple of 32.
-    lengths = [min(len(t), max_seq_length) for t, _ in chunk]
-    width = min(1 + 32 * ((max(lengths) + 31) // 32), max_seq_length)
-    arr = np.zeros((len(chunk), width), np.int32)
-    for j, (tokens, _) in enumerate(chunk):
-        arr[j, :lengths[j]] = tokens[:lengths[j]]
-    return mx.array(arr), mx.array([[offset, n] for (_, offset), n in zip(chunk, lengths)])
 
 
 def probe_requests(prompts: Sequence[dict[str, Any]], generate: GenerateSettings,
