@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerStartError, BrokerUnavailable
@@ -93,11 +94,12 @@ class EmbeddedBroker:
         self.address = address
         self.settings = settings or BrokerSettings()
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="kasper-broker-", suffix=".log", delete=False)
+        # Made when a broker starts: a refused start leaves no file behind.
+        self._log: IO[bytes] | None = None
 
     @property
-    def log_path(self) -> Path:
-        return Path(self._log.name)
+    def log_path(self) -> Path | None:
+        return Path(self._log.name) if self._log is not None else None
 
     def command(self) -> list[str]:
         host, port = split_address(self.address)
@@ -116,6 +118,8 @@ class EmbeddedBroker:
             pass
         else:
             raise BrokerStartError(f"a Kafka broker already answers at {self.address}")
+        if self._log is None:
+            self._log = tempfile.NamedTemporaryFile(prefix="kasper-broker-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
             self.command(), stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(),
@@ -143,6 +147,8 @@ class EmbeddedBroker:
                 time.sleep(0.05)
 
     def log_tail(self, lines: int = 5) -> str:
+        if self.log_path is None:
+            return "(not started)"
         text = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(text[-lines:]) or "(no output)"
 
@@ -164,6 +170,6 @@ class EmbeddedBroker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         # Keep the log only when something went wrong: it is the first thing to read.
-        if exc[0] is None:
+        if exc[0] is None and self._log is not None:
             self._log.close()
-            self.log_path.unlink(missing_ok=True)
+            Path(self._log.name).unlink(missing_ok=True)

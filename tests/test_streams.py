@@ -244,9 +244,10 @@ def _gone(pid: int, within_s: float = 10) -> bool:
     return False
 
 
-def _start_broker_cli(address: str) -> tuple[subprocess.Popen, int]:
+def _start_broker_cli(address: str, tmp: Path) -> tuple[subprocess.Popen, int]:
+    # The broker's log goes to the test's own directory: a SIGKILLed parent cannot remove it.
     proc = subprocess.Popen([KASPER, "broker", "--address", address],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp)})
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -260,9 +261,9 @@ def _start_broker_cli(address: str) -> tuple[subprocess.Popen, int]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_broker_cli_stops_cleanly_on_signal(sig):
+def test_broker_cli_stops_cleanly_on_signal(sig, tmp_path):
     address = f"127.0.0.1:{free_port()}"
-    proc, child = _start_broker_cli(address)
+    proc, child = _start_broker_cli(address, tmp_path)
     proc.send_signal(sig)
     assert proc.wait(timeout=20) == 0
     assert _gone(child)
@@ -270,9 +271,9 @@ def test_broker_cli_stops_cleanly_on_signal(sig):
         ping(address)
 
 
-def test_broker_child_dies_with_a_killed_parent():
+def test_broker_child_dies_with_a_killed_parent(tmp_path):
     address = f"127.0.0.1:{free_port()}"
-    proc, child = _start_broker_cli(address)
+    proc, child = _start_broker_cli(address, tmp_path)
     proc.kill()
     proc.wait()
     assert _gone(child), "the Tansu child outlived a SIGKILLed `kasper broker`"
