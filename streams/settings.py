@@ -256,6 +256,9 @@ class TrainerSettings(Section):
     # min_eval_examples of them let a thumbs-trained candidate be decided on its answers.
     probe_count: int = Field(44, ge=0)
     probe_samples: int = Field(2, ge=1)  # answers per golden prompt, averaged
+    # When those answers leave a thumbs-trained candidate's decision open, this many more
+    # per prompt, then a second decision on all of them (0: one look; docs/trainer.md).
+    probe_extra_samples: int = Field(2, ge=0)
     probe_tolerance: float = 0.02  # how far the share of probe answers the rubric passes may drop
     # How far a thumbs-trained candidate may raise the persistent-set loss (relative);
     # 0: not significantly at all.

@@ -148,6 +148,39 @@ def test_the_second_evaluation_reuses_the_first_and_computes_only_what_is_new(sh
     assert len(loads) == 4 and len(cache.probes) == 2
 
 
+@pytest.mark.model
+def test_a_second_look_answers_only_the_new_samples_and_scores_every_answer(shipped_model, tmp_path,
+                                                                             monkeypatch):
+    from kasper.streams.simulated_users import thumbs_up_rate
+
+    policy = dataclasses.replace(POLICY, probe_samples=1, probe_extra_samples=1)
+    asked = []
+    real_answer = evaluate.answer_probes
+    monkeypatch.setattr(evaluate, "answer_probes",
+                        lambda model, tokenizer, requests: asked.append(list(requests))
+                        or real_answer(model, tokenizer, requests))
+    examples, key = golden_examples(count=2), model_key(shipped_model, None)
+    first = evaluate.evaluate_model(shipped_model, None, examples, PARAMS, policy, "standard",
+                                    cache=IncumbentCache(tmp_path, "standard", key))
+    cache = IncumbentCache(tmp_path, "standard", key)
+    second = evaluate.evaluate_model(shipped_model, None, examples, PARAMS, policy, "standard", cache=cache,
+                                     second_look=True)
+    # Two prompts, one answer each; then one new answer each, with seeds of their own.
+    assert [len(batch) for batch in asked] == [2, 2]
+    assert {r.seed for r in asked[0]}.isdisjoint({r.seed for r in asked[1]})
+    assert [r.messages for r in asked[0]] == [r.messages for r in asked[1]]
+    assert (cache.hits, cache.misses) == (2, 0) and second.losses == first.losses
+    assert (first.answers, second.answers) == (2, 4)
+    # Each prompt's rate is the mean over its first answer and its new one.
+    new_texts = cache.probes[probes_key(asked[1])]
+    for prompt, before, after, text in zip(probe_prompts(2, "standard"), first.thumbs, second.thumbs, new_texts):
+        assert after == pytest.approx((before + thumbs_up_rate(text, prompt["context"])) / 2)
+    # Asked again, a second look computes nothing.
+    again = evaluate.evaluate_model(shipped_model, None, examples, PARAMS, policy, "standard",
+                                    cache=IncumbentCache(tmp_path, "standard", key), second_look=True)
+    assert len(asked) == 2 and again == second
+
+
 def test_each_golden_prompt_gets_its_own_seeded_samples_and_one_averaged_score():
     from kasper.streams.settings import GenerateSettings
     from kasper.streams.simulated_users import thumbs_up_rate

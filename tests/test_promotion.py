@@ -16,7 +16,7 @@ from kasper.trainer.config import PromotionPolicy, TrainerConfig, WindowPolicy, 
 from kasper.trainer.dataset import Source, build_window
 from kasper.trainer.eval_set import (GOLDEN_VERSION, add_to_store, evaluation_set, golden_examples,
                                      golden_prompts, store_path, stored, window_heldout, window_train_ids)
-from kasper.trainer.evaluate import ModelScores, compare, decide
+from kasper.trainer.evaluate import ModelScores, compare, decide, thumbs_level
 from kasper.trainer.files import write_window
 from kasper.trainer.synthetic_records import synthetic_approved
 from kasper.agents.quality.prompts import template
@@ -142,6 +142,89 @@ def test_a_candidate_trained_on_thumbs_is_decided_on_the_users_rate_with_the_los
                   POLICY)
     fallback = decide(few, POLICY, objective="kto")
     assert fallback.promoted and fallback.reason.startswith("promoted: persistent-set loss"), fallback.reason
+
+
+def _thumbs_case(gain: float, noise: float, seed: int = 7, n: int = 44):
+    """A KTO candidate whose per-prompt thumbs-up rate is the incumbent's plus ``gain`` plus noise;
+    the losses are equal (the guard passes)."""
+    rng = np.random.default_rng(seed)
+    base_rate = rng.uniform(0.5, 0.8, n)
+    liked = np.clip(base_rate + gain + rng.normal(0.0, noise, n), 0, 1)
+    inc = np.linspace(80, 120, n)
+    return _scores(inc, liked, [0.7] * n), _scores(inc, base_rate, [0.7] * n), ["golden"] * n
+
+
+def test_a_first_look_the_answers_leave_open_asks_for_a_second_and_only_then():
+    level = thumbs_level(POLICY, "kto")
+    assert level == pytest.approx(0.9706, abs=1e-4)  # Pocock, two looks of two answers each
+    assert thumbs_level(POLICY, "sft") == POLICY.confidence  # the loss decides: no second look
+    assert thumbs_level(dataclasses.replace(POLICY, probe_extra_samples=0), "kto") == POLICY.confidence
+    # A gain near the bar, noisy: not promoted, and open.
+    new, current, sources = _thumbs_case(0.03, 0.15)
+    c = compare(new, current, sources, POLICY, level)
+    first = decide(c, POLICY, objective="kto")
+    assert c.thumbs.improvement > 0 and c.thumbs.high >= 0.05 and not first.promoted, first.reason
+    assert first.open and "97.1% CI" in first.reason, first.reason
+    # The same numbers at the second look: decided, whatever the outcome.
+    assert not decide(c, POLICY, objective="kto", second_look=True).open
+    # Trained on approved texts alone: decided on the loss, never open.
+    assert not decide(c, POLICY, objective="sft").open
+    # An estimate at or below zero: more answers would not be worth their time.
+    worse = compare(*_thumbs_case(-0.05, 0.15), POLICY, level)
+    assert worse.thumbs.improvement <= 0 and not decide(worse, POLICY, objective="kto").open
+    # An interval wholly below the bar: settled.
+    flat = compare(*_thumbs_case(0.0, 0.005), POLICY, level)
+    assert flat.thumbs.high < 0.05 and not decide(flat, POLICY, objective="kto").open
+    # The loss guard failed: more answers cannot lift it.
+    liked, base, sources = _thumbs_case(0.03, 0.15)
+    drifted = compare(dataclasses.replace(liked, losses=tuple(x * 1.2 for x in liked.losses)), base, sources,
+                      POLICY, level)
+    assert not decide(drifted, POLICY, objective="kto").open
+    # Promoted at the first look: nothing left open.
+    clear = compare(*_thumbs_case(0.12, 0.02), POLICY, level)
+    done = decide(clear, POLICY, objective="kto")
+    assert done.promoted and not done.open, done.reason
+
+
+def test_the_pipeline_takes_a_second_look_only_when_the_first_is_open(tmp_path, monkeypatch):
+    """The wiring of trainer.pipeline._evaluate. evaluate_model is scripted here (the model's
+    part of a second look is tested on the shipped model in tests/test_eval_cache.py)."""
+    from kasper.trainer import pipeline
+
+    window = _window(tmp_path / "w", 12, seed=3)
+    config = TrainerConfig(windows_dir=tmp_path / "windows", adapters_dir=tmp_path / "adapters", promotion=POLICY)
+    looks = []
+
+    def run(first: tuple, second: tuple) -> tuple[dict, object]:
+        looks.clear()
+
+        def scripted(model_dir, adapter_dir, examples, params, policy, tier, cache=None, generate=None,
+                     second_look=False):
+            looks.append(("new" if adapter_dir == work else "current", second_look))
+            new, current, _ = second if second_look else first
+            scores = new if adapter_dir == work else current
+            n = len(examples)
+            return dataclasses.replace(scores, losses=(100.0,) * n, tokens=(50,) * n,
+                                       answers=len(scores.thumbs) * (4 if second_look else 2))
+
+        monkeypatch.setattr(pipeline, "evaluate_model", scripted)
+        monkeypatch.setattr(pipeline, "model_key", lambda model_dir, adapter: str(adapter))
+        return pipeline._evaluate(window, config, tmp_path / "model", "standard", work, None, "kto")
+
+    work = tmp_path / "candidate"
+    open_first, clear_second = _thumbs_case(0.03, 0.15), _thumbs_case(0.12, 0.02, seed=8)
+    numbers, decision = run(open_first, clear_second)
+    assert looks == [("new", False), ("current", False), ("new", True), ("current", True)]
+    assert decision.promoted and "176 answers, second look" in decision.reason, decision.reason
+    assert numbers["eval_looks"] == 2 and numbers["thumbs_answers"] == 176
+    # A first look that settles it (clearly worse): one look, the second never asked for.
+    numbers, decision = run(_thumbs_case(-0.10, 0.05), clear_second)
+    assert looks == [("new", False), ("current", False)] and numbers["eval_looks"] == 1
+    assert not decision.promoted and "88 answers" in decision.reason and "second look" not in decision.reason
+    # Turned off: one look, even when it was open.
+    config = dataclasses.replace(config, promotion=dataclasses.replace(POLICY, probe_extra_samples=0))
+    numbers, decision = run(open_first, clear_second)
+    assert len(looks) == 2 and not decision.promoted and "95% CI" in decision.reason, decision.reason
 
 
 def test_a_negative_bar_lets_every_candidate_through_as_test_setups_ask():

@@ -64,7 +64,7 @@ def _observed_tally() -> Tally:
                     "current_probe_mean": 0.43, "loss_improvement": 0.15, "loss_ci_low": 0.121,
                     "loss_ci_high": 0.178, "eval_n": 47.0, "thumbs_up_rate": 0.712,
                     "current_thumbs_up_rate": 0.651, "thumbs_improvement": 0.094, "thumbs_ci_low": 0.031,
-                    "thumbs_ci_high": 0.16, "thumbs_n": 32.0}})
+                    "thumbs_ci_high": 0.16, "thumbs_n": 32.0, "thumbs_answers": 128.0, "eval_looks": 2.0}})
     return tally
 
 
@@ -151,8 +151,9 @@ def test_write_report_draws_every_figure_and_links_them(tmp_path):
     assert "lite-0001" in html and "1 of 1 adapters promoted" in html
     assert "4.000 &rarr; 3.400" in html and "0.430 &rarr; 0.510" in html
     assert "<td>+15.0% [+12.1%, +17.8%], n=47</td>" in html  # the decision's interval and sample size
-    # The users' predicted thumbs-up of the golden answers, with its interval.
-    assert "<td>0.651 &rarr; 0.712, +9.4% [+3.1%, +16.0%], n=32</td>" in html
+    # The users' predicted thumbs-up of the golden answers, with its interval, the answers
+    # behind it and whether the decision took a second look.
+    assert "<td>0.651 &rarr; 0.712, +9.4% [+3.1%, +16.0%], n=32, 128 answers, second look</td>" in html
     assert "1 training run(s), 3 reported steps" in html
     assert "5 verdicts from the LLM judge" in html
     assert "Calibration: rubric, judge and people" in html and "+0.14 (1/3 agree)" in html

@@ -114,6 +114,8 @@ class PromotionPolicy:
     probe_count: int = _knob("probe_count")
     # Answers per golden prompt (seeds of their own), averaged: less sampling noise per pair.
     probe_samples: int = _knob("probe_samples")
+    # A second look's answers per golden prompt, when the first look leaves the decision open.
+    probe_extra_samples: int = _knob("probe_extra_samples")
     probe_max_tokens: int | None = None  # None: the tier's served limit
     # A candidate decided on the users' thumbs may not raise the persistent-set loss
     # significantly by more than this (relative): the interval's upper end must clear it.
@@ -178,6 +180,7 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
                                     eval_store_cap=trainer.eval_store_cap,
                                     golden_count=trainer.golden_count,
                                     probe_count=trainer.probe_count, probe_samples=trainer.probe_samples,
+                                    probe_extra_samples=trainer.probe_extra_samples,
                                     probe_tolerance=trainer.probe_tolerance,
                                     loss_tolerance=trainer.loss_tolerance,
                                     canary_share=trainer.canary_share)

@@ -8,7 +8,8 @@ example, so the two can be compared pair by pair:
   golden references, the store of past windows' held-out lines, this window's
   own held-out lines): per example, the summed prompt-masked token loss, as
   training computes it;
-- **greedy answers to the golden prompts** (the first ``probe_count``), each
+- **answers to the golden prompts** (the first ``probe_count``, ``probe_samples``
+  each, sampled as the generate stage serves), each
   scored by the simulated users' predicted thumbs-up rate
   (:func:`kasper.streams.simulated_users.thumbs_up_rate`, a taste that is not
   the rubric) and by the rubric (mean final score and pass rate).
@@ -23,8 +24,12 @@ bootstrap interval (:mod:`kasper.trainer.bootstrap`) clears
 and then only if the users' thumbs-up rate did not fall significantly (its
 interval entirely below zero) and the share of golden answers the rubric passes did
 not drop by more than ``probe_tolerance``. A candidate trained on thumbs is decided
-on the users' rate instead, with the loss as the guard (:func:`decide`). The reason
-names the numbers that decided.
+on the users' rate instead, with the loss as the guard (:func:`decide`), in up to two
+looks: when the first look's answers leave it open (``Decision.open``), the caller
+answers each golden prompt ``probe_extra_samples`` more times and decides again on all
+the answers, each look's interval widened so that two looks promote no more often by
+chance than one (:mod:`kasper.trainer.sequential`). The reason names the numbers that
+decided.
 
 Error policy: too few examples is not an error, it is a rejection with that
 reason. Model loading raises ``ModelError``.
@@ -60,6 +65,7 @@ from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
 from .packed import pad  # noqa: E402
 from .preference import parse_objective  # noqa: E402
 from .probes import probe_prompts  # noqa: E402
+from .sequential import look_level  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class ModelScores:
     thumbs: tuple[float, ...] = ()  # predicted thumbs-up rate of each golden answer
     rubric: tuple[float, ...] = ()  # rubric final score of each golden answer
     passed: tuple[float, ...] = ()  # share of each golden prompt's answers the rubric passed
+    answers: int = 0  # golden answers behind ``thumbs`` (prompts x answers per prompt)
 
     @property
     def loss(self) -> float:
@@ -106,6 +113,7 @@ class Comparison:
             out.update(thumbs_up_rate=_mean(self.new.thumbs), current_thumbs_up_rate=_mean(self.current.thumbs),
                        thumbs_improvement=self.thumbs.improvement, thumbs_ci_low=self.thumbs.low,
                        thumbs_ci_high=self.thumbs.high, thumbs_n=float(self.thumbs.n),
+                       thumbs_answers=float(self.new.answers),
                        probe_mean=_mean(self.new.rubric), current_probe_mean=_mean(self.current.rubric),
                        probe_pass_rate=_mean(self.new.passed), current_probe_pass_rate=_mean(self.current.passed))
         return {k: round(float(v), 6) for k, v in out.items() if math.isfinite(v)}
@@ -115,39 +123,55 @@ class Comparison:
 class Decision:
     promoted: bool
     reason: str
+    # Not promoted, but on the sampled answers' noise alone: more answers could settle it
+    # (a thumbs-decided candidate whose estimate is above zero and whose interval reaches the bar).
+    open: bool = False
 
 
 def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence[EvalExample],
                    params: TierTraining, policy: PromotionPolicy, tier: str,
-                   cache: IncumbentCache | None = None, generate: GenerateSettings | None = None) -> ModelScores:
+                   cache: IncumbentCache | None = None, generate: GenerateSettings | None = None,
+                   second_look: bool = False) -> ModelScores:
     """Per-example held-out losses and golden-prompt answers of the base model plus ``adapter_dir``.
 
+    ``second_look``: each golden prompt is answered ``probe_extra_samples`` more times, with
+    seeds of their own, and scored over all its answers (:mod:`kasper.trainer.sequential`).
     With ``cache`` (the incumbent's, :mod:`kasper.trainer.eval_cache`), only the numbers it
-    lacks are computed, and the model is not loaded when it lacks none.
+    lacks are computed, and the model is not loaded when it lacks none: a second look
+    computes only the new answers.
     """
     keys = [example_key(e.messages, params.max_seq_length, params.mask_prompt) for e in examples]
     prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
-    requests = probe_requests(prompts, generate or GenerateSettings(), policy.probe_max_tokens,
-                              policy.probe_samples)
-    answers_key = probes_key(requests)
+    counts = [policy.probe_samples] + ([policy.probe_extra_samples] if second_look else [])
+    batches = [probe_requests(prompts, generate or GenerateSettings(), policy.probe_max_tokens, count,
+                              first=sum(counts[:i])) for i, count in enumerate(counts) if count]
     known = cache.losses if cache is not None else {}
     missing = [i for i, key in enumerate(keys) if key not in known]
-    texts = cache.probes.get(answers_key) if cache is not None else None
-    texts = texts if texts is not None and len(texts) == len(requests) else None
-    if missing or (prompts and texts is None):
+    texts = [_cached(cache, batch) for batch in batches]
+    if missing or (prompts and None in texts):
         model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
         tokenized = tokenize([examples[i] for i in missing], tokenizer, params)
         losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
         known = {**known, **{keys[i]: [loss, n] for i, loss, n in zip(missing, losses, tokens)}}
-        if texts is None:
-            texts = answer_probes(model, tokenizer, requests)
+        texts = [answer_probes(model, tokenizer, batch) if got is None else got
+                 for batch, got in zip(batches, texts)]
     if cache is not None:
         cache.hits, cache.misses = len(keys) - len(missing), len(missing)
-        cache.losses, cache.probes[answers_key] = dict(known), list(texts or [])
+        cache.losses = dict(known)
+        cache.probes.update({probes_key(batch): list(got or []) for batch, got in zip(batches, texts)})
         cache.save(keys)
-    thumbs, rubric, passed = score_probes(texts or [], prompts, policy.probe_samples)
+    # Each prompt's answers together, as score_probes reads them: the first look's, then the second's.
+    grouped = [text for i in range(len(prompts))
+               for batch, got, count in zip(batches, texts, counts) for text in (got or [])[i * count:(i + 1) * count]]
+    per_prompt = sum(counts)
+    thumbs, rubric, passed = score_probes(grouped, prompts, per_prompt)
     return ModelScores(tuple(float(known[k][0]) for k in keys), tuple(int(known[k][1]) for k in keys),
-                       thumbs, rubric, passed)
+                       thumbs, rubric, passed, answers=len(prompts) * per_prompt)
+
+
+def _cached(cache: IncumbentCache | None, requests: Sequence[GenRequest]) -> list[str] | None:
+    texts = cache.probes.get(probes_key(requests)) if cache is not None else None
+    return texts if texts is not None and len(texts) == len(requests) else None
 
 
 def tokenize(examples: Sequence[EvalExample], tokenizer: Any, params: TierTraining) -> list[tuple[list[int], int]]:
@@ -186,15 +210,16 @@ def _row_losses(model: Any, batch: Any, lengths: Any) -> tuple[Any, Any]:
 
 
 def probe_requests(prompts: Sequence[dict[str, Any]], generate: GenerateSettings,
-                   max_tokens: int | None = None, samples: int = 1) -> list[GenRequest]:
+                   max_tokens: int | None = None, samples: int = 1, first: int = 0) -> list[GenRequest]:
     """The golden prompts as the generate stage would serve them (:mod:`kasper.agents.runtime.prompting`):
     the package's exemplars (a cold-start book: the trainer does not see the worker's),
     the tier's sampling and guards; ``samples`` answers per prompt in a row, each with
-    its own seed; ``max_tokens`` caps the length."""
+    its own seed (answers ``first`` to ``first + samples - 1``: a second look's seeds
+    differ from the first's); ``max_tokens`` caps the length."""
     book = ExemplarBook(generate.exemplars)
     out = []
     for p in prompts:
-        for k in range(samples):
+        for k in range(first, first + samples):
             _, request = request_for(p, f"golden:{p['prompt_id']}:{k}", generate, book)
             if max_tokens is not None and max_tokens < request.sampling.max_tokens:
                 request = dataclasses.replace(request, sampling=dataclasses.replace(request.sampling,
@@ -232,16 +257,35 @@ def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]], sample
 
 
 def compare(new: ModelScores, current: ModelScores, sources: Sequence[str],
-            policy: PromotionPolicy) -> Comparison:
-    """Paired bootstrap intervals of the candidate's relative improvement."""
+            policy: PromotionPolicy, thumbs_level: float | None = None) -> Comparison:
+    """Paired bootstrap intervals of the candidate's relative improvement; the thumbs-up
+    rate's at ``thumbs_level`` (default: the policy's confidence; a candidate decided on
+    it in up to two looks uses :func:`thumbs_level`)."""
     boot = {"resamples": policy.resamples, "level": policy.confidence, "seed": policy.seed}
     # An example whose prompt fills max_seq_length has no scored token: it is no pair.
     keep = [i for i, (a, b) in enumerate(zip(new.tokens, current.tokens)) if a and b]
     new, current = _only(new, keep), _only(current, keep)
     loss = paired_bootstrap(new.losses, current.losses, lower_is_better=True, **boot)
-    thumbs = (paired_bootstrap(new.thumbs, current.thumbs, lower_is_better=False, **boot)
+    thumbs = (paired_bootstrap(new.thumbs, current.thumbs, lower_is_better=False,
+                               **{**boot, "level": thumbs_level or policy.confidence})
               if new.thumbs and current.thumbs else None)
     return Comparison(new, current, tuple(sources[i] for i in keep), loss, thumbs)
+
+
+def on_thumbs(policy: PromotionPolicy, objective: str) -> bool:
+    """Whether a candidate trained with ``objective`` is decided on the users' thumbs-up rate
+    (when it has at least ``min_eval_examples`` golden prompts answered)."""
+    trained = parse_objective(objective) or ()
+    return policy.probe_count >= policy.min_eval_examples and ("dpo" in trained or "kto" in trained)
+
+
+def thumbs_level(policy: PromotionPolicy, objective: str) -> float:
+    """The thumbs-up interval's level at each look: wider than ``confidence`` when a second
+    look may follow, so that two looks promote a candidate with no gain no more often than
+    one look would (:mod:`kasper.trainer.sequential`)."""
+    if not on_thumbs(policy, objective):
+        return policy.confidence
+    return look_level(policy.confidence, policy.probe_samples, policy.probe_extra_samples)
 
 
 def _only(scores: ModelScores, keep: list[int]) -> ModelScores:
@@ -250,7 +294,7 @@ def _only(scores: ModelScores, keep: list[int]) -> ModelScores:
 
 
 def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the base model",
-           objective: str = "sft") -> Decision:
+           objective: str = "sft", second_look: bool = False) -> Decision:
     """Promote on a large enough, significant gain in the metric the candidate was trained for.
 
     A candidate trained on thumbs (``dpo`` or ``kto`` in ``objective``) is decided on the
@@ -272,14 +316,16 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
 
     def thumbs_text(tail: str = "") -> str:
         t = c.thumbs
+        answers = (f", {c.new.answers} answers" + (", second look" if second_look else "")
+                   if c.new.answers else "")
         return (f"users' predicted thumbs-up {_mean(c.new.thumbs):.3f} vs {_mean(c.current.thumbs):.3f} "
-                f"({_pct(t.improvement)}, {t.level:.0%} CI [{_pct(t.low)}, {_pct(t.high)}], n={t.n}{tail})")
+                f"({_pct(t.improvement)}, {_level(t.level)} CI [{_pct(t.low)}, {_pct(t.high)}], "
+                f"n={t.n}{answers}{tail})")
 
     bar = f"; needs >= {need:+.1%}, CI low > {floor:+.1%}, n >= {policy.min_eval_examples}"
-    trained = parse_objective(objective) or ()
-    on_thumbs = (c.thumbs is not None and c.thumbs.n >= policy.min_eval_examples
-                 and ("dpo" in trained or "kto" in trained))
-    if on_thumbs:
+    thumbs_decide = (c.thumbs is not None and c.thumbs.n >= policy.min_eval_examples
+                     and on_thumbs(policy, objective))
+    if thumbs_decide:
         primary, text = c.thumbs, thumbs_text(bar)
         guard = (loss_text(f"; may rise by {policy.loss_tolerance:.1%}")
                  if loss.n and math.isfinite(loss.high) and loss.high < -policy.loss_tolerance else None)
@@ -293,12 +339,15 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
         return Decision(False, f"not promoted: too few paired examples; {text}")
     if not math.isfinite(primary.improvement) or not math.isfinite(primary.low):
         return Decision(False, f"not promoted: no finite comparison; {text}")
+    # Sampled answers could still settle it: the estimate is a gain and the bar is within the interval.
+    open_ = (thumbs_decide and not second_look and guard is None and primary.improvement > 0
+             and primary.high >= need)
     if primary.improvement < need:
-        return Decision(False, f"not promoted: improvement below the bar; {text}")
+        return Decision(False, f"not promoted: improvement below the bar; {text}", open_)
     if primary.low <= floor:
-        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {text}")
+        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {text}", open_)
     if guard is not None:
-        what = "the loss rose significantly beyond the tolerance" if on_thumbs else "the users' rate fell"
+        what = "the loss rose significantly beyond the tolerance" if thumbs_decide else "the users' rate fell"
         return Decision(False, f"not promoted: {text}, but {what}: {guard}")
     if c.thumbs is not None:
         # The pass rate, not the mean score: the gate acts on pass or fail, and the mean
@@ -311,6 +360,11 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
         extra.append(probe_text)
     # The first metric named is the one that decided.
     return Decision(True, "; ".join([f"promoted: {text}", *extra]))
+
+
+def _level(level: float) -> str:
+    """95% as "95%", a look's 97.06% as "97.1%"."""
+    return f"{level:.0%}" if abs(level * 100 - round(level * 100)) < 1e-9 else f"{level:.1%}"
 
 
 def _pct(value: float) -> str:

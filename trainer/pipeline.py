@@ -31,7 +31,7 @@ from .config import TrainerConfig, TierTraining
 from .errors import EmptyWindowError, TrainingDivergedError
 from .eval_cache import IncumbentCache, model_key
 from .eval_set import add_to_store, evaluation_set
-from .evaluate import Decision, compare, decide, evaluate_model
+from .evaluate import Comparison, Decision, ModelScores, compare, decide, evaluate_model, thumbs_level
 from .files import verify_window
 from .lora import Progress, train_adapter
 from .preference import has_training_data
@@ -130,14 +130,26 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
     examples = evaluation_set(config.adapters_dir, tier, window_dir, config.window.template_version,
                               config.promotion.golden_count)
     candidate_cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, work), role="candidate")
-    new = evaluate_model(model_dir, work, examples, params, policy, tier, cache=candidate_cache,
-                         generate=config.generate)
     incumbent = _adapter_dir(serving)
     cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, incumbent))
-    current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache,
-                             generate=config.generate)
     label = f"serving {serving['version']}" if serving else "the base model"
-    comparison = compare(new, current, [e.source for e in examples], policy)
+    level = thumbs_level(policy, objective)
+
+    def look(second: bool) -> tuple[ModelScores, ModelScores, Comparison, Decision]:
+        new = evaluate_model(model_dir, work, examples, params, policy, tier, cache=candidate_cache,
+                             generate=config.generate, second_look=second)
+        current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache,
+                                 generate=config.generate, second_look=second)
+        comparison = compare(new, current, [e.source for e in examples], policy, level)
+        return new, current, comparison, decide(comparison, policy, label, objective, second_look=second)
+
+    new, current, comparison, decision = look(False)
+    looks, cached = 1, cache.hits
+    if decision.open and policy.probe_extra_samples:
+        # Only the new answers are computed: the losses and first answers come from the caches.
+        log.info("second look", tier=tier, first=decision.reason)
+        new, current, comparison, decision = look(True)
+        looks = 2
     seconds = time.perf_counter() - started
     metrics.SECONDS.labels(tier, "evaluate").set(seconds)
     for name, result in (("new", new), ("current", current)):
@@ -145,8 +157,7 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
         if result.rubric:
             metrics.EVAL_PROBE_SCORE.labels(tier, name).set(sum(result.rubric) / len(result.rubric))
     numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3),
-               "eval_incumbent_cached": float(cache.hits)}
-    decision = decide(comparison, policy, label, objective)
+               "eval_incumbent_cached": float(cached), "eval_looks": float(looks)}
     if decision.promoted:
         candidate_cache.promote()
     return numbers, decision

@@ -362,8 +362,11 @@ def _users_rate(version: dict[str, Any]) -> str:
     if "thumbs_up_rate" not in m:
         return "-"
     ci = f"[{m['thumbs_ci_low']:+.1%}, {m['thumbs_ci_high']:+.1%}]" if "thumbs_ci_low" in m else "[-]"
+    # How many answers the prompts had, and whether the first look's left it open.
+    answers = f", {m['thumbs_answers']:.0f} answers" if m.get("thumbs_answers") else ""
+    looked = ", second look" if m.get("eval_looks") == 2 else ""
     return (f"{m.get('current_thumbs_up_rate', math.nan):.3f} &rarr; {m['thumbs_up_rate']:.3f}, "
-            f"{m.get('thumbs_improvement', math.nan):+.1%} {ci}, n={m.get('thumbs_n', 0):.0f}")
+            f"{m.get('thumbs_improvement', math.nan):+.1%} {ci}, n={m.get('thumbs_n', 0):.0f}{answers}{looked}")
 
 
 def _promoted(version: dict[str, Any]) -> str:
