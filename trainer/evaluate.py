@@ -342,12 +342,14 @@ def decide(c: Comparison, policy: PromotionPolicy, current_label: str = "the bas
     # Sampled answers could still settle it: the estimate is a gain and the bar is within the interval.
     open_ = (thumbs_decide and not second_look and guard is None and primary.improvement > 0
              and primary.high >= need)
+    what = "the loss rose significantly beyond the tolerance" if thumbs_decide else "the users' rate fell"
+    # A guard that failed too is named, so the reader knows more answers would not have helped.
+    also = f"; also, {what}: {guard}" if guard is not None else ""
     if primary.improvement < need:
-        return Decision(False, f"not promoted: improvement below the bar; {text}", open_)
+        return Decision(False, f"not promoted: improvement below the bar; {text}{also}", open_)
     if primary.low <= floor:
-        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {text}", open_)
+        return Decision(False, f"not promoted: the interval does not clear {floor:+.1%}; {text}{also}", open_)
     if guard is not None:
-        what = "the loss rose significantly beyond the tolerance" if thumbs_decide else "the users' rate fell"
         return Decision(False, f"not promoted: {text}, but {what}: {guard}")
     if c.thumbs is not None:
         # The pass rate, not the mean score: the gate acts on pass or fail, and the mean
