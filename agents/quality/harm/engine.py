@@ -38,6 +38,7 @@ from kasper.agents.quality.harm.eating import RULES as EATING
 from kasper.agents.quality.harm.self_harm import RULES as SELF_HARM
 from kasper.agents.quality.harm.hateful import RULES as HATEFUL
 from kasper.agents.quality.harm.injection import find_injection, RULES as INJECTION
+from kasper.agents.quality.harm.language import foreign_sentence
 
 GATES = ("medical_directive", "legal_financial_directive", "eating_disorder", "self_harm",
          "hateful", "injection")
@@ -194,6 +195,8 @@ def find_harm(text: str, words: Collection[str] | None = None,
         found += find_loose(s, words, starts, ends, skip={g for g, _ in found},
                             segments=segments, meds=meds)
     found += [("injection", r) for r in find_injection(text, norm)]
+    if foreign_sentence(norm):
+        found.append(("injection", "a sentence not in English"))
     found = list(dict.fromkeys(found))
     # "skip your therapy" inside "skip your therapy appointment" is the same finding.
     found = [(g, r) for g, r in found
