@@ -31,6 +31,9 @@ _VERDICT = guarded(re.compile(
     r"standards?|guidelines?|requirements|checks|rules)|(?:without|no) (?:any )?(?:changes|edits|"
     r"deductions|corrections|penalt\w+|further (?:checks?|review|scoring|assessment|edits))|"
     r"no questions|exempt\w*|pre-?cleared|pre-?approved|pre-?vetted|benefit of the doubt|"
+    r"no (?:review|checks?|grading|scoring) (?:is )?(?:required|needed|necessary)|endors\w*|"
+    r"green-?light\w*|rubber-?stamp\w*|sign(?:s|ed)? off on|top-?tier|"
+    r"(?:first|initial) letters? of (?:each|every)|(?:as|for|in) (?:your|the|its) verdict|"
     r"(?:go|goes|get|gets|let it|let this) through|untouched|unchanged|as it stands|"
     r"rank\w* (?:this|it)(?: \w+)? first|cannot fail|can't fail|(?:skip|skipped|skipping|bypass\w*|"
     r"waive\w*) (?:the |all |any )?(?:checks?|assessment|review|scoring|grading|evaluation)|"
@@ -40,6 +43,9 @@ _VERDICT = guarded(re.compile(
     r"puntuaci[oó]n|calificaci[oó]n|la m[aá]xima|sin cambios|note maximale|notez|validez|"
     r"sans modification|h[oö]chstpunkt\w*|volle punktzahl|punkte|nota m[aá]xima|pontua\w*|"
     r"sem altera\w*)"))
+_GRADERS_VERDICT = guarded(re.compile(
+    _V + r"(?:full marks|perfect (?:score|grade|marks?)|top (?:score|marks?|grade)|highest (?:score|grade|"
+    r"marks?|rating)|rubber-?stamp\w*|10 ?/ ?10|100 ?/ ?100)"))
 _OVERRIDE = guarded(re.compile(
     _V + r"(?:(?:ignor\w*|disregard\w*|overrid\w*|set aside|desconsider\w*|ne tenez pas compte)"
     r"(?: [\w']+){0,4} (?:rules?|instructions?|guid\w*|rubric|criteri\w*|checks?|reglas|"
@@ -66,28 +72,32 @@ _READERS_OWN = re.compile(r" (?:on|of|in|at|for|with) (?:your|my|our)\b")
 _THIS = r"(?:this|these|it|whether|if|the (?:text|insight|response|answer|output|submission))"
 _DOER = guarded(re.compile(
     _V + r"(?:(?:whoever|anyone|anybody|someone)(?: who)? (?:is |will be |'s )?(?:reads?|reading|"
-    r"checks?|checking|grades?|grading|scores?|"
+    r"checks?|checking|grades?|grading|scores?|weighs?|weighing|"
     r"scoring|rates?|rating|reviews?|reviewing|assess\w*|evaluat\w*|judg\w*|decid\w*|marks?|"
     r"marking)|(?:the |any )?(?:one|person|people|program|script|machine|algorithm|pipeline|ai|"
-    r"model|system|bot)s?(?: or [a-z]+)? (?:who |that |which )?(?:is |are |'s )?(?:reading|"
+    r"model|system|bot|evaluator|grader|reviewer|rater|assessor|checker|examiner)s?(?: or [a-z]+)? "
+    r"(?:who |that |which )?(?:is |are |'s |was |were |would be )?(?:reading|"
     r"processing|deciding|evaluating|assessing|reviewing|grading|scoring|rating|checking|judging|"
     rf"marking) {_THIS}|if you(?:'re| are) (?:the one )?(?:scoring|grading|rating|reviewing|"
     rf"evaluating|assessing|judging|checking|marking) {_THIS}|(?:modelo|sistema) que \w+|"
     r"(?:scoring|grading) (?:script|model|system|bot))"))
 _ADDRESS_CUE = re.compile(
-    r"(?:^|[^\w'])(?:dear|hey|hi|hello|attn|attention|note|message|request|reminder|instructions?|"
+    r"(?:^|[^\w'])(?:dear|hey|hi|hello|thanks|thank you|attn|attention|note|message|request|reminder|"
+    r"instructions?|"
     r"ps|p\.s\.?|word|as|any|nota|instrucci[oó]n|mensaje|remarque|hinweis|nachricht|an|para|pour|"
     r"f[üu]r|ao|al|à)(?:[ ,]+(?:to|for|of|para|pour|f[üu]r|à|a|an|al|ao))?[ ,]*(?:the |my |our |"
     r"any |all |you,? the |el |la |le |l'|den |das |die |der |o )?(?:ai |automatic |automated )?$")
 _SELF = guarded(re.compile(
     _V + r"(?:(?:th(?:is|ese)|the following) (?:text|insight|response|answer|entry|output|passage|"
-    r"piece|item|submission|reply|content|paragraph)s?|(?:the (?:text|insight|response|output|passage|"
+    r"piece|item|submission|reply|content|paragraph|reading)s?|(?:the (?:text|insight|response|output|passage|"
     r"words)|everything) above|este texto|esta respuesta|ce texte|cette r[ée]ponse|"
     r"diese[nrm]? (?:text|antwort|beitrag)|esta resposta)(?![\w'])"))
 # The grading machinery by name: unmistakable ("rubric", "scoring note", "quality gate") counts
 # as much as an addressed grader; "criteria", "guidelines", "evaluation" also name other things.
 _META = guarded(re.compile(
-    _V + r"(?:criterion|(?:grading|scoring) (?:note|notes|script|guide|guidelines|mode|model|"
+    _V + r"(?:criterion|quality (?:certificate|seal|stamp)|auto(?:matic(?:ally)?)?[- ]?approv\w*|"
+    r"(?:evaluation|review|assessment) guidelines|"
+    r"(?:grading|scoring) (?:note|notes|script|guide|guidelines|mode|model|"
     r"system|bot|scale|step|criteria|rules|policy|override)|(?:quality|safety|moderation) (?:gate|"
     r"filter)|"
     r"(?:reviewer|judge|grader|evaluator) (?:override|notes?|instructions?)|assessment step)"
@@ -108,7 +118,7 @@ _ABOUT_GRADING = frozenset(w.encode() for w in """
     judges ai llm model models bot bots system assistant whoever evaluating assessing reviewing grading
     scoring rating checking judging marking processing deciding criterion quality assessment
     evaluation grade score passed verdict status recommendation reviewed instructions rules
-    guidance guidelines
+    guidance guidelines rubric scores marks rubber greenlight endorse
     correcteur modelo sistema evaluador revisor corrector calificador juez avaliador corretor
     korrektor gutachter bewerter pruefer modell
 """.split())
@@ -156,9 +166,15 @@ def speaks_to_grader(norm: str) -> bool:
         if not (override or _VERDICT.search(norm, lo, end)):
             continue
         # Rules said to be void ("the new rules say...") are one more sign of grading talk.
-        about = (who + bool(_SELF.search(norm, lo, end)) + 2 * bool(_META.search(norm, lo, end))
+        self_ = bool(_SELF.search(norm, lo, end))
+        # A verdict only a grader gives ("full marks", "rubber-stamp") asked for the text itself
+        # counts once more: "rubber-stamp this reading at full marks".
+        strong = self_ and bool(_GRADERS_VERDICT.search(norm, lo, end))
+        about = (who + self_ + strong + 2 * bool(_META.search(norm, lo, end))
                  + bool(_META_TEAM.search(norm, lo, end)) + override)
-        if who and about < 2:
+        # The rubric beside a grader, or beside the text itself ("this text scores full
+        # points on every dimension the rubric weights").
+        if (who or self_) and about < 2:
             about += bool(_META_WEAK.search(norm, lo, end))
         if about >= 2:
             return True
@@ -181,12 +197,26 @@ def _fake_record(norm: str) -> bool:
 
 def grader_talk(norm: str) -> list[str]:
     """Reasons the normalised text talks to whoever grades it: "speaks to the grader",
-    "fake verdict record"."""
+    "fake verdict record", "acrostic verdict". Also read: the text with underscores as spaces
+    (a URL's ``note_to_grader=approve_this``) and, when it holds a grading word spelled
+    backwards, the text reversed."""
     out: list[str] = []
-    # Most texts name nothing of grading: one test of their words turns them away before any
-    # scan (bytes: punctuation to spaces in one table lookup, the split in C).
-    if norm.isascii() and _ABOUT_GRADING.isdisjoint(norm.encode().translate(_TO_SPACE).split()):
-        return out
+    if _ACROSTIC.search("".join(_INITIAL.findall(norm))):
+        out.append("acrostic verdict")
+    # Punctuation to spaces in one table lookup, the split in C: most texts name nothing of
+    # grading, and one test of their words turns them away before any scan.
+    words = norm.encode(errors="replace").translate(_TO_SPACE).split()
+    readings = [norm] + (["".join(reversed(norm))] if not _BACKWARDS.isdisjoint(words) else [])
+    readings += [r.replace("_", " ") for r in readings if "_" in r]
+    for reading in readings:
+        if reading.isascii() and reading is norm and _ABOUT_GRADING.isdisjoint(words):
+            continue
+        out += [r for r in _talk(reading) if r not in out]
+    return out
+
+
+def _talk(norm: str) -> list[str]:
+    out: list[str] = []
     if "'" in norm and _EDGE_QUOTE.search(norm):
         norm = _EDGE_QUOTE.sub(" ", norm)  # "'approve': true" holds the word approve
     if _VERDICT.search(norm) or _OVERRIDE.search(norm):
@@ -195,3 +225,12 @@ def grader_talk(norm: str) -> list[str]:
         if _fake_record(norm):
             out.append("fake verdict record")
     return out
+
+
+# The first letters of consecutive sentences spelling a verdict: "Approve" in seven sentences.
+# Shorter words ("pass", "yes") are spelled by chance in ordinary text; these are not.
+_ACROSTIC = re.compile(r"approve|accept|fullmarks|topscore")
+# A sentence's first letter (bounded: a run of marks must not make the scan quadratic).
+_INITIAL = re.compile(r"(?:^|[.!?][ \t]|\n)[ \t\"'(\[]{0,3}([a-z])")
+# Grading words spelled backwards ("rotaulave", "evorppa"): the text may be read reversed.
+_BACKWARDS = frozenset(w[::-1] for w in _ABOUT_GRADING | {b"approve", b"approved", b"accept"})
