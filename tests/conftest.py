@@ -31,6 +31,11 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="kasper-tests-"))
 os.environ["KASPER_CACHE_DIR"] = str(_SESSION_DIR / "kasper-cache")
 os.environ["MPLCONFIGDIR"] = str(_SESSION_DIR / "matplotlib")
 os.environ["XDG_CACHE_HOME"] = str(_SESSION_DIR / "xdg-cache")
+# Temporary files of this process and of every worker, broker and CLI a test starts (Faust
+# data directories, broker logs) go inside the session directory, which is removed at the
+# end: a process a test kills cannot clean up after itself.
+(_SESSION_DIR / "tmp").mkdir()
+os.environ["TMPDIR"] = tempfile.tempdir = str(_SESSION_DIR / "tmp")
 
 
 def _bundled_broker_bin() -> str | None:
