@@ -49,6 +49,7 @@ _SPLITTER = str.maketrans({**{c: " " for c in ',"()[]{}*_-/&\u2014\u2013\u2026\u
 _NOT_LETTER = re.compile(r"[^a-z']+")
 _ALPHABET = 28  # a-z, apostrophe, space
 _MIN_LETTERS = 12  # letters of another script that make a sentence
+_NEVER = math.log(0.5 / (0.5 * _ALPHABET))  # a trigram after a bigram English never has
 # (package, file or folder): English the package ships, counted once, lazily.
 _SOURCES = (("kasper.agents.quality", "templates/seed_exemplars.json"),
             ("kasper.agents.quality", "data/semantic_train.jsonl"),
@@ -81,11 +82,10 @@ def english_score(sentence: str) -> float:
     """Mean log-probability per letter trigram of ``sentence`` under English."""
     seen, unseen = _model()
     s = _letters(sentence)
-    floor = math.log(0.5 / (0.5 * _ALPHABET))  # a bigram English never has
     n = len(s) - 2
     if n <= 0:
         return 0.0
-    return sum(seen.get(s[i:i + 3]) or unseen.get(s[i:i + 2], floor) for i in range(n)) / n
+    return sum(seen.get(s[i:i + 3]) or unseen.get(s[i:i + 2], _NEVER) for i in range(n)) / n
 
 
 def _non_latin(sentence: str) -> bool:
