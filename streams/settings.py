@@ -279,6 +279,9 @@ class TrainerSettings(Section):
     # What a window trains on: sft, dpo, kto or a "+" mix (sft+kto); auto: KTO when the
     # window has at least two thumbs, SFT otherwise (docs/trainer.md).
     objective: str = Field("auto", pattern=r"^(auto|(sft|dpo|kto)(\+(sft|dpo|kto))*)$")
+    # DPO/KTO: weight of the anchor holding the reference model's loss on the seed
+    # exemplars and the window's liked texts (0: off). Why: docs/trainer.md, "The anchor".
+    anchor_weight: float = Field(10.0, ge=0.0)
     # Live rollback (kasper models watch): a promoted version is rolled back when its
     # approval or thumbs-up rate is below the incumbent's by more than the margin, at
     # one-sided level alpha (split over the two rates), once each side has min_count trials.

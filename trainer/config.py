@@ -54,6 +54,8 @@ class TierTraining:
     # What the run trains on (kasper.trainer.preference): sft, dpo, kto, a "+" mix, or auto.
     objective: str = _knob("objective")
     beta: float = 0.1  # DPO/KTO: how far from the reference the policy may move (TRL's default)
+    # DPO/KTO: weight of the anchor that holds the reference's loss on known-good texts (0: off).
+    anchor_weight: float = _knob("anchor_weight")
     # KTO per-side weights; None: the rarer of liked/disliked is weighted up to balance them.
     desirable_weight: float | None = None
     undesirable_weight: float | None = None
@@ -188,7 +190,8 @@ def _with_operator_settings(config: TrainerConfig, trainer: TrainerSettings) -> 
     per_tier = {name: value for name, value in (("iters", trainer.iters),
                                                 ("steps_per_report", trainer.steps_per_report),
                                                 ("objective", trainer.objective),
-                                                ("max_epochs", trainer.max_epochs))
+                                                ("max_epochs", trainer.max_epochs),
+                                                ("anchor_weight", trainer.anchor_weight))
                 if value is not None}
     for tier in TIERS if per_tier else ():
         config = with_tier(config, tier, **per_tier)

@@ -61,6 +61,7 @@ from mlx_lm.tuner.trainer import TrainingArgs, default_loss, iterate_batches, tr
 from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 
 from . import metrics, preference  # noqa: E402
+from .anchor import anchor_texts  # noqa: E402
 from .config import TierTraining  # noqa: E402
 from .errors import TrainingDivergedError, TrainingInterrupted  # noqa: E402
 from .adapters import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
@@ -113,7 +114,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
                                max_len=params.max_seq_length, sft=(train_set, valid_set),
                                kto_weights_set=(params.desirable_weight, params.undesirable_weight),
-                               carried=carried, should_stop=_ticking(cores, should_stop))
+                               carried=carried, anchor=anchor_texts(tokenizer, train_set),
+                               anchor_weight=params.anchor_weight, should_stop=_ticking(cores, should_stop))
         if plan.objective == ("sft",):
             batch = min(params.batch_size, len(train_set))
             train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
@@ -121,9 +123,10 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
             per_epoch = _epoch_steps(len(train_set), batch)
         else:
             batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
-            loss, batches = preference.mixed_loss(plan.objective, params.beta), preference.batches
+            loss, batches = preference.mixed_loss(plan.train.objective, params.beta), preference.batches
             examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
-            per_epoch = max(len(groups) for groups in plan.train.groups.values())  # the largest part's
+            # An epoch is the largest objective's pass; the anchor's texts only ride along.
+            per_epoch = max(len(plan.train.groups[o]) for o in plan.objective)
         params = params.capped(per_epoch)
         fingerprint = _fingerprint(data_dir, params, init_adapter, carried)
         start = _resume(work_dir, model, optimizer, fingerprint)

@@ -199,9 +199,20 @@ def sft_loss(model: Any, tokens: Any, lengths: Any, *, beta: float) -> tuple[Any
     return default_loss(model, tokens, lengths)
 
 
-# Arrays per objective in a step's tuple: a pack is 5 (packed.pack).
+def anchor_loss(model: Any, *arrays: Any, beta: float) -> tuple[Any, Any]:
+    """The anchor on one batch: ``weight * mean(max(0, nll - nll_ref))``, each row's mean
+    token loss against the reference's. ``arrays``: a pack of anchor rows, their reference
+    mean token losses and the weight. Zero (and no gradient) while no row is predicted
+    worse than the reference did; only a row that got worse pulls back."""
+    *rows, ref, weight = arrays
+    logps, ntoks = packed_logps(model, *rows)
+    nll = -logps / mx.maximum(ntoks, 1)
+    return weight * mx.mean(mx.maximum(nll - ref, 0.0)), mx.array(0)
+
+
+# Arrays per part in a step's tuple: a pack is 5 (packed.pack).
 _LOSSES: Mapping[str, tuple[int, Callable]] = {"sft": (2, sft_loss), "dpo": (6, dpo_loss),
-                                               "kto": (8, kto_loss)}
+                                               "kto": (8, kto_loss), "anchor": (7, anchor_loss)}
 
 
 def mixed_loss(objective: Sequence[str], beta: float) -> Callable:
@@ -251,6 +262,20 @@ def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: in
     return out
 
 
+def anchor_groups(model: Any, texts: list[Seq], batch: int, max_len: int, weight: float,
+                  should_stop: Callable[[], bool] | None = None) -> list[tuple]:
+    """Per batch: a pack of anchor rows, each row's reference mean token loss, the weight."""
+    out = []
+    for group in _groups(texts, batch, lambda t: len(t[0])):
+        _check(should_stop)
+        rows = pack(group, max_len)
+        logps, ntoks = packed_logps(model, *rows)
+        ref = -logps / mx.maximum(ntoks, 1)
+        mx.eval(ref)
+        out.append((*rows, ref, mx.array(weight, mx.float32)))
+    return out
+
+
 def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: int,
                weights: tuple[float, float], should_stop: Callable[[], bool] | None = None) -> list[tuple]:
     """Per batch: a pack of the examples and their mismatched KL rows (TRL's +1 rotation:
@@ -274,7 +299,7 @@ def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: 
 class Mixture:
     """Every objective's fixed batches; ``len`` is what mlx-lm's validation counts (batches)."""
 
-    objective: tuple[str, ...]
+    objective: tuple[str, ...]  # the parts each step takes a group of (the anchor included)
     groups: dict[str, list[tuple]]
     batch_size: int = 1
     counts: dict[str, int] = field(default_factory=dict)
@@ -320,15 +345,19 @@ class Plan:
     valid: Mixture
     heldout_pairs: list[tuple] = field(default_factory=list)  # dpo-style groups of held-out pairs
     dropped: int = 0
+    anchor_texts: int = 0  # texts the anchor holds the reference's loss on (0: no anchor)
 
 
 def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size: int, max_len: int,
          sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None),
-         carried: Sequence[dict[str, Any]] = (), should_stop: Callable[[], bool] | None = None) -> Plan:
+         carried: Sequence[dict[str, Any]] = (), anchor: Sequence[Seq] = (), anchor_weight: float = 0.0,
+         should_stop: Callable[[], bool] | None = None) -> Plan:
     """Choose the objective for what the window holds and build every batch (references included).
 
     ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way);
     ``carried`` are thumbs rows of earlier windows, trained on beside the window's own.
+    ``anchor`` texts, with ``anchor_weight`` > 0, hold a preference objective to the
+    reference's loss on them (:func:`anchor_loss`); SFT needs no anchor.
     Call before the first step: the references are the model as it is now. The reference
     passes can take a while: ``should_stop()`` true between two of their batches raises
     ``TrainingInterrupted`` (nothing is trained yet, so nothing is lost).
@@ -366,14 +395,21 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
         else:
             train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights,
                                                    should_stop) for s in ("train", "valid"))
+    parts, anchored = objective, []
+    if anchor_weight > 0 and {"dpo", "kto"} & set(objective):
+        anchored = [a for a in anchor if _fits(a, max_len)]
+        if anchored:
+            train["anchor"] = anchor_groups(model, anchored, min(batch_size, len(anchored)), max_len,
+                                            anchor_weight, should_stop)
+            parts = (*objective, "anchor")
     heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len, should_stop)
     dropped = sum(d for part, (_, d) in [*pairs.items(), *thumbs.items()] if part == "train")
     counts = {f"{o}_examples": available[o] for o in objective}
     log.info("preference plan", objective=objective_name(objective), batch_sizes=batch,
-             kto_weights=weights if "kto" in objective else None, **counts)
+             kto_weights=weights if "kto" in objective else None, anchor_texts=len(anchored), **counts)
     size = max(batch.values())
-    return Plan(objective, Mixture(objective, train, size, counts), Mixture(objective, valid, size),
-                heldout, dropped)
+    return Plan(objective, Mixture(parts, train, size, counts), Mixture(objective, valid, size),
+                heldout, dropped, len(anchored))
 
 
 def heldout_margins(model: Any, groups: list[tuple]) -> dict[str, float]:
