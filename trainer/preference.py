@@ -30,6 +30,9 @@ objective and sums their losses.
   previous example in its batch, TRL's rotation), detached: a forward pass only.
   Thumbs are imbalanced, so by default the rarer side is weighted up until
   ``w_d * n_d == w_u * n_u`` (the lower end of the paper's range [1, 4/3]).
+- **Anchor** (:mod:`kasper.trainer.anchor`): beside DPO or KTO each step also takes a
+  batch of anchor texts, and any whose mean token loss rose above the reference's is
+  pulled back (:func:`anchor_loss`), so the thumbs do not drag the rest of the model along.
 
 Batches are fixed groups of similar length (mlx-lm's scheme: sorted by length,
 cut into ``batch_size`` groups, the last partial group left out); each epoch
