@@ -85,6 +85,9 @@ def test_the_anchor_costs_nothing_at_step_zero_and_rides_only_beside_a_preferenc
     mixed, _ = preference.mixed_loss(plan.train.objective, 0.1)(model, *kto_group, *anchor_group)
     alone, _ = preference.kto_loss(model, *kto_group, beta=0.1)
     assert mixed.item() == pytest.approx(alone.item(), abs=1e-5)
+    # Validation batches (the objective's only) go through the same loss.
+    validation, _ = preference.mixed_loss(plan.train.objective, 0.1)(model, *kto_group)
+    assert validation.item() == pytest.approx(alone.item(), abs=1e-5)
     # No anchor for SFT (it imitates texts already), nor with weight 0.
     sft = ([([1, 2, 3, 4, 5, 6], 2)] * 2, [])
     for setting, weight in (("sft", 3.0), ("kto", 0.0)):

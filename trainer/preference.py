@@ -223,6 +223,8 @@ def mixed_loss(objective: Sequence[str], beta: float) -> Callable:
     def loss(model: Any, *arrays: Any) -> tuple[Any, Any]:
         total, tokens, i = mx.array(0.0), mx.array(0), 0
         for name in objective:
+            if name == "anchor" and i == len(arrays):
+                break  # validation batches hold the objective only; the anchor rides in steps
             arity, fn = _LOSSES[name]
             value, n = fn(model, *arrays[i:i + arity], beta=beta)
             total, tokens, i = total + value, tokens + n, i + arity
