@@ -114,7 +114,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
                                max_len=params.max_seq_length, sft=(train_set, valid_set),
                                kto_weights_set=(params.desirable_weight, params.undesirable_weight),
-                               carried=carried, anchor=anchor_texts(tokenizer, train_set),
+                               carried=carried,
+                               anchor=anchor_texts(tokenizer, train_set) if params.anchor_weight else (),
                                anchor_weight=params.anchor_weight, should_stop=_ticking(cores, should_stop))
         if plan.objective == ("sft",):
             batch = min(params.batch_size, len(train_set))

@@ -208,9 +208,13 @@ def anchor_loss(model: Any, *arrays: Any, beta: float) -> tuple[Any, Any]:
     mean token losses and the weight. Zero (and no gradient) while no row is predicted
     worse than the reference did; only a row that got worse pulls back."""
     *rows, ref, weight = arrays
+    return weight * mx.mean(mx.maximum(_mean_nll(model, rows) - ref, 0.0)), mx.array(0)
+
+
+def _mean_nll(model: Any, rows: Sequence[Any]) -> Any:
+    """Each packed row's mean token loss over its answer."""
     logps, ntoks = packed_logps(model, *rows)
-    nll = -logps / mx.maximum(ntoks, 1)
-    return weight * mx.mean(mx.maximum(nll - ref, 0.0)), mx.array(0)
+    return -logps / mx.maximum(ntoks, 1)
 
 
 # Arrays per part in a step's tuple: a pack is 5 (packed.pack).
@@ -274,8 +278,7 @@ def anchor_groups(model: Any, texts: list[Seq], batch: int, max_len: int, weight
     for group in _groups(texts, batch, lambda t: len(t[0])):
         _check(should_stop)
         rows = pack(group, max_len)
-        logps, ntoks = packed_logps(model, *rows)
-        ref = -logps / mx.maximum(ntoks, 1)
+        ref = _mean_nll(model, rows)
         mx.eval(ref)
         out.append((*rows, ref, mx.array(weight, mx.float32)))
     return out
