@@ -26,6 +26,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
+from kasper.agents.quality import salad
 from kasper.agents.quality.harm.semantic import load as load_semantic_gate
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric, to_record
 from kasper.agents.tail import follow_tail, millis
@@ -100,7 +101,9 @@ def register(app: Any, ctx: Any) -> None:
     rubric = Rubric(pass_threshold=ctx.settings.grade.pass_threshold if threshold is None else float(threshold),
                     semantic=ctx.settings.grade.semantic_gate)
     if rubric.semantic:
-        load_semantic_gate()  # at start: a missing model package fails the worker, not every grade
+        # At start: a missing model package or weights file fails the worker, not every grade.
+        load_semantic_gate()
+        salad.load()
     stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
     ready = asyncio.Event()
     process = make_process(rubric, ready)

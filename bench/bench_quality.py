@@ -8,9 +8,11 @@ default ``holdout``: the part nothing was tuned on):
 - personal-data recall, and false positives on number-heavy decoys;
 - how many salad, loop and injection texts pass (goal: none);
 - the pass rate of strong plain-language insights (goal >= 0.9) and of all good ones;
-- ``semantic_layer``: the same gate figures and pass rates with the semantic layer
-  (:mod:`kasper.agents.quality.harm.semantic`) ORed with the rules, and the gates' speed
-  (texts/s over the part, one process, batch of one text per call) with and without it;
+- ``semantic_layer``: the same gate figures and pass rates with the model layers on, as
+  the grade stage runs them: the semantic layer
+  (:mod:`kasper.agents.quality.harm.semantic`) ORed with the rules, and rubric-2.2's salad
+  head (:mod:`kasper.agents.quality.salad`); and the gates' speed (texts/s over the part,
+  one process, batch of one text per call) with and without the semantic layer;
 - Spearman between the rubric's final score and the human decision
   (REJECT < REVISE < APPROVE), for rubric v2 and, to compare, v1; Cohen's kappa of the
   rubric's decision (pass, gated, else revise) against the human one;
@@ -35,6 +37,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from kasper.agents.quality import salad
 from kasper.agents.quality.agreement import DECISIONS, cohen_kappa, grade_decision, spearman, weighted_kappa
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.rubric import Rubric
@@ -63,9 +66,10 @@ def _rate(hits: int, total: int) -> float:
 
 def grade_all(rows: list[dict]) -> None:
     """Add each row's v2 and v1 grades and its gate failures."""
-    v2, v1 = Rubric(), Rubric(version="rubric-1.0")
+    v2, v1, v2m = Rubric(), Rubric(version="rubric-1.0"), Rubric(semantic=True)
     for row in rows:
         row["v2"] = v2.grade(row["text"], row.get("domain"), row.get("context"))
+        row["v2m"] = v2m.grade(row["text"], row.get("domain"), row.get("context"))
         row["v1"] = v1.grade(row["text"], row.get("domain"))
         row["gates"] = check_gates(row["text"], semantic=False)
         row["gates_semantic"] = check_gates(row["text"], semantic=True)
@@ -92,12 +96,11 @@ def gate_speed(rows: list[dict]) -> dict:
 
 
 def semantic_figures(rows: list[dict]) -> dict:
-    """The gate figures and pass rates with the semantic layer ORed with the rules."""
+    """The gate figures and pass rates with the model layers on (the grade stage's rubric)."""
     gated = lambda r: any(g.split(":")[0] in _DIRECTIVE_GATES for g in r["gates_semantic"])  # noqa: E731
     harmful = [r for r in rows if r["label"] == "harmful"]
     safe = [r for r in rows if r["label"] == "safe_counterpart" and r.get("kind") != "numbers"]
-    # A text the rubric passed fails once the layer gates it.
-    passed = lambda r: r["v2"].passed and not r["gates_semantic"]  # noqa: E731
+    passed = lambda r: r["v2m"].passed  # noqa: E731
     strong = [r for r in rows if r["label"] == "good" and r.get("kind") == "plain"]
     good = [r for r in rows if r["label"] == "good"]
     return {
@@ -110,6 +113,11 @@ def semantic_figures(rows: list[dict]) -> dict:
         "strong_plain_pass_rate": _rate(sum(map(passed, strong)), len(strong)),
         "good_pass_rate": _rate(sum(map(passed, good)), len(good)),
         "semantic_reasons": sum(": semantic:" in g for r in rows for g in r["gates_semantic"]),
+        "bad_passed": {lab: sum(passed(r) for r in rows if r["label"] == lab) for lab in ("salad", "loop", "injection")},
+        "bad_passed_ids": [r["id"] for r in rows if r["label"] in ("salad", "loop", "injection") and passed(r)],
+        "good_failed": [(r["id"], r["v2m"].final_score) for r in good if not passed(r)],
+        "salad_head_flagged": {lab: sum(salad.is_salad(r["text"])[0] for r in rows if r["label"] == lab)
+                               for lab in ("salad", "good", "generic")},
     }
 
 

@@ -223,9 +223,9 @@ class GradeSettings(Section):
     model_config = _config("KASPER_GRADE_")
 
     pass_threshold: float = Field(0.6, ge=0.0, le=1.0)  # rubric final score a grade needs to pass
-    # The hard gates' semantic layer (a fine-tuned MiniLM sentence classifier ORed with the
-    # rules, docs/quality.md): on in the pipeline, where recall on paraphrases matters more
-    # than the tens of milliseconds per text it costs.
+    # The model layers (docs/quality.md): the hard gates' semantic layer (a fine-tuned MiniLM
+    # sentence classifier ORed with the rules) and rubric-2.2's salad head. On in the
+    # pipeline, where recall on paraphrases matters more than the milliseconds they cost.
     semantic_gate: bool = True
 
 

@@ -124,7 +124,7 @@ def test_cliched_and_generic_get_concrete_recommendations(graded):
 
 
 def test_grade_result_matches_the_grade_record():
-    assert GRADER_VERSION == "rubric-2.1" and Rubric(version="rubric-1.0").grade("x").grader_version == "rubric-1.0"
+    assert GRADER_VERSION == "rubric-2.2" and Rubric(version="rubric-1.0").grade("x").grader_version == "rubric-1.0"
     assert set(WEIGHTS) == CRITERIA and sum(WEIGHTS.values()) == pytest.approx(1.0)
     grade = Rubric().grade(ROWS[0]["text"], ROWS[0]["domain"])
     assert {f.name for f in fields(GradeResult)} == {

@@ -90,7 +90,7 @@ def test_strong_texts_pass_in_plain_language(rubric):
     for domain, ctx, text in STRONG:
         grade = rubric.grade(text, domain, ctx)
         assert grade.passed and grade.final_score >= 0.7, (text[:40], grade)
-        assert grade.grader_version == GRADER_VERSION == "rubric-2.1"
+        assert grade.grader_version == GRADER_VERSION == "rubric-2.2"
 
 
 @pytest.mark.parametrize("attack", [STUFFED, GRAMMATICAL_STUFFING, PADDED, LOOP, ECHO, ASSISTANT,
@@ -150,7 +150,7 @@ def test_coherence_figures_separate_prose_from_salad(rubric):
 
 def test_rubric_1_0_stays_loadable_and_grades_differently(rubric):
     old = Rubric(version="rubric-1.0")
-    assert set(GRADER_VERSIONS) == {"rubric-1.0", "rubric-2.1"}
+    assert set(GRADER_VERSIONS) == {"rubric-1.0", "rubric-2.1", "rubric-2.2"}
     grade = old.grade(STUFFED, "daily_card")
     assert grade.grader_version == "rubric-1.0"
     assert grade.final_score > rubric.grade(STUFFED, "daily_card").final_score + 0.3

@@ -38,17 +38,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from kasper.agents.quality import caution, coherence, criteria_v2, relevance
+from kasper.agents.quality import caution, coherence, criteria_v2, relevance, salad
+from kasper.agents.quality import gates as hard_gates
 from kasper.agents.quality.criteria import WEIGHTS, WORD_BAND, _criteria, _recommendations
 from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon, without
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.originality import Originality
 from kasper.agents.quality.prompts import template
 
-GRADER_VERSION = "rubric-2.1"
+GRADER_VERSION = "rubric-2.2"
 # rubric-2.0 (2026-12-02 to 12-05) is not selectable: its code was changed in place,
 # so grades it wrote differ from any code kept here; regrade them with rubric-2.1.
-GRADER_VERSIONS = ("rubric-1.0", "rubric-2.1")
+# rubric-2.2 is rubric-2.1 with the salad head (:mod:`salad`) where the model layers run.
+GRADER_VERSIONS = ("rubric-1.0", "rubric-2.1", "rubric-2.2")
 # Lexicon lists whose hits say nothing about stuffing: numbers are content, and the
 # negative lists (clichés, buzzwords...) are penalised by the criteria themselves.
 _NOT_STUFFING = frozenset({"numbers", "cliches", "platitudes", "buzzwords", "grandiose", "absolutes", "vague", "harsh"})
@@ -91,7 +93,8 @@ class Rubric:
             raise ValueError(f"unknown grader version {version!r}; known: {', '.join(GRADER_VERSIONS)}")
         self.pass_threshold = pass_threshold
         self.version = version
-        # Whether the gates run their semantic layer; None: the gates' module default.
+        # Whether the model layers run (the gates' semantic layer, rubric-2.2's salad
+        # head); None: the gates' module default.
         self.semantic = semantic
         self.originality = originality if originality is not None else Originality()
         self.lexicon = load_lexicon()
@@ -137,7 +140,9 @@ class Rubric:
             scored = criteria_v2.criteria(f, coh, rel, dup_score, similarity, templates)
             sensitive = caution.uncovered(text)
             notes = caution.advice(sensitive) + ([_STITCHED_ADVICE] if rel.stitched >= 2 else [])
-            factor = (_coherence_factor(min(coh.score, _single_reading(rel.stitched)))
+            said = self._says_something(text)
+            notes += [] if said else [_SALAD_ADVICE]
+            factor = (1.0 if said else _SALAD_FACTOR) * (_coherence_factor(min(coh.score, _single_reading(rel.stitched)))
                       * _relevance_factor(rel.score, context)
                       * _voice_factor(rel.voice) * _concrete_factor(criteria_v2.concreteness(f))
                       * (_SENSITIVE_FACTOR if sensitive else 1.0))
@@ -152,6 +157,11 @@ class Rubric:
             grader_version=self.version, word_count=f.n,
         )
 
+    def _says_something(self, text: str) -> bool:
+        if self.version != "rubric-2.2" or not (hard_gates.SEMANTIC_LAYER if self.semantic is None else self.semantic):
+            return True
+        return not salad.is_salad(text)[0]
+
     def remember(self, text: str) -> None:
         """Add an approved text to the originality memory."""
         self.originality.add(text)
@@ -159,6 +169,11 @@ class Rubric:
 
 _STITCHED_ADVICE = ("Answer this reader's own reading: the text names cards, signs or numbers "
                     "from other readings, one sentence each")
+# Salad the structure evidence missed (grammatical, on topic) fails like salad it caught:
+# a flawless text ends below the pass threshold, and the advice says why.
+_SALAD_FACTOR = 0.5
+_SALAD_ADVICE = ("Say one clear thing to the reader: sentences here read as words that do not "
+                 "mean anything together")
 # A sensitive topic without a pointer to help (:mod:`caution`) fails whatever else the text
 # does well: a flawless text ends below the pass threshold.
 _SENSITIVE_FACTOR = 0.55

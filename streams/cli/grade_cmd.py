@@ -20,7 +20,8 @@ from kasper.streams.settings import get_settings
 @click.option("--rubric", "version", type=click.Choice(GRADER_VERSIONS), default=GRADER_VERSION,
               show_default=True, help="Rubric version (an older one, to compare).")
 @click.option("--semantic-gate/--no-semantic-gate", default=None,
-              help="Run the gates' semantic layer (default: KASPER_GRADE_SEMANTIC_GATE, on).")
+              help="Run the model layers: the gates' semantic layer and rubric-2.2's salad head "
+                   "(default: KASPER_GRADE_SEMANTIC_GATE, on).")
 def grade_offline(source: IO[bytes], as_json: bool, pass_threshold: float, version: str,
                   semantic_gate: bool | None) -> None:
     """Grade insight records from SOURCE (JSONL with at least `text`; `domain` and `context`,

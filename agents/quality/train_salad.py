@@ -1,0 +1,137 @@
+"""Train the salad head: ``python -m kasper.agents.quality.train_salad``.
+
+Texts (nothing else is read; never a ``*_holdout.jsonl`` file):
+
+- the development files in :data:`DEV_FILES`: ``salad`` is the positive class; good,
+  generic, off-topic, harmful texts and safe counterparts are negatives (they are prose,
+  whatever else is wrong with them); injections, loops and personal data are left out
+  (other checks fail them, and half of an injection is often salad on purpose);
+- the package's own good texts: the labeled insights of ``tests/data`` and the
+  generator's seed exemplars, so the head sees the voice the pipeline writes in.
+
+The threshold comes from out-of-fold scores: each file (the package's texts are one) is
+scored by a model trained on the others, and the threshold is the lowest probability that
+flags at most :data:`MAX_FP_GOOD` of the good texts so scored. Scored on files unseen,
+texts in a style no other file has (lyrical astrology, say) get higher scores than the
+shipped model gives them, so the threshold is conservative. The shipped model is then
+trained on everything.
+
+``--check`` prints the out-of-fold figures without writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kasper.agents.quality.exemplars import seed_exemplars
+from kasper.agents.quality.salad import WEIGHTS, features, logistic
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / "tests" / "data" / "quality"
+DEV_FILES = ("attack_dev.jsonl", "attack3_dev.jsonl", "content_dev.jsonl", "extra_dev.jsonl",
+             "salad4_dev.jsonl", "salad5_dev.jsonl")
+LABELED = ROOT / "tests" / "data" / "insights_labeled.jsonl"
+OUT = Path(__file__).resolve().parent / "data" / WEIGHTS
+NEGATIVE = frozenset({"good", "generic", "off_topic", "harmful", "safe_counterpart"})
+MAX_FP_GOOD = 0.03
+L2 = 0.01
+
+
+def texts() -> list[dict]:
+    """``{fold, text, salad, good}`` for every training text."""
+    out = []
+    for name in DEV_FILES:
+        for line in (DEV / name).read_text("utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if row["label"] == "salad" or row["label"] in NEGATIVE:
+                out.append({"fold": name, "text": row["text"], "salad": row["label"] == "salad",
+                            "good": row["label"] == "good"})
+    for line in LABELED.read_text("utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.append({"fold": "package", "text": row["text"], "salad": False, "good": row["label"] == "good"})
+    for exemplars in seed_exemplars().values():
+        out.extend({"fold": "package", "text": e.text, "salad": False, "good": True} for e in exemplars)
+    return out
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method, classes weighted equally, ``l2`` on the
+    weights (not the bias)."""
+    x1 = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
+    w = np.zeros(x1.shape[1])
+    sample = np.where(y, 0.5 / y.mean(), 0.5 / (1.0 - y.mean()))
+    ridge = l2 * np.diag(np.r_[np.ones(x.shape[1]), 0.0])
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(x1 @ w)))
+        grad = x1.T @ (sample * (p - y)) + ridge @ w
+        hess = (x1 * (sample * p * (1.0 - p))[:, None]).T @ x1 + ridge
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return w[:-1].astype(np.float32), float(w[-1])
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Each text's probability under the model trained on the other folds."""
+    p = np.zeros(len(y))
+    for fold in np.unique(folds):
+        test = folds == fold
+        weight, bias = fit(x[~test], y[~test])
+        p[test] = logistic(x[test], weight, bias)
+    return p
+
+
+def threshold(p: np.ndarray, good: np.ndarray, max_fp: float = MAX_FP_GOOD) -> float:
+    """The lowest probability that flags at most ``max_fp`` of the good texts."""
+    scores = np.sort(p[good])[::-1]
+    allowed = int(np.floor(max_fp * len(scores)))
+    return float(np.nextafter(scores[allowed], 1.0))
+
+
+def figures(p: np.ndarray, rows: list[dict], thr: float) -> dict:
+    """Salads and good texts flagged per fold at ``thr``."""
+    out = {}
+    for fold in sorted({r["fold"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["fold"] == fold]
+        sal = [i for i in idx if rows[i]["salad"]]
+        good = [i for i in idx if rows[i]["good"]]
+        out[fold] = {"salad_flagged": f"{sum(p[i] >= thr for i in sal)}/{len(sal)}",
+                     "good_flagged": f"{sum(p[i] >= thr for i in good)}/{len(good)}"}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kasper.agents.quality.train_salad", description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="print the out-of-fold figures, write nothing")
+    args = ap.parse_args(argv)
+    rows = texts()
+    x = features([r["text"] for r in rows])
+    y = np.array([r["salad"] for r in rows], float)
+    good = np.array([r["good"] for r in rows])
+    p = out_of_fold(x, y, np.array([r["fold"] for r in rows]))
+    thr = threshold(p, good)
+    report = {"texts": len(rows), "salads": int(y.sum()), "good": int(good.sum()), "threshold": round(thr, 4),
+              "out_of_fold": figures(p, rows, thr)}
+    print(json.dumps(report, indent=1))
+    if args.check:
+        return 0
+    weight, bias = fit(x, y)
+    buf = io.BytesIO()
+    np.savez(buf, weight=weight, bias=np.float32(bias), threshold=np.float32(thr),
+             validation=np.array(json.dumps(report)))
+    OUT.write_bytes(buf.getvalue())
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
