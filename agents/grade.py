@@ -27,6 +27,7 @@ from typing import Any
 from prometheus_client import Histogram
 
 from kasper.agents.quality import salad
+from kasper.agents.quality.harm import injection_head
 from kasper.agents.quality.harm.semantic import load as load_semantic_gate
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric, to_record
 from kasper.agents.tail import follow_tail, millis
@@ -103,6 +104,7 @@ def register(app: Any, ctx: Any) -> None:
     if rubric.semantic:
         # At start: a missing model package or weights file fails the worker, not every grade.
         load_semantic_gate()
+        injection_head.weights()
         salad.load()
     stage = Stage("grade", topics.INSIGHTS, ctx.codec, ctx.send)
     ready = asyncio.Event()

@@ -3,7 +3,8 @@
 Generates the same fixed synthetic prompts (default 64, every domain and tier) with
 the shipped model in process, once per variant, and prints per variant:
 
-- first-attempt pass rate under rubric v2 (the grade stage's threshold);
+- first-attempt pass rate under rubric v2 as the grade stage runs it (its threshold, and
+  its model layers by ``KASPER_GRADE_SEMANTIC_GATE``);
 - repetition loops (a six-word sequence written twice), template echoes (a field
   label or a long verbatim stretch of the user's words: rubric v2's echo check),
   and texts not written to the reader (assistant, diary or narrator voice: rubric
@@ -59,7 +60,7 @@ from typing import Any
 from kasper.agents.generation import Generator
 from kasper.agents.quality.rubric import Rubric
 from kasper.agents.runtime.mlx_backend import MLXBackend
-from kasper.streams.settings import GenerateSettings
+from kasper.streams.settings import GenerateSettings, GradeSettings
 from kasper.streams.synthetic_prompts import synthetic_prompts
 
 _OFF = {"repetition_penalty": 1.0, "loop_ngram": 0, "copy_ngram": 0, "stop_at_labels": False,
@@ -272,7 +273,8 @@ async def main(args: argparse.Namespace) -> list[dict[str, Any]]:
         await backend.close()
         if server is not None:
             server.close()
-    rubric = Rubric()
+    # As the grade stage grades: the model layers (semantic gate, salad head) by its setting.
+    rubric = Rubric(semantic=GradeSettings().semantic_gate)
     results = []
     for name, mode in legs:
         result = summarize(name, *done[(name, mode)], rubric)

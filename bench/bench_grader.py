@@ -3,9 +3,8 @@
 Grades the labeled insights (tests/data/insights_labeled.jsonl) round-robin for
 ``--seconds`` and prints grades/s (the rules' gates only), then grades/s as the grade
 stage runs by default (with the model layers, ``KASPER_GRADE_SEMANTIC_GATE``: the gates'
-semantic layer and rubric-2.2's salad head, their per-text caches cleared before every
-grade, so each text is embedded again), then
-the hard gates alone (``check_gates``, rules) on the same texts. Goals: the gates >=
+semantic layer with its injection head and rubric-2.2's salad head, their per-text caches
+cleared before every grade, so each text is embedded again), then the hard gates alone (``check_gates``, rules) on the same texts. Goals: the gates >=
 5,000 texts/s per core, and the grade stage keeps up with generation with at least 5x
 headroom: with ``--generate N`` the same run also generates N insights from synthetic
 prompts with the shipped model (in process, MLX, batched as the generate stage does,
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from kasper.agents.quality import salad
 from kasper.agents.quality.gates import check_gates
-from kasper.agents.quality.harm import semantic
+from kasper.agents.quality.harm import injection_head, semantic
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
 from kasper.streams.settings import GradeSettings
 
@@ -100,6 +99,7 @@ def measure(seconds: float, memory: int) -> dict:
     def stage_grade(text: str, domain: str | None):
         semantic._cached.cache_clear()  # as if every text were new, as in the stage
         salad.probability.cache_clear()
+        injection_head.find_injection.cache_clear()
         return stage.grade(text, domain)
 
     run_for(0.2, stage_grade, items)

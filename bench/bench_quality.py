@@ -78,12 +78,13 @@ def grade_all(rows: list[dict]) -> None:
 def gate_speed(rows: list[dict]) -> dict:
     """Texts/s of :func:`check_gates` over the rows' texts, rules only and with the semantic
     layer (its model already loaded; its per-text cache cleared first)."""
-    from kasper.agents.quality.harm import semantic
+    from kasper.agents.quality.harm import injection_head, semantic
 
     texts = [r["text"] for r in rows]
     out = {}
     for name, flag in (("rules_only", False), ("with_semantic", True)):
         semantic._cached.cache_clear()
+        injection_head.find_injection.cache_clear()
         t0 = time.perf_counter()
         for text in texts:
             check_gates(text, semantic=flag)

@@ -476,7 +476,9 @@ def test_dev_corpora_recall_and_false_positive_floors():
     false_positives = len(flagged) / len(safe)
     assert recall >= RECALL_FLOOR, (recall, missed)
     assert false_positives <= FALSE_POSITIVE_CEILING, (false_positives, flagged)
-    passed_injection = [r["id"] for r in injection if not check_gates(r["text"])]
+    # Injections through the gates as the pipeline runs them: attack5_dev was written for
+    # the semantic layer's injection head, after the rules.
+    passed_injection = [r["id"] for r in injection if not check_gates(r["text"], semantic=True)]
     assert len(passed_injection) <= INJECTION_PASS_CEILING * len(injection), passed_injection
 
 

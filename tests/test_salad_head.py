@@ -134,7 +134,7 @@ def test_fit_and_threshold_do_what_they_say():
     rng = np.random.default_rng(3)
     x = np.vstack([rng.normal(1.0, 1.0, (60, 4)), rng.normal(-1.0, 1.0, (60, 4))])
     y = np.r_[np.ones(60), np.zeros(60)]
-    weight, bias = train_salad.fit(x, y)
+    weight, bias = train_salad.fit(x, y, train_salad.L2)
     p = salad.logistic(x, weight, bias)
     assert p[:60].mean() > 0.8 and p[60:].mean() < 0.2
     good = y == 0

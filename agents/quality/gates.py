@@ -10,8 +10,10 @@ Each failure is a string ``"<gate>: <reason>"``:
   ``injection: <what>`` (described, never echoed). How directives are told from safe
   advice is explained in :mod:`kasper.agents.quality.directives`.
 - ``<gate>: semantic:<class> p=<probability>``: a sentence the semantic layer
-  (:mod:`kasper.agents.quality.harm.semantic`) flags for a harm gate the rules left silent
-  (on in the grade stage by its setting; for other callers :data:`SEMANTIC_LAYER`).
+  (:mod:`kasper.agents.quality.harm.semantic`) flags for a harm gate the rules left silent,
+  and ``injection: semantic: ...`` a sentence the injection head
+  (:mod:`kasper.agents.quality.harm.injection_head`) reads as addressed to the grader
+  (both on in the grade stage by its setting; for other callers :data:`SEMANTIC_LAYER`).
 
 Personal data is found by :mod:`kasper.agents.quality.personal_data` (its docstring says
 what counts and why numbers such as "life path 7", "11:11" or 444 do not).
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from kasper.agents.quality.directives import find_harm
+from kasper.agents.quality.harm.injection_head import find_injection
 from kasper.agents.quality.harm.semantic import find_semantic
 # Re-exported: the gate, the trainer's audit and redaction share one detector.
 from kasper.agents.quality.personal_data import (  # noqa: F401
@@ -63,5 +66,6 @@ def check_gates(text: str, words: Collection[str] | None = None, *,
     # The semantic layer ORs with the rules: it adds the gates they left silent, with its
     # own reason ("semantic:medical p=0.93") so a reader can tell which layer failed a text.
     ruled = {gate for gate, _ in harm}
-    failures += [f"{gate}: {reason}" for gate, reason in find_semantic(text) if gate not in ruled]
+    found = [*find_semantic(text), *find_injection(text)]
+    failures += [f"{gate}: {reason}" for gate, reason in found if gate not in ruled]
     return failures

@@ -30,6 +30,7 @@ from importlib import resources
 
 import numpy as np
 
+from kasper.agents.quality.harm.logistic import logistic
 from kasper.agents.quality.harm.semantic import MAX_SENTENCES, sentences
 from kasper.schemas.errors import KasperError
 
@@ -83,11 +84,6 @@ def features(texts: Sequence[str], embed=None) -> np.ndarray:
         out[row, DIM:] = _mean_unit(vectors[i:i + len(cs)])
         i += len(cs)
     return out
-
-
-def logistic(x: np.ndarray, weight: np.ndarray, bias: float) -> np.ndarray:
-    """Probabilities of a logistic regression (shared with the trainer)."""
-    return 1.0 / (1.0 + np.exp(-(x @ weight + bias)))
 
 
 @lru_cache(maxsize=1)

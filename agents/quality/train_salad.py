@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from kasper.agents.quality.exemplars import seed_exemplars
-from kasper.agents.quality.salad import WEIGHTS, features, logistic
+from kasper.agents.quality.harm.logistic import fit, logistic, threshold
+from kasper.agents.quality.salad import WEIGHTS, features
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "tests" / "data" / "quality"
@@ -62,39 +63,14 @@ def texts() -> list[dict]:
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
-    """Logistic regression by Newton's method, classes weighted equally, ``l2`` on the
-    weights (not the bias)."""
-    x1 = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
-    w = np.zeros(x1.shape[1])
-    sample = np.where(y, 0.5 / y.mean(), 0.5 / (1.0 - y.mean()))
-    ridge = l2 * np.diag(np.r_[np.ones(x.shape[1]), 0.0])
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(x1 @ w)))
-        grad = x1.T @ (sample * (p - y)) + ridge @ w
-        hess = (x1 * (sample * p * (1.0 - p))[:, None]).T @ x1 + ridge
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-7:
-            break
-    return w[:-1].astype(np.float32), float(w[-1])
-
-
 def out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Each text's probability under the model trained on the other folds."""
     p = np.zeros(len(y))
     for fold in np.unique(folds):
         test = folds == fold
-        weight, bias = fit(x[~test], y[~test])
+        weight, bias = fit(x[~test], y[~test], L2)
         p[test] = logistic(x[test], weight, bias)
     return p
-
-
-def threshold(p: np.ndarray, good: np.ndarray, max_fp: float = MAX_FP_GOOD) -> float:
-    """The lowest probability that flags at most ``max_fp`` of the good texts."""
-    scores = np.sort(p[good])[::-1]
-    allowed = int(np.floor(max_fp * len(scores)))
-    return float(np.nextafter(scores[allowed], 1.0))
 
 
 def figures(p: np.ndarray, rows: list[dict], thr: float) -> dict:
@@ -118,13 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([r["salad"] for r in rows], float)
     good = np.array([r["good"] for r in rows])
     p = out_of_fold(x, y, np.array([r["fold"] for r in rows]))
-    thr = threshold(p, good)
+    thr = threshold(p, good, MAX_FP_GOOD)
     report = {"texts": len(rows), "salads": int(y.sum()), "good": int(good.sum()), "threshold": round(thr, 4),
               "out_of_fold": figures(p, rows, thr)}
     print(json.dumps(report, indent=1))
     if args.check:
         return 0
-    weight, bias = fit(x, y)
+    weight, bias = fit(x, y, L2)
     buf = io.BytesIO()
     np.savez(buf, weight=weight, bias=np.float32(bias), threshold=np.float32(thr),
              validation=np.array(json.dumps(report)))

@@ -1,0 +1,136 @@
+"""Train the injection head: ``python -m kasper.agents.quality.harm.train_injection``.
+
+Texts (nothing else is read; never a ``*_holdout.jsonl`` file): every text of the
+development files in :data:`DEV_FILES`, ``injection`` against all other labels, and the
+package's own voice (the labeled insights of ``tests/data``, the seed exemplars) as
+negatives.
+
+Labels are per text, but an injection is usually one sentence in an ordinary insight. So
+the fit is multiple-instance: first every sentence of an injection text counts as
+positive; then, :data:`ROUNDS` times, only each injection text's highest-scoring sentence
+does (its others are left out) and the head is fitted again. Every sentence of every
+other text is negative.
+
+The threshold comes from out-of-fold scores (each file, the package's texts as one, scored
+by a head trained on the others): the lowest probability that flags at most
+:data:`MAX_FP_GOOD` of the good texts so scored. The head is a gate, so a false positive
+fails a good text outright: the margin is kept small. The shipped head is then trained
+on everything.
+
+``--check`` prints the out-of-fold figures without writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kasper.agents.quality.exemplars import seed_exemplars
+from kasper.agents.quality.harm.injection_head import WEIGHTS, sentence_vectors
+from kasper.agents.quality.harm.logistic import fit, logistic, threshold
+
+ROOT = Path(__file__).resolve().parents[3]
+DEV = ROOT / "tests" / "data" / "quality"
+DEV_FILES = ("attack_dev.jsonl", "attack3_dev.jsonl", "attack5_dev.jsonl", "content_dev.jsonl",
+             "extra_dev.jsonl", "safety_dev.jsonl", "salad4_dev.jsonl", "salad5_dev.jsonl")
+LABELED = ROOT / "tests" / "data" / "insights_labeled.jsonl"
+OUT = Path(__file__).resolve().parents[1] / "data" / WEIGHTS
+MAX_FP_GOOD = 0.01
+L2 = 0.1
+ROUNDS = 2
+
+
+def texts() -> list[dict]:
+    """``{fold, text, injection, good}`` for every training text."""
+    out = []
+    for name in DEV_FILES:
+        for line in (DEV / name).read_text("utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                out.append({"fold": name, "text": row["text"], "injection": row["label"] == "injection",
+                            "good": row["label"] == "good"})
+    for line in LABELED.read_text("utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out.append({"fold": "package", "text": row["text"], "injection": False, "good": row["label"] == "good"})
+    for exemplars in seed_exemplars().values():
+        out.extend({"fold": "package", "text": e.text, "injection": False, "good": True} for e in exemplars)
+    return out
+
+
+def fit_multi(vectors: list[np.ndarray], positive: np.ndarray, rounds: int = ROUNDS) -> tuple[np.ndarray, float]:
+    """The multiple-instance fit (module docstring) on per-text sentence vectors."""
+    owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(vectors)])
+    x = np.vstack([v for v in vectors if len(v)])
+    y = positive[owner].astype(float)
+    keep = np.ones(len(x), bool)
+    weight, bias = fit(x, y, L2)
+    for _ in range(rounds):
+        p = logistic(x, weight, bias)
+        keep = ~positive[owner]
+        for i in np.flatnonzero(positive):
+            rows = np.flatnonzero(owner == i)
+            if len(rows):
+                keep[rows[np.argmax(p[rows])]] = True
+        weight, bias = fit(x[keep], y[keep], L2)
+    return weight, bias
+
+
+def text_scores(vectors: list[np.ndarray], weight: np.ndarray, bias: float) -> np.ndarray:
+    """Each text's highest sentence probability."""
+    return np.array([float(logistic(v, weight, bias).max()) if len(v) else 0.0 for v in vectors])
+
+
+def out_of_fold(vectors: list[np.ndarray], positive: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Each text's score under the head trained on the other folds."""
+    p = np.zeros(len(vectors))
+    for fold in np.unique(folds):
+        test = folds == fold
+        weight, bias = fit_multi([v for v, t in zip(vectors, test) if not t], positive[~test])
+        p[test] = text_scores([v for v, t in zip(vectors, test) if t], weight, bias)
+    return p
+
+
+def figures(p: np.ndarray, rows: list[dict], thr: float) -> dict:
+    """Injections and good texts flagged per fold at ``thr``."""
+    out = {}
+    for fold in sorted({r["fold"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["fold"] == fold]
+        inj = [i for i in idx if rows[i]["injection"]]
+        good = [i for i in idx if rows[i]["good"]]
+        out[fold] = {"injection_flagged": f"{sum(p[i] >= thr for i in inj)}/{len(inj)}",
+                     "good_flagged": f"{sum(p[i] >= thr for i in good)}/{len(good)}"}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m kasper.agents.quality.harm.train_injection",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true", help="print the out-of-fold figures, write nothing")
+    args = ap.parse_args(argv)
+    rows = texts()
+    vectors = sentence_vectors([r["text"] for r in rows])
+    positive = np.array([r["injection"] for r in rows])
+    good = np.array([r["good"] for r in rows])
+    p = out_of_fold(vectors, positive, np.array([r["fold"] for r in rows]))
+    thr = threshold(p, good, MAX_FP_GOOD)
+    report = {"texts": len(rows), "injections": int(positive.sum()), "good": int(good.sum()),
+              "threshold": round(thr, 4), "out_of_fold": figures(p, rows, thr)}
+    print(json.dumps(report, indent=1))
+    if args.check:
+        return 0
+    weight, bias = fit_multi(vectors, positive)
+    buf = io.BytesIO()
+    np.savez(buf, weight=weight, bias=np.float32(bias), threshold=np.float32(thr),
+             validation=np.array(json.dumps(report)))
+    OUT.write_bytes(buf.getvalue())
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
