@@ -21,18 +21,15 @@ Cost: about 17 short texts to embed per insight, batched per call of
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
-from kasper.agents.quality.harm.logistic import logistic
+from kasper.agents.quality.harm.logistic import load_head, logistic
 from kasper.agents.quality.harm.semantic import MAX_SENTENCES, sentences
-from kasper.schemas.errors import KasperError
 
 WEIGHTS = "salad_head.npz"
 DIM = 384
@@ -41,10 +38,6 @@ DIM = 384
 _CLAUSE = re.compile(r"\s*(?:[,;:\u2014\u2013]|\s-\s|\b(?:and|but|because|so|which|while|when|as|or)\b)\s*")
 _LETTERS = re.compile(r"[a-z]")
 _MIN_LETTERS = 8
-
-
-class SaladHeadError(KasperError):
-    """The shipped salad head is missing or does not fit the encoder."""
 
 
 def clauses(sentence: str) -> list[str]:
@@ -89,15 +82,7 @@ def features(texts: Sequence[str], embed=None) -> np.ndarray:
 @lru_cache(maxsize=1)
 def weights() -> tuple[np.ndarray, float, float]:
     """``(weight, bias, threshold)`` of the shipped head."""
-    try:
-        data = resources.files("kasper.agents.quality").joinpath("data", WEIGHTS).read_bytes()
-    except FileNotFoundError as exc:
-        raise SaladHeadError(f"{WEIGHTS} is missing: python -m kasper.agents.quality.train_salad") from exc
-    with np.load(io.BytesIO(data)) as z:
-        weight = z["weight"].astype(np.float32)
-        if weight.shape != (2 * DIM,):
-            raise SaladHeadError(f"{WEIGHTS} weight has shape {weight.shape}, not ({2 * DIM},): retrain it")
-        return weight, float(z["bias"]), float(z["threshold"])
+    return load_head(WEIGHTS, 2 * DIM, "python -m kasper.agents.quality.train_salad")
 
 
 _LOCK = threading.Lock()

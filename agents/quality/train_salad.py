@@ -22,14 +22,13 @@ trained on everything.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
 from kasper.agents.quality.exemplars import seed_exemplars
-from kasper.agents.quality.harm.logistic import fit, logistic, threshold
+from kasper.agents.quality.harm.logistic import fit, fold_figures, logistic, save_head, threshold
 from kasper.agents.quality.salad import WEIGHTS, features
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,18 +72,6 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return p
 
 
-def figures(p: np.ndarray, rows: list[dict], thr: float) -> dict:
-    """Salads and good texts flagged per fold at ``thr``."""
-    out = {}
-    for fold in sorted({r["fold"] for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r["fold"] == fold]
-        sal = [i for i in idx if rows[i]["salad"]]
-        good = [i for i in idx if rows[i]["good"]]
-        out[fold] = {"salad_flagged": f"{sum(p[i] >= thr for i in sal)}/{len(sal)}",
-                     "good_flagged": f"{sum(p[i] >= thr for i in good)}/{len(good)}"}
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kasper.agents.quality.train_salad", description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="print the out-of-fold figures, write nothing")
@@ -96,15 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     p = out_of_fold(x, y, np.array([r["fold"] for r in rows]))
     thr = threshold(p, good, MAX_FP_GOOD)
     report = {"texts": len(rows), "salads": int(y.sum()), "good": int(good.sum()), "threshold": round(thr, 4),
-              "out_of_fold": figures(p, rows, thr)}
+              "out_of_fold": fold_figures(p, rows, thr, "salad")}
     print(json.dumps(report, indent=1))
     if args.check:
         return 0
     weight, bias = fit(x, y, L2)
-    buf = io.BytesIO()
-    np.savez(buf, weight=weight, bias=np.float32(bias), threshold=np.float32(thr),
-             validation=np.array(json.dumps(report)))
-    OUT.write_bytes(buf.getvalue())
+    save_head(OUT, weight, bias, thr, report)
     print(f"wrote {OUT}")
     return 0
 

@@ -19,37 +19,22 @@ semantic=True)``, on in the grade stage); its reason describes, never quotes.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
-from kasper.agents.quality.harm.logistic import logistic
+from kasper.agents.quality.harm.logistic import load_head, logistic
 from kasper.agents.quality.harm.semantic import MAX_SENTENCES, sentences
-from kasper.schemas.errors import KasperError
 
 WEIGHTS = "injection_head.npz"
 DIM = 384
 
 
-class InjectionHeadError(KasperError):
-    """The shipped injection head is missing or does not fit the encoder."""
-
-
 @lru_cache(maxsize=1)
 def weights() -> tuple[np.ndarray, float, float]:
     """``(weight, bias, threshold)`` of the shipped head."""
-    try:
-        data = resources.files("kasper.agents.quality").joinpath("data", WEIGHTS).read_bytes()
-    except FileNotFoundError as exc:
-        raise InjectionHeadError(f"{WEIGHTS} is missing: python -m kasper.agents.quality.harm.train_injection") from exc
-    with np.load(io.BytesIO(data)) as z:
-        weight = z["weight"].astype(np.float32)
-        if weight.shape != (DIM,):
-            raise InjectionHeadError(f"{WEIGHTS} weight has shape {weight.shape}, not ({DIM},): retrain it")
-        return weight, float(z["bias"]), float(z["threshold"])
+    return load_head(WEIGHTS, DIM, "python -m kasper.agents.quality.harm.train_injection")
 
 
 def sentence_vectors(texts: Sequence[str], embed=None) -> list[np.ndarray]:

@@ -1,5 +1,5 @@
 """Logistic regression for the heads on sentence vectors (salad, injection): the
-probability, the fit and the threshold, in numpy.
+probability, the fit, the threshold, their figures and their weights file, in numpy.
 
 The heads are linear on purpose: a few hundred labeled texts per class, 384-768
 features, and a threshold that must hold on writers the fit never saw; a deeper head
@@ -8,7 +8,14 @@ learns the writers.
 
 from __future__ import annotations
 
+import io
+import json
+from importlib import resources
+from pathlib import Path
+
 import numpy as np
+
+from kasper.schemas.errors import KasperError
 
 
 def logistic(x: np.ndarray, weight: np.ndarray, bias: float) -> np.ndarray:
@@ -40,3 +47,41 @@ def threshold(p: np.ndarray, good: np.ndarray, max_fp: float) -> float:
     scores = np.sort(p[good])[::-1]
     allowed = int(np.floor(max_fp * len(scores)))
     return float(np.nextafter(scores[allowed], 1.0))
+
+
+class HeadWeightsError(KasperError):
+    """A shipped head's weights file is missing or does not fit its encoder."""
+
+
+def load_head(name: str, dim: int, retrain: str) -> tuple[np.ndarray, float, float]:
+    """``(weight, bias, threshold)`` of the shipped head ``agents/quality/data/<name>``;
+    :class:`HeadWeightsError` naming ``retrain`` (the command that writes it) otherwise."""
+    try:
+        data = resources.files("kasper.agents.quality").joinpath("data", name).read_bytes()
+    except FileNotFoundError as exc:
+        raise HeadWeightsError(f"{name} is missing: {retrain}") from exc
+    with np.load(io.BytesIO(data)) as z:
+        weight = z["weight"].astype(np.float32)
+        if weight.shape != (dim,):
+            raise HeadWeightsError(f"{name} weight has shape {weight.shape}, not ({dim},): {retrain}")
+        return weight, float(z["bias"]), float(z["threshold"])
+
+
+def save_head(path: Path, weight: np.ndarray, bias: float, thr: float, report: dict) -> None:
+    """Write a head as :func:`load_head` reads it, with the figures its threshold came from."""
+    buf = io.BytesIO()
+    np.savez(buf, weight=weight, bias=np.float32(bias), threshold=np.float32(thr),
+             validation=np.array(json.dumps(report)))
+    path.write_bytes(buf.getvalue())
+
+
+def fold_figures(p: np.ndarray, rows: list[dict], thr: float, positive: str) -> dict:
+    """Per fold, the ``positive`` texts and the good texts that ``thr`` flags."""
+    out = {}
+    for fold in sorted({r["fold"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["fold"] == fold]
+        pos = [i for i in idx if rows[i][positive]]
+        good = [i for i in idx if rows[i]["good"]]
+        out[fold] = {f"{positive}_flagged": f"{sum(p[i] >= thr for i in pos)}/{len(pos)}",
+                     "good_flagged": f"{sum(p[i] >= thr for i in good)}/{len(good)}"}
+    return out

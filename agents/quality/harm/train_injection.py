@@ -23,7 +23,6 @@ on everything.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from kasper.agents.quality.exemplars import seed_exemplars
 from kasper.agents.quality.harm.injection_head import WEIGHTS, sentence_vectors
-from kasper.agents.quality.harm.logistic import fit, logistic, threshold
+from kasper.agents.quality.harm.logistic import fit, fold_figures, logistic, save_head, threshold
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV = ROOT / "tests" / "data" / "quality"
@@ -95,18 +94,6 @@ def out_of_fold(vectors: list[np.ndarray], positive: np.ndarray, folds: np.ndarr
     return p
 
 
-def figures(p: np.ndarray, rows: list[dict], thr: float) -> dict:
-    """Injections and good texts flagged per fold at ``thr``."""
-    out = {}
-    for fold in sorted({r["fold"] for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r["fold"] == fold]
-        inj = [i for i in idx if rows[i]["injection"]]
-        good = [i for i in idx if rows[i]["good"]]
-        out[fold] = {"injection_flagged": f"{sum(p[i] >= thr for i in inj)}/{len(inj)}",
-                     "good_flagged": f"{sum(p[i] >= thr for i in good)}/{len(good)}"}
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kasper.agents.quality.harm.train_injection",
                                  description=__doc__.split("\n")[0])
@@ -119,15 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     p = out_of_fold(vectors, positive, np.array([r["fold"] for r in rows]))
     thr = threshold(p, good, MAX_FP_GOOD)
     report = {"texts": len(rows), "injections": int(positive.sum()), "good": int(good.sum()),
-              "threshold": round(thr, 4), "out_of_fold": figures(p, rows, thr)}
+              "threshold": round(thr, 4), "out_of_fold": fold_figures(p, rows, thr, "injection")}
     print(json.dumps(report, indent=1))
     if args.check:
         return 0
     weight, bias = fit_multi(vectors, positive)
-    buf = io.BytesIO()
-    np.savez(buf, weight=weight, bias=np.float32(bias), threshold=np.float32(thr),
-             validation=np.array(json.dumps(report)))
-    OUT.write_bytes(buf.getvalue())
+    save_head(OUT, weight, bias, thr, report)
     print(f"wrote {OUT}")
     return 0
 
