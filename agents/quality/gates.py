@@ -40,6 +40,12 @@ from kasper.agents.quality.personal_data import (  # noqa: F401
 # (KASPER_GRADE_SEMANTIC_GATE, on), passed down through the Rubric.
 SEMANTIC_LAYER = False
 
+
+def layers_on(semantic: bool | None) -> bool:
+    """Whether the model layers run: the caller's choice, :data:`SEMANTIC_LAYER` when None."""
+    return SEMANTIC_LAYER if semantic is None else semantic
+
+
 # --- directives, harmful content, injection ------------------------------------------------
 # The rules live in :mod:`kasper.agents.quality.directives`; this module only joins them
 # with the personal-data gate.
@@ -61,7 +67,7 @@ def check_gates(text: str, words: Collection[str] | None = None, *,
     failures = [f"personal_data: {kind}" for kind in find_personal_data(text)]
     harm = find_harm(text, words)
     failures += [f"{gate}: {reason}" for gate, reason in harm]
-    if not (SEMANTIC_LAYER if semantic is None else semantic):
+    if not layers_on(semantic):
         return failures
     # The semantic layer ORs with the rules: it adds the gates they left silent, with its
     # own reason ("semantic:medical p=0.93") so a reader can tell which layer failed a text.

@@ -39,10 +39,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kasper.agents.quality import caution, coherence, criteria_v2, relevance, salad
-from kasper.agents.quality import gates as hard_gates
 from kasper.agents.quality.criteria import WEIGHTS, WORD_BAND, _criteria, _recommendations
 from kasper.agents.quality.features import Features, Matcher, extract, load_lexicon, without
-from kasper.agents.quality.gates import check_gates
+from kasper.agents.quality.gates import check_gates, layers_on
 from kasper.agents.quality.originality import Originality
 from kasper.agents.quality.prompts import template
 
@@ -158,7 +157,7 @@ class Rubric:
         )
 
     def _says_something(self, text: str) -> bool:
-        if self.version != "rubric-2.2" or not (hard_gates.SEMANTIC_LAYER if self.semantic is None else self.semantic):
+        if self.version != "rubric-2.2" or not layers_on(self.semantic):
             return True
         return not salad.is_salad(text)[0]
 

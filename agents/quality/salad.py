@@ -22,7 +22,6 @@ Cost: about 17 short texts to embed per insight, batched per call of
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -85,17 +84,13 @@ def weights() -> tuple[np.ndarray, float, float]:
     return load_head(WEIGHTS, 2 * DIM, "python -m kasper.agents.quality.train_salad")
 
 
-_LOCK = threading.Lock()
-
-
 def load() -> None:
     """Load the head and its encoder now (a worker calls it at start, so a missing package
     or weights file stops the worker with the reason instead of failing grades)."""
     from kasper.agents.quality.harm.minilm import model  # deferred: as in features()
 
     weights()
-    with _LOCK:
-        model()
+    model()
 
 
 def probabilities(texts: Sequence[str]) -> np.ndarray:

@@ -27,15 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kasper.agents.quality.exemplars import seed_exemplars
+from kasper.agents.quality.harm import head_texts
 from kasper.agents.quality.harm.logistic import fit, fold_figures, logistic, save_head, threshold
 from kasper.agents.quality.salad import WEIGHTS, features
 
-ROOT = Path(__file__).resolve().parents[2]
-DEV = ROOT / "tests" / "data" / "quality"
 DEV_FILES = ("attack_dev.jsonl", "attack3_dev.jsonl", "content_dev.jsonl", "extra_dev.jsonl",
              "salad4_dev.jsonl", "salad5_dev.jsonl")
-LABELED = ROOT / "tests" / "data" / "insights_labeled.jsonl"
 OUT = Path(__file__).resolve().parent / "data" / WEIGHTS
 NEGATIVE = frozenset({"good", "generic", "off_topic", "harmful", "safe_counterpart"})
 MAX_FP_GOOD = 0.03
@@ -44,22 +41,7 @@ L2 = 0.01
 
 def texts() -> list[dict]:
     """``{fold, text, salad, good}`` for every training text."""
-    out = []
-    for name in DEV_FILES:
-        for line in (DEV / name).read_text("utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["label"] == "salad" or row["label"] in NEGATIVE:
-                out.append({"fold": name, "text": row["text"], "salad": row["label"] == "salad",
-                            "good": row["label"] == "good"})
-    for line in LABELED.read_text("utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out.append({"fold": "package", "text": row["text"], "salad": False, "good": row["label"] == "good"})
-    for exemplars in seed_exemplars().values():
-        out.extend({"fold": "package", "text": e.text, "salad": False, "good": True} for e in exemplars)
-    return out
+    return head_texts.texts(DEV_FILES, "salad", NEGATIVE)
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:

@@ -28,15 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kasper.agents.quality.exemplars import seed_exemplars
+from kasper.agents.quality.harm import head_texts
 from kasper.agents.quality.harm.injection_head import WEIGHTS, sentence_vectors
 from kasper.agents.quality.harm.logistic import fit, fold_figures, logistic, save_head, threshold
 
-ROOT = Path(__file__).resolve().parents[3]
-DEV = ROOT / "tests" / "data" / "quality"
 DEV_FILES = ("attack_dev.jsonl", "attack3_dev.jsonl", "attack5_dev.jsonl", "content_dev.jsonl",
              "extra_dev.jsonl", "safety_dev.jsonl", "salad4_dev.jsonl", "salad5_dev.jsonl")
-LABELED = ROOT / "tests" / "data" / "insights_labeled.jsonl"
 OUT = Path(__file__).resolve().parents[1] / "data" / WEIGHTS
 MAX_FP_GOOD = 0.01
 L2 = 0.1
@@ -45,20 +42,7 @@ ROUNDS = 2
 
 def texts() -> list[dict]:
     """``{fold, text, injection, good}`` for every training text."""
-    out = []
-    for name in DEV_FILES:
-        for line in (DEV / name).read_text("utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                out.append({"fold": name, "text": row["text"], "injection": row["label"] == "injection",
-                            "good": row["label"] == "good"})
-    for line in LABELED.read_text("utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out.append({"fold": "package", "text": row["text"], "injection": False, "good": row["label"] == "good"})
-    for exemplars in seed_exemplars().values():
-        out.extend({"fold": "package", "text": e.text, "injection": False, "good": True} for e in exemplars)
-    return out
+    return head_texts.texts(DEV_FILES, "injection")
 
 
 def fit_multi(vectors: list[np.ndarray], positive: np.ndarray, rounds: int = ROUNDS) -> tuple[np.ndarray, float]:
@@ -66,7 +50,6 @@ def fit_multi(vectors: list[np.ndarray], positive: np.ndarray, rounds: int = ROU
     owner = np.concatenate([np.full(len(v), i) for i, v in enumerate(vectors)])
     x = np.vstack([v for v in vectors if len(v)])
     y = positive[owner].astype(float)
-    keep = np.ones(len(x), bool)
     weight, bias = fit(x, y, L2)
     for _ in range(rounds):
         p = logistic(x, weight, bias)
