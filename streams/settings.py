@@ -331,12 +331,23 @@ class GenerateSettings(Section):
     # Few-shot examples in each prompt (0: none): the best approved insights of the
     # prompt's domain, shipped seed examples until there are enough.
     exemplars: int = 2
+    # Whether a revision's prompt shows the model the notes on the draft it replaces.
+    # "auto": shown to an OpenAI-compatible model, not to the in-process one: the shipped
+    # small model copies the notes back instead of following them, and a fresh draw of the
+    # same prompt passes more often (docs/stages.md, "Revisions"). The prompt record keeps
+    # the notes either way.
+    revise_notes: Literal["auto", "show", "hide"] = "auto"
     stream_tokens: bool = False
     # How long the first batch waits for the model-versions topic to be read.
     models_wait_s: float = 30.0
     # Insight ids read back from the insights topic (the last N): a prompt attempt among
     # them is not generated again (agents/written.py). The route role keeps as many.
     written_memory: int = 20_000
+
+    @property
+    def shows_revise_notes(self) -> bool:
+        """Whether revision prompts show the model the notes (``revise_notes`` resolved)."""
+        return self.revise_notes == "show" or (self.revise_notes == "auto" and self.backend == "openai")
 
     def with_options(self, options: Mapping[str, Any]) -> Self:
         """These settings overridden by the worker options that name a field and are set

@@ -23,7 +23,7 @@ What goes where (the issue's rules):
   insights of the tier whose final score reaches the tier minimum and whose
   net feedback is not negative; system + user messages from
   :func:`kasper.agents.quality.prompts.build_messages` (what the generator is served
-  with), assistant = the approved text. Split by a hash of the insight id.
+  with; a revision's notes left out), assistant = the approved text. Split by a hash of the insight id.
 - ``preference.jsonl`` (DPO): a liked and a disliked insight of the same prompt
   (``pairing: same_prompt``), else of an equivalent one (same domain and focus:
   ``equivalent_prompt``); each insight in one pair at most.
@@ -230,8 +230,11 @@ def _net_feedback(feedback: list[Source]) -> dict[str, int]:
 
 
 def _messages(record: Mapping[str, Any], policy: WindowPolicy) -> list[dict[str, str]] | None:
+    # A revision's notes are left out: they were about a rejected draft the example does
+    # not hold, and the generator does not show them to the in-process model by default
+    # (KASPER_GENERATE_REVISE_NOTES).
     try:
-        return build_messages(record["prompt"], policy.template_version)
+        return build_messages({**record["prompt"], "revise_notes": None}, policy.template_version)
     except PromptRejected:
         return None
 

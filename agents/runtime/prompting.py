@@ -8,6 +8,8 @@ given, not on a bare prompt decoded greedily.
 - **Chat**: the template's system message, the few-shot exemplars of the prompt's
   domain as earlier turns (:class:`~kasper.agents.quality.exemplars.ExemplarBook`),
   then the prompt's context block; system + exemplar turns are the cacheable prefix.
+  A revision's notes join the block only where ``GenerateSettings.revise_notes`` shows
+  them to the model; otherwise a revision is a fresh draw (its own seed) of the prompt.
 - **Sampling**: the generate settings with the tier's overrides, guards included.
 - **Seed**: derived from an id (an insight id, a golden prompt's), so the same
   request samples the same text.
@@ -53,7 +55,10 @@ def derive_seed(ident: str, retry: int = 0) -> int:
 
 def chat(prompt: dict[str, Any], settings: GenerateSettings,
          exemplars: ExemplarBook) -> tuple[str | None, int, list[dict[str, str]]]:
-    """The exemplar set's id, how many exemplars it shows, and the chat messages for ``prompt``."""
+    """The exemplar set's id, how many exemplars it shows, and the chat messages for ``prompt``
+    (a revision's notes left out unless the settings show them to this model)."""
+    if prompt.get("revise_notes") and not settings.shows_revise_notes:
+        prompt = {**prompt, "revise_notes": None}
     set_id, shown = exemplars.choose(prompt["domain"], prompt.get("user_hash"))
     return set_id, len(shown), build_messages(prompt, settings.template_version, shown)
 
