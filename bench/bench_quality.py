@@ -16,7 +16,8 @@ default ``holdout``: the part nothing was tuned on):
 - Spearman between the rubric's final score and the human decision
   (REJECT < REVISE < APPROVE), for rubric v2 and, to compare, v1; Cohen's kappa of the
   rubric's decision (pass, gated, else revise) against the human one;
-- the score gap between strong texts and salad / generic ones;
+- the score gap between strong texts and salad / generic ones (also under
+  ``semantic_layer``: ``kasper grade`` runs the model layers too);
 - with ``--judge``: every text through ``kasper judge --json`` against the configured
   judge (the embedded one when no URL is set), and Cohen's kappa of its
   recommendation against the human decision.
@@ -119,7 +120,22 @@ def semantic_figures(rows: list[dict]) -> dict:
         "good_failed": [(r["id"], r["v2m"].final_score) for r in good if not passed(r)],
         "salad_head_flagged": {lab: sum(salad.is_salad(r["text"])[0] for r in rows if r["label"] == lab)
                                for lab in ("salad", "good", "generic")},
+        **_gaps(rows, "v2m"),
     }
+
+
+def _gaps(rows: list[dict], version: str) -> dict:
+    """How far good and strong texts score above salad and generic ones under ``version``
+    (the issue's check: strong texts at least 0.2 above salad and generic ones)."""
+    score = lambda r: r[version].final_score  # noqa: E731
+    good = [score(r) for r in rows if r["label"] == "good"]
+    strong = [score(r) for r in rows if r["label"] == "good" and r.get("kind") == "plain"]
+    low = [score(r) for r in rows if r["label"] in ("salad", "generic")]
+    if not (good and strong and low):
+        return {}
+    return {"gap_mean_good_minus_max_salad_generic": round(statistics.fmean(good) - max(low), 3),
+            "gap_min_strong_minus_mean_salad_generic": round(min(strong) - statistics.fmean(low), 3),
+            "gap_mean_strong_minus_mean_salad_generic": round(statistics.fmean(strong) - statistics.fmean(low), 3)}
 
 
 def figures(rows: list[dict]) -> dict:
@@ -164,12 +180,7 @@ def figures(rows: list[dict]) -> dict:
     out["rubric_kappa_vs_human"] = round(cohen_kappa(decided, [r["human"] for r in rows], DECISIONS), 4)
     for version in ("v2", "v1"):
         out[f"spearman_{version}_vs_human"] = round(spearman([r[version].final_score for r in rows], human), 4)
-    low = [r["v2"].final_score for r in rows if r["label"] in ("salad", "generic")]
-    if good and low:
-        out["gap_mean_good_minus_max_salad_generic"] = round(
-            statistics.fmean(r["v2"].final_score for r in good) - max(low), 3)
-        out["gap_min_strong_minus_mean_salad_generic"] = round(
-            min(r["v2"].final_score for r in good) - statistics.fmean(low), 3)
+    out.update(_gaps(rows, "v2"))
     return out
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kasper.agents.quality import salad
 from kasper.agents.quality.gates import check_gates
 from kasper.agents.quality.harm import injection_head, train_injection
+from kasper.agents.quality.harm.logistic import HeadWeightsError, load_head
 from kasper.agents.quality.rubric import Rubric
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,3 +132,24 @@ def test_the_rubric_fails_an_injected_insight_with_the_layers_on():
         assert not on.passed and on.final_score == 0.0
         assert any(g.startswith("injection:") for g in on.gate_failures)
     assert not any("semantic" in g for g in off.gate_failures)
+
+
+# --- a weights file that is missing or does not fit -------------------------------------------
+
+def test_a_missing_weights_file_names_the_command_that_writes_it(monkeypatch):
+    monkeypatch.setattr(injection_head, "WEIGHTS", "no_such_head.npz")
+    injection_head.weights.cache_clear()
+    try:
+        with pytest.raises(HeadWeightsError, match=r"no_such_head\.npz is missing: python -m kasper\.agents\."
+                                                   r"quality\.harm\.train_injection"):
+            injection_head.weights()
+    finally:
+        monkeypatch.undo()
+        injection_head.weights.cache_clear()
+
+
+def test_a_weights_file_of_the_wrong_shape_is_refused_with_both_shapes():
+    # The salad head's file holds 768 weights (sentence and clause means); read as a
+    # 384-wide head it must not load.
+    with pytest.raises(HeadWeightsError, match=r"salad_head\.npz weight has shape \(768,\), not \(384,\): retrain"):
+        load_head(salad.WEIGHTS, injection_head.DIM, "retrain")
