@@ -339,7 +339,9 @@ def test_regrade_sends_one_grade_per_insight_with_the_new_version_and_compares(b
     state = asyncio.run(describe_topics(get_settings().kafka, [summary["topic"]]))[summary["topic"]]
     assert state.partitions == topics.GRADES.partitions
 
-    expected = {i["insight_id"]: Rubric().grade(i["text"], i["domain"]) for i in insights}
+    # The rubric the command grades with: the model layers by the grade setting (on by default).
+    rubric = Rubric(semantic=get_settings().grade.semantic_gate)
+    expected = {i["insight_id"]: rubric.grade(i["text"], i["domain"]) for i in insights}
     assert summary["original"]["matched"] == 4
     assert summary["original"]["grader_versions"] == {"rubric-0.9": 4}
     assert summary["original"]["pass_rate"] == 1.0 and summary["original"]["mean_score"] == 0.99
