@@ -69,7 +69,7 @@ async def measure(prompts: list[dict], rubric: Rubric) -> dict[str, Any]:
         pending = {m: [g for g in grades if not g["passed"]] for m in MODES}
         stats = {m: {"attempts": [], "copied": 0, "tokens": 0, "seconds": 0.0, "revisions": 0} for m in MODES}
         for attempt in range(1, DEFAULT_MAX_ATTEMPTS):
-            for turn, mode in enumerate(MODES if attempt % 2 else reversed(MODES)):
+            for mode in MODES if attempt % 2 else reversed(MODES):
                 revised = [revised_prompt(rubric_verdict(g)) for g in pending[mode]]
                 if not revised:
                     stats[mode]["attempts"].append({"attempt": attempt, "sent": 0, "passed": 0})

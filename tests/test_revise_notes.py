@@ -92,4 +92,5 @@ def test_the_trainer_trains_a_revised_text_as_the_answer_to_its_prompt_without_n
         system, user, answer = row["messages"]
         prompt = by_text[answer["content"]]["prompt"]
         assert [system, user] == build_messages({**prompt, "revise_notes": None})
+        assert [system, user] == build_messages(prompt, revise_notes=False)
         assert LABEL not in user["content"] and NOTES not in user["content"]

@@ -23,7 +23,8 @@ What goes where (the issue's rules):
   insights of the tier whose final score reaches the tier minimum and whose
   net feedback is not negative; system + user messages from
   :func:`kasper.agents.quality.prompts.build_messages` (what the generator is served
-  with; a revision's notes left out), assistant = the approved text. Split by a hash of the insight id.
+  with; a revision's notes left out), assistant = the approved text. Split by a hash of
+  the insight id.
 - ``preference.jsonl`` (DPO): a liked and a disliked insight of the same prompt
   (``pairing: same_prompt``), else of an equivalent one (same domain and focus:
   ``equivalent_prompt``); each insight in one pair at most.
@@ -234,7 +235,7 @@ def _messages(record: Mapping[str, Any], policy: WindowPolicy) -> list[dict[str,
     # not hold, and the generator does not show them to the in-process model by default
     # (KASPER_GENERATE_REVISE_NOTES).
     try:
-        return build_messages({**record["prompt"], "revise_notes": None}, policy.template_version)
+        return build_messages(record["prompt"], policy.template_version, revise_notes=False)
     except PromptRejected:
         return None
 

@@ -81,11 +81,12 @@ def _check_text(field: str, value: str) -> None:
 
 
 def build_messages(prompt: Mapping[str, Any], version: str = DEFAULT_TEMPLATE,
-                   exemplars: Sequence[Any] = ()) -> list[dict[str, str]]:
+                   exemplars: Sequence[Any] = (), revise_notes: bool = True) -> list[dict[str, str]]:
     """System + user chat messages for ``prompt`` (checked with :func:`check_prompt`).
 
     ``exemplars`` (each with ``domain``, ``context`` and ``text``) go between them as
-    earlier turns: their context block as the user's, their text as the answer.
+    earlier turns: their context block as the user's, their text as the answer. With
+    ``revise_notes`` False a revision's notes are left out: the prompt as first written.
     """
     check_prompt(prompt, version)
     tpl = template(version)
@@ -94,7 +95,7 @@ def build_messages(prompt: Mapping[str, Any], version: str = DEFAULT_TEMPLATE,
         messages += [{"role": "user", "content": _user_content(tpl, exemplar.domain, exemplar.context)},
                      {"role": "assistant", "content": exemplar.text}]
     content = _user_content(tpl, prompt["domain"], prompt["context"], prompt.get("instructions"),
-                            prompt.get("revise_notes"))
+                            prompt.get("revise_notes") if revise_notes else None)
     return messages + [{"role": "user", "content": content}]
 
 

@@ -57,10 +57,9 @@ def chat(prompt: dict[str, Any], settings: GenerateSettings,
          exemplars: ExemplarBook) -> tuple[str | None, int, list[dict[str, str]]]:
     """The exemplar set's id, how many exemplars it shows, and the chat messages for ``prompt``
     (a revision's notes left out unless the settings show them to this model)."""
-    if prompt.get("revise_notes") and not settings.shows_revise_notes:
-        prompt = {**prompt, "revise_notes": None}
     set_id, shown = exemplars.choose(prompt["domain"], prompt.get("user_hash"))
-    return set_id, len(shown), build_messages(prompt, settings.template_version, shown)
+    return set_id, len(shown), build_messages(prompt, settings.template_version, shown,
+                                              revise_notes=settings.shows_revise_notes)
 
 
 def request_for(prompt: dict[str, Any], ident: str, settings: GenerateSettings, exemplars: ExemplarBook,
