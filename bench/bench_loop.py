@@ -27,7 +27,7 @@ as in the trainer role). ``--plot`` writes the curve as SVG. Each row also gives
 mean words of the answers, the seconds of each phase, and ``loop_minutes``: the loop's
 own time so far (drafts, training, decisions), without this bench's evaluations.
 
-    python bench/bench_loop.py [--rounds 3] [--prompts 64] [--eval-prompts 48] [--seed 7]
+    python bench/bench_loop.py [--rounds 3] [--prompts 64] [--eval-prompts 144] [--seed 7]
                                [--out FILE.json] [--plot FILE.svg]
 """
 
@@ -249,7 +249,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prompts", type=int, default=64, help="new prompts per round")
-    parser.add_argument("--eval-prompts", type=int, default=48)
+    # 144: the interval of a gain of about 0.07 clears zero (on 48 it reached below it).
+    parser.add_argument("--eval-prompts", type=int, default=144)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tier", default="standard", choices=("lite", "standard", "pro"))
     parser.add_argument("--iters", type=int, default=0, help="training steps per window (0: the tier's)")
