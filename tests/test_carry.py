@@ -141,6 +141,10 @@ def test_the_next_window_trains_on_what_a_rejected_one_carried(shipped_model, tm
     entry = train_window(second, never, shipped_model)
     # Trained on its own thumbs and the first window's; both now wait for the next window.
     assert entry["metrics"]["train_examples"] == len(carried) + len(train_thumbs(second))
+    # The carried thumbs' reference log-probs were kept from the first window's plan
+    # (the same model, nothing promoted); only rows new to this plan were computed.
+    assert entry["metrics"]["reference_rows_cached"] >= 2, entry["metrics"]
+    assert entry["metrics"]["reference_rows_computed"] >= len(train_thumbs(second))
     assert {r["insight_id"] for r in carry.carried(config.adapters_dir, "standard")} == carried | train_thumbs(second)
 
     anyone = dataclasses.replace(config, promotion=PromotionPolicy(min_improvement=-100.0, min_eval_examples=1,

@@ -62,6 +62,7 @@ from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 
 from . import metrics, preference  # noqa: E402
 from .anchor import anchor_texts  # noqa: E402
+from .reference_cache import ReferenceCache  # noqa: E402
 from .config import TierTraining  # noqa: E402
 from .errors import TrainingDivergedError, TrainingInterrupted  # noqa: E402
 from .adapters import ADAPTER_CONFIG, ADAPTER_FILE  # noqa: E402
@@ -87,18 +88,22 @@ class TrainResult:
     dropped: int
     objective: str = "sft"  # what was trained on: sft, dpo, kto or a "+" combination
     heldout: dict[str, float] = field(default_factory=dict)  # held-out pair margins (preference.py)
+    plan_seconds: float = 0.0  # the plan: the objective's batches and their reference passes
 
 
 def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierTraining, *,
                   init_adapter: Path | None = None, tier: str = "-",
                   carried: Sequence[dict[str, Any]] = (),
+                  references: ReferenceCache | None = None,
                   progress: Progress | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   pause: Callable[[], object] | None = None) -> TrainResult:
     """Train a LoRA adapter on ``data_dir/{train,valid}.jsonl``; resume from ``work_dir`` if possible.
 
     ``carried``: thumbs rows of earlier windows (:mod:`kasper.trainer.carry`), trained on
-    beside the window's own thumbs when the objective includes KTO.
+    beside the window's own thumbs when the objective includes KTO. ``references``: the
+    reference values earlier plans computed for the model training starts from
+    (:mod:`kasper.trainer.reference_cache`).
 
     ``pause()`` is called before the plan and before each step and may block (the training
     loop waits there while its worker serves); ``should_stop()`` is asked after it.
@@ -111,12 +116,15 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         if pause is not None:  # a DPO/KTO plan runs the reference model over the whole window
             pause()
         # References are the model as it starts (before any step or checkpoint is loaded).
+        planning = time.perf_counter()
         plan = preference.plan(model, tokenizer, data_dir, params.objective, batch_size=params.batch_size,
                                max_len=params.max_seq_length, sft=(train_set, valid_set),
                                kto_weights_set=(params.desirable_weight, params.undesirable_weight),
                                carried=carried,
                                anchor=anchor_texts(tokenizer, train_set) if params.anchor_weight else (),
-                               anchor_weight=params.anchor_weight, should_stop=_ticking(cores, should_stop))
+                               anchor_weight=params.anchor_weight, should_stop=_ticking(cores, should_stop),
+                               refs=references)
+        plan_seconds = time.perf_counter() - planning
         if plan.objective == ("sft",):
             batch = min(params.batch_size, len(train_set))
             train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
@@ -153,7 +161,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         _clear_checkpoint(work_dir)
         c = callback
         return TrainResult(work_dir, params.iters, start, c.first_loss, c.last_loss, c.val_loss,
-                           c.tokens, c.tokens_per_second(), wall, examples, dropped, objective, heldout)
+                           c.tokens, c.tokens_per_second(), wall, examples, dropped, objective, heldout,
+                           plan_seconds)
 
 
 def _with_lora(model: Any, params: TierTraining, init_adapter: Path | None) -> Any:

@@ -143,3 +143,9 @@ def packed_logps(model: Any, prompts: Any, prompt_lengths: Any, answers: Any, an
     valid = steps[None, :] < answer_lengths[:, None]
     logps = -nn.losses.cross_entropy(logits, answers[:, 1:]) * valid
     return logps.astype(mx.float32).sum(axis=-1), valid.sum(axis=-1)
+
+
+def mean_nll(model: Any, *rows: Any) -> Any:
+    """Each packed row's mean token loss over its answer."""
+    logps, ntoks = packed_logps(model, *rows)
+    return -logps / mx.maximum(ntoks, 1)

@@ -35,6 +35,7 @@ from .evaluate import Comparison, Decision, ModelScores, compare, decide, evalua
 from .files import verify_window
 from .lora import Progress, train_adapter
 from .preference import has_training_data
+from .reference_cache import ReferenceCache
 from .adapters import ADAPTER_CONFIG, Registry
 from kasper.streams.logs import get_logger
 
@@ -73,9 +74,13 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     base = {"base_model": str(model_dir), "window_id": window_id}
     work = registry.work_dir(tier, window_id)
     carried = carry.carried(config.adapters_dir, tier) if carry_cap else []
+    init_adapter = _compatible(serving, params)
+    # The model training starts from: its weights and the shape of the LoRA layers on it.
+    references = ReferenceCache(config.adapters_dir, tier, json.dumps(
+        [model_key(model_dir, init_adapter), params.num_layers, params.lora_parameters()], sort_keys=True))
     try:
         result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
-                               init_adapter=_compatible(serving, params), carried=carried,
+                               init_adapter=init_adapter, carried=carried, references=references,
                                should_stop=should_stop, pause=pause)
     except EmptyWindowError:  # files present, but nothing the objective can use
         metrics.RUNS.labels(tier, "empty").inc()
@@ -93,7 +98,7 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     if pause is not None:
         pause()
     numbers, decision = _evaluate(window_dir, config, model_dir, tier, work, serving, result.objective)
-    entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result)},
+    entry = registry.add(tier, {**base, "metrics": {**numbers, **_train_metrics(result, references)},
                                 "promoted": decision.promoted, "reason": decision.reason,
                                 "objective": result.objective, "created_at": _now_ms()}, work,
                          canary_share=config.promotion.canary_share)
@@ -207,12 +212,14 @@ def _adapter_dir(entry: dict[str, Any] | None) -> Path | None:
     return Path(entry["adapter_path"]) if entry and entry.get("adapter_path") else None
 
 
-def _train_metrics(result: Any) -> dict[str, float]:
+def _train_metrics(result: Any, references: ReferenceCache) -> dict[str, float]:
     out = {"iterations": result.iterations, "resumed_from": result.resumed_from,
            "train_loss_first": result.first_loss, "train_loss_last": result.last_loss,
            "val_loss": result.val_loss, "trained_tokens": result.tokens,
            "tokens_per_second": result.tokens_per_second, "train_seconds": result.wall_seconds,
-           "train_examples": result.examples, **result.heldout}
+           "plan_seconds": result.plan_seconds, "train_examples": result.examples, **result.heldout}
+    if references.hits or references.misses:  # rows whose reference value was taken or computed
+        out |= {"reference_rows_cached": references.hits, "reference_rows_computed": references.misses}
     return {k: round(float(v), 6) for k, v in out.items() if v is not None and math.isfinite(float(v))}
 
 

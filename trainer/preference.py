@@ -66,7 +66,8 @@ import numpy as np  # noqa: E402
 from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
 from .errors import CorruptDatasetError, EmptyWindowError, TrainingInterrupted  # noqa: E402
-from .packed import Seq, pack, packed_logps, pad  # noqa: E402
+from .packed import Seq, mean_nll, packed_logps, pad  # noqa: E402
+from .reference_cache import ReferenceCache, answer_logps, referenced  # noqa: E402
 
 log = get_logger(__name__)
 OBJECTIVES = ("sft", "dpo", "kto")
@@ -208,13 +209,7 @@ def anchor_loss(model: Any, *arrays: Any, beta: float) -> tuple[Any, Any]:
     mean token losses and the weight. Zero (and no gradient) while no row is predicted
     worse than the reference did; only a row that got worse pulls back."""
     *rows, ref, weight = arrays
-    return weight * mx.mean(mx.maximum(_mean_nll(model, rows) - ref, 0.0)), mx.array(0)
-
-
-def _mean_nll(model: Any, rows: Sequence[Any]) -> Any:
-    """Each packed row's mean token loss over its answer."""
-    logps, ntoks = packed_logps(model, *rows)
-    return -logps / mx.maximum(ntoks, 1)
+    return weight * mx.mean(mx.maximum(mean_nll(model, *rows) - ref, 0.0)), mx.array(0)
 
 
 # Arrays per part in a step's tuple: a pack is 5 (packed.pack).
@@ -249,43 +244,38 @@ def _check(should_stop: Callable[[], bool] | None) -> None:
         raise TrainingInterrupted("stopped while computing reference log-probs, before the first step")
 
 
-def _logps(model: Any, rows: tuple) -> Any:
-    logps, _ = packed_logps(model, *rows)
-    mx.eval(logps)
-    return logps
-
-
 def sft_groups(examples: list[Seq], batch: int, max_len: int) -> list[tuple]:
     return [pad(g, max_len) for g in _groups(examples, batch, lambda e: len(e[0]))]
 
 
 def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: int,
-               should_stop: Callable[[], bool] | None = None) -> list[tuple]:
+               should_stop: Callable[[], bool] | None = None,
+               refs: ReferenceCache | None = None) -> list[tuple]:
     """Per batch of pairs: a pack of the chosen rows, then the rejected (a pair shares its
     prompt row), and their reference log-probs."""
     out = []
     for group in _groups(pairs, batch, lambda p: max(len(p[0][0]), len(p[1][0]))):
         _check(should_stop)
-        rows = pack([c for c, _ in group] + [r for _, r in group], max_len)
-        out.append((*rows, _logps(model, rows)))
+        rows, ref = referenced(model, [c for c, _ in group] + [r for _, r in group], max_len, "logp", refs)
+        out.append((*rows, ref))
     return out
 
 
 def anchor_groups(model: Any, texts: list[Seq], batch: int, max_len: int, weight: float,
-                  should_stop: Callable[[], bool] | None = None) -> list[tuple]:
+                  should_stop: Callable[[], bool] | None = None,
+                  refs: ReferenceCache | None = None) -> list[tuple]:
     """Per batch: a pack of anchor rows, each row's reference mean token loss, the weight."""
     out = []
     for group in _groups(texts, batch, lambda t: len(t[0])):
         _check(should_stop)
-        rows = pack(group, max_len)
-        ref = _mean_nll(model, rows)
-        mx.eval(ref)
+        rows, ref = referenced(model, group, max_len, "nll", refs)
         out.append((*rows, ref, mx.array(weight, mx.float32)))
     return out
 
 
 def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: int,
-               weights: tuple[float, float], should_stop: Callable[[], bool] | None = None) -> list[tuple]:
+               weights: tuple[float, float], should_stop: Callable[[], bool] | None = None,
+               refs: ReferenceCache | None = None) -> list[tuple]:
     """Per batch: a pack of the examples and their mismatched KL rows (TRL's +1 rotation:
     each example's prompt with the previous example's answer, so the two share a prompt
     row), their references, the liked mask and each example's weight."""
@@ -296,10 +286,10 @@ def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: 
         answers = [tokens[offset:] for tokens, offset in seqs]
         rotated = answers[-1:] + answers[:-1]
         kl = [(tokens[:offset] + answer, offset) for (tokens, offset), answer in zip(seqs, rotated)]
-        rows = pack(seqs + kl, max_len)
+        rows, ref = referenced(model, seqs + kl, max_len, "logp", refs)
         liked = [like for _, like in group]
         weight = [weights[0] if like else weights[1] for like in liked]
-        out.append((*rows, _logps(model, rows), mx.array(liked), mx.array(weight, mx.float32)))
+        out.append((*rows, ref, mx.array(liked), mx.array(weight, mx.float32)))
     return out
 
 
@@ -359,7 +349,7 @@ class Plan:
 def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size: int, max_len: int,
          sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None),
          carried: Sequence[dict[str, Any]] = (), anchor: Sequence[Seq] = (), anchor_weight: float = 0.0,
-         should_stop: Callable[[], bool] | None = None) -> Plan:
+         should_stop: Callable[[], bool] | None = None, refs: ReferenceCache | None = None) -> Plan:
     """Choose the objective for what the window holds and build every batch (references included).
 
     ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way);
@@ -368,7 +358,9 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
     reference's loss on them (:func:`anchor_loss`); SFT needs no anchor.
     Call before the first step: the references are the model as it is now. The reference
     passes can take a while: ``should_stop()`` true between two of their batches raises
-    ``TrainingInterrupted`` (nothing is trained yet, so nothing is lost).
+    ``TrainingInterrupted`` (nothing is trained yet, so nothing is lost). ``refs``, the
+    reference values of earlier plans for this very model, spares the rows it holds
+    (:mod:`kasper.trainer.reference_cache`); it is saved at the end.
     """
     wanted = parse_objective(setting)
     pairs = {s: pair_examples(read_rows(data_dir, PAIRS_FILE, splits), tokenizer, max_len)
@@ -398,23 +390,27 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
         if name == "sft":
             train[name], valid[name] = (sft_groups(s, batch[name], max_len) for s in sft)
         elif name == "dpo":
-            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch[name], max_len, should_stop)
-                                        for s in ("train", "valid"))
+            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch[name], max_len, should_stop,
+                                                   refs) for s in ("train", "valid"))
         else:
             train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights,
-                                                   should_stop) for s in ("train", "valid"))
+                                                   should_stop, refs) for s in ("train", "valid"))
     parts, anchored = objective, []
     if anchor_weight > 0 and {"dpo", "kto"} & set(objective):
         anchored = [a for a in anchor if _fits(a, max_len)]
         if anchored:
             train["anchor"] = anchor_groups(model, anchored, min(batch_size, len(anchored)), max_len,
-                                            anchor_weight, should_stop)
+                                            anchor_weight, should_stop, refs)
             parts = (*objective, "anchor")
-    heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len, should_stop)
+    heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len, should_stop, refs)
     dropped = sum(d for part, (_, d) in [*pairs.items(), *thumbs.items()] if part == "train")
     counts = {f"{o}_examples": available[o] for o in objective}
+    cached = {} if refs is None else {"reference_rows_cached": refs.hits, "reference_rows_computed": refs.misses}
     log.info("preference plan", objective=objective_name(objective), batch_sizes=batch,
-             kto_weights=weights if "kto" in objective else None, anchor_texts=len(anchored), **counts)
+             kto_weights=weights if "kto" in objective else None, anchor_texts=len(anchored),
+             **counts, **cached)
+    if refs is not None:
+        refs.save()
     size = max(batch.values())
     return Plan(objective, Mixture(parts, train, size, counts), Mixture(objective, valid, size),
                 heldout, dropped, len(anchored))
@@ -428,7 +424,7 @@ def heldout_margins(model: Any, groups: list[tuple]) -> dict[str, float]:
     model.eval()
     policy, reference, right = [], [], 0
     for *rows, ref in groups:
-        logps = _logps(model, tuple(rows))
+        logps = answer_logps(model, tuple(rows))
         b = ref.shape[0] // 2
         p = (logps[:b] - logps[b:]).tolist()
         r = (ref[:b] - ref[b:]).tolist()
