@@ -89,15 +89,7 @@ class IncumbentCache:
             self.probes = {k: list(v) for k, v in data.get("probes", {}).items() if isinstance(v, list)}
 
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("incumbent evaluation cache unreadable: computing anew", path=str(self.path),
-                        error=str(exc)[:300])
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_cache(self.path, "incumbent evaluation cache")
 
     def promote(self) -> None:
         """This (a candidate's) file becomes its tier's incumbent file: the next window's
@@ -110,12 +102,29 @@ class IncumbentCache:
     def save(self, keep_losses: Sequence[str]) -> None:
         """Write the cache, keeping the losses of ``keep_losses`` (this evaluation's examples)."""
         keep = set(keep_losses)
-        data = {"model": self.model, "losses": {k: v for k, v in self.losses.items() if k in keep},
-                "probes": self.probes}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.warning("incumbent evaluation cache not written", path=str(self.path), error=str(exc)[:300])
+        write_cache(self.path, {"model": self.model, "probes": self.probes,
+                                "losses": {k: v for k, v in self.losses.items() if k in keep}},
+                    "incumbent evaluation cache")
+
+
+def read_cache(path: Path, what: str) -> dict[str, Any]:
+    """A cache file's JSON object; empty when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning(f"{what} unreadable: computing anew", path=str(path), error=str(exc)[:300])
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache(path: Path, data: dict[str, Any], what: str) -> None:
+    """Replace a cache file atomically; an OS error is logged, not raised."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning(f"{what} not written", path=str(path), error=str(exc)[:300])

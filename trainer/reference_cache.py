@@ -37,19 +37,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
-from kasper.streams.logs import get_logger
-
+from .eval_cache import read_cache, write_cache  # noqa: E402
 from .eval_set import STORE_DIR  # noqa: E402
 from .packed import Seq, mean_nll, pack, packed_logps  # noqa: E402
 from .windows import checked_name  # noqa: E402
-
-log = get_logger(__name__)
 
 
 def row_key(measure: str, row: Seq, max_len: int) -> str:
@@ -68,21 +64,10 @@ class ReferenceCache:
         self.values: dict[str, float] = {}
         self.used: set[str] = set()
         self.hits = self.misses = 0
-        data = self._read()
+        data = read_cache(self.path, "reference cache")
         if data.get("model") == model and isinstance(data.get("values"), dict):
             self.values = {k: float(v) for k, v in data["values"].items()
                            if isinstance(v, (int, float)) and math.isfinite(v)}
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("reference cache unreadable: computing anew", path=str(self.path),
-                        error=str(exc)[:300])
-            return {}
-        return data if isinstance(data, dict) else {}
 
     def lookup(self, keys: Iterable[str]) -> list[float | None]:
         """Each key's value, or None where it is missing (counted as a hit or a miss)."""
@@ -103,14 +88,9 @@ class ReferenceCache:
 
     def save(self) -> None:
         """Write the values of the rows used since loading (the rest are dropped)."""
-        data = {"model": self.model, "values": {k: v for k, v in self.values.items() if k in self.used}}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.warning("reference cache not written", path=str(self.path), error=str(exc)[:300])
+        write_cache(self.path, {"model": self.model,
+                                "values": {k: v for k, v in self.values.items() if k in self.used}},
+                    "reference cache")
 
 
 def answer_logps(model: Any, rows: tuple) -> Any:
