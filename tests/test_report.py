@@ -43,8 +43,9 @@ def _observed_tally() -> Tally:
             (0.8, 6.9, "APPROVE", None, RUBRIC), (0.4, 1.0, "REVISE", ["medical_directive: x"], RUBRIC),
             (0.9, 8.0, "APPROVE", None, "rubric-2.0"), (0.7, 7.0, "APPROVE", None, "rubric-2.0")]
     for i, (final, overall, decision, gates, version) in enumerate(rows):
-        tally.observe(codec, topics.INSIGHTS.name, {"prompt_id": f"p{i}", "completion_tokens": 90,
-                                                    "latency_ms": 1000.0})
+        tally.observe(codec, topics.INSIGHTS.name, {"prompt_id": f"p{i}", "insight_id": f"i{i}",
+                                                    "completion_tokens": 90, "latency_ms": 1000.0,
+                                                    "adapter_version": "lite-0001" if i >= 4 else None})
         grade = _grade(i, final, gates, version)
         tally.observe(codec, topics.GRADES.name, grade)
         verdict = _verdict(grade, decision, overall)
@@ -144,7 +145,7 @@ def test_write_report_draws_every_figure_and_links_them(tmp_path):
                                                           "dead-lettered": 0}, "run_dir": "runs/x"}
     page = write_report(tmp_path, RunData(summary, tally, samples, steps))
     html = page.read_text()
-    for name in ("funnel", "throughput", "scores", "agreement", "loss", "evaluation"):
+    for name in ("funnel", "throughput", "scores", "agreement", "loss", "evaluation", "users"):
         png = tmp_path / f"{name}.png"
         assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000, name
         assert f'src="{name}.png"' in html
@@ -177,3 +178,23 @@ def test_an_empty_run_still_gets_a_report_that_says_what_is_missing(tmp_path):
     assert "nothing to compare" in html and "No feedback yet" in html
     assert json.loads((tmp_path / "calibration.json").read_text())["sections"] == []
     assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
+
+
+def test_the_users_curve_attributes_thumbs_to_the_version_that_wrote_each_insight():
+    from kasper.streams.cli.users_curve import live_rates, predicted_rates
+
+    tally, codec = _observed_tally(), Codec()
+    # i4 and i5 were written by lite-0001: a thumb up and one down; a redelivered insight
+    # record does not change who wrote it, and a thumb on an unknown insight counts nowhere.
+    tally.observe(codec, topics.INSIGHTS.name, {"prompt_id": "p4", "insight_id": "i4", "completion_tokens": 1,
+                                                "latency_ms": 1.0, "adapter_version": None})
+    for feedback in (_feedback("f6", "i4", "up"), _feedback("f7", "i5", "down"), _feedback("f8", "nowhere", "up")):
+        tally.observe(codec, topics.FEEDBACK.name, feedback)
+    # i0 down, i1 up (and a thumb-less f4), i2 down, i3 down: the base model 1 of 4.
+    assert live_rates(tally) == [("base", 1, 4), ("lite-0001", 1, 2)]
+    [version] = predicted_rates(tally)
+    assert version["version"] == "lite-0001" and version["promoted"]
+    assert (version["current"], version["rate"]) == (0.651, 0.712)
+    # The candidate's interval: the serving rate scaled by the paired relative interval.
+    assert version["low"] == pytest.approx(0.651 * 1.031) and version["high"] == pytest.approx(0.651 * 1.16)
+    assert live_rates(Tally()) == [] and predicted_rates(Tally()) == []

@@ -79,6 +79,9 @@ class Tally:
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_windows: dict[str, str] = field(default_factory=dict)
+    # Per insight id, the adapter version that wrote it (None: the base model), so the
+    # report can attribute the users' thumbs to model versions.
+    written_by: dict[str, str | None] = field(default_factory=dict)
 
     def observe(self, codec: Codec, topic: str, record: dict[str, Any]) -> None:
         self.counts[topic] += 1
@@ -88,6 +91,8 @@ class Tally:
         elif topic == topics.INSIGHTS.name:
             self.completion_tokens += record["completion_tokens"]
             self.generation_seconds += record["latency_ms"] / 1000
+            if record.get("insight_id"):
+                self.written_by.setdefault(record["insight_id"], record.get("adapter_version"))
         elif topic == topics.GRADES.name:
             self.counts["grades_passed"] += record["passed"]
             for criterion, score in record["scores"].items():

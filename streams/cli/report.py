@@ -36,6 +36,7 @@ from kasper.agents.quality.agreement import (  # noqa: E402
     DECISIONS, cohen_kappa, confusion, spearman, weighted_kappa,
 )
 from kasper.streams import topics  # noqa: E402
+from kasper.streams.cli import users_curve  # noqa: E402
 from kasper.streams.cli.gallery import gallery_html  # noqa: E402
 from kasper.streams.cli.outcomes import PromptHistory  # noqa: E402
 from kasper.streams.cli.progress import Tally  # noqa: E402
@@ -168,6 +169,7 @@ def write_report(run_dir: Path, data: RunData) -> Path:
         ("agreement.png", "Judge against rubric", _agreement),
         ("loss.png", "Training loss", _loss),
         ("evaluation.png", "Adapter against the model it would replace", _evaluation),
+        ("users.png", "Simulated users' thumbs up per model version", lambda fig, d: users_curve.draw(fig, d.tally)),
     ]
     sections = [gallery_html(data.histories, data.letters)]
     for name, title, draw in figures:
