@@ -18,7 +18,7 @@ import pytest
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents.runtime import model_store
 from kasper.schemas import validate
-from kasper.streams.settings import ModelSettings, Settings
+from kasper.streams.settings import JudgeSettings, ModelSettings, Settings
 from kasper.trainer import commands
 from kasper.trainer.config import PromotionPolicy, TierTraining, TrainerConfig, WindowPolicy, with_tier
 from kasper.trainer.dataset import Source, build_window
@@ -30,6 +30,7 @@ from kasper.trainer.adapters import Registry
 from kasper.trainer.synthetic_records import synthetic_approved
 
 from tests.helpers import cache_holding, free_port
+from tests.judge_fault_server import FaultServer
 from tests.test_windows_kafka import position_at_end, produce
 
 pytestmark = pytest.mark.model
@@ -98,8 +99,17 @@ def test_a_diverging_run_is_recorded_unpromoted_and_the_serving_model_stays(ship
 def test_promotion_and_rejection_happen_for_the_right_reasons(shipped_model, window_dir, cache, tmp_path):
     settings = Settings(model=ModelSettings(cache_dir=cache, model=None))
     config = config_for(settings=settings, min_improvement=0.05)
-    first = train_window(window_dir, config, shipped_model)
+    # A real judge on loopback scores the golden answers as a metric: the candidate's two
+    # answers first (9s), then the base model's (5s). It does not take part in the decision.
+    with FaultServer() as judge:
+        judge.script(*["ok:9,9,9,9,9"] * 2, *["ok:5,5,5,5,5"] * 2)
+        config = dataclasses.replace(config, judge=JudgeSettings(base_url=judge.base_url, model="m",
+                                                                 cache_path=None, max_retries=0))
+        first = train_window(window_dir, config, shipped_model)
+        assert len(judge.requests) == 4
     assert first["promoted"], first["reason"]
+    assert first["metrics"]["judge_overall"] > first["metrics"]["current_judge_overall"]
+    assert first["metrics"]["judge_n"] == 1 and "judge" not in first["reason"]
     # Decided on the persistent set (golden + this window's held-out lines), tests/test_promotion.py.
     assert re.match(r"promoted: persistent-set loss [\d.]+ vs [\d.]+ of the base model", first["reason"])
     m = first["metrics"]
@@ -119,7 +129,7 @@ def test_promotion_and_rejection_happen_for_the_right_reasons(shipped_model, win
         shutil.copy(path, plain / path.name)
     strict = with_tier(config_for(settings=settings, min_improvement=0.99), "standard", iters=2)
     second = commands.train_dataset(plain, settings=settings, config=strict)
-    assert not second["promoted"]
+    assert not second["promoted"] and "judge_overall" not in second["metrics"]  # no judge configured
     assert "needs >= +99.0%" in second["reason"] and f"serving {first['version']}" in second["reason"]
     assert second["window_id"].startswith("offline-")
     assert commands.serving(settings) == {"lite": "base", "standard": first["version"], "pro": "base"}

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from kasper.streams.settings import DEFAULT_TEMPLATE, GenerateSettings, Settings, TrainerSettings, get_settings
+from kasper.streams.settings import (DEFAULT_TEMPLATE, GenerateSettings, JudgeSettings, Settings, TrainerSettings,
+                                    get_settings)
 
 TIERS = ("lite", "standard", "pro")
 
@@ -140,6 +141,9 @@ class TrainerConfig:
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
     # How the generate stage serves: the promotion probes are written the same way.
     generate: GenerateSettings = field(default_factory=GenerateSettings)
+    # A real LLM judge (KASPER_JUDGE_BASE_URL set) also scores the golden answers of each
+    # evaluation, as a metric beside the decision (trainer/judge_probe.py); None: not asked.
+    judge: JudgeSettings | None = None
     windows_group: str = "kasper-trainer-windows"
     training_group: str = "kasper-trainer-train"
     tick_s: float = 1.0  # poll timeout: how often time-based closes and expiries are checked
@@ -154,7 +158,9 @@ class TrainerConfig:
         then ``overrides``."""
         settings = settings if settings is not None else get_settings()
         root = Path(settings.model.cache_dir).expanduser()
-        base = cls(windows_dir=root / "windows", adapters_dir=root / "adapters", generate=settings.generate)
+        judge = settings.judge if settings.judge.base_url is not None else None
+        base = cls(windows_dir=root / "windows", adapters_dir=root / "adapters", generate=settings.generate,
+                   judge=judge)
         return dataclasses.replace(_with_operator_settings(base, settings.trainer), **overrides)
 
     def tier(self, tier: str) -> TierTraining:

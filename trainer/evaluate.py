@@ -14,8 +14,9 @@ example, so the two can be compared pair by pair:
   (:func:`kasper.streams.simulated_users.thumbs_up_rate`, a taste that is not
   the rubric) and by the rubric (mean final score and pass rate).
 
-No judge score is computed here: a configured judge is not called during
-promotion (docs/trainer.md says so).
+No judge score is computed here; with a real judge configured, the caller has it
+score the golden answers (``ModelScores.texts``) as a metric beside the decision
+(:mod:`kasper.trainer.judge_probe`).
 
 :func:`decide` promotes only when, on the held-out loss, the relative
 improvement is at least ``min_improvement``, the lower bound of its paired
@@ -78,6 +79,7 @@ class ModelScores:
     rubric: tuple[float, ...] = ()  # rubric final score of each golden answer
     passed: tuple[float, ...] = ()  # share of each golden prompt's answers the rubric passed
     answers: int = 0  # golden answers behind ``thumbs`` (prompts x answers per prompt)
+    texts: tuple[str, ...] = ()  # those answers, each prompt's together, in prompt order
 
     @property
     def loss(self) -> float:
@@ -166,7 +168,7 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
     per_prompt = sum(counts)
     thumbs, rubric, passed = score_probes(grouped, prompts, per_prompt)
     return ModelScores(tuple(float(known[k][0]) for k in keys), tuple(int(known[k][1]) for k in keys),
-                       thumbs, rubric, passed, answers=len(prompts) * per_prompt)
+                       thumbs, rubric, passed, answers=len(prompts) * per_prompt, texts=tuple(grouped))
 
 
 def _cached(cache: IncumbentCache | None, requests: Sequence[GenRequest]) -> list[str] | None:

@@ -33,6 +33,8 @@ from .eval_cache import IncumbentCache, model_key
 from .eval_set import add_to_store, evaluation_set
 from .evaluate import Comparison, Decision, ModelScores, compare, decide, evaluate_model, thumbs_level
 from .files import verify_window
+from .judge_probe import judge_metrics
+from .probes import probe_prompts
 from .lora import Progress, train_adapter
 from .preference import has_training_data
 from .reference_cache import ReferenceCache
@@ -163,6 +165,10 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
             metrics.EVAL_PROBE_SCORE.labels(tier, name).set(sum(result.rubric) / len(result.rubric))
     numbers = {**comparison.metrics(), "eval_seconds": round(seconds, 3),
                "eval_incumbent_cached": float(cached), "eval_looks": float(looks)}
+    prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
+    if config.judge is not None and prompts and new.answers:
+        numbers |= judge_metrics(config.judge, new.texts, current.texts, prompts,
+                                 new.answers // len(prompts), tier)
     if decision.promoted:
         candidate_cache.promote()
     return numbers, decision

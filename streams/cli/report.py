@@ -371,6 +371,16 @@ def _users_rate(version: dict[str, Any]) -> str:
             f"{m.get('thumbs_improvement', math.nan):+.1%} {ci}, n={m.get('thumbs_n', 0):.0f}{answers}{looked}")
 
 
+def _judge_score(version: dict[str, Any]) -> str:
+    # A real judge's mean overall on the golden answers: a metric, not the rule (docs/trainer.md).
+    m = version["metrics"]
+    if "judge_overall" not in m:
+        return "-"
+    ci = f"[{m['judge_ci_low']:+.1%}, {m['judge_ci_high']:+.1%}]" if "judge_ci_low" in m else "[-]"
+    return (f"{m.get('current_judge_overall', math.nan):.2f} &rarr; {m['judge_overall']:.2f}, "
+            f"{m.get('judge_improvement', math.nan):+.1%} {ci}")
+
+
 def _promoted(version: dict[str, Any]) -> str:
     # A canary serves only its share of the tier until the live watch decides (docs/trainer.md).
     if not version["promoted"]:
@@ -399,16 +409,16 @@ def _page(data: RunData, sections: list[str]) -> str:
         f"<td>{_num(v, 'train_loss_first')} &rarr; {_num(v, 'train_loss_last')}</td>"
         f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td><td>{_interval(v)}</td>"
         f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td><td>{_users_rate(v)}</td>"
-        f"<td>{_promoted(v)}</td><td>{html.escape(v['reason'])}</td></tr>"
+        f"<td>{_judge_score(v)}</td><td>{_promoted(v)}</td><td>{html.escape(v['reason'])}</td></tr>"
         for w, v in t.versions.items())
-    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"6\"></td><td>no</td>"
+    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"7\"></td><td>no</td>"
                         f"<td>dead-lettered: {html.escape(r)}</td></tr>" for w, r in t.failed_windows.items())
     table = ("<h2>Model versions</h2><table><tr><th>version</th><th>window</th><th>train examples</th>"
              "<th>train loss</th><th>held-out loss (serving &rarr; new)</th>"
              "<th>improvement [95% CI], n</th>"
              "<th>probe mean (serving &rarr; new)</th>"
              "<th>users' thumbs-up (serving &rarr; new), improvement [95% CI], n</th>"
-             "<th>promoted</th><th>reason</th></tr>"
+             "<th>judge overall (serving &rarr; new), improvement [95% CI]</th><th>promoted</th><th>reason</th></tr>"
              f"{versions}</table>") if versions else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kasper run {html.escape(str(s.get('run_dir', '')))}</title>
