@@ -40,6 +40,9 @@ def test_values_come_back_for_the_same_model_only_and_unused_rows_are_dropped(tm
     again.used = {"k1"}
     again.save()
     assert json.loads(again.path.read_text())["values"] == {"k1": -12.5}
+    # A plan that asked for no row (SFT) keeps the file for the next preference window.
+    ReferenceCache(tmp_path, "standard", "model-a").save()
+    assert ReferenceCache(tmp_path, "standard", "model-a").values == {"k1": -12.5}
     assert ReferenceCache(tmp_path, "standard", "model-b").values == {}  # another model
     assert ReferenceCache(tmp_path, "lite", "model-a").values == {}  # another tier's file
 

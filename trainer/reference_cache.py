@@ -87,7 +87,10 @@ class ReferenceCache:
                 self.used.add(key)
 
     def save(self) -> None:
-        """Write the values of the rows used since loading (the rest are dropped)."""
+        """Write the values of the rows used since loading (the rest are dropped). A plan that
+        used none (an SFT run) leaves the file as it is: the next KTO window wants its rows."""
+        if not self.used:
+            return
         write_cache(self.path, {"model": self.model,
                                 "values": {k: v for k, v in self.values.items() if k in self.used}},
                     "reference cache")
