@@ -24,8 +24,8 @@ rounding (a few units in the last place of a sum of log-probs): a cached
 reference differs from one computed on the training batch by that much, which
 moves no loss visibly (a test compares them on the shipped model).
 
-The file keeps the rows of the latest plan only: the rows that recur are the ones
-the next plan asks for again.
+The file keeps the rows of the latest plan that asked for any (an SFT plan asks for
+none and leaves it): the rows that recur are the ones the next plan asks for again.
 
 Error policy: as :mod:`kasper.trainer.eval_cache`: an unreadable or malformed file
 is treated as empty (logged); the file is replaced atomically; an OS error writing
