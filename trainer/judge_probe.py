@@ -65,13 +65,13 @@ def judge_metrics(settings: JudgeSettings, new_texts: Sequence[str], current_tex
     if not prompts or len(new_texts) != len(current_texts) or len(new_texts) != len(prompts) * per_prompt:
         return {}
     started = time.perf_counter()
-    try:
-        new = judged_means(settings, new_texts, prompts, per_prompt)
-        current = judged_means(settings, current_texts, prompts, per_prompt)
+    try:  # both models' answers through one client: the candidate's first
+        means = judged_means(settings, [*new_texts, *current_texts], [*prompts, *prompts], per_prompt)
     except (JudgeError, OSError) as exc:
         log.warning("the judge's score of the golden answers is missing from this decision",
                     tier=tier, error=f"{type(exc).__name__}: {str(exc)[:300]}")
         return {}
+    new, current = means[:len(prompts)], means[len(prompts):]
     interval = paired_bootstrap(new, current, lower_is_better=False)
     out = {"judge_overall": sum(new) / len(new), "current_judge_overall": sum(current) / len(current),
            "judge_improvement": interval.improvement, "judge_ci_low": interval.low,

@@ -91,8 +91,7 @@ class Tally:
         elif topic == topics.INSIGHTS.name:
             self.completion_tokens += record["completion_tokens"]
             self.generation_seconds += record["latency_ms"] / 1000
-            if record.get("insight_id"):
-                self.written_by.setdefault(record["insight_id"], record.get("adapter_version"))
+            self.written_by.setdefault(record["insight_id"], record.get("adapter_version"))
         elif topic == topics.GRADES.name:
             self.counts["grades_passed"] += record["passed"]
             for criterion, score in record["scores"].items():

@@ -11,9 +11,8 @@ words), and the calibration section (:func:`calibration`: how the rubric, the
 LLM judge and people's thumbs agree, per rubric version). ``write_report`` is a
 plain function of those, so a test can draw a report from records it made.
 
-Figures are drawn with matplotlib's Agg backend (no display needed). One module
-just past 400 lines: the page and its figures read the same RunData and share the
-cell formatting; the gallery and calibration already live in their own modules.
+Figures are drawn with matplotlib's Agg backend (no display needed). The gallery,
+the users' curve and the model-version table live in their own modules.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from kasper.streams.cli.gallery import gallery_html  # noqa: E402
 from kasper.streams.cli.outcomes import PromptHistory  # noqa: E402
 from kasper.streams.cli.progress import Tally  # noqa: E402
 from kasper.streams.cli.up_feedback import feedback_line  # noqa: E402
+from kasper.streams.cli.versions_table import versions_html  # noqa: E402
 
 _STAGES = (("insights", topics.INSIGHTS.name), ("grades", topics.GRADES.name),
            ("verdicts", topics.VERDICTS.name), ("approved", topics.APPROVED.name))
@@ -343,52 +343,6 @@ def _evaluation(fig: Any, data: RunData) -> str:
     return f"{promoted} of {len(versions)} adapters promoted; reasons in the table below."
 
 
-def _num(version: dict[str, Any], key: str, fmt: str = ".3f") -> str:
-    value = version["metrics"].get(key, math.nan)
-    return "-" if math.isnan(value) else format(value, fmt)
-
-
-def _interval(version: dict[str, Any]) -> str:
-    # The promotion's paired bootstrap on the persistent evaluation set (docs/trainer.md).
-    m = version["metrics"]
-    if "loss_improvement" not in m:
-        return "-"
-    low, high = m.get("loss_ci_low", math.nan), m.get("loss_ci_high", math.nan)
-    ci = f"[{low:+.1%}, {high:+.1%}]" if not (math.isnan(low) or math.isnan(high)) else "[-]"
-    return f"{m['loss_improvement']:+.1%} {ci}, n={m.get('eval_n', 0):.0f}"
-
-
-def _users_rate(version: dict[str, Any]) -> str:
-    # The simulated users' predicted thumbs-up on the golden answers, serving -> new (docs/trainer.md).
-    m = version["metrics"]
-    if "thumbs_up_rate" not in m:
-        return "-"
-    ci = f"[{m['thumbs_ci_low']:+.1%}, {m['thumbs_ci_high']:+.1%}]" if "thumbs_ci_low" in m else "[-]"
-    # How many answers the prompts had, and whether the first look's left it open.
-    answers = f", {m['thumbs_answers']:.0f} answers" if m.get("thumbs_answers") else ""
-    looked = ", second look" if m.get("eval_looks") == 2 else ""
-    return (f"{m.get('current_thumbs_up_rate', math.nan):.3f} &rarr; {m['thumbs_up_rate']:.3f}, "
-            f"{m.get('thumbs_improvement', math.nan):+.1%} {ci}, n={m.get('thumbs_n', 0):.0f}{answers}{looked}")
-
-
-def _judge_score(version: dict[str, Any]) -> str:
-    # A real judge's mean overall on the golden answers: a metric, not the rule (docs/trainer.md).
-    m = version["metrics"]
-    if "judge_overall" not in m:
-        return "-"
-    ci = f"[{m['judge_ci_low']:+.1%}, {m['judge_ci_high']:+.1%}]" if "judge_ci_low" in m else "[-]"
-    return (f"{m.get('current_judge_overall', math.nan):.2f} &rarr; {m['judge_overall']:.2f}, "
-            f"{m.get('judge_improvement', math.nan):+.1%} {ci}")
-
-
-def _promoted(version: dict[str, Any]) -> str:
-    # A canary serves only its share of the tier until the live watch decides (docs/trainer.md).
-    if not version["promoted"]:
-        return "no"
-    share = version.get("canary_share")
-    return "yes" if share is None else f"yes (canary {share:.0%})"
-
-
 def _page(data: RunData, sections: list[str]) -> str:
     s, t = data.summary, data.tally
     rows = [("prompts", s.get("prompts")), ("seconds", f"{s.get('seconds', 0):.0f}"),
@@ -403,23 +357,7 @@ def _page(data: RunData, sections: list[str]) -> str:
             ("files", ", ".join(f"{k} ({v})" for k, v in s.get("files", {}).items()) or "none")]
     summary = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
                       for k, v in rows)
-    versions = "".join(
-        f"<tr><td>{html.escape(v['version'])}</td><td>{html.escape(w)}</td>"
-        f"<td>{_num(v, 'train_examples', '.0f')}</td>"
-        f"<td>{_num(v, 'train_loss_first')} &rarr; {_num(v, 'train_loss_last')}</td>"
-        f"<td>{_num(v, 'current_test_loss')} &rarr; {_num(v, 'test_loss')}</td><td>{_interval(v)}</td>"
-        f"<td>{_num(v, 'current_probe_mean')} &rarr; {_num(v, 'probe_mean')}</td><td>{_users_rate(v)}</td>"
-        f"<td>{_judge_score(v)}</td><td>{_promoted(v)}</td><td>{html.escape(v['reason'])}</td></tr>"
-        for w, v in t.versions.items())
-    versions += "".join(f"<tr><td>-</td><td>{html.escape(w)}</td><td colspan=\"7\"></td><td>no</td>"
-                        f"<td>dead-lettered: {html.escape(r)}</td></tr>" for w, r in t.failed_windows.items())
-    table = ("<h2>Model versions</h2><table><tr><th>version</th><th>window</th><th>train examples</th>"
-             "<th>train loss</th><th>held-out loss (serving &rarr; new)</th>"
-             "<th>improvement [95% CI], n</th>"
-             "<th>probe mean (serving &rarr; new)</th>"
-             "<th>users' thumbs-up (serving &rarr; new), improvement [95% CI], n</th>"
-             "<th>judge overall (serving &rarr; new), improvement [95% CI]</th><th>promoted</th><th>reason</th></tr>"
-             f"{versions}</table>") if versions else ""
+    table = versions_html(t)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kasper run {html.escape(str(s.get('run_dir', '')))}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}}

@@ -80,9 +80,9 @@ def draw(fig: Any, tally: Tally) -> str:
         predicted_ax.bar([x - 0.2 for x in xs], [p["current"] for p in predicted], width=0.4,
                          color="#adb5bd", label="serving model")
         rates = [p["rate"] for p in predicted]
+        # max(0, nan) is 0: a version without an interval gets no error bar.
         errors = [[max(0.0, r - p["low"]) for r, p in zip(rates, predicted)],
                   [max(0.0, p["high"] - r) for r, p in zip(rates, predicted)]]
-        errors = [[0.0 if math.isnan(e) else e for e in side] for side in errors]
         predicted_ax.bar([x + 0.2 for x in xs], rates, width=0.4, yerr=errors, capsize=3,
                          color=["#2a9d8f" if p["promoted"] else "#e9c46a" for p in predicted],
                          label="new adapter (teal: promoted, yellow: not)")
