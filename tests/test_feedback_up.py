@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from kasper.streams import topics
-from kasper.streams.cli.up import demo_trainer_env
+from kasper.streams.cli.up_worker import demo_trainer_env
 from kasper.streams.cli.up_feedback import (DEMO_FEEDBACK_RATE, WindowWait, feedback_account,
-                                            feedback_line, idle_limit, simulation_for, unwindowed)
+                                            feedback_line, idle_limit, reactions_sent, simulation_for,
+                                            unwindowed)
 from kasper.streams.feedback_sim import SimStats
 from kasper.streams.settings import Settings
 
@@ -27,6 +28,21 @@ def test_the_demo_reacts_to_every_approved_insight_unless_the_rate_is_set():
     assert demo_trainer_env(24)["KASPER_TRAINER_IDLE_S"] == "120"
     assert idle_limit(settings, demo_trainer_env(24)) == 180
     assert idle_limit(settings, {"KASPER_TRAINER_MAX_AGE_S": "30"}) == 90
+    # The default run closes one window per tier when its prompts are done, not on count.
+    assert int(demo_trainer_env(24)["KASPER_TRAINER_APPROVED_COUNT"]) >= 12
+    assert int(demo_trainer_env(200)["KASPER_TRAINER_APPROVED_COUNT"]) == 100
+
+
+def test_the_trainer_is_asked_to_close_only_once_every_approval_has_its_reaction():
+    outcomes = ["approved", "rejected", "approved", "dead-lettered"]
+    approved = [{"insight_id": "a"}, {"insight_id": "b"}]
+    stats = SimStats(read=2)
+    assert reactions_sent(stats, outcomes, approved)
+    assert reactions_sent(None, outcomes, approved)  # no simulated users: the records suffice
+    assert not reactions_sent(SimStats(read=1), outcomes, approved)  # a user has not read one yet
+    # An outcome counted before its approved record arrived on the topic: not yet.
+    assert not reactions_sent(stats, outcomes, approved[:1])
+    assert not reactions_sent(None, outcomes, [{"insight_id": "a"}, {"insight_id": "a"}])
 
 
 def test_feedback_account_follows_feedback_into_windows_and_the_dlq():

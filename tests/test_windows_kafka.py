@@ -183,6 +183,93 @@ def test_windows_close_on_count_and_time_and_replay_byte_for_byte(broker, tmp_pa
     assert asyncio.run(committed(config.windows_group, ends)) == ends  # everything handled
 
 
+def test_a_close_on_request_takes_every_record_on_the_topics_when_it_came(broker, tmp_path):
+    # No count, age or idle close could fire here: only the request closes the windows.
+    config = make_config(tmp_path, approved_count=100, max_age_s=600.0, feedback_wait_s=600.0)
+    asyncio.run(position_at_end(config.windows_group, SOURCES))
+    seed = int(uuid.uuid4().int % 10**6)
+    standard = synthetic_approved(7, seed=seed, tier="standard", score=0.9)
+    lite = synthetic_approved(3, seed=seed + 1, tier="lite", score=0.9)
+    feedback = list(synthetic_feedback(standard[:4] + lite[:1], seed=seed))
+    later = synthetic_approved(2, seed=seed + 2, tier="standard", score=0.9)
+
+    async def scenario() -> list[dict]:
+        await produce(standard + lite, feedback)
+        stop, close_now = asyncio.Event(), asyncio.Event()
+        close_now.set()  # before the loop has its partitions: taken once it has them
+        task = asyncio.create_task(run_windows(get_settings(), config, stop, close_now=close_now))
+        try:
+            for _ in range(240):
+                await asyncio.sleep(0.25)
+                if task.done() or len(await events_in(config.windows_dir)) >= 2:
+                    break
+            closed = await events_in(config.windows_dir)
+            await produce(later)  # after the close: the next window's, which stays open
+            await asyncio.sleep(2.0)
+            assert len(await events_in(config.windows_dir)) == 2
+        finally:
+            stop.set()
+            await task
+        return closed
+
+    closed = asyncio.run(scenario())
+    assert {e["tier"] for e in closed} == {"standard", "lite"}, closed
+    assert {e["close_reason"] for e in closed} == {"manual"}
+    by_tier = {e["tier"]: Path(e["directory"]) for e in closed}
+    ids = {t: {r["insight_id"] for r in window_records(d, "approved.avro")} for t, d in by_tier.items()}
+    assert ids["standard"] == {r["insight_id"] for r in standard}
+    assert ids["lite"] == {r["insight_id"] for r in lite}
+    thumbs = sum(len(window_records(d, "feedback.avro")) for d in by_tier.values())
+    assert thumbs == len(feedback)
+    # The records after the close are neither lost nor committed: a restart reads them again.
+    ends = asyncio.run(true_ends(SOURCES))
+    done = asyncio.run(committed(config.windows_group, ends))
+    approved_tp = [tp for tp in ends if tp.topic == topics.APPROVED.name]
+    assert sum(ends[tp] - done[tp] for tp in approved_tp) == len(later)
+
+
+def test_sigusr1_makes_the_train_role_close_its_windows_and_go_on(own_broker, tmp_path):
+    import signal
+
+    from tests.helpers import KASPER, clean_env, free_port
+
+    cache = tmp_path / "cache"
+    env = clean_env(KASPER_BOOTSTRAP_SERVERS=own_broker.address, KASPER_CACHE_DIR=str(cache),
+                    KASPER_WEB_PORT=str(free_port()), KASPER_METRICS_PORT=str(free_port()),
+                    KASPER_REBALANCE_TIMEOUT_S="3", KASPER_SESSION_TIMEOUT_S="6")
+    # Below the trainer's minimum score: the window has nothing to train, so no model is needed.
+    records = synthetic_approved(3, seed=5, tier="standard", score=0.1)
+    log_path = tmp_path / "worker.log"
+    worker = subprocess.Popen([KASPER, "worker", "--agents", "train"], env=env, cwd=tmp_path,
+                              stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while "SIGUSR1 closes every open window" not in log_path.read_text(errors="replace"):
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        asyncio.run(produce(records))
+        worker.send_signal(signal.SIGUSR1)
+        windows_dir = cache / "windows"
+        while not asyncio.run(events_in(windows_dir)):
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(1)
+        [event] = asyncio.run(events_in(windows_dir))
+        assert event["close_reason"] == "manual" and event["counts"]["approved"] == 3
+        time.sleep(2)
+        assert worker.poll() is None, "the signal ended the worker"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=90)
+    assert code == 0, log_path.read_text()[-3000:]
+
+
+async def events_in(windows_dir: Path) -> list[dict]:
+    """The TrainingWindow events of windows written under ``windows_dir``."""
+    return [r.record async for r in read(get_settings().kafka, Codec(), topics.TRAINING_WINDOWS.name,
+                                         from_beginning=True, idle_timeout_s=0.5)
+            if r.record and Path(r.record["directory"]).parent == windows_dir]
+
+
 CHILD = """
 import asyncio, json, sys
 from pathlib import Path

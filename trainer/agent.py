@@ -18,6 +18,12 @@ task returns once the clients are closed. Error policy: if any loop fails
 worker crashes with that error; after a restart the loops recover from the
 state store and the committed offsets.
 
+SIGUSR1 asks the trainer to close every open window now (reason ``manual``; see
+:mod:`kasper.trainer.window_loop`): ``kill -USR1 <worker pid>``. ``kasper up`` sends it
+once every prompt has its outcome and the users' feedback is sent, instead of waiting
+for the windows' idle time. A worker without the ``train`` role keeps Python's
+default for that signal, which ends the process.
+
 The live rollback watch (:func:`kasper.trainer.rollback.watch`) compares every
 tier's newly promoted version with its incumbent on live approvals and thumbs
 (a canary side by side with its incumbent), every ``rollback_watch_s`` seconds,
@@ -33,6 +39,7 @@ Options (``build_app(roles, trainer_config=TrainerConfig(...))``):
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before anything imports mlx.core)
@@ -61,8 +68,9 @@ def register(app: Any, ctx: Any) -> None:
 
     @app.task
     async def trainer() -> None:
-        stop = asyncio.Event()
-        tasks = [asyncio.ensure_future(run_windows(ctx.settings, config, stop, ctx.codec)),
+        stop, close_now = asyncio.Event(), asyncio.Event()
+        listening = _on_signal(signal.SIGUSR1, close_now.set)
+        tasks = [asyncio.ensure_future(run_windows(ctx.settings, config, stop, ctx.codec, close_now)),
                  asyncio.ensure_future(run_training(ctx.settings, config, stop, codec=ctx.codec))]
         if watch_s is not None:
             tasks.append(asyncio.ensure_future(watch(
@@ -80,3 +88,17 @@ def register(app: Any, ctx: Any) -> None:
             log.info("trainer stopping")
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if listening:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
+
+
+def _on_signal(signum: int, callback: Any) -> bool:
+    """Call ``callback`` on ``signum`` in the running loop; False (logged) where that is not
+    possible (a loop outside the main thread, a platform without the signal)."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(signum, callback)
+    except (NotImplementedError, RuntimeError, ValueError) as exc:
+        log.warning("closing windows on request is off: no signal handler here", error=str(exc))
+        return False
+    log.info("SIGUSR1 closes every open window", signal=int(signum))
+    return True

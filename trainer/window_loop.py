@@ -19,6 +19,13 @@ each step leaves, and how a restart repairs it:
 6. release the window's offsets and commit.
    Crash: the records are redelivered and skipped as already windowed.
 
+A close on request (``close_now``: the ``train`` role sets it on SIGUSR1) closes every
+open window, reason ``manual``, once the loop has read what the topics held when the
+request came: once its positions reach the end offsets taken at the request, and a
+poll returns nothing or one more poll has gone by (on a busy topic a poll is never
+empty). The extra poll is for the embedded broker, which reports a partition's end as
+its last batch's first offset + 1: the rest of that batch comes with the next poll.
+
 So a record is never lost (its offset is committed only after steps 2-4) and
 never in two windows (the state store is written before anything announces or
 commits). A window's content depends only on its records, never on timing.
@@ -81,19 +88,25 @@ class WindowLoop:
         self.stage = Stage(STAGE, topics.APPROVED, self.codec, self.producer.send_raw)
         self._committed: dict[tuple[str, int], int] = {}
         self._consumer: Any = None
+        self._close_at: dict[TopicPartition, int] | None = None  # a close on request, pending
+        self._close_ready = False  # its end offsets were reached at the poll before
 
     def _decode_stored(self, value: bytes, where: Where) -> dict[str, Any]:
         return self.codec.decode(value, expect="ApprovedInsight", where=where).record
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; commits what is safe before returning."""
+    async def run(self, stop: asyncio.Event, close_now: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; commits what is safe before returning.
+
+        ``close_now``: set it to close every open window once what the topics hold is read
+        (the loop clears it when it takes the request).
+        """
         await self.producer.start()
         try:
             await self._recover()
             self._consumer = await start_group_consumer(
                 self.settings.kafka, _KINDS, self.config.windows_group, self._on_revoked)
             try:
-                await self._loop(stop)
+                await self._loop(stop, close_now or asyncio.Event())
             finally:
                 await self._commit()
                 await self._consumer.stop()
@@ -113,8 +126,13 @@ class WindowLoop:
         retention_ms = int((time.time() - self.config.window.join_retention_s) * 1000)
         self.state.prune(retention_ms)
 
-    async def _loop(self, stop: asyncio.Event) -> None:
+    async def _loop(self, stop: asyncio.Event, close_now: asyncio.Event) -> None:
         while not stop.is_set():
+            if close_now.is_set() and self._consumer.assignment():  # taken once partitions are assigned
+                close_now.clear()
+                self._close_at = await self._consumer.end_offsets(list(self._consumer.assignment()))
+                log.info("closing every open window once the records up to now are read",
+                         open=self.windower.open_tiers())
             batch = await self._consumer.getmany(timeout_ms=int(self.config.tick_s * 1000),
                                                  max_records=500)
             for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
@@ -126,9 +144,27 @@ class WindowLoop:
                 await self._dead_letter(source.topic, source.partition, source.offset,
                                         source.value, None, error, "feedback")
             await self._close_due()
+            await self._close_on_request(caught_up=not batch)
             await self._commit()
             for tier, window in self.windower.windows.items():
                 metrics.OPEN_WINDOW_RECORDS.labels(tier).set(len(window.sources))
+
+    async def _close_on_request(self, caught_up: bool) -> None:
+        if self._close_at is None or not await self._reached(self._close_at):
+            return
+        if not (caught_up or self._close_ready):
+            self._close_ready = True  # the rest of the last batch comes with the next poll
+            return
+        self._close_at, self._close_ready = None, False
+        for tier in self.windower.open_tiers():
+            await self._close(self.windower.close(tier, "manual"))
+
+    async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
+        assigned = self._consumer.assignment()
+        for tp, end in ends.items():
+            if tp in assigned and await self._consumer.position(tp) < end:
+                return False
+        return True
 
     async def _take(self, message: Any) -> None:
         kind, record_name = _KINDS[message.topic]
@@ -227,6 +263,6 @@ def _utc(seconds: float) -> datetime:
 
 
 async def run_windows(settings: Settings, config: TrainerConfig, stop: asyncio.Event,
-                      codec: Codec | None = None) -> None:
+                      codec: Codec | None = None, close_now: asyncio.Event | None = None) -> None:
     """Run the window loop until ``stop`` is set (see the module docstring)."""
-    await WindowLoop(settings, config, codec).run(stop)
+    await WindowLoop(settings, config, codec).run(stop, close_now)

@@ -5,7 +5,8 @@
 does the I/O. Per tier there is at most one open window; it closes on
 ``approved_count`` approved records, ``feedback_count`` feedback points,
 ``max_age_s`` after its first record, or (with ``idle_s``) that long after its
-last record, whichever comes first (close reason ``time`` for both clocks).
+last record, whichever comes first (close reason ``time`` for both clocks), or when
+an operator asks (``manual``: :meth:`Windower.open_tiers` lists what that closes).
 
 Offsets: a record in an open window, or feedback waiting for its insight, is
 *held*; the committable offset of a partition is its lowest held offset (or
@@ -329,6 +330,10 @@ class Windower:
             elif self.idle_s is not None and w.sources and now - w.last_at >= self.idle_s:
                 out.append((tier, "time"))
         return out
+
+    def open_tiers(self) -> list[str]:
+        """Tiers whose open window holds a record (what a close on request closes)."""
+        return sorted(tier for tier, w in self.windows.items() if w.sources)
 
     def close(self, tier: str, reason: str) -> ClosedWindow:
         """Take ``tier``'s window out and build its content (nothing is released yet)."""

@@ -1,7 +1,8 @@
 """``kasper up``: the main job on the embedded default, or against external services.
 
-(One module, about 400 lines: the main job's steps, its waiting rules and its
-summary share one run state; splitting them would pass that state around.)
+(The main job's steps, its waiting rules and its summary share one run state, so they
+stay in this module; the worker's environment and process are in
+:mod:`~kasper.streams.cli.up_worker`.)
 
 Starts the embedded broker when nothing answers at the (loopback) bootstrap
 address, creates the topics, prepares the model, runs every role in one
@@ -19,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from kasper.agents.runtime.model_store import resolve_model_dir
 from kasper.streams import topics
 from kasper.streams.admin import create_topics
 from kasper.streams.broker import EmbeddedBroker, ping, split_address
-from kasper.streams.processes import die_with_parent
 from kasper.streams.errors import BrokerUnavailable, StreamsError
 from kasper.streams.feedback_sim import SimStats, Simulation, simulate
 from kasper.streams.producer import Producer
@@ -43,8 +41,9 @@ from kasper.streams.cli.outcomes import dead_letters, histories
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
 from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
 from kasper.streams.cli.run_files import RunRecords, write_run_files
-from kasper.streams.cli.up_feedback import (DEMO_IDLE_S, WindowWait, feedback_account,
-                                             idle_limit, simulation_for, unwindowed)
+from kasper.streams.cli.up_feedback import (WindowWait, feedback_account, idle_limit, reactions_sent,
+                                             simulation_for, unwindowed)
+from kasper.streams.cli.up_worker import worker_env, worker_process
 from kasper.streams.serde import codec_from_settings
 from kasper.streams.settings import Settings
 from kasper.streams.synthetic_prompts import record_id, synthetic_prompts
@@ -102,51 +101,6 @@ def broker_for(settings: Settings, say: Say) -> Iterator[bool]:
         say("stopped the embedded broker")
 
 
-# The embedded 135M judge barely discriminates: its overall scores clustered at
-# 5.8-6.9 (median 6.3) over 34 verdicts of a `kasper up` run, so at the production
-# threshold (7.0) it approves nothing. A real judge keeps the configured threshold.
-EMBEDDED_JUDGE_APPROVE_THRESHOLD = 6.3
-# Read from probabilities in a prefill (KASPER_JUDGE_ENGINE=prefill, the default) its scores
-# sit lower still, 4.5-5.8 (median 4.74) over 100 development-corpus texts (docs/judge.md):
-# the median again approves about half.
-PREFILL_JUDGE_APPROVE_THRESHOLD = 4.7
-
-
-def demo_trainer_env(count: int) -> dict[str, str]:
-    """Trainer knobs that let a run of ``count`` prompts close windows and train them.
-
-    The production defaults (a window per 200 approved records, 40-100 steps) would
-    never close a window in a ten-minute run. Here a window closes at one approved
-    record per eight prompts (at least four) in a tier, trains six steps with a loss
-    report at each, and is evaluated on two probe prompts;
-    every approved record may train (the rubric's pass threshold, not the tiers'
-    stricter minimums). On 2 cores a window then trains and evaluates in 1-2 minutes.
-    A window also closes two minutes after its last record, so the simulated users'
-    feedback reaches a window before the run ends (a busy tier still closes on count).
-    """
-    return {"KASPER_TRAINER_APPROVED_COUNT": str(max(4, count // 8)),
-            "KASPER_TRAINER_IDLE_S": f"{DEMO_IDLE_S:g}",
-            "KASPER_TRAINER_ITERS": "6", "KASPER_TRAINER_STEPS_PER_REPORT": "1",
-            "KASPER_TRAINER_PROBE_COUNT": "2", "KASPER_TRAINER_MIN_SCORE": "0.6",
-            # 12 golden examples (one forward pass each per model), and decisions on 12 or more.
-            "KASPER_TRAINER_GOLDEN_COUNT": "12", "KASPER_TRAINER_MIN_EVAL_EXAMPLES": "12"}
-
-
-def worker_env(settings: Settings, count: int, environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment: ours, plus the demo's knobs for what we did not set.
-
-    The demo threshold applies to the embedded judge only; a real judge keeps its own.
-    """
-    env = dict(os.environ if environ is None else environ)
-    if settings.judge.base_url is None:
-        prefill = settings.judge.engine == "prefill"
-        threshold = PREFILL_JUDGE_APPROVE_THRESHOLD if prefill else EMBEDDED_JUDGE_APPROVE_THRESHOLD
-        env.setdefault("KASPER_JUDGE_APPROVE_THRESHOLD", str(threshold))
-    for name, value in demo_trainer_env(count).items():
-        env.setdefault(name, value)
-    return env
-
-
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt here, so every ``finally`` stops what it started."""
@@ -158,34 +112,6 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def worker_process(settings: Settings, run_dir: Path, say: Say, roles: str,
-                   env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    """``kasper worker`` with ``roles`` as a child; SIGTERM (then SIGKILL) on exit."""
-    log_path = run_dir / "worker.log"
-    kasper = str(Path(sys.executable).parent / "kasper")
-    with log_path.open("ab") as log:
-        # Its own session: a Ctrl-C reaches us only, and we stop the worker before the
-        # broker. Tied to this thread: a killed `kasper up` leaves no worker behind.
-        proc = subprocess.Popen([kasper, "worker", "--agents", roles], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True,
-                                preexec_fn=die_with_parent())
-    say(f"started worker pid {proc.pid} ({roles}); log {log_path}")
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                say("worker did not stop in 60 s: killing it")
-                proc.kill()
-                proc.wait()
-        say(f"worker exited with code {proc.returncode}")
 
 
 class TrainLog:
@@ -219,6 +145,7 @@ class Watch:
     sim: Simulation | None = None  # the simulated users (None: none in this run)
     feedback: SimStats = field(default_factory=SimStats)
     window_wait: WindowWait | None = None  # None: no trainer in the run, nothing to wait for
+    windows_closed: bool = False  # the trainer was asked to close its open windows
 
     def sample(self) -> None:
         self.train_log.poll()
@@ -254,8 +181,13 @@ async def _drive(settings: Settings, count: int, seed: int, worker: subprocess.P
                 say(f"{len(watch.sim.users)} simulated users react to approved insights at rate "
                     f"{watch.sim.rate:g} (seed {watch.sim.seed}; docs/feedback.md)")
             wanted = {record_id(seed, i) for i in range(count)}
+
+            async def close_windows() -> None:
+                await producer.flush()  # the users' last feedback on the broker first
+                worker.send_signal(signal.SIGUSR1)  # the train role closes its open windows
+
             with watch.view:
-                await _watch(watch, wanted, worker, timeout_s, say)
+                await _watch(watch, wanted, worker, timeout_s, say, close_windows)
         finally:
             stop.set()
             ended = await asyncio.gather(*followers, return_exceptions=True)
@@ -268,8 +200,12 @@ def _done(tally: Tally, wanted: set[str]) -> int:
 
 
 async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeout_s: float,
-                 say: Say) -> None:
-    """Until every prompt has an outcome and every window announced is trained."""
+                 say: Say, close_windows: Callable[[], Awaitable[None]]) -> None:
+    """Until every prompt has an outcome and every window announced is trained.
+
+    Once every prompt has its outcome and the users have reacted, the trainer is asked
+    to close its open windows then (``close_windows``) rather than after their idle time.
+    """
     tally, last_sample, quiet_since = watch.tally, 0.0, None
     while True:
         await asyncio.sleep(0.5)
@@ -284,6 +220,12 @@ async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeo
             say(f"timed out after {timeout_s:.0f}s with {_done(tally, wanted)}/{len(wanted)} prompts "
                 f"done and {len(tally.windows_pending())} window(s) not trained")
             break
+        if (watch.window_wait is not None and not watch.windows_closed and _done(tally, wanted) == len(wanted)
+                and reactions_sent(watch.feedback if watch.sim else None, tally.outcomes.values(),
+                                   watch.records.on(topics.APPROVED.name))):
+            watch.windows_closed = True
+            await close_windows()
+            say("every prompt is done: asked the trainer to close its open windows now")
         if _done(tally, wanted) < len(wanted) or tally.windows_pending() or _windowing(watch, now, say):
             quiet_since = None
             continue
@@ -338,8 +280,8 @@ def run(settings: Settings, count: int, seed: int, say: Say, *,
             if "train" in roles.split(","):
                 # A window closes by idle time or age at the latest: wait that long, and a minute more.
                 watch.window_wait = WindowWait(idle_limit(settings, env))
-                say(f"a window closes at {env['KASPER_TRAINER_APPROVED_COUNT']} approved records per tier "
-                    f"(or {env['KASPER_TRAINER_IDLE_S']}s after its last record) "
+                say(f"a tier's window closes when every prompt is done, at {env['KASPER_TRAINER_APPROVED_COUNT']} "
+                    f"approved records or {env['KASPER_TRAINER_IDLE_S']}s after its last record "
                     f"and trains {env['KASPER_TRAINER_ITERS']} steps"
                     + (f" or {settings.trainer.max_epochs:g} passes over it, whichever is fewer"
                        if settings.trainer.max_epochs else ""))

@@ -10,7 +10,8 @@ window before it ends while a busy tier still closes its windows on count.
 
 :func:`feedback_account` says how much feedback arrived and how much reached windows,
 from what the run saw: the simulator's counts, the TrainingWindow events and the DLQ.
-:func:`unwindowed` is what ``kasper up`` waits for before it calls training done.
+:func:`unwindowed` is what ``kasper up`` waits for before it calls training done;
+:func:`reactions_sent` says when it may ask the trainer to close its windows at once.
 
 Error policy: pure functions of their inputs; none raised.
 """
@@ -65,6 +66,16 @@ def unwindowed(stats: SimStats, windows: Mapping[str, Mapping[str, Any]],
     accounted = (sum(c["feedback"] for c in counts) + sum(c.get("feedback_over_user_cap", 0) for c in counts)
                  + _feedback_dead(letters))
     return approved, max(0, stats.sent - accounted)
+
+
+def reactions_sent(stats: SimStats | None, outcomes: Iterable[str],
+                   approved: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether every approved outcome's insight has been seen on the approved topic and,
+    with simulated users (``stats``), read by them (and so reacted to): then the run's
+    trainer may close its windows without waiting for their idle time."""
+    approved_outcomes = sum(1 for o in outcomes if o == "approved")
+    seen = len({r["insight_id"] for r in approved})
+    return seen >= approved_outcomes and (stats is None or stats.read >= seen)
 
 
 def feedback_account(stats: SimStats, windows: Mapping[str, Mapping[str, Any]],
