@@ -36,7 +36,23 @@ def test_a_cache_of_another_model_is_empty_and_is_replaced(tmp_path):
     other.save([])
     assert json.loads(first.path.read_text())["model"] == "model-b"
     assert not list(first.path.parent.glob("*.tmp"))
-    assert IncumbentCache(tmp_path, "lite", "model-a").losses == {}  # per tier
+    assert IncumbentCache(tmp_path, "lite", "model-a").losses == {}  # no file of that model
+
+
+def test_a_tiers_first_evaluation_takes_what_another_tier_measured_on_the_same_model(tmp_path):
+    standard = IncumbentCache(tmp_path, "standard", "base")
+    standard.losses = {"golden-1": [1.5, 3], "golden-2": [2.5, 5]}
+    standard.probes = {"p": ["an answer"]}
+    standard.save(["golden-1", "golden-2"])
+    promoted = IncumbentCache(tmp_path, "pro", "pro-adapter")  # another model: not taken
+    promoted.losses = {"golden-1": [9.0, 3]}
+    promoted.save(["golden-1"])
+    candidate = IncumbentCache(tmp_path, "lite", "base", role="candidate")
+    candidate.losses = {"golden-3": [7.0, 1]}
+    candidate.save(["golden-3"])  # a candidate's file is no incumbent's
+    lite = IncumbentCache(tmp_path, "lite", "base")
+    assert lite.losses == {"golden-1": [1.5, 3], "golden-2": [2.5, 5]} and lite.probes == {"p": ["an answer"]}
+    assert IncumbentCache(tmp_path, "lite", "other").losses == {}
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"model": "m", "losses": {"x": 3}}'])

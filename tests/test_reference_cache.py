@@ -44,7 +44,26 @@ def test_values_come_back_for_the_same_model_only_and_unused_rows_are_dropped(tm
     ReferenceCache(tmp_path, "standard", "model-a").save()
     assert ReferenceCache(tmp_path, "standard", "model-a").values == {"k1": -12.5}
     assert ReferenceCache(tmp_path, "standard", "model-b").values == {}  # another model
-    assert ReferenceCache(tmp_path, "lite", "model-a").values == {}  # another tier's file
+
+
+def test_a_tiers_first_plan_takes_the_rows_another_tier_measured_on_the_same_model(tmp_path):
+    standard = ReferenceCache(tmp_path, "standard", "base")
+    standard.store(["seed-1", "seed-2"], [-10.0, -20.0])
+    standard.save()
+    other = ReferenceCache(tmp_path, "other", "adapter-x")  # another model: not taken
+    other.store(["seed-1"], [-99.0])
+    other.save()
+    lite = ReferenceCache(tmp_path, "lite", "base")
+    assert lite.lookup(["seed-1", "seed-2", "lite-only"]) == [-10.0, -20.0, None]
+    lite.store(["lite-only"], [-5.0])
+    lite.save()
+    # Its own file now holds what it used; the other tier's file is untouched.
+    assert json.loads(lite.path.read_text())["values"] == {"seed-1": -10.0, "seed-2": -20.0, "lite-only": -5.0}
+    assert json.loads(standard.path.read_text())["values"] == {"seed-1": -10.0, "seed-2": -20.0}
+    # Its own values win over another tier's for the same key.
+    standard.store(["lite-only"], [-6.0])
+    standard.save()
+    assert ReferenceCache(tmp_path, "lite", "base").lookup(["lite-only"]) == [-5.0]
 
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"model": "model-a", "values": [1]}',

@@ -17,7 +17,9 @@ evaluation computes only what is missing. Keys:
 
 The candidate's numbers are written the same way (``<tier>-candidate.json``); when it
 is promoted that file becomes the incumbent's, so the next window does not measure
-the model it just measured.
+the model it just measured. A file also takes the entries of the other tiers' files
+measured on the same model (:func:`siblings`): each tier's first window measures the
+base model on the same golden examples, and now only the first of them computes them.
 
 Error policy: an unreadable or malformed file is treated as empty (logged) and
 replaced at the next write; the file is replaced atomically; OS errors writing
@@ -82,11 +84,14 @@ class IncumbentCache:
         self.losses: dict[str, list[float]] = {}
         self.probes: dict[str, list[str]] = {}
         self.hits = self.misses = 0
-        data = self._read()
-        if data.get("model") == model:
-            self.losses = {k: list(v) for k, v in data.get("losses", {}).items()
-                           if isinstance(v, list) and len(v) == 2}
-            self.probes = {k: list(v) for k, v in data.get("probes", {}).items() if isinstance(v, list)}
+        own = self._read()
+        for data in [own] * (own.get("model") == model) + siblings(self.path, "*-incumbent.json", model):
+            for k, v in _dict(data.get("losses")).items():
+                if isinstance(v, list) and len(v) == 2:
+                    self.losses.setdefault(k, list(v))
+            for k, v in _dict(data.get("probes")).items():
+                if isinstance(v, list):
+                    self.probes.setdefault(k, list(v))
 
     def _read(self) -> dict[str, Any]:
         return read_cache(self.path, "incumbent evaluation cache")
@@ -107,6 +112,10 @@ class IncumbentCache:
                     "incumbent evaluation cache")
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def read_cache(path: Path, what: str) -> dict[str, Any]:
     """A cache file's JSON object; empty when it is missing, unreadable or not an object."""
     try:
@@ -117,6 +126,20 @@ def read_cache(path: Path, what: str) -> dict[str, Any]:
         log.warning(f"{what} unreadable: computing anew", path=str(path), error=str(exc)[:300])
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def siblings(path: Path, pattern: str, model: str) -> list[dict[str, Any]]:
+    """The other cache files beside ``path`` matching ``pattern`` that were measured on
+    ``model``: other tiers' files. Until a promotion the base model serves every tier,
+    and a value depends on the model and its key only, so a tier's first window can take
+    what another tier's measured."""
+    out = []
+    for other in sorted(path.parent.glob(pattern)):
+        if other != path:
+            data = read_cache(other, "evaluation cache")
+            if data.get("model") == model:
+                out.append(data)
+    return out
 
 
 def write_cache(path: Path, data: dict[str, Any], what: str) -> None:

@@ -77,9 +77,9 @@ def train_window(window_dir: Path, config: TrainerConfig, model_dir: Path, *,
     work = registry.work_dir(tier, window_id)
     carried = carry.carried(config.adapters_dir, tier) if carry_cap else []
     init_adapter = _compatible(serving, params)
-    # The model training starts from: its weights and the shape of the LoRA layers on it.
-    references = ReferenceCache(config.adapters_dir, tier, json.dumps(
-        [model_key(model_dir, init_adapter), params.num_layers, params.lora_parameters()], sort_keys=True))
+    # The model training starts from (a fresh LoRA layer adds exactly zero: its shape
+    # changes no reference value; an adapter's own config is in its key).
+    references = ReferenceCache(config.adapters_dir, tier, model_key(model_dir, init_adapter))
     try:
         result = train_adapter(model_dir, window_dir, work, params, tier=tier, progress=progress,
                                init_adapter=init_adapter, carried=carried, references=references,
