@@ -5,8 +5,11 @@ micro-batches of up to ``batch_size`` prompts (or what arrived within
 ``batch_window_s``), generates them off the event loop (the MLX thread, or the
 HTTP client's tasks), and sends one Insight per prompt in the batch's order.
 Two micro-batches generate at once (:class:`Pipeline`): the MLX engine admits the
-next batch's prompts into slots the last batch's early finishers free; outputs
-are still sent, settled and acked one batch after the other, in arrival order.
+next batch's prompts into slots the last batch's early finishers free. An insight
+final on its first try is sent as soon as its row is done, so grading, judging and
+a revision need not wait for the batch's longest row; the rest (redrawn, retried,
+dead-lettered) follow once the batch is done, and batches are still settled and
+acked one after the other, in arrival order, once all their outputs are sent.
 With ``stream_tokens`` the text deltas go to the tokens topic while it is written.
 
 Model versions: a task reads the whole models topic (every partition, no consumer
@@ -42,7 +45,7 @@ from typing import Any
 
 from kasper.agents.runtime.backend import Backend
 from kasper.agents.runtime.hot_swap import VersionSwitcher, publish_serving
-from kasper.agents.generation import QUEUE_DEPTH, Generator
+from kasper.agents.generation import QUEUE_DEPTH, Generator, Outcome
 from kasper.agents.quality.exemplars import ExemplarBook
 from kasper.agents.written import Written, follow_written, to_generate
 from kasper.schemas.errors import Where
@@ -118,20 +121,31 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
         keep = to_generate(written, [d[1] for d in decoded], [d[3] for d in decoded])
         decoded = [d for d, fresh in zip(decoded, keep) if fresh]
     pump = DeltaPump(stage) if stream_tokens else None
+    sends: list[asyncio.Task] = []
+
+    def send_now(outcome: Outcome) -> None:
+        # A redelivered prompt attempt also in the other batch in flight: the first done writes it.
+        ident = outcome.insight["insight_id"]
+        if written is None or ident not in written:
+            if written is not None:
+                written.add(ident)
+            sends.append(asyncio.ensure_future(stage.emit(topics.INSIGHTS, outcome.insight)))
+
     try:
-        outcomes = await generator.run([d[1] for d in decoded], pump)
+        outcomes = await generator.run([d[1] for d in decoded], pump, on_insight=send_now)
     finally:
         if pump is not None:
             await pump.close()
+        await asyncio.gather(*sends)  # a failed send stops the worker (SendFailed), unacked
+    rest = [(d, o) for d, o in zip(decoded, outcomes) if not o.early]
     if previous is not None:
         # Its failure stops the worker (the acker's fail_fast): nothing to send here then.
         await asyncio.wait([previous])
         if written is not None:
             # A redelivered prompt attempt in both batches: the previous one wrote it.
-            keep = to_generate(written, [d[1] for d in decoded], [d[3] for d in decoded])
-            decoded, outcomes = ([d for d, k in zip(decoded, keep) if k],
-                                 [o for o, k in zip(outcomes, keep) if k])
-    for (event, record, value, where), outcome in zip(decoded, outcomes):
+            keep = to_generate(written, [d[1] for d, _ in rest], [d[3] for d, _ in rest])
+            rest = [r for r, k in zip(rest, keep) if k]
+    for (event, record, value, where), outcome in rest:
         if outcome.insight is not None:
             await stage.emit(topics.INSIGHTS, outcome.insight)
             if written is not None:

@@ -91,6 +91,7 @@ class Outcome:
     insight: dict[str, Any] | None = None
     error: KasperError | None = None
     tries: int = 0
+    early: bool = False  # given to ``on_insight`` before its batch was done
 
 
 @dataclass
@@ -117,14 +118,21 @@ class Generator:
         self.exemplars = exemplars if exemplars is not None else ExemplarBook(s.exemplars)
         self.sampling = {tier: tier_sampling(s, tier) for tier in ("lite", "standard", "pro")}
 
-    async def run(self, prompts: list[dict[str, Any]], on_delta: DeltaSink | None = None) -> list[Outcome]:
-        """One Outcome per prompt, in order."""
+    async def run(self, prompts: list[dict[str, Any]], on_delta: DeltaSink | None = None,
+                  on_insight: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """One Outcome per prompt, in order.
+
+        ``on_insight`` gets each outcome whose insight is final on its first try as soon as
+        its row is done (in the event loop), while the batch's other rows still generate: the
+        next stages need not wait for the batch's longest row. The rest (drawn again,
+        retried, failed) are only in the returned list.
+        """
         outcomes = [Outcome(p) for p in prompts]
         planned = [p for p in (self._plan(i, o) for i, o in enumerate(outcomes)) if p is not None]
         if planned:
             BATCH_SIZE.observe(len(planned))
             started = time.perf_counter()
-            retry = await self._generate(planned, outcomes, on_delta, tries=1)
+            retry = await self._generate(planned, outcomes, on_delta, tries=1, on_insight=on_insight)
             # Drafts a guard stopped at once are drawn again together; a failure is
             # retried alone, so one bad prompt cannot fail the others twice.
             stopped = [item for item in retry if item.fallback is not None]
@@ -155,17 +163,25 @@ class Generator:
         return _Planned(index, request, ident, self.backend.serving(prompt["tier"]), set_id)
 
     async def _generate(self, planned: list[_Planned], outcomes: list[Outcome],
-                        on_delta: DeltaSink | None, tries: int) -> list[_Planned]:
+                        on_delta: DeltaSink | None, tries: int,
+                        on_insight: Callable[[Outcome], None] | None = None) -> list[_Planned]:
         """Generate ``planned`` as one batch; returns those to try again."""
         relay = None if on_delta is None else _Relay(planned, outcomes, on_delta)
+        requests = [p.request for p in planned]
         try:
-            results = await self.backend.generate([p.request for p in planned], relay)
+            if on_insight is None:
+                results = await self.backend.generate(requests, relay)
+            else:
+                early = partial(self._early, planned, outcomes, relay, tries, on_insight)
+                results = await self.backend.generate(requests, relay, on_result=early)
         except GenerationError as exc:
             ERRORS.labels("generation_error").inc(len(planned))
             log.warning("generation failed", prompts=len(planned), error=str(exc)[:300])
             results = [exc] * len(planned)
         failed = []
         for row, (item, result) in enumerate(zip(planned, results)):
+            if outcomes[item.index].early:
+                continue
             outcomes[item.index].tries = tries
             usable = isinstance(result, GenResult) and result.text.strip()
             release = (lambda: None) if relay is None else partial(relay.release, row)
@@ -188,6 +204,20 @@ class Generator:
                 item.first_error = str(result)
             failed.append(item)
         return failed
+
+    def _early(self, planned: list[_Planned], outcomes: list[Outcome], relay: "_Relay | None", tries: int,
+               on_insight: Callable[[Outcome], None], row: int, result: GenResult) -> None:
+        """A row done before its batch: its insight now, if it is final (kept as drawn)."""
+        item, outcome = planned[row], outcomes[planned[row].index]
+        if not result.text.strip() or (result.stopped_at_start and result.draws < 2):
+            return  # tried again once the batch is done
+        outcome.tries = tries + result.draws - 1
+        if result.draws > 1:
+            ERRORS.labels("stopped_at_start").inc()
+        outcome.insight, outcome.early = self._insight(item, outcome.prompt, result), True
+        if relay is not None:
+            relay.release(row)
+        on_insight(outcome)
 
     async def _retry(self, items: list[_Planned], outcomes: list[Outcome], on_delta: DeltaSink | None) -> None:
         """Once more, as one batch with fresh seeds; then keep a stopped draft or give up

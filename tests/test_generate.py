@@ -151,6 +151,36 @@ def _engine_rows(backend, settings, n: int):
     return engine, [list(engine.tokenizer.apply_chat_template(m, add_generation_prompt=True)) for m in batch]
 
 
+def test_a_row_is_reported_as_soon_as_it_is_done_not_when_its_batch_is(backend, settings):
+    from kasper.agents.quality.exemplars import ExemplarBook
+    from kasper.agents.runtime.prompting import request_for
+
+    batch = prompts(4, seed=21)
+    book = ExemplarBook(settings.exemplars)
+    requests = [request_for(p, insight_id(p["prompt_id"], 0), settings, book)[1] for p in batch]
+    # The first row may write 3 tokens, the others up to MAX_TOKENS: it is done long before them.
+    requests[0] = dataclasses.replace(requests[0], sampling=dataclasses.replace(requests[0].sampling, max_tokens=3))
+    reported: list[tuple[int, GenResult, float]] = []
+
+    async def run():
+        results = await backend.generate(requests, on_result=lambda i, r: reported.append((i, r, time.perf_counter())))
+        return results, time.perf_counter()
+
+    results, returned = asyncio.run(run())
+    assert sorted(i for i, _, _ in reported) == [0, 1, 2, 3]  # each row once
+    first, result, at = reported[0]
+    assert first == 0 and result.completion_tokens <= 3 and result.text == results[0].text
+    assert returned - at > 0.5, "the short row was reported only when the batch was done"
+    assert all(r.text == results[i].text for i, r, _ in reported)
+
+    # The generator hands on each insight final at its first try as soon as its row is done.
+    handed: list = []
+    outcomes = asyncio.run(Generator(backend, settings).run(batch, on_insight=handed.append))
+    assert handed and all(o.early and o.insight is not None for o in handed)
+    assert {id(o) for o in handed} <= {id(o) for o in outcomes}
+    assert len({o.insight["insight_id"] for o in handed}) == len(handed)
+
+
 def test_guards_stop_a_row_where_the_model_starts_repeating_or_copying(backend, settings):
     # Greedy rows are deterministic: the guarded row follows the unguarded one token for
     # token until the guard fires, so where it must stop is computed from the plain run.
@@ -232,7 +262,7 @@ class FlakyBackend:
     def serving(self, tier):
         return self.real.serving(tier)
 
-    async def generate(self, requests, on_delta=None):
+    async def generate(self, requests, on_delta=None, on_result=None):  # reports at the end only
         texts = [r.messages[-1]["content"] for r in requests]
         self.calls.append(len(requests))
         if any("fail-always" in t for t in texts) or (
@@ -300,7 +330,7 @@ class RedrawingBackend(FlakyBackend):
     (a test double: which rows a guard stops at their start cannot be chosen on the real
     model; the engine's redraw is tested in test_continuous_batching)."""
 
-    async def generate(self, requests, on_delta=None):
+    async def generate(self, requests, on_delta=None, on_result=None):  # reports at the end only
         self.calls.append(len(requests))
         self.requests = requests
         results = await self.real.generate(requests, on_delta)

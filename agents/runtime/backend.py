@@ -24,6 +24,9 @@ from kasper.schemas.errors import KasperError
 
 # (request index in the batch, delta text, done): called from the generation thread.
 OnDelta = Callable[[int, str, bool], None]
+# (request index in the batch, its result): called in the event loop as soon as that
+# request is done, before ``generate`` returns (failed requests are not reported).
+OnResult = Callable[[int, "GenResult"], None]
 
 
 class GenerationError(KasperError):
@@ -135,9 +138,9 @@ class Backend(Protocol):
         """The model that serves ``tier`` right now (during a canary: the incumbent,
         which serves the prompts the canary does not)."""
 
-    async def generate(self, requests: list[GenRequest],
-                       on_delta: OnDelta | None = None) -> list[GenResult | GenerationError]:
-        """One result per request, in order.
+    async def generate(self, requests: list[GenRequest], on_delta: OnDelta | None = None,
+                       on_result: OnResult | None = None) -> list[GenResult | GenerationError]:
+        """One result per request, in order; ``on_result`` gets each as soon as it is done.
 
         A ``GenerationError`` in place of a result fails that request only; raised,
         it fails the whole batch. ``BackendUnavailable`` is always raised.

@@ -26,6 +26,8 @@ from kasper.agents.runtime.guards import GuardSpec, RowGuard, mark_seen, penaliz
 
 # Called from the generation thread: (row, delta text, done).
 OnDelta = Callable[[int, str, bool], None]
+# (row index, its output): a row is done (called on the generation thread).
+OnRow = Callable[[int, "RowOutput"], None]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from kasper.agents.runtime.backend import (
     GenRequest,
     GenResult,
     OnDelta,
+    OnResult,
     Served,
 )
 from kasper.agents.runtime.guards import GuardSpec, first_person_bias, trim_to_sentence
@@ -110,9 +111,10 @@ class MLXBackend:
         """Every tier's current model."""
         return {tier: loaded.served for tier, loaded in self._tiers.items()}
 
-    async def generate(self, requests: list[GenRequest],
-                       on_delta: OnDelta | None = None) -> list[GenResult]:
-        """Submit the requests to their models' engines; results in request order.
+    async def generate(self, requests: list[GenRequest], on_delta: OnDelta | None = None,
+                       on_result: OnResult | None = None) -> list[GenResult]:
+        """Submit the requests to their models' engines; results in request order, and each
+        to ``on_result`` as soon as its row is done.
 
         Concurrent calls share the engines' running batches (continuous batching): a
         caller that submits its next batch before the last one's tail has finished keeps
@@ -127,12 +129,18 @@ class MLXBackend:
             groups.setdefault(id(loaded), (loaded, []))[1].append(index)
         results: list[GenResult | None] = [None] * len(requests)
         pending = []
+        loop = asyncio.get_running_loop()
         try:
             for loaded, indices in groups.values():
                 engine = loaded.engine
                 rows = [engine_row(engine, requests[i]) for i in indices]
                 relay = None if on_delta is None else (lambda row, d, done, ix=indices: on_delta(ix[row], d, done))
-                future, start = engine.submit(rows, relay)
+                on_row = None
+                if on_result is not None:
+                    # Queued on the loop before the future's result is: it runs before we return.
+                    def on_row(row: int, out: Any, ix: list[int] = indices, loaded: Loaded = loaded) -> None:
+                        loop.call_soon_threadsafe(on_result, ix[row], _result(out, loaded))
+                future, start = engine.submit(rows, relay, on_row)
                 self._engines.add(engine)
                 if start:
                     self._drains.add(asyncio.ensure_future(self._run(engine.drain)))
@@ -142,9 +150,7 @@ class MLXBackend:
                 engine = loaded.engine
                 outputs = await future
                 for index, o in zip(indices, outputs):
-                    results[index] = GenResult(finished_text(o.text, o.finish_reason), o.prompt_tokens,
-                                               len(o.tokens), o.seconds * 1000.0, o.finish_reason,
-                                               o.stopped_at_start, loaded.served, o.draws, o.seed)
+                    results[index] = _result(o, loaded)
                 self.last_stats.append(engine.last_stats)
         except (RuntimeError, ValueError, MemoryError) as exc:  # MLX and tokenizer failures
             raise GenerationError(f"mlx generation failed: {type(exc).__name__}: {exc}") from exc
@@ -211,6 +217,12 @@ class MLXBackend:
         # The running step finishes within a fraction of a second after cancel().
         await self._mlx.close()
         self._tiers, self._canaries = {}, {}
+
+
+def _result(o: Any, loaded: Loaded) -> GenResult:
+    """A row's output (``RowOutput``) as the backend's result."""
+    return GenResult(finished_text(o.text, o.finish_reason), o.prompt_tokens, len(o.tokens),
+                     o.seconds * 1000.0, o.finish_reason, o.stopped_at_start, loaded.served, o.draws, o.seed)
 
 
 def engine_row(engine: Engine, request: GenRequest) -> Row:

@@ -34,6 +34,7 @@ from kasper.agents.runtime.decode import (  # noqa: F401  (Row & co. are importe
     Cancelled,
     EngineStats,
     OnDelta,
+    OnRow,
     Params,
     Row,
     RowOutput,
@@ -78,9 +79,11 @@ class Engine:
         """The work of the last drain (all rows it decoded, whoever submitted them)."""
         return self.scheduler.last_stats
 
-    def submit(self, rows: list[Row], on_delta: OnDelta | None = None) -> tuple[Future, bool]:
-        """Queue rows (thread-safe); their outputs' future, and whether a drain must be started."""
-        return self.scheduler.submit(rows, on_delta)
+    def submit(self, rows: list[Row], on_delta: OnDelta | None = None,
+               on_row: OnRow | None = None) -> tuple[Future, bool]:
+        """Queue rows (thread-safe); their outputs' future, and whether a drain must be started.
+        ``on_row`` gets each row's index and output as soon as it is done (this thread)."""
+        return self.scheduler.submit(rows, on_delta, on_row)
 
     def drain(self) -> None:
         """Decode every queued row, admitting rows submitted meanwhile (the MLX thread)."""

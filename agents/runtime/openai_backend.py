@@ -43,6 +43,7 @@ from kasper.agents.runtime.backend import (
     GenRequest,
     GenResult,
     OnDelta,
+    OnResult,
     Sampling,
     Served,
 )
@@ -136,12 +137,13 @@ class OpenAIBackend:
                         canary_share=version.get("canary_share"), model=self.settings.model)
         return None
 
-    async def generate(self, requests: list[GenRequest],
-                       on_delta: OnDelta | None = None) -> list[GenResult]:
-        """All requests concurrently (at most ``concurrency`` in flight), results in order."""
+    async def generate(self, requests: list[GenRequest], on_delta: OnDelta | None = None,
+                       on_result: OnResult | None = None) -> list[GenResult]:
+        """All requests concurrently (at most ``concurrency`` in flight), results in order;
+        each to ``on_result`` as soon as it is answered."""
         if self._client is None:
             await self.start()
-        tasks = [self._one(i, r, on_delta) for i, r in enumerate(requests)]
+        tasks = [self._reported(i, r, on_delta, on_result) for i, r in enumerate(requests)]
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:  # an outage first, then anything unexpected
             if isinstance(result, BackendUnavailable):
@@ -150,6 +152,13 @@ class OpenAIBackend:
             if isinstance(result, BaseException) and not isinstance(result, GenerationError):
                 raise result
         return list(results)  # GenerationErrors stay in place: they fail their request only
+
+    async def _reported(self, index: int, request: GenRequest, on_delta: OnDelta | None,
+                        on_result: OnResult | None) -> GenResult:
+        result = await self._one(index, request, on_delta)
+        if on_result is not None:
+            on_result(index, result)
+        return result
 
     async def _one(self, index: int, request: GenRequest, on_delta: OnDelta | None) -> GenResult:
         params = {

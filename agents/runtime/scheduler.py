@@ -29,12 +29,13 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 from kasper.agents.runtime import admission
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.cores import CoreWatch
-from kasper.agents.runtime.decode import Cancelled, EngineStats, Live, OnDelta, Row, RowOutput, Slots
+from kasper.agents.runtime.decode import Cancelled, EngineStats, Live, OnDelta, OnRow, Row, RowOutput, Slots
 from kasper.agents.runtime.priority import GATE
 
 # Live rows per batch: the generate stage's default micro-batch; bigger batches measured
@@ -43,16 +44,22 @@ DEFAULT_SLOTS = 32
 
 
 class Submission:
-    """Rows submitted together; ``future`` gets their outputs in order."""
+    """Rows submitted together; ``future`` gets their outputs in order, and ``on_row`` (if
+    given) each row's index and output as soon as that row is done (the MLX thread)."""
 
-    def __init__(self, rows: list[Row], on_delta: OnDelta | None, tokenizer: Any) -> None:
+    def __init__(self, rows: list[Row], on_delta: OnDelta | None, tokenizer: Any,
+                 on_row: OnRow | None = None) -> None:
         self.future: Future[list[RowOutput]] = Future()
         self.future.set_running_or_notify_cancel()
         now = time.perf_counter()
-        self.rows = [Live(row, i, on_delta, self._one_done, now, tokenizer) for i, row in enumerate(rows)]
+        self.on_row = on_row
+        self.rows = [Live(row, i, on_delta, partial(self._one_done, i), now, tokenizer)
+                     for i, row in enumerate(rows)]
         self.left = len(rows)
 
-    def _one_done(self) -> None:
+    def _one_done(self, index: int) -> None:
+        if self.on_row is not None:
+            self.on_row(index, self.rows[index].out)
         self.left -= 1
         if not self.left and not self.future.done():
             self.future.set_result([r.out for r in self.rows])
@@ -81,10 +88,11 @@ class Scheduler:
         self._cancel = threading.Event()
         self.last_stats = EngineStats()
 
-    def submit(self, rows: list[Row], on_delta: OnDelta | None = None) -> tuple[Future, bool]:
+    def submit(self, rows: list[Row], on_delta: OnDelta | None = None,
+               on_row: OnRow | None = None) -> tuple[Future, bool]:
         """Queue ``rows`` (thread-safe); the future of their outputs, and whether the caller
         must start a :meth:`drain` (none is running or about to)."""
-        sub = Submission(rows, on_delta, self.engine.tokenizer)
+        sub = Submission(rows, on_delta, self.engine.tokenizer, on_row)
         if not rows:
             sub.future.set_result([])
             return sub.future, False
