@@ -147,6 +147,8 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
             rest = [r for r, k in zip(rest, keep) if k]
     for (event, record, value, where), outcome in rest:
         if outcome.insight is not None:
+            if written is not None and outcome.insight["insight_id"] in written:
+                continue  # the batch in flight beside this one sent this prompt attempt early
             await stage.emit(topics.INSIGHTS, outcome.insight)
             if written is not None:
                 written.add(outcome.insight["insight_id"])

@@ -93,9 +93,54 @@ class ScriptedGenerator:
     def __init__(self) -> None:
         self.asked: list[list[tuple[str, int]]] = []
 
-    async def run(self, prompts: list[dict], on_delta=None) -> list[Outcome]:
+    async def run(self, prompts: list[dict], on_delta=None, on_insight=None) -> list[Outcome]:
         self.asked.append([(p["prompt_id"], p["attempt"]) for p in prompts])
         return [Outcome(p, insight=insight_for(p["prompt_id"], p["attempt"])) for p in prompts]
+
+
+class EarlyGenerator:
+    """Stands in for the model in two pipelined batches: the first waits for ``release``
+    and hands its insight over at the end (a row drawn again); the second hands its own
+    over early (a row done at once). Both write the same prompt attempt (a redelivery)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def run(self, prompts: list[dict], on_delta=None, on_insight=None) -> list[Outcome]:
+        self.calls += 1
+        outcomes = [Outcome(p, insight=insight_for(p["prompt_id"], p["attempt"])) for p in prompts]
+        if self.calls == 1:
+            await self.release.wait()
+            return outcomes
+        for outcome in outcomes:
+            outcome.early = True
+            on_insight(outcome)
+        self.release.set()
+        return outcomes
+
+
+def test_a_prompt_attempt_in_two_batches_in_flight_is_sent_once_when_the_later_sends_early():
+    codec, sent = Codec(), []
+
+    async def send(topic: str, value: bytes, key: bytes | None) -> None:
+        sent.append((topic, codec.decode(value).record["insight_id"]))
+
+    prompt = prompt_for("twice")
+    events = [SimpleNamespace(value=codec.encode("PromptEvent", prompt), key=b"twice",
+                              message=SimpleNamespace(topic=topics.PROMPTS.name, partition=0, offset=n))
+              for n in range(2)]
+    generator, written = EarlyGenerator(), Written(100)
+    stage = Stage("generate", topics.PROMPTS, codec, send)
+
+    async def run() -> None:
+        first = asyncio.ensure_future(handle_batch(stage, generator, events[:1], written=written))
+        await asyncio.sleep(0)  # the first batch is generating when the second starts
+        await handle_batch(stage, generator, events[1:], written=written, previous=first)
+        await first
+
+    asyncio.run(run())
+    assert sent == [(topics.INSIGHTS.name, insight_id("twice", 0))]
 
 
 @pytest.mark.broker
