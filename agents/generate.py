@@ -123,12 +123,18 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
     pump = DeltaPump(stage) if stream_tokens else None
     sends: list[asyncio.Task] = []
 
-    def send_now(outcome: Outcome) -> None:
+    def claim(insight: dict[str, Any]) -> bool:
         # A redelivered prompt attempt also in the other batch in flight: the first done writes it.
-        ident = outcome.insight["insight_id"]
-        if written is None or ident not in written:
-            if written is not None:
-                written.add(ident)
+        ident = insight["insight_id"]
+        if written is None:
+            return True
+        if ident in written:
+            return False
+        written.add(ident)
+        return True
+
+    def send_now(outcome: Outcome) -> None:
+        if claim(outcome.insight):
             sends.append(asyncio.ensure_future(stage.emit(topics.INSIGHTS, outcome.insight)))
 
     try:
@@ -147,11 +153,8 @@ async def handle_batch(stage: Stage, generator: Generator, events: list[Any],
             rest = [r for r, k in zip(rest, keep) if k]
     for (event, record, value, where), outcome in rest:
         if outcome.insight is not None:
-            if written is not None and outcome.insight["insight_id"] in written:
-                continue  # the batch in flight beside this one sent this prompt attempt early
-            await stage.emit(topics.INSIGHTS, outcome.insight)
-            if written is not None:
-                written.add(outcome.insight["insight_id"])
+            if claim(outcome.insight):  # not if the batch beside this one sent it early
+                await stage.emit(topics.INSIGHTS, outcome.insight)
         else:
             await stage.dead_letter(outcome.error, value, event.key, where,
                                     attempt=record.get("attempt") or 0)

@@ -182,14 +182,10 @@ class Generator:
         for row, (item, result) in enumerate(zip(planned, results)):
             if outcomes[item.index].early:
                 continue
-            outcomes[item.index].tries = tries
+            _count_tries(outcomes[item.index], result, tries)
             usable = isinstance(result, GenResult) and result.text.strip()
             release = (lambda: None) if relay is None else partial(relay.release, row)
-            if isinstance(result, GenResult) and result.draws > 1:
-                # The backend drew it again itself, inside its running batch.
-                ERRORS.labels("stopped_at_start").inc()
-                outcomes[item.index].tries = tries + result.draws - 1
-            if usable and (not result.stopped_at_start or result.draws > 1):
+            if _final(result):
                 outcomes[item.index].insight = self._insight(item, outcomes[item.index].prompt, result)
                 release()
                 continue
@@ -209,11 +205,9 @@ class Generator:
                on_insight: Callable[[Outcome], None], row: int, result: GenResult) -> None:
         """A row done before its batch: its insight now, if it is final (kept as drawn)."""
         item, outcome = planned[row], outcomes[planned[row].index]
-        if not result.text.strip() or (result.stopped_at_start and result.draws < 2):
+        if not _final(result):
             return  # tried again once the batch is done
-        outcome.tries = tries + result.draws - 1
-        if result.draws > 1:
-            ERRORS.labels("stopped_at_start").inc()
+        _count_tries(outcome, result, tries)
         outcome.insight, outcome.early = self._insight(item, outcome.prompt, result), True
         if relay is not None:
             relay.release(row)
@@ -279,6 +273,21 @@ class Generator:
         log.info("batch generated", backend=backend, prompts=len(outcomes), insights=len(made),
                  completion_tokens=completion, seconds=round(seconds, 2),
                  tokens_per_s=round(completion / seconds, 1) if seconds > 0 else None)
+
+
+def _final(result: GenResult | GenerationError) -> bool:
+    """Whether ``result`` is kept as it is: text, and not stopped at its first token (unless
+    that was already its second draw)."""
+    return (isinstance(result, GenResult) and bool(result.text.strip())
+            and (not result.stopped_at_start or result.draws > 1))
+
+
+def _count_tries(outcome: Outcome, result: GenResult | GenerationError, tries: int) -> None:
+    outcome.tries = tries
+    if isinstance(result, GenResult) and result.draws > 1:
+        # The backend drew it again itself, inside its running batch.
+        ERRORS.labels("stopped_at_start").inc()
+        outcome.tries = tries + result.draws - 1
 
 
 class _Relay:

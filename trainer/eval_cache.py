@@ -18,7 +18,7 @@ evaluation computes only what is missing. Keys:
 The candidate's numbers are written the same way (``<tier>-candidate.json``); when it
 is promoted that file becomes the incumbent's, so the next window does not measure
 the model it just measured. A file also takes the entries of the other tiers' files
-measured on the same model (:func:`siblings`): each tier's first window measures the
+measured on the same model (:func:`on_model`): each tier's first window measures the
 base model on the same golden examples, and now only the first of them computes them.
 
 Error policy: an unreadable or malformed file is treated as empty (logged) and
@@ -84,17 +84,13 @@ class IncumbentCache:
         self.losses: dict[str, list[float]] = {}
         self.probes: dict[str, list[str]] = {}
         self.hits = self.misses = 0
-        own = self._read()
-        for data in [own] * (own.get("model") == model) + siblings(self.path, "*-incumbent.json", model):
+        for data in on_model(self.path, "*-incumbent.json", model, "incumbent evaluation cache"):
             for k, v in _dict(data.get("losses")).items():
                 if isinstance(v, list) and len(v) == 2:
                     self.losses.setdefault(k, list(v))
             for k, v in _dict(data.get("probes")).items():
                 if isinstance(v, list):
                     self.probes.setdefault(k, list(v))
-
-    def _read(self) -> dict[str, Any]:
-        return read_cache(self.path, "incumbent evaluation cache")
 
     def promote(self) -> None:
         """This (a candidate's) file becomes its tier's incumbent file: the next window's
@@ -128,18 +124,14 @@ def read_cache(path: Path, what: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def siblings(path: Path, pattern: str, model: str) -> list[dict[str, Any]]:
-    """The other cache files beside ``path`` matching ``pattern`` that were measured on
-    ``model``: other tiers' files. Until a promotion the base model serves every tier,
-    and a value depends on the model and its key only, so a tier's first window can take
-    what another tier's measured."""
-    out = []
-    for other in sorted(path.parent.glob(pattern)):
-        if other != path:
-            data = read_cache(other, "evaluation cache")
-            if data.get("model") == model:
-                out.append(data)
-    return out
+def on_model(path: Path, pattern: str, model: str, what: str) -> list[dict[str, Any]]:
+    """The cache file at ``path``, then the other files beside it matching ``pattern`` (other
+    tiers'), each only if it was measured on ``model``. Until a promotion the base model
+    serves every tier, and a value depends on the model and its key only, so a tier's first
+    window can take what another tier's measured (its own file's values go first)."""
+    others = sorted(other for other in path.parent.glob(pattern) if other != path)
+    return [data for data in (read_cache(file, what) for file in [path, *others])
+            if data.get("model") == model]
 
 
 def write_cache(path: Path, data: dict[str, Any], what: str) -> None:

@@ -17,7 +17,7 @@ Keys:
   A new LoRA layer adds exactly zero before its first step, so a run from the
   base model has the base model's references whatever the LoRA shape, and a run
   from an adapter has that adapter's shape. So the other tiers' files on the same
-  model serve too (:func:`kasper.trainer.eval_cache.siblings`): the anchor's seed
+  model serve too (:func:`kasper.trainer.eval_cache.on_model`): the anchor's seed
   exemplars are computed by the first tier's first window only;
 - a **row**: what is measured (an answer's summed log-prob, or its mean token
   loss), its tokens, where its answer starts and the length it is cut at.
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
-from .eval_cache import read_cache, siblings, write_cache  # noqa: E402
+from .eval_cache import on_model, write_cache  # noqa: E402
 from .eval_set import STORE_DIR  # noqa: E402
 from .packed import Seq, mean_nll, pack, packed_logps  # noqa: E402
 from .windows import checked_name  # noqa: E402
@@ -67,8 +67,7 @@ class ReferenceCache:
         self.values: dict[str, float] = {}
         self.used: set[str] = set()
         self.hits = self.misses = 0
-        own = read_cache(self.path, "reference cache")
-        for data in [own] * (own.get("model") == model) + siblings(self.path, "*-reference.json", model):
+        for data in on_model(self.path, "*-reference.json", model, "reference cache"):
             values = data.get("values")
             for k, v in (values.items() if isinstance(values, dict) else ()):
                 if isinstance(v, (int, float)) and math.isfinite(v):
