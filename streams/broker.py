@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from kasper.streams.processes import die_with_parent
+from kasper.streams.processes import die_with_parent, terminate
 from kasper.streams.errors import BrokerStartError, BrokerUnavailable
 from kasper.streams.settings import BrokerSettings
 
@@ -155,14 +155,8 @@ class EmbeddedBroker:
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout_s``; always reaps the child."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            terminate(process, timeout_s)
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()

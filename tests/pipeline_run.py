@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
 from kasper.streams.cli.progress import prompt_id_of
+from kasper.streams.processes import terminate
 from kasper.streams.producer import Producer
 from kasper.streams.settings import KafkaSettings, Settings
 from kasper.streams.synthetic_prompts import synthetic_prompts
@@ -254,13 +254,7 @@ def run_pipeline(tmp: Path) -> Iterator[PipelineRun]:
                 up_then = prom.api("query", query='up{job="kasper"}', time=changed)["data"]["result"]
                 proc.wait(timeout=900)  # kasper up ends by itself once its prompts and the window are done
             finally:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        proc.wait(timeout=90)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+                terminate(proc, 90)
         output = log.read_text(errors="replace")
         # The last changes in a full rate window, while the worker was still scraped.
         end = min(changed + 2 * RATE_INTERVAL_S, last_scrape_up(prom, start))

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from kasper.schemas.errors import KasperError
-from kasper.streams.processes import die_with_parent
+from kasper.streams.processes import die_with_parent, terminate
 from kasper.streams.logs import get_logger
 from kasper.streams.settings import JudgeSettings
 
@@ -131,14 +131,8 @@ class EmbeddedJudgeServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                log.warning("judge server ignored SIGTERM: killing it", pid=proc.pid)
-                proc.kill()
-                proc.wait()
+        if terminate(proc, grace_s):
+            log.warning("judge server ignored SIGTERM: killing it", pid=proc.pid)
         if self._log_path is not None and not keep_log:
             self._log_path.unlink(missing_ok=True)  # kept only when the start failed
         log.info("judge server stopped", pid=proc.pid, returncode=proc.returncode)

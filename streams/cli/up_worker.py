@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kasper.streams.cli.up_feedback import DEMO_IDLE_S
-from kasper.streams.processes import die_with_parent
+from kasper.streams.processes import die_with_parent, terminate
 from kasper.streams.settings import Settings
 
 Say = Callable[[str], None]
@@ -87,12 +86,6 @@ def worker_process(settings: Settings, run_dir: Path, say: Say, roles: str,
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                say("worker did not stop in 60 s: killing it")
-                proc.kill()
-                proc.wait()
+        if terminate(proc, 60):
+            say("worker did not stop in 60 s: killing it")
         say(f"worker exited with code {proc.returncode}")
