@@ -7,7 +7,7 @@ import math
 import pytest
 
 from kasper.agents.runtime.blas import mx
-from kasper.agents.runtime.fast_exp import _exp_shifted, exp_shifted
+from kasper.agents.runtime.fast_exp import _exp_shifted, exp_shifted, swiglu
 
 
 def relative_error(got: mx.array, want: mx.array, floor: float = 1e-14) -> float:
@@ -52,3 +52,27 @@ def test_softmax_from_it_sums_to_one_and_keeps_the_order():
     assert mx.abs(p.sum(axis=-1) - 1).max().item() < 1e-5
     assert mx.abs(p - mx.softmax(x, axis=-1)).max().item() < 1e-5
     assert (mx.argmax(p, axis=-1) == mx.argmax(x, axis=-1)).all().item()
+
+
+def reference_swiglu(gate: mx.array, up: mx.array) -> mx.array:
+    return gate * mx.sigmoid(gate) * up  # MLX's own (scalar) sigmoid
+
+
+@pytest.mark.parametrize("shape", [(236, 1536), (32, 1, 1536), (7,)])
+def test_swiglu_matches_silu_times_up(shape):
+    mx.random.seed(len(shape))
+    gate, up = mx.random.normal(shape) * 6, mx.random.normal(shape)
+    got, want = swiglu(gate, up), reference_swiglu(gate, up)
+    assert got.shape == want.shape
+    # Relative to the activation's own scale: where silu is tiny (gate far below 0) the
+    # absolute error is tinier still.
+    assert (mx.abs(got - want) / (mx.abs(up) * mx.maximum(mx.abs(gate), 1.0))).max().item() < 2e-5
+
+
+def test_swiglu_at_the_edges_is_finite_and_exact_where_it_is_known():
+    gate = mx.array([0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, 88.0, -88.0, 1e4, -1e4, 3.4e38, -3.4e38])
+    got = swiglu(gate, mx.ones(gate.shape)).tolist()
+    assert not any(math.isnan(v) or math.isinf(v) for v in got)
+    assert got[:4] == pytest.approx([0.0, 0.0, 5e-31, -5e-31], abs=1e-35)
+    assert got[4] == pytest.approx(30.0) and got[6] == 88.0 and got[8] == 1e4 and got[10] == pytest.approx(3.4e38)
+    assert -1e-11 < got[5] < 0 and -1e-30 < got[7] <= 0 and got[9] == 0.0 and got[11] == 0.0

@@ -155,6 +155,20 @@ def test_one_pass_for_every_criterion_reads_what_separate_passes_read(scorer):
 
 
 @pytest.mark.model
+def test_the_rubric_prefix_read_once_per_batch_gives_what_a_copy_per_row_gives(scorer):
+    assert scorer.grouped  # the shipped model's attention takes the shared-prefix cache
+    try:
+        scorer.grouped = False
+        copied = scorer.score(GOOD + SALAD)
+    finally:
+        scorer.grouped = True
+    shared = scorer.score(GOOD + SALAD)
+    for one, other in zip(copied, shared):  # float rounding only
+        assert all(one.scores[c] == pytest.approx(other.scores[c], abs=1e-3) for c in CRITERIA)
+        assert all(one.safety_p[f] == pytest.approx(other.safety_p[f], abs=1e-3) for f in SAFETY_FLAGS)
+
+
+@pytest.mark.model
 def test_good_texts_against_word_salad(scorer):
     """What the 135M model can tell apart in a prefill (bench/RESULTS.md has the corpus figures)."""
     good = [statistics.fmean(s.scores.values()) for s in scorer.score(GOOD)]
@@ -264,3 +278,39 @@ def test_the_judge_role_on_the_broker_judges_with_the_prefill_engine(broker, shi
         code = worker.wait(timeout=60)
     assert code == 0, log_path.read_text()[-3000:]
     assert "mlx_lm.server" not in log_path.read_text()
+
+
+@pytest.mark.model
+def test_the_judge_and_the_generator_share_one_copy_of_the_model_and_use_it_at_once(shipped_model):
+    from kasper.agents.runtime.backend import GenRequest, Sampling
+    from kasper.agents.runtime.mlx_backend import MLXBackend
+    from kasper.streams.settings import GenerateSettings
+
+    models = ModelSettings(model=shipped_model)
+    greedy = Sampling(temperature=0.0, top_p=1.0, max_tokens=24)
+    requests = [GenRequest([{"role": "user", "content": f"Give one tip for a calm evening, number {i}."}],
+                           "lite", greedy, seed=i) for i in range(4)]
+
+    async def run():
+        backend = MLXBackend(models, GenerateSettings(max_tokens=24))
+        await backend.start()
+        try:
+            async with LocalJudge(judge_settings(concurrency=4), models) as judge:
+                alone_text = [r.text for r in await backend.generate(requests)]
+                alone_scores = [(await judge.judge(r)).answer.scores for r in GOOD]
+                shared = judge._scorer.model is backend._tiers["lite"].engine.model
+            # A second judge (its verdict cache empty) and the generator, on the same weights
+            # from their two MLX threads at the same time.
+            async with LocalJudge(judge_settings(concurrency=4), models) as judge:
+                texts, *verdicts = await asyncio.gather(backend.generate(requests),
+                                                        *(judge.judge(r) for r in GOOD))
+                shared = shared and judge._scorer.model is backend._tiers["lite"].engine.model
+            return alone_text, alone_scores, [r.text for r in texts], [v.answer.scores for v in verdicts], shared
+        finally:
+            await backend.close()
+
+    alone_text, alone_scores, texts, scores, shared = asyncio.run(run())
+    assert shared  # one copy of the weights in the worker
+    assert texts == alone_text and all(len(t) > 10 for t in texts)
+    for one, other in zip(alone_scores, scores):  # a batch of another size: float rounding only
+        assert all(one[c] == pytest.approx(other[c], abs=0.02) for c in CRITERIA)

@@ -84,7 +84,8 @@ def to_answer(scored: Scored, model: str) -> JudgeAnswer:
 
 def _load_scorer(model_settings: ModelSettings | None) -> tuple[Path, PrefillScorer]:
     model_dir = model_store.resolve_model_dir(model_settings)
-    model, tokenizer = model_store.load(model_dir)
+    # The generator's copy where this worker also generates on the base model.
+    model, tokenizer = model_store.load_shared(model_dir)
     scorer = PrefillScorer(model, tokenizer)
     scorer.warm()
     return model_dir, scorer

@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from kasper.agents.judging.errors import JudgeRequestError
 from kasper.agents.judging.request import CRITERIA, SAFETY_FLAGS, JudgeRequest, build_messages
 from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime import fast_mlp
 from kasper.agents.runtime.errors import ModelError
+from kasper.agents.runtime.prefix_attention import PrefixBatchCache, install
 from mlx_lm.models.cache import BatchKVCache, make_prompt_cache
 
 # Tokens per prefill forward pass (rows x columns), as the generation engine chunks.
@@ -126,6 +128,10 @@ class PrefillScorer:
         self.specs = [(c, b + ([ids[1]] if zero is not None else []), 2 if zero is not None else 1)
                       for c, (b, ids, zero) in self.branches.items()] + [("safety", self.safety_branch, 1)]
         self.together = _layered(model)
+        # The rubric prefix read once per batch instead of once per row (prefix_attention.py);
+        # False for an architecture that module does not know: the prefix is copied per row.
+        self.grouped = install(model)
+        fast_mlp.install(model)
         self._prefix_cache: list | None = None
 
     # --- the passes ------------------------------------------------------------
@@ -174,6 +180,10 @@ class PrefillScorer:
         if self._prefix_cache is None:
             single = make_prompt_cache(self.model)
             _body(self.model, mx.array([self.prefix]), single)
+            if self.grouped:  # exactly the prefix, contiguous, as every pass reads it
+                for layer in single:
+                    n = layer.offset
+                    layer.keys, layer.values = (mx.contiguous(a[..., :n, :]) for a in (layer.keys, layer.values))
             mx.eval([c.state for c in single])
             self._prefix_cache = single
         return self._prefix_cache
@@ -181,7 +191,11 @@ class PrefillScorer:
     def _prefill(self, rows: list[list[int]], stats: PrefillStats) -> list:
         """A batch KV cache holding the prefix and each row's insight tokens."""
         single = self._prefix_single()
-        cache = [BatchKVCache.merge([layer] * len(rows)) for layer in single]
+        if self.grouped:
+            cache = [PrefixBatchCache([("rubric", layer.keys[0], layer.values[0])], [0] * len(rows))
+                     for layer in single]
+        else:
+            cache = [BatchKVCache.merge([layer] * len(rows)) for layer in single]
         lengths = [len(r) for r in rows]
         width = max(lengths)
         padding = [width - n for n in lengths]
@@ -210,7 +224,10 @@ class PrefillScorer:
         n = len(tokens)
         steps = mx.arange(n)
         block = (owner[:, None] == owner[None, :]) & (steps[:, None] >= steps[None, :])
-        seen = cache[0]._idx  # what every branch may see: prefix, insight (left padding masked below)
+        # What every branch may see among the cache's own tokens: the insight (and the prefix
+        # where it is copied per row; a PrefixBatchCache shows it to every row unmasked).
+        # Left padding is masked below.
+        seen = cache[0]._idx
         mask = cache[0].make_mask(n, return_array=True) & mx.concatenate(
             [mx.ones((n, seen), dtype=mx.bool_), block], axis=1)
         inner = self.model.model

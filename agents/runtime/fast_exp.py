@@ -15,6 +15,10 @@ score of -1e30 gives exactly 0) and five squarings. Relative error below 2e-5
 wherever the weight is above 1e-14; smaller weights are below anything float32
 attention adds up. ``mx.compile`` fuses the 25 operations into a few passes over
 memory; where it cannot compile, the same formula runs op by op (still correct).
+
+The same exp serves :func:`swiglu`, the activation of a SwiGLU MLP (``silu(gate) * up``):
+MLX's CPU ``sigmoid`` is scalar too, and an MLP takes one per hidden unit and token
+(:mod:`~kasper.agents.runtime.fast_mlp`).
 """
 
 from __future__ import annotations
@@ -50,13 +54,30 @@ def exp_shifted(x: mx.array, m: mx.array) -> mx.array:
     return _fused(x, m)
 
 
-def _compiled() -> Callable[[mx.array, mx.array], mx.array]:
+def _swiglu(gate: mx.array, up: mx.array) -> mx.array:
+    # sigmoid(g) from e = exp(-|g|) <= 1: 1 / (1 + e) for g >= 0, e / (1 + e) below.
+    e = _exp_shifted(-mx.abs(gate), 0.0)
+    return gate * (mx.where(gate >= 0, 1.0, e) / (1.0 + e)) * up
+
+
+_fused_swiglu: Callable[[mx.array, mx.array], mx.array] | None = None
+
+
+def swiglu(gate: mx.array, up: mx.array) -> mx.array:
+    """``silu(gate) * up`` (a SwiGLU MLP's activation) with the sigmoid's exp as above."""
+    global _fused_swiglu
+    if _fused_swiglu is None:
+        _fused_swiglu = _compiled(_swiglu)
+    return _fused_swiglu(gate, up)
+
+
+def _compiled(fn: Callable[[mx.array, mx.array], mx.array] = _exp_shifted) -> Callable[[mx.array, mx.array], mx.array]:
     # Compiled on first use (MLX builds CPU kernels with the system's C++ compiler into
     # its cache under the temporary directory), and tried once: a compile error shows
     # only when the result is evaluated.
     try:
-        fused = mx.compile(_exp_shifted, shapeless=True)
+        fused = mx.compile(fn, shapeless=True)
         mx.eval(fused(mx.zeros((2, 3)), mx.zeros((2, 1))))
         return fused
     except Exception:  # noqa: BLE001  (no compiler for MLX's CPU kernels: the same formula, unfused)
-        return _exp_shifted
+        return fn

@@ -197,8 +197,10 @@ class MLXBackend:
         assert self.model_dir is not None
         if adapter_path is not None:
             _check_adapter(Path(adapter_path), sha256)
-        model, tokenizer = model_store.load(self.model_dir, adapter_path)
-        if adapter_path is not None:
+        if adapter_path is None:  # the base model: the same copy as the embedded judge's
+            model, tokenizer = model_store.load_shared(self.model_dir)
+        else:
+            model, tokenizer = model_store.load(self.model_dir, adapter_path)
             _fuse_lora(model)
         served = Served(self.model_dir.name, label if adapter_path else None)
         log.info("model loaded", model=served.model, adapter_version=served.adapter_version,

@@ -39,6 +39,7 @@ from kasper.agents.runtime.decode import (  # noqa: F401  (Row & co. are importe
     Row,
     RowOutput,
 )
+from kasper.agents.runtime import fast_mlp
 from kasper.agents.runtime.prefix_attention import PrefixBatchCache, install
 from kasper.agents.runtime.scheduler import DEFAULT_SLOTS, Scheduler
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
@@ -71,6 +72,7 @@ class Engine:
         # Rows attend to a shared prefix once per batch, not once each (prefix_attention.py);
         # False for architectures it does not know: prefixes are then copied into every row.
         self.shared_prefixes_available = install(model)
+        fast_mlp.install(model)
         self.shared_prefixes = shared_prefixes and self.shared_prefixes_available
         self.scheduler = Scheduler(self, max_slots, continuous, serving=serving)
 

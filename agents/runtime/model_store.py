@@ -35,7 +35,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import weakref
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -131,6 +133,30 @@ def load(model_dir: str | os.PathLike, adapter_path: str | os.PathLike | None = 
             raise ModelError(f"cannot load the LoRA adapter in {adapter_path}: {exc}") from exc
         model.eval()
     return model, tokenizer
+
+
+# Base models loaded for serving, one per directory while anyone holds them (load_shared).
+_SHARED: dict[str, tuple[weakref.ref, Any]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def load_shared(model_dir: str | os.PathLike):
+    """``load(model_dir)`` without an adapter, one copy per process while it is in use.
+
+    Why: a worker that generates and judges serves both from the same base model; two
+    copies would hold its weights twice. Callers must not change the model's weights
+    (an adapter is loaded with :func:`load`, into a model of its own). Safe from several
+    MLX threads: the first caller loads, the others wait for it.
+    """
+    key = str(Path(model_dir).resolve())
+    with _SHARED_LOCK:
+        held = _SHARED.get(key)
+        model = held[0]() if held else None
+        if model is not None:
+            return model, held[1]
+        model, tokenizer = load(model_dir)
+        _SHARED[key] = (weakref.ref(model), tokenizer)
+        return model, tokenizer
 
 
 def shipped_gguf(settings: ModelSettings | None = None) -> Path:
