@@ -1,7 +1,7 @@
 """Embedded judge throughput vs. concurrency, per engine, in one run: prefill vs mlx_lm.server.
 
     python bench/bench_judge.py [--requests 16] [--levels 1,2,4,8] [--engines prefill,server]
-                                [--score-mode logprobs]
+                                [--score-mode logprobs] [--server-threads N]
 
 Starts the engines asked for on the prepared SmolLM2-135M (same fast-CPU setup as the
 pipeline): ``server``, the embedded ``mlx_lm.server`` reached through
@@ -12,6 +12,9 @@ distinct insights (no verdict cache) and the table gives verdicts/s, seconds per
 verdict, prompt and completion tokens per verdict, latency, each row against the
 same engine at the first level, and prefill against the server at the same level.
 Engines alternate within a level, so load from other processes falls on both alike.
+Threads: the prefill judge follows the process's setting (``KASPER_BLAS_THREADS=auto``
+by default: every core the machine leaves free, as in a worker); the server gets
+``--server-threads`` (default: every core).
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ async def run_level(judge_for, engine: str, level: int, count: int) -> dict:
     async with judge_for(level) as judge:
         if isinstance(judge, LocalJudge):
             await judge.start()  # loading the model is not a verdict (the server is warm too)
+            # Warm as in a running worker: its core watch has read the machine before the
+            # first batch (the server's leg just before would otherwise count as busy).
+            await asyncio.sleep(0.6)
         started = time.perf_counter()
         outcomes = await asyncio.gather(*(one(judge, t) for t in texts(level, count)))
         wall = time.perf_counter() - started
@@ -84,7 +90,7 @@ async def bench(args: argparse.Namespace) -> list[dict]:
     model_dir = resolve_model_dir()
     base = JudgeSettings(cache_path=None, persist_cache=False, cache_size=1, timeout_s=600,
                          score_mode=args.score_mode)
-    server = EmbeddedJudgeServer(model_dir) if "server" in args.engines else None
+    server = EmbeddedJudgeServer(model_dir, blas_threads=args.server_threads) if "server" in args.engines else None
     if server is not None:
         await server.astart()
     try:
@@ -114,6 +120,8 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"# embedded judge throughput vs concurrency ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)")
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}, "
           f"blas={blas_info().name}; model SmolLM2-135M; engines {','.join(args.engines)}")
+    print(f"# BLAS threads: prefill KASPER_BLAS_THREADS={os.environ.get('KASPER_BLAS_THREADS', '-')} "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}; server {args.server_threads}")
     print(f"# {args.requests} requests per level and engine; server: max_tokens={args.max_tokens}, "
           f"score_mode={args.score_mode}")
     print("| engine | concurrency | verdicts/s | s/verdict | prompt tok/verdict | completion tok/verdict | "
@@ -137,6 +145,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16, help="verdicts per concurrency level")
     parser.add_argument("--levels", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8])
     parser.add_argument("--max-tokens", type=int, default=EMBEDDED_MAX_TOKENS)
+    # The anchor at its best: mlx_lm.server on every core (its batched decode gains from
+    # a second thread on an idle machine; bench/RESULTS.md).
+    parser.add_argument("--server-threads", type=int, default=os.cpu_count() or 1,
+                        help="OpenBLAS threads of the mlx_lm.server anchor")
     parser.add_argument("--engines", type=lambda s: [e for e in s.split(",") if e], default=["prefill", "server"],
                         help="engines to compare, in turn within each level: prefill, server")
     parser.add_argument("--score-mode", choices=("logprobs", "text"), default="logprobs",

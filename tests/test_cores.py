@@ -31,9 +31,10 @@ class Machine:
         self.busy += seconds * (others + own)
         self.own += seconds * own
 
-    def watch(self, cores: int = 2, interval: float = 0.5) -> CoreWatch:
+    def watch(self, cores: int = 2, interval: float = 0.5, peers=lambda: 0) -> CoreWatch:
         return CoreWatch(interval, cores, busy=lambda: self.busy, own=lambda: self.own,
-                         clock=lambda: self.t, apply=self.applied.append, enabled=True)
+                         clock=lambda: self.t, apply=self.applied.append, enabled=True, peers=peers,
+                         current=lambda: self.applied[-1] if self.applied else None)
 
 
 def test_threads_are_the_cores_other_processes_leave_free():
@@ -69,6 +70,51 @@ def test_the_watch_decides_at_most_once_per_interval():
     assert watch.tick() == watch.base and m.applied == []  # too soon: nothing read
     m.run(0.4, others=0.0)
     assert watch.tick() == 2
+
+
+def test_busy_mlx_threads_of_this_process_each_keep_a_core():
+    """The judge's batch beside a drain: both MLX threads are this process's own CPU time,
+    invisible in the machine's figures, so the watch is told of them."""
+    m = Machine()
+    peers = [0]
+    drain = m.watch(peers=lambda: peers[0])
+    m.run(0.6, others=0.0, own=1.0)
+    assert drain.tick() == 2 and m.applied == [2]
+    peers[0] = 1  # the judge starts a batch: decided at once, not at the next interval
+    m.run(0.1, others=0.0, own=2.0)
+    assert drain.tick() == 1 and m.applied == [2, 1]
+    m.run(0.1, others=0.0, own=2.0)
+    assert drain.tick() == 1 and m.applied == [2, 1]  # nothing changed, no call
+    peers[0] = 0
+    m.run(0.1, others=0.0, own=1.0)
+    assert drain.tick() == 2 and m.applied == [2, 1, 2]
+    # With another process on a core as well, one thread whatever the peers.
+    m.run(0.6, others=1.0, own=1.0)
+    assert drain.tick() == 1
+
+
+def test_a_decision_puts_its_count_back_after_another_watch_set_the_process_count():
+    m = Machine()
+    peers = {"drain": 0, "judge": 0}
+    drain = m.watch(peers=lambda: peers["drain"])
+    judge = m.watch(peers=lambda: peers["judge"])
+    m.run(0.6, others=0.0, own=1.0)
+    assert drain.tick() == 2
+    peers["drain"] = peers["judge"] = 1  # both serving
+    assert judge.tick() == 1 and m.applied == [2, 1]
+    assert drain.tick() == 1 and m.applied == [2, 1]  # the drain agrees: nothing to apply
+    judge.close()  # the judge's batch ends: back to the base count
+    peers["drain"] = 0
+    assert drain.tick() == 2 and m.applied == [2, 1, 2]
+    # The judge alone on an idle machine takes both cores too, and hands back one at its end;
+    # the drain, whose own book still says 2, puts 2 back at its next decision.
+    peers["judge"] = 0
+    m.run(0.6, others=0.0, own=1.0)
+    assert judge.tick() == 2 and m.applied == [2, 1, 2]  # already in force: no call
+    judge.close()
+    assert m.applied == [2, 1, 2, 1]
+    m.run(0.6, others=0.0, own=1.0)
+    assert drain.tick() == 2 and m.applied == [2, 1, 2, 1, 2]
 
 
 def test_a_watch_that_cannot_read_the_machine_leaves_the_count_alone():
@@ -169,8 +215,8 @@ def test_the_engine_writes_the_same_tokens_whatever_the_machine_leaves_it(engine
             m.run(0.1, others=load)  # every read sees a fresh tenth of a second at this load
             return m.busy
 
-        def watch(m=m, busy=busy) -> CoreWatch:
-            return CoreWatch(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True)
+        def watch(m=m, busy=busy, peers=lambda: 0) -> CoreWatch:
+            return CoreWatch(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True, peers=peers)
 
         monkeypatch.setattr(scheduler_module, "CoreWatch", watch)
         outputs[load] = [o.tokens for o in engine.generate(rows)]

@@ -48,6 +48,7 @@ from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before ml
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import GenRequest
 from kasper.agents.runtime.cores import CoreWatch
+from kasper.agents.runtime.priority import GATE
 from kasper.agents.runtime.mlx_backend import engine_row, finished_text
 from kasper.agents.runtime.mlx_engine import Engine
 from kasper.agents.runtime.prompting import request_for
@@ -189,7 +190,8 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
     model.eval()
     losses, counts = [0.0] * len(examples), [0] * len(examples)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
-    with CoreWatch.during() as cores:  # large matmuls: every free core's BLAS thread (lora.py)
+    # Large matmuls: every core the machine and the serving work leave free (lora.py).
+    with CoreWatch.during(peers=lambda: GATE.active) as cores:
         for start in range(0, len(order), batch_size):
             cores.tick()
             chunk = order[start:start + batch_size]

@@ -48,6 +48,7 @@ from kasper.agents.judging.prefill import PrefillScorer, Scored
 from kasper.agents.judging.request import CRITERIA, JudgeRequest
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.blas import MLXThread
+from kasper.agents.runtime.cores import CoreWatch
 from kasper.agents.runtime.priority import GATE
 from kasper.schemas.errors import KasperError
 from kasper.streams.logs import get_logger
@@ -108,6 +109,7 @@ class LocalJudge:
         self._model_settings = model_settings
         self._mlx = MLXThread("kasper-judge")
         self._scorer: PrefillScorer | None = None
+        self._cores: CoreWatch | None = None
         self._loading = asyncio.Lock()
         self._pending: list[tuple[JudgeRequest, asyncio.Future]] = []
         self._runner: asyncio.Task | None = None
@@ -130,6 +132,8 @@ class LocalJudge:
                 raise JudgeUnavailable(f"the local judge could not load its model: {exc}",
                                        reason="embedded_start") from exc
             self._scorer, self.model = scorer, f"{model_dir.name}:{ENGINE_VERSION}"
+            # Watching from now on, so the first batch already knows what the machine leaves free.
+            self._cores = CoreWatch(peers=GATE.others)
             log.info("no judge configured: judging in process from score-token probabilities",
                      model=self.model, prefix_tokens=len(scorer.prefix), max_batch=self.max_batch)
 
@@ -197,7 +201,14 @@ class LocalJudge:
 
     def _serve(self, requests: list[JudgeRequest]) -> list[Scored | JudgeError]:
         with GATE.serving():  # a window's training waits meanwhile (priority.py)
-            return self._score(requests)
+            # Every core the machine and this process's other serving work leave free,
+            # decided at the start of the batch (cores.py); the base count after it.
+            assert self._cores is not None
+            self._cores.tick()
+            try:
+                return self._score(requests)
+            finally:
+                self._cores.close()
 
     def _score(self, requests: list[JudgeRequest]) -> list[Scored | JudgeError]:
         """On the MLX thread: the batch's scores; a failed batch is scored one by one."""

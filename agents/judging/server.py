@@ -64,8 +64,10 @@ class EmbeddedJudgeServer:
 
     def __init__(self, model_dir: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 0,
                  start_timeout_s: float = 180.0, warm_up: bool = True,
-                 log_dir: str | os.PathLike | None = None) -> None:
+                 log_dir: str | os.PathLike | None = None, blas_threads: int | None = None) -> None:
         self.model_dir = Path(model_dir).resolve()
+        # The server's OpenBLAS threads; None: this process's setting (server_env).
+        self.blas_threads = blas_threads
         self.host = host
         self.port = port
         self.start_timeout_s = start_timeout_s
@@ -155,6 +157,12 @@ class EmbeddedJudgeServer:
 
     # --- internals -----------------------------------------------------------
 
+    def _env(self, server_env) -> dict[str, str]:
+        env = server_env()
+        if self.blas_threads is not None:
+            env["OPENBLAS_NUM_THREADS"] = str(self.blas_threads)
+        return env
+
     def _launch(self, fixed_port: int) -> None:
         # Imported here: blas loads MLX on import, which a judge pointed at GPT-5 never needs.
         from kasper.agents.runtime.blas import server_command, server_env
@@ -168,7 +176,7 @@ class EmbeddedJudgeServer:
         with os.fdopen(fd, "wb") as log_file:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
                 server_command(self.model_dir, self.host, self.port, "--log-level", "WARNING"),
-                env=server_env(), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                env=self._env(server_env), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=die_with_parent(),
             )
         log.info("judge server starting", pid=self._proc.pid, url=self.base_url, model=self.model)

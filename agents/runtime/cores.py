@@ -14,6 +14,14 @@ decode step (:meth:`CoreWatch.tick`) and the count goes back to the process's ba
 when its drain ends (:meth:`CoreWatch.close`), so MLX work outside the engine (the
 semantic gate, the trainer) keeps the base count.
 
+Other MLX threads of this process are invisible in that difference (their CPU time is
+the process's own), and the count is one setting for the whole process. So a watch is
+told how many of them are busy beside it (``peers``: the engine and the judge count the
+other serving work on :data:`~kasper.agents.runtime.priority.GATE`, the trainer all of
+it) and leaves a core to each: a drain and a judge's batch running at once get one
+thread each, not two each on two cores. A watch applies a count unless it is the one in
+force, whichever watch set that.
+
 Only when :func:`adaptive_threads` allows it (``KASPER_BLAS_THREADS=auto``, the
 default unless the user set ``OPENBLAS_NUM_THREADS``); elsewhere, or where ``/proc/stat``
 cannot be read, the count stays as it is.
@@ -24,6 +32,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,16 +102,30 @@ def threads_for(others: float, cores: int) -> int:
     return max(1, min(cores, int(cores - others + 0.5)))
 
 
+_APPLY_LOCK = threading.Lock()
+
+
+def _no_peers() -> int:
+    return 0
+
+
 class CoreWatch:
     """Sets the BLAS thread count from what other processes use (see the module doc)."""
 
     def __init__(self, interval: float = 0.5, cores: int | None = None, *,
                  busy: Callable[[], float] = machine_busy_seconds, own: Callable[[], float] = own_seconds,
                  clock: Callable[[], float] = time.monotonic,
-                 apply: Callable[[int], None] = set_threads, enabled: bool | None = None) -> None:
+                 apply: Callable[[int], None] = set_threads, enabled: bool | None = None,
+                 peers: Callable[[], int] = _no_peers,
+                 current: Callable[[], int | None] = get_threads) -> None:
         self.interval = interval
         self.cores = cores or available_cores()
         self._busy, self._own, self._clock, self._apply = busy, own, clock, apply
+        # The count in force now, whichever watch of the process set it (None: unknown).
+        self._current = current
+        # Other MLX threads of this process busy now (see the module doc).
+        self._peers = peers
+        self._peers_seen = 0
         self.base = base_threads()
         self.enabled = (adaptive_threads() if enabled is None else enabled) and self.cores > 1
         self.threads = self.base
@@ -122,16 +145,21 @@ class CoreWatch:
             return None
 
     def tick(self) -> int:
-        """Re-decide if ``interval`` has passed; the thread count in force."""
-        if not self.enabled or self._last is None or self._clock() - self._last[0] < self.interval:
+        """Re-decide if ``interval`` has passed or the busy peers changed; the thread count in force."""
+        if not self.enabled or self._last is None:
             return self.threads
-        now = self._sample()
-        if now is None:
+        peers = max(0, int(self._peers()))
+        if self._clock() - self._last[0] >= self.interval:
+            now = self._sample()
+            if now is None:
+                return self.threads
+            (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+            self._last = now
+            self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6)
+        elif peers == self._peers_seen or (self.others is None and not peers):
             return self.threads
-        (t0, busy0, own0), (t1, busy1, own1) = self._last, now
-        self._last = now
-        self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6)
-        self._set(threads_for(self.others, self.cores))
+        self._peers_seen = peers
+        self._set(threads_for((self.others or 0.0) + peers, self.cores))
         return self.threads
 
     @classmethod
@@ -150,9 +178,14 @@ class CoreWatch:
             self._set(self.base)
 
     def _set(self, threads: int) -> None:
-        if threads != self.threads:
-            _LOG.debug("BLAS threads %d -> %d (other processes: %s cores)", self.threads, threads,
-                       "?" if self.others is None else f"{self.others:.2f}")
-            self._apply(threads)
+        """Make ``threads`` this watch's count, applying it unless it is already in force
+        (another watch of the process may have changed it since this one did)."""
+        with _APPLY_LOCK:
+            in_force = self._current()
+            if threads != (self.threads if in_force is None else in_force):
+                _LOG.debug("BLAS threads -> %d (other processes: %s cores, peers %d)", threads,
+                           "?" if self.others is None else f"{self.others:.2f}", self._peers_seen)
+                self._apply(threads)
+            if threads != self.threads:
+                self.changes += 1
             self.threads = threads
-            self.changes += 1

@@ -56,6 +56,15 @@ class Gate:
         """Whether serving work is running now."""
         return self._busy > 0
 
+    @property
+    def active(self) -> int:
+        """How many serving blocks are running now (each an MLX thread's work)."""
+        return self._busy
+
+    def others(self) -> int:
+        """Serving blocks running beside the caller's own (call it inside one)."""
+        return max(0, self._busy - 1)
+
     def wait_quiet(self, max_wait_s: float, should_stop: Callable[[], bool] | None = None) -> float:
         """Block until nothing has been served for ``settle_s``, ``max_wait_s`` has passed or
         ``should_stop()`` is true; the seconds waited."""

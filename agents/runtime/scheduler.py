@@ -118,7 +118,9 @@ class Scheduler:
         self.last_stats = stats = EngineStats()
         self._cancel.clear()
         slots = Slots(self.engine)
-        cores = CoreWatch()
+        # Serving work beside this drain (the judge's batches) is an MLX thread of this
+        # process that the watch cannot see in the machine's figures.
+        cores = CoreWatch(peers=GATE.others if self.serving else lambda: GATE.active)
         stats.threads = cores.threads
         try:
             with GATE.serving() if self.serving else nullcontext():  # training waits meanwhile (priority.py)
