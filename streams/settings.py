@@ -1,3 +1,4 @@
+# Long: one frozen settings class per component, kept in one module as the single source of every KASPER_* variable.
 """Settings: the one tree every component takes its part from, read from ``KASPER_*`` env vars.
 
 One frozen section per external system or role (:class:`Settings` lists them with

@@ -1,3 +1,4 @@
+# Long: the canary from its split and record through promotion, the watch and rollback to workers serving both versions: one stage, one file.
 """The canary stage: a newly promoted version serves a share of its tier beside the incumbent.
 
 The split rule alone; the ModelVersion's canary fields through the codec; the

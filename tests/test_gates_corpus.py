@@ -1,3 +1,4 @@
+# Long: the paraphrase corpora are inline here, beside the four tests that read them.
 """The gates against paraphrases nobody tuned the precise rules on, and the dev corpora.
 
 The cases here were written for these tests (none is taken from a corpus file): other

@@ -1,3 +1,4 @@
+# Long: many short tests, one per parsing, scoring, decision, limit and cache behaviour of the judge's plain functions.
 """The judge's plain functions: answer parsing, G-Eval scores, decisions, limits, cache, records."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# Long: many short attack cases, one per layout or trick the detector must catch or leave alone.
 """The personal-data detector, attacked: layouts and tricks it must catch, numbers it must leave.
 
 Every positive case is embedded in an otherwise ordinary insight sentence and checked

@@ -51,7 +51,7 @@ from kasper.streams.synthetic_prompts import synthetic_prompt
 
 from tests import chaos
 from tests.helpers import fresh_broker
-from tests.test_generate import make_adapter, model_version
+from tests.generation_helpers import make_adapter, model_version
 
 pytestmark = [pytest.mark.broker, pytest.mark.model]
 SEED, SWAP_SEED = 20261203, 20261204

@@ -1,3 +1,4 @@
+# Long: the objectives' examples, losses and batch groups share one sequence layout and one reference pass; apart they would import each other.
 """Preference objectives on MLX: DPO on pairs, KTO on thumbs, and either mixed with SFT.
 
 A window holds three kinds of training data (:mod:`kasper.trainer.dataset`):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kasper.agents.runtime import layer_swap
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.fast_exp import swiglu
 
@@ -31,23 +32,6 @@ class _FastMLP:
         return self.down_proj(swiglu(self.gate_proj(x), self.up_proj(x)))  # type: ignore[attr-defined]
 
 
-_MIXED: dict[type, type] = {}
-
-
 def install(model: Any) -> bool:
     """Give ``model``'s MLP layers the fast activation; False (and nothing changed) if unknown."""
-    layers = getattr(model, "layers", None)
-    if not layers:
-        return False
-    mlps = [getattr(layer, "mlp", None) for layer in layers]
-    if any(m is None or (type(m).__module__, type(m).__name__) not in KNOWN and not isinstance(m, _FastMLP)
-           for m in mlps):
-        return False
-    for mlp in mlps:
-        cls = type(mlp)
-        if issubclass(cls, _FastMLP):
-            continue
-        if cls not in _MIXED:
-            _MIXED[cls] = type(f"Fast{cls.__name__}", (_FastMLP, cls), {})
-        mlp.__class__ = _MIXED[cls]
-    return True
+    return layer_swap.swap(model, "mlp", KNOWN, _FastMLP, "Fast")

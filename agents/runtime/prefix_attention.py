@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from kasper.agents.runtime import layer_swap
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.fast_exp import exp_shifted
 from mlx_lm.models.cache import BatchKVCache
@@ -179,27 +180,9 @@ class _PrefixAttention:
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
 
 
-_MIXED: dict[type, type] = {}
-
-
 def install(model: Any) -> bool:
     """Let ``model``'s attention layers take a :class:`PrefixBatchCache`; False if unknown.
 
-    The layers' classes are swapped for subclasses (the parameter tree is unchanged,
-    so weights, adapters and the trainer see the same model).
+    The layers' classes are swapped for subclasses (:mod:`~kasper.agents.runtime.layer_swap`).
     """
-    layers = getattr(model, "layers", None)
-    if not layers:
-        return False
-    attentions = [getattr(layer, "self_attn", None) for layer in layers]
-    if any(a is None or (type(a).__module__, type(a).__name__) not in KNOWN and not isinstance(a, _PrefixAttention)
-           for a in attentions):
-        return False
-    for attention in attentions:
-        cls = type(attention)
-        if issubclass(cls, _PrefixAttention):
-            continue
-        if cls not in _MIXED:
-            _MIXED[cls] = type(f"Prefix{cls.__name__}", (_PrefixAttention, cls), {})
-        attention.__class__ = _MIXED[cls]
-    return True
+    return layer_swap.swap(model, "self_attn", KNOWN, _PrefixAttention, "Prefix")

@@ -1,3 +1,4 @@
+# Long: most of it is the cue table (data, one entry per harmful idea) beside the one function that reads it.
 """Phrase cues of the broad detector: harmful ideas that have no change verb and object.
 
 Self-harm and disordered eating are described more than commanded ("let Sunday be your
