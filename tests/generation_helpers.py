@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from kasper.agents.runtime.mlx_backend import MLXBackend
 from kasper.schemas.samples import sample_record
 from kasper.streams.settings import GenerateSettings, ModelSettings
 from kasper.streams.synthetic_prompts import synthetic_prompt
+
+from tests.helpers import lora_adapter
 
 MAX_TOKENS = 24
 
@@ -38,24 +39,7 @@ def prompts(n: int, seed: int, **fields) -> list[dict]:
 
 def make_adapter(model_dir: Path, path: Path, scale: float = 0.5) -> str:
     """A small LoRA adapter (last 4 layers, random B) in mlx-lm's format; returns its sha256."""
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-    from mlx_lm import load
-    from mlx_lm.tuner.utils import linear_to_lora_layers
-
-    model, _ = load(str(model_dir))
-    model.freeze()
-    lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
-    linear_to_lora_layers(model, 4, lora)
-    params = dict(tree_flatten(model.trainable_parameters()))
-    mx.random.seed(7)
-    for name in params:
-        if name.endswith("lora_b"):
-            params[name] = mx.random.normal(params[name].shape) * scale
-    path.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(path / "adapters.safetensors"), params)
-    (path / "adapter_config.json").write_text(json.dumps(
-        {"fine_tune_type": "lora", "num_layers": 4, "lora_parameters": lora}))
+    lora_adapter(model_dir, path, seed=7, layers=4, scale=scale)
     return hashlib.sha256((path / "adapters.safetensors").read_bytes()).hexdigest()
 
 

@@ -11,9 +11,32 @@ import json
 import os
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 KASPER = str(Path(sys.executable).parent / "kasper")
+
+
+def read_until(topic: str, want: Callable[[dict], bool], count: int, timeout_s: float = 90,
+               idle_s: float = 1.0) -> list[dict]:
+    """The records on ``topic`` (from its beginning) that ``want`` accepts, read again until
+    there are ``count`` of them or ``timeout_s`` has passed; the configured broker."""
+    # Deferred: most tests importing these helpers never read a topic.
+    from kasper.schemas import Codec
+    from kasper.streams.consumer import read
+    from kasper.streams.settings import get_settings
+
+    async def run():
+        deadline, got = time.monotonic() + timeout_s, []
+        while time.monotonic() < deadline:
+            got = [r.record async for r in read(get_settings().kafka, Codec(), topic,
+                                               from_beginning=True, idle_timeout_s=idle_s)
+                   if r.record is not None and want(r.record)]
+            if len(got) >= count:
+                break
+        return got
+    return asyncio.run(run())
 
 
 def free_port() -> int:
@@ -70,8 +93,9 @@ def cache_holding(cache: Path, model: Path) -> Path:
     return cache
 
 
-def lora_adapter(model_dir: Path, path: Path, seed: int) -> Path:
-    """A small LoRA adapter of the shipped model in mlx-lm's format (random B matrices)."""
+def lora_adapter(model_dir: Path, path: Path, seed: int, layers: int = 2, scale: float = 0.5) -> Path:
+    """A small LoRA adapter of the shipped model in mlx-lm's format: the last ``layers``
+    layers, random B matrices of standard deviation ``scale``."""
     # Deferred: most tests importing these helpers never load MLX.
     import mlx.core as mx
     from mlx.utils import tree_flatten
@@ -81,14 +105,14 @@ def lora_adapter(model_dir: Path, path: Path, seed: int) -> Path:
     model, _ = load(str(model_dir))
     model.freeze()
     lora = {"rank": 4, "scale": 10.0, "dropout": 0.0}
-    linear_to_lora_layers(model, 2, lora)
+    linear_to_lora_layers(model, layers, lora)
     params = dict(tree_flatten(model.trainable_parameters()))
     mx.random.seed(seed)
     for name in params:
         if name.endswith("lora_b"):
-            params[name] = mx.random.normal(params[name].shape) * 0.5
+            params[name] = mx.random.normal(params[name].shape) * scale
     path.mkdir(parents=True)
     mx.save_safetensors(str(path / "adapters.safetensors"), params)
     (path / "adapter_config.json").write_text(json.dumps(
-        {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": lora}))
+        {"fine_tune_type": "lora", "num_layers": layers, "lora_parameters": lora}))
     return path

@@ -24,7 +24,7 @@ from kasper.streams.settings import ModelSettings
 
 from tests.generation_helpers import (  # noqa: F401  (backend, settings: fixtures)
     MAX_TOKENS, backend, make_adapter, model_version, prompts, settings)
-from tests.helpers import KASPER, free_port
+from tests.helpers import KASPER, free_port, read_until
 
 pytestmark = pytest.mark.model
 
@@ -77,20 +77,7 @@ def test_model_versions_swap_a_tier_between_batches_and_bad_ones_keep_the_curren
 
 
 def _read(topic: str, want, count: int, timeout_s: float = 120) -> list[dict]:
-    from kasper.schemas import Codec
-    from kasper.streams.consumer import read
-    from kasper.streams.settings import get_settings
-
-    async def run():
-        deadline, got = time.monotonic() + timeout_s, []
-        while time.monotonic() < deadline:
-            got = [r.record async for r in read(get_settings().kafka, Codec(), topic,
-                                               from_beginning=True, idle_timeout_s=0.5)
-                   if r.record is not None and want(r.record)]
-            if len(got) >= count:
-                break
-        return got
-    return asyncio.run(run())
+    return read_until(topic, want, count, timeout_s, idle_s=0.5)
 
 
 async def _skip_backlog(group: str = "kasper-generate") -> None:

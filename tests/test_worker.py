@@ -7,36 +7,19 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
-from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
-from kasper.streams.settings import get_settings
 
-from tests.helpers import KASPER, free_port
+from tests.helpers import KASPER, free_port, read_until
 
 pytestmark = pytest.mark.broker
 LABELED = Path(__file__).parent / "data" / "insights_labeled.jsonl"
-
-
-def _read_until(topic: str, want, count: int, timeout_s: float = 90) -> list[dict]:
-    async def run():
-        deadline, got = time.monotonic() + timeout_s, []
-        while time.monotonic() < deadline:
-            got = [r.record async for r in read(get_settings().kafka, Codec(), topic,
-                                               from_beginning=True, idle_timeout_s=1.0)
-                   if r.record is not None and want(r.record)]
-            if len(got) >= count:
-                break
-        return got
-    return asyncio.run(run())
 
 
 async def _feed(insights: list[dict], verdicts: list[dict]) -> None:
@@ -86,19 +69,19 @@ def test_grade_and_route_roles_move_records_and_dead_letter_garbage(worker):
     revise["grade"]["insight"]["prompt"]["prompt_id"] = "w-revise-prompt"
     asyncio.run(_feed([i for i, _ in labeled], [approve, revise]))
 
-    grades = _read_until(topics.GRADES.name, lambda g: g["insight_id"].startswith("w-"), len(labeled))
+    grades = read_until(topics.GRADES.name, lambda g: g["insight_id"].startswith("w-"), len(labeled))
     by_id = {g["insight_id"]: g for g in grades}
     assert len(by_id) == len(labeled)
     for insight, expect_pass in labeled:
         grade = by_id[insight["insight_id"]]
         assert grade["passed"] is expect_pass and grade["insight"]["text"] == insight["text"]
 
-    [approved] = _read_until(topics.APPROVED.name, lambda a: a["insight_id"] == "w-approve", 1)
+    [approved] = read_until(topics.APPROVED.name, lambda a: a["insight_id"] == "w-approve", 1)
     assert approved["prompt"]["prompt_id"] == approve["grade"]["insight"]["prompt"]["prompt_id"]
-    [again] = _read_until(topics.PROMPTS.name, lambda p: p["prompt_id"] == "w-revise-prompt", 1)
+    [again] = read_until(topics.PROMPTS.name, lambda p: p["prompt_id"] == "w-revise-prompt", 1)
     assert again["attempt"] == 1
 
-    [letter] = _read_until(topics.DLQ.name, lambda d: d["stage"] == "grade", 1)
+    [letter] = read_until(topics.DLQ.name, lambda d: d["stage"] == "grade", 1)
     assert letter["original_bytes"] == b"\xc3\x01garbage" and letter["original_topic"] == topics.INSIGHTS.name
     assert proc.poll() is None
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()

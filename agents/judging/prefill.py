@@ -39,7 +39,7 @@ from kasper.agents.judging.request import CRITERIA, SAFETY_FLAGS, JudgeRequest, 
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime import fast_mlp
 from kasper.agents.runtime.errors import ModelError
-from kasper.agents.runtime.prefix_attention import PrefixBatchCache, install
+from kasper.agents.runtime.prefix_attention import compact, grouped, install
 from mlx_lm.models.cache import BatchKVCache, make_prompt_cache
 
 # Tokens per prefill forward pass (rows x columns), as the generation engine chunks.
@@ -180,10 +180,8 @@ class PrefillScorer:
         if self._prefix_cache is None:
             single = make_prompt_cache(self.model)
             _body(self.model, mx.array([self.prefix]), single)
-            if self.grouped:  # exactly the prefix, contiguous, as every pass reads it
-                for layer in single:
-                    n = layer.offset
-                    layer.keys, layer.values = (mx.contiguous(a[..., :n, :]) for a in (layer.keys, layer.values))
+            if self.grouped:
+                compact(single)
             mx.eval([c.state for c in single])
             self._prefix_cache = single
         return self._prefix_cache
@@ -192,8 +190,7 @@ class PrefillScorer:
         """A batch KV cache holding the prefix and each row's insight tokens."""
         single = self._prefix_single()
         if self.grouped:
-            cache = [PrefixBatchCache([("rubric", layer.keys[0], layer.values[0])], [0] * len(rows))
-                     for layer in single]
+            cache = grouped([(tuple(self.prefix), single)] * len(rows), len(single))
         else:
             cache = [BatchKVCache.merge([layer] * len(rows)) for layer in single]
         lengths = [len(r) for r in rows]

@@ -157,12 +157,6 @@ class EmbeddedJudgeServer:
 
     # --- internals -----------------------------------------------------------
 
-    def _env(self, server_env) -> dict[str, str]:
-        env = server_env()
-        if self.blas_threads is not None:
-            env["OPENBLAS_NUM_THREADS"] = str(self.blas_threads)
-        return env
-
     def _launch(self, fixed_port: int) -> None:
         # Imported here: blas loads MLX on import, which a judge pointed at GPT-5 never needs.
         from kasper.agents.runtime.blas import server_command, server_env
@@ -173,10 +167,13 @@ class EmbeddedJudgeServer:
         log_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f"kasper-judge-server-{self.port}-", suffix=".log", dir=log_dir)
         self._log_path = Path(name)
+        env = server_env()
+        if self.blas_threads is not None:
+            env["OPENBLAS_NUM_THREADS"] = str(self.blas_threads)
         with os.fdopen(fd, "wb") as log_file:  # the child keeps its own descriptor
             self._proc = subprocess.Popen(
                 server_command(self.model_dir, self.host, self.port, "--log-level", "WARNING"),
-                env=self._env(server_env), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=die_with_parent(),
             )
         log.info("judge server starting", pid=self._proc.pid, url=self.base_url, model=self.model)

@@ -40,7 +40,7 @@ from kasper.agents.runtime.decode import (  # noqa: F401  (Row & co. are importe
     RowOutput,
 )
 from kasper.agents.runtime import fast_mlp
-from kasper.agents.runtime.prefix_attention import PrefixBatchCache, install
+from kasper.agents.runtime.prefix_attention import compact, grouped, install
 from kasper.agents.runtime.scheduler import DEFAULT_SLOTS, Scheduler
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
 
@@ -145,7 +145,7 @@ class Engine:
             prefixes = [prefix] * len(rows)
         sizes = [len(p[0]) if p else 0 for p in prefixes]
         if self.shared_prefixes:
-            return _grouped(prefixes, len(self.model.layers)), sizes
+            return grouped(prefixes, len(self.model.layers)), sizes
         if all(p is None for p in prefixes):
             return [BatchKVCache([0] * len(rows)) for _ in make_prompt_cache(self.model)], sizes
         empty = make_prompt_cache(self.model)
@@ -179,10 +179,7 @@ class Engine:
         single = make_prompt_cache(self.model)
         self.model(mx.array([tokens]), cache=single)
         if self.shared_prefixes:
-            # Exactly the prefix, contiguous: every decode step reads it as it is stored.
-            for layer in single:
-                n = layer.offset
-                layer.keys, layer.values = (mx.contiguous(a[..., :n, :]) for a in (layer.keys, layer.values))
+            compact(single)
         mx.eval([c.state for c in single])
         stats.prefill_tokens += len(tokens)
         self._prefixes[tokens] = single
@@ -212,25 +209,6 @@ class Engine:
         choice = mx.argmax(scaled + noise, axis=-1)
         sampled = mx.take_along_axis(ids, choice[:, None], axis=-1)[:, 0]
         return mx.where(params.greedy, greedy, sampled)
-
-
-def _grouped(prefixes: list, layers: int) -> list[PrefixBatchCache]:
-    """Per layer, a batch cache holding each distinct prefix once and no row tokens yet."""
-    distinct: dict[tuple[int, ...], int] = {}
-    singles: list[list[KVCache]] = []
-    row_group: list[int | None] = []
-    for prefix in prefixes:
-        if prefix is None:
-            row_group.append(None)
-            continue
-        tokens, single = prefix
-        if tokens not in distinct:
-            distinct[tokens] = len(singles)
-            singles.append(single)
-        row_group.append(distinct[tokens])
-    keys = list(distinct)
-    return [PrefixBatchCache([(key, s[layer].keys[0], s[layer].values[0]) for key, s in zip(keys, singles)],
-                             row_group) for layer in range(layers)]
 
 
 def _vocab_size(model) -> int:

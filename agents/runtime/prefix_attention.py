@@ -38,7 +38,7 @@ from typing import Any
 from kasper.agents.runtime import layer_swap
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.fast_exp import exp_shifted
-from mlx_lm.models.cache import BatchKVCache
+from mlx_lm.models.cache import BatchKVCache, KVCache
 
 # mlx-lm attention classes whose __call__ this module reproduces (see :func:`install`).
 KNOWN = {("mlx_lm.models.llama", "Attention")}
@@ -178,6 +178,37 @@ class _PrefixAttention:
         mask = mask if isinstance(mask, mx.array) else None
         out = attend(queries, keys, values, cache, self.scale, mask)
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
+
+
+def compact(single: list) -> None:
+    """Trim a prefix's single-row caches (one per layer) to exactly its tokens, contiguous:
+    every step reads them as they are stored."""
+    for layer in single:
+        n = layer.offset
+        layer.keys, layer.values = (mx.contiguous(a[..., :n, :]) for a in (layer.keys, layer.values))
+
+
+def grouped(prefixes: list, layers: int) -> list[PrefixBatchCache]:
+    """Per layer, a batch cache holding each distinct prefix once and no row tokens yet.
+
+    ``prefixes`` has one entry per row: ``(tokens, single)`` (a tuple of the prefix's
+    tokens and its :func:`compact` single-row caches, one per layer), or None.
+    """
+    distinct: dict[tuple[int, ...], int] = {}
+    singles: list[list[KVCache]] = []
+    row_group: list[int | None] = []
+    for prefix in prefixes:
+        if prefix is None:
+            row_group.append(None)
+            continue
+        tokens, single = prefix
+        if tokens not in distinct:
+            distinct[tokens] = len(singles)
+            singles.append(single)
+        row_group.append(distinct[tokens])
+    keys = list(distinct)
+    return [PrefixBatchCache([(key, s[layer].keys[0], s[layer].values[0]) for key, s in zip(keys, singles)],
+                             row_group) for layer in range(layers)]
 
 
 def install(model: Any) -> bool:
