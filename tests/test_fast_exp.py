@@ -7,7 +7,7 @@ import math
 import pytest
 
 from kasper.agents.runtime.blas import mx
-from kasper.agents.runtime.fast_exp import _exp_shifted, exp_shifted, swiglu
+from kasper.agents.runtime.fast_exp import _exp_shifted, exp_shifted, gelu, swiglu
 
 
 def relative_error(got: mx.array, want: mx.array, floor: float = 1e-14) -> float:
@@ -76,3 +76,20 @@ def test_swiglu_at_the_edges_is_finite_and_exact_where_it_is_known():
     assert got[:4] == pytest.approx([0.0, 0.0, 5e-31, -5e-31], abs=1e-35)
     assert got[4] == pytest.approx(30.0) and got[6] == 88.0 and got[8] == 1e4 and got[10] == pytest.approx(3.4e38)
     assert -1e-11 < got[5] < 0 and -1e-30 < got[7] <= 0 and got[9] == 0.0 and got[11] == 0.0
+
+
+def test_gelu_matches_berts_erf_gelu_across_the_range():
+    x = mx.concatenate([mx.linspace(-40, 40, 80001), mx.random.normal((20000,)) * 4])
+    want = 0.5 * x * (1.0 + mx.erf(x / math.sqrt(2.0)))  # MLX's own (scalar) erf
+    assert mx.abs(gelu(x) - want).max().item() < 2e-6
+
+
+def test_gelu_keeps_its_relative_precision_far_below_zero_and_is_finite_at_the_edges():
+    # Below zero GELU is x * erfc(|x| / sqrt 2) / 2: tiny, and must not become a rounded 0 - 0.
+    for v in (-5.0, -8.0, -10.0):
+        want = 0.5 * v * math.erfc(-v / math.sqrt(2.0))
+        assert gelu(mx.array([v])).item() == pytest.approx(want, rel=2e-2)
+    got = gelu(mx.array([0.0, 1e-30, -1e-30, 50.0, -50.0, 3.4e38, -3.4e38])).tolist()
+    assert not any(math.isnan(v) or math.isinf(v) for v in got)
+    assert got[0] == 0.0 and got[3] == 50.0 and got[5] == pytest.approx(3.4e38)
+    assert got[4] == 0.0 and got[6] == 0.0

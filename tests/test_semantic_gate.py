@@ -147,8 +147,24 @@ def test_mlx_encoder_matches_a_numpy_reference():
 def test_padding_in_a_batch_does_not_change_a_vector():
     short = "Stop taking your pills."
     alone = minilm.embed([short])[0]
-    batched = minilm.embed([short, "A much longer sentence " * 20])[0]
-    assert np.abs(alone - batched).max() < 1e-5
+    near = "Stop taking your pills tonight, all of them."  # within the spread: the same batch
+    assert len(minilm.batches(sorted(len(i) for i in minilm.model().encode_ids([short, near])))) == 1
+    for other in (near, "A much longer sentence " * 20):
+        batched = minilm.embed([short, other])[0]
+        assert np.abs(alone - batched).max() < 1e-5
+
+
+def test_batches_cover_every_text_once_in_order_within_size_and_spread():
+    rng = np.random.default_rng(5)
+    lengths = sorted(int(n) for n in rng.integers(3, 120, 500))
+    got = minilm.batches(lengths)
+    assert [i for b in got for i in b] == list(range(len(lengths)))
+    for b in got:
+        assert 1 <= len(b) <= minilm.BATCH
+        assert lengths[b[-1]] <= lengths[b[0]] * minilm.SPREAD + 4
+    padded = sum(len(b) * lengths[b[-1]] for b in got)
+    assert padded <= 1.3 * sum(lengths)  # what the batches are for
+    assert minilm.batches([]) == [] and [list(b) for b in minilm.batches([7])] == [[0]]
 
 
 def test_paraphrases_are_closer_than_unrelated_sentences():

@@ -18,7 +18,8 @@ memory; where it cannot compile, the same formula runs op by op (still correct).
 
 The same exp serves :func:`swiglu`, the activation of a SwiGLU MLP (``silu(gate) * up``):
 MLX's CPU ``sigmoid`` is scalar too, and an MLP takes one per hidden unit and token
-(:mod:`~kasper.agents.runtime.fast_mlp`).
+(:mod:`~kasper.agents.runtime.fast_mlp`), and :func:`gelu`, BERT's erf GELU for the
+quality gates' sentence encoder: MLX's CPU ``erf`` is scalar as well.
 """
 
 from __future__ import annotations
@@ -69,6 +70,37 @@ def swiglu(gate: mx.array, up: mx.array) -> mx.array:
     if _fused_swiglu is None:
         _fused_swiglu = _compiled(_swiglu)
     return _fused_swiglu(gate, up)
+
+
+# Abramowitz and Stegun 7.1.26: erf(z) = 1 - t (a1 + a2 t + ... + a5 t^4) exp(-z^2) for
+# z >= 0, t = 1 / (1 + p z), absolute error below 1.5e-7.
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _gelu(x: mx.array, _unused: mx.array | float = 0.0) -> mx.array:
+    size = mx.abs(x)
+    z = size * (1.0 / math.sqrt(2.0))
+    t = 1.0 / (1.0 + _ERF_P * z)
+    poly = _ERF_A[-1]
+    for a in reversed(_ERF_A[:-1]):
+        poly = poly * t + a
+    # tail = 1 - erf(|x| / sqrt 2), so x (1 + erf(x / sqrt 2)) / 2 = max(x, 0) - |x| tail / 2:
+    # below zero exactly -|x| tail / 2 (no 1 - 1 cancellation), and no ``where`` (slow in
+    # MLX's compiled CPU kernels).
+    tail = t * poly * _exp_shifted(-(z * z), 0.0)
+    return mx.maximum(x, 0.0) - 0.5 * size * tail
+
+
+_fused_gelu: Callable[[mx.array, mx.array], mx.array] | None = None
+
+
+def gelu(x: mx.array) -> mx.array:
+    """BERT's exact GELU ``0.5 x (1 + erf(x / sqrt 2))``, within about 2e-5 of ``x``'s scale."""
+    global _fused_gelu
+    if _fused_gelu is None:
+        _fused_gelu = _compiled(_gelu)
+    return _fused_gelu(x, 0.0)
 
 
 def _compiled(fn: Callable[[mx.array, mx.array], mx.array] = _exp_shifted) -> Callable[[mx.array, mx.array], mx.array]:
