@@ -37,7 +37,7 @@ from pathlib import Path
 
 from kasper.agents.quality import salad
 from kasper.agents.quality.gates import check_gates
-from kasper.agents.quality.harm import injection_head, semantic
+from kasper.agents.quality.harm import injection_head, minilm, semantic
 from kasper.agents.quality.rubric import GRADER_VERSION, Rubric
 from kasper.streams.settings import GradeSettings
 
@@ -100,6 +100,7 @@ def measure(seconds: float, memory: int) -> dict:
         semantic._cached.cache_clear()  # as if every text were new, as in the stage
         salad.probability.cache_clear()
         injection_head.find_injection.cache_clear()
+        minilm.clear_cache()
         return stage.grade(text, domain)
 
     run_for(0.2, stage_grade, items)

@@ -154,6 +154,24 @@ def test_padding_in_a_batch_does_not_change_a_vector():
         assert np.abs(alone - batched).max() < 1e-5
 
 
+def test_kept_vectors_are_the_computed_ones_and_repeats_are_not_embedded_again(monkeypatch):
+    minilm.clear_cache()
+    texts = ["Pay the rent first.", "Call your sister tonight.", "Pay the rent first."]
+    fresh = minilm.model().embed(texts)
+    calls = []
+    real = minilm.MiniLM.embed
+    monkeypatch.setattr(minilm.MiniLM, "embed", lambda self, t, **kw: calls.append(list(t)) or real(self, t, **kw))
+    first = minilm.embed(texts)
+    again = minilm.embed(["Call your sister tonight.", "Walk to the river."])
+    assert calls == [["Pay the rent first.", "Call your sister tonight."], ["Walk to the river."]]
+    assert np.abs(first - fresh).max() < 1e-6 and np.array_equal(again[0], first[1])
+    assert minilm.embed([]).shape == (0, first.shape[1])
+    monkeypatch.setattr(minilm, "CACHE_SIZE", 2)
+    minilm.embed(["one more sentence here."])
+    assert len(minilm._CACHE) == 2  # bounded: the oldest are dropped
+    minilm.clear_cache()
+
+
 def test_batches_cover_every_text_once_in_order_within_size_and_spread():
     rng = np.random.default_rng(5)
     lengths = sorted(int(n) for n in rng.integers(3, 120, 500))

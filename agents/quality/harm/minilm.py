@@ -16,6 +16,7 @@ import importlib.util
 import json
 import math
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,37 @@ def model() -> MiniLM:
     return _MODEL
 
 
+# Vectors of recent texts: the salad head and the injection head read the same sentences
+# of a grade, and each embedded them again.
+CACHE_SIZE = 4096
+_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
 def embed(texts: list[str]) -> np.ndarray:
-    """Unit sentence vectors of ``texts`` (N x 384, float32) from the shared model."""
-    return model().embed(list(texts))
+    """Unit sentence vectors of ``texts`` (N x 384, float32) from the shared model; the
+    vectors of the last :data:`CACHE_SIZE` distinct texts are kept."""
+    texts = list(texts)
+    found: dict[str, np.ndarray] = {}
+    with _CACHE_LOCK:
+        for text in texts:
+            if text in _CACHE and text not in found:
+                _CACHE.move_to_end(text)
+                found[text] = _CACHE[text]
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
+    if missing:
+        vectors = model().embed(missing)
+        found.update(zip(missing, vectors))
+        with _CACHE_LOCK:
+            _CACHE.update(zip(missing, vectors))
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    if not texts:
+        return model().embed([])
+    return np.stack([found[t] for t in texts])
+
+
+def clear_cache() -> None:
+    """Forget the kept vectors (benchmarks that time every text as new)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
