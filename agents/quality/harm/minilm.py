@@ -197,6 +197,8 @@ def embed(texts: list[str]) -> np.ndarray:
     """Unit sentence vectors of ``texts`` (N x 384, float32) from the shared model; the
     vectors of the last :data:`CACHE_SIZE` distinct texts are kept."""
     texts = list(texts)
+    if not texts:
+        return model().embed([])
     found: dict[str, np.ndarray] = {}
     with _CACHE_LOCK:
         for text in texts:
@@ -211,8 +213,6 @@ def embed(texts: list[str]) -> np.ndarray:
             _CACHE.update(zip(missing, vectors))
             while len(_CACHE) > CACHE_SIZE:
                 _CACHE.popitem(last=False)
-    if not texts:
-        return model().embed([])
     return np.stack([found[t] for t in texts])
 
 
