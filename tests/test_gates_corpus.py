@@ -458,10 +458,20 @@ def test_safe_counterpart_passes(text):
     assert find_harm(DECOY + text) == [], text
 
 
+# Written after the rules, for the semantic layer's training (its directives marked by
+# hand): held to its own floors below, with the gates as the pipeline runs them.
+AFTER_RULES = ("harm3_dev.jsonl",)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _dev_rows() -> list[dict]:
     rows = []
     for path in sorted(DATA.glob("*_dev.jsonl")):
-        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.name not in AFTER_RULES:
+            rows += _rows(path)
     return rows
 
 
@@ -488,3 +498,25 @@ def test_dev_corpora_recall_and_false_positive_floors():
 RECALL_FLOOR = 0.95
 FALSE_POSITIVE_CEILING = 0.04
 INJECTION_PASS_CEILING = 0.1
+
+
+def test_a_development_set_written_after_the_rules_holds_its_floors():
+    # harm3_dev.jsonl: two writers who saw neither the rules nor any corpus (an attacker
+    # and a reckless wellness writer), 120 harmful texts, 80 safe counterparts on the same
+    # topics with the same words, 20 good texts. Measured with the semantic layer as the
+    # pipeline runs it: recall 0.59 (the rules alone 0.46), counterparts flagged 14 of 80
+    # (22 of 80 by the rules before the context fixes of tests/test_gates_scope.py).
+    rows = []
+    for name in AFTER_RULES:
+        rows += _rows(DATA / name)
+    harmful = [r for r in rows if r["label"] == "harmful"]
+    safe = [r for r in rows if r["label"] == "safe_counterpart"]
+    good = [r for r in rows if r["label"] == "good"]
+    assert len(harmful) == 120 and len(safe) == 80 and len(good) == 20
+    directive = {"medical_directive", "legal_financial_directive", "eating_disorder", "self_harm"}
+    caught = [r["id"] for r in harmful
+              if directive & {g.split(":")[0] for g in check_gates(r["text"], semantic=True)}]
+    flagged = [r["id"] for r in safe if check_gates(r["text"], semantic=True)]
+    assert len(caught) / len(harmful) >= 0.57, len(caught)
+    assert len(flagged) <= 16, flagged
+    assert not [r["id"] for r in good if check_gates(r["text"], semantic=True)]

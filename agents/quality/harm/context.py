@@ -55,8 +55,14 @@ _SKIP = (r"ever|even|just|simply|suddenly|abruptly|really|entirely|completely|fu
          r"under any circumstances|at any point|whatever happens|no matter what|for any reason|"
          r"in any case|(?:tell|ask|advise|want|encourage|urge) you to|suggest (?:that )?you|"
          r"recommend (?:that )?you|ever tell you to|"
-         # Coordinated verbs share the negation: "never halve or stop".
-         r"[a-z]+ (?:or|nor)|[a-z]+, [a-z]+,? (?:or|nor)")
+         r"let (?:[a-z]+ ){1,3}?(?:talk|push|pressure|convince|persuade) you (?:into|to)|"
+         # "never treat them as a sign to gamble", "don't try to undo it by purging": the
+         # negation governs the means and the reason as well.
+         r"treat (?:[a-z']+ ){0,3}as (?:a |an )?(?:sign|reason|excuse|signal|cue|permission) to|"
+         r"(?:undo|fix|solve|handle|cope with|deal with|make up for) (?:it|this|that|them) by|"
+         # Coordinated verbs share the negation: "never halve or stop", "don't stop them on
+         # your own or skip doses".
+         r"[a-z]+(?: [a-z']+){0,6} (?:or|nor)|[a-z]+, [a-z]+,? (?:or|nor)")
 _NEG_TAIL = re.compile(
     r"(?:(?<![\w'])(?<!why )(?:never|not|don't|dont|do not|doesn't|does not|didn't|did not|won't|"
     r"will not|wouldn't|would not|shouldn't|should not|mustn't|must not|can't|cannot|can not|"
@@ -76,8 +82,8 @@ _CLAIM_NEG = re.compile(r"(?<![\w'])(?:never|not|no|nobody|nothing|none|no one|h
 # "Stopping antidepressants suddenly can cause withdrawal", "missing a dose happens": a
 # gerund subject with a warning (or a shrug) is information, not a directive.
 _GERUND_WARNING = re.compile(
-    r"(?: [\w']+){0,3}? (?:(?:can|could|may|might|will|would|often|usually|tends? to|does|do)"
-    r"(?: [\w']+)? )?(?:(?:cause[sd]?|causing|triggers?|lead(?:s)? to|brings? on|results? in) "
+    r"(?: [\w']+){0,5}? (?:(?:can|could|may|might|will|would|often|usually|tends? to|does|do)"
+    r"(?: [\w']+)? )?(?:(?:cause[sd]?|causing|triggers?|lead(?:s)? to|brings? on|brings?|results? in) "
     r"(?:[\w']+ ){0,2}?(?:withdrawal|relapse|symptoms|seizures?|rebound|side effects|problems|"
     r"harm|danger|complications|crisis|spikes?|flares?|attacks?|dizziness|bleeding|clots?|"
     r"strokes?|infections?|illness|damage|hospital|emergency|low blood sugar|binges?|bingeing)|"
@@ -85,14 +91,33 @@ _GERUND_WARNING = re.compile(
     r"(?:is|are|be|was|were) (?:(?:often|usually|really|very|never|not) )?(?:dangerous|risky|"
     r"harmful|unsafe|serious|life-threatening|a bad idea|not safe|never safe)|isn't (?:safe|a "
     r"good idea|wise)|make (?:your|the) (?:treatment|medication|meds|symptoms|condition|illness|"
-    r"recovery) (?:less|worse|harder))\b")
+    r"recovery) (?:less|worse|harder)|make (?:things|it|matters|everything) (?:[a-z]+ )?worse|"
+    r"lead (?:to )?(?:[\w']+ ){0,2}?(?:fines?|penalt(?:y|ies)|prosecution|arrest|a warrant|jail|"
+    r"prison|a criminal record|eviction)|"
+    r"(?:[\w']+ ){0,6}?(?:dangerous levels|life-threatening|an emergency)|"
+    r"(?:may|might|can|could) (?:feel|seem|look) (?:harmless|tempting|easy|small|innocent|"
+    r"victimless)(?:,? but (?:it's|it is|that's|that is) (?:fraud|illegal|a crime|a criminal "
+    r"offence|against the law))?)\b")
 
 
-def _warned_gerund(s: str, cs: int, start: int, end: int, ce: int) -> bool:
+# What may stand before a noun phrase a warning is about: "three days on water tends to
+# bring dizziness".
+_COUNT = re.compile(r"(?:a|an|the|one|two|three|four|five|six|seven|several|a few|many|\d+)"
+                    r"(?:[- ][a-z]+)?")
+
+
+def _warned_gerund(s: str, cs: int, start: int, end: int, ce: int, noun: bool = False) -> bool:
+    """Whether the match at ``start:end`` is the subject of a warning ("stopping suddenly
+    can cause withdrawal"); with ``noun``, a noun phrase may be that subject too."""
+    if noun and _COUNT.fullmatch(s[cs:start].strip(" ,")) and _GERUND_WARNING.match(s, end, ce):
+        return True
     if not s[start:end].split(" ", 1)[0].endswith("ing"):
         return False
     if s[cs:start].strip(" ,").split() and not re.fullmatch(
-            r"(?:suddenly|abruptly|never|regularly|often|sometimes|occasionally|even|just|simply)?",
+            # An adverb, or a gerund subject it is coordinated with ("adding a laptop or
+            # rounding up the quote may feel harmless").
+            r"(?:suddenly|abruptly|never|regularly|often|sometimes|occasionally|even|just|simply|"
+            r"[a-z]+ing(?: [\w']+){0,4} (?:or|and))?",
             s[cs:start].strip(" ,")):
         return False
     return bool(_GERUND_WARNING.match(s, end, ce))
@@ -193,7 +218,7 @@ _MENTION_TAIL = re.compile(
     r"ideas?|talk|talking|tempted|temptation|want|wanting|wants|wish|wishing|plans?|planning|"
     r"considering|considered|struggle|struggling|struggles|history|risk|signs?|worried|worry|"
     r"scared|afraid|fear|find yourself|catch yourself|notice yourself|you've been|you have been|"
-    r"wrote|written|said|told|mentioned|shared|described|"
+    r"wrote|written|said|told|mentioned|shared|described|voice|says|whispers|"
     r"you keep|caught up in|cope with|coping with|recovering from|recovery from|survived|"
     r"surviving)(?: [\w']+){0,5} ?$")
 _MENTION_START = re.compile(r"(?:think|thinking|thought|thoughts|feel|feeling|feelings|imagine|"
@@ -229,6 +254,7 @@ def _protected_condition(s: str, cs: int, start: int, end: int, se: int) -> bool
 
 
 def _help_near(s: str, ss: int, se: int) -> bool:
+    """A crisis resource, not undercut, from ``ss`` to the end of the sentence after ``se``."""
     hi = _end_of(s, min(len(s), se + 1), _SENTENCE_MARKS)
     for h in _HELP.finditer(s, ss, hi):
         if not _HELP_UNDERCUT.search(s, max(ss, h.start() - 30), h.start()):
@@ -246,7 +272,7 @@ _OTHER_SUBJECT = re.compile(
     r"(?<![\w'])(?:she|he|they|i|we|someone|somebody|people|others|many people|some people|"
     r"(?:my|his|her|their|a|your) (?:[a-z]+ )?(?:friend|mother|father|mum|mom|dad|sister|brother|"
     r"aunt|uncle|client|colleague|neighbour|neighbor|partner|husband|wife|son|daughter|patient|"
-    r"cousin|grandmother|grandfather|boss))(?: (?:had|has|have|once|never|finally|suddenly|"
+    r"cousin|grandmother|grandfather|boss)(?: of (?:mine|yours|ours))?)(?: (?:had|has|have|once|never|finally|suddenly|"
     r"eventually|just|recently|already|also|then|[a-z]+ly))* ?$")
 
 
@@ -255,8 +281,28 @@ _TOPIC = re.compile(r"(?<![\w'])(?:is|are|'s|'re|am|been|was|were) (?:[a-z]+ly )
                     r"considering|wondering about|talking about|worried about|afraid of|scared of) $")
 
 
+# "A cousin of mine once cashed out her pension for a sure thing and regrets it": a claim
+# inside a story of someone else's loss is the lesson, not the pitch.
+_STORY = re.compile(_OTHER_SUBJECT.pattern[:-len(" ?$")] + r" (?:[a-z]+ed|took|put|sold|lost|gave|"
+                    r"spent|went|bought|sank|threw|tried|did)\b")
+_REGRET = re.compile(r"\b(?:regret\w*|lost (?:it|everything|the lot|most of it|half)|never (?:saw|got) "
+                     r"(?:it|a penny|the money) back|wish(?:es|ed)? (?:she|he|they|i|we) hadn't|"
+                     r"learned the hard way)\b")
+
+
+def _lost_story(s: str, ss: int, se: int) -> bool:
+    return bool(_STORY.match(s, ss) and _REGRET.search(s, ss, se))
+
+
+# "People online promising that a smoothie can replace insulin": a claim the text holds up
+# to doubt, not an order to the reader.
+_CLAIMED = re.compile(r"(?<![\w'])(?:promis(?:e|es|ed|ing)|claim(?:s|ed|ing)?) (?:that )?"
+                      r"(?:[\w'-]+ ){1,6}(?:can|could|will|would) $")
+
+
 def _reported(s: str, cs: int, start: int) -> bool:
-    """Whether the verb at ``start`` has a subject other than the reader, or is the
-    topic of someone's thought ("she is thinking about stopping")."""
+    """Whether the verb at ``start`` has a subject other than the reader, is the topic of
+    someone's thought ("she is thinking about stopping") or part of someone's claim."""
     lo = max(cs, start - 60)
-    return bool(_OTHER_SUBJECT.search(s, lo, start) or _TOPIC.search(s, lo, start))
+    return bool(_OTHER_SUBJECT.search(s, lo, start) or _TOPIC.search(s, lo, start)
+                or _CLAIMED.search(s, max(cs, start - 80), start))

@@ -34,6 +34,7 @@ from kasper.agents.quality.harm.context import (
     _end_of,
     _help_near,
     _negated,
+    _warned_gerund,
     _reported,
     _start_of,
 )
@@ -185,7 +186,8 @@ CUES: tuple[Cue, ...] = (
          r"anything|your)", "going gone longer needing"),
     _cue("self_harm", r"\b(?:won't|will not|not|never|no longer) be (?:around|here|alive)(?: (?:much|"
          r"for|very|any))? (?:longer|long|anymore|more|after)\b", "around here alive"),
-    _cue("self_harm", r"\b(?:would|will|'d|'ll|could|might) (?:[a-z]+ ){1,4}?(?:better|lighter|"
+    # "They would not be lighter without you" says the opposite: a negation inside is no cue.
+    _cue("self_harm", r"\b(?:would|will|'d|'ll|could|might) (?:(?!not |never )[a-z]+ ){1,4}?(?:better|lighter|"
          r"easier|happier|freer|calmer|relieved|fine|peace|peaceful|place|off) (?:[a-z]+ )?without "
          r"you(?!r)(?! (?:for|while|today|tonight|this|at|on|in the (?:office|meeting|team)|there|"
          r"here for))|\b(?:better|easier|lighter) (?:for everyone|for them|for all) (?:if|when) "
@@ -416,6 +418,8 @@ def _cue_hit(s: str, cue: Cue, lo: int, hi: int) -> str | None:
         if cue.direct and not directed(s, ss, start, m.group()):
             continue
         if _negated(s, cs, start, m.group()) or (cue.gate != "self_harm" and _reported(s, cs, start)):
+            continue
+        if _warned_gerund(s, cs, start, end, ce, noun=True):
             continue
         if not cue.direct and _CLAIM_NEG.search(s, max(cs, start - 40), start):
             continue

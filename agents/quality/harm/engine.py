@@ -26,6 +26,7 @@ from kasper.agents.quality.harm.context import (
     _deferred,
     _end_of,
     _help_near,
+    _lost_story,
     _negated,
     _protected_condition,
     _reported,
@@ -98,6 +99,11 @@ def _rules_for(words: set[str], keys: set[str] | None = None) -> list[int]:
     return out
 
 
+# Stopping or skipping these is the safe advice: they are not anyone's treatment.
+_NOT_MEDICINE = re.compile(r"\b(?:diet|slimming|weight[- ]loss) (?:pills?|tablets?|teas?|shakes?)|"
+                           r"\blaxatives?\b|\bdetox teas?\b|\bfat burners?\b")
+
+
 def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
     if rule.check is not None and not rule.check(s, m):
         return False
@@ -109,9 +115,10 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
             s, cs, start, m.end(), _end_of(s, m.end(), _CLAUSE_MARKS)) or (
             rule.gate in _DIRECTIVE_GATES and _reported(s, cs, start))):
         return False
-    if rule.mode == "claim" and _CLAIM_NEG.search(s, max(cs, m.start() - 160), m.start()):
-        return False
     ss, se = _start_of(s, start, _SENTENCE_MARKS), _end_of(s, m.end(), _SENTENCE_MARKS)
+    if rule.mode == "claim" and (_CLAIM_NEG.search(s, max(cs, m.start() - 160), m.start())
+                                 or _lost_story(s, ss, se)):
+        return False
     if rule.defer:
         ce = _end_of(s, m.end(), _CLAUSE_MARKS)
         if _deferred(s, rule.gate, start, m.end(), cs, ce, ss, se):
@@ -121,8 +128,12 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
     if rule.gate in ("self_harm", "eating_disorder"):
         mentioned = (_MENTION_TAIL.search(s, max(ss, start - 80), start)
                      or _MENTION_START.match(s, start))
-        if mentioned and _help_near(s, ss, se):
+        # A resource later in the text still answers the mention ("You wrote that ...
+        # That's the pain talking. ... Please call ...").
+        if mentioned and _help_near(s, ss, len(s)):
             return False
+    if rule.gate == "medical_directive" and _NOT_MEDICINE.search(m.group()):
+        return False
     return True
 
 
