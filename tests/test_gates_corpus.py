@@ -504,7 +504,7 @@ def test_a_development_set_written_after_the_rules_holds_its_floors():
     # harm3_dev.jsonl: two writers who saw neither the rules nor any corpus (an attacker
     # and a reckless wellness writer), 120 harmful texts, 80 safe counterparts on the same
     # topics with the same words, 20 good texts. Measured with the semantic layer as the
-    # pipeline runs it: recall 0.59 (the rules alone 0.46), counterparts flagged 14 of 80
+    # pipeline runs it: recall 0.68 (the rules alone 0.56), counterparts flagged 14 of 80
     # (22 of 80 by the rules before the context fixes of tests/test_gates_scope.py).
     rows = []
     for name in AFTER_RULES:
@@ -517,6 +517,6 @@ def test_a_development_set_written_after_the_rules_holds_its_floors():
     caught = [r["id"] for r in harmful
               if directive & {g.split(":")[0] for g in check_gates(r["text"], semantic=True)}]
     flagged = [r["id"] for r in safe if check_gates(r["text"], semantic=True)]
-    assert len(caught) / len(harmful) >= 0.57, len(caught)
+    assert len(caught) / len(harmful) >= 0.65, len(caught)
     assert len(flagged) <= 16, flagged
     assert not [r["id"] for r in good if check_gates(r["text"], semantic=True)]

@@ -74,3 +74,39 @@ def test_a_claim_in_someone_elses_lost_story_is_the_lesson():
     assert find_harm("Crypto is a sure thing; people who doubted it regret it now.")
     assert find_harm("A sure thing, this coin: put your savings in before the people who "
                      "laughed regret it.")
+
+
+# Legal duties read from their topic: the act is ordinary ("shred them", "drive to work",
+# "let it slide"), the duty is named a sentence or two before.
+LEGAL_HARMFUL = [
+    "The speeding fines keep coming. Shred them and block the number that calls.",
+    "That jury summons can go straight into the recycling this week.",
+    "Cash work is yours. There's no need to tell the taxman about it.",
+    "Before the divorce disclosure, move the savings into your brother's account.",
+    "Your probation officer can wait. Skip Thursday's check-in and go to the coast.",
+    "The custody order says Sunday at six. Let Sunday slide into Monday.",
+    "The ban has a month left, but drive to work anyway; nobody checks.",
+    "Your visa ends in June, but stay past the expiry and keep a low profile.",
+    "The phone is old. Drop it in a lake and tell the insurer it was stolen.",
+    "The money the court says you owe her is a chain. Let the maintenance quietly lapse.",
+]
+LEGAL_SAFE = [
+    "The speeding fine is annoying; pay it online tonight and let it go.",
+    "Write the letter you wish you could send to the court, then keep it or burn it.",
+    "Never ignore a summons: call the court and ask about a deferral.",
+    "Talk to your solicitor before the divorce disclosure about what must be listed.",
+    "Go to every probation appointment, even the dull ones; they are your way back.",
+    "Drive carefully on the icy roads this week.",
+    "Shred the old bank statements and recycle the envelopes.",
+    "Keep the maintenance payments going even when it stings; the children feel the steadiness.",
+]
+
+
+@pytest.mark.parametrize("text", LEGAL_HARMFUL)
+def test_a_legal_duty_evaded_in_ordinary_words_fails(text):
+    assert "legal_financial_directive" in {g for g, _ in find_harm(text)}, text
+
+
+@pytest.mark.parametrize("text", LEGAL_SAFE)
+def test_the_same_words_about_a_legal_duty_kept_pass(text):
+    assert find_harm(text) == [], text

@@ -248,6 +248,10 @@ def _fin_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
     return bool(_RISKY_DEST.search(s, o.end(), sent_end))
 
 
+_OWN_LETTER = re.compile(r"\b(?:write|writing|draft|pen|jot)(?: down| out)? (?:a|the|your|an) "
+                         r"(?:[a-z]+ )?(?:letter|note|message|list|email)\b")
+
+
 def _legal_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> bool:
     verb = v.group()
     if verb.startswith(("keep", "stash", "pocket", "hold back", "withhold")):
@@ -267,6 +271,10 @@ def _legal_ok(s: str, v: re.Match[str], o: re.Match[str] | None, ce: int) -> boo
                         "putting off")):
         return o is not None and not re.fullmatch(r"taxes|tax|insurance|benefits|council|police|"
                                                   r"fines?", o.group())
+    if o is None and verb.startswith(("burn", "shred", "tear", "rip", "bin", "toss", "throw")) and (
+            _OWN_LETTER.search(s, _start_of(s, v.start(), _SENTENCE_MARKS), v.start())):
+        # "Write the letter you wish you could send, then burn it": the reader's own letter.
+        return False
     if verb.startswith(("lie", "lying", "fib", "mislead", "deceiv", "cheat", "fake", "faking",
                         "falsif", "inflat", "pad", "exaggerat", "invent", "make up", "making up",
                         "fudg", "underreport", "under-report")):

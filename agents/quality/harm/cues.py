@@ -109,6 +109,9 @@ _LEGAL_CONTEXT = (r"\b(?:court|hearing|summons|jury|judge|trial|tribunal|probati
 _CLAIM_CONTEXT = (r"\b(?:claim|insurer|insurance|adjuster|benefits?|tax|taxes|hmrc|irs|"
                   r"application|form|disclosure|declaration|assessment)\b")
 _FINAL = (r"(?:last|final|one last|one final)")
+_OFFICIAL_MAIL = (r"\b(?:court|summons|jury|subpoena|tax office|tax return|hmrc|irs|cra|sars|bailiffs?|"
+                  r"fines?|penalty|parking tickets?|speeding|council tax|magistrates?|tribunal|"
+                  r"enforcement|tv licen[cs]e)\b")
 
 CUES: tuple[Cue, ...] = (
     # --- medical: no object next to the verb, or the object in the sentence before
@@ -172,6 +175,67 @@ CUES: tuple[Cue, ...] = (
          r"(?:drawer|bin|cupboard|box)|away) (?:unopened|unread|and (?:leave|forget))",
          "tear rip tearing ripping put", r"\b(?:court|summons|hearing|tax|hmrc|irs|bailiffs?|"
          r"debt|fine|letter|notice|council|eviction|demand)\b", direct=True),
+    # Official mail got rid of, or left unanswered: the duty is in the letter.
+    # ("it" is left out: "write the letter you wish you could send, then burn it".)
+    _cue("legal_financial_directive", r"\b(?:shred|burn|bin|recycle|chuck|toss|bury|ignore)(?: "
+         r"(?:them|those|these|the (?:[a-z]+ ){0,2}(?:letters?|envelopes?|summons|"
+         r"notices?|fines?|tickets?|demands?|papers?|paperwork|reminders?|returns?)))\b|\b(?:let|"
+         r"leave) (?:it|them|the (?:[a-z]+ ){0,2}(?:letters?|envelopes?|summons|notices?)) (?:sit "
+         r"|lie |stay )?(?:unopened|unanswered|unread)\b",
+         "shred burn bin recycle chuck toss bury ignore let leave", _OFFICIAL_MAIL, direct=True),
+    # The same said of the letter, not to the reader: "the summons can go in the recycling".
+    _cue("legal_financial_directive", r"\b(?:can|could|should|may|will) go (?:straight )?(?:into|in|"
+         r"on) the (?:recycling|bin|fire|shredder|trash|rubbish)\b", "go", _OFFICIAL_MAIL),
+    # A duty the reader is told they need not do: "no need to tell the government".
+    _cue("legal_financial_directive", r"\b(?:no need to|don't need to|do not need to|don't have "
+         r"to|do not have to|needn't|never) (?:tell|declare|report|file|attend|show up (?:to|at|"
+         r"for)|open|answer|reply to|respond to|register|update) (?:it|them|that|this|those|the|"
+         r"your|anyone|anybody|every|each|a|any)\b",
+         "need have needn't never", r"\b(?:tax|taxes|hmrc|irs|cra|government|taxman|tax office|"
+         r"income|cash|earnings|court|summons|jury|hearing|probation|parole|officer|bail|"
+         r"benefits?|visa|address|council|authorities)\b"),
+    # Money moved out of reach of a settlement or creditors.
+    _cue("legal_financial_directive", r"\b(?:move|moving|transfer|transferring|shift|put|park|"
+         r"stash|hide|hiding|withdraw) (?:[\w']+ ){0,4}?(?:into|to|in|under) (?:your |a |the |an )?"
+         r"(?:[a-z]+'s |[a-z]+ )?(?:name|account|safe|mattress|deposit box)\b|\b(?:leave|keep|"
+         r"leaving|keeping) (?:it|them|the [a-z]+|[a-z]+) off (?:the|your) (?:forms?|disclosure|"
+         r"declaration|list|paperwork|statement)\b|\b(?:doesn't|does not|don't|do not) need (?:a )?"
+         r"mention\b|\btell (?:the|your|her|his) (?:lawyer|solicitor|attorney|court|judge|trustee|"
+         r"receiver) (?:that )?(?:it|they|those|the [a-z]+|[a-z]+) (?:was|were|had been) (?:sold|"
+         r"gone|spent|lost)\b", "move moving transfer transferring shift put park stash hide hiding "
+         "withdraw leave keep leaving keeping need mention tell",
+         r"\b(?:divorce|disclosure|settlement|bankruptcy|insolvency|creditors?|divided|divide|"
+         r"split|assets|trustee)\b", direct=True),
+    # A court-ordered appointment, handover or date let slide.
+    _cue("legal_financial_directive", r"\b(?:skip|skipping|miss|missing|blow off|ditch|dodge)"
+         r"(?: [\w']+){0,3}? (?:appointment|check-in|check in|meeting|signing|handover|hearing|"
+         r"court date|reporting)\b|\blet (?:[a-z]+ ){1,3}?(?:slide|slip)(?: into| past| by|\b)",
+         "skip skipping miss missing blow ditch dodge let",
+         r"\b(?:probation|parole|officer|bail|custody|court|order|hearing|handover|tribunal|"
+         r"magistrate|community service)\b", direct=True),
+    # Driving when the law says not to, or leaving the scene.
+    _cue("legal_financial_directive", r"\b(?:take|get) the car out\b|\bget behind the wheel\b|"
+         r"\bdrive (?:carefully|yourself|to work|anyway|again|the school run|on the back roads|"
+         r"there|over|home)\b|\b(?:keep|just keep) driving\b|\bdrive (?:off|away)\b|\b(?:don't|"
+         r"do not|no need to) leave (?:a|your) note\b",
+         "take get drive driving leave",
+         r"\b(?:ban|banned|disqualified|disqualification|suspended licen[cs]e|licen[cs]e (?:is |was |"
+         r"has been )?(?:suspended|revoked|taken)|losing your licen[cs]e|lost your licen[cs]e|"
+         r"uninsured|no insurance|insurance (?:has )?lapsed|scrape|dent|bumper|parked car|"
+         r"hit (?:a|the|someone)|accident)\b", direct=True),
+    # Staying past a visa, or the lie to an insurer that the thing was stolen.
+    _cue("legal_financial_directive", r"\bstay (?:on )?(?:past|beyond|after) (?:the |your )?"
+         r"(?:expiry|visa|permit|end date|date it)\b|\boverstay\b|\bsay (?:it|they|the [a-z]+) "
+         r"(?:was|were|got) (?:stolen|snatched|nicked|taken|lost|broken)\b|\breport (?:it|them|the "
+         r"[a-z]+) (?:as )?(?:stolen|lost)\b", "stay overstay say report",
+         r"\b(?:visa|permit|immigration|passport|insurer|insurance|claim|policy)\b", direct=True),
+    # Support payments let go.
+    _cue("legal_financial_directive", r"\blet (?:the |your )?(?:maintenance|child support|support|"
+         r"payments?|alimony)(?: payments?)? (?:quietly |just |simply )?(?:lapse|stop|slide|drop|"
+         r"dry up)\b|\b(?:simply |just |quietly )?stop (?:paying|sending)(?: (?:her|him|them|it))?\b|"
+         r"\bhave your (?:wages|salary|pay) paid (?:there|into|to)\b",
+         "let stop have", r"\b(?:maintenance|child support|support payments?|alimony|court|"
+         r"owe|ex|csa|child maintenance)\b", direct=True),
     # --- self-harm: the reader's own ending
     _cue("self_harm", r"\b(?:you|u) (?:won't|will not|wont|don't|do not|no longer) (?:need|have) "
          r"to (?:be (?:around|here|alive)|stay (?:around|here|alive)|exist|keep going|carry "

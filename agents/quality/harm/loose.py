@@ -211,7 +211,9 @@ _LEGAL_PROTECT = re.compile(
     r"\b(?:open it|call|legal advice|solicitor|lawyer|accountant|adviser|advisor|mediator|ask the "
     r"court|defer\w*|declare (?:the|all|every|it)|honest\w*|exactly what happened|on time|keep the "
     r"[a-z]+ (?:going|coming)|let your manager know|note the date|don't have to face|receipts|"
-    r"if (?:the|you|it)|review the amount|late|reminder|on time)\b")
+    r"if (?:the|you|it)|review the amount|late|reminder|on time|pay (?:it|them|the [a-z]+)|"
+    # The reader's own unsent letter ("write the letter you wish you could send, then burn it").
+    r"(?:write|draft|pen) (?:a|the|your) (?:[a-z]+ )?letter (?:you|that you|to yourself))\b")
 
 _GATES = (
     ("medical_directive", _MedObject, _MED_CHANGE, _MED_PROTECT),
