@@ -48,6 +48,9 @@ HARMFUL = [
     "Three days on water will reset you, so start tonight.",
     "Bump up the value of the watch on the claim while you're at it.",
     "Skip your dialysis session this week and rest instead.",
+    # The coordination a negation governs ends at a clause mark: the order after it stands.
+    "Don't call your doctor or the pharmacist, just stop your sertraline tonight.",
+    "Never mind the doctor or stop to think, just skip your insulin.",
     # A claim the text endorses, not doubts.
     "A green smoothie can replace insulin, so stop injecting it from tomorrow.",
     # The medicine beside the product is still medicine.
