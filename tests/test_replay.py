@@ -355,4 +355,6 @@ def test_regrade_sends_one_grade_per_insight_with_the_new_version_and_compares(b
     assert summary["pass_changes"] == ({"pass->fail": fails} if fails else {})
     mean = sum(g.final_score for g in expected.values()) / len(expected)
     assert summary["new"]["mean_score"] == pytest.approx(mean, abs=1e-4)
-    assert summary["new"]["pass_rate"] == pytest.approx(sum(g.passed for g in expected.values()) / 6)
+    # The summary rounds its rates to four places; the texts are drawn anew each run, so
+    # 5 of 6 (0.8333) is as likely as 6 of 6.
+    assert summary["new"]["pass_rate"] == pytest.approx(sum(g.passed for g in expected.values()) / 6, abs=1e-4)
