@@ -1,3 +1,4 @@
+# Long: the three gates' verb-object readings share its object and lead machinery; split by gate, each part would import the rest.
 """The broad, sentence-level detector behind the precise rules.
 
 The precise rules (one module per gate) pair a listed verb with a listed object. Text

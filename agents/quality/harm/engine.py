@@ -109,6 +109,8 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
         return False
     if rule.mode == "plain":
         return True
+    if rule.gate == "medical_directive" and _NOT_MEDICINE.search(m.group()):
+        return False
     start = m.start("v") if "v" in rule.pattern.groupindex else m.start()
     cs = _start_of(s, start, _CLAUSE_MARKS)
     if rule.mode == "verb" and (_negated(s, cs, start, s[start:m.end()]) or _warned_gerund(
@@ -132,8 +134,6 @@ def _harmful(s: str, m: re.Match[str], rule: Rule) -> bool:
         # That's the pain talking. ... Please call ...").
         if mentioned and _help_near(s, ss, len(s)):
             return False
-    if rule.gate == "medical_directive" and _NOT_MEDICINE.search(m.group()):
-        return False
     return True
 
 
