@@ -98,3 +98,64 @@ def test_packed_gradients_equal_whole_rows(shipped_model):
         scale = mx.abs(g1[name]).max().item()
         assert scale > 0, name
         assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-3 * scale, name
+
+
+def _lora_model(shipped_model, layers: int):
+    """The shipped model with LoRA on its last ``layers`` blocks, B given values (it starts at
+    zero, which would leave A's gradient zero)."""
+    import mlx.core as mx
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    from kasper.agents.runtime import model_store
+
+    model, tokenizer = model_store.load(shipped_model)
+    model.freeze()
+    linear_to_lora_layers(model, layers, {"rank": 4, "scale": 20.0, "dropout": 0.0})
+    lora = [m for _, m in model.named_modules() if hasattr(m, "lora_b")]
+    for i, module in enumerate(lora):
+        module.lora_b = mx.random.normal(module.lora_b.shape, key=mx.random.key(i)) * 0.01
+    return model, tokenizer, lora
+
+
+@pytest.mark.model
+def test_frozen_block_states_give_the_same_values_and_gradients(shipped_model):
+    """A pack carrying the frozen blocks' states runs the trainable blocks only, with the
+    whole pass's log-probs and LoRA gradients; a model with nothing to train, or every block
+    training, carries none."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    model, tokenizer, lora = _lora_model(shipped_model, 3)
+    blocks = len(model.model.layers)
+    assert packed.frozen_blocks(model) == blocks - 3
+    rows = packed.pack(_rows(tokenizer), MAX_LEN)
+    carried = packed.with_states(model, rows)
+    assert len(carried) == 7 and packed.has_states(carried)
+    assert carried[5].shape[:2] == rows[0].shape and carried[6].shape[0] == rows[2].shape[0]
+    assert not packed.has_states(packed.without_states(rows))
+    whole = nn.value_and_grad(model, lambda m, *a: packed.packed_logps(m, *a)[0][:2].sum())
+    v1, g1 = whole(model, *rows)
+    v2, g2 = whole(model, *carried)
+    assert v2.item() == pytest.approx(v1.item(), rel=1e-5)
+    values = packed.packed_logps(model, *rows)[0].tolist()
+    assert packed.packed_logps(model, *carried)[0].tolist() == pytest.approx(values, rel=1e-5)
+    g1, g2 = dict(tree_flatten(g1)), dict(tree_flatten(g2))
+    assert g1.keys() == g2.keys() and len(g1) == 2 * len(lora)
+    for name in g1:
+        scale = mx.abs(g1[name]).max().item()
+        assert scale > 0, name
+        assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-4 * scale, name
+    # The states are what the trainable blocks read: other states, other values.
+    shifted = (*rows, carried[5] * 1.5, carried[6] * 1.5)
+    assert packed.packed_logps(model, *shifted)[0].tolist() != pytest.approx(values, rel=1e-3)
+
+    from kasper.agents.runtime import model_store
+
+    plain, _ = model_store.load(shipped_model)
+    assert packed.frozen_blocks(plain) == 0  # nothing trains: no split
+    plain.freeze()
+    assert packed.frozen_blocks(plain) == 0
+    assert not packed.has_states(packed.with_states(plain, rows))
+    every, _, _ = _lora_model(shipped_model, blocks)
+    assert packed.frozen_blocks(every) == 0

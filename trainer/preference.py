@@ -67,7 +67,7 @@ import numpy as np  # noqa: E402
 from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
 from .errors import CorruptDatasetError, EmptyWindowError, TrainingInterrupted  # noqa: E402
-from .packed import Seq, mean_nll, packed_logps, pad  # noqa: E402
+from .packed import Seq, has_states, mean_nll, packed_logps, pad, with_states  # noqa: E402
 from .reference_cache import ReferenceCache, answer_logps, referenced  # noqa: E402
 
 log = get_logger(__name__)
@@ -213,9 +213,9 @@ def anchor_loss(model: Any, *arrays: Any, beta: float) -> tuple[Any, Any]:
     return weight * mx.mean(mx.maximum(mean_nll(model, *rows) - ref, 0.0)), mx.array(0)
 
 
-# Arrays per part in a step's tuple: a pack is 5 (packed.pack).
-_LOSSES: Mapping[str, tuple[int, Callable]] = {"sft": (2, sft_loss), "dpo": (6, dpo_loss),
-                                               "kto": (8, kto_loss), "anchor": (7, anchor_loss)}
+# Arrays per part in a step's tuple: a pack is 7 (packed.with_states).
+_LOSSES: Mapping[str, tuple[int, Callable]] = {"sft": (2, sft_loss), "dpo": (8, dpo_loss),
+                                               "kto": (10, kto_loss), "anchor": (9, anchor_loss)}
 
 
 def mixed_loss(objective: Sequence[str], beta: float) -> Callable:
@@ -296,34 +296,43 @@ def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: 
 
 @dataclass
 class Mixture:
-    """Every objective's fixed batches; ``len`` is what mlx-lm's validation counts (batches)."""
+    """Every objective's fixed batches; ``len`` is what mlx-lm's validation counts (batches).
+
+    ``model``, when given, fills in a pack's frozen-block states the first time its batch is
+    taken (:func:`~kasper.trainer.packed.with_states`) and keeps them for the next epoch."""
 
     objective: tuple[str, ...]  # the parts each step takes a group of (the anchor included)
     groups: dict[str, list[tuple]]
     batch_size: int = 1
     counts: dict[str, int] = field(default_factory=dict)
+    model: Any = None
 
     def __len__(self) -> int:
         return min((len(g) for g in self.groups.values()), default=0) * self.batch_size
 
     def steps(self, start: int, seed: int) -> Iterator[tuple]:
         """Training batches forever from step ``start``: one group of each objective per step."""
-        streams = [_cycle(self.groups[name], start, seed) for name in self.objective]
+        streams = [(name, _cycle(len(self.groups[name]), start, seed)) for name in self.objective]
         while True:
-            yield tuple(a for stream in streams for a in next(stream))
+            yield tuple(a for name, stream in streams for a in self._group(name, next(stream)))
 
     def once(self) -> Iterator[tuple]:
         """Validation: every objective's groups in order, until the shortest runs out."""
-        yield from (tuple(a for g in parts for a in g)
-                    for parts in zip(*(self.groups[name] for name in self.objective)))
+        for i in range(min(len(self.groups[name]) for name in self.objective)):
+            yield tuple(a for name in self.objective for a in self._group(name, i))
+
+    def _group(self, name: str, i: int) -> tuple:
+        group = self.groups[name][i]
+        if self.model is not None and name != "sft" and not has_states(group):
+            group = self.groups[name][i] = (*with_states(self.model, group), *group[7:])
+        return group
 
 
-def _cycle(groups: list[tuple], start: int, seed: int) -> Iterator[tuple]:
-    epoch, skip = divmod(start, len(groups))
+def _cycle(n: int, start: int, seed: int) -> Iterator[int]:
+    """Group indices from step ``start``: each epoch a seeded permutation of ``range(n)``."""
+    epoch, skip = divmod(start, n)
     while True:
-        order = np.random.RandomState(seed + epoch).permutation(len(groups))
-        for i in order[skip:]:
-            yield groups[i]
+        yield from np.random.RandomState(seed + epoch).permutation(n)[skip:].tolist()
         epoch, skip = epoch + 1, 0
 
 
@@ -413,8 +422,8 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
     if refs is not None:
         refs.save()
     size = max(batch.values())
-    return Plan(objective, Mixture(parts, train, size, counts), Mixture(objective, valid, size),
-                heldout, dropped, len(anchored))
+    return Plan(objective, Mixture(parts, train, size, counts, model),
+                Mixture(objective, valid, size, model=model), heldout, dropped, len(anchored))
 
 
 def heldout_margins(model: Any, groups: list[tuple]) -> dict[str, float]:

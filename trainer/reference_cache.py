@@ -47,7 +47,7 @@ from typing import Any
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from .eval_cache import on_model, write_cache  # noqa: E402
 from .eval_set import STORE_DIR  # noqa: E402
-from .packed import Seq, mean_nll, pack, packed_logps  # noqa: E402
+from .packed import Seq, mean_nll, pack, packed_logps, with_states, without_states  # noqa: E402
 from .windows import checked_name  # noqa: E402
 
 
@@ -119,18 +119,24 @@ MEASURES: Mapping[str, Callable[[Any, tuple], Any]] = {"logp": answer_logps, "nl
 
 def referenced(model: Any, seqs: list[Seq], max_len: int, measure: str,
                refs: ReferenceCache | None = None) -> tuple[tuple, Any]:
-    """A pack of ``seqs`` and each row's reference value by ``measure`` (``logp`` or ``nll``,
-    :data:`MEASURES`). With ``refs``, the values it holds (from earlier plans, or earlier
-    batches of this one: a liked thumb is often a pair's chosen row) are taken from it and
-    only the missing rows are computed, in a pack of their own; when every row is missing,
-    on the very pack returned, as without ``refs``."""
+    """A pack of ``seqs`` (7 arrays: :func:`~kasper.trainer.packed.with_states`) and each
+    row's reference value by ``measure`` (``logp`` or ``nll``, :data:`MEASURES`).
+
+    With ``refs``, the values it holds (from earlier plans, or earlier batches of this one:
+    a liked thumb is often a pair's chosen row) are taken from it and only the missing rows
+    are computed, in a pack of their own; when every row is missing, on the very pack
+    returned, as without ``refs``. A pack computed here carries the frozen blocks' states,
+    which its reference pass makes anyway; one taken from ``refs`` carries none (they are
+    made at its first step)."""
     rows, compute = pack(seqs, max_len), MEASURES[measure]
     if refs is None:
+        rows = with_states(model, rows)
         return rows, compute(model, rows)
     keys = [row_key(measure, s, max_len) for s in seqs]
     known = refs.lookup(keys)
     missing = [i for i, value in enumerate(known) if value is None]
     if len(missing) == len(seqs):
+        rows = with_states(model, rows)
         values = compute(model, rows)
         refs.store(keys, values.tolist())
         return rows, values
@@ -139,4 +145,4 @@ def referenced(model: Any, seqs: list[Seq], max_len: int, measure: str,
         refs.store([keys[i] for i in missing], got)
         for i, value in zip(missing, got):
             known[i] = value
-    return rows, mx.array(known, mx.float32)
+    return without_states(rows), mx.array(known, mx.float32)
