@@ -159,3 +159,21 @@ def test_frozen_block_states_give_the_same_values_and_gradients(shipped_model):
     assert not packed.has_states(packed.with_states(plain, rows))
     every, _, _ = _lora_model(shipped_model, blocks)
     assert packed.frozen_blocks(every) == 0
+
+
+@pytest.mark.model
+def test_evaluation_loss_is_the_answer_tokens_loss(shipped_model):
+    """The held-out loss (trainer/evaluate.py) takes the packed pass for prompt-masked
+    examples: each example's summed loss over its answer tokens, as the whole row gives it,
+    in the caller's order; an unmasked example (offset 0) still counts every token."""
+    from kasper.agents.runtime import model_store
+    from kasper.trainer.evaluate import per_example_loss
+
+    model, tokenizer = model_store.load(shipped_model)
+    rows = _rows(tokenizer)
+    losses, counts = per_example_loss(model, rows, 2, MAX_LEN)
+    whole, whole_n = packed.sequence_logps(model, *packed.pad(rows, MAX_LEN))
+    assert counts == whole_n.tolist() == [len(t) - o for t, o in rows]
+    assert losses == pytest.approx([-v for v in whole.tolist()], rel=1e-4)
+    unmasked, n = per_example_loss(model, [(rows[2][0], 0)], 2, MAX_LEN)
+    assert n[0] >= len(rows[2][0]) - 1 and unmasked[0] > losses[2]

@@ -65,7 +65,9 @@ def model_key(model_dir: Path, adapter_dir: Path | None) -> str:
 
 
 def example_key(messages: Sequence[dict[str, str]], max_seq_length: int, mask_prompt: bool) -> str:
-    return _digest([list(messages), max_seq_length, mask_prompt])
+    # "answer": the loss counts the answer's tokens only (earlier files also counted the
+    # padding token after a row's end, as mlx-lm's default_loss does): their numbers differ.
+    return _digest([list(messages), max_seq_length, mask_prompt, "answer"])
 
 
 def probes_key(requests: Sequence[GenRequest]) -> str:

@@ -64,7 +64,7 @@ from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
 from .eval_cache import IncumbentCache, example_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
-from .packed import pad  # noqa: E402
+from .packed import pack, packed_logps, pad  # noqa: E402
 from .preference import parse_objective  # noqa: E402
 from .probes import probe_prompts  # noqa: E402
 from .sequential import look_level  # noqa: E402
@@ -186,7 +186,11 @@ def tokenize(examples: Sequence[EvalExample], tokenizer: Any, params: TierTraini
 
 def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batch_size: int,
                      max_seq_length: int) -> tuple[list[float], list[int]]:
-    """Summed masked token loss and token count of every example, in the given order."""
+    """Summed masked token loss and token count of every example, in the given order.
+
+    Prompt-masked examples take the packed pass (:func:`~kasper.trainer.packed.packed_logps`):
+    the output head over the answer's positions only, where the whole rows' pass spent a
+    third of its time on the vocabulary logits of prompt positions the mask drops."""
     model.eval()
     losses, counts = [0.0] * len(examples), [0] * len(examples)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
@@ -194,11 +198,14 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
     with CoreWatch.during(peers=lambda: GATE.active) as cores:
         for start in range(0, len(order), batch_size):
             cores.tick()
-            chunk = order[start:start + batch_size]
-            batch, lengths = pad([examples[i] for i in chunk], max_seq_length)
-            summed, n = _row_losses(model, batch, lengths)
+            chunk = [examples[i] for i in order[start:start + batch_size]]
+            if all(1 <= offset < max_seq_length - 1 for _, offset in chunk):
+                logps, n = packed_logps(model, *pack(chunk, max_seq_length))
+                summed = -logps
+            else:  # the loss over the whole row (no prompt mask), mlx-lm's way
+                summed, n = _row_losses(model, *pad(chunk, max_seq_length))
             mx.eval(summed, n)
-            for j, i in enumerate(chunk):
+            for j, i in enumerate(order[start:start + batch_size]):
                 losses[i], counts[i] = float(summed[j].item()), int(n[j].item())
     return losses, counts
 
