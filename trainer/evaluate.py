@@ -49,7 +49,7 @@ from kasper.agents.runtime import model_store
 from kasper.agents.runtime.backend import GenRequest
 from kasper.agents.runtime.cores import CoreWatch
 from kasper.agents.runtime.priority import GATE
-from kasper.agents.runtime.mlx_backend import engine_row, finished_text
+from kasper.agents.runtime.mlx_backend import engine_row, finished_text, fuse_lora
 from kasper.agents.runtime.mlx_engine import Engine
 from kasper.agents.runtime.prompting import request_for
 from kasper.agents.quality.exemplars import ExemplarBook
@@ -156,6 +156,7 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
         tokenized = tokenize([examples[i] for i in missing], tokenizer, params)
         losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
         known = {**known, **{keys[i]: [loss, n] for i, loss, n in zip(missing, losses, tokens)}}
+        fuse_lora(model)  # as the generate stage serves an adapter (fewer ops per decode step)
         texts = [answer_probes(model, tokenizer, batch) if got is None else got
                  for batch, got in zip(batches, texts)]
     if cache is not None:

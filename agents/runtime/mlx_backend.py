@@ -201,7 +201,7 @@ class MLXBackend:
             model, tokenizer = model_store.load_shared(self.model_dir)
         else:
             model, tokenizer = model_store.load(self.model_dir, adapter_path)
-            _fuse_lora(model)
+            fuse_lora(model)
         served = Served(self.model_dir.name, label if adapter_path else None)
         log.info("model loaded", model=served.model, adapter_version=served.adapter_version,
                  adapter_path=adapter_path)
@@ -271,7 +271,7 @@ def _check_adapter(path: Path, sha256: str | None) -> None:
             raise ModelError(f"adapter {path}: sha256 {digest} does not match the announced {sha256}")
 
 
-def _fuse_lora(model: Any) -> None:
+def fuse_lora(model: Any) -> None:
     """Fold LoRA weights into their linear layers (same outputs, fewer ops per step)."""
     from mlx.utils import tree_unflatten
 
