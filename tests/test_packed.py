@@ -177,3 +177,32 @@ def test_evaluation_loss_is_the_answer_tokens_loss(shipped_model):
     assert losses == pytest.approx([-v for v in whole.tolist()], rel=1e-4)
     unmasked, n = per_example_loss(model, [(rows[2][0], 0)], 2, MAX_LEN)
     assert n[0] >= len(rows[2][0]) - 1 and unmasked[0] > losses[2]
+
+
+@pytest.mark.model
+def test_sft_loss_from_frozen_block_states_equals_mlx_lm_default_loss(shipped_model):
+    """An SFT step from the frozen blocks' states (trainer/lora.py's SFT batches) has mlx-lm's
+    ``default_loss`` value and LoRA gradients; without states it is ``default_loss`` itself."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.trainer import default_loss
+
+    model, tokenizer, lora = _lora_model(shipped_model, 3)
+    batch, lengths = packed.pad(_rows(tokenizer), MAX_LEN)
+    states = packed.row_states(model, batch, packed.frozen_blocks(model))
+    assert states.shape[:2] == (batch.shape[0], batch.shape[1] - 1)
+    plain = nn.value_and_grad(model, lambda m, *a: default_loss(m, *a)[0])
+    ours = nn.value_and_grad(model, lambda m, *a: packed.sft_loss(m, *a)[0])
+    (v1, g1), (v2, g2) = plain(model, batch, lengths), ours(model, batch, lengths, states)
+    assert v2.item() == pytest.approx(v1.item(), rel=1e-5)
+    assert packed.sft_loss(model, batch, lengths)[0].item() == v1.item()
+    assert packed.sft_loss(model, batch, lengths, states)[1].item() == default_loss(model, batch, lengths)[1].item()
+    g1, g2 = dict(tree_flatten(g1)), dict(tree_flatten(g2))
+    assert g1.keys() == g2.keys() and len(g1) == 2 * len(lora)
+    for name in g1:
+        scale = mx.abs(g1[name]).max().item()
+        assert scale > 0, name
+        assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-4 * scale, name
+    # The states are what the blocks above read: others give another loss.
+    assert packed.sft_loss(model, batch, lengths, states * 1.5)[0].item() != pytest.approx(v1.item(), rel=1e-3)

@@ -96,9 +96,15 @@ def test_a_diverging_run_is_recorded_unpromoted_and_the_serving_model_stays(ship
     assert train_window(window_dir, config, shipped_model)["version"] == entry["version"]  # not again
 
 
-def test_promotion_and_rejection_happen_for_the_right_reasons(shipped_model, window_dir, cache, tmp_path):
+def test_promotion_and_rejection_happen_for_the_right_reasons(shipped_model, cache, tmp_path):
     settings = Settings(model=ModelSettings(cache_dir=cache, model=None))
-    config = config_for(settings=settings, min_improvement=0.05)
+    # A tiny adapter trained on synthetic records does not predict the golden examples
+    # (written for the package) better: on the 24-record window, -1.8% [-4.9%, +1.8%]. (It
+    # cleared the bar only while the held-out loss counted the padding token after each
+    # row, which an SFT step learns at once.) So this window is large enough that its own
+    # held-out lines, which the candidate does predict better, make most of the set.
+    window_dir = make_window(tmp_path / "big", 180, seed=7)
+    config = config_for(settings=settings, min_improvement=0.05, golden_count=4)
     # A real judge on loopback scores the golden answers as a metric: the candidate's two
     # answers first (9s), then the base model's (5s). It does not take part in the decision.
     with FaultServer() as judge:

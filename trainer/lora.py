@@ -1,10 +1,12 @@
 """LoRA fine-tuning through mlx-lm's tuner API, in process: resumable, with divergence detection.
 
 :func:`train_adapter` does what ``mlx_lm.lora --train`` does (same dataset
-classes, ``linear_to_lora_layers``, Adam, ``mlx_lm.tuner.trainer.train`` with its
-compiled step), so tokens/s match the CLI; on top of it:
+classes, batching and loss, ``linear_to_lora_layers``, Adam,
+``mlx_lm.tuner.trainer.train`` with its compiled step); on top of it:
 
 - the fast-CPU setup (OpenBLAS, float32 weights) through ``model_store.load``;
+- the blocks below the LoRA layers run once per batch, not at every step: their
+  hidden states are kept with the batch (:mod:`kasper.trainer.packed`);
 - examples whose prompt alone fills ``max_seq_length`` are dropped: with the
   prompt masked they have no loss tokens, and a batch of them makes 0/0 = NaN;
 - checkpoints (adapter weights, Adam state, step) every ``save_every`` steps in
@@ -55,13 +57,14 @@ from kasper.agents.runtime.priority import GATE
 from kasper.streams.logs import get_logger
 
 import mlx.optimizers as optim  # noqa: E402  (after runtime.blas on purpose)
+import numpy as np  # noqa: E402
 from mlx.utils import tree_flatten, tree_map_with_path  # noqa: E402
 from mlx_lm.tuner.callbacks import TrainingCallback  # noqa: E402
 from mlx_lm.tuner.datasets import load_local_dataset  # noqa: E402
-from mlx_lm.tuner.trainer import TrainingArgs, default_loss, iterate_batches, train  # noqa: E402
+from mlx_lm.tuner.trainer import TrainingArgs, iterate_batches, train  # noqa: E402
 from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 
-from . import metrics, preference  # noqa: E402
+from . import metrics, packed, preference  # noqa: E402
 from .anchor import anchor_texts  # noqa: E402
 from .reference_cache import ReferenceCache  # noqa: E402
 from .config import TierTraining  # noqa: E402
@@ -129,7 +132,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
         if plan.objective == ("sft",):
             batch = min(params.batch_size, len(train_set))
             train_data, valid_data = train_set, (valid_set if len(valid_set) >= batch else None)
-            loss, batches, examples = default_loss, _resumable_batches, len(train_set)
+            loss, examples = packed.sft_loss, len(train_set)
+            batches = _sft_batches(model)
             per_epoch = _epoch_steps(len(train_set), batch)
         else:
             batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
@@ -230,6 +234,31 @@ def _resumable_batches(start: int, seed: int) -> Callable:
                     yield item
             epoch, skip = epoch + 1, 0
     return batches
+
+
+def _sft_batches(model: Any) -> Callable:
+    """``batches(start, seed)`` for an SFT run: mlx-lm's, each with its frozen blocks' states."""
+    return lambda start, seed: _with_row_states(_resumable_batches(start, seed), model)
+
+
+def _with_row_states(batches: Callable, model: Any) -> Callable:
+    """SFT training batches with their frozen blocks' states (:func:`packed.row_states`),
+    made the first time a batch comes and kept: mlx-lm's batching forms the same batches
+    every epoch, in another order. Validation batches are left as they are."""
+    frozen = packed.frozen_blocks(model)
+    kept: dict[bytes, Any] = {}
+
+    def iterate(dataset, batch_size, max_seq_length, loop=False, **kw):
+        source = batches(dataset, batch_size, max_seq_length, loop=loop, **kw)
+        if not loop or not frozen:
+            yield from source
+            return
+        for batch, lengths in source:
+            key = np.asarray(batch).tobytes() + np.asarray(lengths).tobytes()
+            if key not in kept:
+                kept[key] = packed.row_states(model, batch, frozen)
+            yield batch, lengths, kept[key]
+    return iterate
 
 
 def _ticking(cores: CoreWatch, should_stop: Callable[[], bool] | None) -> Callable[[], bool]:

@@ -50,6 +50,7 @@ import mlx.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
 from mlx.utils import tree_flatten  # noqa: E402
 from mlx_lm.models.base import create_attention_mask  # noqa: E402
+from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
 Seq = tuple[list[int], int]  # (tokens, where the answer starts): mlx-lm's prompt-masked layout
 
@@ -221,6 +222,39 @@ def lower_states(model: Any, rows: tuple, frozen: int) -> tuple[Any, Any]:
     states = tuple(mx.stop_gradient(s) for s in states)
     mx.eval(states)
     return states
+
+
+def row_states(model: Any, batch: Any, frozen: int) -> Any:
+    """Whole rows' hidden states after the first ``frozen`` blocks (evaluated): the inputs
+    ``batch[:, :-1]`` of mlx-lm's ``default_loss``, causal."""
+    inner = model.model
+    h = inner.embed_tokens(batch[:, :-1])
+    mask = create_attention_mask(h, None)
+    for block in inner.layers[:frozen]:
+        h = block(h, mask, cache=None)
+    h = mx.stop_gradient(h)
+    mx.eval(h)
+    return h
+
+
+def sft_loss(model: Any, batch: Any, lengths: Any, states: Any = None) -> tuple[Any, Any]:
+    """mlx-lm's ``default_loss`` (the same mask and mean), from the frozen blocks' states
+    when given (:func:`row_states`): only the blocks above them run."""
+    frozen = 0 if states is None else frozen_blocks(model)
+    if not frozen:
+        return default_loss(model, batch, lengths)
+    inner = model.model
+    h = states
+    mask = create_attention_mask(h, None)
+    for block in inner.layers[frozen:]:
+        h = block(h, mask, cache=None)
+    logits = _logits(model, inner.norm(h))
+    targets = batch[:, 1:]
+    steps = mx.arange(1, targets.shape[1] + 1)
+    mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
+    ntoks = mask.sum()
+    ce = (nn.losses.cross_entropy(logits, targets) * mask).astype(mx.float32).sum() / ntoks
+    return ce, ntoks
 
 
 def with_states(model: Any, rows: tuple) -> tuple:
