@@ -74,7 +74,6 @@ def test_packed_gradients_equal_whole_rows(shipped_model):
     """The LoRA weights' gradients through the kept prompt keys and values, as through whole rows."""
     import mlx.core as mx
     import mlx.nn as nn
-    from mlx.utils import tree_flatten
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     from kasper.agents.runtime import model_store
@@ -92,12 +91,7 @@ def test_packed_gradients_equal_whole_rows(shipped_model):
     v1, g1 = whole(model, *packed.pad(rows, MAX_LEN))
     v2, g2 = two_pass(model, *packed.pack(rows, MAX_LEN))
     assert v2.item() == pytest.approx(v1.item(), rel=1e-4)
-    g1, g2 = dict(tree_flatten(g1)), dict(tree_flatten(g2))
-    assert g1.keys() == g2.keys() and len(g1) == 2 * len(lora)
-    for name in g1:
-        scale = mx.abs(g1[name]).max().item()
-        assert scale > 0, name
-        assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-3 * scale, name
+    _same_gradients(g1, g2, len(lora), 1e-3)
 
 
 def _lora_model(shipped_model, layers: int):
@@ -122,9 +116,7 @@ def test_frozen_block_states_give_the_same_values_and_gradients(shipped_model):
     """A pack carrying the frozen blocks' states runs the trainable blocks only, with the
     whole pass's log-probs and LoRA gradients; a model with nothing to train, or every block
     training, carries none."""
-    import mlx.core as mx
     import mlx.nn as nn
-    from mlx.utils import tree_flatten
 
     model, tokenizer, lora = _lora_model(shipped_model, 3)
     blocks = len(model.model.layers)
@@ -140,12 +132,7 @@ def test_frozen_block_states_give_the_same_values_and_gradients(shipped_model):
     assert v2.item() == pytest.approx(v1.item(), rel=1e-5)
     values = packed.packed_logps(model, *rows)[0].tolist()
     assert packed.packed_logps(model, *carried)[0].tolist() == pytest.approx(values, rel=1e-5)
-    g1, g2 = dict(tree_flatten(g1)), dict(tree_flatten(g2))
-    assert g1.keys() == g2.keys() and len(g1) == 2 * len(lora)
-    for name in g1:
-        scale = mx.abs(g1[name]).max().item()
-        assert scale > 0, name
-        assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-4 * scale, name
+    _same_gradients(g1, g2, len(lora), 1e-4)
     # The states are what the trainable blocks read: other states, other values.
     shifted = (*rows, carried[5] * 1.5, carried[6] * 1.5)
     assert packed.packed_logps(model, *shifted)[0].tolist() != pytest.approx(values, rel=1e-3)
@@ -183,9 +170,7 @@ def test_evaluation_loss_is_the_answer_tokens_loss(shipped_model):
 def test_sft_loss_from_frozen_block_states_equals_mlx_lm_default_loss(shipped_model):
     """An SFT step from the frozen blocks' states (trainer/lora.py's SFT batches) has mlx-lm's
     ``default_loss`` value and LoRA gradients; without states it is ``default_loss`` itself."""
-    import mlx.core as mx
     import mlx.nn as nn
-    from mlx.utils import tree_flatten
     from mlx_lm.tuner.trainer import default_loss
 
     model, tokenizer, lora = _lora_model(shipped_model, 3)
@@ -198,11 +183,19 @@ def test_sft_loss_from_frozen_block_states_equals_mlx_lm_default_loss(shipped_mo
     assert v2.item() == pytest.approx(v1.item(), rel=1e-5)
     assert packed.sft_loss(model, batch, lengths)[0].item() == v1.item()
     assert packed.sft_loss(model, batch, lengths, states)[1].item() == default_loss(model, batch, lengths)[1].item()
+    _same_gradients(g1, g2, len(lora), 1e-4)
+    # The states are what the blocks above read: others give another loss.
+    assert packed.sft_loss(model, batch, lengths, states * 1.5)[0].item() != pytest.approx(v1.item(), rel=1e-3)
+
+
+def _same_gradients(g1, g2, lora_layers: int, tolerance: float) -> None:
+    """Every LoRA weight's gradient nonzero in ``g1`` and within ``tolerance`` of its scale in ``g2``."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
     g1, g2 = dict(tree_flatten(g1)), dict(tree_flatten(g2))
-    assert g1.keys() == g2.keys() and len(g1) == 2 * len(lora)
+    assert g1.keys() == g2.keys() and len(g1) == 2 * lora_layers
     for name in g1:
         scale = mx.abs(g1[name]).max().item()
         assert scale > 0, name
-        assert mx.abs(g1[name] - g2[name]).max().item() <= 1e-4 * scale, name
-    # The states are what the blocks above read: others give another loss.
-    assert packed.sft_loss(model, batch, lengths, states * 1.5)[0].item() != pytest.approx(v1.item(), rel=1e-3)
+        assert mx.abs(g1[name] - g2[name]).max().item() <= tolerance * scale, name
