@@ -187,11 +187,8 @@ def tokenize(examples: Sequence[EvalExample], tokenizer: Any, params: TierTraini
 
 def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batch_size: int,
                      max_seq_length: int) -> tuple[list[float], list[int]]:
-    """Summed masked token loss and token count of every example, in the given order.
-
-    Prompt-masked examples take the packed pass (:func:`~kasper.trainer.packed.packed_logps`):
-    the output head over the answer's positions only, where the whole rows' pass spent a
-    third of its time on the vocabulary logits of prompt positions the mask drops."""
+    """Summed masked token loss and token count of every example, in the given order; prompt-masked
+    examples take the packed pass (:mod:`~kasper.trainer.packed`: logits at answer positions only)."""
     model.eval()
     losses, counts = [0.0] * len(examples), [0] * len(examples)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding

@@ -57,7 +57,6 @@ from kasper.agents.runtime.priority import GATE
 from kasper.streams.logs import get_logger
 
 import mlx.optimizers as optim  # noqa: E402  (after runtime.blas on purpose)
-import numpy as np  # noqa: E402
 from mlx.utils import tree_flatten, tree_map_with_path  # noqa: E402
 from mlx_lm.tuner.callbacks import TrainingCallback  # noqa: E402
 from mlx_lm.tuner.datasets import load_local_dataset  # noqa: E402
@@ -238,27 +237,7 @@ def _resumable_batches(start: int, seed: int) -> Callable:
 
 def _sft_batches(model: Any) -> Callable:
     """``batches(start, seed)`` for an SFT run: mlx-lm's, each with its frozen blocks' states."""
-    return lambda start, seed: _with_row_states(_resumable_batches(start, seed), model)
-
-
-def _with_row_states(batches: Callable, model: Any) -> Callable:
-    """SFT training batches with their frozen blocks' states (:func:`packed.row_states`),
-    made the first time a batch comes and kept: mlx-lm's batching forms the same batches
-    every epoch, in another order. Validation batches are left as they are."""
-    frozen = packed.frozen_blocks(model)
-    kept: dict[bytes, Any] = {}
-
-    def iterate(dataset, batch_size, max_seq_length, loop=False, **kw):
-        source = batches(dataset, batch_size, max_seq_length, loop=loop, **kw)
-        if not loop or not frozen:
-            yield from source
-            return
-        for batch, lengths in source:
-            key = np.asarray(batch).tobytes() + np.asarray(lengths).tobytes()
-            if key not in kept:
-                kept[key] = packed.row_states(model, batch, frozen)
-            yield batch, lengths, kept[key]
-    return iterate
+    return lambda start, seed: packed.keeping_row_states(_resumable_batches(start, seed), model)
 
 
 def _ticking(cores: CoreWatch, should_stop: Callable[[], bool] | None) -> Callable[[], bool]:

@@ -237,6 +237,26 @@ def row_states(model: Any, batch: Any, frozen: int) -> Any:
     return h
 
 
+def keeping_row_states(batches: Any, model: Any) -> Any:
+    """SFT training batches with their frozen blocks' states (:func:`row_states`),
+    made the first time a batch comes and kept: mlx-lm's batching forms the same batches
+    every epoch, in another order. Validation batches are left as they are."""
+    frozen = frozen_blocks(model)
+    kept: dict[bytes, Any] = {}
+
+    def iterate(dataset, batch_size, max_seq_length, loop=False, **kw):
+        source = batches(dataset, batch_size, max_seq_length, loop=loop, **kw)
+        if not loop or not frozen:
+            yield from source
+            return
+        for batch, lengths in source:
+            key = np.asarray(batch).tobytes() + np.asarray(lengths).tobytes()
+            if key not in kept:
+                kept[key] = row_states(model, batch, frozen)
+            yield batch, lengths, kept[key]
+    return iterate
+
+
 def sft_loss(model: Any, batch: Any, lengths: Any, states: Any = None) -> tuple[Any, Any]:
     """mlx-lm's ``default_loss`` (the same mask and mean), from the frozen blocks' states
     when given (:func:`row_states`): only the blocks above them run."""
