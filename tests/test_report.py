@@ -10,7 +10,7 @@ from kasper.agents.route import rejected
 from kasper.schemas import Codec
 from kasper.streams import topics
 from kasper.streams.cli.progress import Tally
-from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
+from kasper.streams.cli.report import RunData, calibration, train_steps, windows_closed_on_request, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 RUBRIC, JUDGE = "rubric-1.0", "judge-rubric-1.0"
@@ -93,6 +93,17 @@ def test_train_steps_are_read_from_json_log_lines_and_others_are_skipped():
              json.dumps({"event": "model version", "tier": "lite"}),
              json.dumps({"event": "train step", "tier": "lite", "step": 2, "loss": 3.7})]
     assert [(e["step"], e["loss"]) for e in train_steps(lines)] == [(1, 4.1), (2, 3.7)]
+
+
+def test_windows_closed_on_request_are_read_from_the_last_such_line():
+    event = "closed every open window on request"
+    assert windows_closed_on_request([json.dumps({"event": "train step", "step": 1})]) is None
+    lines = [json.dumps({"event": event, "windows": ["lite-1"]}),
+             '{"event": "closed every open window on request", "wind',  # cut by a crash
+             json.dumps({"event": "window closed", "windows": ["x"]}),
+             json.dumps({"event": event, "windows": ["lite-2", "standard-2"]})]
+    assert windows_closed_on_request(lines) == ["lite-2", "standard-2"]
+    assert windows_closed_on_request([json.dumps({"event": event, "windows": []})]) == []
 
 
 def test_calibration_per_version_pair_with_thumbs():

@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from kasper.schemas import Codec
 from kasper.streams import topics
 from kasper.streams.cli.main import main
+from kasper.streams.cli.report import windows_closed_on_request
 from kasper.streams.consumer import read
 from kasper.streams.producer import Producer
 from kasper.streams.settings import get_settings
@@ -256,6 +257,9 @@ def test_sigusr1_makes_the_train_role_close_its_windows_and_go_on(own_broker, tm
         [event] = asyncio.run(events_in(windows_dir))
         assert event["close_reason"] == "manual" and event["counts"]["approved"] == 3
         time.sleep(2)
+        # What `kasper up` waits for: the line naming every window the request closed.
+        said = windows_closed_on_request(log_path.read_text(errors="replace").splitlines())
+        assert said == [event["window_id"]], said
         assert worker.poll() is None, "the signal ended the worker"
     finally:
         worker.send_signal(signal.SIGTERM)

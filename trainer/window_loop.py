@@ -156,8 +156,13 @@ class WindowLoop:
             self._close_ready = True  # the rest of the last batch comes with the next poll
             return
         self._close_at, self._close_ready = None, False
+        closed = []
         for tier in self.windower.open_tiers():
-            await self._close(self.windower.close(tier, "manual"))
+            window = self.windower.close(tier, "manual")
+            await self._close(window)
+            closed.append(window.content.window_id)
+        # `kasper up` reads this line: every window the request asked for is announced.
+        log.info("closed every open window on request", windows=closed)
 
     async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
         assigned = self._consumer.assignment()

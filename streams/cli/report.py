@@ -74,6 +74,22 @@ def train_steps(lines: Iterable[str]) -> list[dict[str, Any]]:
     return out
 
 
+def windows_closed_on_request(lines: Iterable[str]) -> list[str] | None:
+    """The window ids of the trainer's last "closed every open window on request" line
+    (None: no such line among ``lines``)."""
+    found = None
+    for line in lines:
+        if '"closed every open window on request"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "closed every open window on request":
+            found = [str(w) for w in event.get("windows", [])]
+    return found
+
+
 # The router's gauge is the only live agreement figure: feedback never reaches the router.
 METRICS_NOTE = ("/metrics carries kasper_quality_agreement_kappa{pair=\"rubric_judge\"}, the route role's "
                 "rubric-judge kappa over its last verdicts; agreement with people's thumbs is measured here "

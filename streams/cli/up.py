@@ -39,7 +39,7 @@ from kasper.streams.cli.efficiency import measure_run
 from kasper.streams.cli.live import LiveView, status
 from kasper.streams.cli.outcomes import dead_letters, histories
 from kasper.streams.cli.progress import FOLLOWED, Tally, follow
-from kasper.streams.cli.report import RunData, calibration, train_steps, write_report
+from kasper.streams.cli.report import RunData, calibration, train_steps, windows_closed_on_request, write_report
 from kasper.streams.cli.run_files import RunRecords, write_run_files
 from kasper.streams.cli.up_feedback import (WindowWait, feedback_account, idle_limit, reactions_sent,
                                              simulation_for, unwindowed)
@@ -115,10 +115,12 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 class TrainLog:
-    """The trainer's "train step" lines of the worker's log, read as the log grows."""
+    """The trainer's "train step" lines of the worker's log, read as the log grows, and the
+    windows it closed when asked (None until it says so)."""
 
     def __init__(self, path: Path) -> None:
         self.path, self.offset, self.steps = path, 0, []
+        self.closed_on_request: list[str] | None = None
 
     def poll(self) -> None:
         try:
@@ -129,7 +131,10 @@ class TrainLog:
             return
         complete = chunk[:chunk.rfind(b"\n") + 1]  # a line still being written waits
         self.offset += len(complete)
-        self.steps += train_steps(complete.decode(errors="replace").splitlines())
+        lines = complete.decode(errors="replace").splitlines()
+        self.steps += train_steps(lines)
+        closed = windows_closed_on_request(lines)
+        self.closed_on_request = closed if closed is not None else self.closed_on_request
 
 
 @dataclass
@@ -154,7 +159,8 @@ class Watch:
 
 
 # After the last outcome, a window may still be closing (its last approved record
-# was just counted): wait this long with nothing pending before calling training done.
+# was just counted): wait this long with nothing pending before calling training done,
+# unless the trainer said which windows it closed on request and all of them are in.
 _SETTLE_S = 20.0
 
 
@@ -230,10 +236,18 @@ async def _watch(watch: Watch, wanted: set[str], worker: subprocess.Popen, timeo
             quiet_since = None
             continue
         quiet_since = now if quiet_since is None else quiet_since
-        if now - quiet_since >= _SETTLE_S:
+        if now - quiet_since >= _SETTLE_S or _all_closed_in(watch):
             break
     watch.sample()
     _show(watch, wanted, time.monotonic() - watch.started, final=True)
+
+
+def _all_closed_in(watch: Watch) -> bool:
+    """Whether the trainer closed its windows on request and every one of them is announced
+    (the caller has seen none pending): nothing can still be closing."""
+    watch.train_log.poll()
+    closed = watch.train_log.closed_on_request
+    return watch.windows_closed and closed is not None and all(w in watch.tally.windows for w in closed)
 
 
 def _windowing(watch: Watch, now: float, say: Say) -> bool:
