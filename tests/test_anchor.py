@@ -16,7 +16,7 @@ import pytest
 from kasper.agents.quality.exemplars import seed_exemplars
 from kasper.agents.quality.prompts import build_messages
 from kasper.streams.settings import Settings, TrainerSettings
-from kasper.trainer import anchor, preference
+from kasper.trainer import anchor, groups, preference
 from kasper.trainer.config import TrainerConfig
 from kasper.trainer.eval_set import golden_prompts
 
@@ -94,6 +94,38 @@ def test_the_anchor_costs_nothing_at_step_zero_and_rides_only_beside_a_preferenc
         other = preference.plan(model, tokenizer, data, setting, batch_size=2, max_len=512, sft=sft,
                                 anchor=texts, anchor_weight=weight)
         assert "anchor" not in other.train.objective and other.anchor_texts == 0
+
+
+@pytest.mark.model
+def test_a_short_run_references_only_the_anchor_batches_its_steps_take(shipped_model, tmp_path):
+    from kasper.agents.runtime import model_store
+
+    data = write_preference_data(tmp_path / "data", train=4, held_out=0)
+    model, tokenizer = model_store.load(shipped_model)
+    texts = anchor.anchor_texts(tokenizer, [])
+    kwargs = dict(batch_size=2, max_len=512, sft=([], []), anchor=texts, anchor_weight=3.0)
+    every = preference.plan(model, tokenizer, data, "kto", **kwargs)
+    seen_epochs = []
+
+    def steps(per_epoch: int) -> int:
+        seen_epochs.append(per_epoch)
+        return 3
+
+    short = preference.plan(model, tokenizer, data, "kto", steps=steps, seed=5, **kwargs)
+    anchors = short.train.groups["anchor"]
+    assert seen_epochs == [len(short.train.groups["kto"])]  # the objective's batches, not the anchor's
+    expected = groups.taken(len(anchors), 3, seed=5)
+    assert len(anchors) > len(expected) == 3  # a short run over many texts takes a few batches
+    assert {i for i, g in enumerate(anchors) if not isinstance(g, groups.Pending)} == expected
+    for i in expected:  # the same values as a plan that referenced every batch
+        assert anchors[i][7].tolist() == pytest.approx(every.train.groups["anchor"][i][7].tolist(), abs=1e-4)
+    # Three steps take exactly those batches; a fourth would take one without references.
+    stream = groups.batches(0, seed=5)(short.train, 2, 512, loop=True)
+    taken_steps = [next(stream) for _ in range(3)]
+    assert len(taken_steps) == 3
+    untaken = next(i for i, g in enumerate(anchors) if isinstance(g, groups.Pending))
+    with pytest.raises(RuntimeError, match=f"anchor batch {untaken} was taken without reference values"):
+        short.train._group("anchor", untaken)
 
 
 @pytest.mark.model

@@ -20,7 +20,7 @@ import pytest
 
 from kasper.agents.quality.prompts import build_messages
 from kasper.streams.settings import Settings, TrainerSettings
-from kasper.trainer import preference
+from kasper.trainer import groups, preference
 from kasper.trainer.config import TierTraining, TrainerConfig, WindowPolicy
 from kasper.trainer.dataset import Source, build_window
 from kasper.trainer.errors import EmptyWindowError
@@ -87,11 +87,11 @@ def test_window_pairs_same_prompt_first_then_equivalent_and_lists_every_thumb():
 
 
 def test_a_resumed_mixture_sees_the_batches_the_first_run_would_have():
-    mixture = preference.Mixture(("sft", "kto"), {"sft": [(np.int32(i),) for i in range(5)],
+    mixture = groups.Mixture(("sft", "kto"), {"sft": [(np.int32(i),) for i in range(5)],
                                                   "kto": [(np.int32(10 + i),) for i in range(3)]})
-    whole = preference.batches(0, seed=4)(mixture, 2, 64, loop=True)
+    whole = groups.batches(0, seed=4)(mixture, 2, 64, loop=True)
     seen = [next(whole) for _ in range(12)]
-    resumed = preference.batches(7, seed=4)(mixture, 2, 64, loop=True)
+    resumed = groups.batches(7, seed=4)(mixture, 2, 64, loop=True)
     assert [next(resumed) for _ in range(5)] == seen[7:]
     assert {int(s[0]) for s in seen[:5]} == set(range(5))  # an epoch visits every sft batch once
 

@@ -63,7 +63,7 @@ from mlx_lm.tuner.datasets import load_local_dataset  # noqa: E402
 from mlx_lm.tuner.trainer import TrainingArgs, iterate_batches, train  # noqa: E402
 from mlx_lm.tuner.utils import linear_to_lora_layers  # noqa: E402
 
-from . import metrics, packed, preference  # noqa: E402
+from . import groups, metrics, packed, preference  # noqa: E402
 from .anchor import anchor_texts  # noqa: E402
 from .reference_cache import ReferenceCache  # noqa: E402
 from .config import TierTraining  # noqa: E402
@@ -126,7 +126,8 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
                                carried=carried,
                                anchor=anchor_texts(tokenizer, train_set) if params.anchor_weight else (),
                                anchor_weight=params.anchor_weight, should_stop=_ticking(cores, should_stop),
-                               refs=references)
+                               refs=references, steps=lambda per_epoch: params.capped(per_epoch).iters,
+                               seed=params.seed)
         plan_seconds = time.perf_counter() - planning
         if plan.objective == ("sft",):
             batch = min(params.batch_size, len(train_set))
@@ -136,7 +137,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
             per_epoch = _epoch_steps(len(train_set), batch)
         else:
             batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
-            loss, batches = preference.mixed_loss(plan.train.objective, params.beta), preference.batches
+            loss, batches = preference.mixed_loss(plan.train.objective, params.beta), groups.batches
             examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
             # An epoch is the largest objective's pass; the anchor's texts only ride along.
             per_epoch = max(len(plan.train.groups[o]) for o in plan.objective)

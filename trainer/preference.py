@@ -1,4 +1,3 @@
-# Long: the objectives' examples, losses and batch groups share one sequence layout and one reference pass; apart they would import each other.
 """Preference objectives on MLX: DPO on pairs, KTO on thumbs, and either mixed with SFT.
 
 A window holds three kinds of training data (:mod:`kasper.trainer.dataset`):
@@ -35,14 +34,8 @@ objective and sums their losses.
   batch of anchor texts, and any whose mean token loss rose above the reference's is
   pulled back (:func:`anchor_loss`), so the thumbs do not drag the rest of the model along.
 
-Batches are fixed groups of similar length (mlx-lm's scheme: sorted by length,
-cut into ``batch_size`` groups, the last partial group left out); each epoch
-visits them in an order seeded by ``seed + epoch``, so a resumed run sees the
-same batches, and the KTO rotation and every reference value are computed once.
-
-Why one module past 400 lines: the rows, the losses, the fixed batches and the plan
-share one layout (prompt-masked sequences, reference log-probs computed on the very
-batch arrays training uses); split apart, each part would restate it.
+The fixed batches, their seeded order and the reference values they carry are in
+:mod:`kasper.trainer.groups`; the plan here chooses the objective and builds them.
 
 Error policy: :class:`EmptyWindowError` when the objective has nothing to train
 on (naming each part and what it missed); a named objective whose data the
@@ -54,7 +47,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,12 +56,12 @@ from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before ml
 from kasper.streams.logs import get_logger
 
 import mlx.nn as nn  # noqa: E402  (after runtime.blas on purpose)
-import numpy as np  # noqa: E402
 from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
-from .errors import CorruptDatasetError, EmptyWindowError, TrainingInterrupted  # noqa: E402
-from .packed import Seq, has_states, mean_nll, packed_logps, pad, with_states  # noqa: E402
-from .reference_cache import ReferenceCache, answer_logps, referenced  # noqa: E402
+from .errors import CorruptDatasetError, EmptyWindowError  # noqa: E402
+from .groups import Mixture, Pending, anchor_groups, dpo_groups, kto_groups, resolve_all, sft_groups, taken  # noqa: E402
+from .packed import Seq, mean_nll, packed_logps  # noqa: E402
+from .reference_cache import ReferenceCache, answer_logps  # noqa: E402
 
 log = get_logger(__name__)
 OBJECTIVES = ("sft", "dpo", "kto")
@@ -232,117 +225,6 @@ def mixed_loss(objective: Sequence[str], beta: float) -> Callable:
     return loss
 
 
-# --- groups: fixed batches with their reference values ----------------------------------
-
-
-def _groups(items: list, batch: int, length: Callable[[Any], int]) -> list[list]:
-    order = sorted(range(len(items)), key=lambda i: length(items[i]))
-    return [[items[i] for i in order[k:k + batch]] for k in range(0, len(order) - batch + 1, batch)]
-
-
-def _check(should_stop: Callable[[], bool] | None) -> None:
-    if should_stop is not None and should_stop():
-        raise TrainingInterrupted("stopped while computing reference log-probs, before the first step")
-
-
-def sft_groups(examples: list[Seq], batch: int, max_len: int) -> list[tuple]:
-    return [pad(g, max_len) for g in _groups(examples, batch, lambda e: len(e[0]))]
-
-
-def dpo_groups(model: Any, pairs: list[tuple[Seq, Seq]], batch: int, max_len: int,
-               should_stop: Callable[[], bool] | None = None,
-               refs: ReferenceCache | None = None) -> list[tuple]:
-    """Per batch of pairs: a pack of the chosen rows, then the rejected (a pair shares its
-    prompt row), and their reference log-probs."""
-    out = []
-    for group in _groups(pairs, batch, lambda p: max(len(p[0][0]), len(p[1][0]))):
-        _check(should_stop)
-        rows, ref = referenced(model, [c for c, _ in group] + [r for _, r in group], max_len, "logp", refs)
-        out.append((*rows, ref))
-    return out
-
-
-def anchor_groups(model: Any, texts: list[Seq], batch: int, max_len: int, weight: float,
-                  should_stop: Callable[[], bool] | None = None,
-                  refs: ReferenceCache | None = None) -> list[tuple]:
-    """Per batch: a pack of anchor rows, each row's reference mean token loss, the weight."""
-    out = []
-    for group in _groups(texts, batch, lambda t: len(t[0])):
-        _check(should_stop)
-        rows, ref = referenced(model, group, max_len, "nll", refs)
-        out.append((*rows, ref, mx.array(weight, mx.float32)))
-    return out
-
-
-def kto_groups(model: Any, thumbs: list[tuple[Seq, bool]], batch: int, max_len: int,
-               weights: tuple[float, float], should_stop: Callable[[], bool] | None = None,
-               refs: ReferenceCache | None = None) -> list[tuple]:
-    """Per batch: a pack of the examples and their mismatched KL rows (TRL's +1 rotation:
-    each example's prompt with the previous example's answer, so the two share a prompt
-    row), their references, the liked mask and each example's weight."""
-    out = []
-    for group in _groups(thumbs, batch, lambda t: len(t[0][0])):
-        _check(should_stop)
-        seqs = [s for s, _ in group]
-        answers = [tokens[offset:] for tokens, offset in seqs]
-        rotated = answers[-1:] + answers[:-1]
-        kl = [(tokens[:offset] + answer, offset) for (tokens, offset), answer in zip(seqs, rotated)]
-        rows, ref = referenced(model, seqs + kl, max_len, "logp", refs)
-        liked = [like for _, like in group]
-        weight = [weights[0] if like else weights[1] for like in liked]
-        out.append((*rows, ref, mx.array(liked), mx.array(weight, mx.float32)))
-    return out
-
-
-@dataclass
-class Mixture:
-    """Every objective's fixed batches; ``len`` is what mlx-lm's validation counts (batches).
-
-    ``model``, when given, fills in a pack's frozen-block states the first time its batch is
-    taken (:func:`~kasper.trainer.packed.with_states`) and keeps them for the next epoch."""
-
-    objective: tuple[str, ...]  # the parts each step takes a group of (the anchor included)
-    groups: dict[str, list[tuple]]
-    batch_size: int = 1
-    counts: dict[str, int] = field(default_factory=dict)
-    model: Any = None
-
-    def __len__(self) -> int:
-        return min((len(g) for g in self.groups.values()), default=0) * self.batch_size
-
-    def steps(self, start: int, seed: int) -> Iterator[tuple]:
-        """Training batches forever from step ``start``: one group of each objective per step."""
-        streams = [(name, _cycle(len(self.groups[name]), start, seed)) for name in self.objective]
-        while True:
-            yield tuple(a for name, stream in streams for a in self._group(name, next(stream)))
-
-    def once(self) -> Iterator[tuple]:
-        """Validation: every objective's groups in order, until the shortest runs out."""
-        for i in range(min(len(self.groups[name]) for name in self.objective)):
-            yield tuple(a for name in self.objective for a in self._group(name, i))
-
-    def _group(self, name: str, i: int) -> tuple:
-        group = self.groups[name][i]
-        if self.model is not None and name != "sft" and not has_states(group):
-            group = self.groups[name][i] = (*with_states(self.model, group), *group[7:])
-        return group
-
-
-def _cycle(n: int, start: int, seed: int) -> Iterator[int]:
-    """Group indices from step ``start``: each epoch a seeded permutation of ``range(n)``."""
-    epoch, skip = divmod(start, n)
-    while True:
-        yield from np.random.RandomState(seed + epoch).permutation(n)[skip:].tolist()
-        epoch, skip = epoch + 1, 0
-
-
-def batches(start: int, seed: int) -> Callable:
-    """An ``iterate_batches`` for ``mlx_lm`` ``train`` over a :class:`Mixture`."""
-    def iterate(dataset: Mixture, batch_size: int, max_seq_length: int, loop: bool = False, **_kw):
-        yield from dataset.steps(start, seed) if loop else dataset.once()
-    return iterate
-
-
 # --- the plan: which objective, what data ----------------------------------------------
 
 
@@ -359,7 +241,8 @@ class Plan:
 def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size: int, max_len: int,
          sft: tuple[list[Seq], list[Seq]], kto_weights_set: tuple[float | None, float | None] = (None, None),
          carried: Sequence[dict[str, Any]] = (), anchor: Sequence[Seq] = (), anchor_weight: float = 0.0,
-         should_stop: Callable[[], bool] | None = None, refs: ReferenceCache | None = None) -> Plan:
+         should_stop: Callable[[], bool] | None = None, refs: ReferenceCache | None = None,
+         steps: Callable[[int], int] | None = None, seed: int = 0) -> Plan:
     """Choose the objective for what the window holds and build every batch (references included).
 
     ``sft`` is the (train, valid) SFT examples (tokenized by the caller, mlx-lm's way);
@@ -371,6 +254,10 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
     ``TrainingInterrupted`` (nothing is trained yet, so nothing is lost). ``refs``, the
     reference values of earlier plans for this very model, spares the rows it holds
     (:mod:`kasper.trainer.reference_cache`); it is saved at the end.
+
+    ``steps``, given an epoch's steps (the largest objective's batch count), says how many
+    steps training will take with ``seed``: only the training batches those steps take are
+    referenced (:func:`~kasper.trainer.groups.taken`); None references every batch.
     """
     wanted = parse_objective(setting)
     pairs = {s: pair_examples(read_rows(data_dir, PAIRS_FILE, splits), tokenizer, max_len)
@@ -400,25 +287,29 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
         if name == "sft":
             train[name], valid[name] = (sft_groups(s, batch[name], max_len) for s in sft)
         elif name == "dpo":
-            train[name], valid[name] = (dpo_groups(model, pairs[s][0], batch[name], max_len, should_stop,
-                                                   refs) for s in ("train", "valid"))
+            train[name], valid[name] = (dpo_groups(pairs[s][0], batch[name]) for s in ("train", "valid"))
         else:
-            train[name], valid[name] = (kto_groups(model, thumbs[s][0], batch[name], max_len, weights,
-                                                   should_stop, refs) for s in ("train", "valid"))
+            train[name], valid[name] = (kto_groups(thumbs[s][0], batch[name], weights) for s in ("train", "valid"))
     parts, anchored = objective, []
     if anchor_weight > 0 and {"dpo", "kto"} & set(objective):
         anchored = [a for a in anchor if _fits(a, max_len)]
         if anchored:
-            train["anchor"] = anchor_groups(model, anchored, min(batch_size, len(anchored)), max_len,
-                                            anchor_weight, should_stop, refs)
+            train["anchor"] = anchor_groups(anchored, min(batch_size, len(anchored)), anchor_weight)
             parts = (*objective, "anchor")
-    heldout = dpo_groups(model, pairs["heldout"][0], 1, max_len, should_stop, refs)
+    heldout = dpo_groups(pairs["heldout"][0], 1)
+    total = steps(max(len(train[o]) for o in objective)) if steps is not None else None
+    for groups in train.values():
+        used = taken(len(groups), total, seed) if total is not None else None
+        resolve_all(model, groups, max_len, used, should_stop, refs)
+    for groups in [*valid.values(), heldout]:
+        resolve_all(model, groups, max_len, None, should_stop, refs)
     dropped = sum(d for part, (_, d) in [*pairs.items(), *thumbs.items()] if part == "train")
     counts = {f"{o}_examples": available[o] for o in objective}
     cached = {} if refs is None else {"reference_rows_cached": refs.hits, "reference_rows_computed": refs.misses}
+    pending = sum(isinstance(g, Pending) for groups in train.values() for g in groups)
     log.info("preference plan", objective=objective_name(objective), batch_sizes=batch,
              kto_weights=weights if "kto" in objective else None, anchor_texts=len(anchored),
-             **counts, **cached)
+             batches_not_taken=pending, **counts, **cached)
     if refs is not None:
         refs.save()
     size = max(batch.values())
