@@ -14,7 +14,7 @@ import pytest
 
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents.runtime import model_store
-from kasper.trainer import evaluate
+from kasper.trainer import evaluate, probes
 from kasper.trainer.config import PromotionPolicy, TierTraining
 from kasper.trainer.eval_cache import IncumbentCache, example_key, model_key, probes_key
 from kasper.trainer.eval_set import golden_examples
@@ -107,7 +107,7 @@ def test_golden_answers_are_what_the_generate_stage_serves_for_the_same_prompts(
 
     settings = GenerateSettings(max_tokens=24)
     prompts = probe_prompts(4, "standard")
-    requests = evaluate.probe_requests(prompts, settings)
+    requests = probes.probe_requests(prompts, settings)
     generator = Generator(None, settings)  # only its chat and sampling are used, no backend
     for prompt, request in zip(prompts, requests):
         # The generator's own chat (template + the package's exemplars) and tier sampling.
@@ -124,13 +124,13 @@ def test_golden_answers_are_what_the_generate_stage_serves_for_the_same_prompts(
             await backend.close()
 
     model, tokenizer = model_store.load(shipped_model)
-    answers = evaluate.answer_probes(model, tokenizer, requests)
+    answers = probes.answer_probes(model, tokenizer, requests)
     assert answers == asyncio.run(served())
     assert all(a.strip() for a in answers)
     # A cap shortens them; the cache key tells the two sets apart.
-    capped = evaluate.probe_requests(prompts, settings, max_tokens=8)
+    capped = probes.probe_requests(prompts, settings, max_tokens=8)
     assert all(r.sampling.max_tokens == 8 for r in capped)
-    assert probes_key(capped) != probes_key(requests) == probes_key(evaluate.probe_requests(prompts, settings))
+    assert probes_key(capped) != probes_key(requests) == probes_key(probes.probe_requests(prompts, settings))
 
 
 @pytest.mark.model
@@ -171,7 +171,7 @@ def test_a_second_look_answers_only_the_new_samples_and_scores_every_answer(ship
 
     policy = dataclasses.replace(POLICY, probe_samples=1, probe_extra_samples=1)
     asked = []
-    real_answer = evaluate.answer_probes
+    real_answer = probes.answer_probes
     monkeypatch.setattr(evaluate, "answer_probes",
                         lambda model, tokenizer, requests: asked.append(list(requests))
                         or real_answer(model, tokenizer, requests))
@@ -202,13 +202,13 @@ def test_each_golden_prompt_gets_its_own_seeded_samples_and_one_averaged_score()
     from kasper.streams.simulated_users import thumbs_up_rate
 
     prompts = probe_prompts(3, "standard")
-    requests = evaluate.probe_requests(prompts, GenerateSettings(), samples=2)
+    requests = probes.probe_requests(prompts, GenerateSettings(), samples=2)
     assert len(requests) == 6 and len({r.seed for r in requests}) == 6
     assert [r.messages for r in requests[:2]] == [requests[0].messages] * 2  # a prompt's samples in a row
-    assert evaluate.probe_requests(prompts, GenerateSettings(), samples=2) == requests  # seeded by id
+    assert probes.probe_requests(prompts, GenerateSettings(), samples=2) == requests  # seeded by id
     short, long_ = "You did one thing today. Write it down.", " ".join(["You walk to the kitchen."] * 30)
     texts = [short, long_] * 3
-    thumbs, scores, passed = evaluate.score_probes(texts, prompts, samples=2)
+    thumbs, scores, passed = probes.score_probes(texts, prompts, samples=2)
     assert len(thumbs) == len(scores) == len(passed) == 3
     for p, value in zip(prompts, thumbs):
         expected = (thumbs_up_rate(short, p["context"]) + thumbs_up_rate(long_, p["context"])) / 2

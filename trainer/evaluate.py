@@ -46,28 +46,24 @@ from typing import Any, Sequence
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
-from kasper.agents.runtime.backend import GenRequest
 from kasper.agents.runtime.cores import CoreWatch
 from kasper.agents.runtime.priority import GATE
-from kasper.agents.runtime.mlx_backend import engine_row, finished_text, fuse_lora
-from kasper.agents.runtime.mlx_engine import Engine
-from kasper.agents.runtime.prompting import request_for
-from kasper.agents.quality.exemplars import ExemplarBook
-from kasper.agents.quality.rubric import Rubric
+from kasper.agents.runtime.backend import GenRequest
+from kasper.agents.runtime.mlx_backend import fuse_lora
 from kasper.streams.settings import GenerateSettings
-from kasper.streams.simulated_users import thumbs_up_rate
 
 import mlx.nn as nn  # noqa: E402
 from mlx_lm.tuner.datasets import ChatDataset  # noqa: E402
 
 from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
-from .eval_cache import IncumbentCache, example_key, probes_key  # noqa: E402
+from .eval_cache import IncumbentCache, example_key, model_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
 from .packed import pack, packed_logps, pad  # noqa: E402
 from .preference import parse_objective  # noqa: E402
-from .probes import probe_prompts  # noqa: E402
+from .probes import answer_probes, probe_prompts, probe_requests, score_probes  # noqa: E402
 from .sequential import look_level  # noqa: E402
+from .state_memo import SharedStates, shared_states  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -134,14 +130,15 @@ class Decision:
 def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence[EvalExample],
                    params: TierTraining, policy: PromotionPolicy, tier: str,
                    cache: IncumbentCache | None = None, generate: GenerateSettings | None = None,
-                   second_look: bool = False) -> ModelScores:
+                   second_look: bool = False, other_layers: Sequence[int] = ()) -> ModelScores:
     """Per-example held-out losses and golden-prompt answers of the base model plus ``adapter_dir``.
 
     ``second_look``: each golden prompt is answered ``probe_extra_samples`` more times, with
     seeds of their own, and scored over all its answers (:mod:`kasper.trainer.sequential`).
     With ``cache`` (the incumbent's, :mod:`kasper.trainer.eval_cache`), only the numbers it
     lacks are computed, and the model is not loaded when it lacks none: a second look
-    computes only the new answers.
+    computes only the new answers. ``other_layers``: the other tiers' LoRA depths, whose
+    shared states the loss keeps on its way (:mod:`kasper.trainer.state_memo`).
     """
     keys = [example_key(e.messages, params.max_seq_length, params.mask_prompt) for e in examples]
     prompts = probe_prompts(policy.probe_count, tier) if policy.probe_count else []
@@ -154,7 +151,8 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
     if missing or (prompts and None in texts):
         model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
         tokenized = tokenize([examples[i] for i in missing], tokenizer, params)
-        losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length)
+        shared = shared_states(model, model_key(model_dir, None), params.num_layers, other_layers)
+        losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length, shared)
         known = {**known, **{keys[i]: [loss, n] for i, loss, n in zip(missing, losses, tokens)}}
         fuse_lora(model)  # as the generate stage serves an adapter (fewer ops per decode step)
         texts = [answer_probes(model, tokenizer, batch) if got is None else got
@@ -186,19 +184,27 @@ def tokenize(examples: Sequence[EvalExample], tokenizer: Any, params: TierTraini
 
 
 def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batch_size: int,
-                     max_seq_length: int) -> tuple[list[float], list[int]]:
+                     max_seq_length: int, shared: SharedStates | None = None) -> tuple[list[float], list[int]]:
     """Summed masked token loss and token count of every example, in the given order; prompt-masked
-    examples take the packed pass (:mod:`~kasper.trainer.packed`: logits at answer positions only)."""
+    examples take the packed pass (:mod:`~kasper.trainer.packed`: logits at answer positions only).
+
+    With ``shared``, each example's states below the adapted blocks come from (or join) its
+    memo (:mod:`~kasper.trainer.state_memo`) and only the blocks above run; one example a
+    pass then, which costs no more than batches here (measured: docs/trainer.md)."""
     model.eval()
     losses, counts = [0.0] * len(examples), [0] * len(examples)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
+    step = 1 if shared is not None else batch_size
     # Large matmuls: every core the machine and the serving work leave free (lora.py).
     with CoreWatch.during(peers=lambda: GATE.active) as cores:
-        for start in range(0, len(order), batch_size):
+        for start in range(0, len(order), step):
             cores.tick()
-            chunk = [examples[i] for i in order[start:start + batch_size]]
+            chunk = [examples[i] for i in order[start:start + step]]
             if all(1 <= offset < max_seq_length - 1 for _, offset in chunk):
-                logps, n = packed_logps(model, *pack(chunk, max_seq_length))
+                rows = pack(chunk, max_seq_length)
+                if shared is not None:
+                    rows = (*rows, *shared.of(model, chunk[0], max_seq_length, rows))
+                logps, n = packed_logps(model, *rows, frozen=shared.split if shared is not None else None)
                 summed = -logps
             else:  # the loss over the whole row (no prompt mask), mlx-lm's way
                 summed, n = _row_losses(model, *pad(chunk, max_seq_length))
@@ -216,53 +222,6 @@ def _row_losses(model: Any, batch: Any, lengths: Any) -> tuple[Any, Any]:
     mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
     ce = nn.losses.cross_entropy(logits, targets) * mask
     return ce.astype(mx.float32).sum(axis=1), mask.sum(axis=1)
-
-
-def probe_requests(prompts: Sequence[dict[str, Any]], generate: GenerateSettings,
-                   max_tokens: int | None = None, samples: int = 1, first: int = 0) -> list[GenRequest]:
-    """The golden prompts as the generate stage would serve them (:mod:`kasper.agents.runtime.prompting`):
-    the package's exemplars (a cold-start book: the trainer does not see the worker's),
-    the tier's sampling and guards; ``samples`` answers per prompt in a row, each with
-    its own seed (answers ``first`` to ``first + samples - 1``: a second look's seeds
-    differ from the first's); ``max_tokens`` caps the length."""
-    book = ExemplarBook(generate.exemplars)
-    out = []
-    for p in prompts:
-        for k in range(first, first + samples):
-            _, request = request_for(p, f"golden:{p['prompt_id']}:{k}", generate, book)
-            if max_tokens is not None and max_tokens < request.sampling.max_tokens:
-                request = dataclasses.replace(request, sampling=dataclasses.replace(request.sampling,
-                                                                                   max_tokens=max_tokens))
-            out.append(request)
-    return out
-
-
-def answer_probes(model: Any, tokenizer: Any, requests: Sequence[GenRequest]) -> list[str]:
-    """The answers to ``requests``, written by the serving engine (``mlx_engine``) as the
-    generate stage writes them: sampled with their seeds, guarded, ended at a sentence."""
-    if not requests:
-        return []
-    # Not serving: a window's training does not wait for this (agents/runtime/priority.py).
-    engine = Engine(model, tokenizer, serving=False)
-    outputs = engine.generate([engine_row(engine, r) for r in requests])
-    return [finished_text(out.text, out.finish_reason) for out in outputs]
-
-
-def score_probes(texts: Sequence[str], prompts: Sequence[dict[str, Any]], samples: int = 1
-                 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
-    """Per golden prompt, over its ``samples`` answers (``texts`` in request order): the mean
-    thumbs-up rate, the mean rubric score and the share passed."""
-    if not prompts:
-        return (), (), ()
-    rubric = Rubric()
-    thumbs, scores, passed = [], [], []
-    for i, p in enumerate(prompts):
-        answers = texts[i * samples:(i + 1) * samples]
-        grades = [rubric.grade(text, p["domain"], p.get("context")) for text in answers]
-        thumbs.append(_mean([thumbs_up_rate(text, p.get("context")) for text in answers]))
-        scores.append(_mean([g.final_score for g in grades]))
-        passed.append(_mean([float(g.passed) for g in grades]))
-    return tuple(thumbs), tuple(scores), tuple(passed)
 
 
 def compare(new: ModelScores, current: ModelScores, sources: Sequence[str],

@@ -44,7 +44,7 @@ log = get_logger(__name__)
 def judged_means(settings: JudgeSettings, texts: Sequence[str], prompts: Sequence[Mapping[str, Any]],
                  per_prompt: int) -> list[float]:
     """Per prompt, the judge's mean overall score of its ``per_prompt`` answers (``texts`` in
-    prompt order, as :func:`kasper.trainer.evaluate.score_probes` reads them). One request at
+    prompt order, as :func:`kasper.trainer.probes.score_probes` reads them). One request at
     a time: a promotion is not worth a burst against a rate-limited API."""
     async def run() -> list[float]:
         scores = []

@@ -138,14 +138,18 @@ class _AfterPrompt:
 
 
 def packed_logps(model: Any, prompts: Any, prompt_lengths: Any, answers: Any, answer_lengths: Any,
-                 prompt_of: Any, prompt_states: Any = None, answer_states: Any = None) -> tuple[Any, Any]:
+                 prompt_of: Any, prompt_states: Any = None, answer_states: Any = None, *,
+                 frozen: int | None = None) -> tuple[Any, Any]:
     """Per row (arrays from :func:`pack`): the answer's summed log-prob and its token count.
 
     With the frozen blocks' states (:func:`with_states`; empty arrays mean none), only
-    the blocks above them run."""
+    the blocks above them run: above ``frozen`` blocks (None: :func:`frozen_blocks`)."""
     mask = _answer_mask(prompts, prompt_lengths, answers, prompt_of)
     width = answers.shape[1] - 1
-    frozen = 0 if prompt_states is None or prompt_states.size == 0 else frozen_blocks(model)
+    if prompt_states is None or prompt_states.size == 0:
+        frozen = 0
+    elif frozen is None:
+        frozen = frozen_blocks(model)
     if frozen:
         inner = model.model
         _, hidden = _two_passes(inner.layers[frozen:], prompt_states, answer_states,
@@ -212,13 +216,30 @@ def frozen_blocks(model: Any) -> int:
     return 0
 
 
-def lower_states(model: Any, rows: tuple, frozen: int) -> tuple[Any, Any]:
-    """The prompts' and the answers' hidden states after the first ``frozen`` blocks (evaluated)."""
+def first_adapted(model: Any) -> int:
+    """The index of ``model``'s first block holding a LoRA layer (the block count when none
+    does); 0 for a model this module cannot split. The blocks below it are the base
+    model's, whatever adapter is loaded."""
+    inner = getattr(model, "model", None)
+    blocks = getattr(inner, "layers", None)
+    if type(model).__module__ not in _SPLITTABLE or not blocks:
+        return 0
+    for i, block in enumerate(blocks):
+        if any(hasattr(m, "lora_a") for _, m in block.named_modules()):
+            return i
+    return len(blocks)
+
+
+def lower_states(model: Any, rows: tuple, frozen: int, start: int = 0,
+                 states: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
+    """The prompts' and the answers' hidden states after the first ``frozen`` blocks
+    (evaluated); from ``states``, those after the first ``start`` blocks, when given."""
     prompts, prompt_lengths, answers, _answer_lengths, prompt_of = rows[:5]
     inner = model.model
     mask = _answer_mask(prompts, prompt_lengths, answers, prompt_of)
-    states = _two_passes(inner.layers[:frozen], inner.embed_tokens(prompts),
-                         inner.embed_tokens(answers[:, :-1]), prompt_lengths, prompt_of, mask)
+    if states is None:
+        start, states = 0, (inner.embed_tokens(prompts), inner.embed_tokens(answers[:, :-1]))
+    states = _two_passes(inner.layers[start:frozen], *states, prompt_lengths, prompt_of, mask)
     states = tuple(mx.stop_gradient(s) for s in states)
     mx.eval(states)
     return states

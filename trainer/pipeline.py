@@ -141,12 +141,13 @@ def _evaluate(window_dir: Path, config: TrainerConfig, model_dir: Path, tier: st
     cache = IncumbentCache(config.adapters_dir, tier, model_key(model_dir, incumbent))
     label = f"serving {serving['version']}" if serving else "the base model"
     level = thumbs_level(policy, objective)
+    others = [config.tier(t).num_layers for t in config.tiers if t != tier]
 
     def look(second: bool) -> tuple[ModelScores, ModelScores, Comparison, Decision]:
         new = evaluate_model(model_dir, work, examples, params, policy, tier, cache=candidate_cache,
-                             generate=config.generate, second_look=second)
+                             generate=config.generate, second_look=second, other_layers=others)
         current = evaluate_model(model_dir, incumbent, examples, params, policy, tier, cache=cache,
-                                 generate=config.generate, second_look=second)
+                                 generate=config.generate, second_look=second, other_layers=others)
         comparison = compare(new, current, [e.source for e in examples], policy, level)
         return new, current, comparison, decide(comparison, policy, label, objective, second_look=second)
 
