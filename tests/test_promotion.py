@@ -200,7 +200,7 @@ def test_the_pipeline_takes_a_second_look_only_when_the_first_is_open(tmp_path, 
         looks.clear()
 
         def scripted(model_dir, adapter_dir, examples, params, policy, tier, cache=None, generate=None,
-                     second_look=False):
+                     second_look=False, other_layers=()):
             looks.append(("new" if adapter_dir == work else "current", second_look))
             new, current, _ = second if second_look else first
             scores = new if adapter_dir == work else current
