@@ -59,35 +59,31 @@ class RunData:
     letters: list[dict[str, Any]] = field(default_factory=list)  # every dead letter, original decoded
 
 
-def train_steps(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The trainer's "train step" events among JSON log lines (other lines are skipped)."""
-    out = []
+def log_events(lines: Iterable[str], name: str) -> list[dict[str, Any]]:
+    """The JSON log lines whose event is ``name`` (other lines are skipped)."""
+    out, quoted = [], json.dumps(name)
     for line in lines:
-        if '"train step"' not in line:
+        if quoted not in line:
             continue
         try:
             event = json.loads(line)
         except ValueError:
-            continue  # a line cut by a crash, or a plain-text line: not a step
-        if event.get("event") == "train step":
+            continue  # a line cut by a crash, or a plain-text line
+        if event.get("event") == name:
             out.append(event)
     return out
+
+
+def train_steps(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """The trainer's "train step" events among JSON log lines."""
+    return log_events(lines, "train step")
 
 
 def windows_closed_on_request(lines: Iterable[str]) -> list[str] | None:
     """The window ids of the trainer's last "closed every open window on request" line
     (None: no such line among ``lines``)."""
-    found = None
-    for line in lines:
-        if '"closed every open window on request"' not in line:
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "closed every open window on request":
-            found = [str(w) for w in event.get("windows", [])]
-    return found
+    said = log_events(lines, "closed every open window on request")
+    return [str(w) for w in said[-1].get("windows", [])] if said else None
 
 
 # The router's gauge is the only live agreement figure: feedback never reaches the router.
