@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -50,6 +51,7 @@ from kasper.agents.runtime.cores import CoreWatch
 from kasper.agents.runtime.priority import GATE
 from kasper.agents.runtime.backend import GenRequest
 from kasper.agents.runtime.mlx_backend import fuse_lora
+from kasper.streams.logs import get_logger
 from kasper.streams.settings import GenerateSettings
 
 import mlx.nn as nn  # noqa: E402
@@ -64,6 +66,8 @@ from .preference import parse_objective  # noqa: E402
 from .probes import answer_probes, probe_prompts, probe_requests, score_probes  # noqa: E402
 from .sequential import look_level  # noqa: E402
 from .state_memo import SharedStates, shared_states  # noqa: E402
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,14 +153,20 @@ def evaluate_model(model_dir: Path, adapter_dir: Path | None, examples: Sequence
     missing = [i for i, key in enumerate(keys) if key not in known]
     texts = [_cached(cache, batch) for batch in batches]
     if missing or (prompts and None in texts):
+        started = time.perf_counter()
         model, tokenizer = model_store.load(model_dir, adapter_path=adapter_dir)
         tokenized = tokenize([examples[i] for i in missing], tokenizer, params)
         shared = shared_states(model, model_key(model_dir, None), params.num_layers, other_layers)
         losses, tokens = per_example_loss(model, tokenized, params.batch_size, params.max_seq_length, shared)
         known = {**known, **{keys[i]: [loss, n] for i, loss, n in zip(missing, losses, tokens)}}
+        answering = time.perf_counter()
         fuse_lora(model)  # as the generate stage serves an adapter (fewer ops per decode step)
+        asked = sum(len(batch) for batch, got in zip(batches, texts) if got is None)
         texts = [answer_probes(model, tokenizer, batch) if got is None else got
                  for batch, got in zip(batches, texts)]
+        log.info("model measured", tier=tier, adapter=str(adapter_dir) if adapter_dir else None,
+                 losses_computed=len(missing), loss_seconds=round(answering - started, 2),
+                 answers_written=asked, answer_seconds=round(time.perf_counter() - answering, 2))
     if cache is not None:
         cache.hits, cache.misses = len(keys) - len(missing), len(missing)
         cache.losses = dict(known)
