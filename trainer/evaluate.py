@@ -219,7 +219,7 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
             else:  # the loss over the whole row (no prompt mask), mlx-lm's way
                 summed, n = _row_losses(model, *pad(chunk, max_seq_length))
             mx.eval(summed, n)
-            for j, i in enumerate(order[start:start + batch_size]):
+            for j, i in enumerate(order[start:start + step]):
                 losses[i], counts[i] = float(summed[j].item()), int(n[j].item())
     return losses, counts
 
