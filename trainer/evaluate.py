@@ -61,7 +61,7 @@ from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
 from .eval_cache import IncumbentCache, example_key, model_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
-from .packed import pack, packed_logps, pad  # noqa: E402
+from .packed import default_mask, pack, packed_logps, pad  # noqa: E402
 from .preference import parse_objective  # noqa: E402
 from .probes import answer_probes, probe_prompts, probe_requests, score_probes  # noqa: E402
 from .sequential import look_level  # noqa: E402
@@ -228,8 +228,7 @@ def _row_losses(model: Any, batch: Any, lengths: Any) -> tuple[Any, Any]:
     # mlx_lm.tuner.trainer.default_loss, summed per row instead of over the batch.
     inputs, targets = batch[:, :-1], batch[:, 1:]
     logits = model(inputs)
-    steps = mx.arange(1, targets.shape[1] + 1)
-    mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
+    mask = default_mask(lengths, targets.shape[1])
     ce = nn.losses.cross_entropy(logits, targets) * mask
     return ce.astype(mx.float32).sum(axis=1), mask.sum(axis=1)
 

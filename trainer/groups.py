@@ -22,7 +22,7 @@ reference passes.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,12 @@ def kto_groups(thumbs: list[tuple[Seq, bool]], batch: int, weights: tuple[float,
         weight = [weights[0] if like else weights[1] for like in liked]
         out.append(Pending(seqs + kl, "logp", (mx.array(liked), mx.array(weight, mx.float32))))
     return out
+
+
+def epoch_steps(groups: dict[str, list], objective: Sequence[str]) -> int:
+    """The steps of one pass over a window: the largest objective's batches (the anchor's
+    texts only ride along, so it is not among ``objective``)."""
+    return max(len(groups[o]) for o in objective)
 
 
 def taken(n: int, steps: int, seed: int) -> set[int]:

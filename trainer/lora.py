@@ -139,8 +139,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
             batch, train_data, valid_data = plan.train.batch_size, plan.train, plan.valid
             loss, batches = preference.mixed_loss(plan.train.objective, params.beta), groups.batches
             examples, dropped = sum(plan.train.counts.values()), dropped + plan.dropped
-            # An epoch is the largest objective's pass; the anchor's texts only ride along.
-            per_epoch = max(len(plan.train.groups[o]) for o in plan.objective)
+            per_epoch = groups.epoch_steps(plan.train.groups, plan.objective)
         params = params.capped(per_epoch)
         fingerprint = _fingerprint(data_dir, params, init_adapter, carried)
         start = _resume(work_dir, model, optimizer, fingerprint)

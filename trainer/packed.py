@@ -202,13 +202,17 @@ _SPLITTABLE = {"mlx_lm.models.llama"}
 NO_STATES = mx.zeros((0,), mx.float32)
 
 
+def _blocks(model: Any) -> list:
+    """``model``'s transformer blocks when this module can split it, else none."""
+    blocks = getattr(getattr(model, "model", None), "layers", None)
+    return list(blocks) if type(model).__module__ in _SPLITTABLE and blocks else []
+
+
 def frozen_blocks(model: Any) -> int:
     """How many of ``model``'s first blocks (and its embedding) have nothing to train: 0 for
     a model this module cannot split, or one whose every block trains (or none)."""
-    inner = getattr(model, "model", None)
-    blocks = getattr(inner, "layers", None)
-    if type(model).__module__ not in _SPLITTABLE or not blocks or tree_flatten(
-            inner.embed_tokens.trainable_parameters()):
+    blocks = _blocks(model)
+    if not blocks or tree_flatten(model.model.embed_tokens.trainable_parameters()):
         return 0
     for i, block in enumerate(blocks):
         if tree_flatten(block.trainable_parameters()):
@@ -220,10 +224,7 @@ def first_adapted(model: Any) -> int:
     """The index of ``model``'s first block holding a LoRA layer (the block count when none
     does); 0 for a model this module cannot split. The blocks below it are the base
     model's, whatever adapter is loaded."""
-    inner = getattr(model, "model", None)
-    blocks = getattr(inner, "layers", None)
-    if type(model).__module__ not in _SPLITTABLE or not blocks:
-        return 0
+    blocks = _blocks(model)
     for i, block in enumerate(blocks):
         if any(hasattr(m, "lora_a") for _, m in block.named_modules()):
             return i
@@ -291,11 +292,17 @@ def sft_loss(model: Any, batch: Any, lengths: Any, states: Any = None) -> tuple[
         h = block(h, mask, cache=None)
     logits = _logits(model, inner.norm(h))
     targets = batch[:, 1:]
-    steps = mx.arange(1, targets.shape[1] + 1)
-    mask = mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
+    mask = default_mask(lengths, targets.shape[1])
     ntoks = mask.sum()
     ce = (nn.losses.cross_entropy(logits, targets) * mask).astype(mx.float32).sum() / ntoks
     return ce, ntoks
+
+
+def default_mask(lengths: Any, width: int) -> Any:
+    """mlx-lm's ``default_loss`` mask over ``width`` targets: from the answer's start through
+    the row's length, so the padding token after a row's end is a target too."""
+    steps = mx.arange(1, width + 1)
+    return mx.logical_and(steps >= lengths[:, 0:1], steps <= lengths[:, 1:])
 
 
 def with_states(model: Any, rows: tuple) -> tuple:

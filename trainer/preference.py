@@ -59,7 +59,8 @@ import mlx.nn as nn  # noqa: E402  (after runtime.blas on purpose)
 from mlx_lm.tuner.trainer import default_loss  # noqa: E402
 
 from .errors import CorruptDatasetError, EmptyWindowError  # noqa: E402
-from .groups import Mixture, Pending, anchor_groups, dpo_groups, kto_groups, resolve_all, sft_groups, taken  # noqa: E402
+from .groups import (Mixture, Pending, anchor_groups, dpo_groups, epoch_steps, kto_groups,  # noqa: E402
+                     resolve_all, sft_groups, taken)
 from .packed import Seq, mean_nll, packed_logps  # noqa: E402
 from .reference_cache import ReferenceCache, answer_logps  # noqa: E402
 
@@ -297,7 +298,7 @@ def plan(model: Any, tokenizer: Any, data_dir: Path, setting: str, *, batch_size
             train["anchor"] = anchor_groups(anchored, min(batch_size, len(anchored)), anchor_weight)
             parts = (*objective, "anchor")
     heldout = dpo_groups(pairs["heldout"][0], 1)
-    total = steps(max(len(train[o]) for o in objective)) if steps is not None else None
+    total = steps(epoch_steps(train, objective)) if steps is not None else None
     for groups in train.values():
         used = taken(len(groups), total, seed) if total is not None else None
         resolve_all(model, groups, max_len, used, should_stop, refs)

@@ -74,7 +74,9 @@ class SharedStates:
         keys = {s: self._key(s, seq, max_len) for s in splits}
         start, states = 0, None
         for s in splits:  # the highest split already kept is where the blocks start
-            states, start = (found, s) if (found := self.memo.get(keys[s])) is not None else (states, start)
+            found = self.memo.get(keys[s])
+            if found is not None:
+                start, states = s, found
         for s in splits:
             if s > start:
                 states = lower_states(model, rows, s, start, states)
