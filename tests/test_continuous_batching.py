@@ -163,9 +163,9 @@ def test_rows_sharing_the_running_prefix_are_admitted_first_and_write_what_they_
     admitted: list[str] = []
     prefill = engine.prefill
 
-    def recording(batch, stats):
+    def recording(batch, stats, **kwargs):
         admitted.extend("A" if (r.tokens, r.prefix) in a else "B" for r in batch)
-        return prefill(batch, stats)
+        return prefill(batch, stats, **kwargs)
 
     engine.prefill = recording
     outs = engine.generate(rows)

@@ -16,7 +16,7 @@ from kasper.agents.runtime import blas
 from kasper.agents.runtime import scheduler as scheduler_module
 from kasper.agents.runtime.blas import mx  # noqa: F401  (OpenBLAS before mlx.core)
 from kasper.agents.runtime import cores
-from kasper.agents.runtime.cores import CoreWatch, machine_busy_seconds, own_seconds, threads_for
+from kasper.agents.runtime.cores import CoreWatch, History, machine_busy_seconds, own_seconds, threads_for
 
 
 class Machine:
@@ -31,10 +31,11 @@ class Machine:
         self.busy += seconds * (others + own)
         self.own += seconds * own
 
-    def watch(self, cores: int = 2, interval: float = 0.5, peers=lambda: 0) -> CoreWatch:
+    def watch(self, cores: int = 2, interval: float = 0.5, peers=lambda: 0,
+              history: History | None = None) -> CoreWatch:
         return CoreWatch(interval, cores, busy=lambda: self.busy, own=lambda: self.own,
                          clock=lambda: self.t, apply=self.applied.append, enabled=True, peers=peers,
-                         current=lambda: self.applied[-1] if self.applied else None)
+                         current=lambda: self.applied[-1] if self.applied else None, history=history)
 
 
 def test_threads_are_the_cores_other_processes_leave_free():
@@ -115,6 +116,51 @@ def test_a_decision_puts_its_count_back_after_another_watch_set_the_process_coun
     assert m.applied == [2, 1, 2, 1]
     m.run(0.6, others=0.0, own=1.0)
     assert drain.tick() == 2 and m.applied == [2, 1, 2, 1, 2]
+
+
+def test_a_watch_with_the_machines_history_decides_at_its_start():
+    # The drain's first work is its largest prefill: it must not wait an interval at the base count.
+    m, history = Machine(), History()
+    first = m.watch(history=history)
+    assert first.threads == first.base and m.applied == []  # nothing known yet: as before
+    m.run(0.6, others=0.0, own=1.0)
+    assert first.tick() == 2
+    first.close()
+    assert m.applied == [2, 1]
+    # Between drains another process takes a core: the next drain starts at one thread...
+    m.run(3.0, others=1.0, own=0.0)
+    busy = m.watch(history=history)
+    assert busy.threads == 1 and busy.others == pytest.approx(1.0) and m.applied == [2, 1]
+    busy.close()
+    # ... and once the machine is idle again, at two, before its first tick.
+    m.run(2.0, others=0.0, own=0.1)
+    idle = m.watch(history=history)
+    assert idle.threads == 2 and m.applied == [2, 1, 2]
+    # A busy MLX thread of this process beside it keeps a core from the start too.
+    idle.close()
+    m.run(1.0, others=0.0, own=1.0)
+    beside_judge = m.watch(history=history, peers=lambda: 1)
+    assert beside_judge.threads == 1
+
+
+def test_a_history_read_too_recently_gives_its_last_figure_or_nothing():
+    m, history = Machine(), History()
+    m.watch(history=history)
+    m.run(0.1, others=1.0, own=0.0)
+    # Too close to the first reading to measure, and nothing measured before: as without one.
+    second = m.watch(history=history)
+    assert second.others is None and second.threads == second.base
+    m.run(0.5, others=1.0, own=0.0)  # 0.6 s since the first reading, which was kept
+    third = m.watch(history=history)
+    assert third.others == pytest.approx(1.0) and third.threads == 1
+    m.run(0.1, others=0.0, own=0.0)
+    # Read 0.1 s later: the last figure stands (one busy core), not a tenth of a second's.
+    fourth = m.watch(history=history)
+    assert fourth.others == pytest.approx(1.0) and fourth.threads == 1
+    # A watch's own decisions land in the history for the next one.
+    m.run(0.6, others=0.0, own=1.0)
+    assert fourth.tick() == 2
+    assert history.others == pytest.approx(0.0)
 
 
 def test_a_watch_that_cannot_read_the_machine_leaves_the_count_alone():
@@ -215,11 +261,25 @@ def test_the_engine_writes_the_same_tokens_whatever_the_machine_leaves_it(engine
             m.run(0.1, others=load)  # every read sees a fresh tenth of a second at this load
             return m.busy
 
-        def watch(m=m, busy=busy, peers=lambda: 0) -> CoreWatch:
-            return CoreWatch(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True, peers=peers)
+        def watch(m=m, busy=busy, peers=lambda: 0, history=None) -> CoreWatch:
+            assert history is cores.MACHINE  # the engine's watches share the machine's readings
+            return CoreWatch(0.0, 2, busy=busy, own=lambda: m.own, clock=lambda: m.t, enabled=True, peers=peers,
+                             history=History())
 
         monkeypatch.setattr(scheduler_module, "CoreWatch", watch)
+        after_prefill: list[int | None] = []
+        prefill = engine.prefill
+
+        def recorded(*args, prefill=prefill, after_prefill=after_prefill, **kwargs):
+            out = prefill(*args, **kwargs)
+            after_prefill.append(cores.get_threads())
+            return out
+
+        monkeypatch.setattr(engine, "prefill", recorded)
         outputs[load] = [o.tokens for o in engine.generate(rows)]
+        monkeypatch.undo()
+        # The prefill asks the watch between its passes: it need not wait for the first step.
+        assert after_prefill[0] == (1 if load else 2), after_prefill
         stats[load] = engine.scheduler.last_stats
         assert cores.get_threads() == cores.base_threads()  # put back when the drain ended
     assert stats[1.5].threads == 1 and stats[0.0].threads == 2

@@ -48,7 +48,7 @@ from kasper.agents.judging.prefill import PrefillScorer, Scored
 from kasper.agents.judging.request import CRITERIA, JudgeRequest
 from kasper.agents.runtime import model_store
 from kasper.agents.runtime.blas import MLXThread
-from kasper.agents.runtime.cores import CoreWatch
+from kasper.agents.runtime.cores import MACHINE, CoreWatch
 from kasper.agents.runtime.priority import GATE
 from kasper.schemas.errors import KasperError
 from kasper.streams.logs import get_logger
@@ -133,7 +133,7 @@ class LocalJudge:
                                        reason="embedded_start") from exc
             self._scorer, self.model = scorer, f"{model_dir.name}:{ENGINE_VERSION}"
             # Watching from now on, so the first batch already knows what the machine leaves free.
-            self._cores = CoreWatch(peers=GATE.others)
+            self._cores = CoreWatch(peers=GATE.others, history=MACHINE)
             log.info("no judge configured: judging in process from score-token probabilities",
                      model=self.model, prefix_tokens=len(scorer.prefix), max_batch=self.max_batch)
 

@@ -105,6 +105,45 @@ def threads_for(others: float, cores: int) -> int:
 _APPLY_LOCK = threading.Lock()
 
 
+class History:
+    """The machine's last reading, kept across watches so a new one decides at once.
+
+    Why: a watch needs two readings ``interval`` apart, and a drain's first work, its
+    largest prefill, would otherwise run at the base count before the first decision.
+    With the last watch's final reading the interval is the time since then: the
+    cores other processes used meanwhile, read at the new watch's start.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.last: tuple[float, float, float] | None = None  # (clock, busy, own)
+        self.others: float | None = None
+
+    def swap(self, now: tuple[float, float, float], interval: float) -> float | None:
+        """Record ``now``; the cores others used since the last reading (if ``interval``
+        has passed, else the last figure; None: nothing known)."""
+        with self._lock:
+            last, self.last = self.last, now
+            if last is not None and now[0] - last[0] >= interval:
+                self.others = _others(last, now)
+            elif last is not None and self.others is None:
+                self.last = last  # too close to measure: keep the older reading
+            return self.others
+
+    def note(self, now: tuple[float, float, float], others: float) -> None:
+        with self._lock:
+            self.last, self.others = now, others
+
+
+# The machine's readings as the engine's and the judge's watches take them.
+MACHINE = History()
+
+
+def _others(then: tuple[float, float, float], now: tuple[float, float, float]) -> float:
+    (t0, busy0, own0), (t1, busy1, own1) = then, now
+    return max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6)
+
+
 def _no_peers() -> int:
     return 0
 
@@ -117,7 +156,8 @@ class CoreWatch:
                  clock: Callable[[], float] = time.monotonic,
                  apply: Callable[[int], None] = set_threads, enabled: bool | None = None,
                  peers: Callable[[], int] = _no_peers,
-                 current: Callable[[], int | None] = get_threads) -> None:
+                 current: Callable[[], int | None] = get_threads,
+                 history: History | None = None) -> None:
         self.interval = interval
         self.cores = cores or available_cores()
         self._busy, self._own, self._clock, self._apply = busy, own, clock, apply
@@ -133,8 +173,14 @@ class CoreWatch:
         # Cores other processes kept busy over the last interval (None: not read yet).
         self.others: float | None = None
         self._last: tuple[float, float, float] | None = None
+        self._history = history
         if self.enabled:
             self._last = self._sample()
+            if self._last is not None and history is not None:
+                self.others = history.swap(self._last, interval)
+                if self.others is not None:  # decide now, not an interval into the work
+                    self._peers_seen = max(0, int(self._peers()))
+                    self._set(threads_for(self.others + self._peers_seen, self.cores))
 
     def _sample(self) -> tuple[float, float, float] | None:
         try:
@@ -153,9 +199,10 @@ class CoreWatch:
             now = self._sample()
             if now is None:
                 return self.threads
-            (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+            self.others = _others(self._last, now)
             self._last = now
-            self.others = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(t1 - t0, 1e-6)
+            if self._history is not None:
+                self._history.note(now, self.others)
         elif peers == self._peers_seen or (self.others is None and not peers):
             return self.threads
         self._peers_seen = peers

@@ -29,6 +29,7 @@ nor on when it was admitted (up to float rounding in differently shaped matmuls)
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from kasper.agents.runtime.blas import mx
@@ -108,8 +109,10 @@ class Engine:
 
     # --- prefill -------------------------------------------------------------
 
-    def prefill(self, rows: list[Row], stats: EngineStats) -> tuple[list, mx.array]:
-        """KV caches holding every prompt but its last token, and those last tokens."""
+    def prefill(self, rows: list[Row], stats: EngineStats,
+                between: Callable[[], object] | None = None) -> tuple[list, mx.array]:
+        """KV caches holding every prompt but its last token, and those last tokens.
+        ``between`` runs after each pass (the scheduler's thread count follows the machine)."""
         cache, sizes = self._batch_cache(rows, stats)
         rests = [r.tokens[size:-1] for r, size in zip(rows, sizes)]
         lengths = [len(r) for r in rests]
@@ -125,6 +128,8 @@ class Engine:
             for start in range(0, width, step):
                 self.model(tokens[:, start:start + step], cache=cache)
                 mx.eval([c.state for c in cache])
+                if between is not None:
+                    between()
             if max(padding):
                 for c in cache:
                     c.finalize()

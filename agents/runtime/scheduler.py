@@ -34,7 +34,7 @@ from typing import Any
 
 from kasper.agents.runtime import admission
 from kasper.agents.runtime.blas import mx
-from kasper.agents.runtime.cores import CoreWatch
+from kasper.agents.runtime.cores import MACHINE, CoreWatch
 from kasper.agents.runtime.decode import Cancelled, EngineStats, Live, OnDelta, OnRow, Row, RowOutput, Slots
 from kasper.agents.runtime.priority import GATE
 
@@ -120,7 +120,7 @@ class Scheduler:
         slots = Slots(self.engine)
         # Serving work beside this drain (the judge's batches) is an MLX thread of this
         # process that the watch cannot see in the machine's figures.
-        cores = CoreWatch(peers=GATE.others if self.serving else lambda: GATE.active)
+        cores = CoreWatch(peers=GATE.others if self.serving else lambda: GATE.active, history=MACHINE)
         stats.threads = cores.threads
         try:
             with GATE.serving() if self.serving else nullcontext():  # training waits meanwhile (priority.py)
@@ -135,7 +135,7 @@ class Scheduler:
 
     def _loop(self, slots: Slots, stats: EngineStats, cores: CoreWatch) -> None:
         started = time.perf_counter()
-        current = self._admit(slots, None, stats)
+        current = self._admit(slots, None, stats, cores)
         if current is None:
             return
         mx.async_eval(current)
@@ -157,7 +157,7 @@ class Scheduler:
             live = slots.live
             if not live or self._should_admit(live):
                 # With nothing live, this also ends the drain, unless rows arrived.
-                following = self._admit(slots, following if live else None, stats)
+                following = self._admit(slots, following if live else None, stats, cores)
                 if following is None:
                     return
             # Dropping rows copies every KV cache: wait until enough rows are done.
@@ -174,7 +174,8 @@ class Scheduler:
         free = self.max_slots - live
         return free >= min(waiting, max(1, self.max_slots // 8))
 
-    def _admit(self, slots: Slots, inputs: mx.array | None, stats: EngineStats) -> mx.array | None:
+    def _admit(self, slots: Slots, inputs: mx.array | None, stats: EngineStats,
+               cores: CoreWatch) -> mx.array | None:
         """Prefill as many waiting rows as fit and add them to the batch; the next inputs
         (None: nothing running and nothing waiting, the drain ends)."""
         with self._lock:
@@ -188,7 +189,7 @@ class Scheduler:
             if not rows:
                 return inputs
         started = time.perf_counter()
-        cache, last = self.engine.prefill([r.row for r in rows], stats)
+        cache, last = self.engine.prefill([r.row for r in rows], stats, between=cores.tick)
         stats.prefill_s += time.perf_counter() - started
         if inputs is not None:
             stats.joined += len(rows)
