@@ -47,7 +47,7 @@ from typing import Any, Sequence
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
-from kasper.agents.runtime.cores import CoreWatch
+from kasper.agents.runtime.cores import MACHINE, CoreWatch
 from kasper.agents.runtime.priority import GATE
 from kasper.agents.runtime.backend import GenRequest
 from kasper.agents.runtime.mlx_backend import fuse_lora
@@ -206,7 +206,7 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
     step = 1 if shared is not None else batch_size
     # Large matmuls: every core the machine and the serving work leave free (lora.py).
-    with CoreWatch.during(peers=lambda: GATE.active) as cores:
+    with CoreWatch.during(peers=lambda: GATE.active, history=MACHINE) as cores:
         for start in range(0, len(order), step):
             cores.tick()
             chunk = [examples[i] for i in order[start:start + step]]

@@ -52,7 +52,7 @@ from typing import Any
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime import model_store
-from kasper.agents.runtime.cores import CoreWatch
+from kasper.agents.runtime.cores import MACHINE, CoreWatch
 from kasper.agents.runtime.priority import GATE
 from kasper.streams.logs import get_logger
 
@@ -115,7 +115,7 @@ def train_adapter(model_dir: Path, data_dir: Path, work_dir: Path, params: TierT
     model, tokenizer = model_store.load(model_dir)
     train_set, valid_set, dropped = _datasets(data_dir, tokenizer, params)
     optimizer = _with_lora(model, params, init_adapter)
-    with CoreWatch.during(peers=lambda: GATE.active) as cores:
+    with CoreWatch.during(peers=lambda: GATE.active, history=MACHINE) as cores:
         if pause is not None:  # a DPO/KTO plan runs the reference model over the whole window
             pause()
         # References are the model as it starts (before any step or checkpoint is loaded).
