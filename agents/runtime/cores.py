@@ -9,10 +9,11 @@ waits (priority.py), and trains while the worker waits.
 How: :class:`CoreWatch` reads, at most every ``interval`` seconds, the machine's busy CPU
 time (``/proc/stat``) and this process's own (``os.times``). What other processes used
 over the interval is the difference; the threads are the cores they left free, rounded
-(on 2 cores: 2 while others use under half a core, else 1). The engine asks before each
-decode step (:meth:`CoreWatch.tick`) and the count goes back to the process's base count
-when its drain ends (:meth:`CoreWatch.close`), so MLX work outside the engine (the
-semantic gate, the trainer) keeps the base count.
+(on 2 cores: 2 while others use under half a core, else 1). The engine asks between
+prefill passes and before each decode step (:meth:`CoreWatch.tick`), the trainer before
+each batch; a new watch decides at once from the process's last reading
+(:class:`History`). The count goes back to the process's base count when the work ends
+(:meth:`CoreWatch.close`), so MLX work outside a watch (the semantic gate) keeps it.
 
 Other MLX threads of this process are invisible in that difference (their CPU time is
 the process's own), and the count is one setting for the whole process. So a watch is
@@ -135,7 +136,8 @@ class History:
             self.last, self.others = now, others
 
 
-# The machine's readings as the engine's and the judge's watches take them.
+# This process's readings of the machine, shared by the engine's, the judge's and the
+# trainer's watches.
 MACHINE = History()
 
 
