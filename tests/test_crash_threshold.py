@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kasper.agents.grade import grade_insight, remember
 from kasper.agents.quality.rubric import Rubric
+from kasper.agents.route import NOT_TOP, ROUTER_PREFIX
 from kasper.schemas import Codec
 from kasper.schemas.samples import sample_record
 from kasper.streams import topics
@@ -79,6 +80,11 @@ def warm_memory() -> list[dict]:
         record = sample_record("ApprovedInsight")
         record.update(insight_id=insight["insight_id"], approved_at=T0 - timedelta(minutes=10 - i),
                       insight={**insight, "prompt": None})
+        # Judge scores around the fault judge's: its 7.8 APPROVEs get into the top fraction
+        # from the first one, its 7.0 ones mostly do not (the gate decides both ways). All
+        # above 7.8, every APPROVE was gated until six had been: a run with few of them
+        # (the kills shift the judge's answer cycle) approved nothing.
+        record["verdict"]["overall"] = round(7.0 + 0.2 * i, 1)
         record["prompt"]["prompt_id"] = insight["prompt_id"]
         approved.append(record)
     return approved
@@ -128,8 +134,9 @@ def test_near_the_threshold_with_three_attempts_every_prompt_ends_once(tmp_path)
     pass_threshold = threshold(prompts, warm)
     with fresh_broker() as broker, FaultServer() as judge:
         address = broker.address
-        # Slow answers keep work pending through the kills; "low" sends a text back (REVISE).
-        judge.cycle("slow:0.8", "low", "slow:0.8", "reject", "low")
+        # Slow answers keep work pending through the kills; "low" sends a text back (REVISE);
+        # "ok:7,..." approves at 7.0, which the top-fraction gate mostly turns down.
+        judge.cycle("slow:0.8", "low", "ok:7,7,7,7,7", "slow:0.8", "reject", "low")
         env = chaos.base_env(address, tmp_path / "cache", judge.base_url, KASPER_JUDGE_CONCURRENCY="1",
                              KASPER_JUDGE_SCORE_MODE="text")
         worker = chaos.Worker(env, tmp_path, roles="grade,judge,route", args=(
@@ -172,6 +179,8 @@ def test_near_the_threshold_with_three_attempts_every_prompt_ends_once(tmp_path)
     kinds = Counter(next(iter(o)) for o in outcomes.values())
     attempts = Counter(p["attempt"] for p in final.of(topics.PROMPTS))
     assert kinds["approved"] and kinds["rejected"] and attempts[2], (kinds, attempts)
+    gated = [v for v in final.of(topics.VERDICTS) if v["rationale"].startswith(ROUTER_PREFIX + NOT_TOP)]
+    assert gated, "the top-fraction gate turned no APPROVE down"
     mine = [a for a in approved if a["prompt"]["prompt_id"] in wanted]
     repeats = len(mine) - len({a["insight_id"] for a in mine})
     revise_asks = Counter((p["prompt_id"], p["attempt"]) for p in final.of(topics.PROMPTS) if p["attempt"])
