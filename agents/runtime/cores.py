@@ -111,8 +111,8 @@ class History:
 
     Why: a watch needs two readings ``interval`` apart, and a drain's first work, its
     largest prefill, would otherwise run at the base count before the first decision.
-    With the last watch's final reading the interval is the time since then: the
-    cores other processes used meanwhile, read at the new watch's start.
+    With the last reading any watch of the process took, the interval is the time since
+    then: the cores other processes used meanwhile, read at the new watch's start.
     """
 
     def __init__(self) -> None:
@@ -132,6 +132,7 @@ class History:
             return self.others
 
     def note(self, now: tuple[float, float, float], others: float) -> None:
+        """Record a watch's own reading and what it measured."""
         with self._lock:
             self.last, self.others = now, others
 
@@ -181,8 +182,7 @@ class CoreWatch:
             if self._last is not None and history is not None:
                 self.others = history.swap(self._last, interval)
                 if self.others is not None:  # decide now, not an interval into the work
-                    self._peers_seen = max(0, int(self._peers()))
-                    self._set(threads_for(self.others + self._peers_seen, self.cores))
+                    self._decide(self._busy_peers())
 
     def _sample(self) -> tuple[float, float, float] | None:
         try:
@@ -196,7 +196,7 @@ class CoreWatch:
         """Re-decide if ``interval`` has passed or the busy peers changed; the thread count in force."""
         if not self.enabled or self._last is None:
             return self.threads
-        peers = max(0, int(self._peers()))
+        peers = self._busy_peers()
         if self._clock() - self._last[0] >= self.interval:
             now = self._sample()
             if now is None:
@@ -207,9 +207,16 @@ class CoreWatch:
                 self._history.note(now, self.others)
         elif peers == self._peers_seen or (self.others is None and not peers):
             return self.threads
+        self._decide(peers)
+        return self.threads
+
+    def _busy_peers(self) -> int:
+        return max(0, int(self._peers()))
+
+    def _decide(self, peers: int) -> None:
+        """The free cores' count, given what other processes and ``peers`` busy threads use."""
         self._peers_seen = peers
         self._set(threads_for((self.others or 0.0) + peers, self.cores))
-        return self.threads
 
     @classmethod
     @contextmanager
