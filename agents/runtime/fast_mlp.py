@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kasper.agents.runtime import layer_swap
+from kasper.agents.runtime import host_simd, layer_swap
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.fast_exp import swiglu
 
@@ -29,7 +29,10 @@ class _FastMLP:
     """Mixed into a known MLP class."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.down_proj(swiglu(self.gate_proj(x), self.up_proj(x)))  # type: ignore[attr-defined]
+        gate, up = self.gate_proj(x), self.up_proj(x)  # type: ignore[attr-defined]
+        # A prefill pass on the CPU: numpy's SIMD exp (host_simd.py); a decode step stays lazy.
+        act = host_simd.swiglu if host_simd.wanted(x.shape[1], x.dtype) else swiglu
+        return self.down_proj(act(gate, up))  # type: ignore[attr-defined]
 
 
 def install(model: Any) -> bool:

@@ -17,7 +17,8 @@ merge blocks), so the result equals attention over the whole context up to float
 rounding. Known elsewhere as cascade attention (FlashInfer) or Hydragen. The same
 function serves decode steps (one query per row) and prefill chunks (many). Its
 weights take :func:`~kasper.agents.runtime.fast_exp.exp_shifted`, not MLX's
-scalar ``exp``, the largest cost of a long context on the CPU.
+scalar ``exp``, the largest cost of a long context on the CPU; a prefill chunk on the
+CPU takes the same steps in numpy instead (:mod:`~kasper.agents.runtime.host_simd`).
 
 Rows join and leave between steps as with ``BatchKVCache`` (:meth:`filter`,
 :meth:`extend`): the groups follow the rows. A row's rotary positions continue
@@ -35,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from kasper.agents.runtime import layer_swap
+from kasper.agents.runtime import host_simd, layer_swap
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.fast_exp import exp_shifted
 from mlx_lm.models.cache import BatchKVCache, KVCache
@@ -121,6 +122,8 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBat
            scale: float, mask: mx.array | None) -> mx.array:
     """Attention of ``queries`` (B, heads, N, D) over each row's prefix and its own ``keys``/``values``."""
     B, n_heads, N, D = queries.shape
+    if host_simd.wanted(N, queries.dtype):
+        return host_simd.attend(queries, keys, values, cache, scale, mask)
     n_kv = keys.shape[1]
     rep = n_heads // n_kv
     q = (queries * scale).reshape(B, n_kv, rep, N, D)

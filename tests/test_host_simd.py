@@ -1,0 +1,127 @@
+"""A prefill's attention and activation in numpy (agents/runtime/host_simd.py).
+
+Against MLX's own path on the same inputs: the shared-prefix attention (groups of
+different sizes and prefix lengths, rows without a prefix, left padding, a query that
+sees only its prefix, no mask) and the SwiGLU (the edges of the float range included).
+Which passes take it: prefill chunks in float32 on the CPU, never a decode step. numpy's
+own OpenBLAS is held at one thread. On the shipped model: the engine writes the same
+greedy tokens with the numpy path on and off, rows joining a running batch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import math
+import os
+import random
+
+import numpy as np
+import pytest
+
+from kasper.agents.runtime import host_simd
+from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.prefix_attention import PrefixBatchCache, attend
+from mlx_lm.models.base import create_causal_mask
+
+KV, REP, D = 3, 3, 16
+
+
+def _inputs(n_queries: int, row_group: list[int | None], seed: int):
+    mx.random.seed(seed)
+    groups = [(f"p{i}", mx.random.normal((KV, n, D)), mx.random.normal((KV, n, D)))
+              for i, n in enumerate([7, 12, 3])]
+    B, own = len(row_group), 9
+    q = mx.random.normal((B, KV * REP, n_queries, D)) * 3
+    k, v = mx.random.normal((B, KV, own, D)), mx.random.normal((B, KV, own, D))
+    padding = mx.array([0, 2, 4, 1, 0, 3, 5, 4][:B])
+    mask = create_causal_mask(n_queries, offset=own - n_queries, left_padding=padding)
+    return PrefixBatchCache(groups, row_group), q, k, v, mask
+
+
+@pytest.mark.parametrize("row_group", [[1, None, 0, 1, 2, 0, 1, None], [0, 0, 0, 0], [None, None, None],
+                                       [2, 1, 0, 2, 1, 0, 2, 1]])
+@pytest.mark.parametrize("masked", [True, False])
+def test_numpy_attention_equals_mlx_attention(monkeypatch, row_group, masked):
+    cache, q, k, v, mask = _inputs(6, row_group, seed=len(row_group))
+    mask = mask if masked else None
+    got = host_simd.attend(q, k, v, cache, 0.25, mask)
+    monkeypatch.setattr(host_simd, "ON_CPU", False)  # prefix_attention's own MLX steps
+    want = attend(q, k, v, cache, 0.25, mask)
+    assert got.shape == want.shape and got.dtype == mx.float32
+    assert mx.abs(got - want).max().item() < 1e-5
+
+
+def test_a_prefill_chunk_on_the_cpu_takes_the_numpy_path_and_a_decode_step_does_not(monkeypatch):
+    calls = []
+    real = host_simd.attend
+    monkeypatch.setattr(host_simd, "attend", lambda *a: calls.append(a[0].shape) or real(*a))
+    for n_queries in (1, 4):
+        cache, q, k, v, mask = _inputs(n_queries, [0, None, 1], seed=n_queries)
+        attend(q, k, v, cache, 0.25, mask)
+    assert calls == [(3, KV * REP, 4, D)]
+    assert host_simd.wanted(2, mx.float32) is host_simd.ON_CPU
+    assert not host_simd.wanted(1, mx.float32)
+    assert not host_simd.wanted(8, mx.float16)  # numpy would compute another dtype's rounding
+
+
+def reference_swiglu(gate: mx.array, up: mx.array) -> mx.array:
+    return gate * mx.sigmoid(gate) * up  # MLX's own (scalar) sigmoid
+
+
+@pytest.mark.parametrize("shape", [(236, 1536), (4, 9, 1536), (7,)])
+def test_numpy_swiglu_matches_silu_times_up(shape):
+    mx.random.seed(len(shape))
+    gate, up = mx.random.normal(shape) * 6, mx.random.normal(shape)
+    got, want = host_simd.swiglu(gate, up), reference_swiglu(gate, up)
+    assert got.shape == want.shape and got.dtype == mx.float32
+    assert (mx.abs(got - want) / (mx.abs(up) * mx.maximum(mx.abs(gate), 1.0))).max().item() < 2e-6
+
+
+def test_numpy_swiglu_at_the_edges_is_finite_and_exact_where_it_is_known():
+    gate = mx.array([0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, 88.0, -88.0, 1e4, -1e4, 3.4e38, -3.4e38])
+    with np.errstate(all="raise"):  # nothing but the overflow the function expects and silences
+        got = host_simd.swiglu(gate, mx.ones(gate.shape)).tolist()
+    assert not any(math.isnan(v) or math.isinf(v) for v in got)
+    assert got[:4] == pytest.approx([0.0, 0.0, 5e-31, -5e-31], abs=1e-35)
+    assert got[4] == pytest.approx(30.0) and got[6] == 88.0 and got[8] == 1e4 and got[10] == pytest.approx(3.4e38)
+    assert -1e-11 < got[5] < 0 and -1e-30 < got[7] <= 0 and got[9] == 0.0 and got[11] == 0.0
+
+
+def test_numpys_openblas_runs_one_thread():
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas*.so*"))
+    if not libs:
+        assert host_simd.pin_numpy_blas(1) is False  # another BLAS build: nothing to pin
+        return
+    lib = ctypes.CDLL(libs[0])
+    getter = getattr(lib, "scipy_openblas_get_num_threads64_", None) or lib.scipy_openblas_get_num_threads
+    assert getter() == 1  # pinned when the module was imported (on the CPU)
+    assert host_simd.pin_numpy_blas(2) is True and getter() == 2
+    assert host_simd.pin_numpy_blas(1) is True and getter() == 1
+
+
+@pytest.mark.model
+def test_the_engine_writes_the_same_greedy_tokens_with_the_numpy_prefill(shipped_model, monkeypatch):
+    from kasper.agents.runtime import model_store
+    from kasper.agents.runtime.mlx_engine import Engine, Row
+
+    assert host_simd.ON_CPU  # these machines: the path under test is the one that runs
+    rnd = random.Random(7)
+    prefixes = [[rnd.randrange(100, 30000) for _ in range(60 + 11 * i)] for i in range(3)]
+    rows = []
+    for i in range(10):
+        own = [rnd.randrange(100, 30000) for _ in range(4 + rnd.randrange(30))]
+        if i % 4 == 3:  # no named prefix
+            rows.append(Row(own + own, 6 + i % 7, 0.0, 1.0, i))
+        else:
+            rows.append(Row(prefixes[i % 3] + own, 6 + i % 7, 0.0, 1.0, i, prefix=len(prefixes[i % 3])))
+    tokens = {}
+    for numpy_path in (False, True):
+        monkeypatch.setattr(host_simd, "ON_CPU", numpy_path)
+        model, tokenizer = model_store.load(shipped_model)
+        engine = Engine(model, tokenizer, max_slots=6)
+        # 10 rows through 6 slots: later rows are prefilled while others decode.
+        tokens[numpy_path] = [o.tokens for o in engine.generate(rows)]
+        assert engine.last_stats.joined > 0
+    assert tokens[True] == tokens[False]
+    assert all(len(t) > 0 for t in tokens[True])
