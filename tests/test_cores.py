@@ -25,17 +25,26 @@ class Machine:
     def __init__(self) -> None:
         self.t = self.busy = self.own = 0.0
         self.applied: list[int] = []
+        self.load = (0.0, 0.0)
+        self.slept: list[float] = []
 
     def run(self, seconds: float, others: float, own: float = 1.0) -> None:
         self.t += seconds
         self.busy += seconds * (others + own)
         self.own += seconds * own
+        self.load = (others, own)
+
+    def sleep(self, seconds: float) -> None:
+        """The watch waits: the machine goes on as it last ran."""
+        self.slept.append(seconds)
+        self.run(seconds, *self.load)
 
     def watch(self, cores: int = 2, interval: float = 0.5, peers=lambda: 0,
               history: History | None = None) -> CoreWatch:
         return CoreWatch(interval, cores, busy=lambda: self.busy, own=lambda: self.own,
                          clock=lambda: self.t, apply=self.applied.append, enabled=True, peers=peers,
-                         current=lambda: self.applied[-1] if self.applied else None, history=history)
+                         current=lambda: self.applied[-1] if self.applied else None, history=history,
+                         sleep=self.sleep)
 
 
 def test_threads_are_the_cores_other_processes_leave_free():
@@ -141,6 +150,31 @@ def test_a_watch_with_the_machines_history_decides_at_its_start():
     m.run(1.0, others=0.0, own=1.0)
     beside_judge = m.watch(history=history, peers=lambda: 1)
     assert beside_judge.threads == 1
+
+
+def test_after_a_long_gap_a_fresh_window_decides_not_the_gaps_average():
+    """A process busy for most of a gap that has just stopped: its average says one thread,
+    the machine now leaves two (a judge's batch after a neighbour's burst of work)."""
+    m, history = Machine(), History()
+    first = m.watch(history=history)
+    m.run(0.6, others=0.0, own=1.0)
+    assert first.tick() == 2
+    first.close()
+    m.run(3.0, others=1.0, own=0.0)
+    m.run(0.5, others=0.0, own=0.0)  # 0.86 cores on average over the gap, none now
+    watch = m.watch(history=history)
+    assert m.slept == [0.1] and watch.others == pytest.approx(0.0) and watch.threads == 2
+    assert history.last == watch._last  # the next watch starts from the fresh reading
+    # The same for a watch that lives across batches (the judge's): its tick after the gap.
+    m.run(0.6, others=0.0, own=1.0)
+    assert watch.tick() == 2 and m.slept == [0.1]  # an ordinary interval: no window
+    m.run(4.0, others=1.0, own=0.0)
+    m.run(0.3, others=0.0, own=0.0)
+    assert watch.tick() == 2 and m.slept == [0.1, 0.1]
+    # And a neighbour busy now is seen now, whatever the gap's average.
+    m.run(3.0, others=0.0, own=0.0)
+    m.run(0.2, others=1.0, own=0.0)
+    assert watch.tick() == 1 and watch.others == pytest.approx(1.0)
 
 
 def test_a_history_read_too_recently_gives_its_last_figure_or_nothing():

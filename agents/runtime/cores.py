@@ -12,7 +12,9 @@ over the interval is the difference; the threads are the cores they left free, r
 (on 2 cores: 2 while others use under half a core, else 1). The engine asks between
 prefill passes and before each decode step (:meth:`CoreWatch.tick`), the trainer before
 each batch; a new watch decides at once from the process's last reading
-(:class:`History`). The count goes back to the process's base count when the work ends
+(:class:`History`). A reading older than ``stale`` seconds is not used: the average over
+a long gap says little about now (a process busy for most of it may have just
+stopped), so the watch reads a fresh ``fresh``-second window instead. The count goes back to the process's base count when the work ends
 (:meth:`CoreWatch.close`), so MLX work outside a watch (the semantic gate) keeps it.
 
 Other MLX threads of this process are invisible in that difference (their CPU time is
@@ -160,8 +162,10 @@ class CoreWatch:
                  apply: Callable[[int], None] = set_threads, enabled: bool | None = None,
                  peers: Callable[[], int] = _no_peers,
                  current: Callable[[], int | None] = get_threads,
-                 history: History | None = None) -> None:
+                 history: History | None = None, stale: float = 2.0, fresh: float = 0.1,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.interval = interval
+        self.stale, self.fresh, self._sleep = stale, fresh, sleep
         self.cores = cores or available_cores()
         self._busy, self._own, self._clock, self._apply = busy, own, clock, apply
         # The count in force now, whichever watch of the process set it (None: unknown).
@@ -180,7 +184,13 @@ class CoreWatch:
         if self.enabled:
             self._last = self._sample()
             if self._last is not None and history is not None:
-                self.others = history.swap(self._last, interval)
+                last = history.last
+                if last is not None and self._last[0] - last[0] > stale:
+                    self._fresh_window()
+                    if self._last is not None and self.others is not None:
+                        history.note(self._last, self.others)
+                else:
+                    self.others = history.swap(self._last, interval)
                 if self.others is not None:  # decide now, not an interval into the work
                     self._decide(self._busy_peers())
 
@@ -201,14 +211,28 @@ class CoreWatch:
             now = self._sample()
             if now is None:
                 return self.threads
-            self.others = _others(self._last, now)
-            self._last = now
+            if now[0] - self._last[0] > self.stale:
+                self._last = now
+                self._fresh_window()
+                if self._last is None:
+                    return self.threads
+            else:
+                self.others = _others(self._last, now)
+                self._last = now
             if self._history is not None:
-                self._history.note(now, self.others)
+                self._history.note(self._last, self.others)
         elif peers == self._peers_seen or (self.others is None and not peers):
             return self.threads
         self._decide(peers)
         return self.threads
+
+    def _fresh_window(self) -> None:
+        """What others use now: over ``fresh`` seconds from ``_last`` (a gap's average is stale)."""
+        self._sleep(self.fresh)
+        now = self._sample()
+        if now is not None:
+            self.others = _others(self._last, now)
+        self._last = now
 
     def _busy_peers(self) -> int:
         return max(0, int(self._peers()))
