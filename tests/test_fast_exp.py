@@ -1,4 +1,5 @@
-"""The attention weights' exp (agents/runtime/fast_exp.py) against MLX's exact one."""
+"""The attention weights' exp (agents/runtime/fast_exp.py) against MLX's exact one; the SwiGLU
+from it, and numpy's (agents/runtime/host_simd.py, a prefill pass's), against MLX's sigmoid."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import math
 
 import pytest
 
+import numpy as np
+
+from kasper.agents.runtime import host_simd
 from kasper.agents.runtime.blas import mx
 from kasper.agents.runtime.fast_exp import _exp_shifted, exp_shifted, gelu, swiglu
+
+# (the activation, its relative error bound): the polynomial exp's, and numpy's exact exp.
+SWIGLUS = [pytest.param(swiglu, 2e-5, id="fast_exp"), pytest.param(host_simd.swiglu, 2e-6, id="numpy")]
 
 
 def relative_error(got: mx.array, want: mx.array, floor: float = 1e-14) -> float:
@@ -58,20 +65,23 @@ def reference_swiglu(gate: mx.array, up: mx.array) -> mx.array:
     return gate * mx.sigmoid(gate) * up  # MLX's own (scalar) sigmoid
 
 
-@pytest.mark.parametrize("shape", [(236, 1536), (32, 1, 1536), (7,)])
-def test_swiglu_matches_silu_times_up(shape):
+@pytest.mark.parametrize("activation,bound", SWIGLUS)
+@pytest.mark.parametrize("shape", [(236, 1536), (32, 1, 1536), (4, 9, 1536), (7,)])
+def test_swiglu_matches_silu_times_up(shape, activation, bound):
     mx.random.seed(len(shape))
     gate, up = mx.random.normal(shape) * 6, mx.random.normal(shape)
-    got, want = swiglu(gate, up), reference_swiglu(gate, up)
-    assert got.shape == want.shape
+    got, want = activation(gate, up), reference_swiglu(gate, up)
+    assert got.shape == want.shape and got.dtype == mx.float32
     # Relative to the activation's own scale: where silu is tiny (gate far below 0) the
     # absolute error is tinier still.
-    assert (mx.abs(got - want) / (mx.abs(up) * mx.maximum(mx.abs(gate), 1.0))).max().item() < 2e-5
+    assert (mx.abs(got - want) / (mx.abs(up) * mx.maximum(mx.abs(gate), 1.0))).max().item() < bound
 
 
-def test_swiglu_at_the_edges_is_finite_and_exact_where_it_is_known():
+@pytest.mark.parametrize("activation,bound", SWIGLUS)
+def test_swiglu_at_the_edges_is_finite_and_exact_where_it_is_known(activation, bound):
     gate = mx.array([0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0, 88.0, -88.0, 1e4, -1e4, 3.4e38, -3.4e38])
-    got = swiglu(gate, mx.ones(gate.shape)).tolist()
+    with np.errstate(all="raise"):  # numpy's: nothing but the overflow it expects and silences
+        got = activation(gate, mx.ones(gate.shape)).tolist()
     assert not any(math.isnan(v) or math.isinf(v) for v in got)
     assert got[:4] == pytest.approx([0.0, 0.0, 5e-31, -5e-31], abs=1e-35)
     assert got[4] == pytest.approx(30.0) and got[6] == 88.0 and got[8] == 1e4 and got[10] == pytest.approx(3.4e38)
