@@ -78,7 +78,12 @@ def test_the_funnel_and_trainer_panels_show_what_happened(pipeline_run):
     assert last('max(kasper_records_in_total{stage="generate"})') >= PROMPTS + 1  # kasper up's + the refused one
     assert last('sum(kasper_dead_letters_total{stage="grade"})') >= 1  # the garbage insight
     assert last('sum(kasper_routed_total{outcome="approved"})') >= 1
-    assert last('sum(kasper_trainer_runs_total{tier="lite",outcome="promoted"})') == 1
+    # Our lite window is promoted whatever its loss. kasper up's own approvals may make more
+    # windows (one arriving after ours has closed makes a second, promoted too), and one
+    # decided after ``end`` is not in this reading: at least ours, never more than the run's
+    # report counts (every tier).
+    promoted = last('sum(kasper_trainer_runs_total{tier="lite",outcome="promoted"})')
+    assert 1 <= promoted <= last('sum(kasper_trainer_runs_total{outcome="promoted"})') <= pipeline_run.report["promoted"]
     age = last('time() - max by (tier) (kasper_trainer_last_promotion_timestamp_seconds{tier="lite"})')
     assert 0 <= age < end - start + 60
     assert last("sum(kasper_judge_cost_usd_total)") > 0
