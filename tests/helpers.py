@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import socket
 import sys
 import time
@@ -39,10 +40,41 @@ def read_until(topic: str, want: Callable[[dict], bool], count: int, timeout_s: 
     return asyncio.run(run())
 
 
+def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports for the servers tests start are drawn below the kernel's ephemeral range. A port
+# the kernel handed out for a bind to 0 is ephemeral: any process's next outgoing
+# connection (a broker client, say) may take it before the server binds it, and a worker
+# once failed so in CI ("address already in use"). Each xdist worker draws from its own
+# slice, and no port is handed out twice in a process.
+_LOW = max(1024, _ephemeral_low() - 12000)
+_HIGH = _ephemeral_low()
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    index = int(worker) if worker.isdigit() else 0
+    workers = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), index + 1)
+    width = (_HIGH - _LOW) // workers
+    ports = list(range(_LOW + index * width, _LOW + (index + 1) * width))
+    random.shuffle(ports)
+    for port in ports:
+        if port in _GIVEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_LOW + index * width}-{_LOW + (index + 1) * width}")
 
 
 def alive(pid: int) -> bool:
