@@ -52,8 +52,8 @@ def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
 # connection (a broker client, say) may take it before the server binds it, and a worker
 # once failed so in CI ("address already in use"). Each xdist worker draws from its own
 # slice, and no port is handed out twice in a process.
-_LOW = max(1024, _ephemeral_low() - 12000)
 _HIGH = _ephemeral_low()
+_LOW = max(1024, _HIGH - 12000)
 _GIVEN: set[int] = set()
 
 

@@ -63,14 +63,11 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache, scale: fl
         np.copyto(scores.reshape(B, n_kv, rep, N, S), _NEG, where=~np.asarray(mask)[:, :, None])
     m_own, l_own = _softmax_parts(scores)
     out = np.matmul(scores, np.asarray(values))  # unnormalised, (B, kv, rep*N, D)
-    bare = np.ones(B, dtype=bool)
-    row_group = np.asarray([-1 if g is None else g for g in cache.row_group])
-    for g, (_, prefix_keys, prefix_values) in enumerate(cache.groups):
-        rows = np.flatnonzero(row_group == g)
-        if not len(rows):
-            continue
-        bare[rows] = False
-        n = len(rows)
+    plan = cache.plan()  # rows ordered by group, as prefix_attention.attend reads them
+    order = np.asarray(plan.order)
+    for g, start, end in plan.spans:
+        _, prefix_keys, prefix_values = cache.groups[g]
+        rows, n = order[start:end], end - start
         # The group's rows' queries (all heads) against its prefix, once per kv head.
         qg = q[rows].transpose(1, 0, 2, 3).reshape(n_kv, n * rep * N, D)
         s = np.matmul(qg, np.asarray(prefix_keys).swapaxes(-1, -2))
@@ -85,7 +82,8 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache, scale: fl
         top = np.maximum(m_own_g, m_pre)
         a_own, a_pre = np.exp(m_own_g - top), np.exp(m_pre - top)
         out[rows] = (out[rows] * a_own + o_pre * a_pre) / (l_own[rows] * a_own + l_pre * a_pre)
-    if bare.any():
+    if plan.bare:  # rows without a prefix: their own tokens only
+        bare = order[len(order) - plan.bare:]
         out[bare] /= l_own[bare]
     return mx.array(out.reshape(B, n_heads, N, D))
 
