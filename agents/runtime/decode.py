@@ -264,8 +264,13 @@ class Slots:
         return inputs[index]
 
     def forward(self, tokens: mx.array) -> mx.array:
-        """Queue one decode step: each slot's next token (lazy)."""
-        logits = self.engine.model(tokens[:, None], cache=self.cache)[:, -1, :]
+        """Queue one decode step: each slot's next token (lazy; on the numpy path the model's
+        pass is computed here, the sampling stays lazy)."""
+        host = self.engine.host
+        if host is not None and host.wanted(self.cache):
+            logits = host.logits(tokens, self.cache)
+        else:
+            logits = self.engine.model(tokens[:, None], cache=self.cache)[:, -1, :]
         if self.bias is not None:
             logits = logits + self.bias
         params = self.params

@@ -61,21 +61,32 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache, scale: fl
     if mask is not None:
         S = scores.shape[-1]
         np.copyto(scores.reshape(B, n_kv, rep, N, S), _NEG, where=~np.asarray(mask)[:, :, None])
-    m_own, l_own = _softmax_parts(scores)
+    m_own, l_own = softmax_parts(scores)
     out = np.matmul(scores, np.asarray(values))  # unnormalised, (B, kv, rep*N, D)
+    return mx.array(merge_prefixes(q, out, m_own, l_own, cache).reshape(B, n_heads, N, D))
+
+
+def merge_prefixes(q: np.ndarray, out: np.ndarray, m_own: np.ndarray, l_own: np.ndarray, cache) -> np.ndarray:
+    """Attention over each row's prefix merged into its own tokens' (in place, and returned).
+
+    ``q`` (B, kv heads, rep * N, D), scaled; ``out`` the own tokens' unnormalised output
+    (same shape), ``m_own``/``l_own`` their score maximum and weight sum per query (B, kv
+    heads, rep * N, 1); ``cache`` a ``PrefixBatchCache``. Each group's prefix is read once
+    for all its rows, and the two parts merge by their log-sum-exp."""
+    B, n_kv, rows_q, D = q.shape
     plan = cache.plan()  # rows ordered by group, as prefix_attention.attend reads them
     order = np.asarray(plan.order)
     for g, start, end in plan.spans:
         _, prefix_keys, prefix_values = cache.groups[g]
         rows, n = order[start:end], end - start
         # The group's rows' queries (all heads) against its prefix, once per kv head.
-        qg = q[rows].transpose(1, 0, 2, 3).reshape(n_kv, n * rep * N, D)
+        qg = q[rows].transpose(1, 0, 2, 3).reshape(n_kv, n * rows_q, D)
         s = np.matmul(qg, np.asarray(prefix_keys).swapaxes(-1, -2))
-        m_pre, l_pre = _softmax_parts(s)
+        m_pre, l_pre = softmax_parts(s)
         o_pre = np.matmul(s, np.asarray(prefix_values))
 
         def per_row(a: np.ndarray) -> np.ndarray:
-            return a.reshape(n_kv, n, rep * N, -1).transpose(1, 0, 2, 3)
+            return a.reshape(n_kv, n, rows_q, -1).transpose(1, 0, 2, 3)
 
         m_pre, l_pre, o_pre = per_row(m_pre), per_row(l_pre), per_row(o_pre)
         m_own_g = m_own[rows]
@@ -85,10 +96,10 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache, scale: fl
     if plan.bare:  # rows without a prefix: their own tokens only
         bare = order[len(order) - plan.bare:]
         out[bare] /= l_own[bare]
-    return mx.array(out.reshape(B, n_heads, N, D))
+    return out
 
 
-def _softmax_parts(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def softmax_parts(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Turn ``scores`` in place into ``exp(scores - max)``; the max and the sum per query."""
     top = scores.max(axis=-1, keepdims=True)
     scores -= top

@@ -42,7 +42,7 @@ from kasper.agents.runtime.decode import (  # noqa: F401  (Row & co. are importe
     Row,
     RowOutput,
 )
-from kasper.agents.runtime import fast_mlp
+from kasper.agents.runtime import fast_mlp, host_decode
 from kasper.agents.runtime.prefix_attention import compact, grouped, install
 from kasper.agents.runtime.scheduler import DEFAULT_SLOTS, Scheduler
 from mlx_lm.models.cache import BatchKVCache, KVCache, make_prompt_cache
@@ -79,6 +79,8 @@ class Engine:
         self.shared_prefixes_available = install(model)
         fast_mlp.install(model)
         self.shared_prefixes = shared_prefixes and self.shared_prefixes_available
+        # Decode steps in numpy where it reproduces the model (host_decode.py); None: MLX's.
+        self.host = host_decode.HostDecoder.of(model) if self.shared_prefixes else None
         self.scheduler = Scheduler(self, max_slots, continuous, serving=serving)
 
     @property
