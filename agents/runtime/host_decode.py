@@ -1,27 +1,29 @@
-"""A decode step of a few rows in numpy: the whole model, one pass over its weights.
+"""A decode step in numpy: the whole model in one pass over its weights.
 
-Why: with a handful of rows a decode step moves the model's weights once and does little
-else, so its floor is the memory bandwidth. MLX's CPU backend pays far more than that
-floor for a small step: its matrix products take OpenBLAS's general path (which packs
-the weights) and each of a layer's forty-odd small operations costs its own dispatch
-(measured in docs/model-runtime.md, "Small decode steps in numpy"). numpy's products
-with one to a few rows read the weights in place. Small steps are where the latency of
-a pipeline lives: the last revisions of a run, decoded one or two at a time while
-nothing else waits, and the trainer's golden answers, four rows a model.
+Why: a decode step moves the model's weights once and does little arithmetic with
+them, so its floor is the memory bandwidth. MLX's CPU backend pays well above that
+floor: each of a layer's sixty-odd small operations costs its own dispatch, and with
+one row its matrix product takes OpenBLAS's general path rather than the matrix-vector
+one. Here every operation of the step is a numpy call on arrays read in place, the
+matrix products on the very OpenBLAS MLX uses (its thread count following the machine,
+cores.py), so one evaluation per step remains. Measured faster at every batch size the
+engine runs (docs/model-runtime.md, "Decode steps in numpy"); most of all with a few
+rows, where the latency of a pipeline lives: the last revisions of a run, decoded one
+or two at a time, and the trainer's golden answers, four rows a model.
 
-:class:`HostDecoder` computes the step from the model's own arrays, read without a
-copy through the buffer protocol (fused adapters included: weights are read at every
-step, so a hot swap is seen), and writes each layer's new keys and values into the
-rows' :class:`~kasper.agents.runtime.prefix_attention.PrefixBatchCache` with MLX's own
-``update_and_fetch``, so the cache is the same whichever path made a step, and a batch
-can move between the two as rows join and leave. Attention takes the shared-prefix
-layout (:func:`~kasper.agents.runtime.host_simd.merge_prefixes`). The logits go back
-to MLX, whose sampler draws the token as before.
+:class:`HostDecoder` reads the model's own arrays without a copy through the buffer
+protocol at every step (fused adapters included: a model version loaded later has its
+own engine), and writes each layer's new keys and values into the rows'
+:class:`~kasper.agents.runtime.prefix_attention.PrefixBatchCache` with the cache's own
+``update_and_fetch``, so the cache is exactly what MLX's step leaves. Attention takes
+the shared-prefix layout (:func:`~kasper.agents.runtime.host_simd.merge_prefixes`).
+The logits go back to MLX, whose sampler draws the token as before; the results agree
+with MLX's step up to float rounding (tests/test_host_decode.py).
 
-:meth:`HostDecoder.of` returns None (the MLX path then serves every step) for a model
-this module does not reproduce exactly: anything but the Llama family of mlx-lm with
-plain float32 linear layers without biases, RMS norms and ``nn.RoPE`` over the
-whole head, or a device other than the CPU.
+:meth:`HostDecoder.of` returns None (MLX's step then serves) for a model this module
+does not reproduce exactly: anything but the Llama family of mlx-lm with plain float32
+linear layers without biases, RMS norms and ``nn.RoPE`` over the whole head; a device
+other than the CPU; or ``KASPER_HOST_DECODE=off``.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ import ctypes
 import os
 from typing import Any
 
-import mlx.nn as nn
-import numpy as np
-
-from kasper.agents.runtime import blas, host_simd
+from kasper.agents.runtime import blas, host_simd  # blas first: OpenBLAS must load before mlx.core
 from kasper.agents.runtime.blas import mx
-from kasper.agents.runtime.prefix_attention import PrefixBatchCache, _PrefixAttention
+
+import mlx.nn as nn  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kasper.agents.runtime.prefix_attention import PrefixBatchCache, PrefixAttention
 
 # ``KASPER_HOST_DECODE=off`` keeps every step on MLX (for A/B measurements, as KASPER_BLAS).
 ENABLED = os.environ.get("KASPER_HOST_DECODE", "on").lower() not in ("off", "0", "false", "no")
@@ -203,7 +206,7 @@ def _known(model: Any) -> bool:
         return False
     for layer in layers:
         attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
-        if not isinstance(attn, _PrefixAttention) or getattr(layer, "use_sliding", False):
+        if not isinstance(attn, PrefixAttention) or getattr(layer, "use_sliding", False):
             return False
         rope = getattr(attn, "rope", None)
         if type(rope) is not nn.RoPE or rope.dims != attn.head_dim:

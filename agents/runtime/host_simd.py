@@ -15,9 +15,9 @@ So for a prefill pass on the CPU (more than one query per row, float32):
 - :func:`swiglu` computes the MLP's ``silu(gate) * up`` in numpy.
 
 Both read MLX's evaluated arrays without a copy (the buffer protocol) and hand back a
-new MLX array. A decode step stays in MLX: with one query per row its arrays are small,
-and evaluating mid-graph would end the overlap of a step's compute with the host's
-booking of the step before (``scheduler.py``).
+new MLX array. A decode step is not taken apart this way (an evaluation in the middle
+of MLX's step costs what the numpy part saves); it is computed whole in numpy by
+:mod:`~kasper.agents.runtime.host_decode`, which shares :func:`merge_prefixes`.
 
 numpy's matmuls run on its own OpenBLAS, a second pool of threads beside the one MLX
 uses (:mod:`~kasper.agents.runtime.blas`); OpenBLAS threads spin while they wait, so

@@ -165,7 +165,7 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache: PrefixBat
     return out.reshape(B, n_heads, N, D)
 
 
-class _PrefixAttention:
+class PrefixAttention:
     """Mixed into a known attention class: :func:`attend` when the cache is a PrefixBatchCache."""
 
     def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
@@ -219,4 +219,4 @@ def install(model: Any) -> bool:
 
     The layers' classes are swapped for subclasses (:mod:`~kasper.agents.runtime.layer_swap`).
     """
-    return layer_swap.swap(model, "self_attn", KNOWN, _PrefixAttention, "Prefix")
+    return layer_swap.swap(model, "self_attn", KNOWN, PrefixAttention, "Prefix")
