@@ -102,3 +102,31 @@ def test_the_engine_writes_the_same_greedy_tokens_with_the_numpy_prefill(shipped
         assert engine.last_stats.joined > 0
     assert tokens[True] == tokens[False]
     assert all(len(t) > 0 for t in tokens[True])
+
+
+@pytest.mark.parametrize("mask", ["none", "causal", "bool", "bool2d", "additive", "per_head", "row"])
+def test_numpy_sdpa_equals_mlxs(mask):
+    mx.random.seed(5)
+    B, H, L, S, Dh = 3, KV * REP, 5, 12, D
+    q, k, v = mx.random.normal((B, H, L, Dh)) * 2, mx.random.normal((B, KV, S, Dh)), mx.random.normal((B, KV, S, Dh))
+    masks = {"none": None, "causal": "causal",
+             "bool": mx.random.uniform(shape=(B, 1, L, S)) > 0.3,
+             "bool2d": mx.random.uniform(shape=(L, S)) > 0.2,
+             "additive": mx.random.normal((B, 1, L, S)) * 3,
+             "per_head": mx.random.uniform(shape=(B, H, L, S)) > 0.3,
+             "row": mx.random.uniform(shape=(B, 1, 1, S)) > 0.3}
+    m = masks[mask]
+    if isinstance(m, mx.array) and m.dtype == mx.bool_:
+        m = m | (mx.arange(S) == S - 1)  # every query may attend somewhere (else MLX gives NaN)
+    want = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.3, mask=m)
+    got = host_simd.sdpa(q, k, v, 0.3, m)
+    assert got.shape == want.shape and got.dtype == mx.float32
+    assert mx.abs(got - want).max().item() < 1e-5
+    if mask != "none":  # the mask is applied: without it the result differs
+        assert mx.abs(host_simd.sdpa(q, k, v, 0.3, None) - want).max().item() > 1e-2
+
+
+def test_numpy_sdpa_rejects_an_unknown_mask_name():
+    q = mx.zeros((1, KV * REP, 2, D))
+    with pytest.raises(ValueError, match="unknown attention mask"):
+        host_simd.sdpa(q, mx.zeros((1, KV, 2, D)), mx.zeros((1, KV, 2, D)), 1.0, "sliding")

@@ -61,7 +61,7 @@ from .bootstrap import Interval, paired_bootstrap  # noqa: E402
 from .config import PromotionPolicy, TierTraining  # noqa: E402
 from .eval_cache import IncumbentCache, example_key, model_key, probes_key  # noqa: E402
 from .eval_set import GOLDEN_VERSION, EvalExample  # noqa: E402
-from .packed import default_mask, pack, packed_logps, pad  # noqa: E402
+from .packed import default_mask, measuring, pack, packed_logps, pad  # noqa: E402
 from .preference import parse_objective  # noqa: E402
 from .probes import answer_probes, probe_prompts, probe_requests, score_probes  # noqa: E402
 from .sequential import look_level  # noqa: E402
@@ -206,7 +206,7 @@ def per_example_loss(model: Any, examples: Sequence[tuple[list[int], int]], batc
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # less padding
     step = 1 if shared is not None else batch_size
     # Large matmuls: every core the machine and the serving work leave free (lora.py).
-    with CoreWatch.during(peers=lambda: GATE.active, history=MACHINE) as cores:
+    with CoreWatch.during(peers=lambda: GATE.active, history=MACHINE) as cores, measuring(model):
         for start in range(0, len(order), step):
             cores.tick()
             chunk = [examples[i] for i in order[start:start + step]]

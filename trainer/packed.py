@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
+from kasper.agents.runtime import forward_only
 
 import mlx.nn as nn  # noqa: E402
 import numpy as np  # noqa: E402
@@ -208,6 +209,13 @@ def _blocks(model: Any) -> list:
     return list(blocks) if type(model).__module__ in _SPLITTABLE and blocks else []
 
 
+def measuring(model: Any) -> Any:
+    """A ``with`` block for passes of ``model`` that nothing differentiates (reference values,
+    held-out losses): its blocks compute attention and activation in numpy
+    (:mod:`~kasper.agents.runtime.forward_only`)."""
+    return forward_only.blocks(_blocks(model))
+
+
 def frozen_blocks(model: Any) -> int:
     """How many of ``model``'s first blocks (and its embedding) have nothing to train: 0 for
     a model this module cannot split, or one whose every block trains (or none)."""
@@ -240,7 +248,8 @@ def lower_states(model: Any, rows: tuple, frozen: int, start: int = 0,
     mask = _answer_mask(prompts, prompt_lengths, answers, prompt_of)
     if states is None:
         start, states = 0, (inner.embed_tokens(prompts), inner.embed_tokens(answers[:, :-1]))
-    states = _two_passes(inner.layers[start:frozen], *states, prompt_lengths, prompt_of, mask)
+    with forward_only.blocks(inner.layers[start:frozen]):
+        states = _two_passes(inner.layers[start:frozen], *states, prompt_lengths, prompt_of, mask)
     states = tuple(mx.stop_gradient(s) for s in states)
     mx.eval(states)
     return states
@@ -252,8 +261,9 @@ def row_states(model: Any, batch: Any, frozen: int) -> Any:
     inner = model.model
     h = inner.embed_tokens(batch[:, :-1])
     mask = create_attention_mask(h, None)
-    for block in inner.layers[:frozen]:
-        h = block(h, mask, cache=None)
+    with forward_only.blocks(inner.layers[:frozen]):
+        for block in inner.layers[:frozen]:
+            h = block(h, mask, cache=None)
     h = mx.stop_gradient(h)
     mx.eval(h)
     return h

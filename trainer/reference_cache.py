@@ -47,7 +47,7 @@ from typing import Any
 from kasper.agents.runtime.blas import mx  # first: OpenBLAS must load before mlx.core
 from .eval_cache import on_model, write_cache  # noqa: E402
 from .eval_set import STORE_DIR  # noqa: E402
-from .packed import Seq, mean_nll, pack, packed_logps, with_states, without_states  # noqa: E402
+from .packed import Seq, mean_nll, measuring, pack, packed_logps, with_states, without_states  # noqa: E402
 from .windows import checked_name  # noqa: E402
 
 
@@ -102,15 +102,17 @@ class ReferenceCache:
 
 def answer_logps(model: Any, rows: tuple) -> Any:
     """Each packed row's answer log-prob, summed (evaluated)."""
-    logps, _ = packed_logps(model, *rows)
-    mx.eval(logps)
+    with measuring(model):
+        logps, _ = packed_logps(model, *rows)
+        mx.eval(logps)
     return logps
 
 
 def answer_nlls(model: Any, rows: tuple) -> Any:
     """Each packed row's mean token loss over its answer (evaluated)."""
-    nll = mean_nll(model, *rows)
-    mx.eval(nll)
+    with measuring(model):
+        nll = mean_nll(model, *rows)
+        mx.eval(nll)
     return nll
 
 

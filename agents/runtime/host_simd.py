@@ -66,6 +66,39 @@ def attend(queries: mx.array, keys: mx.array, values: mx.array, cache, scale: fl
     return mx.array(merge_prefixes(q, out, m_own, l_own, cache).reshape(B, n_heads, N, D))
 
 
+def sdpa(queries: mx.array, keys: mx.array, values: mx.array, scale: float, mask) -> mx.array:
+    """``mx.fast.scaled_dot_product_attention`` in numpy (same arguments and result up to float
+    rounding): ``queries`` (B, heads, L, D), ``keys``/``values`` (B, kv heads, S, D); ``mask``
+    None, ``"causal"`` (queries aligned to the end of the keys), a boolean array (True: may
+    attend) or an additive one, broadcastable to (B, heads, L, S)."""
+    arrays = [a for a in (queries, keys, values, mask) if isinstance(a, mx.array)]
+    mx.eval(*arrays)
+    B, n_heads, L, D = queries.shape
+    n_kv, S = keys.shape[1], keys.shape[2]
+    rep = n_heads // n_kv
+    q = np.asarray(queries).reshape(B, n_kv, rep * L, D) * np.float32(scale)
+    scores = np.matmul(q, np.asarray(keys).swapaxes(-1, -2)).reshape(B, n_kv, rep, L, S)
+    if isinstance(mask, str):
+        if mask != "causal":
+            raise ValueError(f"unknown attention mask {mask!r}")
+        allowed = np.arange(S)[None, :] <= np.arange(S - L, S)[:, None]  # (L, S)
+        np.copyto(scores, _NEG, where=~allowed)
+    elif mask is not None:
+        m = np.asarray(mask)
+        m = m.reshape((1,) * (4 - m.ndim) + m.shape)  # (B or 1, heads or 1, L or 1, S or 1)
+        # A mask per head splits like the queries: heads -> (kv heads, rep).
+        m = m.reshape(m.shape[0], n_kv, rep, *m.shape[2:]) if m.shape[1] == n_heads > 1 else m[:, :, None]
+        if m.dtype == np.bool_:
+            np.copyto(scores, _NEG, where=~m)
+        else:
+            scores += m.astype(np.float32)
+    scores = scores.reshape(B, n_kv, rep * L, S)
+    _, total = softmax_parts(scores)
+    out = np.matmul(scores, np.asarray(values))
+    out /= total
+    return mx.array(out.reshape(B, n_heads, L, D))
+
+
 def merge_prefixes(q: np.ndarray, out: np.ndarray, m_own: np.ndarray, l_own: np.ndarray, cache) -> np.ndarray:
     """Attention over each row's prefix merged into its own tokens' (in place, and returned).
 
