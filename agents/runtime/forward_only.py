@@ -23,35 +23,28 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kasper.agents.runtime import host_simd
+from kasper.agents.runtime import host_simd, layer_swap
 from kasper.agents.runtime.blas import mx
+from kasper.agents.runtime.prefix_attention import project
 
+from mlx_lm.models.activations import swiglu  # noqa: E402
 from mlx_lm.models.base import scaled_dot_product_attention  # noqa: E402
 
 # mlx-lm classes whose __call__ the mixins below reproduce.
 KNOWN_ATTENTION = ("mlx_lm.models.llama", "Attention")
 KNOWN_MLP = ("mlx_lm.models.llama", "MLP")
-_MIXED: dict[tuple[type, type], type] = {}
 
 
 class HostAttention:
     """mlx-lm's Llama attention with the scaled dot-product in numpy (float32, on the CPU)."""
 
     def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
-        B, L, _ = x.shape
-        queries = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)
-        keys = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)
-        values = self.v_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)
-        if cache is not None:
-            queries = self.rope(queries, offset=cache.offset)
-            keys = self.rope(keys, offset=cache.offset)
-            keys, values = cache.update_and_fetch(keys, values)
-        else:
-            queries, keys = self.rope(queries), self.rope(keys)
+        queries, keys, values = project(self, x, cache)
         if queries.dtype == mx.float32:
             out = host_simd.sdpa(queries, keys, values, self.scale, mask)
         else:
             out = scaled_dot_product_attention(queries, keys, values, cache=cache, scale=self.scale, mask=mask)
+        B, L, _ = x.shape
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
 
 
@@ -60,9 +53,8 @@ class HostMLP:
 
     def __call__(self, x: mx.array) -> mx.array:
         gate, up = self.gate_proj(x), self.up_proj(x)
-        if gate.dtype != mx.float32:
-            return super().__call__(x)  # type: ignore[misc]
-        return self.down_proj(host_simd.swiglu(gate, up))
+        act = host_simd.swiglu if gate.dtype == mx.float32 else swiglu
+        return self.down_proj(act(gate, up))
 
 
 @contextmanager
@@ -80,9 +72,7 @@ def blocks(layers: Sequence[Any]) -> Iterator[None]:
                     cls = type(module)
                     if module is None or (cls.__module__, cls.__name__) != known:
                         continue
-                    if (mixin, cls) not in _MIXED:
-                        _MIXED[mixin, cls] = type(f"Host{cls.__name__}", (mixin, cls), {})
-                    module.__class__ = _MIXED[mixin, cls]
+                    module.__class__ = layer_swap.mixed(mixin, cls, "Host")
                     swapped.append((module, cls))
         yield
     finally:

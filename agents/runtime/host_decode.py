@@ -82,7 +82,7 @@ class HostDecoder:
             mlp = layer.mlp
             x = _rms(h, layer.post_attention_layernorm)
             gate, up = _linear(x, mlp.gate_proj), _linear(x, mlp.up_proj)
-            h += _linear(_swiglu(gate, up), mlp.down_proj)
+            h += _linear(host_simd.swiglu_np(gate, up), mlp.down_proj)
         x = _rms(h, inner.norm)
         head = inner.embed_tokens.weight if self.tied else self.model.lm_head.weight
         return mx.array(_linear(x, _Weight(head)))
@@ -182,11 +182,6 @@ def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, traditional: bool) ->
     out_first[...] = first * c - second * s
     out_second[...] = first * s + second * c
     return out
-
-
-def _swiglu(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore", under="ignore"):
-        return gate * up / (1.0 + np.exp(-gate))
 
 
 def _known(model: Any) -> bool:

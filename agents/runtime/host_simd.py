@@ -141,17 +141,21 @@ def softmax_parts(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def swiglu(gate: mx.array, up: mx.array) -> mx.array:
-    """``silu(gate) * up`` in numpy: ``gate * up / (1 + exp(-gate))``."""
+    """``silu(gate) * up`` in numpy (:func:`swiglu_np`), for MLX arrays."""
     mx.eval(gate, up)
-    g = np.asarray(gate)
+    return mx.array(swiglu_np(np.asarray(gate), np.asarray(up)))
+
+
+def swiglu_np(g: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """``silu(g) * up``: ``g * up / (1 + exp(-g))``, in a new array."""
     out = np.negative(g)
     # exp(-g) is inf below g = -88 (g / inf = -0, the limit) and 0 far above zero (g / 1).
     with np.errstate(over="ignore", under="ignore"):
         np.exp(out, out=out)
     out += 1.0
     np.divide(g, out, out=out)
-    out *= np.asarray(up)
-    return mx.array(out)
+    out *= up
+    return out
 
 
 def pin_numpy_blas(threads: int = 1) -> bool:

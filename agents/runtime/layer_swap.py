@@ -25,10 +25,13 @@ def swap(model: Any, attribute: str, known: set[tuple[str, str]], mixin: type, p
            for m in modules):
         return False
     for module in modules:
-        cls = type(module)
-        if issubclass(cls, mixin):
-            continue
-        if (mixin, cls) not in _MIXED:
-            _MIXED[mixin, cls] = type(f"{prefix}{cls.__name__}", (mixin, cls), {})
-        module.__class__ = _MIXED[mixin, cls]
+        if not isinstance(module, mixin):
+            module.__class__ = mixed(mixin, type(module), prefix)
     return True
+
+
+def mixed(mixin: type, cls: type, prefix: str) -> type:
+    """``cls`` with ``mixin`` in front of it, made once per pair."""
+    if (mixin, cls) not in _MIXED:
+        _MIXED[mixin, cls] = type(f"{prefix}{cls.__name__}", (mixin, cls), {})
+    return _MIXED[mixin, cls]

@@ -171,16 +171,27 @@ class PrefixAttention:
     def __call__(self, x: mx.array, mask: Any = None, cache: Any = None) -> mx.array:
         if not isinstance(cache, PrefixBatchCache):
             return super().__call__(x, mask=mask, cache=cache)  # type: ignore[misc]
-        B, L, _ = x.shape
-        queries = self.q_proj(x).reshape(B, L, self.n_heads, -1).transpose(0, 2, 1, 3)
-        keys = self.k_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)
-        values = self.v_proj(x).reshape(B, L, self.n_kv_heads, -1).transpose(0, 2, 1, 3)
-        queries = self.rope(queries, offset=cache.offset)
-        keys = self.rope(keys, offset=cache.offset)
-        keys, values = cache.update_and_fetch(keys, values)
+        queries, keys, values = project(self, x, cache)
         mask = mask if isinstance(mask, mx.array) else None
         out = attend(queries, keys, values, cache, self.scale, mask)
+        B, L, _ = x.shape
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, L, -1))
+
+
+def project(attn: Any, x: mx.array, cache: Any) -> tuple[mx.array, mx.array, mx.array]:
+    """What mlx-lm's Llama attention does before its scaled dot-product: the queries (B,
+    heads, L, D), and the keys and values the cache returns (B, kv heads, S, D), rotated
+    from ``cache.offset`` (from 0 without a cache, which then keeps nothing)."""
+    B, L, _ = x.shape
+    queries = attn.q_proj(x).reshape(B, L, attn.n_heads, -1).transpose(0, 2, 1, 3)
+    keys = attn.k_proj(x).reshape(B, L, attn.n_kv_heads, -1).transpose(0, 2, 1, 3)
+    values = attn.v_proj(x).reshape(B, L, attn.n_kv_heads, -1).transpose(0, 2, 1, 3)
+    if cache is None:
+        return attn.rope(queries), attn.rope(keys), values
+    queries = attn.rope(queries, offset=cache.offset)
+    keys = attn.rope(keys, offset=cache.offset)
+    keys, values = cache.update_and_fetch(keys, values)
+    return queries, keys, values
 
 
 def compact(single: list) -> None:
